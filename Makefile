@@ -1,0 +1,121 @@
+# tk — build, test, install.  `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+BUILD ?= build
+CC ?= cc
+OPT ?= -O2 -g
+SAN ?=
+CUDA ?= 0
+MPI ?= 0
+
+WARN := -Wall -Wextra -Werror
+STD := -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
+CPPFLAGS_TK := -Ilib -Ikernels -I/usr/include/x86_64-linux-gnu -DTK_VERSION='"$(VERSION)"'
+CFLAGS_TK := $(STD) $(OPT) $(WARN) -fopenmp -MMD -MP $(SAN) $(CFLAGS)
+LDLIBS_TK := -lzstd -lcjson -lopenblas -lm -lpthread
+LDFLAGS_TK := -fopenmp $(SAN) $(LDFLAGS)
+
+LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard kernels/cpu/*.c))
+CMD_SRC := $(sort $(wildcard cmd/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+
+ifeq ($(CUDA),1)
+NVCC ?= nvcc
+CU_SRC := $(sort $(wildcard kernels/cuda/*.cu))
+CPPFLAGS_TK += -DTK_CUDA=1
+LDLIBS_TK += -L/usr/local/cuda/lib64 -lcudart -lcublas -lstdc++
+endif
+ifeq ($(MPI),1)
+CC := mpicc
+CPPFLAGS_TK += -DTK_MPI=1
+endif
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
+CMDS := $(CMD_SRC:cmd/%.c=$(BUILD)/bin/%)
+UNITS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+MANS := $(sort $(wildcard man/*.[157]))
+
+.PHONY: all test unit bats asan install uninstall clean deps demo versions help lint-man
+
+all: $(BUILD)/libtk.a $(CMDS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS_TK) $(CFLAGS_TK) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cu
+	@mkdir -p $(@D)
+	$(NVCC) -O2 -Ilib -Ikernels -c $< -o $@
+
+$(BUILD)/libtk.a: $(LIB_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@.tmp $^ && mv $@.tmp $@
+
+$(BUILD)/bin/%: $(BUILD)/obj/cmd/%.o $(BUILD)/libtk.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_TK) $< $(BUILD)/libtk.a $(LDLIBS_TK) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libtk.a
+	@mkdir -p $(@D)
+	$(CC) $(LDFLAGS_TK) $< $(BUILD)/libtk.a $(LDLIBS_TK) -o $@
+
+# `make test` installs missing dependencies first (scripts/deps.sh), builds,
+# then runs unit tests, command tests and the man-page lint, ending with the
+# one-line summary "N passed, N failed[, N skipped]".
+test:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory all tests-built
+	@BUILD=$(BUILD) scripts/run-tests.sh
+
+.PHONY: tests-built
+tests-built: $(UNITS)
+
+# The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+asan:
+	@$(MAKE) --no-print-directory test BUILD=build/asan OPT='-O1 -g' \
+	  SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all'
+
+lint-man:
+	mandoc -T lint -W warning $(MANS)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	  $(DESTDIR)$(PREFIX)/share/man/man5 $(DESTDIR)$(PREFIX)/share/man/man7 \
+	  $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/tk
+	install -m 755 $(CMDS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(BUILD)/libtk.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 644 lib/tk*.h $(DESTDIR)$(PREFIX)/include/tk/
+	for m in $(MANS); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
+
+uninstall:
+	rm -f $(CMDS:$(BUILD)/bin/%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/lib/libtk.a
+	rm -rf $(DESTDIR)$(PREFIX)/include/tk
+	for m in $(MANS); do s=$${m##*.}; rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/}; done
+
+deps:
+	scripts/deps.sh
+
+# The main job.  Until the demo pipeline lands it builds and prints what it
+# built with.
+demo:
+	@scripts/deps.sh
+	@$(MAKE) --no-print-directory all
+	@scripts/demo.sh
+
+versions: all
+	@for c in $(CMDS); do $$c --version; done
+
+clean:
+	rm -rf build
+
+help:
+	@echo "targets: all test asan install uninstall demo versions clean deps lint-man"
+	@echo "switches: CUDA=1 (GPU backend) MPI=1 (data parallel) PREFIX=$(PREFIX) BUILD=$(BUILD)"
+
+-include $(LIB_OBJ:.o=.d) $(CMD_SRC:%.c=$(BUILD)/obj/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d)

@@ -1,0 +1,53 @@
+/* File plumbing shared by every format: an output file that appears under
+ * its final name only when complete, and zstd streams on top of it. */
+#ifndef TK_IO_H
+#define TK_IO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/* ---- atomic output file ------------------------------------------------
+ * Written to "DIR/.NAME.tmp-XXXXXX" next to the final path, then fsync'd and
+ * renamed over PATH by tk_outfile_commit.  "-" means stdout (no rename).
+ * With binary set, writing to a terminal is refused (TK_EUSAGE). */
+typedef struct tk_outfile tk_outfile;
+
+int tk_outfile_open(tk_outfile **out, const char *path, int binary);
+int tk_outfile_write(tk_outfile *f, const void *data, size_t size);
+/* Flushes, fsyncs, renames into place and frees f (even on failure, in
+ * which case the temporary file is removed). */
+int tk_outfile_commit(tk_outfile *f);
+/* Removes the temporary file and frees f.  Safe on NULL. */
+void tk_outfile_abort(tk_outfile *f);
+const char *tk_outfile_path(const tk_outfile *f);
+
+/* Opens PATH for reading ("-" = stdin); TK_ENOINPUT with a message on
+ * failure. */
+int tk_open_input(FILE **out, const char *path);
+void tk_close_input(FILE *f);
+
+/* ---- zstd streams ------------------------------------------------------
+ * Checksummed frames; the writer compresses with `threads` workers when
+ * threads > 1 (zstd's multi-threaded mode), level as zstd's.  The reader
+ * decodes any number of concatenated frames in bounded memory and reports
+ * a stream that ends inside a frame as truncated (TK_EDATA). */
+typedef struct tk_zwriter tk_zwriter;
+typedef struct tk_zreader tk_zreader;
+
+int tk_zwriter_open(tk_zwriter **out, const char *path, int level, int threads);
+int tk_zwriter_write(tk_zwriter *w, const void *data, size_t size);
+/* Ends the frame, commits the file, frees w. */
+int tk_zwriter_close(tk_zwriter *w);
+void tk_zwriter_abort(tk_zwriter *w);
+
+int tk_zreader_open(tk_zreader **out, const char *path);
+/* Reads up to size bytes; *got < size only at the end of the stream. */
+int tk_zreader_read(tk_zreader *r, void *data, size_t size, size_t *got);
+/* Reads exactly size bytes or fails with TK_EDATA "truncated". */
+int tk_zreader_read_exact(tk_zreader *r, void *data, size_t size);
+/* 1 when no byte is left (end of input at a frame boundary). */
+int tk_zreader_at_end(tk_zreader *r);
+const char *tk_zreader_path(const tk_zreader *r);
+void tk_zreader_close(tk_zreader *r);
+
+#endif

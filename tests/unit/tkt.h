@@ -1,0 +1,115 @@
+/* A small unit-test harness printing TAP, so that scripts/run-tests.sh
+ * counts C tests and bats tests alike.  Each test is a function; checks
+ * record the first failures with file and line and the test goes on.
+ *
+ *   static void test_roundtrip(void) { TKT_CHECK(x == 1, "x=%d", x); }
+ *   int main(void) { TKT_RUN(test_roundtrip); return tkt_done(); }
+ *
+ * Tests run from the repository root (fixtures at tests/fixtures/); scratch
+ * files go to tkt_tmpdir(), removed by the runner. */
+#ifndef TKT_H
+#define TKT_H
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int tkt_number, tkt_failed_total, tkt_current_failures;
+static const char *tkt_skip_reason;
+
+static void tkt_fail_at(const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void tkt_fail_at(const char *file, int line, const char *fmt, ...)
+{
+	if (tkt_current_failures++ < 5) {
+		va_list ap;
+		printf("#   %s:%d: ", file, line);
+		va_start(ap, fmt);
+		vprintf(fmt, ap);
+		va_end(ap);
+		printf("\n");
+	}
+}
+
+#define TKT_CHECK(cond, ...)                                              \
+	do {                                                              \
+		if (!(cond))                                              \
+			tkt_fail_at(__FILE__, __LINE__, "check failed: " #cond \
+				    ": " __VA_ARGS__);                    \
+	} while (0)
+
+/* Call from a test to skip it, with the reason printed. */
+#define TKT_SKIP(reason) do { tkt_skip_reason = (reason); return; } while (0)
+
+/* Compares two float arrays; reports the worst element. */
+#define TKT_CHECK_CLOSE(got, want, n, tol) \
+	tkt_check_close(__FILE__, __LINE__, #got, (got), (want), (n), (tol))
+
+static void tkt_check_close(const char *file, int line, const char *what,
+			    const float *got, const float *want, size_t n,
+			    double tol)
+{
+	double worst = 0;
+	size_t at = 0;
+	for (size_t i = 0; i < n; i++) {
+		double d = fabs((double)got[i] - (double)want[i]);
+		if (d > worst || d != d) {
+			worst = d;
+			at = i;
+			if (d != d)
+				break;
+		}
+	}
+	if (!(worst <= tol))
+		tkt_fail_at(file, line, "%s: max abs error %.3g > %.3g at [%zu]: got %.9g want %.9g",
+			    what, worst, tol, at, got[at], want[at]);
+}
+
+#define TKT_RUN(fn) tkt_run(#fn, fn)
+
+static void tkt_run(const char *name, void (*fn)(void))
+{
+	tkt_current_failures = 0;
+	tkt_skip_reason = NULL;
+	fflush(stdout);
+	fn();
+	tkt_number++;
+	if (tkt_current_failures) {
+		tkt_failed_total++;
+		printf("not ok %d - %s\n", tkt_number, name);
+	} else if (tkt_skip_reason) {
+		printf("ok %d - %s # SKIP %s\n", tkt_number, name, tkt_skip_reason);
+	} else {
+		printf("ok %d - %s\n", tkt_number, name);
+	}
+	fflush(stdout);
+}
+
+static int tkt_done(void)
+{
+	printf("1..%d\n", tkt_number);
+	return tkt_failed_total ? 3 : 0; /* 3: failures, as opposed to a crash */
+}
+
+/* A scratch folder for this test program (TKT_TMPDIR or /tmp). */
+static const char *tkt_tmpdir(void)
+{
+	const char *d = getenv("TKT_TMPDIR");
+	return d && *d ? d : "/tmp";
+}
+
+/* Deterministic pseudo-random numbers for test data (splitmix64). */
+static unsigned long long tkt_rng_state = 0x9e3779b97f4a7c15ull;
+static unsigned long long tkt_rand64(void)
+{
+	unsigned long long z = (tkt_rng_state += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+static double tkt_uniform(void) { return (tkt_rand64() >> 11) * 0x1.0p-53; }
+
+#endif
