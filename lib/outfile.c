@@ -65,6 +65,7 @@ int tk_outfile_open(tk_outfile **out, const char *path, int binary)
 			return tk_fail(TK_ECANTCREAT, "%s: cannot open: %s", path, strerror(errno));
 		}
 		f->is_stdout = 1;
+		f->final_path = tk_strdup(path); /* for messages only */
 		*out = f;
 		return TK_OK;
 	}
@@ -94,7 +95,7 @@ int tk_outfile_open(tk_outfile **out, const char *path, int binary)
 
 const char *tk_outfile_path(const tk_outfile *f)
 {
-	return f->is_stdout ? "(stdout)" : f->final_path;
+	return f->final_path ? f->final_path : "(stdout)";
 }
 
 int tk_outfile_write(tk_outfile *f, const void *data, size_t size)

@@ -3,6 +3,7 @@
  * record the first failures with file and line and the test goes on.
  *
  *   static void test_roundtrip(void) { TKT_CHECK(x == 1, "x=%d", x); }
+ *   (TKT_CHECK always takes a message format after the condition.)
  *   int main(void) { TKT_RUN(test_roundtrip); return tkt_done(); }
  *
  * Tests run from the repository root (fixtures at tests/fixtures/); scratch
@@ -19,14 +20,16 @@
 static int tkt_number, tkt_failed_total, tkt_current_failures;
 static const char *tkt_skip_reason;
 
-static void tkt_fail_at(const char *file, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static inline void tkt_fail_at(const char *file, int line, const char *what,
+			       const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
-static void tkt_fail_at(const char *file, int line, const char *fmt, ...)
+static inline void tkt_fail_at(const char *file, int line, const char *what,
+			       const char *fmt, ...)
 {
 	if (tkt_current_failures++ < 5) {
 		va_list ap;
-		printf("#   %s:%d: ", file, line);
+		printf("#   %s:%d: %s: ", file, line, what);
 		va_start(ap, fmt);
 		vprintf(fmt, ap);
 		va_end(ap);
@@ -37,8 +40,8 @@ static void tkt_fail_at(const char *file, int line, const char *fmt, ...)
 #define TKT_CHECK(cond, ...)                                              \
 	do {                                                              \
 		if (!(cond))                                              \
-			tkt_fail_at(__FILE__, __LINE__, "check failed: " #cond \
-				    ": " __VA_ARGS__);                    \
+			tkt_fail_at(__FILE__, __LINE__,                   \
+				    "check failed: " #cond, __VA_ARGS__); \
 	} while (0)
 
 /* Call from a test to skip it, with the reason printed. */
@@ -48,7 +51,7 @@ static void tkt_fail_at(const char *file, int line, const char *fmt, ...)
 #define TKT_CHECK_CLOSE(got, want, n, tol) \
 	tkt_check_close(__FILE__, __LINE__, #got, (got), (want), (n), (tol))
 
-static void tkt_check_close(const char *file, int line, const char *what,
+static inline void tkt_check_close(const char *file, int line, const char *what,
 			    const float *got, const float *want, size_t n,
 			    double tol)
 {
@@ -64,13 +67,13 @@ static void tkt_check_close(const char *file, int line, const char *what,
 		}
 	}
 	if (!(worst <= tol))
-		tkt_fail_at(file, line, "%s: max abs error %.3g > %.3g at [%zu]: got %.9g want %.9g",
+		tkt_fail_at(file, line, "values differ", "%s: max abs error %.3g > %.3g at [%zu]: got %.9g want %.9g",
 			    what, worst, tol, at, got[at], want[at]);
 }
 
 #define TKT_RUN(fn) tkt_run(#fn, fn)
 
-static void tkt_run(const char *name, void (*fn)(void))
+static inline void tkt_run(const char *name, void (*fn)(void))
 {
 	tkt_current_failures = 0;
 	tkt_skip_reason = NULL;
@@ -88,14 +91,14 @@ static void tkt_run(const char *name, void (*fn)(void))
 	fflush(stdout);
 }
 
-static int tkt_done(void)
+static inline int tkt_done(void)
 {
 	printf("1..%d\n", tkt_number);
 	return tkt_failed_total ? 3 : 0; /* 3: failures, as opposed to a crash */
 }
 
 /* A scratch folder for this test program (TKT_TMPDIR or /tmp). */
-static const char *tkt_tmpdir(void)
+static inline const char *tkt_tmpdir(void)
 {
 	const char *d = getenv("TKT_TMPDIR");
 	return d && *d ? d : "/tmp";
@@ -103,13 +106,13 @@ static const char *tkt_tmpdir(void)
 
 /* Deterministic pseudo-random numbers for test data (splitmix64). */
 static unsigned long long tkt_rng_state = 0x9e3779b97f4a7c15ull;
-static unsigned long long tkt_rand64(void)
+static inline unsigned long long tkt_rand64(void)
 {
 	unsigned long long z = (tkt_rng_state += 0x9e3779b97f4a7c15ull);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
 }
-static double tkt_uniform(void) { return (tkt_rand64() >> 11) * 0x1.0p-53; }
+static inline double tkt_uniform(void) { return (tkt_rand64() >> 11) * 0x1.0p-53; }
 
 #endif
