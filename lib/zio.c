@@ -271,9 +271,11 @@ static int refill(tk_zreader *r)
 		size_t ret = ZSTD_decompressStream(r->dctx, &out, &r->inbuf);
 		if (ZSTD_isError(ret))
 			return r->error = decode_error(r, ret);
-		/* ret == 0: a frame ended and all its output is flushed */
+		/* ret == 0: a frame ended and all its output is flushed.
+		 * Otherwise a full output buffer may hide more output; the
+		 * decoder must be called again before asking for input. */
 		r->in_frame = ret != 0;
-		r->pending_flush = out.pos == out.size;
+		r->pending_flush = ret != 0 && out.pos == out.size;
 		if (out.pos > 0) {
 			r->out_len = out.pos;
 			return TK_OK;
