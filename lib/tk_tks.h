@@ -9,9 +9,23 @@
 
 enum tk_pair_role { TK_PAIR_NONE = 0, TK_PAIR_CHOSEN = 1, TK_PAIR_REJECTED = 2 };
 
+/* Format version written and read (see man/tk-formats.5). */
+#define TK_TKS_VERSION 1
+/* Limits a reader enforces before it allocates anything. */
+#define TK_TKS_MAX_TOKENS ((size_t)1 << 31)        /* tokens in one record */
+#define TK_TKS_MAX_META ((size_t)16 << 20)         /* stream metadata, bytes */
+#define TK_TKS_MAX_RECORD_META ((size_t)1 << 20)   /* record meta, bytes */
+/* Default zstd level of tk_tks_writer_open. */
+#define TK_TKS_LEVEL 3
+
 /* One training datum.  weights[i] applies to predicting tokens[i] from the
- * tokens before it.  The reader reuses the arrays between calls; a writer
- * takes them as given.  NULL logprobs/advantages/meta mean "absent". */
+ * tokens before it.  NULL logprobs/advantages/meta mean "absent".
+ *
+ * Ownership: a record filled by tk_tks_read owns its arrays (capacity > 0:
+ * one block that tokens points to, the other arrays inside it; meta its
+ * own buffer when meta_capacity > 0); the next read reuses them and
+ * tk_record_free frees them.  A record a caller fills for tk_tks_write
+ * keeps capacity and meta_capacity 0 and its arrays stay the caller's. */
 typedef struct tk_record {
 	size_t n;            /* number of tokens */
 	int32_t *tokens;     /* (n) */
@@ -24,6 +38,7 @@ typedef struct tk_record {
 	double reward;
 	char *meta;          /* small JSON object as text, or NULL */
 	size_t capacity;     /* reader's allocation, in tokens */
+	size_t meta_capacity;/* reader's allocation for meta, in bytes */
 } tk_record;
 
 void tk_record_init(tk_record *r);      /* empty record, group -1 */
@@ -32,18 +47,27 @@ void tk_record_free(tk_record *r);      /* frees arrays owned by a reader */
 typedef struct tk_tks_writer tk_tks_writer;
 typedef struct tk_tks_reader tk_tks_reader;
 
-/* meta_json: the stream's metadata object as JSON text (tokenizer
- * fingerprint, vocab size, renderer, source, ...); NULL means "{}".
- * threads > 1 compresses in parallel. */
+/* meta_json: the stream's metadata object as JSON text; NULL means "{}".
+ * Known keys: "tokenizer" (fingerprint, any JSON value: parts of a
+ * concatenated stream must agree on it), "vocab_size" (integer: every
+ * token must be below it), "renderer", "source".  threads > 1 compresses
+ * in parallel.  TK_EUSAGE when meta_json is not a JSON object. */
 int tk_tks_writer_open(tk_tks_writer **out, const char *path,
 		       const char *meta_json, int threads);
+/* The same with a zstd level (1..19; negative: faster, larger). */
+int tk_tks_writer_open_level(tk_tks_writer **out, const char *path,
+			     const char *meta_json, int threads, int level);
+/* Checks r (lengths, pair role, meta a JSON object, tokens within
+ * 0..vocab_size-1 when the metadata names "vocab_size") and appends it. */
 int tk_tks_write(tk_tks_writer *w, const tk_record *r);
 /* Writes the trailer (record count), commits the file, frees w. */
 int tk_tks_writer_close(tk_tks_writer *w);
 void tk_tks_writer_abort(tk_tks_writer *w);
 
-/* Reads one or several concatenated streams as one; every part must carry
- * the same "tokenizer" fingerprint in its metadata. */
+/* Reads one or several concatenated streams as one ("-": stdin), in
+ * memory bounded by the largest record.  Parts that both carry a
+ * "tokenizer" fingerprint must carry the same one.  Opening reads and
+ * checks the first header (magic, version, metadata). */
 int tk_tks_reader_open(tk_tks_reader **out, const char *path);
 /* The first part's metadata object as JSON text. */
 const char *tk_tks_reader_meta(const tk_tks_reader *r);
@@ -51,6 +75,8 @@ const char *tk_tks_reader_meta(const tk_tks_reader *r);
 int tk_tks_read(tk_tks_reader *r, tk_record *rec);
 /* Records read so far (across parts). */
 uint64_t tk_tks_reader_count(const tk_tks_reader *r);
+/* Parts begun so far (1 after open; more for concatenated streams). */
+unsigned tk_tks_reader_parts(const tk_tks_reader *r);
 void tk_tks_reader_close(tk_tks_reader *r);
 
 #endif
