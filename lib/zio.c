@@ -124,6 +124,8 @@ int tk_zwriter_write(tk_zwriter *w, const void *data, size_t size)
 {
 	if (w->error)
 		return w->error;
+	if (size == 0)
+		return TK_OK; /* data may be NULL then */
 	if (w->gathered + size <= GATHER_SIZE) {
 		memcpy(w->gather + w->gathered, data, size);
 		w->gathered += size;
