@@ -1,0 +1,425 @@
+/* Loading a Hugging Face tokenizer.json (and tokenizer_config.json): the
+ * BPE model, added tokens, pre-tokenizer, post-processor bos, chat
+ * template.  Anything that would change the ids and that tk does not
+ * implement is refused with a message naming the file, rather than
+ * silently tokenized differently. */
+#include "tokenizer_internal.h"
+
+#include "tk_error.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int read_json(cJSON **out, const char *path)
+{
+	*out = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return tk_fail(TK_ENOINPUT, "%s: %s", path, strerror(errno));
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len + 65536 + 1 > cap) {
+			cap = cap ? 2 * cap : 1 << 20;
+			char *b = tk_realloc(buf, cap);
+			if (!b) {
+				free(buf);
+				fclose(f);
+				return TK_EOSERR;
+			}
+			buf = b;
+		}
+		size_t got = fread(buf + len, 1, cap - len - 1, f);
+		len += got;
+		if (got == 0)
+			break;
+	}
+	int err = ferror(f);
+	fclose(f);
+	if (err) {
+		free(buf);
+		return tk_fail(TK_EIO, "%s: read error", path);
+	}
+	buf[len] = '\0';
+	const char *end = NULL;
+	*out = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+	if (!*out) {
+		size_t at = end ? (size_t)(end - buf) : 0;
+		size_t line = 1;
+		for (size_t i = 0; i < at && i < len; i++)
+			line += buf[i] == '\n';
+		free(buf);
+		return tk_fail(TK_EDATA, "%s:%zu: invalid JSON (near byte %zu)",
+			       path, line, at);
+	}
+	free(buf);
+	return TK_OK;
+}
+
+static int flag(const cJSON *obj, const char *key, int dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (cJSON_IsBool(v))
+		return cJSON_IsTrue(v);
+	return dflt;
+}
+
+static const char *type_of(const cJSON *obj)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "type");
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* ---- the pre-tokenizer ------------------------------------------------- */
+
+static const struct {
+	const char *regex;
+	uint8_t step;
+} known_patterns[] = {
+	{"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
+	 TK_PRE_GPT2},
+	{"'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)",
+	 TK_PRE_GPT2},
+	{"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+	 TK_PRE_LLAMA3},
+	{"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+",
+	 TK_PRE_QWEN2},
+};
+
+static int add_step(tk_tokenizer *t, uint8_t step, const char *path)
+{
+	if (t->n_pre == TK_PRE_MAX_STEPS)
+		return tk_fail(TK_EDATA, "%s: pre_tokenizer has too many steps",
+			       path);
+	t->pre[t->n_pre++] = step;
+	return TK_OK;
+}
+
+static int parse_split(tk_tokenizer *t, const cJSON *node, const char *path)
+{
+	const cJSON *pat = cJSON_GetObjectItemCaseSensitive(node, "pattern");
+	const cJSON *re = cJSON_GetObjectItemCaseSensitive(pat, "Regex");
+	const cJSON *behavior = cJSON_GetObjectItemCaseSensitive(node, "behavior");
+	if (!cJSON_IsString(re))
+		return tk_fail(TK_EDATA, "%s: Split pre-tokenizer without a Regex pattern is not supported",
+			       path);
+	if (!cJSON_IsString(behavior) ||
+	    strcmp(behavior->valuestring, "Isolated") != 0 ||
+	    flag(node, "invert", 0))
+		return tk_fail(TK_EDATA, "%s: Split pre-tokenizer: only behavior Isolated without invert is supported",
+			       path);
+	for (size_t i = 0; i < sizeof known_patterns / sizeof known_patterns[0]; i++)
+		if (strcmp(re->valuestring, known_patterns[i].regex) == 0)
+			return add_step(t, known_patterns[i].step, path);
+	return tk_fail(TK_EDATA, "%s: Split pattern %.200s is not one tk knows (GPT-2, Llama-3, Qwen2)",
+		       path, re->valuestring);
+}
+
+static int parse_pre(tk_tokenizer *t, const cJSON *node, const char *path)
+{
+	if (!node || cJSON_IsNull(node))
+		return TK_OK;
+	const char *type = type_of(node);
+	int rc = TK_OK;
+	if (strcmp(type, "Sequence") == 0) {
+		const cJSON *item;
+		cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(node, "pretokenizers"))
+			if ((rc = parse_pre(t, item, path)))
+				return rc;
+		return TK_OK;
+	}
+	if (strcmp(type, "ByteLevel") == 0) {
+		if (flag(node, "add_prefix_space", 1))
+			rc = add_step(t, TK_PRE_PREFIX_SPACE, path);
+		if (!rc && flag(node, "use_regex", 1))
+			rc = add_step(t, TK_PRE_GPT2, path);
+		return rc;
+	}
+	if (strcmp(type, "Digits") == 0)
+		return add_step(t, flag(node, "individual_digits", 0) ?
+				   TK_PRE_DIGITS_ISOLATED : TK_PRE_DIGITS_CONTIGUOUS,
+				path);
+	if (strcmp(type, "Split") == 0)
+		return parse_split(t, node, path);
+	return tk_fail(TK_EDATA, "%s: pre_tokenizer type \"%s\" is not supported",
+		       path, type);
+}
+
+/* ---- vocabulary, added tokens, merges ---------------------------------- */
+
+static int check_model(const cJSON *model, const char *path)
+{
+	const char *type = type_of(model);
+	if (!cJSON_IsObject(model) || (*type && strcmp(type, "BPE") != 0))
+		return tk_fail(TK_EDATA, "%s: model type \"%s\" is not supported (only byte-level BPE)",
+			       path, type);
+	if (flag(model, "byte_fallback", 0))
+		return tk_fail(TK_EDATA, "%s: BPE byte_fallback is not supported",
+			       path);
+	const char *keys[] = {"continuing_subword_prefix", "end_of_word_suffix"};
+	for (int k = 0; k < 2; k++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(model, keys[k]);
+		if (cJSON_IsString(v) && v->valuestring[0])
+			return tk_fail(TK_EDATA, "%s: BPE %s is not supported",
+				       path, keys[k]);
+	}
+	if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(model, "vocab")) ||
+	    !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(model, "merges")))
+		return tk_fail(TK_EDATA, "%s: model has no vocab object or merges array",
+			       path);
+	return TK_OK;
+}
+
+static int token_id(const cJSON *v, int64_t *id)
+{
+	if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
+	    v->valuedouble > INT32_MAX / 2 || v->valuedouble != (double)(int64_t)v->valuedouble)
+		return 0;
+	*id = (int64_t)v->valuedouble;
+	return 1;
+}
+
+static int count_ids(const cJSON *vocab, const cJSON *added, size_t *n,
+		     const char *path)
+{
+	int64_t max = -1, id;
+	const cJSON *item;
+	cJSON_ArrayForEach(item, vocab) {
+		if (!token_id(item, &id))
+			return tk_fail(TK_EDATA, "%s: vocab entry \"%.100s\" has no valid id",
+				       path, item->string);
+		max = id > max ? id : max;
+	}
+	cJSON_ArrayForEach(item, added) {
+		if (!token_id(cJSON_GetObjectItemCaseSensitive(item, "id"), &id) ||
+		    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(item, "content")))
+			return tk_fail(TK_EDATA, "%s: added token without a valid id and content",
+				       path);
+		max = id > max ? id : max;
+	}
+	if (max < 0)
+		return tk_fail(TK_EDATA, "%s: empty vocabulary", path);
+	*n = (size_t)max + 1;
+	return TK_OK;
+}
+
+static int load_vocab(tk_tokenizer *t, const cJSON *vocab, const cJSON *added,
+		      struct tk_added *flags, size_t *n_flags, const char *path)
+{
+	const cJSON *item;
+	int64_t id = 0;
+	int rc;
+	/* added tokens first: their content wins over a vocab entry */
+	uint8_t *seen = tk_calloc(t->n_vocab, 1);
+	if (!seen)
+		return TK_EOSERR;
+	cJSON_ArrayForEach(item, added) {
+		token_id(cJSON_GetObjectItemCaseSensitive(item, "id"), &id);
+		const char *content = cJSON_GetObjectItemCaseSensitive(item, "content")->valuestring;
+		int special = flag(item, "special", 0);
+		rc = tk_tokenizer_set_token(t, (int32_t)id, content, strlen(content),
+					    special ? TK_TOKEN_CONTROL : TK_TOKEN_USER_DEFINED);
+		if (rc) {
+			free(seen);
+			return tk_fail_context(rc, "%s: ", path);
+		}
+		seen[id] = 1;
+		struct tk_added *f = &flags[(*n_flags)++];
+		f->id = (int32_t)id;
+		f->special = (uint8_t)special;
+		f->lstrip = (uint8_t)flag(item, "lstrip", 0);
+		f->rstrip = (uint8_t)flag(item, "rstrip", 0);
+		f->single_word = (uint8_t)flag(item, "single_word", 0);
+	}
+	cJSON_ArrayForEach(item, vocab) {
+		token_id(item, &id);
+		if (seen[id]++)
+			continue;
+		rc = tk_tokenizer_set_token(t, (int32_t)id, item->string,
+					    strlen(item->string), TK_TOKEN_NORMAL);
+		if (rc) {
+			free(seen);
+			return tk_fail_context(rc, "%s: ", path);
+		}
+	}
+	for (size_t i = 0; i < t->n_vocab; i++)
+		if (!seen[i])
+			t->type[i] = TK_TOKEN_UNUSED;
+	free(seen);
+	return TK_OK;
+}
+
+/* Merges come as "a b" (older files) or ["a", "b"]. */
+struct merges_ctx {
+	const cJSON *arr;
+	const cJSON *cursor;
+	size_t cursor_i;
+	const char *path;
+};
+
+static int get_merge(void *vctx, size_t i, const char **a, size_t *alen,
+		     const char **b, size_t *blen)
+{
+	struct merges_ctx *c = vctx;
+	/* walk the linked list sequentially instead of cJSON_GetArrayItem */
+	if (!c->cursor || c->cursor_i != i) {
+		c->cursor = cJSON_GetArrayItem(c->arr, (int)i);
+		c->cursor_i = i;
+	}
+	const cJSON *m = c->cursor;
+	c->cursor = m ? m->next : NULL;
+	c->cursor_i = i + 1;
+	if (cJSON_IsString(m)) {
+		const char *sp = strchr(m->valuestring, ' ');
+		if (!sp || strchr(sp + 1, ' '))
+			return tk_fail(TK_EDATA, "%s: merge %zu (\"%.100s\") is not two tokens separated by one space",
+				       c->path, i, m->valuestring);
+		*a = m->valuestring;
+		*alen = (size_t)(sp - m->valuestring);
+		*b = sp + 1;
+		*blen = strlen(sp + 1);
+		return TK_OK;
+	}
+	if (cJSON_IsArray(m) && cJSON_GetArraySize(m) == 2 &&
+	    cJSON_IsString(m->child) && cJSON_IsString(m->child->next)) {
+		*a = m->child->valuestring;
+		*alen = strlen(*a);
+		*b = m->child->next->valuestring;
+		*blen = strlen(*b);
+		return TK_OK;
+	}
+	return tk_fail(TK_EDATA, "%s: merge %zu is neither \"a b\" nor [\"a\", \"b\"]",
+		       c->path, i);
+}
+
+/* ---- post-processor and config ---------------------------------------- */
+
+/* TemplateProcessing whose single template starts with a special token:
+ * that token is bos, added to every encoding. */
+static void parse_post(tk_tokenizer *t, const cJSON *node)
+{
+	if (!node)
+		return;
+	if (strcmp(type_of(node), "Sequence") == 0) {
+		const cJSON *item;
+		cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(node, "processors"))
+			parse_post(t, item);
+		return;
+	}
+	if (strcmp(type_of(node), "TemplateProcessing") != 0)
+		return;
+	const cJSON *single = cJSON_GetObjectItemCaseSensitive(node, "single");
+	const cJSON *first = cJSON_IsArray(single) ? single->child : NULL;
+	const cJSON *sp = cJSON_GetObjectItemCaseSensitive(first, "SpecialToken");
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(sp, "id");
+	if (!cJSON_IsString(name))
+		return;
+	int32_t id = tk_tokenizer_find(t, name->valuestring, strlen(name->valuestring));
+	if (id >= 0) {
+		t->bos = id;
+		t->add_bos = 1;
+	}
+}
+
+/* "bos_token": "<s>" or {"content": "<s>", ...} */
+static int32_t config_token(const tk_tokenizer *t, const cJSON *cfg,
+			    const char *key, int32_t dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
+	if (cJSON_IsObject(v))
+		v = cJSON_GetObjectItemCaseSensitive(v, "content");
+	if (!cJSON_IsString(v))
+		return dflt;
+	int32_t id = tk_tokenizer_find(t, v->valuestring, strlen(v->valuestring));
+	return id >= 0 ? id : dflt;
+}
+
+static int load_config(tk_tokenizer *t, const char *path)
+{
+	cJSON *cfg;
+	int rc = read_json(&cfg, path);
+	if (rc)
+		return rc;
+	t->bos = config_token(t, cfg, "bos_token", t->bos);
+	t->eos = config_token(t, cfg, "eos_token", t->eos);
+	t->pad = config_token(t, cfg, "pad_token", t->pad);
+	t->add_bos = flag(cfg, "add_bos_token", t->add_bos);
+	const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
+	if (cJSON_IsArray(tpl)) { /* named templates: take "default" */
+		const cJSON *item, *found = NULL;
+		cJSON_ArrayForEach(item, tpl) {
+			const cJSON *name = cJSON_GetObjectItemCaseSensitive(item, "name");
+			if (cJSON_IsString(name) && strcmp(name->valuestring, "default") == 0)
+				found = cJSON_GetObjectItemCaseSensitive(item, "template");
+		}
+		tpl = found;
+	}
+	if (cJSON_IsString(tpl) && !(t->chat_template = tk_strdup(tpl->valuestring)))
+		rc = TK_EOSERR;
+	cJSON_Delete(cfg);
+	return rc;
+}
+
+static int build(tk_tokenizer **out, const cJSON *root, const char *path)
+{
+	const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
+	const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
+	const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
+	int rc = check_model(model, path);
+	if (rc)
+		return rc;
+	if (norm && !cJSON_IsNull(norm))
+		return tk_fail(TK_EDATA, "%s: normalizer \"%s\" is not supported",
+			       path, type_of(norm));
+	const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
+	size_t n_vocab = 0;
+	if ((rc = count_ids(vocab, added, &n_vocab, path)) ||
+	    (rc = tk_tokenizer_alloc(out, n_vocab)))
+		return rc;
+	tk_tokenizer *t = *out;
+	size_t n_flags = 0;
+	struct tk_added *flags = tk_calloc((size_t)cJSON_GetArraySize(added) + 1,
+					   sizeof *flags);
+	if (!flags)
+		return TK_EOSERR;
+	const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
+	struct merges_ctx mc = {merges, NULL, 0, path};
+	t->ignore_merges = flag(model, "ignore_merges", 0);
+	if (!(rc = load_vocab(t, vocab, added, flags, &n_flags, path)) &&
+	    !(rc = parse_pre(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), path)) &&
+	    !(rc = tk_tokenizer_add_merges(t, (size_t)cJSON_GetArraySize(merges),
+					   get_merge, &mc, path)))
+		rc = tk_tokenizer_finish_with(t, flags, n_flags);
+	free(flags);
+	if (rc)
+		return rc;
+	const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
+	if (cJSON_IsString(unk))
+		t->unk_id = tk_tokenizer_find(t, unk->valuestring, strlen(unk->valuestring));
+	parse_post(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"));
+	return TK_OK;
+}
+
+int tk_tokenizer_load_json(tk_tokenizer **out, const char *tokenizer_json_path,
+			   const char *config_path)
+{
+	*out = NULL;
+	cJSON *root;
+	int rc = read_json(&root, tokenizer_json_path);
+	if (rc)
+		return rc;
+	tk_tokenizer *t = NULL;
+	rc = build(&t, root, tokenizer_json_path);
+	cJSON_Delete(root);
+	if (!rc && config_path)
+		rc = load_config(t, config_path);
+	if (rc) {
+		tk_tokenizer_free(t);
+		return rc;
+	}
+	*out = t;
+	return TK_OK;
+}
