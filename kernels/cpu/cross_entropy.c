@@ -1,0 +1,150 @@
+/* Weighted next-token cross-entropy fused with the unembedding product, so
+ * that the (tokens, vocab) logits never exist whole: CE_TOKENS tokens at a
+ * time, their logits are made one vocabulary chunk at a time (as many
+ * columns as the backend's workspace allows), reduced by an online
+ * log-sum-exp, then made again chunk by chunk for the gradient.  When the
+ * whole vocabulary fits one chunk the logits are kept and not made twice. */
+#include "cpu.h"
+
+#include "tk_error.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Tokens per chunk: a multiple of TK_TILE_ROWS so the invariant tiles of a
+ * chunk are the tiles tk_matmul_forward would use. */
+#define CE_TOKENS (2 * TK_TILE_ROWS)
+
+/* Running log-sum-exp of one token's logits, and its target's logit. */
+struct lse_state {
+	float max, sum, target_logit;
+};
+
+/* Vocabulary columns per chunk: what the workspace holds, in whole tiles. */
+static size_t vocab_chunk(const tk_backend *be, size_t vocab)
+{
+	size_t cols = be->workspace / (CE_TOKENS * sizeof(float));
+	cols = cols / TK_TILE_COLS * TK_TILE_COLS;
+	if (cols < TK_TILE_COLS)
+		cols = TK_TILE_COLS;
+	return cols < vocab ? cols : vocab;
+}
+
+// logits (tn, ld) = h (tn, c) · w (vn, c)ᵀ
+static int make_logits(tk_backend *be, float *logits, size_t ld,
+		       const float *h, const float *w, size_t tn, size_t vn,
+		       size_t c)
+{
+	if (be->batch_invariant)
+		return tk_cpu_xwt_tiled(be, logits, ld, h, w, tn, vn, c, 0.0f);
+	tk_cpu_gemm(be, 0, 1, tn, vn, c, h, c, w, c, 0.0f, logits, ld);
+	return TK_OK;
+}
+
+static void lse_update(tk_backend *be, struct lse_state *st,
+		       const float *logits, size_t ld, const int32_t *target,
+		       size_t tn, size_t v0, size_t vn)
+{
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (tn > 1 && tn * vn >= TK_CPU_PARALLEL_MIN)
+	for (size_t i = 0; i < tn; i++) {
+		const float *row = logits + i * ld;
+		float m = st[i].max;
+		for (size_t j = 0; j < vn; j++)
+			m = row[j] > m ? row[j] : m;
+		float sum = 0.0f;
+		for (size_t j = 0; j < vn; j++)
+			sum += expf(row[j] - m);
+		st[i].sum = st[i].sum * expf(st[i].max - m) + sum;
+		st[i].max = m;
+		int64_t t = target[i];
+		if (t >= (int64_t)v0 && t < (int64_t)(v0 + vn))
+			st[i].target_logit = row[t - (int64_t)v0];
+	}
+}
+
+/* logits become dlogits = weight · (softmax − onehot(target)). */
+static void logits_to_grad(tk_backend *be, float *logits, size_t ld,
+			   const float *lse, const int32_t *target,
+			   const float *weight, size_t tn, size_t v0, size_t vn)
+{
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (tn > 1 && tn * vn >= TK_CPU_PARALLEL_MIN)
+	for (size_t i = 0; i < tn; i++) {
+		float *row = logits + i * ld;
+		float wt = target[i] < 0 ? 0.0f : weight[i];
+		for (size_t j = 0; j < vn; j++)
+			row[j] = wt * expf(row[j] - lse[i]);
+		int64_t t = target[i];
+		if (t >= (int64_t)v0 && t < (int64_t)(v0 + vn))
+			row[t - (int64_t)v0] -= wt;
+	}
+}
+
+/* One chunk of tokens; logits (CE_TOKENS, vchunk) is the workspace. */
+static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
+		      float *loss, float *logprob, float *dh, float *dw,
+		      const float *h, const float *w, const int32_t *target,
+		      const float *weight, size_t tn, size_t c, size_t vocab)
+{
+	struct lse_state st[CE_TOKENS];
+	float lse[CE_TOKENS];
+	for (size_t i = 0; i < tn; i++)
+		st[i] = (struct lse_state){-INFINITY, 0.0f, 0.0f};
+	int rc;
+	for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
+		size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
+		if ((rc = make_logits(be, logits, vchunk, h, w + v0 * c, tn, vn, c)))
+			return rc;
+		lse_update(be, st, logits, vchunk, target, tn, v0, vn);
+	}
+	for (size_t i = 0; i < tn; i++) {
+		lse[i] = st[i].max + logf(st[i].sum);
+		float lp = target[i] < 0 ? 0.0f : st[i].target_logit - lse[i];
+		if (logprob)
+			logprob[i] = lp;
+		if (loss)
+			loss[i] = target[i] < 0 ? 0.0f : -weight[i] * lp;
+	}
+	if (!dh && !dw)
+		return TK_OK;
+	for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
+		size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
+		const float *wc = w + v0 * c; // (vn, c)
+		if (vchunk < vocab &&
+		    (rc = make_logits(be, logits, vchunk, h, wc, tn, vn, c)))
+			return rc;
+		logits_to_grad(be, logits, vchunk, lse, target, weight, tn, v0, vn);
+		if (dh) // dh (tn, c) (+)= g (tn, vn) · wc (vn, c)
+			tk_cpu_gemm(be, 0, 0, tn, c, vn, logits, vchunk, wc, c,
+				    v0 == 0 ? 0.0f : 1.0f, dh, c);
+		if (dw) // dw[v0:] (vn, c) += gᵀ (vn, tn) · h (tn, c)
+			tk_cpu_gemm(be, 1, 0, vn, c, tn, logits, vchunk, h, c,
+				    1.0f, dw + v0 * c, c);
+	}
+	return TK_OK;
+}
+
+int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
+			   float *dh, float *dw, const float *h,
+			   const float *w, const int32_t *target,
+			   const float *weight, size_t n, size_t c,
+			   size_t vocab)
+{
+	// loss, logprob, target, weight (n)   dh, h (n, c)   dw, w (vocab, c)
+	if (n == 0)
+		return TK_OK;
+	size_t vchunk = vocab_chunk(be, vocab);
+	float *logits = malloc(CE_TOKENS * vchunk * sizeof *logits); // (CE_TOKENS, vchunk)
+	if (!logits)
+		return tk_fail(TK_EOSERR, "out of memory for a %d x %zu logits chunk",
+			       CE_TOKENS, vchunk);
+	int rc = TK_OK;
+	for (size_t t0 = 0; t0 < n && !rc; t0 += CE_TOKENS) {
+		size_t tn = n - t0 < CE_TOKENS ? n - t0 : CE_TOKENS;
+		rc = chunk_loss(be, logits, vchunk, loss ? loss + t0 : NULL,
+				logprob ? logprob + t0 : NULL,
+				dh ? dh + t0 * c : NULL, dw, h + t0 * c, w,
+				target + t0, weight + t0, tn, c, vocab);
+	}
+	free(logits);
+	return rc;
+}

@@ -1,0 +1,69 @@
+/* Linear layers: y = x·Wᵀ (+ bias) with W stored (out, in), and its
+ * backward.  The forward goes through fixed tiles when the backend is batch
+ * invariant (gemm.c); the backward only needs speed. */
+#include "cpu.h"
+
+#include "tk_error.h"
+
+static void add_bias(tk_backend *be, float *y, const float *bias, size_t n,
+		     size_t out)
+{
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * out >= TK_CPU_PARALLEL_MIN)
+	for (size_t i = 0; i < n; i++) {
+		float *row = y + i * out; // (out)
+		for (size_t j = 0; j < out; j++)
+			row[j] += bias[j];
+	}
+}
+
+int tk_matmul_forward(tk_backend *be, float *y, const float *x,
+		      const float *w, const float *bias,
+		      size_t n, size_t in, size_t out, int accumulate)
+{
+	// y (n, out)   x (n, in)   w (out, in)   bias (out)
+	if (n == 0 || out == 0)
+		return TK_OK;
+	float beta = accumulate ? 1.0f : 0.0f;
+	if (be->batch_invariant) {
+		int rc = tk_cpu_xwt_tiled(be, y, out, x, w, n, out, in, beta);
+		if (rc)
+			return rc;
+	} else {
+		tk_cpu_gemm(be, 0, 1, n, out, in, x, in, w, in, beta, y, out);
+	}
+	if (bias)
+		add_bias(be, y, bias, n, out);
+	return TK_OK;
+}
+
+/* dbias[j] += Σ_i dy[i][j], each column summed by one thread in row order. */
+static void bias_backward(tk_backend *be, float *dbias, const float *dy,
+			  size_t n, size_t out)
+{
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * out >= TK_CPU_PARALLEL_MIN)
+	for (size_t j = 0; j < out; j++) {
+		float s = 0.0f;
+		for (size_t i = 0; i < n; i++)
+			s += dy[i * out + j];
+		dbias[j] += s;
+	}
+}
+
+int tk_matmul_backward(tk_backend *be, float *dx, float *dw, float *dbias,
+		       const float *dy, const float *x, const float *w,
+		       size_t n, size_t in, size_t out, int accumulate_dx)
+{
+	// dx (n, in)   dw (out, in)   dbias (out)   dy (n, out)
+	if (n == 0)
+		return TK_OK;
+	if (dx && out == 0 && !accumulate_dx)
+		tk_backend_zero(be, dx, n * in * sizeof *dx);
+	if (dx && out > 0) // dx (n, in) = dy (n, out) · w (out, in)
+		tk_cpu_gemm(be, 0, 0, n, in, out, dy, out, w, in,
+			    accumulate_dx ? 1.0f : 0.0f, dx, in);
+	if (dw && out > 0) // dw (out, in) += dyᵀ (out, n) · x (n, in)
+		tk_cpu_gemm(be, 1, 0, out, in, n, dy, out, x, in, 1.0f, dw, in);
+	if (dbias)
+		bias_backward(be, dbias, dy, n, out);
+	return TK_OK;
+}

@@ -1,0 +1,257 @@
+/* kernels.h — the compute kernels behind tk's models, one header for every
+ * backend.  lib/ calls only these; kernels/ knows nothing of models, files
+ * or options.  kernels/cpu/ implements them with OpenBLAS and OpenMP; a
+ * CUDA twin (kernels/cuda/) will implement the same declarations.
+ *
+ * Memory.  Every float and int32 array a kernel takes is backend memory:
+ * allocated with tk_backend_alloc and filled with tk_copy_to_device (on the
+ * CPU these are plain memory and memcpy; on a GPU they are device pointers).
+ * Sizes are always passed explicitly; no kernel calls back into lib.  The
+ * few host-side helpers (tk_rope_inv_freq) are marked "host".
+ *
+ * Layouts are row-major and written as shape comments, e.g. (N, H, D):
+ * N tokens (a batch flattened to rows), H heads, D head dimension.
+ *
+ * Conventions (STYLE.md): forward and backward come in same-named pairs with
+ * the same argument order; parameter gradients accumulate (+=) and
+ * activation gradients are assigned, except where a kernel takes an
+ * `accumulate` flag (the places where several products feed one input).
+ * Unless a kernel says "in place allowed", outputs must not overlap inputs.
+ *
+ * Batch invariance.  Forward kernels compute every row (token) with the
+ * same sequence of floating-point operations whatever else is in the batch,
+ * so one sequence's output does not depend on batch composition (sampling
+ * with --batch 1 or 64 gives the same bits; RL samples can be re-scored
+ * exactly).  For matmul this needs fixed-shape BLAS calls, which costs speed
+ * on small batches; tk_backend_set_batch_invariant(be, 0) trades it away
+ * for training throughput.  Bits may still differ between thread counts
+ * when invariance is off, and between backends always.
+ *
+ * Errors.  Kernels that may need working memory return a tk_status (from
+ * lib/tk_error.h: TK_OK or TK_EOSERR with a message); the others cannot
+ * fail on valid arguments and return void.  Arguments are trusted: lib
+ * checks token ids, sizes and positions before calling. */
+#ifndef TK_KERNELS_H
+#define TK_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Backend: threads, memory, copies ---------------------------------- */
+
+typedef struct tk_backend tk_backend;
+
+/* Opens a backend of the given kind ("cpu"; "cuda" once it exists) using
+ * `threads` threads (0: all cores).  OpenBLAS runs single-threaded inside
+ * OpenMP work shares, so the two never oversubscribe the cores. */
+int tk_backend_open(tk_backend **out, const char *kind, int threads);
+void tk_backend_close(tk_backend *be);
+
+/* "cpu: OpenBLAS 0.3.21 (SkylakeX), 8 threads": for logs and reports. */
+const char *tk_backend_name(const tk_backend *be);
+int tk_backend_threads(const tk_backend *be);
+
+/* Batch-invariant forward kernels (default on); see above. */
+void tk_backend_set_batch_invariant(tk_backend *be, int on);
+int tk_backend_batch_invariant(const tk_backend *be);
+
+/* Working memory a kernel may take for itself (fused cross-entropy's logits
+ * chunk); default 16 MiB.  Smaller means more, smaller chunks. */
+void tk_backend_set_workspace(tk_backend *be, size_t bytes);
+
+/* Waits for queued work and reports a deferred failure (GPU); TK_OK on CPU. */
+int tk_backend_sync(tk_backend *be);
+
+/* Backend memory, 64-byte aligned; NULL with a tk_fail message when out of
+ * memory.  Free accepts NULL. */
+void *tk_backend_alloc(tk_backend *be, size_t bytes);
+void tk_backend_free(tk_backend *be, void *p);
+void tk_backend_zero(tk_backend *be, void *p, size_t bytes);
+void tk_copy_to_device(tk_backend *be, void *dst, const void *src, size_t bytes);
+void tk_copy_to_host(tk_backend *be, void *dst, const void *src, size_t bytes);
+void tk_copy_on_device(tk_backend *be, void *dst, const void *src, size_t bytes);
+
+/* ---- Linear layers ----------------------------------------------------- */
+
+/* y = x·Wᵀ + bias, or y += x·Wᵀ + bias when accumulate: W is stored
+ * (out, in) as Hugging Face stores Linear weights; bias may be NULL.
+ *   y (n, out)   x (n, in)   w (out, in)   bias (out) */
+int tk_matmul_forward(tk_backend *be, float *y, const float *x,
+		      const float *w, const float *bias,
+		      size_t n, size_t in, size_t out, int accumulate);
+
+/* dx = dy·W (or += when accumulate_dx), dw += dyᵀ·x, dbias += Σ dy.  Any of
+ * dx, dw, dbias may be NULL.
+ *   dx (n, in)   dw (out, in)   dbias (out)   dy (n, out) */
+int tk_matmul_backward(tk_backend *be, float *dx, float *dw, float *dbias,
+		       const float *dy, const float *x, const float *w,
+		       size_t n, size_t in, size_t out, int accumulate_dx);
+
+/* y[i] = table[tokens[i]]; ids must be < vocab.
+ *   y (n, c)   tokens (n)   table (vocab, c) */
+void tk_embedding_forward(tk_backend *be, float *y, const int32_t *tokens,
+			  const float *table, size_t n, size_t c, size_t vocab);
+/* dtable[tokens[i]] += dy[i], in token order (deterministic). */
+void tk_embedding_backward(tk_backend *be, float *dtable, const float *dy,
+			   const int32_t *tokens, size_t n, size_t c,
+			   size_t vocab);
+
+/* dst[i] = src[rows[i]] and dst[rows[i]] = src[i]: moving rows between a
+ * batch and a cache (KV-cache writes, last-token gathers).
+ *   gather: dst (n, width), src (any, width);  scatter: the reverse */
+void tk_rows_gather(tk_backend *be, float *dst, const float *src,
+		    const int32_t *rows, size_t n, size_t width);
+void tk_rows_scatter(tk_backend *be, float *dst, const float *src,
+		     const int32_t *rows, size_t n, size_t width);
+
+/* ---- Normalization ----------------------------------------------------- */
+
+/* RMSNorm as Hugging Face's LlamaRMSNorm: y = (x · rsqrt(mean(x²) + eps)) · w,
+ * float32 variance.  rstd (n) keeps 1/rms for the backward (NULL: not kept).
+ * Per-head q/k norms (Qwen3) are this with n = tokens·heads, c = head_dim.
+ *   y (n, c)   rstd (n)   x (n, c)   w (c) */
+void tk_rmsnorm_forward(tk_backend *be, float *y, float *rstd, const float *x,
+			const float *w, size_t n, size_t c, float eps);
+/* dx = ∂/∂x (or += when accumulate), dw += ∂/∂w; rstd from the forward. */
+void tk_rmsnorm_backward(tk_backend *be, float *dx, float *dw, const float *dy,
+			 const float *x, const float *w, const float *rstd,
+			 size_t n, size_t c, int accumulate);
+
+/* ---- Rotary position embedding ----------------------------------------- */
+
+enum tk_rope_type { TK_ROPE_DEFAULT, TK_ROPE_LINEAR, TK_ROPE_LLAMA3 };
+
+struct tk_rope_scaling {
+	enum tk_rope_type type;
+	double factor;            /* linear, llama3 */
+	double low_freq_factor;   /* llama3 */
+	double high_freq_factor;  /* llama3 */
+	double original_max_position; /* llama3: original_max_position_embeddings */
+};
+
+/* Host: the inverse-frequency table, computed in float32 step by step as
+ * transformers does (default, linear, and _compute_llama3_parameters).
+ * scaling may be NULL.   inv_freq (head_dim / 2) */
+void tk_rope_inv_freq(float *inv_freq, size_t head_dim, double theta,
+		      const struct tk_rope_scaling *scaling);
+
+/* Rotates each head by its token's position, rotate_half convention (the
+ * two halves of a head are the pair, not interleaved elements); the angle
+ * is float32 pos·inv_freq as in transformers.  In place allowed.
+ *   y, x (n, heads, head_dim)   pos (n)   inv_freq (head_dim / 2) */
+void tk_rope_forward(tk_backend *be, float *y, const float *x,
+		     const int32_t *pos, const float *inv_freq,
+		     size_t n, size_t heads, size_t head_dim);
+/* dx = Rᵀ dy.  In place allowed. */
+void tk_rope_backward(tk_backend *be, float *dx, const float *dy,
+		      const int32_t *pos, const float *inv_freq,
+		      size_t n, size_t heads, size_t head_dim);
+
+/* ---- Attention --------------------------------------------------------- */
+
+/* Causal grouped-query attention, softmax(q·kᵀ·scale)·v, query head h
+ * reading kv head h / (heads / kv_heads).  Two ways to say which keys a
+ * query sees; both run the same per-query code, so a token gets the same
+ * bits from a KV cache (sampling) as from a packed batch (training).
+ *
+ * Cached (sampling): keys and values live in a cache of rows; query i sees
+ * the pos[i] + 1 rows kv_row[i] .. kv_row[i] + pos[i] (its sequence's first
+ * row and its position in it).  T new tokens of a sequence at positions
+ * p0..p0+T-1 thus attend to the cache of length p0+T; the cache must already
+ * hold their own keys (tk_rows_scatter).
+ *   out, q (n, heads, d)   k_cache, v_cache (rows, kv_heads, d)
+ *   kv_row, pos (n) */
+void tk_attention_cached_forward(tk_backend *be, float *out, const float *q,
+				 const float *k_cache, const float *v_cache,
+				 const int32_t *kv_row, const int32_t *pos,
+				 size_t n, size_t heads, size_t kv_heads,
+				 size_t d, float scale);
+
+/* Packed (training): n tokens hold n_records records back to back, record r
+ * being tokens cu_seqlens[r] .. cu_seqlens[r+1]-1 (cu_seqlens[0] = 0,
+ * cu_seqlens[n_records] = n); a token attends to its own record's tokens up
+ * to itself, never across records.  lse (n, heads) keeps each query's
+ * log-sum-exp for the backward (NULL: not kept).
+ *   out, q (n, heads, d)   k, v (n, kv_heads, d)   cu_seqlens (n_records+1) */
+void tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
+				 const float *q, const float *k, const float *v,
+				 const int32_t *cu_seqlens, size_t n_records,
+				 size_t n, size_t heads, size_t kv_heads,
+				 size_t d, float scale);
+/* dq, dk, dv (assigned) from dout, recomputing the probabilities from q, k
+ * and the forward's out and lse. */
+int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk,
+				 float *dv, const float *dout, const float *q,
+				 const float *k, const float *v,
+				 const float *out, const float *lse,
+				 const int32_t *cu_seqlens, size_t n_records,
+				 size_t n, size_t heads, size_t kv_heads,
+				 size_t d, float scale);
+
+/* ---- Elementwise ------------------------------------------------------- */
+
+/* out = silu(gate) · up, silu(g) = g / (1 + e^-g).   all (n) */
+void tk_swiglu_forward(tk_backend *be, float *out, const float *gate,
+		       const float *up, size_t n);
+void tk_swiglu_backward(tk_backend *be, float *dgate, float *dup,
+			const float *dout, const float *gate, const float *up,
+			size_t n);
+
+/* Row softmax.   y, x (n, c); in place allowed */
+void tk_softmax_forward(tk_backend *be, float *y, const float *x, size_t n,
+			size_t c);
+/* dx = y · (dy − Σ dy·y) per row. */
+void tk_softmax_backward(tk_backend *be, float *dx, const float *dy,
+			 const float *y, size_t n, size_t c);
+
+/* y = a + b;  y += alpha · x;  y = alpha · x.  In place allowed. */
+void tk_add(tk_backend *be, float *y, const float *a, const float *b, size_t n);
+void tk_axpy(tk_backend *be, float *y, float alpha, const float *x, size_t n);
+void tk_scale(tk_backend *be, float *y, const float *x, float alpha, size_t n);
+
+/* ---- Loss -------------------------------------------------------------- */
+
+/* Weighted cross-entropy of next tokens through the unembedding, fused so
+ * that the (n, vocab) logits never exist whole: logits = h·Wᵀ are made a
+ * chunk of tokens × a chunk of vocabulary at a time (the workspace bounds
+ * the chunk), with an online log-sum-exp.  For token i:
+ *   logprob[i] = log softmax(h[i]·Wᵀ)[target[i]]
+ *   loss[i]    = −weight[i] · logprob[i]
+ * and, when dh / dw are not NULL, the gradient of Σ loss: dh assigned,
+ * dw accumulated.  Weights may be any sign (normalization, DPO and policy
+ * gradient coefficients go there); a negative target means "no target":
+ * loss, logprob and gradient 0.  The forward (loss, logprob) is batch
+ * invariant; loss and logprob may be NULL.
+ *   loss, logprob (n)   dh, h (n, c)   dw, w (vocab, c)   target, weight (n) */
+int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
+			   float *dh, float *dw, const float *h,
+			   const float *w, const int32_t *target,
+			   const float *weight, size_t n, size_t c,
+			   size_t vocab);
+
+/* ---- Optimizer --------------------------------------------------------- */
+
+/* torch.optim.AdamW (decoupled weight decay, bias correction), step by step
+ * in the same float32 operations as its single-tensor path. */
+struct tk_adamw {
+	double lr, beta1, beta2, eps, weight_decay;
+};
+
+/* One update of n parameters; step counts from 1 (this update's number).
+ *   param, grad, m, v (n) */
+void tk_adamw_step(tk_backend *be, float *param, const float *grad, float *m,
+		   float *v, size_t n, const struct tk_adamw *opt,
+		   int64_t step);
+
+/* acc[0] += Σ x², summed in float64 in a fixed order (whatever the thread
+ * count).  Zero acc, add each gradient buffer, copy it to the host for the
+ * grad norm √acc.   acc (1)   x (n) */
+int tk_sumsq(tk_backend *be, float *acc, const float *x, size_t n);
+
+/* Gradient clipping as torch.nn.utils.clip_grad_norm_: x *= min(1,
+ * max_norm / (√sumsq + 1e-6)), sumsq read from backend memory, so no host
+ * round trip is needed.   x (n)   sumsq (1) */
+void tk_clip_by_norm(tk_backend *be, float *x, size_t n, const float *sumsq,
+		     float max_norm);
+
+#endif
