@@ -1,0 +1,232 @@
+/* Input lines of tk-render: conversations in the common
+ * {"messages":[{"role":..,"content":..}]} form, preference pairs, and
+ * {"text":..} documents.  Fields tk does not use are kept, as a JSON
+ * object, for the record's meta.  Messages point into the parsed JSON,
+ * which the tk_chat keeps until the next line. */
+#include "tk_error.h"
+#include "tk_render.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void reset(tk_chat *c)
+{
+	cJSON_Delete(c->json);
+	c->json = NULL;
+	c->n = c->n_alt = 0;
+	free(c->meta);
+	c->meta = NULL;
+	c->text = NULL;
+	c->text_len = 0;
+}
+
+void tk_chat_free(tk_chat *c)
+{
+	reset(c);
+	free(c->msgs);
+	free(c->alt);
+	memset(c, 0, sizeof *c);
+}
+
+/* Parses the line as one JSON object into c->json. */
+static int parse_object(tk_chat *c, const char *line, size_t len)
+{
+	reset(c);
+	const char *end = NULL;
+	c->json = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+	if (!c->json) {
+		size_t at = end && end >= line ? (size_t)(end - line) : 0;
+		return tk_fail(TK_EDATA, "malformed JSON at byte %zu", at + 1);
+	}
+	while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
+		end++;
+	if (end < line + len)
+		return tk_fail(TK_EDATA, "malformed JSON: text after the object at byte %zu",
+			       (size_t)(end - line) + 1);
+	if (!cJSON_IsObject(c->json))
+		return tk_fail(TK_EDATA, "expected a JSON object");
+	return TK_OK;
+}
+
+static int push(tk_message **arr, size_t *n, size_t *cap, const tk_message *m)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? 2 * *cap : 16;
+		tk_message *p = tk_realloc(*arr, nc * sizeof *p);
+		if (!p)
+			return TK_EOSERR;
+		*arr = p;
+		*cap = nc;
+	}
+	(*arr)[(*n)++] = *m;
+	return TK_OK;
+}
+
+static int string_field(const cJSON *obj, const char *key, const char **s,
+			size_t *len, const char *where)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (!v || cJSON_IsNull(v)) {
+		*s = NULL;
+		*len = 0;
+		return TK_OK;
+	}
+	if (!cJSON_IsString(v))
+		return tk_fail(TK_EDATA, "%s: \"%s\" is not a string", where, key);
+	*s = v->valuestring;
+	*len = strlen(v->valuestring);
+	return TK_OK;
+}
+
+/* One message object; where names it in errors ("message 2"). */
+static int parse_message(const cJSON *j, tk_message *m, const char *where)
+{
+	memset(m, 0, sizeof *m);
+	if (!cJSON_IsObject(j))
+		return tk_fail(TK_EDATA, "%s is not an object", where);
+	const cJSON *role = cJSON_GetObjectItemCaseSensitive(j, "role");
+	if (!cJSON_IsString(role))
+		return tk_fail(TK_EDATA, "%s has no \"role\" string", where);
+	m->role = tk_role_parse(role->valuestring);
+	if (m->role < 0)
+		return tk_fail(TK_EDATA, "%s: unknown role \"%.40s\" (known: system, "
+			       "user, assistant)", where, role->valuestring);
+	const cJSON *content = cJSON_GetObjectItemCaseSensitive(j, "content");
+	if (!content)
+		return tk_fail(TK_EDATA, "%s has no \"content\"", where);
+	if (!cJSON_IsString(content) && !cJSON_IsNull(content))
+		return tk_fail(TK_EDATA, "%s: \"content\" is not a string", where);
+	m->content = cJSON_IsString(content) ? content->valuestring : "";
+	m->content_len = strlen(m->content);
+	if (m->role != TK_ROLE_ASSISTANT)
+		return TK_OK;
+	return string_field(j, "reasoning_content", &m->reasoning, &m->reasoning_len, where);
+}
+
+/* Appends the messages of v (an array of messages, one message, or, when
+ * text_role >= 0, a string taken as the content of a text_role message). */
+static int append_messages(tk_message **arr, size_t *n, size_t *cap,
+			   const cJSON *v, const char *field, int text_role)
+{
+	char where[64];
+	tk_message m;
+	if (text_role >= 0 && cJSON_IsString(v)) {
+		m = (tk_message){.role = text_role, .content = v->valuestring,
+				 .content_len = strlen(v->valuestring)};
+		return push(arr, n, cap, &m);
+	}
+	if (cJSON_IsObject(v)) {
+		snprintf(where, sizeof where, "\"%s\"", field);
+		int rc = parse_message(v, &m, where);
+		return rc ? rc : push(arr, n, cap, &m);
+	}
+	if (!cJSON_IsArray(v))
+		return tk_fail(TK_EDATA, "\"%s\" is not an array of messages", field);
+	int i = 0;
+	const cJSON *j;
+	cJSON_ArrayForEach(j, v) {
+		snprintf(where, sizeof where, "%s %d", field, ++i);
+		int rc = parse_message(j, &m, where);
+		if (!rc)
+			rc = push(arr, n, cap, &m);
+		if (rc)
+			return rc;
+	}
+	return TK_OK;
+}
+
+/* The fields not in used[] as a JSON object's text, or NULL when none. */
+static int keep_meta(tk_chat *c, const char *const *used)
+{
+	cJSON *meta = NULL;
+	for (cJSON *j = ((cJSON *)c->json)->child; j; j = j->next) {
+		int is_used = 0;
+		for (size_t k = 0; used[k]; k++)
+			is_used |= j->string && !strcmp(j->string, used[k]);
+		if (is_used)
+			continue;
+		if (!meta && !(meta = cJSON_CreateObject()))
+			return tk_fail(TK_EOSERR, "out of memory");
+		cJSON *copy = cJSON_Duplicate(j, 1);
+		if (!copy || !cJSON_AddItemToObject(meta, j->string, copy)) {
+			cJSON_Delete(meta);
+			return tk_fail(TK_EOSERR, "out of memory");
+		}
+	}
+	if (!meta)
+		return TK_OK;
+	c->meta = cJSON_PrintUnformatted(meta);
+	cJSON_Delete(meta);
+	return c->meta ? TK_OK : tk_fail(TK_EOSERR, "out of memory");
+}
+
+int tk_chat_parse(tk_chat *c, const char *line, size_t len)
+{
+	int rc = parse_object(c, line, len);
+	if (rc)
+		return rc;
+	const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(c->json, "messages");
+	if (!msgs)
+		return tk_fail(TK_EDATA, "no \"messages\" field");
+	if (!cJSON_IsArray(msgs))
+		return tk_fail(TK_EDATA, "\"messages\" is not an array");
+	rc = append_messages(&c->msgs, &c->n, &c->cap, msgs, "message", -1);
+	if (!rc && c->n == 0)
+		rc = tk_fail(TK_EDATA, "\"messages\" is empty");
+	static const char *const used[] = {"messages", NULL};
+	return rc ? rc : keep_meta(c, used);
+}
+
+/* Appends the prompt to msgs and alt, then chosen to msgs, rejected to
+ * alt, marking the assistant messages of the completions to train. */
+int tk_chat_parse_pair(tk_chat *c, const char *line, size_t len)
+{
+	int rc = parse_object(c, line, len);
+	if (rc)
+		return rc;
+	static const char *const fields[] = {"prompt", "chosen", "rejected"};
+	const cJSON *v[3];
+	for (int i = 0; i < 3; i++)
+		if (!(v[i] = cJSON_GetObjectItemCaseSensitive(c->json, fields[i])))
+			return tk_fail(TK_EDATA, "no \"%s\" field (a pair needs prompt, "
+				       "chosen and rejected)", fields[i]);
+	rc = append_messages(&c->msgs, &c->n, &c->cap, v[0], "prompt", TK_ROLE_USER);
+	for (size_t i = 0; !rc && i < c->n; i++)
+		rc = push(&c->alt, &c->n_alt, &c->alt_cap, &c->msgs[i]);
+	size_t n_prompt = c->n;
+	if (!rc)
+		rc = append_messages(&c->msgs, &c->n, &c->cap, v[1], "chosen", TK_ROLE_ASSISTANT);
+	if (!rc)
+		rc = append_messages(&c->alt, &c->n_alt, &c->alt_cap, v[2], "rejected",
+				     TK_ROLE_ASSISTANT);
+	if (rc)
+		return rc;
+	int chosen = 0, rejected = 0;
+	for (size_t i = n_prompt; i < c->n; i++)
+		chosen += c->msgs[i].train = c->msgs[i].role == TK_ROLE_ASSISTANT;
+	for (size_t i = n_prompt; i < c->n_alt; i++)
+		rejected += c->alt[i].train = c->alt[i].role == TK_ROLE_ASSISTANT;
+	if (!chosen || !rejected)
+		return tk_fail(TK_EDATA, "\"%s\" has no assistant message",
+			       chosen ? "rejected" : "chosen");
+	static const char *const used[] = {"prompt", "chosen", "rejected", NULL};
+	return keep_meta(c, used);
+}
+
+int tk_chat_parse_text(tk_chat *c, const char *line, size_t len)
+{
+	int rc = parse_object(c, line, len);
+	if (rc)
+		return rc;
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(c->json, "text");
+	if (!t)
+		return tk_fail(TK_EDATA, "no \"text\" field");
+	if (!cJSON_IsString(t))
+		return tk_fail(TK_EDATA, "\"text\" is not a string");
+	c->text = t->valuestring;
+	c->text_len = strlen(t->valuestring);
+	static const char *const used[] = {"text", NULL};
+	return keep_meta(c, used);
+}

@@ -1,0 +1,168 @@
+/* Chat renderers: a conversation to the token ids and per-token loss
+ * weights the model's own chat template gives, generation prompts, stop
+ * tokens, and the way back from a sampled response to a message.
+ *
+ *   tk_renderer *r;
+ *   tk_renderer_detect(&r, tok);             // or tk_renderer_open(&r, "chatml", tok)
+ *   tk_chat chat = {0};
+ *   tk_chat_parse(&chat, line, len);         // {"messages":[...]}
+ *   tk_render_mark(chat.msgs, chat.n, TK_TRAIN_LAST_ASSISTANT);
+ *   tk_rendered out = {0};
+ *   tk_render(r, chat.msgs, chat.n, 0, &out);   // out.ids, out.weights, out.text
+ *
+ * How the ids are made.  A renderer writes the template's string as a row
+ * of special tokens (emitted as ids) and text runs.  The text between two
+ * special tokens is encoded in one piece, without recognising special
+ * tokens written in it: the ids equal those of transformers'
+ * apply_chat_template(tokenize=True) for every conversation whose content
+ * does not spell a special token, and a message that does spell one
+ * ("<|im_end|>") cannot forge a turn boundary.  A token is trained (weight
+ * 1) when its first byte lies in a trained span: the assistant's content
+ * and its end-of-turn token, never the role header; this is the rule of
+ * transformers' return_assistant_tokens_mask.  The first token of a record
+ * never has a weight: nothing predicts it. */
+#ifndef TK_RENDER_H
+#define TK_RENDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tk_tokenizer.h"
+
+enum tk_role { TK_ROLE_SYSTEM = 0, TK_ROLE_USER = 1, TK_ROLE_ASSISTANT = 2 };
+
+/* One message; the strings are not owned (a tk_chat owns them). */
+typedef struct tk_message {
+	int role;              /* enum tk_role */
+	const char *content;
+	size_t content_len;
+	const char *reasoning; /* assistant's reasoning_content, or NULL */
+	size_t reasoning_len;
+	int train;             /* 1: weight this message's trained span */
+} tk_message;
+
+const char *tk_role_name(int role);      /* "user" */
+int tk_role_parse(const char *name);     /* enum tk_role, or -1 */
+
+/* ---- renderers --------------------------------------------------------- */
+
+typedef struct tk_renderer tk_renderer;
+
+/* The renderer names, NULL-terminated: chatml, llama3, qwen3,
+ * qwen3-nothink (generation prompt with an empty thinking block),
+ * role-colon. */
+extern const char *const tk_renderer_names[];
+
+/* Opens the named renderer for tok.  TK_EUSAGE for an unknown name,
+ * TK_ECONFIG when tok lacks the renderer's special tokens. */
+int tk_renderer_open(tk_renderer **out, const char *name,
+		     const tk_tokenizer *tok);
+/* Picks the renderer from tok's chat template (chatml with the template's
+ * default system prompt, if any); TK_ECONFIG with a hint to name one when
+ * there is no template or it is not one tk knows. */
+int tk_renderer_detect(tk_renderer **out, const tk_tokenizer *tok);
+/* The renderer name a chat template calls for, or NULL. */
+const char *tk_renderer_name_for_template(const char *chat_template);
+void tk_renderer_free(tk_renderer *r);  /* safe on NULL */
+
+const char *tk_renderer_name(const tk_renderer *r);
+const tk_tokenizer *tk_renderer_tokenizer(const tk_renderer *r);
+/* The system prompt the template adds when a conversation has none, or
+ * NULL (SmolLM2: "You are a helpful AI assistant named SmolLM, ..."). */
+const char *tk_renderer_default_system(const tk_renderer *r);
+/* Sets (NULL: removes) that default system prompt; copies it. */
+int tk_renderer_set_default_system(tk_renderer *r, const char *text);
+
+/* Tokens and strings that end an assistant turn when sampling. */
+size_t tk_renderer_stop_tokens(const tk_renderer *r, const int32_t **ids);
+size_t tk_renderer_stop_strings(const tk_renderer *r,
+				const char *const **strings);
+
+/* ---- rendering --------------------------------------------------------- */
+
+enum tk_train_on {
+	TK_TRAIN_LAST_ASSISTANT = 0, /* the last assistant message */
+	TK_TRAIN_ALL_ASSISTANT = 1,  /* every assistant message */
+	TK_TRAIN_ALL = 2             /* every token */
+};
+/* "last-assistant" | "all-assistant" | "all" -> enum, or -1. */
+int tk_train_on_parse(const char *name);
+const char *tk_train_on_name(int train_on);
+
+/* Sets msgs[i].train as train_on says.  TK_EDATA when no message would be
+ * trained (no assistant message), except for TK_TRAIN_ALL. */
+int tk_render_mark(tk_message *msgs, size_t n, int train_on);
+
+enum tk_render_flags {
+	TK_RENDER_GENERATION_PROMPT = 1u << 0, /* append the assistant header */
+	TK_RENDER_TRAIN_ALL = 1u << 1          /* weight every token */
+};
+
+/* A rendered conversation; zero-initialise, reuse across calls (tk_render
+ * overwrites it), free with tk_rendered_free. */
+typedef struct tk_rendered {
+	tk_tokens ids;
+	float *weights;        /* (ids.n) */
+	size_t weights_cap;
+	char *text;            /* the template's string, NUL-terminated */
+	size_t text_len, text_cap;
+	/* scratch of the renderer: the text since the last special token */
+	char *chunk;
+	size_t chunk_len, chunk_cap;
+	size_t *spans;         /* trained byte spans of chunk, [start, end) pairs */
+	size_t n_spans, spans_cap;
+	int status;            /* first error while rendering (TK_OK) */
+} tk_rendered;
+
+void tk_rendered_free(tk_rendered *out);
+
+/* Renders msgs (their train flags set) with r.  TK_EDATA for a message the
+ * renderer cannot render. */
+int tk_render(const tk_renderer *r, const tk_message *msgs, size_t n,
+	      unsigned flags, tk_rendered *out);
+
+/* A sampled response parsed back into an assistant message. */
+typedef struct tk_response {
+	char *content;         /* malloc'd, NUL-terminated */
+	char *reasoning;       /* qwen3 thinking, or NULL */
+	int complete;          /* 1 when a stop token or string ended it */
+} tk_response;
+
+/* Parses ids sampled after a generation prompt: cuts at the first stop
+ * token or stop string and splits off a thinking block where the format
+ * has one.  tk_response_free frees the strings. */
+int tk_render_parse_response(const tk_renderer *r, const int32_t *ids,
+			     size_t n, tk_response *out);
+/* The same from text already decoded (special tokens kept in it). */
+int tk_render_parse_text(const tk_renderer *r, const char *text, size_t len,
+			 tk_response *out);
+void tk_response_free(tk_response *resp);
+
+/* ---- input: JSON Lines ------------------------------------------------- */
+
+/* One parsed input line.  Zero-initialise, reuse across lines (each parse
+ * overwrites it), free with tk_chat_free. */
+typedef struct tk_chat {
+	void *json;            /* the parsed line (cJSON); owns the strings */
+	tk_message *msgs;      /* (n) the conversation; pairs: prompt + chosen */
+	size_t n, cap;
+	tk_message *alt;       /* (n_alt) pairs: prompt + rejected */
+	size_t n_alt, alt_cap;
+	char *meta;            /* the line's other fields as a JSON object, or NULL */
+	const char *text;      /* --text lines: the text (into json or the line) */
+	size_t text_len;
+} tk_chat;
+
+/* {"messages":[{"role":..,"content":..},..], ...}: fills msgs (train
+ * flags 0) and meta.  TK_EDATA naming what is wrong (malformed JSON, no
+ * "messages", unknown role, content not a string...). */
+int tk_chat_parse(tk_chat *c, const char *line, size_t len);
+/* {"prompt":[msgs]|"text", "chosen":msg|[msgs]|"text", "rejected":...}:
+ * msgs = prompt + chosen, alt = prompt + rejected, the chosen and rejected
+ * assistant messages marked to train. */
+int tk_chat_parse_pair(tk_chat *c, const char *line, size_t len);
+/* {"text":"..."}: sets text/text_len and meta. */
+int tk_chat_parse_text(tk_chat *c, const char *line, size_t len);
+void tk_chat_free(tk_chat *c);
+
+#endif
