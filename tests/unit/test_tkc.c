@@ -294,6 +294,9 @@ static void small_checkpoint(const char *path, tensor *ts, int n)
 		ts[i].ndim = 1;
 		ts[i].shape[0] = 5 + i;
 		ts[i].nbytes = (size_t)(5 + i) * tk_dtype_size(ts[i].dtype);
+		ts[i].data = realloc(ts[i].data, ts[i].nbytes);
+		for (size_t b = 0; b < ts[i].nbytes; b++)
+			ts[i].data[b] = (unsigned char)tkt_rand64();
 	}
 	TKT_CHECK(write_tensors(path, META, ts, n, 1) == TK_OK, "%s", tk_error_message());
 }
