@@ -418,7 +418,8 @@ static void test_bad_files(void)
 	expect_error(scratch("dtype.tkc"), TK_EDATA, "dtype", "dtype");
 	b.n = 0;
 	put_header(&b, 1, "{}");
-	put_tensor_head(&b, "w", TK_F32, 9, shape, 48);
+	int64_t shape9[9] = {1, 1, 1, 1, 1, 1, 1, 1, 12};
+	put_tensor_head(&b, "w", TK_F32, 9, shape9, 48);
 	compress_to(scratch("ndim.tkc"), b.p, b.n);
 	expect_error(scratch("ndim.tkc"), TK_EDATA, "dimensions", "ndim");
 	int64_t neg[2] = {-3, -4};
