@@ -1,0 +1,294 @@
+/* Forward kernels against float64 references on random inputs of odd
+ * sizes (kernels/kernels.h). */
+#include "test_kernels.h"
+
+static tk_backend *be;
+
+static void check_matmul(size_t n, size_t in, size_t out, int with_bias,
+			 int accumulate)
+{
+	float *x = kt_random(n * in, 1), *w = kt_random(out * in, 1);
+	float *bias = with_bias ? kt_random(out, 1) : NULL;
+	float *y = kt_random(n * out, 1); // (n, out), the old y when accumulating
+	double *want = kt_doubles(n * out), *xd = kt_widen(x, n * in);
+	double *wd = kt_widen(w, out * in), *bd = bias ? kt_widen(bias, out) : NULL;
+	ref_matmul(want, xd, wd, bd, n, in, out);
+	if (accumulate)
+		for (size_t i = 0; i < n * out; i++)
+			want[i] += y[i];
+	TKT_CHECK(tk_matmul_forward(be, y, x, w, bias, n, in, out, accumulate) == 0, "%s", tk_error_message());
+	KT_CHECK_NEAR(y, want, n * out, 1e-5);
+	free(x), free(w), free(bias), free(y), free(want), free(xd), free(wd), free(bd);
+}
+
+static void test_matmul(void)
+{
+	static const size_t rows[] = {1, 7, 32, 33, 70};
+	for (int inv = 1; inv >= 0; inv--) {
+		tk_backend_set_batch_invariant(be, inv);
+		for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+			check_matmul(rows[r], 37, 301, 0, 0);
+			check_matmul(rows[r], 37, 301, 1, 0);
+			check_matmul(rows[r], 19, 5, 1, 1);
+			check_matmul(rows[r], 130, 257, 0, 1);
+		}
+	}
+	tk_backend_set_batch_invariant(be, 1);
+}
+
+static void test_embedding(void)
+{
+	size_t n = 9, c = 13, vocab = 11;
+	float *table = kt_random(vocab * c, 1), *y = kt_floats(n * c);
+	int32_t tokens[9] = {3, 0, 10, 3, 7, 7, 1, 2, 10};
+	tk_embedding_forward(be, y, tokens, table, n, c, vocab);
+	for (size_t i = 0; i < n; i++)
+		KT_CHECK_SAME(y + i * c, table + (size_t)tokens[i] * c, c);
+	free(table), free(y);
+}
+
+static void test_rows_gather_scatter(void)
+{
+	size_t n = 4, width = 6, rows_total = 10;
+	float *cache = kt_floats(rows_total * width), *src = kt_random(n * width, 1);
+	float *back = kt_floats(n * width);
+	int32_t rows[4] = {9, 2, 5, 0};
+	tk_rows_scatter(be, cache, src, rows, n, width);
+	tk_rows_gather(be, back, cache, rows, n, width);
+	KT_CHECK_SAME(back, src, n * width);
+	TKT_CHECK(cache[1 * width] == 0.0f, "untouched rows stay zero");
+	free(cache), free(src), free(back);
+}
+
+static void test_rmsnorm(void)
+{
+	size_t n = 5, c = 67;
+	float *x = kt_random(n * c, 3), *w = kt_random(c, 1.5);
+	float *y = kt_floats(n * c), rstd[5];
+	double *want = kt_doubles(n * c), *xd = kt_widen(x, n * c), *wd = kt_widen(w, c);
+	x[3] = 40.0f; // a large element, as residual streams have
+	xd[3] = 40.0;
+	tk_rmsnorm_forward(be, y, rstd, x, w, n, c, 1e-5f);
+	ref_rmsnorm(want, xd, wd, n, c, 1e-5);
+	KT_CHECK_NEAR(y, want, n * c, 2e-6);
+	double ss = 0;
+	for (size_t j = 0; j < c; j++)
+		ss += xd[j] * xd[j];
+	TKT_CHECK(fabs(rstd[0] - 1 / sqrt(ss / (double)c + 1e-5)) < 1e-6, "rstd[0]=%g", rstd[0]);
+	free(x), free(w), free(y), free(want), free(xd), free(wd);
+}
+
+/* transformers' _compute_llama3_parameters, in float64. */
+static double ref_llama3(double f, double factor, double low, double high,
+			 double old_len)
+{
+	double wavelen = 2 * M_PI / f;
+	if (wavelen < old_len / high)
+		return f;
+	if (wavelen > old_len / low)
+		return f / factor;
+	double smooth = (old_len / wavelen - low) / (high - low);
+	return (1 - smooth) * f / factor + smooth * f;
+}
+
+static void test_rope_inv_freq(void)
+{
+	size_t d = 64;
+	float got[32];
+	double want[32];
+	tk_rope_inv_freq(got, d, 10000.0, NULL);
+	for (size_t i = 0; i < d / 2; i++)
+		want[i] = 1 / pow(10000.0, (double)(2 * i) / (double)d);
+	KT_CHECK_NEAR(got, want, d / 2, 1e-6);
+	TKT_CHECK(got[0] == 1.0f, "inv_freq[0]=%g", got[0]);
+
+	/* Llama 3.1: head_dim 128, theta 500000, factor 8, 1, 4, 8192; the
+	 * table has all three bands (kept, smoothed, divided). */
+	struct tk_rope_scaling s = {TK_ROPE_LLAMA3, 8.0, 1.0, 4.0, 8192.0};
+	float g3[64];
+	double w3[64];
+	int bands[3] = {0, 0, 0};
+	tk_rope_inv_freq(g3, 128, 500000.0, &s);
+	for (size_t i = 0; i < 64; i++) {
+		double f = 1 / pow(500000.0, (double)(2 * i) / 128.0);
+		w3[i] = ref_llama3(f, 8, 1, 4, 8192);
+		bands[w3[i] == f ? 0 : fabs(w3[i] - f / 8) < 1e-20 ? 2 : 1]++;
+	}
+	for (size_t i = 0; i < 64; i++)
+		TKT_CHECK(fabs(g3[i] - w3[i]) <= 2e-6 * w3[i], "llama3 inv_freq[%zu] %.9g vs %.9g", i, g3[i], w3[i]);
+	TKT_CHECK(bands[0] > 0 && bands[1] > 0 && bands[2] > 0, "bands %d %d %d", bands[0], bands[1], bands[2]);
+
+	struct tk_rope_scaling lin = {TK_ROPE_LINEAR, 4.0, 0, 0, 0};
+	float gl[32];
+	tk_rope_inv_freq(gl, d, 10000.0, &lin);
+	for (size_t i = 0; i < d / 2; i++)
+		want[i] /= 4;
+	KT_CHECK_NEAR(gl, want, d / 2, 1e-6);
+}
+
+static void test_rope(void)
+{
+	size_t n = 6, heads = 3, d = 10;
+	int32_t pos[6] = {0, 1, 2, 17, 4095, 131000};
+	float inv_freq[5], *x = kt_random(n * heads * d, 2), *y = kt_floats(n * heads * d);
+	double *want = kt_doubles(n * heads * d), *xd = kt_widen(x, n * heads * d);
+	tk_rope_inv_freq(inv_freq, d, 500000.0, NULL);
+	tk_rope_forward(be, y, x, pos, inv_freq, n, heads, d);
+	ref_rope(want, xd, pos, inv_freq, n, heads, d);
+	KT_CHECK_NEAR(y, want, n * heads * d, 1e-6);
+	KT_CHECK_SAME(y, x, heads * d); // position 0 is the identity
+	tk_rope_forward(be, x, x, pos, inv_freq, n, heads, d); // in place
+	KT_CHECK_SAME(x, y, n * heads * d);
+	free(x), free(y), free(want), free(xd);
+}
+
+/* Three sequences in a cache of 80 rows each; a prefill of 70 tokens at
+ * positions 3..72 of sequence 1 (crossing a 64-key block), one decode token
+ * of each of sequences 0 and 2. */
+static void test_attention_cached(void)
+{
+	size_t heads = 4, kv_heads = 2, d = 12, s_max = 80, seqs = 3;
+	size_t rows = seqs * s_max, n = 72;
+	float *kc = kt_random(rows * kv_heads * d, 1), *vc = kt_random(rows * kv_heads * d, 1);
+	float *q = kt_random(n * heads * d, 1.5), *out = kt_floats(n * heads * d);
+	double *kd = kt_widen(kc, rows * kv_heads * d), *vd = kt_widen(vc, rows * kv_heads * d);
+	double *qd = kt_widen(q, n * heads * d), *want = kt_doubles(n * heads * d);
+	int32_t kv_row[72], pos[72];
+	for (size_t i = 0; i < 70; i++)
+		kv_row[i] = (int32_t)s_max, pos[i] = (int32_t)(3 + i);
+	kv_row[70] = 0, pos[70] = 0;
+	kv_row[71] = (int32_t)(2 * s_max), pos[71] = 41;
+	float scale = 1.0f / sqrtf((float)d);
+	tk_attention_cached_forward(be, out, q, kc, vc, kv_row, pos, n, heads, kv_heads, d, scale);
+	size_t ld = kv_heads * d;
+	for (size_t i = 0; i < n; i++)
+		for (size_t h = 0; h < heads; h++) {
+			size_t first = (size_t)kv_row[i] * ld + (h / (heads / kv_heads)) * d;
+			ref_attend(want + (i * heads + h) * d, qd + (i * heads + h) * d,
+				   kd + first, vd + first, ld, (size_t)pos[i] + 1, d, scale);
+		}
+	KT_CHECK_NEAR(out, want, n * heads * d, 1e-5);
+	free(kc), free(vc), free(q), free(out), free(kd), free(vd), free(qd), free(want);
+}
+
+static void test_attention_packed(void)
+{
+	size_t heads = 6, kv_heads = 2, d = 8, n_records = 4;
+	int32_t cu[5] = {0, 5, 6, 76, 79};
+	size_t n = 79;
+	float *q = kt_random(n * heads * d, 1.5), *k = kt_random(n * kv_heads * d, 1.5);
+	float *v = kt_random(n * kv_heads * d, 1), *out = kt_floats(n * heads * d);
+	float *lse = kt_floats(n * heads);
+	double *qd = kt_widen(q, n * heads * d), *kd = kt_widen(k, n * kv_heads * d);
+	double *vd = kt_widen(v, n * kv_heads * d), *want = kt_doubles(n * heads * d);
+	float scale = 1.0f / sqrtf((float)d);
+	tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, scale);
+	ref_attention_packed(want, qd, kd, vd, cu, n_records, heads, kv_heads, d, scale);
+	KT_CHECK_NEAR(out, want, n * heads * d, 1e-5);
+	/* The first token of a record sees only itself: out = its v. */
+	for (size_t h = 0; h < heads; h++)
+		KT_CHECK_NEAR(out + (5 * heads + h) * d, vd + (5 * kv_heads + h / 3) * d, d, 1e-6);
+	/* lse of token 0 is its single score. */
+	double s = 0;
+	for (size_t c = 0; c < d; c++)
+		s += qd[c] * kd[c];
+	TKT_CHECK(fabs(lse[0] - s * scale) < 1e-5, "lse[0]=%g want %g", lse[0], s * scale);
+	free(q), free(k), free(v), free(out), free(lse), free(qd), free(kd), free(vd), free(want);
+}
+
+static void test_swiglu(void)
+{
+	size_t n = 1001;
+	float *g = kt_random(n, 12), *u = kt_random(n, 2), *out = kt_floats(n);
+	double *want = kt_doubles(n);
+	g[0] = -100.0f; // e^100 overflows float: silu must still be -0
+	for (size_t i = 0; i < n; i++)
+		want[i] = ref_silu(g[i]) * u[i];
+	tk_swiglu_forward(be, out, g, u, n);
+	KT_CHECK_NEAR(out, want, n, 1e-6);
+	free(g), free(u), free(out), free(want);
+}
+
+static void test_softmax(void)
+{
+	size_t n = 3, c = 77;
+	float *x = kt_random(n * c, 30), *y = kt_floats(n * c);
+	double *want = kt_doubles(n * c);
+	x[5] = 1e4f; // one huge logit: max subtraction keeps it finite
+	for (size_t i = 0; i < n; i++) {
+		double m = -INFINITY, s = 0;
+		for (size_t j = 0; j < c; j++)
+			m = x[i * c + j] > m ? x[i * c + j] : m;
+		for (size_t j = 0; j < c; j++)
+			s += exp(x[i * c + j] - m);
+		for (size_t j = 0; j < c; j++)
+			want[i * c + j] = exp(x[i * c + j] - m) / s;
+	}
+	tk_softmax_forward(be, y, x, n, c);
+	KT_CHECK_NEAR(y, want, n * c, 1e-6);
+	tk_softmax_forward(be, x, x, n, c); // in place
+	KT_CHECK_SAME(x, y, n * c);
+	free(x), free(y), free(want);
+}
+
+static void test_add_axpy_scale(void)
+{
+	size_t n = 40001; // above the parallel threshold
+	float *a = kt_random(n, 1), *b = kt_random(n, 1), *y = kt_floats(n);
+	double *want = kt_doubles(n);
+	tk_add(be, y, a, b, n);
+	for (size_t i = 0; i < n; i++)
+		want[i] = (double)a[i] + b[i];
+	KT_CHECK_NEAR(y, want, n, 1e-7);
+	tk_axpy(be, y, -0.5f, a, n);
+	for (size_t i = 0; i < n; i++)
+		want[i] -= 0.5 * a[i];
+	KT_CHECK_NEAR(y, want, n, 1e-6);
+	tk_scale(be, y, y, 3.0f, n);
+	for (size_t i = 0; i < n; i++)
+		want[i] *= 3;
+	KT_CHECK_NEAR(y, want, n, 1e-6);
+	free(a), free(b), free(y), free(want);
+}
+
+static void test_backend_memory(void)
+{
+	size_t n = 1000;
+	float *host = kt_random(n, 1), *back = kt_floats(n);
+	float *dev = tk_backend_alloc(be, n * sizeof *dev);
+	TKT_CHECK(dev != NULL, "%s", tk_error_message());
+	TKT_CHECK(((uintptr_t)dev & 63) == 0, "64-byte aligned");
+	tk_copy_to_device(be, dev, host, n * sizeof *dev);
+	tk_copy_on_device(be, dev + 1, dev, (n - 1) * sizeof *dev);
+	tk_copy_to_host(be, back, dev, n * sizeof *dev);
+	KT_CHECK_SAME(back + 1, host, n - 1);
+	tk_backend_zero(be, dev, n * sizeof *dev);
+	tk_copy_to_host(be, back, dev, n * sizeof *dev);
+	TKT_CHECK(back[0] == 0 && back[n - 1] == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_backend_sync(be) == 0, "%s", tk_error_message());
+	TKT_CHECK(strncmp(tk_backend_name(be), "cpu: OpenBLAS", 13) == 0, "name %s", tk_backend_name(be));
+	tk_backend_free(be, dev);
+	tk_backend *other = NULL;
+	TKT_CHECK(tk_backend_open(&other, "tpu", 1) != 0 && other == NULL, "unknown kind refused");
+	free(host), free(back);
+}
+
+int main(void)
+{
+	be = kt_open(0);
+	printf("# %s\n", tk_backend_name(be));
+	TKT_RUN(test_backend_memory);
+	TKT_RUN(test_matmul);
+	TKT_RUN(test_embedding);
+	TKT_RUN(test_rows_gather_scatter);
+	TKT_RUN(test_rmsnorm);
+	TKT_RUN(test_rope_inv_freq);
+	TKT_RUN(test_rope);
+	TKT_RUN(test_attention_cached);
+	TKT_RUN(test_attention_packed);
+	TKT_RUN(test_swiglu);
+	TKT_RUN(test_softmax);
+	TKT_RUN(test_add_axpy_scale);
+	tk_backend_close(be);
+	return tkt_done();
+}
