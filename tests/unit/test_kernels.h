@@ -76,8 +76,8 @@ static inline void kt_check_near(const char *file, int line, const char *what,
 		}
 	}
 	if (!(worst <= rel * scale))
-		tkt_fail_at(file, line, "%s: max error %.3g > %.3g (rel %.1g of max |ref| %.3g) at [%zu]: got %.9g want %.9g",
-			    what, worst, rel * scale, rel, scale, at, got[at], want[at]);
+		tkt_fail_at(file, line, what, "max error %.3g > %.3g (rel %.1g of max |ref| %.3g) at [%zu]: got %.9g want %.9g",
+			    worst, rel * scale, rel, scale, at, got[at], want[at]);
 }
 
 /* Bitwise equality of float arrays. */
@@ -89,8 +89,8 @@ static inline void kt_check_same(const char *file, int line, const char *what,
 {
 	for (size_t i = 0; i < n; i++)
 		if (memcmp(&got[i], &want[i], sizeof got[i]) != 0) {
-			tkt_fail_at(file, line, "%s: not bitwise equal at [%zu]: %.9g vs %.9g",
-				    what, i, got[i], want[i]);
+			tkt_fail_at(file, line, what, "not bitwise equal at [%zu]: %.9g vs %.9g",
+				    i, got[i], want[i]);
 			return;
 		}
 }
