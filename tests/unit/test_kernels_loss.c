@@ -1,0 +1,194 @@
+/* The fused cross-entropy against a naive float64 version with the full
+ * logits (and finite differences of it), AdamW against torch's update
+ * written out in float64, and the gradient norm and clipping. */
+#include "test_kernels.h"
+
+static tk_backend *be;
+
+struct ce { double *h, *w, *weight; const int32_t *target; size_t n, c, vocab; };
+
+static double ce_total(void *p)
+{
+	struct ce *s = p;
+	double *loss = kt_doubles(s->n), *lp = kt_doubles(s->n), sum = 0;
+	ref_cross_entropy(loss, lp, s->h, s->w, s->target, s->weight, s->n, s->c, s->vocab);
+	for (size_t i = 0; i < s->n; i++)
+		sum += loss[i];
+	free(loss), free(lp);
+	return sum;
+}
+
+/* dlogits = weight·(softmax − onehot); dh = dlogits·W; dW = dlogitsᵀ·h. */
+static void ref_ce_grad(double *dh, double *dw, const struct ce *s)
+{
+	double *logits = kt_doubles(s->vocab);
+	for (size_t i = 0; i < s->n; i++) {
+		if (s->target[i] < 0)
+			continue;
+		ref_matmul(logits, s->h + i * s->c, s->w, NULL, 1, s->c, s->vocab);
+		double m = -INFINITY, z = 0;
+		for (size_t j = 0; j < s->vocab; j++)
+			m = logits[j] > m ? logits[j] : m;
+		for (size_t j = 0; j < s->vocab; j++)
+			z += exp(logits[j] - m);
+		for (size_t j = 0; j < s->vocab; j++) {
+			double g = s->weight[i] * (exp(logits[j] - m) / z - (j == (size_t)s->target[i]));
+			for (size_t k = 0; k < s->c; k++) {
+				dh[i * s->c + k] += g * s->w[j * s->c + k];
+				dw[j * s->c + k] += g * s->h[i * s->c + k];
+			}
+		}
+	}
+	free(logits);
+}
+
+static void check_cross_entropy(size_t workspace, int invariant)
+{
+	size_t n = 70, c = 19, vocab = 600; // two token chunks
+	float *h = kt_random(n * c, 2), *w = kt_random(vocab * c, 2), *weight = kt_random(n, 1);
+	int32_t target[70];
+	for (size_t i = 0; i < n; i++)
+		target[i] = (int32_t)(tkt_rand64() % vocab);
+	target[3] = -1;     // no target
+	weight[4] = 0.0f;   // masked
+	target[5] = 599;    // the last column of the last chunk
+	struct ce s = {kt_widen(h, n * c), kt_widen(w, vocab * c), kt_widen(weight, n), target, n, c, vocab};
+	double *loss_want = kt_doubles(n), *lp_want = kt_doubles(n);
+	double *dh_want = kt_doubles(n * c), *dw_want = kt_doubles(vocab * c);
+	ref_cross_entropy(loss_want, lp_want, s.h, s.w, target, s.weight, n, c, vocab);
+	ref_ce_grad(dh_want, dw_want, &s);
+
+	float *loss = kt_floats(n), *lp = kt_floats(n), *dh = kt_random(n * c, 9);
+	float *dw = kt_random(vocab * c, 1), *dw0 = kt_floats(vocab * c);
+	memcpy(dw0, dw, vocab * c * sizeof *dw);
+	tk_backend_set_workspace(be, workspace);
+	tk_backend_set_batch_invariant(be, invariant);
+	TKT_CHECK(tk_cross_entropy_fused(be, loss, lp, dh, dw, h, w, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+	for (size_t i = 0; i < vocab * c; i++)
+		dw[i] -= dw0[i];
+	KT_CHECK_NEAR(loss, loss_want, n, 1e-5);
+	KT_CHECK_NEAR(lp, lp_want, n, 1e-5);
+	KT_CHECK_NEAR(dh, dh_want, n * c, 1e-5);
+	KT_CHECK_NEAR(dw, dw_want, vocab * c, 1e-5);
+	TKT_CHECK(loss[3] == 0 && lp[3] == 0 && loss[4] == 0 && lp[4] < 0, "masked tokens");
+	/* Forward only: the same loss, nothing else touched. */
+	float *loss2 = kt_floats(n);
+	TKT_CHECK(tk_cross_entropy_fused(be, loss2, NULL, NULL, NULL, h, w, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+	KT_CHECK_SAME(loss2, loss, n);
+	tk_backend_set_workspace(be, (size_t)16 << 20);
+	tk_backend_set_batch_invariant(be, 1);
+	free(h), free(w), free(weight), free(loss), free(lp), free(dh), free(dw), free(dw0), free(loss2);
+	free(s.h), free(s.w), free(s.weight), free(loss_want), free(lp_want), free(dh_want), free(dw_want);
+}
+
+static void test_cross_entropy_one_chunk(void) { check_cross_entropy((size_t)16 << 20, 1); }
+static void test_cross_entropy_vocab_chunks(void) { check_cross_entropy(64 * 256 * sizeof(float), 1); }
+static void test_cross_entropy_not_invariant(void) { check_cross_entropy(64 * 512 * sizeof(float), 0); }
+
+/* The float64 reference gradient itself, against finite differences. */
+static void test_cross_entropy_reference_gradient(void)
+{
+	size_t n = 5, c = 4, vocab = 9;
+	int32_t target[5] = {0, 8, 3, -1, 3};
+	float *h = kt_random(n * c, 1), *w = kt_random(vocab * c, 1), *weight = kt_random(n, 1);
+	struct ce s = {kt_widen(h, n * c), kt_widen(w, vocab * c), kt_widen(weight, n), target, n, c, vocab};
+	double *dh = kt_doubles(n * c), *dw = kt_doubles(vocab * c);
+	ref_ce_grad(dh, dw, &s);
+	for (size_t i = 0; i < n * c; i++) {
+		double keep = s.h[i];
+		s.h[i] = keep + 1e-6;
+		double up = ce_total(&s);
+		s.h[i] = keep - 1e-6;
+		double fd = (up - ce_total(&s)) / 2e-6;
+		s.h[i] = keep;
+		TKT_CHECK(fabs(fd - dh[i]) < 1e-7, "dh[%zu] %g vs fd %g", i, dh[i], fd);
+	}
+	for (size_t i = 0; i < vocab * c; i++) {
+		double keep = s.w[i];
+		s.w[i] = keep + 1e-6;
+		double up = ce_total(&s);
+		s.w[i] = keep - 1e-6;
+		double fd = (up - ce_total(&s)) / 2e-6;
+		s.w[i] = keep;
+		TKT_CHECK(fabs(fd - dw[i]) < 1e-7, "dw[%zu] %g vs fd %g", i, dw[i], fd);
+	}
+	free(h), free(w), free(weight), free(s.h), free(s.w), free(s.weight), free(dh), free(dw);
+}
+
+/* torch.optim.AdamW's single-tensor update, in float64. */
+static void ref_adamw(double *p, const double *g, double *m, double *v,
+		      size_t n, const struct tk_adamw *o, int64_t step)
+{
+	double b1c = 1 - pow(o->beta1, (double)step), b2c = 1 - pow(o->beta2, (double)step);
+	for (size_t i = 0; i < n; i++) {
+		p[i] *= 1 - o->lr * o->weight_decay;
+		m[i] = o->beta1 * m[i] + (1 - o->beta1) * g[i];
+		v[i] = o->beta2 * v[i] + (1 - o->beta2) * g[i] * g[i];
+		p[i] -= o->lr / b1c * m[i] / (sqrt(v[i]) / sqrt(b2c) + o->eps);
+	}
+}
+
+static void test_adamw(void)
+{
+	size_t n = 40000;
+	struct tk_adamw o = {1e-3, 0.9, 0.95, 1e-8, 0.1};
+	float *p = kt_random(n, 1), *m = kt_floats(n), *v = kt_floats(n);
+	double *pd = kt_widen(p, n), *md = kt_doubles(n), *vd = kt_doubles(n);
+	for (int64_t step = 1; step <= 3; step++) {
+		float *g = kt_random(n, 0.01);
+		double *gd = kt_widen(g, n);
+		tk_adamw_step(be, p, g, m, v, n, &o, step);
+		ref_adamw(pd, gd, md, vd, n, &o, step);
+		free(g), free(gd);
+	}
+	KT_CHECK_NEAR(p, pd, n, 1e-6);
+	KT_CHECK_NEAR(m, md, n, 1e-5);
+	KT_CHECK_NEAR(v, vd, n, 1e-5);
+	/* The first step of Adam moves each weight by lr·g/(|g| + eps): by
+	 * almost exactly lr, against the gradient. */
+	float p1[2] = {0.5f, -0.25f}, g1[2] = {3e-4f, -7.0f}, m1[2] = {0}, v1[2] = {0};
+	struct tk_adamw plain = {0.01, 0.9, 0.999, 1e-8, 0.0};
+	tk_adamw_step(be, p1, g1, m1, v1, 2, &plain, 1);
+	TKT_CHECK(fabsf(p1[0] - 0.49f) < 1e-6f && fabsf(p1[1] - -0.24f) < 1e-6f, "%.9g %.9g", p1[0], p1[1]);
+	free(p), free(m), free(v), free(pd), free(md), free(vd);
+}
+
+static void test_grad_norm_and_clip(void)
+{
+	size_t n = 100003;
+	float *g = kt_random(n, 1), *g2 = kt_floats(n), acc[1] = {0}, acc1[1] = {0};
+	double want = 0;
+	for (size_t i = 0; i < n; i++)
+		want += (double)g[i] * g[i];
+	TKT_CHECK(tk_sumsq(be, acc, g, 1000) == 0 && tk_sumsq(be, acc, g + 1000, n - 1000) == 0, "%s", tk_error_message());
+	TKT_CHECK(fabs(acc[0] - want) < 1e-6 * want, "sumsq %.9g want %.9g", acc[0], want);
+	tk_backend *one = kt_open(1);
+	TKT_CHECK(tk_sumsq(one, acc1, g, 1000) == 0 && tk_sumsq(one, acc1, g + 1000, n - 1000) == 0, "%s", tk_error_message());
+	KT_CHECK_SAME(acc1, acc, 1); // the same bits on 1 or 2 threads
+	tk_backend_close(one);
+	/* Clip to norm 2: the clipped gradient has norm 2 (less 1e-6). */
+	memcpy(g2, g, n * sizeof *g);
+	tk_clip_by_norm(be, g2, n, acc, 2.0f);
+	double after = 0;
+	for (size_t i = 0; i < n; i++)
+		after += (double)g2[i] * g2[i];
+	TKT_CHECK(fabs(sqrt(after) - 2.0) < 1e-5, "norm after clip %.9g", sqrt(after));
+	/* Below the threshold nothing changes. */
+	memcpy(g2, g, n * sizeof *g);
+	tk_clip_by_norm(be, g2, n, acc, 1e6f);
+	KT_CHECK_SAME(g2, g, n);
+	free(g), free(g2);
+}
+
+int main(void)
+{
+	be = kt_open(0);
+	TKT_RUN(test_cross_entropy_one_chunk);
+	TKT_RUN(test_cross_entropy_vocab_chunks);
+	TKT_RUN(test_cross_entropy_not_invariant);
+	TKT_RUN(test_cross_entropy_reference_gradient);
+	TKT_RUN(test_adamw);
+	TKT_RUN(test_grad_norm_and_clip);
+	tk_backend_close(be);
+	return tkt_done();
+}
