@@ -68,8 +68,7 @@ static uint32_t char_before(const unsigned char *s, size_t i, size_t *len)
 
 static int is_word_char(uint32_t cp)
 {
-	return cp == '_' ||
-	       (tk_unicode_class_of(cp) & (TK_UC_LETTER | TK_UC_NUMBER));
+	return (tk_unicode_class_of(cp) & TK_UC_WORD) != 0;
 }
 
 /* single_word: the match must not touch a word character on either side. */

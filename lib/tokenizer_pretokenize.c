@@ -37,7 +37,7 @@ static inline struct ch char_at(const unsigned char *s, size_t n, size_t i)
 }
 
 /* [^\s\p{L}\p{N}] */
-static inline int is_other(int cls) { return cls == 0; }
+static inline int is_other(int cls) { return !(cls & (L | N | S)); }
 
 /* The end of the run of characters from i whose class has a bit of mask
  * (want=1) or none (want=0). */

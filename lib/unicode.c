@@ -1,22 +1,23 @@
 #include "unicode.h"
 
-/* ASCII decides most characters of real text: a direct table for it, a
- * binary search over the generated ranges for the rest. */
+/* ASCII decides most characters of real text: a direct table for it (9 =
+ * letter + word, 10 = number + word), a binary search over the generated
+ * ranges for the rest. */
 static const uint8_t ascii_class[128] = {
 	['\t'] = TK_UC_SPACE, ['\n'] = TK_UC_SPACE, ['\v'] = TK_UC_SPACE,
 	['\f'] = TK_UC_SPACE, ['\r'] = TK_UC_SPACE, [' '] = TK_UC_SPACE,
-	['0'] = 2, ['1'] = 2, ['2'] = 2, ['3'] = 2, ['4'] = 2,
-	['5'] = 2, ['6'] = 2, ['7'] = 2, ['8'] = 2, ['9'] = 2,
-	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
-	['G'] = 1, ['H'] = 1, ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1,
-	['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1, ['Q'] = 1, ['R'] = 1,
-	['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-	['Y'] = 1, ['Z'] = 1,
-	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
-	['g'] = 1, ['h'] = 1, ['i'] = 1, ['j'] = 1, ['k'] = 1, ['l'] = 1,
-	['m'] = 1, ['n'] = 1, ['o'] = 1, ['p'] = 1, ['q'] = 1, ['r'] = 1,
-	['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1, ['w'] = 1, ['x'] = 1,
-	['y'] = 1, ['z'] = 1,
+	['0'] = 10, ['1'] = 10, ['2'] = 10, ['3'] = 10, ['4'] = 10,
+	['5'] = 10, ['6'] = 10, ['7'] = 10, ['8'] = 10, ['9'] = 10,
+	['A'] = 9, ['B'] = 9, ['C'] = 9, ['D'] = 9, ['E'] = 9, ['F'] = 9,
+	['G'] = 9, ['H'] = 9, ['I'] = 9, ['J'] = 9, ['K'] = 9, ['L'] = 9,
+	['M'] = 9, ['N'] = 9, ['O'] = 9, ['P'] = 9, ['Q'] = 9, ['R'] = 9,
+	['S'] = 9, ['T'] = 9, ['U'] = 9, ['V'] = 9, ['W'] = 9, ['X'] = 9,
+	['Y'] = 9, ['Z'] = 9,
+	['a'] = 9, ['b'] = 9, ['c'] = 9, ['d'] = 9, ['e'] = 9, ['f'] = 9,
+	['g'] = 9, ['h'] = 9, ['i'] = 9, ['j'] = 9, ['k'] = 9, ['l'] = 9,
+	['m'] = 9, ['n'] = 9, ['o'] = 9, ['p'] = 9, ['q'] = 9, ['r'] = 9,
+	['s'] = 9, ['t'] = 9, ['u'] = 9, ['v'] = 9, ['w'] = 9, ['x'] = 9,
+	['y'] = 9, ['z'] = 9, ['_'] = TK_UC_WORD,
 };
 
 int tk_unicode_class_of(uint32_t cp)

@@ -1,0 +1,470 @@
+/* The tokenizer against ids from Hugging Face tokenizers
+ * (scripts/oracle/tokenizer_fixtures.py): the tiny tokenizer, its variants
+ * under other pre-tokenizers, and SmolLM2's vocabulary from its GGUF, on
+ * every text of tests/fixtures/tokenizer/corpus.jsonl, with and without
+ * special-token recognition; then round trips, bad files, long inputs. */
+#include "tkt.h"
+
+#include "tk_error.h"
+#include "tk_gguf.h"
+#include "tk_tokenizer.h"
+
+#include <cjson/cJSON.h>
+#include <time.h>
+
+#define FIX "tests/fixtures/tokenizer/"
+#define TINY "tests/fixtures/tiny-tokenizer/"
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	if (buf) {
+		buf[n] = '\0';
+		if (len)
+			*len = (size_t)n;
+	}
+	return buf;
+}
+
+/* ---- the corpus -------------------------------------------------------- */
+
+struct text {
+	char *name;
+	char *bytes;
+	size_t len;
+};
+static struct text corpus[512];
+static size_t n_corpus;
+
+/* cJSON strings end at a NUL, so the corpus has none (the generator
+ * writes \x01 instead). */
+static void load_corpus(void)
+{
+	char *all = slurp(FIX "corpus.jsonl", NULL);
+	if (!all)
+		return;
+	for (char *line = strtok(all, "\n"); line && n_corpus < 512;
+	     line = strtok(NULL, "\n")) {
+		cJSON *j = cJSON_Parse(line);
+		cJSON *name = cJSON_GetObjectItem(j, "name");
+		cJSON *text = cJSON_GetObjectItem(j, "text");
+		if (cJSON_IsString(name) && cJSON_IsString(text)) {
+			struct text *t = &corpus[n_corpus++];
+			t->name = strdup(name->valuestring);
+			t->bytes = strdup(text->valuestring);
+			t->len = strlen(t->bytes);
+		}
+		cJSON_Delete(j);
+	}
+	free(all);
+}
+
+/* ---- comparing with the expected ids ----------------------------------- */
+
+static void print_ids(const char *what, const int32_t *ids, size_t n,
+		      size_t around)
+{
+	printf("#   %s:", what);
+	size_t from = around > 4 ? around - 4 : 0;
+	for (size_t i = from; i < n && i < around + 6; i++)
+		printf(" %d", ids[i]);
+	printf(" (of %zu)\n", n);
+}
+
+/* Checks tok's ids on every corpus text against expected[mode]. */
+static void check_ids(const tk_tokenizer *tok, const char *expected_path,
+		      const char *mode, unsigned flags)
+{
+	char *json = slurp(expected_path, NULL);
+	TKT_CHECK(json != NULL, "cannot read %s", expected_path);
+	if (!json)
+		return;
+	cJSON *root = cJSON_Parse(json);
+	free(json);
+	cJSON *lists = cJSON_GetObjectItem(root, mode);
+	TKT_CHECK(cJSON_GetArraySize(lists) == (int)n_corpus,
+		  "%s: %d lists for %zu texts", expected_path,
+		  cJSON_GetArraySize(lists), n_corpus);
+	size_t i = 0, bad = 0, checked = 0;
+	cJSON *want;
+	cJSON_ArrayForEach(want, lists) {
+		if (i >= n_corpus)
+			break;
+		struct text *t = &corpus[i++];
+		tk_tokens got = {0};
+		int rc = tk_tokenizer_encode(tok, t->bytes, t->len, flags, &got);
+		TKT_CHECK(rc == TK_OK, "%s: %s", t->name, tk_error_message());
+		size_t n = (size_t)cJSON_GetArraySize(want), k = 0;
+		int32_t *w = calloc(n + 1, sizeof *w);
+		cJSON *id;
+		cJSON_ArrayForEach(id, want) w[k++] = (int32_t)id->valuedouble;
+		size_t diff = 0;
+		while (diff < n && diff < got.n && got.ids[diff] == w[diff])
+			diff++;
+		checked++;
+		if (diff < n || got.n != n) {
+			if (bad++ < 3) {
+				TKT_CHECK(0, "%s [%s] text %s: ids differ at %zu",
+					  expected_path, mode, t->name, diff);
+				print_ids("want", w, n, diff);
+				print_ids("got ", got.ids, got.n, diff);
+			}
+		}
+		free(w);
+		tk_tokens_free(&got);
+	}
+	TKT_CHECK(bad == 0, "%s [%s]: %zu of %zu texts differ", expected_path,
+		  mode, bad, checked);
+	cJSON_Delete(root);
+}
+
+static void check_roundtrip(const tk_tokenizer *tok, const char *what)
+{
+	for (size_t i = 0; i < n_corpus; i++) {
+		struct text *t = &corpus[i];
+		tk_tokens ids = {0};
+		char *back = NULL;
+		size_t len = 0;
+		int rc = tk_tokenizer_encode(tok, t->bytes, t->len, TK_ENCODE_SPECIAL, &ids);
+		if (!rc)
+			rc = tk_tokenizer_decode(tok, ids.ids, ids.n, 0, &back, &len);
+		TKT_CHECK(rc == TK_OK && len == t->len && memcmp(back, t->bytes, len) == 0,
+			  "%s: decode(encode(%s)) differs", what, t->name);
+		free(back);
+		tk_tokens_free(&ids);
+	}
+}
+
+static void check_json_tokenizer(const char *tokenizer, const char *config,
+				 const char *expected)
+{
+	tk_tokenizer *tok;
+	int rc = tk_tokenizer_load_json(&tok, tokenizer, config);
+	TKT_CHECK(rc == TK_OK, "%s", tk_error_message());
+	if (rc)
+		return;
+	check_ids(tok, expected, "special", TK_ENCODE_SPECIAL);
+	check_ids(tok, expected, "plain", 0);
+	if (!strstr(tokenizer, "prefix-space")) /* adds a space, by design */
+		check_roundtrip(tok, tokenizer);
+	tk_tokenizer_free(tok);
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_tiny_ids(void)
+{
+	check_json_tokenizer(TINY "tokenizer.json", TINY "tokenizer_config.json",
+			     FIX "expected-tiny.json");
+}
+
+static void test_variants(void)
+{
+	const char *names[] = {"llama3", "qwen2", "prefix-space", "digits", "added"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char tok[256], exp[256];
+		snprintf(tok, sizeof tok, FIX "variant-%s.json", names[i]);
+		snprintf(exp, sizeof exp, FIX "expected-variant-%s.json", names[i]);
+		check_json_tokenizer(tok, NULL, exp);
+	}
+}
+
+static void test_tiny_vocab(void)
+{
+	tk_tokenizer *tok;
+	int rc = tk_tokenizer_load_json(&tok, TINY "tokenizer.json",
+					TINY "tokenizer_config.json");
+	TKT_CHECK(rc == TK_OK, "%s", tk_error_message());
+	if (rc)
+		return;
+	TKT_CHECK(tk_tokenizer_vocab_size(tok) == 512, "%zu", tk_tokenizer_vocab_size(tok));
+	TKT_CHECK(tk_tokenizer_find(tok, "<|im_end|>", 10) == 2, "im_end");
+	TKT_CHECK(tk_tokenizer_find(tok, "<|im_start|>", 12) == 1, "im_start");
+	TKT_CHECK(tk_tokenizer_bos(tok) == 1 && tk_tokenizer_eos(tok) == 2,
+		  "bos %d eos %d", tk_tokenizer_bos(tok), tk_tokenizer_eos(tok));
+	TKT_CHECK(tk_tokenizer_is_special(tok, 0) && !tk_tokenizer_is_special(tok, 300), "special");
+	TKT_CHECK(tk_tokenizer_chat_template(tok) &&
+		  strstr(tk_tokenizer_chat_template(tok), "<|im_start|>"), "chat template");
+	TKT_CHECK(strcmp(tk_tokenizer_pre_name(tok), "gpt2") == 0, "%s", tk_tokenizer_pre_name(tok));
+	size_t len;
+	const char *p = tk_tokenizer_piece(tok, tk_tokenizer_find(tok, " ", 1), &len);
+	TKT_CHECK(p && len == 1 && p[0] == ' ', "piece of space");
+	p = tk_tokenizer_token_text(tok, tk_tokenizer_find(tok, " ", 1), &len);
+	TKT_CHECK(p && len == 2 && memcmp(p, "\xc4\xa0", 2) == 0, "text of space is \\u0120");
+	TKT_CHECK(tk_tokenizer_n_merges(tok) == 512 - 256 - 3, "%zu merges", tk_tokenizer_n_merges(tok));
+
+	/* skip-special decoding, bad ids */
+	int32_t ids[] = {1, tk_tokenizer_find(tok, "a", 1), 2};
+	char *out;
+	rc = tk_tokenizer_decode(tok, ids, 3, TK_DECODE_SKIP_SPECIAL, &out, &len);
+	TKT_CHECK(rc == TK_OK && len == 1 && out[0] == 'a', "skip special");
+	free(out);
+	int32_t bad[] = {5, 512};
+	rc = tk_tokenizer_decode(tok, bad, 2, 0, &out, &len);
+	TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), "512"), "%s", tk_error_message());
+
+	/* the same file twice: same fingerprint; another pre-tokenizer: not */
+	tk_tokenizer *again, *other;
+	TKT_CHECK(tk_tokenizer_load_json(&again, TINY "tokenizer.json", NULL) == TK_OK, "again");
+	TKT_CHECK(tk_tokenizer_load_json(&other, FIX "variant-llama3.json", NULL) == TK_OK, "other");
+	TKT_CHECK(tk_tokenizer_fingerprint(tok) == tk_tokenizer_fingerprint(again), "fingerprint stable");
+	TKT_CHECK(tk_tokenizer_fingerprint(tok) != tk_tokenizer_fingerprint(other), "fingerprint differs");
+	tk_tokenizer_free(again);
+	tk_tokenizer_free(other);
+	tk_tokenizer_free(tok);
+}
+
+/* ---- SmolLM2 from its GGUF ----------------------------------------------- */
+
+static const char *smollm2_path(char *buf, size_t cap)
+{
+	const char *home = getenv("TK_HOME");
+	if (home && *home)
+		snprintf(buf, cap, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", home);
+	else
+		snprintf(buf, cap, "%s/.cache/tk/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+			 getenv("HOME") ? getenv("HOME") : "");
+	FILE *f = fopen(buf, "rb");
+	if (!f)
+		return NULL;
+	fclose(f);
+	return buf;
+}
+
+static int load_gguf_tokenizer(tk_tokenizer **out, const char *path)
+{
+	tk_gguf *g;
+	int rc = tk_gguf_open(&g, path);
+	if (rc)
+		return rc;
+	const tk_gguf_kv *tokens = tk_gguf_find_kv(g, "tokenizer.ggml.tokens");
+	const tk_gguf_kv *merges = tk_gguf_find_kv(g, "tokenizer.ggml.merges");
+	const tk_gguf_kv *types = tk_gguf_find_kv(g, "tokenizer.ggml.token_type");
+	if (!tokens || !merges || !types) {
+		tk_gguf_close(g);
+		return tk_fail(TK_EDATA, "%s: no tokenizer.ggml vocabulary", path);
+	}
+	int32_t *tt = malloc(types->count * sizeof *tt);
+	for (uint64_t i = 0; i < types->count; i++)
+		tt[i] = (int32_t)tk_gguf_array_int(types, i);
+	tk_vocab_spec spec = {0};
+	int64_t v;
+	spec.model = "gpt2";
+	tk_gguf_get_str(g, "tokenizer.ggml.pre", &spec.pre);
+	tk_gguf_get_str(g, "tokenizer.chat_template", &spec.chat_template);
+	spec.n_tokens = tokens->count;
+	spec.tokens = (const char *const *)tokens->strs;
+	spec.token_lens = tokens->str_lens;
+	spec.token_types = tt;
+	spec.n_merges = merges->count;
+	spec.merges = (const char *const *)merges->strs;
+	spec.merge_lens = merges->str_lens;
+	spec.bos_id = tk_gguf_get_int(g, "tokenizer.ggml.bos_token_id", &v) ? -1 : (int32_t)v;
+	spec.eos_id = tk_gguf_get_int(g, "tokenizer.ggml.eos_token_id", &v) ? -1 : (int32_t)v;
+	spec.pad_id = tk_gguf_get_int(g, "tokenizer.ggml.padding_token_id", &v) ? -1 : (int32_t)v;
+	rc = tk_tokenizer_from_vocab(out, &spec);
+	free(tt);
+	tk_gguf_close(g);
+	return rc;
+}
+
+static void test_smollm2_ids(void)
+{
+	char buf[1024];
+	const char *path = smollm2_path(buf, sizeof buf);
+	if (!path)
+		TKT_SKIP("SmolLM2 GGUF not in $TK_HOME/models (run scripts/get-model.sh smollm2-135m-instruct)");
+	tk_tokenizer *tok;
+	int rc = load_gguf_tokenizer(&tok, path);
+	TKT_CHECK(rc == TK_OK, "%s", tk_error_message());
+	if (rc)
+		return;
+	TKT_CHECK(tk_tokenizer_vocab_size(tok) == 49152, "%zu", tk_tokenizer_vocab_size(tok));
+	TKT_CHECK(strcmp(tk_tokenizer_pre_name(tok), "smollm") == 0, "%s", tk_tokenizer_pre_name(tok));
+	TKT_CHECK(tk_tokenizer_find(tok, "<|im_end|>", 10) == 2, "im_end");
+	TKT_CHECK(tk_tokenizer_eos(tok) == 2, "eos %d", tk_tokenizer_eos(tok));
+	/* "12345": one token per digit */
+	tk_tokens ids = {0};
+	tk_tokenizer_encode(tok, "12345", 5, 0, &ids);
+	TKT_CHECK(ids.n == 5, "12345 -> %zu tokens", ids.n);
+	tk_tokens_free(&ids);
+	check_ids(tok, FIX "expected-smollm2.json", "special", TK_ENCODE_SPECIAL);
+	check_ids(tok, FIX "expected-smollm2.json", "plain", 0);
+	check_roundtrip(tok, "smollm2");
+	tk_tokenizer_free(tok);
+}
+
+/* ---- bad files ----------------------------------------------------------- */
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static void expect_error(const char *path, const char *json, int code,
+			 const char *needle)
+{
+	write_file(path, json);
+	tk_tokenizer *tok = (tk_tokenizer *)1;
+	int rc = tk_tokenizer_load_json(&tok, path, NULL);
+	TKT_CHECK(rc == code, "%s: rc %d want %d (%s)", json, rc, code, tk_error_message());
+	TKT_CHECK(tok == NULL, "out not cleared");
+	TKT_CHECK(strstr(tk_error_message(), path) != NULL, "message does not name the file: %s",
+		  tk_error_message());
+	TKT_CHECK(strstr(tk_error_message(), needle) != NULL, "message lacks \"%s\": %s", needle,
+		  tk_error_message());
+}
+
+static void test_bad_files(void)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/bad-tokenizer.json", tkt_tmpdir());
+	expect_error(path, "{\"model\": {\"vocab\": {\"a\": 0,", TK_EDATA, "invalid JSON");
+	expect_error(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},"
+		     " \"merges\": [\"a b\", \"a c\"]}}", TK_EDATA, "token \"c\" is not in the vocabulary");
+	expect_error(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1},"
+		     " \"merges\": [\"a b\"]}}", TK_EDATA, "token \"ab\"");
+	expect_error(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1},"
+		     " \"merges\": [[\"a\"]]}}", TK_EDATA, "merge 0");
+	expect_error(path, "{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", TK_EDATA, "Unigram");
+	expect_error(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+		     " \"pre_tokenizer\": {\"type\": \"Split\", \"pattern\": {\"Regex\": \"\\\\d+\"},"
+		     " \"behavior\": \"Isolated\", \"invert\": false}}", TK_EDATA, "Split pattern");
+	expect_error(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": -3}, \"merges\": []}}",
+		     TK_EDATA, "no valid id");
+	expect_error(path, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0}, \"merges\": []},"
+		     " \"normalizer\": {\"type\": \"NFKC\"}}", TK_EDATA, "NFKC");
+	snprintf(path, sizeof path, "%s/no-such-dir/tokenizer.json", tkt_tmpdir());
+	tk_tokenizer *tok;
+	int rc = tk_tokenizer_load_json(&tok, path, NULL);
+	TKT_CHECK(rc == TK_ENOINPUT && strstr(tk_error_message(), path), "%s", tk_error_message());
+
+	/* GGUF vocabularies */
+	const char *tokens[] = {"a", "b"};
+	const char *merges[] = {"a b"};
+	tk_vocab_spec spec = {.model = "gpt2", .n_tokens = 2, .tokens = tokens,
+			      .n_merges = 1, .merges = merges, .pre = "smollm",
+			      .bos_id = -1, .eos_id = -1, .pad_id = -1};
+	rc = tk_tokenizer_from_vocab(&tok, &spec);
+	TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), "\"ab\""), "%s", tk_error_message());
+	spec.n_merges = 0;
+	spec.pre = "no-such-pre";
+	rc = tk_tokenizer_from_vocab(&tok, &spec);
+	TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), "no-such-pre"), "%s", tk_error_message());
+	spec.pre = NULL;
+	spec.model = "llama";
+	rc = tk_tokenizer_from_vocab(&tok, &spec);
+	TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), "llama"), "%s", tk_error_message());
+}
+
+/* ---- long inputs --------------------------------------------------------- */
+
+static double seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TIME_LIMIT 10.0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TIME_LIMIT 10.0
+#endif
+#endif
+#ifndef TIME_LIMIT
+#define TIME_LIMIT 1.0
+#endif
+
+static void time_encode(const tk_tokenizer *tok, const char *what, const char *text,
+			size_t len)
+{
+	tk_tokens ids = {0};
+	double t0 = seconds();
+	int rc = tk_tokenizer_encode(tok, text, len, 0, &ids);
+	double dt = seconds() - t0;
+	TKT_CHECK(rc == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(dt < TIME_LIMIT, "%s: %zu bytes took %.2f s", what, len, dt);
+	printf("# %s: %zu bytes -> %zu ids in %.3f s\n", what, len, ids.n, dt);
+	char *back = NULL;
+	size_t blen = 0;
+	rc = tk_tokenizer_decode(tok, ids.ids, ids.n, 0, &back, &blen);
+	TKT_CHECK(rc == TK_OK && blen == len && memcmp(back, text, len) == 0,
+		  "%s: round trip", what);
+	free(back);
+	tk_tokens_free(&ids);
+}
+
+static void test_long_inputs(void)
+{
+	tk_tokenizer *tok;
+	int rc = tk_tokenizer_load_json(&tok, FIX "variant-llama3.json", NULL);
+	tk_tokenizer *gpt2;
+	rc |= tk_tokenizer_load_json(&gpt2, TINY "tokenizer.json", NULL);
+	TKT_CHECK(rc == TK_OK, "%s", tk_error_message());
+	if (rc)
+		return;
+	size_t n = 1 << 20;
+	char *text = malloc(n);
+	for (size_t i = 0; i < n; i++) /* letters that merge in varied ways */
+		text[i] = "thequickbrownfoxjumpsoverthelazydog"[(i * 7 + i / 13) % 35];
+	time_encode(gpt2, "1 MiB word (gpt2)", text, n);
+	time_encode(tok, "1 MiB word (llama3)", text, n);
+	memset(text, ' ', n);
+	time_encode(gpt2, "1 MiB of spaces (gpt2)", text, n);
+	time_encode(tok, "1 MiB of spaces (llama3)", text, n);
+	memset(text, '\n', n);
+	time_encode(tok, "1 MiB of newlines (llama3)", text, n);
+	for (size_t i = 0; i < n; i++)
+		text[i] = "0123456789"[i % 10];
+	time_encode(gpt2, "1 MiB of digits (gpt2)", text, n);
+	free(text);
+	tk_tokenizer_free(tok);
+	tk_tokenizer_free(gpt2);
+}
+
+/* Invalid UTF-8 is kept as bytes: it round-trips. */
+static void test_invalid_utf8(void)
+{
+	tk_tokenizer *tok;
+	int rc = tk_tokenizer_load_json(&tok, TINY "tokenizer.json", NULL);
+	TKT_CHECK(rc == TK_OK, "%s", tk_error_message());
+	if (rc)
+		return;
+	const char text[] = "ok \xff\xfe \xe4\xb8 bad \xc0\xaf end \xed\xa0\x80 \xf4\x90\x80\x80";
+	time_encode(tok, "invalid UTF-8", text, sizeof text - 1);
+	tk_tokenizer_free(tok);
+}
+
+int main(void)
+{
+	load_corpus();
+	TKT_RUN(test_tiny_vocab);
+	TKT_RUN(test_tiny_ids);
+	TKT_RUN(test_variants);
+	TKT_RUN(test_smollm2_ids);
+	TKT_RUN(test_bad_files);
+	TKT_RUN(test_long_inputs);
+	TKT_RUN(test_invalid_utf8);
+	for (size_t i = 0; i < n_corpus; i++) {
+		free(corpus[i].name);
+		free(corpus[i].bytes);
+	}
+	return tkt_done();
+}
