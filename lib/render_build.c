@@ -1,7 +1,8 @@
 /* The builder every format writes through: the template's string as text
  * runs and special tokens, encoded run by run between special tokens (as
  * `tokenizers` splits on added tokens before its pre-tokenizer), with each
- * token trained when its first byte falls in a trained span. */
+ * token trained when its bytes overlap a trained span (the rule of
+ * transformers' return_assistant_tokens_mask). */
 #include "render_impl.h"
 #include "tk_error.h"
 
@@ -112,12 +113,12 @@ static void flush_chunk(const tk_renderer *r, tk_rendered *out)
 	}
 	size_t at = 0, span = 0;
 	for (size_t i = first; i < out->ids.n; i++) {
-		while (span < out->n_spans && out->spans[2 * span + 1] <= at)
-			span++;
-		int trained = span < out->n_spans && out->spans[2 * span] <= at;
-		out->weights[i] = trained ? 1.0f : 0.0f;
 		size_t len = 0;
 		tk_tokenizer_piece(r->tok, out->ids.ids[i], &len);
+		while (span < out->n_spans && out->spans[2 * span + 1] <= at)
+			span++;
+		int trained = span < out->n_spans && out->spans[2 * span] < at + len;
+		out->weights[i] = trained ? 1.0f : 0.0f;
 		at += len;
 	}
 	out->chunk_len = 0;
@@ -145,9 +146,10 @@ int rb_end(const tk_renderer *r, tk_rendered *out, unsigned flags)
 	flush_chunk(r, out);
 	if (out->status)
 		return out->status;
-	if (flags & TK_RENDER_TRAIN_ALL)
+	int prompt = flags & TK_RENDER_GENERATION_PROMPT;
+	if (prompt || (flags & TK_RENDER_TRAIN_ALL))
 		for (size_t i = 0; i < out->ids.n; i++)
-			out->weights[i] = 1.0f;
+			out->weights[i] = prompt ? 0.0f : 1.0f;
 	if (out->ids.n)
 		out->weights[0] = 0.0f;
 	return TK_OK;

@@ -16,9 +16,10 @@
  * tokens written in it: the ids equal those of transformers'
  * apply_chat_template(tokenize=True) for every conversation whose content
  * does not spell a special token, and a message that does spell one
- * ("<|im_end|>") cannot forge a turn boundary.  A token is trained (weight
- * 1) when its first byte lies in a trained span: the assistant's content
- * and its end-of-turn token, never the role header; this is the rule of
+ * ("<|im_end|>") cannot forge a turn boundary (transformers does the same
+ * with sanitize_control_tokens=True).  A token is trained (weight 1) when
+ * its bytes overlap a trained span: the assistant's content and its
+ * end-of-turn token, never the role header; this is the rule of
  * transformers' return_assistant_tokens_mask.  The first token of a record
  * never has a weight: nothing predicts it. */
 #ifndef TK_RENDER_H
@@ -94,7 +95,7 @@ const char *tk_train_on_name(int train_on);
 int tk_render_mark(tk_message *msgs, size_t n, int train_on);
 
 enum tk_render_flags {
-	TK_RENDER_GENERATION_PROMPT = 1u << 0, /* append the assistant header */
+	TK_RENDER_GENERATION_PROMPT = 1u << 0, /* append the assistant header; no weights */
 	TK_RENDER_TRAIN_ALL = 1u << 1          /* weight every token */
 };
 
