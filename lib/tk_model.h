@@ -119,6 +119,15 @@ void tk_model_fingerprint_hex(const tk_model *m, char out[17]);
  * parameter count, fingerprint. */
 void tk_model_describe(const tk_model *m, FILE *out);
 
+/* ---- random init (lib/model_init.c) ------------------------------------ */
+
+/* A model with transformers' Llama initialisation (matrices and embedding
+ * ~ N(0, 0.02^2) from tk_rng seeded with seed, biases 0, norms 1).  On
+ * success the model owns tokenizer (which may be NULL); on failure the
+ * caller still does. */
+int tk_model_init_random(tk_model **out, const tk_model_config *config,
+			 tk_tokenizer *tokenizer, uint64_t seed);
+
 /* ---- names (lib/model_names.c) ----------------------------------------- */
 
 /* GGUF tensor name <-> HF name ("blk.3.attn_q.weight" <->
