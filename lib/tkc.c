@@ -377,7 +377,9 @@ static int read_header(reader *r, char **meta)
 	if (got == 0)
 		return tk_fail(TK_EDATA, "%s: empty input, not a checkpoint (truncated?)", r->path);
 	if (memcmp(h, TKC_MAGIC, got < 8 ? got : 8) != 0)
-		return tk_fail(TK_EDATA, "%s: bad magic: not a .tkc checkpoint", r->path);
+		return tk_fail(TK_EDATA, "%s: bad magic: %s", r->path,
+			       got >= 4 && memcmp(h, "\x89TKS", 4) == 0 ? "a .tks token stream, not a checkpoint"
+									 : "not a .tkc checkpoint");
 	if (got < sizeof h)
 		return tk_fail(TK_EDATA, "%s: truncated: the checkpoint ends inside its header", r->path);
 	uint32_t version = get_u32(h + 8), flags = get_u32(h + 12), meta_len = get_u32(h + 16);

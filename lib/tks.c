@@ -335,7 +335,7 @@ struct tk_tks_reader {
 	tk_zreader *z;
 	const char *path;          /* the zreader's display name */
 	char *meta;                /* first part's metadata text */
-	cJSON *tokenizer;          /* first part's "tokenizer" value, or NULL */
+	cJSON *tokenizer;          /* the first "tokenizer" value seen, or NULL */
 	unsigned tokenizer_part;   /* the part it came from */
 	int64_t vocab_size;        /* this part's; 0 unknown */
 	unsigned part;             /* 1-based number of the current part */
@@ -381,15 +381,15 @@ static int read_header(tk_tks_reader *r, int first, uint32_t *meta_len)
 	r->offset += got;
 	if (first && got == 0)
 		return tk_fail(TK_EDATA, "%s: empty input, not a token stream (truncated?)", r->path);
-	if (got < 8 ? memcmp(h, TKS_MAGIC, got) == 0 : memcmp(h, TKS_MAGIC, 8) == 0) {
-		if (got < sizeof h)
-			return tk_fail(TK_EDATA, "%s: truncated: the stream ends inside the header of part %u",
-				       r->path, r->part);
-	} else {
-		return tk_fail(TK_EDATA, "%s: bad magic at byte %" PRIu64 ": %s",
-			       r->path, at, first ? "not a .tks token stream"
-						  : "data after the end of a .tks part is not another part");
+	if (memcmp(h, TKS_MAGIC, got < 8 ? got : 8) != 0) {
+		const char *why = !first ? "data after the end of a .tks part is not another part"
+			: got >= 4 && memcmp(h, "\x89TKC", 4) == 0 ? "a .tkc checkpoint, not a token stream"
+			: "not a .tks token stream";
+		return tk_fail(TK_EDATA, "%s: bad magic at byte %" PRIu64 ": %s", r->path, at, why);
 	}
+	if (got < sizeof h)
+		return tk_fail(TK_EDATA, "%s: truncated: the stream ends inside the header of part %u",
+			       r->path, r->part);
 	uint32_t version = get_u32(h + 8), flags = get_u32(h + 12);
 	*meta_len = get_u32(h + 16);
 	if (version != TK_TKS_VERSION)
@@ -404,7 +404,8 @@ static int read_header(tk_tks_reader *r, int first, uint32_t *meta_len)
 	return TK_OK;
 }
 
-/* Checks that part r->part agrees with the first on the tokenizer. */
+/* Checks that part r->part agrees on the tokenizer with the first part
+ * that named one. */
 static int check_tokenizer(tk_tks_reader *r, const cJSON *meta)
 {
 	const cJSON *tok = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");

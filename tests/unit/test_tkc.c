@@ -394,7 +394,7 @@ static void test_bad_files(void)
 	buf b = {0};
 	put(&b, "\x89TKS\r\n\x1a\n\1\0\0\0\0\0\0\0\2\0\0\0{}", 22);
 	compress_to(scratch("stream.tkc"), b.p, b.n);
-	expect_error(scratch("stream.tkc"), TK_EDATA, "magic", "a .tks");
+	expect_error(scratch("stream.tkc"), TK_EDATA, "a .tks token stream, not a checkpoint", "a .tks");
 	b.n = 0;
 	put_header(&b, 3, "{}");
 	put_trailer(&b, 0);

@@ -416,7 +416,7 @@ static void test_wrong_magic_and_version(void)
 	b.n = 0;
 	put(&b, "\x89TKC\r\n\x1a\n\1\0\0\0\0\0\0\0\2\0\0\0{}", 22);
 	compress_to(scratch("ckpt.tks"), b.p, b.n);
-	expect_error(scratch("ckpt.tks"), TK_EDATA, "magic", "tkc");
+	expect_error(scratch("ckpt.tks"), TK_EDATA, "a .tkc checkpoint, not a token stream", "tkc");
 	free(b.p);
 }
 
