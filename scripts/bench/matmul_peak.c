@@ -1,0 +1,96 @@
+/* Measures single-precision matrix-multiply throughput on this machine:
+ * OpenBLAS's own sgemm on all threads (the peak that MFU figures divide
+ * by), then tk_matmul_forward with and without batch invariance.  Built
+ * and run by scripts/bench/matmul.sh.
+ *
+ *   matmul_peak THREADS SIZE SECONDS
+ * prints lines "NAME GFLOPS" on stdout. */
+#include "kernels.h"
+
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+typedef void (*product_fn)(void *ctx);
+
+struct problem {
+	tk_backend *be;
+	float *x, *w, *y; // (n, n) each
+	size_t n;
+};
+
+static void blas_product(void *p)
+{
+	struct problem *c = p;
+	int n = (int)c->n;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f,
+		    c->x, n, c->w, n, 0.0f, c->y, n);
+}
+
+static void tk_product(void *p)
+{
+	struct problem *c = p;
+	if (tk_matmul_forward(c->be, c->y, c->x, c->w, NULL, c->n, c->n, c->n, 0)) {
+		fprintf(stderr, "matmul_peak: %s\n", "tk_matmul_forward failed");
+		exit(1);
+	}
+}
+
+/* Best rate over repetitions filling about `seconds`, after one warm-up. */
+static double best_gflops(product_fn f, struct problem *c, double seconds)
+{
+	double flops = 2.0 * (double)c->n * (double)c->n * (double)c->n;
+	double best = 0, start = now();
+	f(c);
+	do {
+		double t = now();
+		f(c);
+		t = now() - t;
+		if (flops / t > best)
+			best = flops / t;
+	} while (now() - start < seconds);
+	return best * 1e-9;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 4) {
+		fprintf(stderr, "usage: matmul_peak THREADS SIZE SECONDS\n");
+		return 64;
+	}
+	int threads = atoi(argv[1]);
+	struct problem c = {.n = (size_t)atol(argv[2])};
+	double seconds = atof(argv[3]);
+	size_t len = c.n * c.n;
+	c.x = malloc(len * sizeof *c.x), c.w = malloc(len * sizeof *c.w), c.y = malloc(len * sizeof *c.y);
+	if (!c.x || !c.w || !c.y || c.n == 0 || threads < 0) {
+		fprintf(stderr, "matmul_peak: bad size or out of memory\n");
+		return 1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		c.x[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
+		c.w[i] = (float)((i * 104729) % 997) / 997.0f - 0.5f;
+	}
+	if (tk_backend_open(&c.be, "cpu", threads)) {
+		fprintf(stderr, "matmul_peak: cannot open the cpu backend\n");
+		return 1;
+	}
+	printf("backend %s\n", tk_backend_name(c.be));
+	/* The backend set OpenBLAS to one thread; the peak uses all of them. */
+	openblas_set_num_threads(tk_backend_threads(c.be));
+	printf("sgemm %.1f\n", best_gflops(blas_product, &c, seconds));
+	openblas_set_num_threads(1);
+	printf("tk_matmul_fast %.1f\n", (tk_backend_set_batch_invariant(c.be, 0), best_gflops(tk_product, &c, seconds)));
+	printf("tk_matmul_invariant %.1f\n", (tk_backend_set_batch_invariant(c.be, 1), best_gflops(tk_product, &c, seconds)));
+	tk_backend_close(c.be);
+	free(c.x), free(c.w), free(c.y);
+	return 0;
+}
