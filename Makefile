@@ -13,6 +13,15 @@ SAN ?=
 CUDA ?= 0
 MPI ?= 0
 
+# V=1 shows the full commands
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-6s %s\n'
+endif
+
 WARN := -Wall -Wextra -Werror
 STD := -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
 CPPFLAGS_TK := -Ilib -Ikernels -I/usr/include/x86_64-linux-gnu -DTK_VERSION='"$(VERSION)"'
@@ -46,24 +55,29 @@ all: $(BUILD)/libtk.a $(CMDS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_TK) $(CFLAGS_TK) -c $< -o $@
+	$(say) CC $<
+	$(Q)$(CC) $(CPPFLAGS_TK) $(CFLAGS_TK) -c $< -o $@
 
 $(BUILD)/obj/%.o: %.cu
 	@mkdir -p $(@D)
-	$(NVCC) -O2 -Ilib -Ikernels -c $< -o $@
+	$(say) NVCC $<
+	$(Q)$(NVCC) -O2 -Ilib -Ikernels -c $< -o $@
 
 $(BUILD)/libtk.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
-	rm -f $@
-	ar rcs $@.tmp $^ && mv $@.tmp $@
+	$(say) AR $@
+	$(Q)rm -f $@ $@.tmp
+	$(Q)ar rcs $@.tmp $^ && mv $@.tmp $@
 
 $(BUILD)/bin/%: $(BUILD)/obj/cmd/%.o $(BUILD)/libtk.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_TK) $< $(BUILD)/libtk.a $(LDLIBS_TK) -o $@
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS_TK) $< $(BUILD)/libtk.a $(LDLIBS_TK) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libtk.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS_TK) $< $(BUILD)/libtk.a $(LDLIBS_TK) -o $@
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS_TK) $< $(BUILD)/libtk.a $(LDLIBS_TK) -o $@
 
 # `make test` installs missing dependencies first (scripts/deps.sh), builds,
 # then runs unit tests, command tests and the man-page lint, ending with the
