@@ -27,7 +27,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "tk_tks.h"
 #include "tk_tokenizer.h"
 
 enum tk_role { TK_ROLE_SYSTEM = 0, TK_ROLE_USER = 1, TK_ROLE_ASSISTANT = 2 };
@@ -165,5 +167,21 @@ int tk_chat_parse_pair(tk_chat *c, const char *line, size_t len);
 /* {"text":"..."}: sets text/text_len and meta. */
 int tk_chat_parse_text(tk_chat *c, const char *line, size_t len);
 void tk_chat_free(tk_chat *c);
+
+/* ---- showing records (render_show.c) ----------------------------------- */
+
+/* Tokens with a non-zero weight and the sum of the weights. */
+void tk_render_record_stats(const tk_record *rec, size_t *trained, double *sum);
+/* A "# record N: ..." line (counts, group, pair role, meta), then the text
+ * decoded with tok, trained spans between [[ and ]] (or in colour), then a
+ * blank line.  tok NULL: the ids instead of the text. */
+int tk_render_show_text(FILE *out, const tk_tokenizer *tok, const tk_record *rec,
+			uint64_t index, int colour);
+/* One JSON object on one line: record, n, trained, weight_sum, group,
+ * pair_role, reward, meta, tokens, weights and, with tok, pieces (each
+ * token's own text) and text (the record decoded); invalid UTF-8 shown as
+ * U+FFFD. */
+int tk_render_show_json(FILE *out, const tk_tokenizer *tok, const tk_record *rec,
+			uint64_t index);
 
 #endif
