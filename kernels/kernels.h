@@ -229,6 +229,15 @@ int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 			   const float *weight, size_t n, size_t c,
 			   size_t vocab);
 
+/* lse[i] = log Σ_j exp(logits[i][j]), by the very operations (chunks,
+ * order) tk_cross_entropy_fused uses, so that a sampler's logprob
+ * logits[t] − lse equals the trainer's logprob of t bit for bit when the
+ * logits come from tk_matmul_forward on a batch-invariant backend with the
+ * same workspace.  Returns TK_OK.
+ *   lse (n)   logits (n, vocab) */
+int tk_logsumexp_forward(tk_backend *be, float *lse, const float *logits,
+			 size_t n, size_t vocab);
+
 /* ---- Optimizer --------------------------------------------------------- */
 
 /* torch.optim.AdamW (decoupled weight decay, bias correction), step by step

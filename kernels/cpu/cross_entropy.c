@@ -123,6 +123,29 @@ static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 	return TK_OK;
 }
 
+int tk_logsumexp_forward(tk_backend *be, float *lse, const float *logits,
+			 size_t n, size_t vocab)
+{
+	// lse (n)   logits (n, vocab)
+	size_t vchunk = vocab_chunk(be, vocab);
+	int32_t no_target[CE_TOKENS];
+	for (size_t i = 0; i < CE_TOKENS; i++)
+		no_target[i] = -1;
+	for (size_t t0 = 0; t0 < n; t0 += CE_TOKENS) {
+		size_t tn = n - t0 < CE_TOKENS ? n - t0 : CE_TOKENS;
+		struct lse_state st[CE_TOKENS];
+		for (size_t i = 0; i < tn; i++)
+			st[i] = (struct lse_state){-INFINITY, 0.0f, 0.0f};
+		for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
+			size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
+			lse_update(be, st, logits + t0 * vocab + v0, vocab, no_target, tn, v0, vn);
+		}
+		for (size_t i = 0; i < tn; i++)
+			lse[t0 + i] = st[i].max + logf(st[i].sum);
+	}
+	return TK_OK;
+}
+
 int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 			   float *dh, float *dw, const float *h,
 			   const float *w, const int32_t *target,

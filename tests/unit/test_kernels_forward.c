@@ -231,6 +231,27 @@ static void test_softmax(void)
 	free(x), free(y), free(want);
 }
 
+static void test_logsumexp(void)
+{
+	size_t n = 3, vocab = 700;
+	float *x = kt_random(n * vocab, 20), lse[3];
+	double want[3];
+	x[10] = 90.0f; // exp overflows float without the running max
+	tk_backend_set_workspace(be, 64 * 256 * sizeof(float)); // 3 chunks
+	TKT_CHECK(tk_logsumexp_forward(be, lse, x, n, vocab) == 0, "%s", tk_error_message());
+	tk_backend_set_workspace(be, (size_t)16 << 20);
+	for (size_t i = 0; i < n; i++) {
+		double m = -INFINITY, s = 0;
+		for (size_t j = 0; j < vocab; j++)
+			m = x[i * vocab + j] > m ? x[i * vocab + j] : m;
+		for (size_t j = 0; j < vocab; j++)
+			s += exp(x[i * vocab + j] - m);
+		want[i] = m + log(s);
+	}
+	KT_CHECK_NEAR(lse, want, n, 1e-6);
+	free(x);
+}
+
 static void test_add_axpy_scale(void)
 {
 	size_t n = 40001; // above the parallel threshold
@@ -288,6 +309,7 @@ int main(void)
 	TKT_RUN(test_attention_packed);
 	TKT_RUN(test_swiglu);
 	TKT_RUN(test_softmax);
+	TKT_RUN(test_logsumexp);
 	TKT_RUN(test_add_axpy_scale);
 	tk_backend_close(be);
 	return tkt_done();

@@ -128,6 +128,31 @@ static void test_cross_entropy_batch_invariant(void)
 	free(h), free(w), free(weight);
 }
 
+/* A sampler's logprob, logits[t] − lse with the logits from
+ * tk_matmul_forward, equals the trainer's fused cross-entropy logprob bit
+ * for bit, with one vocabulary chunk or several. */
+static void test_sampler_logprob_equals_trainer(void)
+{
+	size_t n = 37, c = 40, vocab = 1000;
+	float *h = kt_random(n * c, 1), *w = kt_random(vocab * c, 1), *weight = kt_random(n, 1);
+	float *logits = kt_floats(n * vocab), lse[37], lp[37], sampled[37];
+	int32_t target[37];
+	for (size_t i = 0; i < n; i++)
+		target[i] = (int32_t)(tkt_rand64() % vocab);
+	static const size_t workspaces[] = {(size_t)16 << 20, 64 * 256 * sizeof(float)};
+	for (size_t k = 0; k < 2; k++) {
+		tk_backend_set_workspace(be, workspaces[k]);
+		TKT_CHECK(tk_matmul_forward(be, logits, h, w, NULL, n, c, vocab, 0) == 0, "%s", tk_error_message());
+		TKT_CHECK(tk_logsumexp_forward(be, lse, logits, n, vocab) == 0, "%s", tk_error_message());
+		TKT_CHECK(tk_cross_entropy_fused(be, NULL, lp, NULL, NULL, h, w, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+		for (size_t i = 0; i < n; i++)
+			sampled[i] = logits[i * vocab + (size_t)target[i]] - lse[i];
+		KT_CHECK_SAME(sampled, lp, n);
+	}
+	tk_backend_set_workspace(be, (size_t)16 << 20);
+	free(h), free(w), free(weight), free(logits);
+}
+
 int main(void)
 {
 	be = kt_open(0);
@@ -136,6 +161,7 @@ int main(void)
 	TKT_RUN(test_rowwise_kernels);
 	TKT_RUN(test_attention_cache_equals_packed);
 	TKT_RUN(test_cross_entropy_batch_invariant);
+	TKT_RUN(test_sampler_logprob_equals_trainer);
 	tk_backend_close(be);
 	return tkt_done();
 }
