@@ -1,0 +1,451 @@
+/* Model loading: the tiny Llamas from their HF folders against the values
+ * transformers saved (expected.json); the same model bit for bit from a
+ * GGUF and a .tkc written from it; config JSON both ways; fingerprints;
+ * SmolLM2 from its GGUF when present; and models that must be refused. */
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tk_dtype.h"
+#include "tk_error.h"
+#include "tk_gguf.h"
+#include "tk_model.h"
+#include "tkt.h"
+
+#define TINY "tests/fixtures/tiny-llama"
+#define TINY_TIED "tests/fixtures/tiny-llama-tied"
+
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	long n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	char *buf = malloc((size_t)n + 1);
+	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	if (buf)
+		buf[n] = 0;
+	return buf;
+}
+
+static void spit(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "wb");
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+}
+
+static void tmp_path(char *out, size_t cap, const char *name)
+{
+	snprintf(out, cap, "%s/%s", tkt_tmpdir(), name);
+}
+
+static tk_model *load_ok(const char *path)
+{
+	tk_model *m = NULL;
+	int rc = tk_model_load(&m, path);
+	TKT_CHECK(rc == TK_OK, "%s: %s", path, tk_error_message());
+	return m;
+}
+
+static void check_expected(const tk_model *m, const char *folder)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/expected.json", folder);
+	char *text = slurp(path);
+	cJSON *root = text ? cJSON_Parse(text) : NULL;
+	free(text);
+	TKT_CHECK(root != NULL, "%s", path);
+	if (!root)
+		return;
+	for (const cJSON *e = cJSON_GetObjectItem(root, "tensors")->child; e; e = e->next) {
+		const tk_model_tensor *t = tk_model_find(m, e->string);
+		TKT_CHECK(t != NULL, "%s missing", e->string);
+		if (!t)
+			continue;
+		const cJSON *idx = cJSON_GetObjectItem(e, "index");
+		const cJSON *val = cJSON_GetObjectItem(e, "value");
+		for (int i = 0; i < cJSON_GetArraySize(idx); i++) {
+			size_t at = (size_t)cJSON_GetArrayItem(idx, i)->valuedouble;
+			float want = (float)cJSON_GetArrayItem(val, i)->valuedouble;
+			TKT_CHECK(at < t->numel && t->data[at] == want, "%s[%zu] = %.9g, want %.9g",
+				  e->string, at, at < t->numel ? t->data[at] : 0.0f, want);
+		}
+	}
+	cJSON_Delete(root);
+}
+
+static void test_tiny_from_hf(void)
+{
+	tk_model *m = load_ok(TINY);
+	if (!m)
+		return;
+	const tk_model_config *c = &m->config;
+	TKT_CHECK(!strcmp(c->architecture, "llama") && c->n_layers == 2 && c->hidden == 64 &&
+		  c->n_heads == 4 && c->n_kv_heads == 2 && c->head_dim == 16 &&
+		  c->intermediate == 128 && c->vocab == 512 && c->max_positions == 256,
+		  "config sizes");
+	TKT_CHECK(c->rope_theta == 10000.0f && c->rms_norm_eps == 1e-5f &&
+		  c->rope_type == TK_ROPE_DEFAULT, "config floats");
+	TKT_CHECK(!c->tied_embeddings && !c->attention_bias && !c->qk_norm, "flags");
+	TKT_CHECK(c->bos_id == 1 && c->eos_id == 2, "bos %d eos %d", c->bos_id, c->eos_id);
+	TKT_CHECK(m->n_tensors == 2 * 9 + 3, "%zu tensors", m->n_tensors);
+	TKT_CHECK(!strcmp(m->tensors[0].name, "model.embed_tokens.weight"), "first %s",
+		  m->tensors[0].name);
+	TKT_CHECK(m->tokenizer && tk_tokenizer_vocab_size(m->tokenizer) == 512, "tokenizer");
+	TKT_CHECK(!strcmp(m->format, "hf"), "format %s", m->format);
+	const tk_model_tensor *emb = tk_model_find(m, "model.embed_tokens.weight");
+	TKT_CHECK(emb && !emb->owned, "aligned f32 is mapped, not copied");
+	check_expected(m, TINY);
+	tk_model_free(m);
+
+	m = load_ok(TINY_TIED);
+	if (!m)
+		return;
+	TKT_CHECK(m->config.tied_embeddings, "tied");
+	TKT_CHECK(m->n_tensors == 2 * 9 + 2, "%zu tensors", m->n_tensors);
+	TKT_CHECK(tk_model_find(m, "lm_head.weight") == tk_model_find(m, "model.embed_tokens.weight"),
+		  "lm_head is the embedding");
+	check_expected(m, TINY_TIED);
+	tk_model_free(m);
+}
+
+/* Same config, tensor names, shapes and bits; the same fingerprint. */
+static void check_same_model(const tk_model *a, const tk_model *b, int exact)
+{
+	TKT_CHECK(tk_model_config_equal(&a->config, &b->config), "configs differ");
+	TKT_CHECK(a->n_tensors == b->n_tensors, "%zu vs %zu tensors", a->n_tensors, b->n_tensors);
+	for (size_t i = 0; i < a->n_tensors && i < b->n_tensors; i++) {
+		const tk_model_tensor *x = &a->tensors[i], *y = &b->tensors[i];
+		TKT_CHECK(!strcmp(x->name, y->name), "[%zu] %s vs %s", i, x->name, y->name);
+		TKT_CHECK(x->ndim == y->ndim && x->numel == y->numel &&
+			  !memcmp(x->shape, y->shape, sizeof x->shape), "%s shape", x->name);
+		if (exact && x->numel == y->numel)
+			TKT_CHECK(!memcmp(x->data, y->data, x->numel * sizeof(float)),
+				  "%s: bits differ", x->name);
+	}
+	TKT_CHECK(tk_model_fingerprint(a) == tk_model_fingerprint(b), "fingerprints differ");
+}
+
+static void roundtrip_gguf(const char *folder, const char *name)
+{
+	char path[512];
+	tmp_path(path, sizeof path, name);
+	tk_model *hf = load_ok(folder), *gg = NULL;
+	if (!hf)
+		return;
+	int rc = tk_model_write_gguf(hf, path, TK_GGML_F32);
+	TKT_CHECK(rc == TK_OK, "write: %s", tk_error_message());
+	if (!rc)
+		gg = load_ok(path);
+	if (gg) {
+		TKT_CHECK(!strcmp(gg->format, "gguf"), "format");
+		check_same_model(hf, gg, 1);
+		/* q/k went through llama.cpp's row order and back */
+		const tk_model_tensor *q = tk_model_find(gg, "model.layers.1.self_attn.q_proj.weight");
+		TKT_CHECK(q && q->owned, "a permuted tensor is a copy");
+	}
+	tk_model_free(gg);
+	/* the file really holds llama.cpp's order: row 1 of head 0 is HF row 8 */
+	tk_gguf *g;
+	if (!rc && tk_gguf_open(&g, path) == TK_OK) {
+		const tk_gguf_tensor *t = tk_gguf_find_tensor(g, "blk.0.attn_q.weight");
+		const tk_model_tensor *q = tk_model_find(hf, "model.layers.0.self_attn.q_proj.weight");
+		TKT_CHECK(t && !memcmp((const float *)t->data + 64, q->data + 8 * 64, 64 * sizeof(float)),
+			  "GGUF q rows are not interleaved");
+		tk_gguf_close(g);
+	}
+	tk_model_free(hf);
+}
+
+static void test_tiny_gguf_roundtrip(void)
+{
+	roundtrip_gguf(TINY, "tiny.gguf");
+	roundtrip_gguf(TINY_TIED, "tiny-tied.gguf");
+}
+
+static void test_tiny_gguf_f16(void)
+{
+	char path[512];
+	tmp_path(path, sizeof path, "tiny-f16.gguf");
+	tk_model *hf = load_ok(TINY), *gg = NULL;
+	if (!hf)
+		return;
+	TKT_CHECK(tk_model_write_gguf(hf, path, TK_GGML_F16) == TK_OK, "%s", tk_error_message());
+	gg = load_ok(path);
+	if (gg) {
+		check_same_model(hf, gg, 0);
+		const tk_model_tensor *a = tk_model_find(hf, "model.layers.0.mlp.up_proj.weight");
+		const tk_model_tensor *b = tk_model_find(gg, "model.layers.0.mlp.up_proj.weight");
+		TKT_CHECK(b && !strcmp(b->stored_as, "f16"), "stored as %s", b ? b->stored_as : "?");
+		float *want = malloc(a->numel * sizeof *want);
+		for (size_t i = 0; i < a->numel; i++)
+			want[i] = tk_f16_to_f32(tk_f32_to_f16(a->data[i]));
+		TKT_CHECK_CLOSE(b->data, want, a->numel, 0);
+		free(want);
+		const tk_model_tensor *n = tk_model_find(gg, "model.norm.weight");
+		TKT_CHECK(n && !strcmp(n->stored_as, "f32"), "norms stay f32");
+	}
+	tk_model_free(gg);
+	tk_model_free(hf);
+}
+
+static void test_tiny_tkc_roundtrip(void)
+{
+	const char *folders[2] = {TINY, TINY_TIED};
+	for (int i = 0; i < 2; i++) {
+		char path[512];
+		tmp_path(path, sizeof path, i ? "tiny-tied.tkc" : "tiny.tkc");
+		tk_model *hf = load_ok(folders[i]), *ck = NULL;
+		if (!hf)
+			return;
+		int rc = tk_model_write_tkc(hf, path);
+		TKT_CHECK(rc == TK_OK, "write: %s", tk_error_message());
+		if (!rc)
+			ck = load_ok(path);
+		if (ck) {
+			TKT_CHECK(!strcmp(ck->format, "tkc"), "format");
+			check_same_model(hf, ck, 1);
+		}
+		tk_model_free(ck);
+		tk_model_free(hf);
+	}
+}
+
+static void test_config_json(void)
+{
+	tk_model *m = load_ok(TINY);
+	if (!m)
+		return;
+	char *text = tk_model_config_to_json(&m->config);
+	TKT_CHECK(text && strstr(text, "\"rms_norm_eps\":\t1e-05"), "eps spelled: %s", text);
+	tk_model_config c;
+	TKT_CHECK(tk_model_config_from_json(&c, text, "round trip") == TK_OK, "%s",
+		  tk_error_message());
+	TKT_CHECK(tk_model_config_equal(&c, &m->config), "config changed in a round trip");
+	free(text);
+	tk_model_free(m);
+
+	/* Llama 3 scaling, as transformers 4 and 5 write it */
+	const char *v4 = "{\"model_type\":\"llama\",\"num_hidden_layers\":2,\"hidden_size\":64,"
+		"\"num_attention_heads\":4,\"intermediate_size\":128,\"vocab_size\":512,"
+		"\"rope_theta\":500000.0,\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8.0,"
+		"\"low_freq_factor\":1.0,\"high_freq_factor\":4.0,"
+		"\"original_max_position_embeddings\":8192},\"tie_word_embeddings\":true,"
+		"\"eos_token_id\":[128001,128009]}";
+	const char *v5 = "{\"architectures\":[\"LlamaForCausalLM\"],\"num_hidden_layers\":2,"
+		"\"hidden_size\":64,\"num_attention_heads\":4,\"intermediate_size\":128,"
+		"\"vocab_size\":512,\"rope_parameters\":{\"rope_type\":\"llama3\","
+		"\"rope_theta\":500000.0,\"factor\":8.0,\"low_freq_factor\":1.0,"
+		"\"high_freq_factor\":4.0,\"original_max_position_embeddings\":8192},"
+		"\"tie_word_embeddings\":true,\"eos_token_id\":128001}";
+	tk_model_config a, b;
+	TKT_CHECK(tk_model_config_from_json(&a, v4, "v4") == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(tk_model_config_from_json(&b, v5, "v5") == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(a.rope_type == TK_ROPE_LLAMA3 && a.rope_factor == 8 && a.rope_high_freq_factor == 4 &&
+		  a.rope_original_max_positions == 8192 && a.rope_theta == 500000 &&
+		  a.eos_id == 128001 && a.n_kv_heads == 4 && a.head_dim == 16, "llama3 config");
+	TKT_CHECK(tk_model_config_equal(&a, &b), "transformers 4 and 5 forms differ");
+	text = tk_model_config_to_json(&a);
+	TKT_CHECK(tk_model_config_from_json(&b, text, "llama3 round trip") == TK_OK &&
+		  tk_model_config_equal(&a, &b), "llama3 round trip: %s", text);
+	free(text);
+
+	const char *qwen2 = "{\"model_type\":\"qwen2\",\"num_hidden_layers\":1,\"hidden_size\":64,"
+		"\"num_attention_heads\":4,\"num_key_value_heads\":2,\"intermediate_size\":128,"
+		"\"vocab_size\":512}";
+	TKT_CHECK(tk_model_config_from_json(&a, qwen2, "qwen2") == TK_OK && a.attention_bias &&
+		  !a.qk_norm, "qwen2 has q/k/v bias");
+	const char *qwen3 = "{\"model_type\":\"qwen3\",\"num_hidden_layers\":1,\"hidden_size\":64,"
+		"\"num_attention_heads\":4,\"head_dim\":32,\"intermediate_size\":128,"
+		"\"vocab_size\":512}";
+	TKT_CHECK(tk_model_config_from_json(&a, qwen3, "qwen3") == TK_OK && a.qk_norm &&
+		  !a.attention_bias && a.head_dim == 32, "qwen3 has q/k norm");
+
+	static const struct {
+		const char *json, *needle;
+	} bad[] = {
+		{"{\"model_type\":\"gpt2\"}", "gpt2"},
+		{"{\"model_type\":\"llama\",\"num_hidden_layers\":2,\"hidden_size\":64,"
+		 "\"num_attention_heads\":4,\"intermediate_size\":128,\"vocab_size\":512,"
+		 "\"rope_scaling\":{\"type\":\"yarn\",\"factor\":4}}", "yarn"},
+		{"{\"model_type\":\"llama\",\"num_hidden_layers\":2,\"hidden_size\":64,"
+		 "\"num_attention_heads\":4,\"num_key_value_heads\":3,\"intermediate_size\":128,"
+		 "\"vocab_size\":512}", "multiple"},
+		{"{\"model_type\":\"llama\",\"num_hidden_layers\":-2}", "num_hidden_layers"},
+		{"{\"model_type\":\"llama\",\"hidden_size\":\"64\"}", "hidden_size"},
+		{"{\"model_type\":\"llama\"}", "positive"},
+		{"[]", "not a JSON object"},
+		{"{", "not valid JSON"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		int rc = tk_model_config_from_json(&a, bad[i].json, "bad.json");
+		TKT_CHECK(rc == TK_ECONFIG && strstr(tk_error_message(), "bad.json") &&
+			  strstr(tk_error_message(), bad[i].needle), "case %zu: rc %d: %s", i, rc,
+			  tk_error_message());
+	}
+}
+
+static void test_fingerprint(void)
+{
+	tk_model *m = load_ok(TINY), *t = load_ok(TINY_TIED);
+	if (!m || !t) {
+		tk_model_free(m);
+		tk_model_free(t);
+		return;
+	}
+	char hex[17];
+	tk_model_fingerprint_hex(m, hex);
+	TKT_CHECK(strlen(hex) == 16 && strspn(hex, "0123456789abcdef") == 16, "hex %s", hex);
+	uint64_t f = tk_model_fingerprint(m);
+	TKT_CHECK(f != tk_model_fingerprint(t), "tied and untied share a fingerprint");
+	m->config.rope_theta = 10001.0f;
+	TKT_CHECK(f != tk_model_fingerprint(m), "rope theta does not count");
+	m->config.rope_theta = 10000.0f;
+	TKT_CHECK(f == tk_model_fingerprint(m), "fingerprint not stable");
+	tk_model_free(m);
+	tk_model_free(t);
+}
+
+static void test_describe(void)
+{
+	tk_model *m = load_ok(TINY_TIED);
+	if (!m)
+		return;
+	char path[512];
+	tmp_path(path, sizeof path, "describe.txt");
+	FILE *f = fopen(path, "w");
+	tk_model_describe(m, f);
+	fclose(f);
+	char *text = slurp(path);
+	const char *lines[] = {"architecture: llama\n", "layers: 2\n", "hidden: 64\n",
+			       "heads: 4\n", "kv heads: 2\n", "intermediate: 128\n", "vocab: 512\n",
+			       "tied embeddings: yes\n", "tokenizer: byte-level BPE",
+			       "fingerprint: ", "model.layers.1.mlp.down_proj.weight"};
+	for (size_t i = 0; text && i < sizeof lines / sizeof *lines; i++)
+		TKT_CHECK(strstr(text, lines[i]) != NULL, "no '%s' in:\n%s", lines[i], text);
+	free(text);
+	tk_model_free(m);
+}
+
+static const char *smollm2_path(char *buf, size_t cap)
+{
+	const char *home = getenv("TK_HOME"), *user = getenv("HOME");
+	if (home && *home)
+		snprintf(buf, cap, "%s/models/SmolLM2-135M-Instruct.Q4_1.gguf", home);
+	else
+		snprintf(buf, cap, "%s/.cache/tk/models/SmolLM2-135M-Instruct.Q4_1.gguf",
+			 user ? user : "");
+	return access(buf, R_OK) == 0 ? buf : NULL;
+}
+
+/* HF row r of head h sits at GGUF row h*hd + 2*(r % (hd/2)) + r / (hd/2). */
+static void test_smollm2(void)
+{
+	char buf[1024];
+	const char *path = smollm2_path(buf, sizeof buf);
+	if (!path)
+		TKT_SKIP("SmolLM2 GGUF absent (scripts/get-model.sh smollm2-135m-instruct)");
+	tk_model *m = load_ok(path);
+	tk_gguf *g = NULL;
+	if (!m || tk_gguf_open(&g, path)) {
+		tk_model_free(m);
+		return;
+	}
+	const tk_model_config *c = &m->config;
+	TKT_CHECK(c->n_layers == 30 && c->hidden == 576 && c->n_heads == 9 && c->n_kv_heads == 3 &&
+		  c->intermediate == 1536 && c->vocab == 49152 && c->tied_embeddings &&
+		  c->head_dim == 64, "SmolLM2 config");
+	TKT_CHECK(m->tokenizer && tk_tokenizer_vocab_size(m->tokenizer) == 49152, "tokenizer");
+	const tk_gguf_tensor *gk = tk_gguf_find_tensor(g, "blk.4.attn_k.weight");
+	const tk_model_tensor *k = tk_model_find(m, "model.layers.4.self_attn.k_proj.weight");
+	float *raw = malloc((size_t)gk->numel * sizeof *raw);
+	tk_gguf_tensor_to_f32(g, gk, raw);
+	const size_t hd = 64, cols = 576;
+	for (size_t r = 0; r < 3 * hd; r++) {
+		size_t h = r / hd, i = r % hd;
+		size_t gr = h * hd + 2 * (i % (hd / 2)) + i / (hd / 2);
+		if (memcmp(k->data + r * cols, raw + gr * cols, cols * sizeof *raw) != 0) {
+			TKT_CHECK(0, "k_proj row %zu is not GGUF row %zu", r, gr);
+			break;
+		}
+	}
+	free(raw);
+	tk_gguf_close(g);
+	tk_model_free(m);
+}
+
+static void expect_load_error(const char *path, const char *needle)
+{
+	tk_model *m = NULL;
+	int rc = tk_model_load(&m, path);
+	TKT_CHECK(rc != TK_OK && m == NULL, "%s loaded", path);
+	TKT_CHECK(strstr(tk_error_message(), path) != NULL, "message does not name %s: %s", path,
+		  tk_error_message());
+	if (needle)
+		TKT_CHECK(strstr(tk_error_message(), needle) != NULL, "'%s' not in: %s", needle,
+			  tk_error_message());
+	tk_model_free(m);
+}
+
+static void test_bad_models(void)
+{
+	char dir[512], file[1024], cwd[512];
+	tmp_path(dir, sizeof dir, "bad-model");
+	mkdir(dir, 0755);
+	expect_load_error(dir, "config.json");
+	expect_load_error("tests/fixtures/no-such-model", "no such");
+	/* the config wants more layers than the weights hold */
+	char *config = slurp(TINY "/config.json");
+	char *at = config ? strstr(config, "\"num_hidden_layers\": 2") : NULL;
+	TKT_CHECK(at != NULL, "fixture config");
+	if (!at)
+		return;
+	at[strlen("\"num_hidden_layers\": ")] = '3';
+	snprintf(file, sizeof file, "%s/config.json", dir);
+	spit(file, config);
+	snprintf(file, sizeof file, "%s/model.safetensors", dir);
+	TKT_CHECK(getcwd(cwd, sizeof cwd) != NULL, "cwd");
+	char target[1024];
+	snprintf(target, sizeof target, "%s/" TINY "/model.safetensors", cwd);
+	TKT_CHECK(symlink(target, file) == 0, "symlink");
+	expect_load_error(dir, "model.layers.2.input_layernorm.weight");
+	/* hidden size disagreeing with the weights */
+	at[strlen("\"num_hidden_layers\": ")] = '2';
+	char *h = strstr(config, "\"hidden_size\": 64");
+	h[strlen("\"hidden_size\": ")] = '8';
+	snprintf(file, sizeof file, "%s/config.json", dir);
+	spit(file, config);
+	expect_load_error(dir, "shape");
+	free(config);
+	/* a file that is no model */
+	snprintf(file, sizeof file, "%s/notes.txt", dir);
+	spit(file, "hello");
+	expect_load_error(file, "not a model");
+}
+
+int main(void)
+{
+	TKT_RUN(test_tiny_from_hf);
+	TKT_RUN(test_tiny_gguf_roundtrip);
+	TKT_RUN(test_tiny_gguf_f16);
+	TKT_RUN(test_tiny_tkc_roundtrip);
+	TKT_RUN(test_config_json);
+	TKT_RUN(test_fingerprint);
+	TKT_RUN(test_describe);
+	TKT_RUN(test_smollm2);
+	TKT_RUN(test_bad_models);
+	return tkt_done();
+}
