@@ -166,34 +166,6 @@ static int info(const char *path)
 	return info_model(path);
 }
 
-static int read_file_text(const char *path, char **out)
-{
-	FILE *f;
-	int rc = tk_open_input(&f, path);
-	if (rc)
-		return rc;
-	size_t n = 0, cap = 4096;
-	char *text = tk_malloc(cap);
-	for (size_t got; text && (got = fread(text + n, 1, cap - 1 - n, f)) > 0;) {
-		n += got;
-		if (n + 1 == cap) {
-			char *bigger = cap < ((size_t)64 << 20) ? tk_realloc(text, cap *= 2) : NULL;
-			if (!bigger)
-				rc = tk_fail(TK_EDATA, "%s: too large for a config", path);
-			free(bigger ? NULL : text);
-			text = bigger;
-		}
-	}
-	if (text && ferror(f))
-		rc = tk_fail(TK_EIO, "%s: read failed", path);
-	tk_close_input(f);
-	if (!text)
-		return rc ? rc : TK_EOSERR;
-	text[n] = '\0';
-	*out = text;
-	return rc;
-}
-
 /* --tokenizer: a tokenizer.json (with tokenizer_config.json beside it when
  * there is one) or any model tk loads. */
 static int load_tokenizer(const char *path, tk_tokenizer **out)
@@ -224,7 +196,7 @@ static int init_model(const tk_cli *cli, const char *config_path, const char *to
 {
 	char *json;
 	tk_model_config config;
-	int rc = read_file_text(config_path, &json);
+	int rc = tk_read_text(config_path, (size_t)16 << 20, &json, NULL);
 	if (rc)
 		return rc;
 	rc = tk_model_config_from_json(&config, json, config_path);

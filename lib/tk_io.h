@@ -26,6 +26,11 @@ const char *tk_outfile_path(const tk_outfile *f);
 int tk_open_input(FILE **out, const char *path);
 void tk_close_input(FILE *f);
 
+/* Reads a whole text file (or "-", or a pipe) into a NUL-terminated
+ * malloc'd buffer; more than max_bytes is refused (TK_EDATA) rather than
+ * read, so a wrong path never eats the memory.  len may be NULL. */
+int tk_read_text(const char *path, size_t max_bytes, char **out, size_t *len);
+
 /* ---- zstd streams ------------------------------------------------------
  * Checksummed frames; the writer compresses with `threads` workers when
  * threads > 1 (zstd's multi-threaded mode), level as zstd's.  The reader

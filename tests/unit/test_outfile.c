@@ -153,6 +153,27 @@ static void test_missing_input_is_reported(void)
 	TKT_CHECK(rc == TK_ENOINPUT && strstr(tk_error_message(), "folder"), "rc=%d %s", rc, tk_error_message());
 }
 
+static void test_read_text_whole_and_bounded(void)
+{
+	const char *path = scratch("text.json");
+	FILE *f = fopen(path, "w");
+	for (int i = 0; i < 3000; i++)
+		fprintf(f, "line %d\n", i);
+	fclose(f);
+	char *text = NULL;
+	size_t len = 0;
+	TKT_CHECK(tk_read_text(path, 1 << 20, &text, &len) == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(text && len == strlen(text) && strncmp(text, "line 0\n", 7) == 0, "len %zu", len);
+	TKT_CHECK(text && strstr(text, "line 2999\n") != NULL, "last line missing");
+	free(text);
+	text = NULL;
+	int rc = tk_read_text(path, 1000, &text, NULL);
+	TKT_CHECK(rc == TK_EDATA && text == NULL, "rc=%d", rc);
+	TKT_CHECK(strstr(tk_error_message(), "too large") != NULL, "%s", tk_error_message());
+	rc = tk_read_text("/nonexistent/x.json", 1000, &text, NULL);
+	TKT_CHECK(rc == TK_ENOINPUT, "rc=%d", rc);
+}
+
 int main(void)
 {
 	TKT_RUN(test_commit_makes_file);
@@ -162,5 +183,6 @@ int main(void)
 	TKT_RUN(test_unwritable_folder_is_reported);
 	TKT_RUN(test_binary_to_terminal_refused);
 	TKT_RUN(test_missing_input_is_reported);
+	TKT_RUN(test_read_text_whole_and_bounded);
 	return tkt_done();
 }
