@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
@@ -234,14 +235,20 @@ static int decode_error(tk_zreader *r, size_t ret)
 	}
 }
 
+/* Takes what the input has now, not a full buffer: in a pipeline the
+ * consumer then sees each record as soon as its bytes arrive.  read(2),
+ * not fread: the FILE's own buffer is never used, so nothing hides there. */
 static int read_more_input(tk_zreader *r)
 {
-	size_t n = fread(r->in, 1, r->in_size, r->file);
-	if (n == 0 && ferror(r->file))
+	ssize_t n;
+	do
+		n = read(fileno(r->file), r->in, r->in_size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
 		return tk_fail(TK_EIO, "%s: read failed: %s", r->path, strerror(errno));
 	if (n == 0)
 		r->eof = 1;
-	r->inbuf.size = n;
+	r->inbuf.size = (size_t)n;
 	r->inbuf.pos = 0;
 	return TK_OK;
 }

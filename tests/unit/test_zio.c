@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *scratch(const char *name)
@@ -334,6 +335,49 @@ static void test_stdin_stdout(void)
 	free(data);
 }
 
+/* Through a pipe fed in small pieces: reads return partial input. */
+static void test_pipe(void)
+{
+	size_t size = 400000;
+	unsigned char *data = make_data(size, 0);
+	TKT_CHECK(write_file(scratch("pipe.zst"), data, size, 3, 1, size) == TK_OK, "%s",
+		  tk_error_message());
+	size_t zn;
+	unsigned char *z = slurp(scratch("pipe.zst"), &zn);
+	int fds[2];
+	TKT_CHECK(pipe(fds) == 0, "pipe");
+	fflush(stdout);
+	pid_t child = fork();
+	if (child == 0) {
+		close(fds[0]);
+		for (size_t at = 0; at < zn; at += 1000) {
+			size_t n = zn - at < 1000 ? zn - at : 1000;
+			if (write(fds[1], z + at, n) != (ssize_t)n)
+				_exit(1);
+			if (at % 50000 == 0)
+				usleep(1000);
+		}
+		_exit(0);
+	}
+	close(fds[1]);
+	int saved = dup(STDIN_FILENO);
+	dup2(fds[0], STDIN_FILENO);
+	close(fds[0]);
+	unsigned char *back;
+	size_t n;
+	int rc = read_file("-", &back, &n, 3000);
+	dup2(saved, STDIN_FILENO);
+	close(saved);
+	clearerr(stdin);
+	int status;
+	waitpid(child, &status, 0);
+	TKT_CHECK(rc == TK_OK && n == size && memcmp(back, data, size) == 0,
+		  "rc %d n %zu: %s", rc, n, tk_error_message());
+	free(back);
+	free(z);
+	free(data);
+}
+
 static void test_dev_full(void)
 {
 	if (access("/dev/full", W_OK) != 0)
@@ -414,6 +458,7 @@ int main(void)
 	TKT_RUN(test_not_zstd);
 	TKT_RUN(test_empty_and_missing);
 	TKT_RUN(test_stdin_stdout);
+	TKT_RUN(test_pipe);
 	TKT_RUN(test_dev_full);
 	TKT_RUN(test_unwritable_output);
 	return tkt_done();
