@@ -436,6 +436,54 @@ static void test_bad_models(void)
 	expect_load_error(file, "not a model");
 }
 
+/* A damaged GGUF of the tiny model (metadata, vocabulary, tensor infos):
+ * loading fails cleanly or yields a model that passes its own checks. */
+static void test_damaged_gguf(void)
+{
+	char path[512], bad[512];
+	tmp_path(path, sizeof path, "fuzz-src.gguf");
+	tmp_path(bad, sizeof bad, "fuzz.gguf");
+	tk_model *m = load_ok(TINY);
+	if (!m || tk_model_write_gguf(m, path, TK_GGML_F16)) {
+		tk_model_free(m);
+		return;
+	}
+	tk_model_free(m);
+	tk_gguf *g;
+	if (tk_gguf_open(&g, path))
+		return;
+	size_t header = (size_t)((const unsigned char *)g->tensors[0].data - g->file->data);
+	size_t size = g->file->size;
+	unsigned char *orig = malloc(size), *copy = malloc(size);
+	memcpy(orig, g->file->data, size);
+	tk_gguf_close(g);
+	int loaded = 0;
+	for (int round = 0; round < 400; round++) {
+		memcpy(copy, orig, size);
+		size_t n = size;
+		if (round % 4 == 0) {
+			n = tkt_rand64() % size; /* truncated */
+		} else {
+			for (int k = 0; k < 1 + round % 3; k++)
+				copy[tkt_rand64() % header] = (unsigned char)tkt_rand64();
+		}
+		FILE *f = fopen(bad, "wb");
+		fwrite(copy, 1, n, f);
+		fclose(f);
+		if (tk_model_load(&m, bad) == TK_OK) {
+			loaded++;
+			TKT_CHECK(tk_model_check(m) == TK_OK, "round %d", round);
+			tk_model_free(m);
+		} else {
+			TKT_CHECK(strstr(tk_error_message(), bad) != NULL, "round %d: %s", round,
+				  tk_error_message());
+		}
+	}
+	TKT_CHECK(loaded < 400, "every damaged file loaded");
+	free(orig);
+	free(copy);
+}
+
 int main(void)
 {
 	TKT_RUN(test_tiny_from_hf);
@@ -447,5 +495,6 @@ int main(void)
 	TKT_RUN(test_describe);
 	TKT_RUN(test_smollm2);
 	TKT_RUN(test_bad_models);
+	TKT_RUN(test_damaged_gguf);
 	return tkt_done();
 }
