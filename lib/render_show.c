@@ -77,17 +77,15 @@ int tk_render_show_text(FILE *out, const tk_tokenizer *tok, const tk_record *rec
 		size_t j = i;
 		while (j < rec->n && (rec->weights[j] != 0) == trained)
 			j++;
+		if (!tok && i > 0)
+			fputc(' ', out);
 		if (trained)
 			fputs(colour ? COLOUR_ON : MARK_OPEN, out);
-		else if (!tok && i > 0)
-			fputc(' ', out);
 		int rc = show_run(out, tok, rec, i, j);
 		if (rc)
 			return rc;
 		if (trained)
 			fputs(colour ? COLOUR_OFF : MARK_CLOSE, out);
-		if (trained && !tok && j < rec->n)
-			fputc(' ', out);
 		size_t len = 0;
 		const char *last = tok ? tk_tokenizer_piece(tok, rec->tokens[j - 1], &len) : NULL;
 		ended_in_newline = !trained && last && len && last[len - 1] == '\n';

@@ -10,6 +10,9 @@ Outputs
                      with the published Llama 3 template
   tiny-qwen3/        the tiny tokenizer extended by <think> and </think>,
                      with the published Qwen3 template
+  MODEL.txt          the rendered texts as tk-render --show prints them,
+                     less its "# record" lines and [[ ]] marks (tiny
+                     tokenizer, SmolLM2)
   expected.jsonl     one line per (model, renderer, conversation):
                      text and ids of the rendered conversation, the trained
                      masks for --train-on last-assistant and all-assistant,
@@ -339,6 +342,15 @@ def smollm2(path):
     return tok
 
 
+def write_show_text(path, texts):
+    """What tk-render --show prints for the conversations, less its
+    "# record" lines and [[ ]] marks: each text, a newline if it lacks
+    one, and a blank line."""
+    with open(path, "w") as f:
+        for text in texts:
+            f.write(text + ("" if text.endswith("\n") else "\n") + "\n")
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
     with open(os.path.join(OUT, "chats.jsonl"), "w") as f:
@@ -361,6 +373,10 @@ def main():
     with open(os.path.join(OUT, "expected.jsonl"), "w") as f:
         for line in lines:
             f.write(json.dumps(line, ensure_ascii=False) + "\n")
+    for model in ("tiny-tokenizer", "smollm2"):
+        texts = [line["text"] for line in lines if line["model"] == model]
+        if texts:
+            write_show_text(os.path.join(OUT, f"{model}.txt"), texts)
     print(f"wrote {len(lines)} expected renderings to {OUT}", file=sys.stderr)
 
 
