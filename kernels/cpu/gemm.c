@@ -19,43 +19,48 @@ static void sgemm_xwt(const float *x, size_t ldx, const float *w, size_t ldw,
 		    (blasint)ldw, beta, y, (blasint)ldy);
 }
 
-/* The tiles of full row blocks write into y directly; the last, partial
- * block is copied into a zero-padded TK_TILE_ROWS block first, so that its
- * rows go through exactly the same calls as rows of a full block. */
+/* The tiles of full row blocks write into y directly.  The rows of the
+ * last, partial block are copied into a zero-padded TK_TILE_ROWS block, and
+ * each of its tiles is computed into a small buffer and copied out, so that
+ * those rows go through exactly the same calls as rows of a full block. */
+static void tail_tile(float *y, size_t ldy, const float *xpad, const float *w,
+		      size_t tail, size_t c0, size_t cols, size_t k, float beta)
+{
+	float tile[TK_TILE_ROWS * TK_TILE_COLS]; // (R, NB)
+	if (beta != 0.0f)
+		for (size_t i = 0; i < tail; i++)
+			memcpy(tile + i * TK_TILE_COLS, y + i * ldy + c0, cols * sizeof *y);
+	sgemm_xwt(xpad, k, w + c0 * k, k, tile, TK_TILE_COLS, TK_TILE_ROWS, cols, k, beta);
+	for (size_t i = 0; i < tail; i++)
+		memcpy(y + i * ldy + c0, tile + i * TK_TILE_COLS, cols * sizeof *y);
+}
+
 int tk_cpu_xwt_tiled(tk_backend *be, float *y, size_t ldy, const float *x,
 		     const float *w, size_t m, size_t n, size_t k, float beta)
 {
 	const size_t R = TK_TILE_ROWS, NB = TK_TILE_COLS;
 	size_t full = m / R, tail = m % R;
 	size_t row_blocks = full + (tail != 0), col_blocks = (n + NB - 1) / NB;
-	float *xpad = NULL, *ypad = NULL; // (R, k), (R, ldy)
+	float *xpad = NULL; // (R, k)
 	if (tail) {
-		xpad = calloc(R * k, sizeof *xpad);
-		ypad = calloc(R * ldy, sizeof *ypad);
-		if (!xpad || !ypad) {
-			free(xpad);
-			free(ypad);
+		xpad = malloc(R * k * sizeof *xpad);
+		if (!xpad)
 			return tk_fail(TK_EOSERR, "out of memory for a matmul tile");
-		}
 		memcpy(xpad, x + full * R * k, tail * k * sizeof *x);
-		if (beta != 0.0f)
-			for (size_t i = 0; i < tail; i++)
-				memcpy(ypad + i * ldy, y + (full * R + i) * ldy, n * sizeof *y);
+		memset(xpad + tail * k, 0, (R - tail) * k * sizeof *xpad);
 	}
 	size_t tiles = row_blocks * col_blocks;
 #pragma omp parallel for schedule(dynamic) num_threads(be->threads) if (tiles > 1)
 	for (size_t t = 0; t < tiles; t++) {
-		size_t rb = t / col_blocks, cb = t % col_blocks;
-		size_t c0 = cb * NB, cols = n - c0 < NB ? n - c0 : NB;
-		const float *xb = rb < full ? x + rb * R * k : xpad;
-		float *yb = rb < full ? y + rb * R * ldy : ypad;
-		sgemm_xwt(xb, k, w + c0 * k, k, yb + c0, ldy, R, cols, k, beta);
+		size_t rb = t / col_blocks, c0 = t % col_blocks * NB;
+		size_t cols = n - c0 < NB ? n - c0 : NB;
+		if (rb < full)
+			sgemm_xwt(x + rb * R * k, k, w + c0 * k, k,
+				  y + rb * R * ldy + c0, ldy, R, cols, k, beta);
+		else
+			tail_tile(y + full * R * ldy, ldy, xpad, w, tail, c0, cols, k, beta);
 	}
-	if (tail)
-		for (size_t i = 0; i < tail; i++)
-			memcpy(y + (full * R + i) * ldy, ypad + i * ldy, n * sizeof *y);
 	free(xpad);
-	free(ypad);
 	return TK_OK;
 }
 
