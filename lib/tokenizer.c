@@ -45,6 +45,7 @@ void tk_tokenizer_free(tk_tokenizer *t)
 	free(t->piece_off);
 	free(t->piece_len);
 	free(t->type);
+	free(t->whole);
 	tk_strmap_free(&t->piece_map);
 	free(t->merge_pairs);
 	tk_mergemap_free(&t->merges);
@@ -320,7 +321,7 @@ int tk_tokenizer_finish_with(tk_tokenizer *t, const struct tk_added *flags,
 		int32_t id = tk_strmap_get(&t->piece_map, &c, 1);
 		t->byte_id[b] = id >= 0 && t->type[id] != TK_TOKEN_CONTROL ? id : -1;
 	}
-	if ((rc = collect_added(t, flags, n_flags)))
+	if ((rc = tk_bpe_find_whole(t)) || (rc = collect_added(t, flags, n_flags)))
 		return rc;
 	t->fingerprint = fingerprint(t);
 	return TK_OK;

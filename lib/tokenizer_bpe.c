@@ -211,13 +211,42 @@ static int bpe_long(const tk_tokenizer *t, struct tk_bpe_scratch *sc,
 	return rc;
 }
 
+/* Which tokens BPE rebuilds whole from their own bytes. */
+int tk_bpe_find_whole(tk_tokenizer *t)
+{
+	uint8_t *whole = tk_calloc(t->n_vocab, 1);
+	if (!whole)
+		return TK_EOSERR;
+	struct tk_bpe_scratch sc = {0};
+	tk_tokens ids = {0};
+	int ignore = t->ignore_merges, rc = TK_OK;
+	t->ignore_merges = 0;
+	for (size_t id = 0; id < t->n_vocab && !rc; id++) {
+		if (t->type[id] != TK_TOKEN_NORMAL || !t->piece_len[id])
+			continue;
+		ids.n = 0;
+		rc = tk_bpe(t, &sc, (const unsigned char *)t->piece + t->piece_off[id],
+			    t->piece_len[id], &ids);
+		whole[id] = !rc && ids.n == 1 && ids.ids[0] == (int32_t)id;
+	}
+	t->ignore_merges = ignore;
+	tk_tokens_free(&ids);
+	tk_bpe_scratch_free(&sc);
+	if (rc) {
+		free(whole);
+		return rc;
+	}
+	t->whole = whole;
+	return TK_OK;
+}
+
 int tk_bpe(const tk_tokenizer *t, struct tk_bpe_scratch *sc,
 	   const unsigned char *s, size_t n, tk_tokens *out)
 {
-	if (t->ignore_merges) {
-		int32_t whole = tk_strmap_get(&t->piece_map, (const char *)s, n);
-		if (whole >= 0)
-			return tk_tokens_push(out, whole);
+	if (t->ignore_merges || t->whole) {
+		int32_t id = tk_strmap_get(&t->piece_map, (const char *)s, n);
+		if (id >= 0 && (t->ignore_merges || t->whole[id]))
+			return tk_tokens_push(out, id);
 	}
 	int rc = reserve(sc, n);
 	if (rc)

@@ -102,6 +102,10 @@ struct tk_tokenizer {
 	struct tk_strmap piece_map; /* raw bytes -> id */
 
 	int32_t byte_id[256]; /* the one-byte token of each byte, -1 if none */
+	/* per id: 1 when BPE of its piece gives exactly this token, so that a
+	 * pre-token found whole in the vocabulary needs no merging (most
+	 * words of real text) */
+	uint8_t *whole;
 	int32_t unk_id;
 
 	size_t n_merges;
@@ -154,5 +158,7 @@ struct tk_bpe_scratch {
 int tk_bpe(const tk_tokenizer *t, struct tk_bpe_scratch *sc,
 	   const unsigned char *s, size_t n, tk_tokens *out);
 void tk_bpe_scratch_free(struct tk_bpe_scratch *sc);
+/* Fills t->whole (after the merges and byte table are in place). */
+int tk_bpe_find_whole(tk_tokenizer *t);
 
 #endif

@@ -32,7 +32,7 @@ static inline struct ch char_at(const unsigned char *s, size_t n, size_t i)
 	} else {
 		c.cp = tk_utf8_next(s + i, n - i, &c.len);
 	}
-	c.cls = tk_unicode_class_of(c.cp);
+	c.cls = tk_unicode_class(c.cp);
 	return c;
 }
 

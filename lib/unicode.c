@@ -3,7 +3,7 @@
 /* ASCII decides most characters of real text: a direct table for it (9 =
  * letter + word, 10 = number + word), a binary search over the generated
  * ranges for the rest. */
-static const uint8_t ascii_class[128] = {
+const uint8_t tk_unicode_ascii_class[128] = {
 	['\t'] = TK_UC_SPACE, ['\n'] = TK_UC_SPACE, ['\v'] = TK_UC_SPACE,
 	['\f'] = TK_UC_SPACE, ['\r'] = TK_UC_SPACE, [' '] = TK_UC_SPACE,
 	['0'] = 10, ['1'] = 10, ['2'] = 10, ['3'] = 10, ['4'] = 10,
@@ -23,7 +23,7 @@ static const uint8_t ascii_class[128] = {
 int tk_unicode_class_of(uint32_t cp)
 {
 	if (cp < 128)
-		return ascii_class[cp];
+		return tk_unicode_ascii_class[cp];
 	size_t lo = 0, hi = tk_unicode_n_ranges;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;

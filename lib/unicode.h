@@ -23,6 +23,11 @@ extern const size_t tk_unicode_n_ranges;
 
 /* Classes of code point cp (0 for none, and for invalid bytes). */
 int tk_unicode_class_of(uint32_t cp);
+extern const uint8_t tk_unicode_ascii_class[128];
+static inline int tk_unicode_class(uint32_t cp)
+{
+	return cp < 128 ? tk_unicode_ascii_class[cp] : tk_unicode_class_of(cp);
+}
 
 /* One character of s[0..n) (n >= 1): its code point and length.  An
  * invalid or truncated sequence is one byte long with a code point above
