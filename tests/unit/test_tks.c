@@ -237,6 +237,10 @@ static unsigned char *slurp(const char *path, size_t *size)
 
 static void spit(const char *path, const void *data, size_t size)
 {
+	/* a new file, not a truncated one: ext4 flushes a file truncated
+	 * and rewritten at close (auto_da_alloc), which made the loops that
+	 * write thousands of cut files crawl */
+	unlink(path);
 	FILE *f = fopen(path, "wb");
 	if (f) {
 		fwrite(data, 1, size, f);
