@@ -43,7 +43,11 @@ typedef struct tk_backend tk_backend;
 
 /* Opens a backend of the given kind ("cpu"; "cuda" once it exists) using
  * `threads` threads (0: all cores).  OpenBLAS runs single-threaded inside
- * OpenMP work shares, so the two never oversubscribe the cores. */
+ * OpenMP work shares, so the two never oversubscribe the cores.  When an
+ * OpenBLAS older than the CPU fell back to generic kernels, the cpu backend
+ * re-picks them from the CPU's features (AVX-512 or AVX2) unless
+ * OPENBLAS_CORETYPE is set.  Open backends from one thread, before other
+ * threads use the environment. */
 int tk_backend_open(tk_backend **out, const char *kind, int threads);
 void tk_backend_close(tk_backend *be);
 

@@ -13,6 +13,42 @@
 
 #define DEFAULT_WORKSPACE ((size_t)16 << 20)
 
+/* OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels from the
+ * CPU model when it loads, and falls back to SSE3 "Prescott" kernels for a
+ * model newer than itself: 0.3.21 on an Emerald Rapids server runs sgemm 7x
+ * below the machine's peak.  Unless the user chose with OPENBLAS_CORETYPE,
+ * re-pick the kernels from the CPU's features through OpenBLAS's own
+ * initializer.  Weak: absent from other BLAS builds, and then skipped. */
+extern void gotoblas_dynamic_init(void) __attribute__((weak));
+extern void gotoblas_dynamic_quit(void) __attribute__((weak));
+
+static const char *core_for_cpu(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+	    __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+	    __builtin_cpu_supports("avx512cd"))
+		return "SkylakeX";
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return "Haswell";
+	return NULL;
+}
+
+static void openblas_fix_core(void)
+{
+	const char *now = openblas_get_corename(), *want = core_for_cpu();
+	int generic = strcmp(now, "Prescott") == 0 || strcmp(now, "Core2") == 0 ||
+		      strcmp(now, "Nehalem") == 0;
+	if (!gotoblas_dynamic_init || !gotoblas_dynamic_quit || !generic || !want ||
+	    getenv("OPENBLAS_CORETYPE"))
+		return;
+	/* The initializer reads the choice from the environment only. */
+	setenv("OPENBLAS_CORETYPE", want, 1);
+	gotoblas_dynamic_quit();
+	gotoblas_dynamic_init();
+	unsetenv("OPENBLAS_CORETYPE");
+}
+
 int tk_backend_open(tk_backend **out, const char *kind, int threads)
 {
 	*out = NULL;
@@ -28,6 +64,7 @@ int tk_backend_open(tk_backend **out, const char *kind, int threads)
 	be->workspace = DEFAULT_WORKSPACE;
 	/* All parallelism is ours (OpenMP); each sgemm runs on the thread
 	 * that calls it, so OpenBLAS never adds threads of its own. */
+	openblas_fix_core();
 	openblas_set_num_threads(1);
 	omp_set_num_threads(be->threads);
 	/* OPENBLAS_VERSION is " OpenBLAS 0.3.21 ", spaces included. */

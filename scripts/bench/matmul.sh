@@ -7,10 +7,12 @@
 #
 # THREADS defaults to TK_THREADS or all cores.  --gflops prints only the
 # peak, in GFLOP/s, for other scripts to divide by.  OpenBLAS picks its
-# kernels from the CPU model; on virtual machines it may not recognise the
-# CPU and fall back to old SSE3 kernels ("Prescott"), several times slower:
-# the script then also measures with OPENBLAS_CORETYPE set from the CPU
-# flags, says how to use it, and takes the better figure as the peak (the
+# kernels from the CPU model and falls back to old SSE3 kernels ("Prescott",
+# several times slower) on a CPU newer than itself.  tk's cpu backend then
+# re-picks them from the CPU's features (kernels/cpu/backend.c), and this
+# measures what tk gets.  Should the backend still report a generic core,
+# the script also measures with OPENBLAS_CORETYPE set from the CPU flags,
+# says how to use it, and takes the better figure as the peak (the
 # machine's, not the misconfigured library's).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
