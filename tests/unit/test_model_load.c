@@ -15,6 +15,7 @@
 #include "tk_gguf.h"
 #include "tk_model.h"
 #include "tkt.h"
+#include "model_internal.h" /* model_add_tensor: variants of the tiny model */
 
 #define TINY "tests/fixtures/tiny-llama"
 #define TINY_TIED "tests/fixtures/tiny-llama-tied"
@@ -436,6 +437,77 @@ static void test_bad_models(void)
 	expect_load_error(file, "not a model");
 }
 
+static void add_random(tk_model *m, const char *fmt, int layer, int64_t n)
+{
+	char name[128];
+	snprintf(name, sizeof name, fmt, layer);
+	float *data = malloc((size_t)n * sizeof *data);
+	for (int64_t i = 0; i < n; i++)
+		data[i] = (float)(tkt_uniform() - 0.5);
+	TKT_CHECK(model_add_tensor(m, name, 1, &n, data, 1, "f32") == TK_OK, "%s", name);
+}
+
+/* Turns the tiny Llama into the other families and Llama 3 scaling, then
+ * checks each survives GGUF: Qwen2 biases, Qwen3 q/k norms (neither
+ * permuted), Llama 3 RoPE scaling (tk's keys plus rope_freqs.weight). */
+static void test_variants_through_gguf(void)
+{
+	for (int variant = 0; variant < 3; variant++) {
+		tk_model *m = load_ok(TINY), *back = NULL;
+		if (!m)
+			return;
+		tk_model_config *c = &m->config;
+		int64_t q = (int64_t)c->n_heads * c->head_dim, kv = (int64_t)c->n_kv_heads * c->head_dim;
+		for (int l = 0; l < c->n_layers; l++) {
+			if (variant == 0) {
+				add_random(m, "model.layers.%d.self_attn.q_proj.bias", l, q);
+				add_random(m, "model.layers.%d.self_attn.k_proj.bias", l, kv);
+				add_random(m, "model.layers.%d.self_attn.v_proj.bias", l, kv);
+			} else if (variant == 1) {
+				add_random(m, "model.layers.%d.self_attn.q_norm.weight", l, c->head_dim);
+				add_random(m, "model.layers.%d.self_attn.k_norm.weight", l, c->head_dim);
+			}
+		}
+		if (variant == 0) {
+			strcpy(c->architecture, "qwen2");
+			c->attention_bias = 1;
+		} else if (variant == 1) {
+			strcpy(c->architecture, "qwen3");
+			c->qk_norm = 1;
+		} else {
+			c->rope_type = TK_ROPE_LLAMA3;
+			c->rope_factor = 8;
+			c->rope_low_freq_factor = 1;
+			c->rope_high_freq_factor = 4;
+			c->rope_original_max_positions = 64;
+		}
+		model_sort_tensors(m);
+		TKT_CHECK(tk_model_check(m) == TK_OK, "variant %d: %s", variant, tk_error_message());
+		char path[512];
+		tmp_path(path, sizeof path, "variant.gguf");
+		TKT_CHECK(tk_model_write_gguf(m, path, TK_GGML_F32) == TK_OK, "%s", tk_error_message());
+		back = load_ok(path);
+		if (back) {
+			check_same_model(m, back, 1);
+			TKT_CHECK(!strcmp(back->config.architecture, c->architecture), "arch %s",
+				  back->config.architecture);
+		}
+		tk_gguf *g;
+		if (tk_gguf_open(&g, path) == TK_OK) {
+			const tk_gguf_tensor *t = tk_gguf_find_tensor(g, "blk.0.attn_q.weight");
+			const tk_model_tensor *hq = tk_model_find(m, "model.layers.0.self_attn.q_proj.weight");
+			int same = t && !memcmp(t->data, hq->data, hq->numel * sizeof(float));
+			TKT_CHECK(same == (variant < 2), "variant %d: q rows %s", variant,
+				  same ? "not permuted" : "permuted");
+			TKT_CHECK((tk_gguf_find_tensor(g, "rope_freqs.weight") != NULL) == (variant == 2),
+				  "rope_freqs.weight");
+			tk_gguf_close(g);
+		}
+		tk_model_free(back);
+		tk_model_free(m);
+	}
+}
+
 /* A damaged GGUF of the tiny model (metadata, vocabulary, tensor infos):
  * loading fails cleanly or yields a model that passes its own checks. */
 static void test_damaged_gguf(void)
@@ -490,6 +562,7 @@ int main(void)
 	TKT_RUN(test_tiny_gguf_roundtrip);
 	TKT_RUN(test_tiny_gguf_f16);
 	TKT_RUN(test_tiny_tkc_roundtrip);
+	TKT_RUN(test_variants_through_gguf);
 	TKT_RUN(test_config_json);
 	TKT_RUN(test_fingerprint);
 	TKT_RUN(test_describe);
