@@ -174,7 +174,9 @@ void tk_attention_cached_forward(tk_backend *be, float *out, const float *q,
 /* Packed (training): n tokens hold n_records records back to back, record r
  * being tokens cu_seqlens[r] .. cu_seqlens[r+1]-1 (cu_seqlens[0] = 0,
  * cu_seqlens[n_records] = n); a token attends to its own record's tokens up
- * to itself, never across records.  lse (n, heads) keeps each query's
+ * to itself, never across records.  Rows of a (rows, T) batch are just
+ * consecutive records; padding at a row's end is one more record (its
+ * outputs are unused; give it weight 0 in the loss).  lse (n, heads) keeps each query's
  * log-sum-exp for the backward (NULL: not kept).
  *   out, q (n, heads, d)   k, v (n, kv_heads, d)   cu_seqlens (n_records+1) */
 void tk_attention_packed_forward(tk_backend *be, float *out, float *lse,

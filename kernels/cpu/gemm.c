@@ -68,6 +68,8 @@ void tk_cpu_gemm(tk_backend *be, int trans_a, int trans_b, size_t m,
 		 size_t n, size_t k, const float *a, size_t lda,
 		 const float *b, size_t ldb, float beta, float *c, size_t ldc)
 {
+	if (m == 0 || n == 0)
+		return;
 	size_t parts = (size_t)be->threads;
 	/* Split rows when each thread gets a useful slab, else columns. */
 	int by_rows = m >= 16 * parts || m >= n;
