@@ -8,7 +8,7 @@
  *
  * The reader decodes any number of concatenated frames (what `cat a b`
  * makes) through fixed-size buffers, so memory stays bounded whatever the
- * input size; the decoder's window is capped at ZSTD_WINDOWLOG_LIMIT. */
+ * input size; the decoder's window is capped at 2^READ_WINDOW_LOG_MAX. */
 #include "tk_error.h"
 #include "tk_io.h"
 
