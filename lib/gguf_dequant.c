@@ -49,39 +49,42 @@ static uint16_t u16_at(const unsigned char *b)
 	return (uint16_t)(b[0] | b[1] << 8);
 }
 
-static void q8_0_to_f32(const unsigned char *src, float *dst, size_t nblocks)
+static void q8_0_block(const unsigned char *src, float *dst)
 {
-	for (size_t i = 0; i < nblocks; i++, src += 2 + QK, dst += QK) {
-		float d = tk_f16_to_f32(u16_at(src));
-		const int8_t *q = (const int8_t *)(src + 2);
-		for (int j = 0; j < QK; j++)
-			dst[j] = d * (float)q[j];
+	float d = tk_f16_to_f32(u16_at(src));
+	const int8_t *q = (const int8_t *)(src + 2);
+	for (int j = 0; j < QK; j++)
+		dst[j] = d * (float)q[j];
+}
+
+static void q4_0_block(const unsigned char *src, float *dst)
+{
+	float d = tk_f16_to_f32(u16_at(src));
+	const unsigned char *qs = src + 2;
+	for (int j = 0; j < QK / 2; j++) {
+		dst[j] = d * (float)((qs[j] & 0x0f) - 8);
+		dst[j + QK / 2] = d * (float)((qs[j] >> 4) - 8);
 	}
 }
 
-static void q4_0_to_f32(const unsigned char *src, float *dst, size_t nblocks)
+static void q4_1_block(const unsigned char *src, float *dst)
 {
-	for (size_t i = 0; i < nblocks; i++, src += 2 + QK / 2, dst += QK) {
-		float d = tk_f16_to_f32(u16_at(src));
-		const unsigned char *qs = src + 2;
-		for (int j = 0; j < QK / 2; j++) {
-			dst[j] = d * (float)((qs[j] & 0x0f) - 8);
-			dst[j + QK / 2] = d * (float)((qs[j] >> 4) - 8);
-		}
+	float d = tk_f16_to_f32(u16_at(src));
+	float m = tk_f16_to_f32(u16_at(src + 2));
+	const unsigned char *qs = src + 4;
+	for (int j = 0; j < QK / 2; j++) {
+		dst[j] = d * (float)(qs[j] & 0x0f) + m;
+		dst[j + QK / 2] = d * (float)(qs[j] >> 4) + m;
 	}
 }
 
-static void q4_1_to_f32(const unsigned char *src, float *dst, size_t nblocks)
+/* Blocks are independent: large tensors are split over threads. */
+static void blocks_to_f32(void (*block)(const unsigned char *, float *), size_t block_bytes,
+			  const unsigned char *src, float *dst, size_t nblocks)
 {
-	for (size_t i = 0; i < nblocks; i++, src += 4 + QK / 2, dst += QK) {
-		float d = tk_f16_to_f32(u16_at(src));
-		float m = tk_f16_to_f32(u16_at(src + 2));
-		const unsigned char *qs = src + 4;
-		for (int j = 0; j < QK / 2; j++) {
-			dst[j] = d * (float)(qs[j] & 0x0f) + m;
-			dst[j + QK / 2] = d * (float)(qs[j] >> 4) + m;
-		}
-	}
+	#pragma omp parallel for schedule(static) if (nblocks >= ((size_t)1 << 14))
+	for (size_t i = 0; i < nblocks; i++)
+		block(src + i * block_bytes, dst + i * QK);
 }
 
 void tk_ggml_to_f32(int type, const void *src, float *dst, size_t n)
@@ -90,9 +93,9 @@ void tk_ggml_to_f32(int type, const void *src, float *dst, size_t n)
 	case TK_GGML_F32: memcpy(dst, src, n * 4); break;
 	case TK_GGML_F16: tk_dtype_to_f32(TK_F16, src, dst, n); break;
 	case TK_GGML_BF16: tk_dtype_to_f32(TK_BF16, src, dst, n); break;
-	case TK_GGML_Q8_0: q8_0_to_f32(src, dst, n / QK); break;
-	case TK_GGML_Q4_0: q4_0_to_f32(src, dst, n / QK); break;
-	case TK_GGML_Q4_1: q4_1_to_f32(src, dst, n / QK); break;
+	case TK_GGML_Q8_0: blocks_to_f32(q8_0_block, 2 + QK, src, dst, n / QK); break;
+	case TK_GGML_Q4_0: blocks_to_f32(q4_0_block, 2 + QK / 2, src, dst, n / QK); break;
+	case TK_GGML_Q4_1: blocks_to_f32(q4_1_block, 4 + QK / 2, src, dst, n / QK); break;
 	default: break;
 	}
 }
