@@ -10,8 +10,9 @@
 
 #include "tk_dtype.h"
 #include "tk_error.h"
+#include "tk_io.h"
 
-#define CONFIG_MAX ((long)16 << 20)
+#define CONFIG_MAX ((size_t)16 << 20)
 #define CHUNK 4096
 
 int model_add_tensor(tk_model *m, const char *name, int ndim, const int64_t *shape,
@@ -164,32 +165,6 @@ static int exists(const char *path)
 	return path && stat(path, &sb) == 0;
 }
 
-static int read_text(const char *path, char **out)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return tk_fail(TK_ENOINPUT, "%s: cannot open", path);
-	long size = -1;
-	if (fseek(f, 0, SEEK_END) == 0)
-		size = ftell(f);
-	char *buf = NULL;
-	int rc = TK_OK;
-	if (size < 0 || size > CONFIG_MAX || fseek(f, 0, SEEK_SET) != 0)
-		rc = tk_fail(TK_EDATA, "%s: unreadable or too large", path);
-	else if (!(buf = tk_malloc((size_t)size + 1)))
-		rc = TK_EOSERR;
-	else if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-		rc = tk_fail(TK_EIO, "%s: read failed", path);
-	fclose(f);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	buf[size] = 0;
-	*out = buf;
-	return TK_OK;
-}
-
 /* A safetensors tensor as float32: its mapping when already aligned f32,
  * else a converted copy (read through a bounce buffer, since the data may
  * be unaligned). */
@@ -257,7 +232,7 @@ int model_load_hf(tk_model *m, const char *dir)
 	char *config_path = join(dir, "config.json"), *text = NULL;
 	if (!config_path)
 		return TK_EOSERR;
-	int rc = exists(config_path) ? read_text(config_path, &text) :
+	int rc = exists(config_path) ? tk_read_text(config_path, CONFIG_MAX, &text, NULL) :
 		 tk_fail(TK_ENOINPUT, "%s: no config.json: not a Hugging Face model folder", dir);
 	if (!rc)
 		rc = tk_model_config_from_json(&m->config, text, config_path);

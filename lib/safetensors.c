@@ -10,10 +10,11 @@
 
 #include "tk_dtype.h"
 #include "tk_error.h"
+#include "tk_io.h"
 
 /* No real header comes near this; a larger claim is a corrupt file. */
 #define HEADER_MAX ((uint64_t)100 << 20)
-#define INDEX_MAX ((long)64 << 20)
+#define INDEX_MAX ((size_t)64 << 20)
 
 int tk_safetensors_dtype(const char *name)
 {
@@ -171,32 +172,6 @@ static int open_shard(tk_safetensors *st, const char *path)
 	return rc;
 }
 
-static int read_small_file(const char *path, char **out)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return tk_fail(TK_ENOINPUT, "%s: cannot open", path);
-	char *buf = NULL;
-	long size = -1;
-	if (fseek(f, 0, SEEK_END) == 0)
-		size = ftell(f);
-	int rc = TK_OK;
-	if (size < 0 || size > INDEX_MAX || fseek(f, 0, SEEK_SET) != 0)
-		rc = tk_fail(TK_EDATA, "%s: unreadable or too large", path);
-	else if (!(buf = tk_malloc((size_t)size + 1)))
-		rc = TK_EOSERR;
-	else if (fread(buf, 1, (size_t)size, f) != (size_t)size)
-		rc = tk_fail(TK_EIO, "%s: read failed", path);
-	fclose(f);
-	if (rc) {
-		free(buf);
-		return rc;
-	}
-	buf[size] = 0;
-	*out = buf;
-	return TK_OK;
-}
-
 /* Shard names are plain file names next to the index. */
 static int shard_path(const char *index, const char *name, char **out)
 {
@@ -238,7 +213,7 @@ static int check_weight_map(const tk_safetensors *st, const char *index, const c
 static int open_index(tk_safetensors *st, const char *index)
 {
 	char *text = NULL;
-	int rc = read_small_file(index, &text);
+	int rc = tk_read_text(index, INDEX_MAX, &text, NULL);
 	if (rc)
 		return rc;
 	cJSON *root = cJSON_Parse(text);
