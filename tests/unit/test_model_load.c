@@ -14,6 +14,7 @@
 #include "tk_error.h"
 #include "tk_gguf.h"
 #include "tk_model.h"
+#include "tk_safetensors.h"
 #include "tkt.h"
 #include "model_internal.h" /* model_add_tensor: variants of the tiny model */
 
@@ -223,6 +224,82 @@ static void test_tiny_tkc_roundtrip(void)
 		tk_model_free(ck);
 		tk_model_free(hf);
 	}
+}
+
+/* The tiny model re-saved in BF16 (how most real checkpoints ship), with
+ * a header whose odd length leaves every tensor unaligned. */
+static void write_bf16_copy(const char *dir)
+{
+	tk_safetensors *st;
+	if (tk_safetensors_open(&st, TINY "/model.safetensors"))
+		return;
+	cJSON *h = cJSON_CreateObject();
+	size_t total = 0;
+	for (size_t i = 0; i < st->count; i++)
+		total += st->tensors[i].numel * 2;
+	uint16_t *data = malloc(total + 2);
+	size_t off = 0;
+	for (size_t i = 0; i < st->count; i++) {
+		const tk_st_tensor *t = &st->tensors[i];
+		cJSON *e = cJSON_AddObjectToObject(h, t->name);
+		cJSON_AddStringToObject(e, "dtype", "BF16");
+		cJSON *shape = cJSON_AddArrayToObject(e, "shape");
+		for (int d = 0; d < t->ndim; d++)
+			cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
+		cJSON *offs = cJSON_AddArrayToObject(e, "data_offsets");
+		cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)off * 2));
+		cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(off + t->numel) * 2));
+		for (size_t k = 0; k < t->numel; k++) {
+			float v;
+			memcpy(&v, (const char *)t->data + 4 * k, 4);
+			data[off + k] = tk_f32_to_bf16(v);
+		}
+		off += t->numel;
+	}
+	char *text = cJSON_PrintUnformatted(h);
+	size_t n = strlen(text) | 1;
+	char path[1024];
+	snprintf(path, sizeof path, "%s/model.safetensors", dir);
+	FILE *f = fopen(path, "wb");
+	for (int i = 0; i < 8; i++)
+		fputc((int)((uint64_t)n >> (8 * i)) & 0xff, f);
+	fputs(text, f);
+	if (n > strlen(text))
+		fputc(' ', f);
+	fwrite(data, 2, off, f);
+	fclose(f);
+	free(text);
+	free(data);
+	cJSON_Delete(h);
+	tk_safetensors_close(st);
+	char *config = slurp(TINY "/config.json");
+	snprintf(path, sizeof path, "%s/config.json", dir);
+	spit(path, config);
+	free(config);
+}
+
+static void test_bf16_folder(void)
+{
+	char dir[512];
+	tmp_path(dir, sizeof dir, "tiny-bf16");
+	mkdir(dir, 0755);
+	write_bf16_copy(dir);
+	tk_model *a = load_ok(TINY), *b = load_ok(dir);
+	if (a && b) {
+		TKT_CHECK(b->tokenizer == NULL, "no tokenizer.json: no tokenizer");
+		TKT_CHECK(b->n_tensors == a->n_tensors, "%zu tensors", b->n_tensors);
+		for (size_t i = 0; i < a->n_tensors && i < b->n_tensors; i++) {
+			const tk_model_tensor *x = &a->tensors[i], *y = &b->tensors[i];
+			TKT_CHECK(y->owned && !strcmp(y->stored_as, "bf16"), "%s", y->name);
+			float *want = malloc(x->numel * sizeof *want);
+			for (size_t k = 0; k < x->numel; k++)
+				want[k] = tk_bf16_to_f32(tk_f32_to_bf16(x->data[k]));
+			TKT_CHECK_CLOSE(y->data, want, x->numel, 0);
+			free(want);
+		}
+	}
+	tk_model_free(a);
+	tk_model_free(b);
 }
 
 static void test_config_json(void)
@@ -562,6 +639,7 @@ int main(void)
 	TKT_RUN(test_tiny_gguf_roundtrip);
 	TKT_RUN(test_tiny_gguf_f16);
 	TKT_RUN(test_tiny_tkc_roundtrip);
+	TKT_RUN(test_bf16_folder);
 	TKT_RUN(test_variants_through_gguf);
 	TKT_RUN(test_config_json);
 	TKT_RUN(test_fingerprint);
