@@ -126,6 +126,43 @@ static void test_rope_inv_freq(void)
 	KT_CHECK_NEAR(gl, want, d / 2, 1e-6);
 }
 
+/* Float bits from a uint32. */
+static float bits_float(uint32_t u)
+{
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* Llama 3.1 8B's table from transformers 5.24 (torch 2.15):
+ * ROPE_INIT_FUNCTIONS["llama3"] with head_dim 128, rope_theta 500000,
+ * factor 8, low 1, high 4, original_max_position_embeddings 8192; float32
+ * bits.  tk follows the same float32 steps: within an ulp (powf). */
+static const uint32_t llama3_oracle[64] = {
+	0x3f800000, 0x3f508ac1, 0x3f29e1c6, 0x3f0a6384, 0x3ee177bc, 0x3eb7ab7d, 0x3e959ee3, 0x3e73c461,
+	0x3e4693b0, 0x3e21c3a0, 0x3e03c6a0, 0x3dd6b19c, 0x3daee4ad, 0x3d8e7898, 0x3d681e67, 0x3d3d1684,
+	0x3d1a08c8, 0x3cfaf53f, 0x3ccc6f49, 0x3ca68939, 0x3c87a9c3, 0x3c5d06ec, 0x3c340d6d, 0x3c12ac7f,
+	0x3beef74f, 0x3bc2aa76, 0x3b9e9402, 0x3b812e35, 0x3b527720, 0x3b0dfd06, 0x3ab3d11d, 0x3a60979e,
+	0x3a0995d2, 0x39a3f108, 0x393b2dd2, 0x38c86886, 0x38a3418d, 0x3884fdbf, 0x3858ac81, 0x38308199,
+	0x380fc8f8, 0x37ea426f, 0x37bed4f4, 0x379b7475, 0x377d45c3, 0x374e51f5, 0x3728126b, 0x3708ea0f,
+	0x36df10c4, 0x36b5b687, 0x369406cb, 0x36712b80, 0x36447610, 0x36200a69, 0x36025f34, 0x35d46808,
+	0x35ad07a7, 0x358cf400, 0x3565a54d, 0x353b12c7, 0x351864a7, 0x34f848c2, 0x34ca41b0, 0x34a4c2ff,
+};
+
+static void test_rope_inv_freq_oracle(void)
+{
+	struct tk_rope_scaling s = {TK_ROPE_LLAMA3, 8.0, 1.0, 4.0, 8192.0};
+	float got[64];
+	int exact = 0;
+	tk_rope_inv_freq(got, 128, 500000.0, &s);
+	for (size_t i = 0; i < 64; i++) {
+		float want = bits_float(llama3_oracle[i]);
+		exact += got[i] == want;
+		TKT_CHECK(fabsf(got[i] - want) <= 1.2e-7f * want, "[%zu] %.9g vs transformers %.9g", i, got[i], want);
+	}
+	printf("# llama3 inv_freq: %d of 64 bitwise equal to transformers\n", exact);
+}
+
 static void test_rope(void)
 {
 	size_t n = 6, heads = 3, d = 10;
@@ -304,6 +341,7 @@ int main(void)
 	TKT_RUN(test_rows_gather_scatter);
 	TKT_RUN(test_rmsnorm);
 	TKT_RUN(test_rope_inv_freq);
+	TKT_RUN(test_rope_inv_freq_oracle);
 	TKT_RUN(test_rope);
 	TKT_RUN(test_attention_cached);
 	TKT_RUN(test_attention_packed);

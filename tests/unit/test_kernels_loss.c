@@ -153,6 +153,28 @@ static void test_adamw(void)
 	free(p), free(m), free(v), free(pd), free(md), free(vd);
 }
 
+/* torch 2.15's AdamW(lr=1e-2, betas=(0.9, 0.95), eps=1e-8,
+ * weight_decay=0.1), three steps from these weights and gradients: the
+ * weights' float32 bits afterwards. */
+static void test_adamw_torch_oracle(void)
+{
+	float p[6] = {0.5f, -0.25f, 1.5f, -2.0f, 0.001f, 3.0f}, m[6] = {0}, v[6] = {0};
+	static const float grads[3][6] = {
+		{0.1f, -0.2f, 0.3f, 1e-4f, -5.0f, 0.0f},
+		{0.05f, 0.2f, -0.3f, 2e-4f, -4.0f, 1.0f},
+		{-0.1f, 0.1f, 0.0f, 3e-4f, 6.0f, -1.0f},
+	};
+	static const uint32_t torch_bits[6] = {0x3ef4c064, 0xbe7825fd, 0x3fbe4467, 0xc00178d2, 0x3cb4d292, 0x403efbb6};
+	struct tk_adamw o = {1e-2, 0.9, 0.95, 1e-8, 0.1};
+	for (int64_t step = 1; step <= 3; step++)
+		tk_adamw_step(be, p, grads[step - 1], m, v, 6, &o, step);
+	for (size_t i = 0; i < 6; i++) {
+		float want;
+		memcpy(&want, &torch_bits[i], sizeof want);
+		TKT_CHECK(p[i] == want, "[%zu] %.9g vs torch %.9g", i, p[i], want);
+	}
+}
+
 static void test_grad_norm_and_clip(void)
 {
 	size_t n = 100003;
@@ -188,6 +210,7 @@ int main(void)
 	TKT_RUN(test_cross_entropy_not_invariant);
 	TKT_RUN(test_cross_entropy_reference_gradient);
 	TKT_RUN(test_adamw);
+	TKT_RUN(test_adamw_torch_oracle);
 	TKT_RUN(test_grad_norm_and_clip);
 	tk_backend_close(be);
 	return tkt_done();
