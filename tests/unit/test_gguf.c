@@ -39,6 +39,8 @@ static unsigned char *slurp(const char *path, size_t *size)
 
 static void spit(const char *path, const void *data, size_t n)
 {
+	/* a new file each time: truncating one makes ext4 flush it at close */
+	unlink(path);
 	FILE *f = fopen(path, "wb");
 	if (f) {
 		fwrite(data, 1, n, f);

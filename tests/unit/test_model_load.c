@@ -42,6 +42,8 @@ static char *slurp(const char *path)
 
 static void spit(const char *path, const char *text)
 {
+	/* a new file each time: truncating one makes ext4 flush it at close */
+	unlink(path);
 	FILE *f = fopen(path, "wb");
 	if (f) {
 		fputs(text, f);
@@ -616,6 +618,7 @@ static void test_damaged_gguf(void)
 			for (int k = 0; k < 1 + round % 3; k++)
 				copy[tkt_rand64() % header] = (unsigned char)tkt_rand64();
 		}
+		unlink(bad); /* anew: a truncated file is flushed at close */
 		FILE *f = fopen(bad, "wb");
 		fwrite(copy, 1, n, f);
 		fclose(f);

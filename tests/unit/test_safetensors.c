@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tk_dtype.h"
 #include "tk_error.h"
@@ -37,6 +38,8 @@ static unsigned char *slurp(const char *path, size_t *size)
 
 static void spit(const char *path, const void *data, size_t n)
 {
+	/* a new file each time: truncating one makes ext4 flush it at close */
+	unlink(path);
 	FILE *f = fopen(path, "wb");
 	if (f) {
 		fwrite(data, 1, n, f);
