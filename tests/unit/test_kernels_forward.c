@@ -163,6 +163,20 @@ static void test_rope_inv_freq_oracle(void)
 	printf("# llama3 inv_freq: %d of 64 bitwise equal to transformers\n", exact);
 }
 
+/* transformers 5.24's LlamaRotaryEmbedding + apply_rotary_pos_emb (theta
+ * 10000, head_dim 8): 2 tokens at positions 5 and 1000, 2 heads each. */
+static const float rope_in[32] = {-0.5f, -0.129999995f, 0.239999995f, -0.389999986f, -0.0199999996f, 0.349999994f, -0.280000001f, 0.0900000036f, 0.460000008f, -0.170000002f, 0.200000003f, -0.430000007f, -0.0599999987f, 0.310000002f, -0.319999993f, 0.0500000007f, -0.5f, 0.409999996f, 0.319999993f, 0.230000004f, 0.140000001f, 0.0500000007f, -0.0399999991f, -0.129999995f, -0.219999999f, -0.310000002f, -0.400000006f, -0.49000001f, 0.419999987f, 0.330000013f, 0.239999995f, 0.150000006f};
+static const float rope_hf[32] = {-0.16100958f, -0.28188467f, 0.253694236f, -0.390445083f, 0.473788917f, 0.244828567f, -0.267655075f, 0.0880488902f, 0.0729491562f, -0.297810972f, 0.215743378f, -0.430244625f, -0.458124906f, 0.190548241f, -0.309604228f, 0.0478493832f, -0.396952689f, 0.378869027f, -0.290263742f, 0.233660758f, -0.334706724f, -0.164493978f, -0.140523911f, 0.123299025f, -0.471012801f, -0.100218177f, 0.466193676f, -0.3909688f, 0.0542857051f, 0.441538602f, 0.0162312984f, -0.331275403f};
+
+static void test_rope_oracle(void)
+{
+	float inv_freq[4], y[32];
+	int32_t pos[2] = {5, 1000};
+	tk_rope_inv_freq(inv_freq, 8, 10000.0, NULL);
+	tk_rope_forward(be, y, rope_in, pos, inv_freq, 2, 2, 8);
+	TKT_CHECK_CLOSE(y, rope_hf, 32, 1e-6);
+}
+
 static void test_rope(void)
 {
 	size_t n = 6, heads = 3, d = 10;
@@ -342,6 +356,7 @@ int main(void)
 	TKT_RUN(test_rmsnorm);
 	TKT_RUN(test_rope_inv_freq);
 	TKT_RUN(test_rope_inv_freq_oracle);
+	TKT_RUN(test_rope_oracle);
 	TKT_RUN(test_rope);
 	TKT_RUN(test_attention_cached);
 	TKT_RUN(test_attention_packed);
