@@ -215,6 +215,15 @@ static void test_tiny_vocab(void)
 	rc = tk_tokenizer_decode(tok, bad, 2, 0, &out, &len);
 	TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), "512"), "%s", tk_error_message());
 
+	/* bos/eos/pad overrides and TK_ENCODE_ADD_BOS */
+	TKT_CHECK(tk_tokenizer_set_ids(tok, -2, -2, 0) == TK_OK && tk_tokenizer_pad(tok) == 0 &&
+		  tk_tokenizer_bos(tok) == 1, "set_ids");
+	TKT_CHECK(tk_tokenizer_set_ids(tok, 600, -2, -2) == TK_EDATA, "id out of range");
+	tk_tokens with_bos = {0};
+	tk_tokenizer_encode(tok, "a", 1, TK_ENCODE_ADD_BOS, &with_bos);
+	TKT_CHECK(with_bos.n == 1, "add_bos_token false: no bos (%zu ids)", with_bos.n);
+	tk_tokens_free(&with_bos);
+
 	/* the same file twice: same fingerprint; another pre-tokenizer: not */
 	tk_tokenizer *again, *other;
 	TKT_CHECK(tk_tokenizer_load_json(&again, TINY "tokenizer.json", NULL) == TK_OK, "again");
@@ -511,6 +520,89 @@ static void test_invalid_utf8(void)
 	tk_tokenizer_free(tok);
 }
 
+/* Random bytes (invalid UTF-8, half special tokens, runs of spaces) never
+ * fail to encode and decode back to themselves: every byte has a token. */
+static void test_random_bytes(void)
+{
+	const char *paths[] = {TINY "tokenizer.json", FIX "variant-llama3.json",
+			       FIX "variant-qwen2.json", FIX "variant-digits.json"};
+	const char *bits[] = {"<|im_end|>", "<|im_", " ", "  ", "\n", "\r\n", "'s",
+			      "'LL", "7", "42", "\xe4\xb8\xad", "\xf0\x9f\x98", "\xff",
+			      "\xc3\xa9", "a", "Hello", "\t", "\xe3\x80\x80"};
+	char buf[512];
+	for (size_t p = 0; p < sizeof paths / sizeof paths[0]; p++) {
+		tk_tokenizer *tok;
+		int rc = tk_tokenizer_load_json(&tok, paths[p], NULL);
+		TKT_CHECK(rc == TK_OK, "%s", tk_error_message());
+		if (rc)
+			continue;
+		for (int round = 0; round < 400; round++) {
+			size_t n = 0;
+			while (n < 400) {
+				if (tkt_uniform() < 0.3) {
+					buf[n++] = (char)(tkt_rand64() & 0xFF);
+				} else {
+					const char *b = bits[tkt_rand64() % (sizeof bits / sizeof bits[0])];
+					size_t l = strlen(b);
+					memcpy(buf + n, b, l);
+					n += l;
+				}
+				if (tkt_uniform() < 0.05)
+					break;
+			}
+			tk_tokens ids = {0};
+			char *back = NULL;
+			size_t len = 0;
+			unsigned flags = round % 2 ? TK_ENCODE_SPECIAL : 0;
+			rc = tk_tokenizer_encode(tok, buf, n, flags, &ids);
+			if (!rc)
+				rc = tk_tokenizer_decode(tok, ids.ids, ids.n, 0, &back, &len);
+			TKT_CHECK(rc == TK_OK && len == n && memcmp(back, buf, n) == 0,
+				  "%s: round %d: random bytes do not round-trip", paths[p], round);
+			free(back);
+			tk_tokens_free(&ids);
+		}
+		tk_tokenizer_free(tok);
+	}
+}
+
+/* One tokenizer, many threads: the same ids as one thread. */
+static void test_threads(void)
+{
+	tk_tokenizer *tok;
+	int rc = tk_tokenizer_load_json(&tok, TINY "tokenizer.json", NULL);
+	TKT_CHECK(rc == TK_OK, "%s", tk_error_message());
+	if (rc)
+		return;
+	size_t *want = calloc(n_corpus, sizeof *want), *got = calloc(n_corpus, sizeof *got);
+	for (size_t i = 0; i < n_corpus; i++) {
+		tk_tokens ids = {0};
+		tk_tokenizer_encode(tok, corpus[i].bytes, corpus[i].len, TK_ENCODE_SPECIAL, &ids);
+		for (size_t k = 0; k < ids.n; k++)
+			want[i] = want[i] * 31 + (size_t)ids.ids[k] + 1;
+		tk_tokens_free(&ids);
+	}
+	#pragma omp parallel for num_threads(4) schedule(dynamic, 1)
+	for (size_t j = 0; j < 8 * n_corpus; j++) {
+		size_t i = j % n_corpus;
+		tk_tokens ids = {0};
+		tk_tokenizer_encode(tok, corpus[i].bytes, corpus[i].len, TK_ENCODE_SPECIAL, &ids);
+		size_t h = 0;
+		for (size_t k = 0; k < ids.n; k++)
+			h = h * 31 + (size_t)ids.ids[k] + 1;
+		if (h != want[i])
+			got[i] = 1;
+		tk_tokens_free(&ids);
+	}
+	size_t bad = 0;
+	for (size_t i = 0; i < n_corpus; i++)
+		bad += got[i];
+	TKT_CHECK(bad == 0, "%zu texts encoded differently on several threads", bad);
+	free(want);
+	free(got);
+	tk_tokenizer_free(tok);
+}
+
 int main(void)
 {
 	load_corpus();
@@ -522,6 +614,8 @@ int main(void)
 	TKT_RUN(test_bad_files);
 	TKT_RUN(test_long_inputs);
 	TKT_RUN(test_invalid_utf8);
+	TKT_RUN(test_random_bytes);
+	TKT_RUN(test_threads);
 	for (size_t i = 0; i < n_corpus; i++) {
 		free(corpus[i].name);
 		free(corpus[i].bytes);
