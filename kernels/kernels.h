@@ -30,7 +30,14 @@
  * Errors.  Kernels that may need working memory return a tk_status (from
  * lib/tk_error.h: TK_OK or TK_EOSERR with a message); the others cannot
  * fail on valid arguments and return void.  Arguments are trusted: lib
- * checks token ids, sizes and positions before calling. */
+ * checks token ids, sizes and positions before calling.
+ *
+ * Two backends in one binary (planned with the CUDA twin, invisible to
+ * lib/): each entry point here routes on the backend's kind to a
+ * tk_cpu_NAME or tk_cuda_NAME of the same arguments, so a test can run
+ * both on one input.  Today the cpu files define these names directly.
+ * Every array is float32 today; the GPU's bf16 frozen weights will come as
+ * separate typed entry points, not as a change to these. */
 #ifndef TK_KERNELS_H
 #define TK_KERNELS_H
 
