@@ -1,0 +1,281 @@
+/* The forward's lifetime: weights uploaded once into one backend block, a
+ * KV cache of fixed slots, and one activation arena planned from the
+ * config and the pass size (tk_forward.h). */
+#include "forward_internal.h"
+
+#include "kernels.h"
+#include "tk_error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- weights ----------------------------------------------------------- */
+
+/* Walks every weight in upload order: sizes them (dst NULL) or copies them
+ * to the block at *next and records where (dst set). */
+typedef struct upload {
+	tk_forward *f;
+	float *next;       // NULL: only counting
+	size_t floats;
+} upload;
+
+static float *put(upload *u, const float *src, size_t n)
+{
+	size_t padded = (n + 15) / 16 * 16; // keep every tensor 64-byte aligned
+	u->floats += padded;
+	if (!u->next || !src)
+		return NULL;
+	float *dst = u->next;
+	tk_copy_to_device(u->f->be, dst, src, n * sizeof *src);
+	u->next += padded;
+	return dst;
+}
+
+static void put_lora(upload *u, fwd_layer_dev *ld, const tk_lora *lora, size_t l)
+{
+	for (int t = 0; t < FWD_N_LINEAR && lora; t++) {
+		const tk_lora_pair *p = tk_lora_get(lora, (int)l, t);
+		if (!p)
+			continue;
+		size_t r = (size_t)lora->config.rank;
+		ld->lora_a[t] = put(u, p->a, r * p->in);
+		ld->lora_b[t] = put(u, p->b, p->out * r);
+	}
+}
+
+static void put_layer(upload *u, size_t l, const tk_lora *lora)
+{
+	const fwd_desc *d = &u->f->d;
+	const fwd_layer_host *h = &d->layers[l];
+	fwd_layer_dev *ld = &u->f->layers[l];
+	size_t C = d->hidden, D = d->head_dim;
+	ld->attn_norm = put(u, h->attn_norm, C);
+	ld->mlp_norm = put(u, h->mlp_norm, C);
+	for (int t = 0; t < FWD_N_LINEAR; t++) {
+		size_t in, out;
+		fwd_linear_shape(d, t, &in, &out);
+		ld->w[t] = put(u, h->w[t], out * in);
+		if (t < 3 && h->bias[t])
+			ld->bias[t] = put(u, h->bias[t], out);
+	}
+	if (h->q_norm) {
+		ld->q_norm = put(u, h->q_norm, D);
+		ld->k_norm = put(u, h->k_norm, D);
+	}
+	put_lora(u, ld, lora, l);
+}
+
+static void put_all(upload *u, const tk_lora *lora, const float *inv_freq)
+{
+	tk_forward *f = u->f;
+	const fwd_desc *d = &f->d;
+	f->embed = put(u, d->embed, d->vocab * d->hidden);
+	f->lm_head = d->tied ? f->embed : put(u, d->lm_head, d->vocab * d->hidden);
+	f->final_norm = put(u, d->final_norm, d->hidden);
+	f->inv_freq = put(u, inv_freq, d->head_dim / 2);
+	for (size_t l = 0; l < d->n_layers; l++)
+		put_layer(u, l, lora);
+}
+
+static int upload_weights(tk_forward *f, const tk_lora *lora)
+{
+	const fwd_desc *d = &f->d;
+	float *inv_freq = tk_malloc((d->head_dim / 2 + 1) * sizeof *inv_freq);
+	if (!inv_freq)
+		return TK_EOSERR;
+	struct tk_rope_scaling s = {
+		TK_ROPE_LLAMA3, d->rope_factor, d->rope_low, d->rope_high, d->rope_original,
+	};
+	tk_rope_inv_freq(inv_freq, d->head_dim, d->rope_theta, d->rope_llama3 ? &s : NULL);
+	upload count = {f, NULL, 0};
+	put_all(&count, lora, inv_freq);
+	f->weights = tk_backend_alloc(f->be, count.floats * sizeof(float));
+	if (!f->weights) {
+		free(inv_freq);
+		return TK_EOSERR;
+	}
+	f->memory += count.floats * sizeof(float);
+	upload copy = {f, f->weights, 0};
+	put_all(&copy, lora, inv_freq);
+	free(inv_freq);
+	return TK_OK;
+}
+
+/* ---- cache and arena --------------------------------------------------- */
+
+float *fwd_k_cache(const tk_forward *f, size_t l)
+{
+	size_t per = f->seqs * f->context * f->d.kv_heads * f->d.head_dim;
+	return f->cache + (2 * l) * per;
+}
+
+float *fwd_v_cache(const tk_forward *f, size_t l)
+{
+	size_t per = f->seqs * f->context * f->d.kv_heads * f->d.head_dim;
+	return f->cache + (2 * l + 1) * per;
+}
+
+/* Lays out (or, with base NULL, sizes) the arena for n tokens. */
+static size_t plan_arena(fwd_arena *a, char *base, const tk_forward *f)
+{
+	const fwd_desc *d = &f->d;
+	size_t n = f->tokens, L = TK_FORWARD_LOGIT_ROWS, C = d->hidden;
+	size_t HD = d->heads * d->head_dim, KVD = d->kv_heads * d->head_dim;
+	size_t max_out = d->inter > HD ? d->inter : HD;
+	max_out = max_out > C ? max_out : C;
+	size_t r = (size_t)f->lora_rank;
+	size_t at = 0;
+#define TAKE(field, count) do {                                         \
+		size_t bytes_ = ((count) * sizeof *a->field + 63) / 64 * 64;    \
+		if (base)                                                       \
+			a->field = (void *)(base + at);                         \
+		at += bytes_;                                                   \
+	} while (0)
+	TAKE(x, n * C); TAKE(xn, n * C);
+	TAKE(q, n * HD); TAKE(att, n * HD);
+	TAKE(k, n * KVD); TAKE(v, n * KVD);
+	TAKE(gate, n * d->inter); TAKE(up, n * d->inter); TAKE(act, n * d->inter);
+	TAKE(lora_t, n * (r ? r : 1)); TAKE(lora_u, r ? n * max_out : 1);
+	TAKE(hsel, L * C); TAKE(hnorm, L * C); TAKE(logits, L * d->vocab);
+	TAKE(ids, n); TAKE(pos, n); TAKE(kv_row, n); TAKE(cache_row, n); TAKE(sel, L);
+#undef TAKE
+	return at;
+}
+
+static int alloc_cache_and_arena(tk_forward *f)
+{
+	size_t cache_floats = 2 * f->d.n_layers * f->seqs * f->context * f->d.kv_heads * f->d.head_dim;
+	f->cache = tk_backend_alloc(f->be, cache_floats * sizeof(float));
+	if (!f->cache)
+		return tk_fail_context(TK_EOSERR, "KV cache of %zu slots x %zu positions: ",
+				       f->seqs, f->context);
+	tk_backend_zero(f->be, f->cache, cache_floats * sizeof(float));
+	size_t bytes = plan_arena(&f->a, NULL, f);
+	f->arena_block = tk_backend_alloc(f->be, bytes);
+	if (!f->arena_block)
+		return TK_EOSERR;
+	plan_arena(&f->a, f->arena_block, f);
+	f->memory += cache_floats * sizeof(float) + bytes;
+	return TK_OK;
+}
+
+static int alloc_host(tk_forward *f)
+{
+	size_t n = f->tokens;
+	f->lengths = tk_calloc(f->seqs, sizeof *f->lengths);
+	f->h_ids = tk_calloc(5 * n, sizeof *f->h_ids);
+	f->h_out = tk_calloc(n, sizeof *f->h_out);
+	f->layers = tk_calloc(f->d.n_layers ? f->d.n_layers : 1, sizeof *f->layers);
+	if (!f->lengths || !f->h_ids || !f->h_out || !f->layers)
+		return TK_EOSERR;
+	f->h_pos = f->h_ids + n;
+	f->h_kv_row = f->h_pos + n;
+	f->h_cache_row = f->h_kv_row + n;
+	f->h_sel = f->h_cache_row + n;
+	return TK_OK;
+}
+
+/* ---- open, close ------------------------------------------------------- */
+
+static int check_sizes(const fwd_desc *d, const tk_lora *lora, size_t seqs,
+		       size_t context, size_t tokens)
+{
+	if (seqs == 0 || context == 0 || tokens == 0)
+		return tk_fail(TK_EUSAGE, "forward: slots, context and pass size must be positive");
+	if (context > d->max_positions)
+		return tk_fail(TK_EUSAGE, "forward: context %zu is longer than the model's %zu "
+			       "positions", context, d->max_positions);
+	if (seqs * context > INT32_MAX || tokens > INT32_MAX)
+		return tk_fail(TK_EUSAGE, "forward: %zu slots x %zu positions is too many", seqs, context);
+	if (lora && (lora->n_layers != (int)d->n_layers ||
+		     strcmp(lora->base_fingerprint, d->fingerprint) != 0))
+		return tk_fail(TK_EDATA, "adapter was made for another base model (fingerprint "
+			       "%s, model %s)", lora->base_fingerprint, d->fingerprint);
+	if (d->head_dim % 2)
+		return tk_fail(TK_ECONFIG, "forward: head dimension %zu is odd", d->head_dim);
+	return TK_OK;
+}
+
+int tk_forward_open(tk_forward **out, tk_backend *be, const struct tk_model *model,
+		    const tk_lora *lora, size_t seqs, size_t context, size_t tokens)
+{
+	*out = NULL;
+	tk_forward *f = tk_calloc(1, sizeof *f);
+	if (!f)
+		return TK_EOSERR;
+	f->be = be;
+	f->seqs = seqs;
+	f->context = context;
+	f->tokens = tokens;
+	int rc = fwd_describe(&f->d, model);
+	if (!rc)
+		rc = check_sizes(&f->d, lora, seqs, context, tokens);
+	if (!rc && lora) {
+		f->lora_rank = lora->config.rank;
+		f->lora_scale = tk_lora_scale(&lora->config);
+	}
+	f->attn_scale = (float)(1.0 / sqrt((double)f->d.head_dim));
+	if (!rc)
+		rc = alloc_host(f);
+	if (!rc)
+		rc = upload_weights(f, lora);
+	if (!rc)
+		rc = alloc_cache_and_arena(f);
+	fwd_desc_free(&f->d); // the host pointers are not needed any more
+	f->d.embed = f->d.lm_head = f->d.final_norm = NULL;
+	if (rc) {
+		tk_forward_close(f);
+		return rc;
+	}
+	*out = f;
+	return TK_OK;
+}
+
+void tk_forward_close(tk_forward *f)
+{
+	if (!f)
+		return;
+	tk_backend_free(f->be, f->weights);
+	tk_backend_free(f->be, f->cache);
+	tk_backend_free(f->be, f->arena_block);
+	fwd_desc_free(&f->d);
+	free(f->layers);
+	free(f->lengths);
+	free(f->h_ids);
+	free(f->h_out);
+	free(f);
+}
+
+/* ---- slots ------------------------------------------------------------- */
+
+void tk_forward_clear(tk_forward *f, size_t slot)
+{
+	if (slot < f->seqs)
+		f->lengths[slot] = 0;
+}
+
+void tk_forward_fork(tk_forward *f, size_t dst, size_t src)
+{
+	if (dst == src || dst >= f->seqs || src >= f->seqs)
+		return;
+	size_t row = f->d.kv_heads * f->d.head_dim, n = f->lengths[src];
+	for (size_t l = 0; l < f->d.n_layers; l++) {
+		float *k = fwd_k_cache(f, l), *v = fwd_v_cache(f, l);
+		tk_copy_on_device(f->be, k + dst * f->context * row, k + src * f->context * row,
+				  n * row * sizeof *k);
+		tk_copy_on_device(f->be, v + dst * f->context * row, v + src * f->context * row,
+				  n * row * sizeof *v);
+	}
+	f->lengths[dst] = n;
+}
+
+size_t tk_forward_length(const tk_forward *f, size_t slot)
+{
+	return slot < f->seqs ? f->lengths[slot] : 0;
+}
+
+size_t tk_forward_vocab(const tk_forward *f) { return f->d.vocab; }
+size_t tk_forward_context(const tk_forward *f) { return f->context; }
+size_t tk_forward_slots(const tk_forward *f) { return f->seqs; }
+size_t tk_forward_memory(const tk_forward *f) { return f->memory; }
