@@ -1,0 +1,143 @@
+/* Private to lib/train*.c.  Like forward_internal.h, the kernel-facing
+ * files include kernels.h and never tk_model.h (both define an enum
+ * tk_rope_type); the model is read through tr_describe
+ * (lib/train_model.c). */
+#ifndef TK_TRAIN_INTERNAL_H
+#define TK_TRAIN_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tk_lora.h"
+#include "tk_train.h"
+
+/* The linear layers of a block, in the order of enum tk_lora_target. */
+#define TR_N_LINEAR TK_LORA_N_TARGETS
+
+/* Host pointers to one layer's weights (into the model's tensors). */
+typedef struct tr_layer_host {
+	const float *attn_norm, *mlp_norm;       // (C)
+	const float *w[TR_N_LINEAR];             // (out, in) each
+	const float *bias[3];                    // q, k, v biases or NULL
+	const float *q_norm, *k_norm;            // (D) or NULL (Qwen3)
+} tr_layer_host;
+
+/* What training needs of a model, as plain numbers and host pointers. */
+typedef struct tr_desc {
+	size_t n_layers, hidden, heads, kv_heads, head_dim, inter, vocab;
+	size_t max_positions;
+	float eps;
+	double rope_theta;
+	int rope_llama3;
+	double rope_factor, rope_low, rope_high, rope_original;
+	int tied;
+	const float *embed;                      // (V, C)
+	const float *lm_head;                    // (V, C); == embed when tied
+	const float *final_norm;                 // (C)
+	tr_layer_host *layers;                   // (n_layers) malloc'd
+	char fingerprint[17];
+} tr_desc;
+
+/* lib/train_model.c: fills d from model (layers malloc'd). */
+int tr_describe(tr_desc *d, const struct tk_model *model);
+void tr_desc_free(tr_desc *d);
+/* (in, out) of linear layer k. */
+void tr_linear_shape(const tr_desc *d, int k, size_t *in, size_t *out);
+
+#define TR_NAME_MAX 128
+
+/* One tensor of the model or adapter: where it lives in its block. */
+typedef struct tr_tensor {
+	char name[TR_NAME_MAX];     /* HF name, or PEFT name for LoRA */
+	int ndim;
+	int64_t shape[2];
+	size_t numel;
+	int trainable;              /* in the trained block (else frozen) */
+	size_t offset;              /* floats into its block */
+	const float *host;          /* source at open; NULL afterwards */
+	float **param, **grad;      /* the device pointers to set */
+} tr_tensor;
+
+/* One layer's weights on the backend (params) or their gradients (grads:
+ * NULL where frozen). */
+typedef struct tr_layer {
+	float *attn_norm, *mlp_norm;           // (C)
+	float *w[TR_N_LINEAR];                // (out, in)
+	float *bias[3];                        // (out) q, k, v or NULL
+	float *lora_a[TR_N_LINEAR];           // (r, in) or NULL
+	float *lora_b[TR_N_LINEAR];           // (out, r)
+} tr_layer;
+
+/* What a layer's forward keeps for its backward (n tokens). */
+typedef struct tr_saved {
+	float *x_in;                           // (n, C) residual entering the layer
+	float *rstd1;                          // (n) of the attention norm
+	float *q, *att;                        // (n, H, D) q after RoPE, attention output
+	float *k, *v;                          // (n, KV, D) k after RoPE
+	float *lse;                            // (n, H)
+	float *x_mid;                          // (n, C) residual after attention
+	float *rstd2;                          // (n) of the MLP norm
+	float *gate, *up;                      // (n, I) before SwiGLU
+	float *lora_t[TR_N_LINEAR];           // (n, r) x·Aᵀ of each adapted layer
+} tr_saved;
+
+/* The activation arena for n <= max_tokens tokens. */
+typedef struct tr_arena {
+	tr_saved *layers;                      // (n_layers) host array
+	float *x_out;                          // (n, C) residual after the last layer
+	float *rstd_f;                         // (n)
+	float *h;                              // (n, C) final norm output
+	/* scratch shared by every layer */
+	float *xn, *dx, *dxn;                  // (n, C)
+	float *dq, *datt;                      // (n, H, D)
+	float *dk, *dv;                        // (n, KV, D)
+	float *act, *dact, *dgate, *dup;       // (n, I)
+	float *lora_dt;                        // (n, r)
+	float *lora_u;                         // (n, max out)
+	float *coef, *loss, *logprob;          // (n)
+	int32_t *ids, *pos, *target;           // (n)
+	int32_t *cu;                           // (n + 1)
+} tr_arena;
+
+struct tk_train {
+	tk_backend *be;
+	tr_desc d;
+	int full;
+	int lora_rank;                 // 0 with .full
+	float lora_scale;
+	unsigned lora_targets;
+	float attn_scale;
+	size_t max_tokens;
+	int64_t step;
+	/* tensors */
+	size_t n_tensors;
+	tr_tensor *tensors;            // (n_tensors)
+	size_t frozen_floats, train_floats;
+	float *frozen;                 // block of frozen weights
+	float *param, *grad, *m, *v;   // (train_floats) each, same layout
+	float *sumsq;                  // (1) grad norm accumulator
+	/* device pointers into the blocks */
+	float *embed, *lm_head, *final_norm, *inv_freq;
+	float *d_embed, *d_lm_head, *d_final_norm; // NULL when frozen
+	tr_layer *p, *g;               // (n_layers) each
+	/* activations */
+	void *arena_block;
+	tr_arena a;
+	size_t memory;
+	/* host staging */
+	int32_t *h_ids, *h_pos, *h_target, *h_cu;  // (max_tokens (+1))
+	float *h_coef, *h_loss, *h_logprob;        // (max_tokens)
+	double *h_ref, *h_pi;                      // (max_tokens) per record
+};
+
+/* lib/train.c: the tensor table by name. */
+const tr_tensor *tr_find(const tk_train *t, const char *name);
+
+/* lib/train_layers.c: one pass of the staged batch (ids, pos, cu in the
+ * arena) to the final hidden state a.h; with lora_off the adapter is
+ * skipped (the DPO reference). */
+int tr_forward(tk_train *t, size_t n, size_t n_records, int lora_off);
+/* From dh (n, C) in a.dx back to every trainable gradient (+=). */
+int tr_backward(tk_train *t, size_t n, size_t n_records);
+
+#endif

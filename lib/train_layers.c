@@ -1,0 +1,200 @@
+/* The training forward and backward through the decoder, layer by layer,
+ * as transformers' LlamaDecoderLayer computes it and PEFT adds LoRA
+ * (base + (x·Aᵀ)·Bᵀ·scale).  The forward keeps what the backward needs
+ * (tr_saved) and recomputes the cheap rest (normed inputs, SwiGLU output);
+ * the backward assigns activation gradients and adds parameter gradients. */
+#include "train_internal.h"
+
+#include "kernels.h"
+#include "tk_error.h"
+
+/* ---- linear layers ----------------------------------------------------- */
+
+/* y = x·Wᵀ (+ bias) (+ scale · t·Bᵀ with t = x·Aᵀ kept in saved_t).
+ *   y (n, out)   x (n, in)   saved_t (n, r) */
+static int linear_forward(tk_train *t, size_t l, int k, float *y, const float *x,
+			  float *saved_t, size_t n, int lora_off)
+{
+	const tr_layer *p = &t->p[l];
+	size_t in, out;
+	tr_linear_shape(&t->d, k, &in, &out);
+	int rc = tk_matmul_forward(t->be, y, x, p->w[k], k < 3 ? p->bias[k] : NULL, n, in,
+				   out, 0);
+	if (rc || !p->lora_a[k] || lora_off)
+		return rc;
+	size_t r = (size_t)t->lora_rank;
+	rc = tk_matmul_forward(t->be, saved_t, x, p->lora_a[k], NULL, n, in, r, 0);
+	if (!rc)
+		rc = tk_matmul_forward(t->be, t->a.lora_u, saved_t, p->lora_b[k], NULL, n, r,
+				       out, 0);
+	if (!rc)
+		tk_axpy(t->be, y, t->lora_scale, t->a.lora_u, n * out);
+	return rc;
+}
+
+/* dx = dy·W (+= when accumulate) and the trained gradients of W, bias, A, B.
+ *   dx (n, in)   dy (n, out)   x (n, in)   saved_t (n, r) */
+static int linear_backward(tk_train *t, size_t l, int k, float *dx, const float *dy,
+			   const float *x, const float *saved_t, size_t n, int accumulate)
+{
+	const tr_layer *p = &t->p[l], *g = &t->g[l];
+	size_t in, out;
+	tr_linear_shape(&t->d, k, &in, &out);
+	int rc = tk_matmul_backward(t->be, dx, g->w[k], k < 3 ? g->bias[k] : NULL, dy, x,
+				    p->w[k], n, in, out, accumulate);
+	if (rc || !p->lora_a[k])
+		return rc;
+	size_t r = (size_t)t->lora_rank;
+	tk_scale(t->be, t->a.lora_u, dy, t->lora_scale, n * out); // (n, out) scale · dy
+	rc = tk_matmul_backward(t->be, t->a.lora_dt, g->lora_b[k], NULL, t->a.lora_u,
+				saved_t, p->lora_b[k], n, r, out, 0);
+	if (!rc)
+		rc = tk_matmul_backward(t->be, dx, g->lora_a[k], NULL, t->a.lora_dt, x,
+					p->lora_a[k], n, in, r, 1);
+	return rc;
+}
+
+/* ---- forward ----------------------------------------------------------- */
+
+/* x_mid = x_in + o_proj(attention(rope(q), rope(k), v)) over RMSNorm(x_in). */
+static int attention_forward(tk_train *t, size_t l, size_t n, size_t nr, int off)
+{
+	const tr_desc *d = &t->d;
+	tr_saved *s = &t->a.layers[l];
+	tr_arena *a = &t->a;
+	size_t C = d->hidden, H = d->heads, KV = d->kv_heads, D = d->head_dim;
+	tk_rmsnorm_forward(t->be, a->xn, s->rstd1, s->x_in, t->p[l].attn_norm, n, C, d->eps);
+	int rc = linear_forward(t, l, TK_LORA_Q, s->q, a->xn, s->lora_t[TK_LORA_Q], n, off);
+	if (!rc)
+		rc = linear_forward(t, l, TK_LORA_K, s->k, a->xn, s->lora_t[TK_LORA_K], n, off);
+	if (!rc)
+		rc = linear_forward(t, l, TK_LORA_V, s->v, a->xn, s->lora_t[TK_LORA_V], n, off);
+	if (rc)
+		return rc;
+	tk_rope_forward(t->be, s->q, s->q, a->pos, t->inv_freq, n, H, D);
+	tk_rope_forward(t->be, s->k, s->k, a->pos, t->inv_freq, n, KV, D);
+	tk_attention_packed_forward(t->be, s->att, s->lse, s->q, s->k, s->v, a->cu, nr, n,
+				    H, KV, D, t->attn_scale);
+	rc = linear_forward(t, l, TK_LORA_O, s->x_mid, s->att, s->lora_t[TK_LORA_O], n, off);
+	if (!rc)
+		tk_add(t->be, s->x_mid, s->x_mid, s->x_in, n * C);
+	return rc;
+}
+
+/* out = x_mid + down_proj(silu(gate_proj) · up_proj) over RMSNorm(x_mid). */
+static int mlp_forward(tk_train *t, size_t l, size_t n, float *out, int off)
+{
+	const tr_desc *d = &t->d;
+	tr_saved *s = &t->a.layers[l];
+	tr_arena *a = &t->a;
+	size_t C = d->hidden;
+	tk_rmsnorm_forward(t->be, a->xn, s->rstd2, s->x_mid, t->p[l].mlp_norm, n, C, d->eps);
+	int rc = linear_forward(t, l, TK_LORA_GATE, s->gate, a->xn, s->lora_t[TK_LORA_GATE],
+				n, off);
+	if (!rc)
+		rc = linear_forward(t, l, TK_LORA_UP, s->up, a->xn, s->lora_t[TK_LORA_UP], n, off);
+	if (rc)
+		return rc;
+	tk_swiglu_forward(t->be, a->act, s->gate, s->up, n * d->inter);
+	rc = linear_forward(t, l, TK_LORA_DOWN, out, a->act, s->lora_t[TK_LORA_DOWN], n, off);
+	if (!rc)
+		tk_add(t->be, out, out, s->x_mid, n * C);
+	return rc;
+}
+
+int tr_forward(tk_train *t, size_t n, size_t n_records, int lora_off)
+{
+	const tr_desc *d = &t->d;
+	tr_arena *a = &t->a;
+	// x (n, C) = embedding of ids, straight into layer 0's input
+	tk_embedding_forward(t->be, a->layers[0].x_in, a->ids, t->embed, n, d->hidden,
+			     d->vocab);
+	for (size_t l = 0; l < d->n_layers; l++) {
+		float *out = l + 1 < d->n_layers ? a->layers[l + 1].x_in : a->x_out;
+		int rc = attention_forward(t, l, n, n_records, lora_off);
+		if (!rc)
+			rc = mlp_forward(t, l, n, out, lora_off);
+		if (rc)
+			return rc;
+	}
+	tk_rmsnorm_forward(t->be, a->h, a->rstd_f, a->x_out, t->final_norm, n, d->hidden,
+			   d->eps);
+	return TK_OK;
+}
+
+/* ---- backward ---------------------------------------------------------- */
+
+/* dx: gradient of the layer's output in, of x_mid out. */
+static int mlp_backward(tk_train *t, size_t l, size_t n)
+{
+	const tr_desc *d = &t->d;
+	tr_saved *s = &t->a.layers[l];
+	tr_arena *a = &t->a;
+	size_t C = d->hidden, I = d->inter;
+	tk_swiglu_forward(t->be, a->act, s->gate, s->up, n * I); // recomputed
+	int rc = linear_backward(t, l, TK_LORA_DOWN, a->dact, a->dx, a->act,
+				 s->lora_t[TK_LORA_DOWN], n, 0);
+	if (rc)
+		return rc;
+	tk_swiglu_backward(t->be, a->dgate, a->dup, a->dact, s->gate, s->up, n * I);
+	tk_rmsnorm_forward(t->be, a->xn, NULL, s->x_mid, t->p[l].mlp_norm, n, C, d->eps);
+	rc = linear_backward(t, l, TK_LORA_GATE, a->dxn, a->dgate, a->xn,
+			     s->lora_t[TK_LORA_GATE], n, 0);
+	if (!rc)
+		rc = linear_backward(t, l, TK_LORA_UP, a->dxn, a->dup, a->xn,
+				     s->lora_t[TK_LORA_UP], n, 1);
+	if (!rc) // the residual passes dx through; the norm's part is added
+		tk_rmsnorm_backward(t->be, a->dx, t->g[l].mlp_norm, a->dxn, s->x_mid,
+				    t->p[l].mlp_norm, s->rstd2, n, C, 1);
+	return rc;
+}
+
+/* dx: gradient of x_mid in, of x_in out. */
+static int attention_backward(tk_train *t, size_t l, size_t n, size_t nr)
+{
+	const tr_desc *d = &t->d;
+	tr_saved *s = &t->a.layers[l];
+	tr_arena *a = &t->a;
+	size_t C = d->hidden, H = d->heads, KV = d->kv_heads, D = d->head_dim;
+	int rc = linear_backward(t, l, TK_LORA_O, a->datt, a->dx, s->att,
+				 s->lora_t[TK_LORA_O], n, 0);
+	if (!rc)
+		rc = tk_attention_packed_backward(t->be, a->dq, a->dk, a->dv, a->datt, s->q,
+						  s->k, s->v, s->att, s->lse, a->cu, nr, n,
+						  H, KV, D, t->attn_scale);
+	if (rc)
+		return rc;
+	tk_rope_backward(t->be, a->dq, a->dq, a->pos, t->inv_freq, n, H, D);
+	tk_rope_backward(t->be, a->dk, a->dk, a->pos, t->inv_freq, n, KV, D);
+	tk_rmsnorm_forward(t->be, a->xn, NULL, s->x_in, t->p[l].attn_norm, n, C, d->eps);
+	rc = linear_backward(t, l, TK_LORA_Q, a->dxn, a->dq, a->xn, s->lora_t[TK_LORA_Q], n, 0);
+	if (!rc)
+		rc = linear_backward(t, l, TK_LORA_K, a->dxn, a->dk, a->xn,
+				     s->lora_t[TK_LORA_K], n, 1);
+	if (!rc)
+		rc = linear_backward(t, l, TK_LORA_V, a->dxn, a->dv, a->xn,
+				     s->lora_t[TK_LORA_V], n, 1);
+	if (!rc)
+		tk_rmsnorm_backward(t->be, a->dx, t->g[l].attn_norm, a->dxn, s->x_in,
+				    t->p[l].attn_norm, s->rstd1, n, C, 1);
+	return rc;
+}
+
+int tr_backward(tk_train *t, size_t n, size_t n_records)
+{
+	const tr_desc *d = &t->d;
+	tr_arena *a = &t->a;
+	// dh (n, C) arrives in dxn
+	tk_rmsnorm_backward(t->be, a->dx, t->d_final_norm, a->dxn, a->x_out, t->final_norm,
+			    a->rstd_f, n, d->hidden, 0);
+	for (size_t l = d->n_layers; l-- > 0;) {
+		int rc = mlp_backward(t, l, n);
+		if (!rc)
+			rc = attention_backward(t, l, n, n_records);
+		if (rc)
+			return rc;
+	}
+	if (t->d_embed)
+		tk_embedding_backward(t->be, t->d_embed, a->dx, a->ids, n, d->hidden, d->vocab);
+	return TK_OK;
+}
