@@ -33,7 +33,7 @@ static void attend(float *out, float *lse, const float *q, const float *k,
 		   float scale)
 {
 	float acc[MAX_HEAD_DIM] = {0};
-	float s[KEY_BLOCK];
+	float s[KEY_BLOCK]; // scores, then probabilities
 	float m = -INFINITY, l = 0.0f;
 	for (size_t b0 = 0; b0 < n_keys; b0 += KEY_BLOCK) {
 		size_t nb = n_keys - b0 < KEY_BLOCK ? n_keys - b0 : KEY_BLOCK;
@@ -43,16 +43,18 @@ static void attend(float *out, float *lse, const float *q, const float *k,
 			bm = s[j] > bm ? s[j] : bm;
 		}
 		float m_new = bm > m ? bm : m;
-		float correction = expf(m - m_new); // 0 on the first block
+		float correction = tk_cpu_expf(m - m_new); // 0 on the first block
 		l *= correction;
 		for (size_t c = 0; c < d; c++)
 			acc[c] *= correction;
+#pragma omp simd
+		for (size_t j = 0; j < nb; j++)
+			s[j] = tk_cpu_expf(s[j] - m_new);
 		for (size_t j = 0; j < nb; j++) {
-			float p = expf(s[j] - m_new);
 			const float *vj = v + (b0 + j) * ld;
-			l += p;
+			l += s[j];
 			for (size_t c = 0; c < d; c++)
-				acc[c] += p * vj[c];
+				acc[c] += s[j] * vj[c];
 		}
 		m = m_new;
 	}
@@ -130,7 +132,7 @@ static void query_grad(float *dq, float *delta, const float *dout,
 		dq[c] = 0.0f;
 	for (size_t j = 0; j < n_keys; j++) {
 		const float *kj = k + j * ld;
-		float p = expf(scale * dot(q, kj, d) - lse);
+		float p = tk_cpu_expf(scale * dot(q, kj, d) - lse);
 		float ds = p * (dot(dout, v + j * ld, d) - dl);
 		for (size_t c = 0; c < d; c++)
 			dq[c] += scale * ds * kj[c];
@@ -173,7 +175,7 @@ int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk,
 			for (size_t h = g * group; h < (g + 1) * group; h++) {
 				size_t qi = i * heads + h;
 				const float *qv = q + qi * d, *go = dout + qi * d;
-				float p = expf(scale * dot(qv, kj, d) - lse[qi]);
+				float p = tk_cpu_expf(scale * dot(qv, kj, d) - lse[qi]);
 				float ds = p * (dot(go, vj, d) - delta[qi]);
 				for (size_t c = 0; c < d; c++) {
 					dkj[c] += scale * ds * qv[c];

@@ -5,7 +5,11 @@
 
 #include "kernels.h"
 
+#include <math.h>
+
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 struct tk_backend {
 	int threads;
@@ -39,5 +43,38 @@ int tk_cpu_xwt_tiled(tk_backend *be, float *y, size_t ldy, const float *x,
 void tk_cpu_gemm(tk_backend *be, int trans_a, int trans_b, size_t m,
 		 size_t n, size_t k, const float *a, size_t lda,
 		 const float *b, size_t ldb, float beta, float *c, size_t ldc);
+
+/* e^x in float32 within 2 ulp (Cephes' expf: x = n·ln2 + r, a degree-6
+ * polynomial for e^r, then 2^n into the exponent bits), written so that
+ * loops under `omp simd` vectorize it; libm's expf is a scalar call, and
+ * the softmax in the loss makes one per logit.  e^x is 0 below −87.34
+ * (ln FLT_MIN, so e^−inf = 0), +inf above 88.72 (ln FLT_MAX), NaN for
+ * NaN. */
+#pragma omp declare simd
+static inline float tk_cpu_expf(float x)
+{
+	float c = x < -87.33654f ? -87.33654f : x > 88.72283f ? 88.72283f : x;
+	float fx = c * 1.44269504088896341f + 0.5f;
+	int32_t n = (int32_t)fx;
+	n -= (float)n > fx; // floor, also below zero
+	float fn = (float)n;
+	float r = c - fn * 0.693359375f - fn * -2.12194440e-4f;
+	float p = 1.9875691500e-4f;
+	p = p * r + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * (r * r) + r + 1.0f;
+	float twice = n > 127 ? 2.0f : 1.0f; // 2^128 is not a float
+	n = n > 127 ? 127 : n;
+	int32_t bits = (n + 127) << 23;
+	float scale;
+	memcpy(&scale, &bits, sizeof scale);
+	float y = p * scale * twice;
+	y = x < -87.33654f ? 0.0f : y;
+	y = x > 88.72283f ? INFINITY : y;
+	return x != x ? x : y;
+}
 
 #endif

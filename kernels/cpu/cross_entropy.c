@@ -52,9 +52,10 @@ static void lse_update(tk_backend *be, struct lse_state *st,
 		for (size_t j = 0; j < vn; j++)
 			m = row[j] > m ? row[j] : m;
 		float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
 		for (size_t j = 0; j < vn; j++)
-			sum += expf(row[j] - m);
-		st[i].sum = st[i].sum * expf(st[i].max - m) + sum;
+			sum += tk_cpu_expf(row[j] - m);
+		st[i].sum = st[i].sum * tk_cpu_expf(st[i].max - m) + sum;
 		st[i].max = m;
 		int64_t t = target[i];
 		if (t >= (int64_t)v0 && t < (int64_t)(v0 + vn))
@@ -71,8 +72,10 @@ static void logits_to_grad(tk_backend *be, float *logits, size_t ld,
 	for (size_t i = 0; i < tn; i++) {
 		float *row = logits + i * ld;
 		float wt = target[i] < 0 ? 0.0f : weight[i];
+		float l = lse[i];
+#pragma omp simd
 		for (size_t j = 0; j < vn; j++)
-			row[j] = wt * expf(row[j] - lse[i]);
+			row[j] = wt * tk_cpu_expf(row[j] - l);
 		int64_t t = target[i];
 		if (t >= (int64_t)v0 && t < (int64_t)(v0 + vn))
 			row[t - (int64_t)v0] -= wt;

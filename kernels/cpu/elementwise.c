@@ -2,19 +2,19 @@
  * residual adds, scaling. */
 #include "cpu.h"
 
-#include <math.h>
 
-/* σ(g) as torch computes silu: g / (1 + e^−g), here via σ for the backward. */
-static float sigmoid(float g) { return 1.0f / (1.0f + expf(-g)); }
+/* σ(g) = 1 / (1 + e^−g); silu(g) = g / (1 + e^−g) as torch computes it. */
+#pragma omp declare simd
+static inline float sigmoid(float g) { return 1.0f / (1.0f + tk_cpu_expf(-g)); }
 
 void tk_swiglu_forward(tk_backend *be, float *out, const float *gate,
 		       const float *up, size_t n)
 {
 	// out, gate, up (n)
-#pragma omp parallel for schedule(static) num_threads(be->threads) if (n >= TK_CPU_PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) num_threads(be->threads) if (n >= TK_CPU_PARALLEL_MIN)
 	for (size_t i = 0; i < n; i++) {
 		float g = gate[i];
-		out[i] = g / (1.0f + expf(-g)) * up[i];
+		out[i] = g / (1.0f + tk_cpu_expf(-g)) * up[i];
 	}
 }
 
@@ -24,7 +24,7 @@ void tk_swiglu_backward(tk_backend *be, float *dgate, float *dup,
 			size_t n)
 {
 	// dgate, dup, dout, gate, up (n)
-#pragma omp parallel for schedule(static) num_threads(be->threads) if (n >= TK_CPU_PARALLEL_MIN)
+#pragma omp parallel for simd schedule(static) num_threads(be->threads) if (n >= TK_CPU_PARALLEL_MIN)
 	for (size_t i = 0; i < n; i++) {
 		float g = gate[i], s = sigmoid(g);
 		float silu = g * s;

@@ -15,8 +15,9 @@ void tk_softmax_forward(tk_backend *be, float *y, const float *x, size_t n,
 		for (size_t j = 0; j < c; j++)
 			m = xr[j] > m ? xr[j] : m;
 		float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
 		for (size_t j = 0; j < c; j++) {
-			yr[j] = expf(xr[j] - m);
+			yr[j] = tk_cpu_expf(xr[j] - m);
 			sum += yr[j];
 		}
 		float inv = 1.0f / sum;
