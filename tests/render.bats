@@ -213,6 +213,8 @@ chat() { # role content role content ...
 	for i in $(seq 1 100); do cat "$FIX/chats.jsonl"; done >100.jsonl
 	for i in $(seq 1 10); do cat 100.jsonl; done >1k.jsonl
 	for i in $(seq 1 100); do cat 1k.jsonl; done >big.jsonl
+	# ASan keeps freed memory in quarantine: keep it small under make asan
+	export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=1
 	/usr/bin/time -f '%M' -o small.rss tk-render -q -m "$TINY" -t 1 -o s.tks 1k.jsonl
 	/usr/bin/time -f '%M' -o big.rss tk-render -q -m "$TINY" -t 1 -o b.tks big.jsonl
 	echo "max RSS KiB: 1.1k lines $(cat small.rss), 110k lines $(cat big.rss)"
