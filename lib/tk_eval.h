@@ -18,7 +18,6 @@
 
 struct tk_model;
 struct tk_lora;
-typedef struct tk_backend tk_backend;
 
 /* ---- answers (lib/eval_answer.c) --------------------------------------- */
 
@@ -130,8 +129,10 @@ double tk_eval_nll_bpb(const tk_eval_nll *acc);   /* nats / ln 2 / bytes */
  * grows (the forward is reopened) when a longer sequence comes. */
 typedef struct tk_eval_scorer tk_eval_scorer;
 
-/* slots: sequences scored at once (the choices of one question). */
-int tk_eval_scorer_open(tk_eval_scorer **out, tk_backend *be,
+/* Opens a backend of the kind ("cpu") with threads threads (0: all
+ * cores) for model and adapter (NULL: none), which must outlive the
+ * scorer.  slots: sequences scored at once (the choices of a question). */
+int tk_eval_scorer_open(tk_eval_scorer **out, const char *backend, int threads,
 			const struct tk_model *model, const struct tk_lora *adapter,
 			size_t slots);
 void tk_eval_scorer_close(tk_eval_scorer *s);   /* safe on NULL */
