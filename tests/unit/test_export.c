@@ -1,0 +1,234 @@
+/* Exports: an adapter folded into its base equals W + (alpha/r)·B·A; HF
+ * folders load back bit for bit; PEFT folders hold the adapter by PEFT's
+ * names; tokenizer.json written from a GGUF vocabulary gives the same
+ * tokenizer; output folders appear whole or not at all.
+ *
+ * With TK_EXPORT_KEEP=DIR set, the adapter and exports are also written
+ * to DIR for scripts/oracle/export_check.py. */
+#include "tk_dtype.h"
+#include "tk_error.h"
+#include "tk_gguf.h"
+#include "tk_export.h"
+#include "tk_safetensors.h"
+#include "tkt.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TINY "tests/fixtures/tiny-llama"
+
+static tk_model *load(const char *path)
+{
+	tk_model *m = NULL;
+	int rc = tk_model_load(&m, path);
+	TKT_CHECK(rc == TK_OK, "%s: %s", path, tk_error_message());
+	return m;
+}
+
+/* A rank-4 adapter on every target with B random too, so that folding it
+ * changes the weights. */
+static tk_lora *random_adapter(const tk_model *m)
+{
+	tk_lora_config c = {.rank = 4, .alpha = 8, .targets = TK_LORA_ALL};
+	tk_lora *l = NULL;
+	TKT_CHECK(tk_lora_create(&l, m, &c, 11) == TK_OK, "%s", tk_error_message());
+	for (int layer = 0; l && layer < l->n_layers; layer++)
+		for (int t = 0; t < TK_LORA_N_TARGETS; t++) {
+			tk_lora_pair *p = tk_lora_get(l, layer, t);
+			for (size_t i = 0; p && i < p->out * 4; i++)
+				p->b[i] = (float)(tkt_uniform() - 0.5) * 0.2f;
+		}
+	return l;
+}
+
+static const char *keep_dir(void)
+{
+	const char *d = getenv("TK_EXPORT_KEEP");
+	return d && *d ? d : NULL;
+}
+
+static void test_fold_equals_formula(void)
+{
+	tk_model *m = load(TINY), *base = load(TINY);
+	if (!m || !base)
+		return;
+	tk_lora *l = random_adapter(m);
+	TKT_CHECK(tk_lora_merge_into(m, l) == TK_OK, "%s", tk_error_message());
+	const char *name = "model.layers.1.mlp.down_proj.weight";
+	const tk_model_tensor *w = tk_model_find(m, name), *w0 = tk_model_find(base, name);
+	const tk_lora_pair *p = tk_lora_get(l, 1, TK_LORA_DOWN);
+	double worst = 0;
+	for (size_t o = 0; o < p->out; o++)
+		for (size_t i = 0; i < p->in; i++) {
+			double acc = 0;
+			for (int k = 0; k < 4; k++)
+				acc += (double)p->b[o * 4 + k] * p->a[k * p->in + i];
+			double want = w0->data[o * p->in + i] + 2.0 * acc;
+			double err = fabs(want - w->data[o * p->in + i]);
+			worst = err > worst ? err : worst;
+		}
+	TKT_CHECK(worst < 1e-6, "worst error %g", worst);
+	const tk_model_tensor *norm = tk_model_find(m, "model.norm.weight");
+	TKT_CHECK(memcmp(norm->data, tk_model_find(base, "model.norm.weight")->data,
+			 norm->numel * 4) == 0, "norms must not change");
+	if (keep_dir()) {
+		char path[512];
+		snprintf(path, sizeof path, "%s/adapter.tkc", keep_dir());
+		TKT_CHECK(tk_lora_save(l, path, NULL) == TK_OK, "%s", tk_error_message());
+		snprintf(path, sizeof path, "%s/hf", keep_dir());
+		TKT_CHECK(tk_export_hf(m, path, TK_F32, 1) == TK_OK, "%s", tk_error_message());
+		snprintf(path, sizeof path, "%s/peft", keep_dir());
+		TKT_CHECK(tk_export_peft(l, TINY, path, TK_F32, 1) == TK_OK, "%s", tk_error_message());
+	}
+	tk_lora_free(l);
+	tk_model_free(m);
+	tk_model_free(base);
+}
+
+static void test_hf_export_loads_back_bitwise(void)
+{
+	char dir[512];
+	tkt_scratch_path(dir, sizeof dir, "hf-out");
+	tk_model *m = load(TINY);
+	if (!m)
+		return;
+	TKT_CHECK(tk_export_hf(m, dir, TK_F32, 0) == TK_OK, "%s", tk_error_message());
+	tk_model *back = load(dir);
+	if (back) {
+		TKT_CHECK(tk_model_config_equal(&m->config, &back->config), "configs differ");
+		TKT_CHECK(tk_model_fingerprint(m) == tk_model_fingerprint(back), "fingerprints differ");
+		TKT_CHECK(back->n_tensors == m->n_tensors, "%zu tensors", back->n_tensors);
+		for (size_t i = 0; i < m->n_tensors && i < back->n_tensors; i++)
+			TKT_CHECK(memcmp(m->tensors[i].data, back->tensors[i].data,
+					 m->tensors[i].numel * 4) == 0, "%s differs", m->tensors[i].name);
+	}
+	/* the tokenizer files of an HF source are copied byte for byte */
+	char copied[600];
+	snprintf(copied, sizeof copied, "%s/tokenizer.json", dir);
+	char *a = tkt_slurp(TINY "/tokenizer.json", NULL), *b = tkt_slurp(copied, NULL);
+	TKT_CHECK(a && b && strcmp(a, b) == 0, "tokenizer.json not copied as it was");
+	free(a);
+	free(b);
+	/* bf16 export: every value within bf16 rounding */
+	tkt_scratch_path(dir, sizeof dir, "hf-bf16");
+	TKT_CHECK(tk_export_hf(m, dir, TK_BF16, 0) == TK_OK, "%s", tk_error_message());
+	tk_model *half = load(dir);
+	if (half) {
+		const tk_model_tensor *x = tk_model_find(m, "model.embed_tokens.weight");
+		const tk_model_tensor *y = tk_model_find(half, "model.embed_tokens.weight");
+		TKT_CHECK_CLOSE(y->data, x->data, x->numel, 1e-3);
+		tk_model_free(half);
+	}
+	tk_model_free(back);
+	tk_model_free(m);
+}
+
+static void test_peft_export_names_and_values(void)
+{
+	tk_model *m = load(TINY);
+	if (!m)
+		return;
+	tk_lora *l = random_adapter(m);
+	char dir[512], file[600];
+	tkt_scratch_path(dir, sizeof dir, "peft-out");
+	TKT_CHECK(tk_export_peft(l, "tiny-llama", dir, TK_F32, 0) == TK_OK, "%s", tk_error_message());
+	snprintf(file, sizeof file, "%s/adapter_model.safetensors", dir);
+	tk_safetensors *st = NULL;
+	TKT_CHECK(tk_safetensors_open(&st, file) == TK_OK, "%s", tk_error_message());
+	if (st) {
+		TKT_CHECK(st->count == 2 * 2 * TK_LORA_N_TARGETS, "%zu tensors", st->count);
+		const tk_st_tensor *b = tk_safetensors_find(st,
+			"base_model.model.model.layers.1.self_attn.v_proj.lora_B.weight");
+		const tk_lora_pair *p = tk_lora_get(l, 1, TK_LORA_V);
+		TKT_CHECK(b && b->ndim == 2 && b->shape[0] == 32 && b->shape[1] == 4, "lora_B shape");
+		TKT_CHECK(b && memcmp(b->data, p->b, p->out * 4 * 4) == 0, "lora_B values");
+		tk_safetensors_close(st);
+	}
+	snprintf(file, sizeof file, "%s/adapter_config.json", dir);
+	char *config = tkt_slurp(file, NULL);
+	TKT_CHECK(config && strstr(config, "\"peft_type\":\t\"LORA\"") && strstr(config, "\"r\":\t4") &&
+		  strstr(config, "\"down_proj\""), "adapter_config.json:\n%s", config);
+	free(config);
+	tk_lora_free(l);
+	tk_model_free(m);
+}
+
+static void test_tokenizer_json_from_gguf_vocabulary(void)
+{
+	char gguf[512], dir[512];
+	tk_model *m = load(TINY);
+	if (!m)
+		return;
+	tkt_scratch_path(gguf, sizeof gguf, "tiny.gguf");
+	TKT_CHECK(tk_model_write_gguf(m, gguf, TK_GGML_F32) == TK_OK, "%s", tk_error_message());
+	tk_model *g = load(gguf);
+	if (!g) {
+		tk_model_free(m);
+		return;
+	}
+	tkt_scratch_path(dir, sizeof dir, "from-gguf");
+	TKT_CHECK(tk_export_hf(g, dir, TK_F32, 0) == TK_OK, "%s", tk_error_message());
+	tk_model *back = load(dir);
+	if (back) {
+		TKT_CHECK(tk_tokenizer_fingerprint(back->tokenizer) == tk_tokenizer_fingerprint(m->tokenizer),
+			  "the written tokenizer.json is another tokenizer");
+		const char *text = "Hello  world, 12345 <|im_end|> caf\xc3\xa9\n\n\tx";
+		tk_tokens x = {0}, y = {0};
+		tk_tokenizer_encode(m->tokenizer, text, strlen(text), TK_ENCODE_SPECIAL, &x);
+		tk_tokenizer_encode(back->tokenizer, text, strlen(text), TK_ENCODE_SPECIAL, &y);
+		TKT_CHECK(x.n == y.n && memcmp(x.ids, y.ids, x.n * 4) == 0, "ids differ");
+		TKT_CHECK(tk_tokenizer_chat_template(back->tokenizer) != NULL, "chat template lost");
+		tk_tokens_free(&x);
+		tk_tokens_free(&y);
+		tk_model_free(back);
+	}
+	tk_model_free(g);
+	tk_model_free(m);
+}
+
+static int exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0;
+}
+
+static void test_outdir_whole_or_nothing(void)
+{
+	char dir[512], marker[600];
+	tkt_scratch_path(dir, sizeof dir, "outdir");
+	tk_outdir *d = NULL;
+	TKT_CHECK(tk_outdir_open(&d, dir, 0) == TK_OK, "%s", tk_error_message());
+	FILE *f = fopen(tk_outdir_file(d, "a.txt"), "w");
+	if (f)
+		fclose(f);
+	TKT_CHECK(!exists(dir), "final folder visible before commit");
+	tk_outdir_abort(d);
+	TKT_CHECK(!exists(dir), "aborted folder exists");
+	TKT_CHECK(tk_outdir_open(&d, dir, 0) == TK_OK, "%s", tk_error_message());
+	f = fopen(tk_outdir_file(d, "old.txt"), "w");
+	if (f)
+		fclose(f);
+	TKT_CHECK(tk_outdir_commit(d) == TK_OK, "%s", tk_error_message());
+	int rc = tk_outdir_open(&d, dir, 0);
+	TKT_CHECK(rc == TK_ECANTCREAT && strstr(tk_error_message(), "--force"), "rc=%d %s", rc,
+		  tk_error_message());
+	TKT_CHECK(tk_outdir_open(&d, dir, 1) == TK_OK, "%s", tk_error_message());
+	f = fopen(tk_outdir_file(d, "new.txt"), "w");
+	if (f)
+		fclose(f);
+	TKT_CHECK(tk_outdir_commit(d) == TK_OK, "%s", tk_error_message());
+	snprintf(marker, sizeof marker, "%s/new.txt", dir);
+	TKT_CHECK(exists(marker), "new folder not in place");
+	snprintf(marker, sizeof marker, "%s/old.txt", dir);
+	TKT_CHECK(!exists(marker), "old folder's files kept");
+}
+
+int main(void)
+{
+	TKT_RUN(test_fold_equals_formula);
+	TKT_RUN(test_hf_export_loads_back_bitwise);
+	TKT_RUN(test_peft_export_names_and_values);
+	TKT_RUN(test_tokenizer_json_from_gguf_vocabulary);
+	TKT_RUN(test_outdir_whole_or_nothing);
+	return tkt_done();
+}
