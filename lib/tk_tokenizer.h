@@ -21,7 +21,12 @@
  * (behavior Isolated), Digits (individual_digits or not) and Sequence of
  * these; GGUF names ("gpt2"/"default", "llama-bpe"/"llama3", "qwen2",
  * "smollm", ...) map to the same.  The patterns are hand-written scanners
- * whose Unicode classes cover all of Unicode (lib/unicode_table.c). */
+ * whose Unicode classes cover all of Unicode (lib/unicode_table.c).
+ * Normalizers: none or NFC (Qwen2; a GGUF "qwen2" vocabulary gets NFC too,
+ * as its original tokenizer.json has it).  Added tokens: special or not,
+ * lstrip, rstrip, single_word; BPE ignore_merges (Llama-3).  Anything else
+ * that would change the ids (another model type, normalizer or pattern,
+ * byte_fallback) is refused at load with a message naming the file. */
 #ifndef TK_TOKENIZER_H
 #define TK_TOKENIZER_H
 

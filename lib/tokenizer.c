@@ -181,27 +181,28 @@ static const struct {
 	uint8_t steps[3];
 	uint8_t n_steps;
 	uint8_t ignore_merges;
+	uint8_t nfc; /* the HF tokenizers of these models normalize to NFC */
 } pre_names[] = {
 	/* first of each kind: the name tk_tokenizer_pre_name reports */
-	{"gpt2", {TK_PRE_GPT2}, 1, 0},
-	{"default", {TK_PRE_GPT2}, 1, 0},
-	{"mpt", {TK_PRE_GPT2}, 1, 0},
-	{"olmo", {TK_PRE_GPT2}, 1, 0},
-	{"jais", {TK_PRE_GPT2}, 1, 0},
-	{"llama-bpe", {TK_PRE_LLAMA3}, 1, 1},
-	{"llama3", {TK_PRE_LLAMA3}, 1, 1},
-	{"llama-v3", {TK_PRE_LLAMA3}, 1, 1},
-	{"smaug-bpe", {TK_PRE_LLAMA3}, 1, 1},
-	{"qwen2", {TK_PRE_QWEN2}, 1, 0},
-	{"stablelm2", {TK_PRE_QWEN2}, 1, 0},
-	{"deepseek-r1-qwen", {TK_PRE_QWEN2}, 1, 0},
-	{"smollm", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0},
-	{"starcoder", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0},
-	{"refact", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0},
-	{"codeshell", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0},
-	{"command-r", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0},
-	{"exaone", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0},
-	{"minerva-7b", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0},
+	{"gpt2", {TK_PRE_GPT2}, 1, 0, 0},
+	{"default", {TK_PRE_GPT2}, 1, 0, 0},
+	{"mpt", {TK_PRE_GPT2}, 1, 0, 0},
+	{"olmo", {TK_PRE_GPT2}, 1, 0, 0},
+	{"jais", {TK_PRE_GPT2}, 1, 0, 0},
+	{"llama-bpe", {TK_PRE_LLAMA3}, 1, 1, 0},
+	{"llama3", {TK_PRE_LLAMA3}, 1, 1, 0},
+	{"llama-v3", {TK_PRE_LLAMA3}, 1, 1, 0},
+	{"smaug-bpe", {TK_PRE_LLAMA3}, 1, 1, 0},
+	{"qwen2", {TK_PRE_QWEN2}, 1, 0, 1},
+	{"stablelm2", {TK_PRE_QWEN2}, 1, 0, 0},
+	{"deepseek-r1-qwen", {TK_PRE_QWEN2}, 1, 0, 1},
+	{"smollm", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
+	{"starcoder", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
+	{"refact", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
+	{"codeshell", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
+	{"command-r", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
+	{"exaone", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
+	{"minerva-7b", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
 };
 
 int tk_pre_from_name(tk_tokenizer *t, const char *name)
@@ -213,6 +214,7 @@ int tk_pre_from_name(tk_tokenizer *t, const char *name)
 			memcpy(t->pre, pre_names[i].steps, pre_names[i].n_steps);
 			t->n_pre = pre_names[i].n_steps;
 			t->ignore_merges = pre_names[i].ignore_merges;
+			t->nfc = pre_names[i].nfc;
 			return TK_OK;
 		}
 	}
@@ -258,6 +260,7 @@ static uint64_t fingerprint(const tk_tokenizer *t)
 	fp_u64(&h, t->n_pre);
 	fp_bytes(&h, t->pre, t->n_pre);
 	fp_u64(&h, (uint64_t)t->ignore_merges);
+	fp_u64(&h, (uint64_t)t->nfc);
 	for (size_t i = 0; i < t->n_added; i++) {
 		const struct tk_added *a = &t->added[i];
 		fp_u64(&h, (uint64_t)a->id << 8 | a->special |

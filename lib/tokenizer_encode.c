@@ -2,6 +2,7 @@
  * (special ones only when asked), then pre-tokenizes each stretch between
  * them and runs BPE on every piece. */
 #include "tokenizer_internal.h"
+#include "tokenizer_nfc.h"
 
 #include "tk_error.h"
 #include "unicode.h"
@@ -45,7 +46,15 @@ static int bpe_sink(void *ctx, const unsigned char *s, size_t n)
 static int encode_ordinary(struct encoder *e, const unsigned char *s,
 			   size_t n)
 {
-	return tk_pretokenize(e->t->pre, e->t->n_pre, s, n, bpe_sink, e);
+	if (!e->t->nfc || tk_nfc_is_quick(s, n))
+		return tk_pretokenize(e->t->pre, e->t->n_pre, s, n, bpe_sink, e);
+	unsigned char *norm;
+	size_t len;
+	int rc = tk_nfc(s, n, &norm, &len);
+	if (!rc)
+		rc = tk_pretokenize(e->t->pre, e->t->n_pre, norm, len, bpe_sink, e);
+	free(norm);
+	return rc;
 }
 
 /* ---- finding added tokens ---------------------------------------------- */

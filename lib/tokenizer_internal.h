@@ -120,6 +120,7 @@ struct tk_tokenizer {
 
 	uint8_t pre[TK_PRE_MAX_STEPS];
 	size_t n_pre;
+	int nfc; /* normalizer NFC before pre-tokenizing */
 
 	int32_t bos, eos, pad;
 	int add_bos;

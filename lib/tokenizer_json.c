@@ -148,6 +148,29 @@ static int parse_pre(tk_tokenizer *t, const cJSON *node, const char *path)
 		       path, type);
 }
 
+/* The normalizers tk runs: none, NFC, or a Sequence of those. */
+static int parse_normalizer(int *nfc, const cJSON *node, const char *path)
+{
+	if (!node || cJSON_IsNull(node))
+		return TK_OK;
+	const char *type = type_of(node);
+	if (strcmp(type, "NFC") == 0) {
+		*nfc = 1;
+		return TK_OK;
+	}
+	if (strcmp(type, "Sequence") == 0) {
+		const cJSON *item;
+		cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(node, "normalizers")) {
+			int rc = parse_normalizer(nfc, item, path);
+			if (rc)
+				return rc;
+		}
+		return TK_OK;
+	}
+	return tk_fail(TK_EDATA, "%s: normalizer \"%s\" is not supported (only NFC)",
+		       path, type);
+}
+
 /* ---- vocabulary, added tokens, merges ---------------------------------- */
 
 static int check_model(const cJSON *model, const char *path)
@@ -368,12 +391,11 @@ static int build(tk_tokenizer **out, const cJSON *root, const char *path)
 	const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
 	const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
 	const cJSON *norm = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-	int rc = check_model(model, path);
+	int nfc = 0, rc = check_model(model, path);
 	if (rc)
 		return rc;
-	if (norm && !cJSON_IsNull(norm))
-		return tk_fail(TK_EDATA, "%s: normalizer \"%s\" is not supported",
-			       path, type_of(norm));
+	if ((rc = parse_normalizer(&nfc, norm, path)))
+		return rc;
 	const cJSON *vocab = cJSON_GetObjectItemCaseSensitive(model, "vocab");
 	size_t n_vocab = 0;
 	if ((rc = count_ids(vocab, added, &n_vocab, path)) ||
@@ -388,6 +410,7 @@ static int build(tk_tokenizer **out, const cJSON *root, const char *path)
 	const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
 	struct merges_ctx mc = {merges, NULL, 0, path};
 	t->ignore_merges = flag(model, "ignore_merges", 0);
+	t->nfc = nfc;
 	if (!(rc = load_vocab(t, vocab, added, flags, &n_flags, path)) &&
 	    !(rc = parse_pre(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), path)) &&
 	    !(rc = tk_tokenizer_add_merges(t, (size_t)cJSON_GetArraySize(merges),

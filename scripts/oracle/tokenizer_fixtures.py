@@ -8,6 +8,9 @@
   tests/fixtures/tokenizer/variant-*.json
       the tiny vocabulary under other pre-tokenizers (Llama-3, Qwen2,
       add_prefix_space, Digits) and with non-special added tokens
+  tests/fixtures/tokenizer/nfc.jsonl
+      {"in", "nfc"} per line: NFC by Python's unicodedata, for every
+      character that decomposes or combines and for random mark sequences
   tests/fixtures/tokenizer/expected-NAME.json
       {"special": [[ids] per text], "plain": [[ids] per text]}: ids with
       special tokens recognised (encode) and not (encode_special_tokens)
@@ -112,6 +115,9 @@ def corpus():
         ('apostrophes', "'s 's 'S 'll 'LL 'Ll ' 're 'RE x'y ''"),
         ('leading-space', ' hello world'),
         ('trailing-newline', 'hello\n'),
+        ('not-nfc', 'e\u0301 A\u030a \u1e9b\u0323 \u0344 \u2126 \u212b '
+         '\uac00\u11a8 \u1100\u1161\u11a8 q\u0307\u0323 \u0958 \u00c5 '
+         'o\u0308\u0304 \u0f73 a\u0328\u0301 \u1e0b\u0323'),
     ]
     rng = random.Random(1234)
     pool = ['a', 'b', 'Z', 'q', 'é', 'e\u0301', 'ß', ' ', ' ', '  ', '\n',
@@ -119,7 +125,9 @@ def corpus():
             "'s", "'LL", "'re", '!', '.', ',', '-', '_', '中', '文', 'ア',
             '😀', '👩‍💻', '\u00a0', '\u3000', '\u2028', '(', '"', 'the',
             ' the', 'ing', '<|im_end|>', '<|im_start|>', '<|endoftext|>',
-            'Hello', 'world', '#', '\u200b', '\x01', '\x7f', 'Ω', 'ǅ']
+            'Hello', 'world', '#', '\u200b', '\x01', '\x7f', 'Ω', 'ǅ',
+            '\u0323', '\u0307', '\u1100', '\u1161', '\u11a8', '\u212b',
+            '\u0344']
     for k in range(150):
         n = rng.randint(1, 24)
         texts.append(('random-%03d' % k,
@@ -214,7 +222,36 @@ def variants(tiny):
          'special': True},
     ]
     out['added'] = v
+    v = json.loads(json.dumps(base))
+    v['normalizer'] = {'type': 'NFC'}
+    v['pre_tokenizer'] = {'type': 'Sequence',
+                          'pretokenizers': [split(QWEN2), byte_level]}
+    out['nfc'] = v
     return out
+
+
+def nfc_cases():
+    import unicodedata
+    chars = [cp for cp in range(0xA0, 0x30000)
+             if not 0xD800 <= cp <= 0xDFFF and
+             (unicodedata.decomposition(chr(cp)) and
+              not unicodedata.decomposition(chr(cp)).startswith('<')
+              or unicodedata.combining(chr(cp)))]
+    chars += [0xAC00, 0xAC01, 0xD7A3, 0x1100, 0x1161, 0x11A8, 0x0B47, 0x0B3E]
+    cases = []
+    for k in range(0, len(chars), 24):
+        cases.append(''.join(map(chr, chars[k:k + 24])))
+    rng = random.Random(99)
+    pool = ['a', 'e', 'A', 'o', 'u', 'q', '\u0301', '\u0300', '\u0308',
+            '\u0323', '\u0307', '\u0328', '\u0304', '\u031b', '\u0345',
+            '\u1100', '\u1161', '\u11a8', '\uac00', '\u0b47', '\u0b3e',
+            '\u05b8', '\u05b7', '\u0591', ' ', 'x\u0301\u0301', '\u00e9',
+            '\u1e0b', '\u212b', '\u0f71', '\u0f72', '\u0f74']
+    for _ in range(400):
+        cases.append(''.join(rng.choice(pool)
+                             for _ in range(rng.randint(1, 12))))
+    cases.append('\u0301' * 40 + '\u0323\u0300' * 20)  # long mark run
+    return [(c, unicodedata.normalize('NFC', c)) for c in cases]
 
 
 def expected(tok, texts):
@@ -312,6 +349,9 @@ def main():
         tok = Tokenizer.from_file(path)
         write_json(os.path.join(FIX, 'expected-variant-%s.json' % name),
                    expected(tok, texts))
+    with open(os.path.join(FIX, 'nfc.jsonl'), 'w', encoding='utf-8') as f:
+        for a, b in nfc_cases():
+            f.write(json.dumps({'in': a, 'nfc': b}, ensure_ascii=False) + '\n')
     gguf_path = find_gguf(sys.argv)
     if not gguf_path:
         print('SmolLM2 GGUF not found: run scripts/get-model.sh first',

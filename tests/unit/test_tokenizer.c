@@ -8,6 +8,7 @@
 #include "tk_error.h"
 #include "tk_gguf.h"
 #include "tk_tokenizer.h"
+#include "tokenizer_nfc.h"
 #include "unicode.h"
 
 #include <cjson/cJSON.h>
@@ -157,7 +158,8 @@ static void check_json_tokenizer(const char *tokenizer, const char *config,
 		return;
 	check_ids(tok, expected, "special", TK_ENCODE_SPECIAL);
 	check_ids(tok, expected, "plain", 0);
-	if (!strstr(tokenizer, "prefix-space")) /* adds a space, by design */
+	/* prefix-space adds a space, nfc composes: by design */
+	if (!strstr(tokenizer, "prefix-space") && !strstr(tokenizer, "nfc"))
 		check_roundtrip(tok, tokenizer);
 	tk_tokenizer_free(tok);
 }
@@ -172,7 +174,7 @@ static void test_tiny_ids(void)
 
 static void test_variants(void)
 {
-	const char *names[] = {"llama3", "qwen2", "prefix-space", "digits", "added"};
+	const char *names[] = {"llama3", "qwen2", "prefix-space", "digits", "added", "nfc"};
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
 		char tok[256], exp[256];
 		snprintf(tok, sizeof tok, FIX "variant-%s.json", names[i]);
@@ -507,6 +509,53 @@ static void test_long_inputs(void)
 	tk_tokenizer_free(gpt2);
 }
 
+/* NFC against Python's unicodedata: every character that decomposes or
+ * combines, random mark sequences, a long run of marks. */
+static void test_nfc(void)
+{
+	char *all = slurp(FIX "nfc.jsonl", NULL);
+	TKT_CHECK(all != NULL, "cannot read nfc.jsonl");
+	if (!all)
+		return;
+	size_t cases = 0, bad = 0;
+	for (char *line = strtok(all, "\n"); line; line = strtok(NULL, "\n")) {
+		cJSON *j = cJSON_Parse(line);
+		const char *in = cJSON_GetStringValue(cJSON_GetObjectItem(j, "in"));
+		const char *want = cJSON_GetStringValue(cJSON_GetObjectItem(j, "nfc"));
+		unsigned char *got = NULL;
+		size_t len = 0;
+		if (in && want) {
+			cases++;
+			int rc = tk_nfc((const unsigned char *)in, strlen(in), &got, &len);
+			if (rc || len != strlen(want) || memcmp(got, want, len) != 0)
+				if (bad++ < 3)
+					TKT_CHECK(0, "NFC of \"%s\": got \"%.*s\" want \"%s\"", in,
+						  (int)len, got ? (const char *)got : "", want);
+		}
+		free(got);
+		cJSON_Delete(j);
+	}
+	free(all);
+	TKT_CHECK(cases > 500 && bad == 0, "%zu of %zu NFC cases differ", bad, cases);
+	/* invalid bytes pass through; no quadratic reordering */
+	unsigned char *got;
+	size_t len;
+	TKT_CHECK(tk_nfc((const unsigned char *)"e\xff\xcc\x81", 4, &got, &len) == TK_OK &&
+		  len == 4 && memcmp(got, "e\xff\xcc\x81", 4) == 0, "invalid byte");
+	free(got);
+	size_t n = 1 << 20;
+	unsigned char *marks = malloc(n);
+	for (size_t i = 0; i + 1 < n; i += 2) { /* U+0301 (230), U+0323 (220) */
+		marks[i] = 0xCC;
+		marks[i + 1] = (i / 2) % 2 ? 0x81 : 0xA3;
+	}
+	double t0 = seconds();
+	TKT_CHECK(tk_nfc(marks, n, &got, &len) == TK_OK && len == n, "marks");
+	TKT_CHECK(seconds() - t0 < TIME_LIMIT, "1 MiB of marks took %.2f s", seconds() - t0);
+	free(got);
+	free(marks);
+}
+
 /* Invalid UTF-8 is kept as bytes: it round-trips. */
 static void test_invalid_utf8(void)
 {
@@ -614,6 +663,7 @@ int main(void)
 	TKT_RUN(test_bad_files);
 	TKT_RUN(test_long_inputs);
 	TKT_RUN(test_invalid_utf8);
+	TKT_RUN(test_nfc);
 	TKT_RUN(test_random_bytes);
 	TKT_RUN(test_threads);
 	for (size_t i = 0; i < n_corpus; i++) {
