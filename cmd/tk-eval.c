@@ -667,7 +667,206 @@ static int run_nll(tk_cli *cli, int argc, char **argv)
 
 /* ---- tk-eval choice ----------------------------------------------------- */
 
-static int run_choice(tk_cli *cli, int argc, char **argv);
+static const tk_option choice_options[] = {
+	{"model", 'm', "MODEL", "the model (HF folder, .gguf, .tkc)"},
+	{"adapter", 'a', "ADAPTER", "a LoRA adapter (.tkc) applied to the model"},
+	{"per-record", 0, "FILE", "write each question's scores to FILE as JSON Lines"},
+	{"table", 0, NULL, "print a table for people instead of JSON"},
+	{"raw", 0, NULL, "the question as raw text, not a chat message"},
+	{"renderer", 'r', "NAME", "chat renderer (default: detected from the model)"},
+	{"length-normalize", 0, NULL, "pick by logprob per byte of the choice, not the sum"},
+	{0, 0, 0, 0}
+};
+enum { CH_RAW = 4, CH_RENDERER, CH_LENGTH_NORMALIZE, CH_N_OPTIONS };
+
+/* The questions, read and checked before the model is loaded. */
+typedef struct question_list {
+	char **lines;             /* (n) */
+	uint64_t *numbers;        /* (n) line numbers */
+	size_t n, cap, max_choices;
+	tk_eval_question q;       /* scratch */
+} question_list;
+
+static int question_line(void *ctx, const char *line, size_t len, uint64_t number)
+{
+	question_list *l = ctx;
+	int rc = tk_eval_question_parse(&l->q, line, len);
+	if (rc)
+		return rc;
+	if (l->q.n_choices > l->max_choices)
+		l->max_choices = l->q.n_choices;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 64;
+		char **lines = tk_realloc(l->lines, cap * sizeof *lines);
+		uint64_t *numbers = lines ? tk_realloc(l->numbers, cap * sizeof *numbers) : NULL;
+		if (lines)
+			l->lines = lines;
+		if (!numbers)
+			return TK_EOSERR;
+		l->numbers = numbers;
+		l->cap = cap;
+	}
+	l->numbers[l->n] = number;
+	l->lines[l->n] = tk_strdup(line);
+	return l->lines[l->n++] ? TK_OK : TK_EOSERR;
+}
+
+typedef struct choice_job {
+	model_job m;
+	const char *input, *renderer_name;
+	int raw, normalize;
+	tk_renderer *renderer;
+	tk_eval_choice_tokens tokens;
+	double *sums, *norms;     /* (max choices) */
+	const int32_t **conts;
+	size_t *lens;
+	uint64_t n, correct_sum, correct_norm;
+} choice_job;
+
+static void per_question(tk_outfile *out, uint64_t number, const choice_job *j,
+			 size_t k, size_t pred, size_t answer)
+{
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddNumberToObject(r, "line", (double)number);
+	cJSON *sums = cJSON_AddArrayToObject(r, "logprobs");
+	cJSON *norms = cJSON_AddArrayToObject(r, "per_byte");
+	for (size_t c = 0; c < k; c++) {
+		cJSON_AddItemToArray(sums, cJSON_CreateNumber(j->sums[c]));
+		cJSON_AddItemToArray(norms, cJSON_CreateNumber(j->norms[c]));
+	}
+	cJSON_AddNumberToObject(r, "pred", (double)pred);
+	cJSON_AddNumberToObject(r, "answer", (double)answer);
+	cJSON_AddBoolToObject(r, "correct", pred == answer);
+	write_json(out, r);
+	cJSON_Delete(r);
+}
+
+static int answer_question(choice_job *j, tk_eval_question *q, uint64_t number,
+			   tk_outfile *per)
+{
+	const tk_tokenizer *tok = j->m.model->tokenizer;
+	int rc = tk_eval_choice_tokenize(q, j->renderer, tok, &j->tokens);
+	size_t k = q->n_choices;
+	for (size_t c = 0; c < k; c++) {
+		j->conts[c] = j->tokens.cont[c].ids;
+		j->lens[c] = j->tokens.cont[c].n;
+	}
+	if (!rc)
+		rc = tk_eval_scorer_choices(j->m.scorer, j->tokens.prompt.ids, j->tokens.prompt.n,
+					    j->conts, j->lens, k, j->sums);
+	if (rc)
+		return rc;
+	for (size_t c = 0; c < k; c++)
+		j->norms[c] = j->sums[c] / (double)(j->tokens.bytes[c] ? j->tokens.bytes[c] : 1);
+	size_t by_sum = tk_eval_argmax(j->sums, k), by_norm = tk_eval_argmax(j->norms, k);
+	j->n++;
+	j->correct_sum += by_sum == q->answer;
+	j->correct_norm += by_norm == q->answer;
+	if (per)
+		per_question(per, number, j, k, j->normalize ? by_norm : by_sum, q->answer);
+	return TK_OK;
+}
+
+static void parse_choice_options(tk_cli *cli, choice_job *j, int argc, char **argv)
+{
+	int extra[CH_N_OPTIONS - CH_RAW] = {0};
+	/* -r takes a value: read it through the table, then the flags */
+	const char *v;
+	int o;
+	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0) {
+		switch (o) {
+		case 0: j->m.model_path = v; break;
+		case 1: j->m.adapter_path = v; break;
+		case 2: j->m.per_record_path = v; break;
+		case 3: j->m.table = 1; break;
+		case CH_RENDERER: j->renderer_name = v; break;
+		default: extra[o - CH_RAW] = 1; break;
+		}
+	}
+	j->raw = extra[CH_RAW - CH_RAW];
+	j->normalize = extra[CH_LENGTH_NORMALIZE - CH_RAW];
+	if (cli->first_operand < argc - 1)
+		tk_die(TK_EUSAGE, "one input at most (got %d); concatenate them with cat",
+		       argc - cli->first_operand);
+	j->input = cli->first_operand < argc ? argv[cli->first_operand] : "-";
+	if (!j->m.model_path)
+		tk_die(TK_EUSAGE, "-m MODEL is needed");
+	if (j->raw && j->renderer_name)
+		tk_die(TK_EUSAGE, "--raw and --renderer exclude each other");
+}
+
+static void open_choice_buffers(choice_job *j, size_t k)
+{
+	j->sums = tk_calloc(k, sizeof *j->sums);
+	j->norms = tk_calloc(k, sizeof *j->norms);
+	j->conts = tk_calloc(k, sizeof *j->conts);
+	j->lens = tk_calloc(k, sizeof *j->lens);
+	if (!j->sums || !j->norms || !j->conts || !j->lens)
+		tk_die(TK_EOSERR, "%s", tk_error_message());
+	if (j->raw)
+		return;
+	const tk_tokenizer *tok = j->m.model->tokenizer;
+	int rc = j->renderer_name ? tk_renderer_open(&j->renderer, j->renderer_name, tok)
+				  : tk_renderer_detect(&j->renderer, tok);
+	if (rc)
+		tk_die(rc, "%s: %s", j->m.model_path, tk_error_message());
+}
+
+static cJSON *choice_report(const choice_job *j)
+{
+	cJSON *r = cJSON_CreateObject();
+	cJSON_AddStringToObject(r, "task", "choice");
+	double n = (double)j->n;
+	add_number(r, "accuracy", (double)(j->normalize ? j->correct_norm : j->correct_sum) / n);
+	cJSON_AddNumberToObject(r, "n", n);
+	cJSON_AddNumberToObject(r, "correct", (double)(j->normalize ? j->correct_norm
+								    : j->correct_sum));
+	add_number(r, "accuracy_sum", (double)j->correct_sum / n);
+	add_number(r, "accuracy_norm", (double)j->correct_norm / n);
+	cJSON_AddStringToObject(r, "scoring", j->normalize ? "per-byte" : "sum");
+	cJSON_AddStringToObject(r, "format", j->renderer ? tk_renderer_name(j->renderer) : "raw");
+	add_sources(r, &j->m);
+	return r;
+}
+
+static int run_choice(tk_cli *cli, int argc, char **argv)
+{
+	choice_job j = {0};
+	parse_choice_options(cli, &j, argc, argv);
+	question_list l = {0};
+	read_lines(j.input, question_line, &l, NULL);
+	if (l.n == 0)
+		tk_die(TK_EDATA, "%s: no questions in it", shown_name(j.input));
+	load_model(&j.m, cli, l.max_choices);
+	open_choice_buffers(&j, l.max_choices);
+	tk_outfile *per = open_per_record(j.m.per_record_path);
+	tk_progress p = {0};
+	tk_progress_start(&p, "choice", "questions", l.n, cli->quiet);
+	for (size_t i = 0; i < l.n; i++) {
+		int rc = tk_eval_question_parse(&l.q, l.lines[i], strlen(l.lines[i]));
+		if (!rc)
+			rc = answer_question(&j, &l.q, l.numbers[i], per);
+		if (rc)
+			tk_die(rc, "%s:%" PRIu64 ": %s", shown_name(j.input), l.numbers[i],
+			       tk_error_message());
+		free(l.lines[i]);
+		tk_progress_update(&p, i + 1);
+	}
+	tk_progress_finish(&p);
+	close_per_record(per);
+	emit_report(cli, choice_report(&j), j.m.table);
+	tk_eval_question_free(&l.q);
+	free(l.lines);
+	free(l.numbers);
+	tk_eval_choice_tokens_free(&j.tokens);
+	tk_renderer_free(j.renderer);
+	free(j.sums);
+	free(j.norms);
+	free(j.conts);
+	free(j.lens);
+	unload_model(&j.m);
+	return 0;
+}
 
 /* ---- main --------------------------------------------------------------- */
 
@@ -720,16 +919,13 @@ int main(int argc, char **argv)
 		return run_nll(&cli, argc - 1, argv + 1);
 	}
 	if (!strcmp(sub, "choice")) {
+		cli.usage = "choice -m MODEL [-a ADAPTER] [--raw] [--length-normalize] [OPTIONS] "
+			    "[QUESTIONS.jsonl|-]";
+		cli.options = choice_options;
+		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS;
 		tk_cli_init(&cli);
 		return run_choice(&cli, argc - 1, argv + 1);
 	}
 	return run_top(argc, argv);
 }
 
-static int run_choice(tk_cli *cli, int argc, char **argv)
-{
-	(void)cli;
-	(void)argc;
-	(void)argv;
-	tk_die(TK_EUSAGE, "choice: not yet");
-}

@@ -16,6 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tk_render.h"
+#include "tk_tokenizer.h"
+
 struct tk_model;
 struct tk_lora;
 
@@ -149,5 +152,48 @@ int tk_eval_scorer_sequence(tk_eval_scorer *s, const int32_t *tokens, size_t n,
 int tk_eval_scorer_choices(tk_eval_scorer *s, const int32_t *prompt, size_t n_prompt,
 			   const int32_t *const *cont, const size_t *n_cont, size_t k,
 			   double *sums);
+
+/* ---- multiple-choice questions (lib/eval_choice.c) -------------------- */
+
+/* {"question": "...", "choices": ["..", ".."], "answer": 1} (or "B", or
+ * the right choice's text).  Zero-initialise, reuse, free. */
+typedef struct tk_eval_question {
+	void *json;              /* the parsed line (cJSON); owns the strings */
+	const char *question;
+	const char **choices;    /* (n_choices) */
+	size_t n_choices, cap;
+	size_t answer;           /* index of the right choice */
+} tk_eval_question;
+
+/* TK_EDATA naming what is wrong: malformed JSON, no question, fewer than
+ * two choices, an answer that is none of them. */
+int tk_eval_question_parse(tk_eval_question *q, const char *line, size_t len);
+void tk_eval_question_free(tk_eval_question *q);
+
+/* What is scored for a question: the prompt, then each choice's
+ * continuation.  Zero-initialise, reuse, free. */
+typedef struct tk_eval_choice_tokens {
+	tk_tokens prompt;
+	tk_tokens *cont;         /* (n) */
+	size_t *bytes;           /* (n) length of each continuation's text */
+	size_t n, cap;
+	tk_rendered full;        /* scratch */
+	tk_tokens whole;         /* scratch */
+} tk_eval_choice_tokens;
+
+/* With a renderer: the prompt is the question as a user message with the
+ * generation prompt, a continuation the tokens the template gives the
+ * choice as the assistant's answer (its end-of-turn token left out).
+ * Without (renderer NULL, raw text): the prompt is the question's tokens
+ * (bos when the tokenizer adds one), a continuation the choice after a
+ * space unless the question ends in white space, cut from the tokens of
+ * question + continuation where they agree (as lm-evaluation-harness
+ * does).  TK_EDATA for an empty prompt or continuation. */
+int tk_eval_choice_tokenize(const tk_eval_question *q, const tk_renderer *renderer,
+			    const tk_tokenizer *tok, tk_eval_choice_tokens *out);
+void tk_eval_choice_tokens_free(tk_eval_choice_tokens *t);
+
+/* The index of the best score (the first of equals). */
+size_t tk_eval_argmax(const double *scores, size_t n);
 
 #endif
