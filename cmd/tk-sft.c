@@ -1,0 +1,875 @@
+/* tk-sft: supervised fine-tuning on a token stream (weighted cross-entropy
+ * or DPO), LoRA or full, with checkpoints and exact resume.  See
+ * man/tk-sft.1. */
+#include "tk_cli.h"
+#include "tk_dataset.h"
+#include "tk_error.h"
+#include "tk_io.h"
+#include "tk_lora.h"
+#include "tk_model.h"
+#include "tk_progress.h"
+#include "tk_train.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* kernels.h and tk_model.h both define enum tk_rope_type: the backend
+ * functions used here are declared instead. */
+int tk_backend_open(tk_backend **out, const char *kind, int threads);
+void tk_backend_close(tk_backend *be);
+const char *tk_backend_name(const tk_backend *be);
+void tk_backend_set_batch_invariant(tk_backend *be, int on);
+
+enum {
+	OPT_MODEL, OPT_RANK, OPT_ALPHA, OPT_TARGETS, OPT_FULL, OPT_LR, OPT_SCHEDULE,
+	OPT_WARMUP, OPT_BATCH_TOKENS, OPT_BATCH, OPT_MICRO, OPT_STEPS, OPT_EPOCHS,
+	OPT_CLIP, OPT_WD, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_SHUFFLE, OPT_NO_SHUFFLE,
+	OPT_MAX_LEN, OPT_SAVE_EVERY, OPT_RESUME, OPT_LOSS, OPT_NORM, OPT_DPO_BETA,
+	OPT_EVAL, OPT_EVAL_EVERY,
+};
+
+static const tk_option options[] = {
+	{"model", 'm', "MODEL", "base model (HF folder, .gguf, .tkc)"},
+	{"lora-rank", 0, "R", "LoRA rank (default 32)"},
+	{"lora-alpha", 0, "A", "LoRA alpha; scale alpha/rank (default 32)"},
+	{"lora-targets", 0, "LIST", "q,k,v,o,gate,up,down, attn, mlp or all (default all)"},
+	{"full", 0, NULL, "train every weight instead of a LoRA adapter"},
+	{"lr", 0, "X", "peak learning rate (LoRA default: 5e-4*(2000/hidden)^p)"},
+	{"lr-schedule", 0, "S", "constant, linear or cosine (default linear)"},
+	{"warmup", 0, "N", "linear warmup steps (default 0)"},
+	{"batch-tokens", 0, "N", "batch by token budget: records up to N tokens a step"},
+	{"batch", 0, "N", "batch by records: N records (pairs with DPO) a step (default 8)"},
+	{"micro-tokens", 0, "N", "tokens of one forward/backward; more accumulate (default 4096)"},
+	{"steps", 0, "N", "optimizer steps to take (default: --epochs)"},
+	{"epochs", 0, "N", "passes over the data (default 1)"},
+	{"grad-clip", 0, "C", "clip the gradient norm to C (default 1; 0: off)"},
+	{"weight-decay", 0, "W", "AdamW weight decay (default 0)"},
+	{"beta1", 0, "B", "AdamW beta1 (default 0.9)"},
+	{"beta2", 0, "B", "AdamW beta2 (default 0.95)"},
+	{"eps", 0, "E", "AdamW epsilon (default 1e-8)"},
+	{"shuffle", 0, NULL, "shuffle records each epoch, seeded (default for files)"},
+	{"no-shuffle", 0, NULL, "keep the stream's order"},
+	{"max-len", 0, "N", "skip records longer than N tokens (default: model positions, <= 4096)"},
+	{"save-every", 0, "N", "write a state checkpoint every N steps (default 100; 0: end only)"},
+	{"resume", 0, "RUNDIR", "continue the run in RUNDIR from its last state checkpoint"},
+	{"loss", 0, "L", "ce (default) or dpo"},
+	{"normalize", 0, "N", "ce: per-example (default) or per-token"},
+	{"dpo-beta", 0, "B", "DPO beta (default 0.1)"},
+	{"eval", 0, "FILE", "token stream to report test/nll on"},
+	{"eval-every", 0, "N", "evaluate every N steps (default 0: at the end only)"},
+	{0, 0, 0, 0}
+};
+
+typedef struct settings {
+	const char *model, *input, *rundir, *resume, *eval;
+	const char *targets_list;
+	int full, rank, schedule, loss, norm, shuffle;
+	double alpha, lr, clip, wd, beta1, beta2, eps, dpo_beta;
+	int lr_given;
+	int64_t warmup, steps, epochs, save_every, eval_every;
+	size_t batch_tokens, batch, micro, max_len;
+	unsigned targets;
+	uint64_t seed;
+	int threads, quiet;
+} settings;
+
+/* ---- options ------------------------------------------------------------ */
+
+static void parse_one(tk_cli *cli, settings *s, int o, const char *v)
+{
+	switch (o) {
+	case OPT_MODEL: s->model = v; break;
+	case OPT_RANK: s->rank = (int)tk_cli_int(cli, "lora-rank", v, 1, 4096); break;
+	case OPT_ALPHA: s->alpha = tk_cli_double(cli, "lora-alpha", v, 1e-6, 1e6); break;
+	case OPT_TARGETS: s->targets_list = v; break;
+	case OPT_FULL: s->full = 1; break;
+	case OPT_LR: s->lr = tk_cli_double(cli, "lr", v, 0, 10); s->lr_given = 1; break;
+	case OPT_SCHEDULE:
+		if ((s->schedule = tk_lr_schedule_parse(v)) < 0)
+			tk_die(TK_EUSAGE, "--lr-schedule: '%s' is not constant, linear or cosine", v);
+		break;
+	case OPT_WARMUP: s->warmup = tk_cli_int(cli, "warmup", v, 0, INT32_MAX); break;
+	case OPT_BATCH_TOKENS: s->batch_tokens = (size_t)tk_cli_int(cli, "batch-tokens", v, 1, INT32_MAX); break;
+	case OPT_BATCH: s->batch = (size_t)tk_cli_int(cli, "batch", v, 1, INT32_MAX); break;
+	case OPT_MICRO: s->micro = (size_t)tk_cli_int(cli, "micro-tokens", v, 1, 1 << 24); break;
+	case OPT_STEPS: s->steps = tk_cli_int(cli, "steps", v, 1, INT64_MAX / 2); break;
+	case OPT_EPOCHS: s->epochs = tk_cli_int(cli, "epochs", v, 1, 1000000); break;
+	case OPT_CLIP: s->clip = tk_cli_double(cli, "grad-clip", v, 0, 1e30); break;
+	case OPT_WD: s->wd = tk_cli_double(cli, "weight-decay", v, 0, 10); break;
+	case OPT_BETA1: s->beta1 = tk_cli_double(cli, "beta1", v, 0, 0.999999); break;
+	case OPT_BETA2: s->beta2 = tk_cli_double(cli, "beta2", v, 0, 0.99999999); break;
+	case OPT_EPS: s->eps = tk_cli_double(cli, "eps", v, 0, 1); break;
+	case OPT_SHUFFLE: s->shuffle = 1; break;
+	case OPT_NO_SHUFFLE: s->shuffle = 0; break;
+	case OPT_MAX_LEN: s->max_len = (size_t)tk_cli_int(cli, "max-len", v, 2, 1 << 20); break;
+	case OPT_SAVE_EVERY: s->save_every = tk_cli_int(cli, "save-every", v, 0, INT32_MAX); break;
+	case OPT_RESUME: s->resume = v; break;
+	case OPT_LOSS:
+		if (strcmp(v, "ce") && strcmp(v, "dpo"))
+			tk_die(TK_EUSAGE, "--loss: '%s' is not ce or dpo", v);
+		s->loss = strcmp(v, "dpo") == 0 ? TK_TRAIN_DPO : TK_TRAIN_CE;
+		break;
+	case OPT_NORM:
+		if (strcmp(v, "per-example") && strcmp(v, "per-token"))
+			tk_die(TK_EUSAGE, "--normalize: '%s' is not per-example or per-token", v);
+		s->norm = strcmp(v, "per-token") == 0 ? TK_TRAIN_PER_TOKEN : TK_TRAIN_PER_EXAMPLE;
+		break;
+	case OPT_DPO_BETA: s->dpo_beta = tk_cli_double(cli, "dpo-beta", v, 1e-6, 1e6); break;
+	case OPT_EVAL: s->eval = v; break;
+	case OPT_EVAL_EVERY: s->eval_every = tk_cli_int(cli, "eval-every", v, 0, INT32_MAX); break;
+	}
+}
+
+static void check_settings(tk_cli *cli, settings *s, int argc, char **argv)
+{
+	if (cli->first_operand < argc - 1)
+		tk_die(TK_EUSAGE, "one input at most (got %d); concatenate streams with cat",
+		       argc - cli->first_operand);
+	s->input = cli->first_operand < argc ? argv[cli->first_operand] : "-";
+	if (!s->model)
+		tk_die(TK_EUSAGE, "-m MODEL is needed");
+	if (s->batch && s->batch_tokens)
+		tk_die(TK_EUSAGE, "--batch and --batch-tokens exclude each other");
+	if (!s->batch && !s->batch_tokens)
+		s->batch = 8;
+	if (s->full && (s->targets_list || s->rank))
+		tk_die(TK_EUSAGE, "--full trains every weight: --lora-* options do not apply");
+	if (s->full && s->loss == TK_TRAIN_DPO)
+		tk_die(TK_EUSAGE, "--loss dpo needs LoRA (its reference is the base model "
+		       "without the adapter)");
+	if (tk_lora_targets_from_list(s->targets_list ? s->targets_list : "all", &s->targets))
+		tk_die(TK_EUSAGE, "--lora-targets: %s", tk_error_message());
+	int from_stdin = strcmp(s->input, "-") == 0;
+	if (s->shuffle < 0)
+		s->shuffle = !from_stdin;
+	if (from_stdin && (s->shuffle || s->epochs > 1))
+		tk_die(TK_EUSAGE, "standard input is read once, in order: --shuffle and "
+		       "--epochs > 1 need the stream in a file");
+	if (s->steps && s->epochs)
+		tk_die(TK_EUSAGE, "--steps and --epochs exclude each other");
+	if (!s->steps && !s->epochs)
+		s->epochs = 1;
+	if (!s->rank)
+		s->rank = 32;
+	if (s->resume && strcmp(cli->output, "-") && strcmp(cli->output, s->resume))
+		tk_die(TK_EUSAGE, "--resume RUNDIR writes to RUNDIR; -o names another folder");
+	s->rundir = s->resume ? s->resume : strcmp(cli->output, "-") ? cli->output : "sft-run";
+}
+
+static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
+{
+	*s = (settings){
+		.schedule = TK_LR_LINEAR, .loss = TK_TRAIN_CE, .norm = TK_TRAIN_PER_EXAMPLE,
+		.shuffle = -1, .alpha = 32, .clip = 1, .beta1 = 0.9, .beta2 = 0.95,
+		.eps = 1e-8, .dpo_beta = 0.1, .save_every = 100, .micro = 4096,
+	};
+	const char *v;
+	int o;
+	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0)
+		parse_one(cli, s, o, v);
+	check_settings(cli, s, argc, argv);
+	s->seed = cli->seed_given ? cli->seed : 0;
+	s->threads = cli->threads;
+	s->quiet = cli->quiet;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+typedef struct run {
+	const settings *s;
+	tk_backend *be;
+	tk_model *model;
+	tk_lora *lora;
+	tk_train *t;
+	tk_dataset *data, *eval;
+	char model_fp[17], tok_fp[17], data_fp[17];
+	double lr;                 // peak learning rate
+	int64_t total;             // optimizer steps of the run
+	uint64_t epoch;            // data position: order[index] of epoch is next
+	size_t index;
+	size_t *order;             // (data units)
+	size_t *batch;             // (data units) units of the current step
+	size_t micro;              // tokens of one forward/backward
+	int32_t *tokens;           // (micro) micro-batch staging
+	float *weights;            // (micro)
+	size_t *starts;            // (micro + 1)
+	FILE *metrics;
+	double started;
+	char last_state[4096];     // last state checkpoint written or loaded
+} run;
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static const char *in_run(const run *r, const char *name, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s/%s", r->s->rundir, name);
+	return buf;
+}
+
+/* ---- model and data ----------------------------------------------------- */
+
+static void open_model(run *r)
+{
+	const settings *s = r->s;
+	tk_check(tk_model_load(&r->model, s->model));
+	tk_model_fingerprint_hex(r->model, r->model_fp);
+	r->tok_fp[0] = 0;
+	if (r->model->tokenizer)
+		snprintf(r->tok_fp, sizeof r->tok_fp, "%016" PRIx64,
+			 tk_tokenizer_fingerprint(r->model->tokenizer));
+	if (s->full)
+		return;
+	tk_lora_config c = {s->rank, (float)s->alpha, s->targets};
+	tk_check(tk_lora_create(&r->lora, r->model, &c, s->seed));
+}
+
+static size_t default_max_len(const run *r)
+{
+	size_t n = (size_t)r->model->config.max_positions;
+	return r->s->max_len ? r->s->max_len : n < 4096 ? n : 4096;
+}
+
+static void explain_empty(const run *r, const char *path, const tk_dataset *d, size_t max_len)
+{
+	if (d->read == 0)
+		tk_die(TK_EDATA, "%s has no records: nothing to train on", path);
+	if (d->too_long == d->read)
+		tk_die(TK_EDATA, "%s: every record is longer than --max-len %zu (longest %zu "
+		       "tokens); raise --max-len or render shorter records", path, max_len,
+		       d->longest);
+	if (r->s->loss == TK_TRAIN_DPO)
+		tk_die(TK_EDATA, "%s holds no preference pairs (chosen then rejected record of "
+		       "one group, as tk-render --pairs writes them)", path);
+	tk_die(TK_EDATA, "%s: no record has a non-zero loss weight (all weights are zero): "
+	       "nothing to train on; render with --train-on to choose the trained tokens", path);
+}
+
+static void check_tokenizer(const run *r, const char *path, const tk_dataset *d)
+{
+	char fp[17];
+	if (!r->tok_fp[0] || tk_dataset_tokenizer(d, fp) != TK_OK)
+		return;
+	if (strcmp(fp, r->tok_fp) != 0)
+		tk_die(TK_EDATA, "%s was rendered with tokenizer %s, but %s has tokenizer %s: "
+		       "render the data with this model", path, fp, r->s->model, r->tok_fp);
+}
+
+static void warn_dropped(const run *r, const char *path, const tk_dataset *d, size_t max_len)
+{
+	if (r->s->quiet)
+		return;
+	if (d->too_long)
+		tk_warn("%s: skipped %" PRIu64 " of %" PRIu64 " records longer than --max-len %zu "
+			"(longest %zu tokens)", path, d->too_long, d->read, max_len, d->longest);
+	if (d->unweighted)
+		tk_warn("%s: skipped %" PRIu64 " records whose loss weights are all zero", path,
+			d->unweighted);
+	if (d->unpaired)
+		tk_warn("%s: skipped %" PRIu64 " records that are not part of a chosen/rejected "
+			"pair", path, d->unpaired);
+}
+
+static tk_dataset *load_data(run *r, const char *path, int pairs)
+{
+	size_t max_len = default_max_len(r);
+	tk_dataset_options o = {max_len, pairs};
+	tk_dataset *d;
+	tk_check(tk_dataset_load(&d, path, &o));
+	check_tokenizer(r, path, d);
+	if (d->n_units == 0)
+		explain_empty(r, path, d, max_len);
+	warn_dropped(r, path, d, max_len);
+	return d;
+}
+
+/* FNV-1a of the kept tokens and weights: which data a run saw. */
+static void data_fingerprint(run *r)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	const unsigned char *p[2] = {(const void *)r->data->tokens, (const void *)r->data->weights};
+	size_t n[2] = {r->data->n_tokens * 4, r->data->n_tokens * 4};
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < n[k]; i++)
+			h = (h ^ p[k][i]) * 0x100000001b3ull;
+	snprintf(r->data_fp, sizeof r->data_fp, "%016" PRIx64, h);
+}
+
+/* ---- batches ------------------------------------------------------------ */
+
+/* The units of one step from order[*index]: --batch units, or units while
+ * their tokens fit --batch-tokens (at least one); never past the epoch. */
+static size_t take_batch(const run *r, const size_t *order, size_t *index, size_t *out)
+{
+	const settings *s = r->s;
+	size_t n = 0, tokens = 0;
+	while (*index < r->data->n_units) {
+		const tk_unit *u = &r->data->units[order[*index]];
+		if (s->batch ? n == s->batch : n && tokens + u->tokens > s->batch_tokens)
+			break;
+		out[n++] = order[(*index)++];
+		tokens += u->tokens;
+	}
+	return n;
+}
+
+static int64_t count_steps(const run *r)
+{
+	if (r->s->steps)
+		return r->s->steps;
+	int64_t steps = 0;
+	size_t n = r->data->n_units;
+	for (int64_t e = 0; e < r->s->epochs; e++) {
+		tk_dataset_order(r->data, r->order, r->s->seed, (uint64_t)e, r->s->shuffle);
+		for (size_t i = 0; i < n;)
+			steps += take_batch(r, r->order, &i, r->batch) > 0;
+	}
+	return steps;
+}
+
+static void alloc_buffers(run *r)
+{
+	size_t longest = 0;
+	for (size_t i = 0; i < r->data->n_units; i++)
+		longest = r->data->units[i].tokens > longest ? r->data->units[i].tokens : longest;
+	for (size_t i = 0; r->eval && i < r->eval->n_units; i++)
+		longest = r->eval->units[i].tokens > longest ? r->eval->units[i].tokens : longest;
+	r->micro = r->s->micro > longest ? r->s->micro : longest;
+	size_t n = r->data->n_units;
+	r->order = tk_calloc(n, sizeof *r->order);
+	r->batch = tk_calloc(n, sizeof *r->batch);
+	r->tokens = tk_calloc(r->micro, sizeof *r->tokens);
+	r->weights = tk_calloc(r->micro, sizeof *r->weights);
+	r->starts = tk_calloc(r->micro + 1, sizeof *r->starts);
+	if (!r->order || !r->batch || !r->tokens || !r->weights || !r->starts)
+		tk_check(TK_EOSERR);
+}
+
+/* Copies unit u's records to the staging arrays after *tokens. */
+static void stage_unit(run *r, const tk_dataset *d, const tk_unit *u, size_t *tokens,
+		       size_t *records)
+{
+	size_t from = d->starts[u->first];
+	memcpy(r->tokens + *tokens, d->tokens + from, u->tokens * sizeof *r->tokens);
+	memcpy(r->weights + *tokens, d->weights + from, u->tokens * sizeof *r->weights);
+	for (size_t k = 0; k < u->count; k++)
+		r->starts[++*records] = *tokens + d->starts[u->first + k + 1] - from;
+	*tokens += u->tokens;
+}
+
+static void add_result(tk_train_result *sum, const tk_train_result *x)
+{
+	sum->loss += x->loss;
+	sum->nll += x->nll;
+	sum->weight += x->weight;
+	sum->tokens += x->tokens;
+	sum->pairs += x->pairs;
+	sum->dpo_correct += x->dpo_correct;
+	sum->dpo_margin += x->dpo_margin;
+}
+
+/* Runs units in micro-batches of at most r->micro tokens; returns tokens. */
+static size_t run_units(run *r, const tk_dataset *d, const size_t *units, size_t n,
+			const tk_train_loss *loss, int grads, tk_train_result *sum)
+{
+	size_t done = 0;
+	memset(sum, 0, sizeof *sum);
+	for (size_t i = 0; i < n;) {
+		size_t tokens = 0, records = 0;
+		r->starts[0] = 0;
+		while (i < n && (tokens == 0 || tokens + d->units[units[i]].tokens <= r->micro))
+			stage_unit(r, d, &d->units[units[i++]], &tokens, &records);
+		tk_train_batch b = {tokens, records, r->tokens, r->weights, r->starts};
+		tk_train_result res;
+		int rc = grads ? tk_train_forward_backward(r->t, &b, loss, &res, NULL)
+			       : tk_train_forward(r->t, &b, loss, &res, NULL);
+		tk_check(rc);
+		add_result(sum, &res);
+		done += tokens;
+	}
+	return done;
+}
+
+/* The loss of a step: its denominator covers the whole step's batch. */
+static tk_train_loss step_loss(const run *r, size_t n)
+{
+	const settings *s = r->s;
+	tk_train_loss loss = {s->loss, s->norm, 0, s->dpo_beta};
+	for (size_t i = 0; i < n; i++) {
+		const tk_unit *u = &r->data->units[r->batch[i]];
+		if (s->loss == TK_TRAIN_DPO || s->norm == TK_TRAIN_PER_EXAMPLE) {
+			loss.denominator += s->loss == TK_TRAIN_DPO ? 1 : (double)u->count;
+			continue;
+		}
+		for (size_t k = 0; k < u->count; k++) {
+			size_t a = r->data->starts[u->first + k], b = r->data->starts[u->first + k + 1];
+			for (size_t j = a + 1; j < b; j++)
+				loss.denominator += r->data->weights[j];
+		}
+	}
+	if (!(loss.denominator > 0)) // weights summing to 0 (signed weights)
+		loss.denominator = 1;
+	return loss;
+}
+
+/* ---- config.json -------------------------------------------------------- */
+
+/* Every setting that shapes the numbers: a resumed run must have the same. */
+static cJSON *settings_json(const run *r)
+{
+	const settings *s = r->s;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "training", s->full ? "full" : "lora");
+	if (!s->full) {
+		cJSON_AddNumberToObject(o, "lora_rank", s->rank);
+		cJSON_AddNumberToObject(o, "lora_alpha", s->alpha);
+		cJSON_AddNumberToObject(o, "lora_targets", s->targets);
+	}
+	cJSON_AddNumberToObject(o, "lr", r->lr);
+	cJSON_AddStringToObject(o, "lr_schedule", tk_lr_schedule_name(s->schedule));
+	cJSON_AddNumberToObject(o, "warmup", (double)s->warmup);
+	cJSON_AddNumberToObject(o, "batch", (double)s->batch);
+	cJSON_AddNumberToObject(o, "batch_tokens", (double)s->batch_tokens);
+	cJSON_AddNumberToObject(o, "micro_tokens", (double)r->micro);
+	cJSON_AddNumberToObject(o, "steps", (double)r->total);
+	cJSON_AddNumberToObject(o, "epochs", (double)s->epochs);
+	cJSON_AddNumberToObject(o, "grad_clip", s->clip);
+	cJSON_AddNumberToObject(o, "weight_decay", s->wd);
+	cJSON_AddNumberToObject(o, "beta1", s->beta1);
+	cJSON_AddNumberToObject(o, "beta2", s->beta2);
+	cJSON_AddNumberToObject(o, "eps", s->eps);
+	cJSON_AddNumberToObject(o, "seed", (double)s->seed);
+	cJSON_AddBoolToObject(o, "shuffle", s->shuffle);
+	cJSON_AddNumberToObject(o, "max_len", (double)default_max_len(r));
+	cJSON_AddStringToObject(o, "loss", s->loss == TK_TRAIN_DPO ? "dpo" : "ce");
+	cJSON_AddStringToObject(o, "normalize",
+				s->norm == TK_TRAIN_PER_TOKEN ? "per-token" : "per-example");
+	if (s->loss == TK_TRAIN_DPO)
+		cJSON_AddNumberToObject(o, "dpo_beta", s->dpo_beta);
+	cJSON_AddStringToObject(o, "model_fingerprint", r->model_fp);
+	cJSON_AddStringToObject(o, "data_fingerprint", r->data_fp);
+	return o;
+}
+
+static void write_text(const char *path, const char *text)
+{
+	tk_outfile *f;
+	tk_check(tk_outfile_open(&f, path, 0));
+	int rc = tk_outfile_write(f, text, strlen(text));
+	if (rc) {
+		tk_outfile_abort(f);
+		tk_check(rc);
+	}
+	tk_check(tk_outfile_commit(f));
+}
+
+static void write_config(const run *r, cJSON *settings)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "command", "tk-sft");
+	cJSON_AddStringToObject(o, "version", TK_VERSION);
+	cJSON_AddStringToObject(o, "model", r->s->model);
+	cJSON_AddStringToObject(o, "data", r->s->input);
+	cJSON_AddNumberToObject(o, "records", (double)r->data->n_records);
+	cJSON_AddNumberToObject(o, "tokens", (double)r->data->n_tokens);
+	if (r->s->eval)
+		cJSON_AddStringToObject(o, "eval", r->s->eval);
+	cJSON_AddNumberToObject(o, "trainable_parameters", (double)tk_train_trainable(r->t));
+	cJSON_AddItemReferenceToObject(o, "settings", settings);
+	char *text = cJSON_Print(o), path[4096];
+	if (!text)
+		tk_check(TK_EOSERR);
+	size_t len = strlen(text);
+	char *line = malloc(len + 2);
+	if (!line)
+		tk_check(TK_EOSERR);
+	memcpy(line, text, len);
+	memcpy(line + len, "\n", 2);
+	write_text(in_run(r, "config.json", path, sizeof path), line);
+	free(line);
+	free(text);
+	cJSON_Delete(o);
+}
+
+/* --resume: the stored settings must be these. */
+static void check_same_settings(const run *r, const cJSON *now)
+{
+	char path[4096], *text;
+	tk_check(tk_read_text(in_run(r, "config.json", path, sizeof path), 1 << 20, &text, NULL));
+	cJSON *o = cJSON_Parse(text);
+	const cJSON *was = cJSON_GetObjectItem(o, "settings");
+	if (!cJSON_IsObject(was))
+		tk_die(TK_EDATA, "%s: no settings to resume with", path);
+	const cJSON *item;
+	cJSON_ArrayForEach(item, was) {
+		const cJSON *x = cJSON_GetObjectItem(now, item->string);
+		if (!x || !cJSON_Compare(item, x, 1)) {
+			char *a = cJSON_PrintUnformatted(item), *b = x ? cJSON_PrintUnformatted(x) : NULL;
+			tk_die(TK_EUSAGE, "--resume %s: setting %s was %s, now %s; resume with the "
+			       "options (and data) of the run", r->s->rundir, item->string, a,
+			       b ? b : "unset");
+		}
+	}
+	cJSON_Delete(o);
+	free(text);
+}
+
+/* ---- checkpoints -------------------------------------------------------- */
+
+static void append_line(const run *r, const char *name, const char *line)
+{
+	char path[4096];
+	FILE *f = fopen(in_run(r, name, path, sizeof path), "a");
+	if (!f || fputs(line, f) == EOF || fflush(f) || fclose(f))
+		tk_die(TK_EIO, "%s: %s", path, strerror(errno));
+}
+
+static void save_state(run *r)
+{
+	char name[64], path[4096], meta[512], line[768];
+	int64_t step = tk_train_steps(r->t);
+	snprintf(name, sizeof name, "step-%06" PRId64 ".tkc", step);
+	snprintf(meta, sizeof meta, "{\"data\": {\"epoch\": %" PRIu64 ", \"index\": %zu}, "
+		 "\"seed\": %" PRIu64 ", \"base_fingerprint\": \"%s\", \"data_fingerprint\": \"%s\"}",
+		 r->epoch, r->index, r->s->seed, r->model_fp, r->data_fp);
+	tk_check(tk_train_save_state(r->t, in_run(r, name, path, sizeof path), meta));
+	snprintf(line, sizeof line, "{\"step\": %" PRId64 ", \"path\": \"%s\", \"data\": "
+		 "{\"epoch\": %" PRIu64 ", \"index\": %zu}}\n", step, name, r->epoch, r->index);
+	append_line(r, "checkpoints.jsonl", line);
+	snprintf(r->last_state, sizeof r->last_state, "%s", path);
+}
+
+/* The last line of checkpoints.jsonl: state path and data position. */
+static void last_checkpoint(run *r, char *name, size_t cap, int64_t *step)
+{
+	char path[4096], *text;
+	in_run(r, "checkpoints.jsonl", path, sizeof path);
+	if (tk_read_text(path, 64 << 20, &text, NULL))
+		tk_die(TK_ENOINPUT, "--resume %s: no checkpoints.jsonl (was the run started with "
+		       "-o %s, and did it write a checkpoint?)", r->s->rundir, r->s->rundir);
+	char *last = NULL;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		last = line;
+	cJSON *o = last ? cJSON_Parse(last) : NULL;
+	const cJSON *p = cJSON_GetObjectItem(o, "path"), *d = cJSON_GetObjectItem(o, "data");
+	const cJSON *st = cJSON_GetObjectItem(o, "step");
+	const cJSON *e = cJSON_GetObjectItem(d, "epoch"), *i = cJSON_GetObjectItem(d, "index");
+	if (!cJSON_IsString(p) || !cJSON_IsNumber(e) || !cJSON_IsNumber(i) || !cJSON_IsNumber(st))
+		tk_die(TK_EDATA, "%s: the last line is not a checkpoint record", path);
+	snprintf(name, cap, "%s", p->valuestring);
+	r->epoch = (uint64_t)e->valuedouble;
+	r->index = (size_t)i->valuedouble;
+	*step = (int64_t)st->valuedouble;
+	cJSON_Delete(o);
+	free(text);
+}
+
+/* Keeps the metrics of steps up to the checkpoint's, so that the resumed
+ * run's file reads as the uninterrupted run's. */
+static void trim_metrics(const run *r, int64_t step)
+{
+	char path[4096], *text;
+	in_run(r, "metrics.jsonl", path, sizeof path);
+	if (tk_read_text(path, (size_t)1 << 30, &text, NULL))
+		return;
+	size_t len = strlen(text), at = 0;
+	char *keep = malloc(len + 1);
+	if (!keep)
+		tk_check(TK_EOSERR);
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		cJSON *o = cJSON_Parse(line);
+		const cJSON *s = cJSON_GetObjectItem(o, "step");
+		if (cJSON_IsNumber(s) && s->valuedouble <= (double)step)
+			at += (size_t)sprintf(keep + at, "%s\n", line);
+		cJSON_Delete(o);
+	}
+	keep[at] = 0;
+	write_text(path, keep);
+	free(keep);
+	free(text);
+}
+
+static void resume(run *r)
+{
+	char name[1024], path[4096];
+	int64_t step;
+	last_checkpoint(r, name, sizeof name, &step);
+	in_run(r, name, path, sizeof path);
+	tk_check(tk_train_load_state(r->t, path, NULL));
+	if (tk_train_steps(r->t) != step)
+		tk_die(TK_EDATA, "%s: holds step %" PRId64 ", checkpoints.jsonl says %" PRId64,
+		       path, tk_train_steps(r->t), step);
+	if (r->index > r->data->n_units)
+		tk_die(TK_EDATA, "%s: data position %zu is past the data's %zu units", path,
+		       r->index, r->data->n_units);
+	trim_metrics(r, step);
+	snprintf(r->last_state, sizeof r->last_state, "%s", path);
+	if (!r->s->quiet)
+		tk_warn("resuming at step %" PRId64 " from %s", step, path);
+}
+
+static void make_rundir(const run *r)
+{
+	char path[4096];
+	if (mkdir(r->s->rundir, 0777) && errno != EEXIST)
+		tk_die(TK_ECANTCREAT, "%s: %s", r->s->rundir, strerror(errno));
+	struct stat sb;
+	if (!r->s->resume && stat(in_run(r, "checkpoints.jsonl", path, sizeof path), &sb) == 0)
+		tk_die(TK_ECANTCREAT, "%s already holds a run (checkpoints.jsonl): continue it "
+		       "with --resume %s, or write to another folder with -o", r->s->rundir,
+		       r->s->rundir);
+	if (!r->s->resume)
+		remove(in_run(r, "metrics.jsonl", path, sizeof path));
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void evaluate(run *r, int64_t step)
+{
+	tk_train_loss loss = {TK_TRAIN_CE, TK_TRAIN_PER_TOKEN, 1, 0};
+	tk_train_result res;
+	size_t n = r->eval->n_units;
+	size_t *all = tk_calloc(n, sizeof *all);
+	if (!all)
+		tk_check(TK_EOSERR);
+	for (size_t i = 0; i < n; i++)
+		all[i] = i;
+	run_units(r, r->eval, all, n, &loss, 0, &res);
+	free(all);
+	double nll = res.weight > 0 ? res.nll / res.weight : 0;
+	char line[256];
+	snprintf(line, sizeof line, "{\"step\": %" PRId64 ", \"test/nll\": %.9g}\n", step, nll);
+	fputs(line, r->metrics);
+	fflush(r->metrics);
+	if (!r->s->quiet)
+		fprintf(stderr, "step %" PRId64 "  test/nll %.4f\n", step, nll);
+}
+
+static void stop_on_nan(const run *r, int64_t step, const char *what, double value)
+{
+	const char *kept = r->last_state[0] ? r->last_state : "none written yet";
+	tk_die(TK_EDATA, "%s is %g at step %" PRId64 ": stopping (try a lower --lr or "
+	       "--grad-clip); last good checkpoint: %s", what, value, step, kept);
+}
+
+static void log_step(run *r, int64_t step, const tk_train_result *res, double lr,
+		     double norm, size_t tokens, double seconds)
+{
+	const settings *s = r->s;
+	double elapsed = tk_now() - r->started;
+	char line[768];
+	int at = snprintf(line, sizeof line, "{\"step\": %" PRId64 ", \"epoch\": %" PRIu64 ", "
+			  "\"train_mean_nll\": %.9g, \"optim/lr\": %.9g, \"optim/grad_norm\": "
+			  "%.9g, \"num_tokens\": %zu, \"num_loss_tokens\": %zu", step, r->epoch,
+			  res->loss, lr, norm, tokens, res->tokens);
+	if (s->loss == TK_TRAIN_DPO && res->pairs)
+		at += snprintf(line + at, sizeof line - (size_t)at, ", \"dpo_loss\": %.9g, "
+			       "\"accuracy\": %.9g, \"margin\": %.9g", res->loss,
+			       (double)res->dpo_correct / (double)res->pairs,
+			       res->dpo_margin / (double)res->pairs);
+	snprintf(line + at, sizeof line - (size_t)at, ", \"progress/done_frac\": %.6f, "
+		 "\"time/tokens_per_sec\": %.1f, \"time/total\": %.3f}\n",
+		 (double)step / (double)r->total, (double)tokens / seconds, elapsed);
+	fputs(line, r->metrics);
+	fflush(r->metrics);
+	if (!s->quiet)
+		fprintf(stderr, "step %" PRId64 "/%" PRId64 "  loss %.4f  lr %.3g  grad norm "
+			"%.4g  %.0f tok/s\n", step, r->total, res->loss, lr, norm,
+			(double)tokens / seconds);
+}
+
+/* The next step's units: the rest of this epoch or the start of the next. */
+static size_t next_batch(run *r)
+{
+	if (r->index >= r->data->n_units) {
+		r->epoch++;
+		r->index = 0;
+		tk_dataset_order(r->data, r->order, r->s->seed, r->epoch, r->s->shuffle);
+	}
+	return take_batch(r, r->order, &r->index, r->batch);
+}
+
+static void one_step(run *r)
+{
+	const settings *s = r->s;
+	double t0 = tk_now();
+	int64_t step = tk_train_steps(r->t) + 1;
+	size_t n = next_batch(r);
+	tk_train_loss loss = step_loss(r, n);
+	tk_train_result res;
+	size_t tokens = run_units(r, r->data, r->batch, n, &loss, 1, &res);
+	if (!isfinite(res.loss))
+		stop_on_nan(r, step, "the loss", res.loss);
+	double lr = tk_lr_at(s->schedule, r->lr, step - 1, s->warmup, r->total), norm = 0;
+	tk_train_adamw opt = {lr, s->beta1, s->beta2, s->eps, s->wd};
+	if (tk_train_optim_step(r->t, &opt, s->clip, &norm))
+		stop_on_nan(r, step, "the gradient norm", norm);
+	log_step(r, step, &res, lr, norm, tokens, fmax(tk_now() - t0, 1e-9));
+}
+
+static void train(run *r)
+{
+	const settings *s = r->s;
+	catch_signals();
+	while (tk_train_steps(r->t) < r->total) {
+		one_step(r);
+		int64_t step = tk_train_steps(r->t);
+		if (r->eval && s->eval_every && step % s->eval_every == 0 && step < r->total)
+			evaluate(r, step);
+		if (stop_signal) {
+			save_state(r);
+			tk_die(TK_ETEMPFAIL, "interrupted (signal %d) after step %" PRId64 "; state "
+			       "in %s; continue with --resume %s", (int)stop_signal, step,
+			       r->last_state, s->rundir);
+		}
+		if (s->save_every && step % s->save_every == 0 && step < r->total)
+			save_state(r);
+	}
+	if (r->eval)
+		evaluate(r, r->total);
+}
+
+static void write_final(run *r)
+{
+	char path[4096], meta[64];
+	in_run(r, "final.tkc", path, sizeof path);
+	if (r->s->full) {
+		tk_check(tk_train_export_model(r->t, r->model));
+		tk_check(tk_model_write_tkc(r->model, path));
+	} else {
+		snprintf(meta, sizeof meta, "{\"step\": %" PRId64 "}", tk_train_steps(r->t));
+		tk_check(tk_train_export_lora(r->t, r->lora));
+		tk_check(tk_lora_save(r->lora, path, meta));
+	}
+	if (!r->s->quiet)
+		tk_warn("wrote %s after %" PRId64 " steps", path, tk_train_steps(r->t));
+}
+
+/* ---- setup -------------------------------------------------------------- */
+
+static void choose_lr(run *r)
+{
+	const settings *s = r->s;
+	const tk_model_config *c = &r->model->config;
+	if (s->lr_given) {
+		r->lr = s->lr;
+		return;
+	}
+	if (s->full)
+		tk_die(TK_EUSAGE, "--full needs --lr (the size rule is for LoRA)");
+	double p;
+	r->lr = tk_lr_for_lora(c->architecture, c->hidden, &p);
+	if (!s->quiet)
+		tk_warn("lr %.4g from the LoRA rule 5e-4 * (2000 / hidden %d)^%.4g (%s family)",
+			r->lr, c->hidden, p, p < 0.5 ? "Qwen" : "Llama");
+}
+
+static void print_plan(const run *r)
+{
+	const settings *s = r->s;
+	if (s->quiet)
+		return;
+	fprintf(stderr, "tk-sft: %s, %s training, %zu trainable parameters, %.1f MiB on %s\n",
+		s->model, s->full ? "full" : "LoRA", tk_train_trainable(r->t),
+		(double)tk_train_memory(r->t) / 1048576.0, tk_backend_name(r->be));
+	fprintf(stderr, "tk-sft: %s: %zu records, %zu tokens; %" PRId64 " steps of %s %zu, "
+		"%zu tokens a pass; %s lr %.4g, warmup %" PRId64 ", clip %g; %s loss%s\n",
+		s->input, r->data->n_records, r->data->n_tokens, r->total,
+		s->batch ? "batch" : "batch-tokens", s->batch ? s->batch : s->batch_tokens,
+		r->micro, tk_lr_schedule_name(s->schedule), r->lr, s->warmup, s->clip,
+		s->loss == TK_TRAIN_DPO ? "DPO" : "cross-entropy",
+		s->loss == TK_TRAIN_DPO ? "" : s->norm == TK_TRAIN_PER_TOKEN ? " per token"
+									       : " per example");
+}
+
+static void setup(run *r)
+{
+	const settings *s = r->s;
+	open_model(r);
+	r->data = load_data(r, s->input, s->loss == TK_TRAIN_DPO);
+	if (s->eval)
+		r->eval = load_data(r, s->eval, 0);
+	data_fingerprint(r);
+	alloc_buffers(r);
+	choose_lr(r);
+	r->total = count_steps(r);
+	tk_check(tk_backend_open(&r->be, "cpu", s->threads));
+	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
+	tk_train_config tc = {s->full, r->micro};
+	tk_check(tk_train_open(&r->t, r->be, r->model, r->lora, &tc));
+	make_rundir(r);
+	cJSON *now = settings_json(r);
+	if (s->resume) {
+		check_same_settings(r, now);
+		resume(r);
+	} else {
+		write_config(r, now);
+	}
+	cJSON_Delete(now);
+	tk_dataset_order(r->data, r->order, s->seed, r->epoch, s->shuffle);
+	char path[4096];
+	r->metrics = fopen(in_run(r, "metrics.jsonl", path, sizeof path), "a");
+	if (!r->metrics)
+		tk_die(TK_ECANTCREAT, "%s: %s", path, strerror(errno));
+	print_plan(r);
+}
+
+static void teardown(run *r)
+{
+	if (r->metrics && fclose(r->metrics))
+		tk_die(TK_EIO, "metrics.jsonl: %s", strerror(errno));
+	tk_train_close(r->t);
+	tk_backend_close(r->be);
+	tk_lora_free(r->lora);
+	tk_model_free(r->model);
+	tk_dataset_free(r->data);
+	tk_dataset_free(r->eval);
+	free(r->order);
+	free(r->batch);
+	free(r->tokens);
+	free(r->weights);
+	free(r->starts);
+}
+
+int main(int argc, char **argv)
+{
+	tk_cli cli = {
+		.name = "tk-sft",
+		.usage = "-m MODEL [OPTIONS] [IN.tks|-]",
+		.summary = "Fine-tune a model on a token stream: weighted cross-entropy or DPO, "
+			   "LoRA or full, with checkpoints and exact resume.",
+		.options = options,
+		.common = TK_CLI_THREADS | TK_CLI_SEED | TK_CLI_OUTPUT,
+	};
+	tk_cli_init(&cli);
+	settings s;
+	parse_options(&cli, &s, argc, argv);
+	run r = {.s = &s};
+	r.started = tk_now();
+	setup(&r);
+	train(&r);
+	write_final(&r);
+	teardown(&r);
+	return 0;
+}
