@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { IM_START, IM_END };
+enum { IM_START, IM_END, THINK, END_THINK };
 
 static int qwen3_open(tk_renderer *r)
 {
@@ -27,6 +27,8 @@ static int qwen3_open(tk_renderer *r)
 		rc = render_need_token(r, "<|im_end|>", &r->special[IM_END]);
 	if (rc)
 		return rc;
+	r->special[THINK] = tk_tokenizer_find(r->tok, "<think>", 7);
+	r->special[END_THINK] = tk_tokenizer_find(r->tok, "</think>", 8);
 	render_add_stop_token(r, r->special[IM_END]);
 	render_add_stop_token(r, tk_tokenizer_eos(r->tok));
 	return TK_OK;
@@ -93,6 +95,19 @@ static size_t last_query(const tk_message *m, size_t n)
 
 /* after_query: the message comes after the last user message; last: it
  * ends the conversation. */
+/* <think> or </think> by its id when the tokenizer has it as a token of
+ * its own (Qwen3 does, as an added token; a GGUF may call it special, and
+ * then encoding the text would not find it), else as text. */
+static void tag(const tk_renderer *r, tk_rendered *out, int which, const char *text,
+		int trained)
+{
+	int32_t id = r->special[which];
+	if (id >= 0 && tk_tokenizer_token_type(r->tok, id) != TK_TOKEN_NORMAL)
+		rb_special(r, out, id, trained);
+	else
+		rb_str(r, out, text, trained);
+}
+
 static void assistant(const tk_renderer *r, tk_rendered *out, const tk_message *m,
 		      int after_query, int last)
 {
@@ -108,9 +123,12 @@ static void assistant(const tk_renderer *r, tk_rendered *out, const tk_message *
 		while (reasoning.n && reasoning.s[0] == '\n')
 			reasoning.s++, reasoning.n--;
 		reasoning = rstrip_nl(reasoning);
-		rb_str(r, out, "<think>\n", t);
+		tag(r, out, THINK, "<think>", t);
+		rb_str(r, out, "\n", t);
 		rb_text(r, out, reasoning.s, reasoning.n, t);
-		rb_str(r, out, "\n</think>\n\n", t);
+		rb_str(r, out, "\n", t);
+		tag(r, out, END_THINK, "</think>", t);
+		rb_str(r, out, "\n\n", t);
 		content = lstrip_nl(content);
 	}
 	rb_text(r, out, content.s, content.n, t);
@@ -141,8 +159,12 @@ static void qwen3_render(const tk_renderer *r, tk_rendered *out,
 	if (flags & TK_RENDER_GENERATION_PROMPT) {
 		rb_special(r, out, r->special[IM_START], 0);
 		rb_str(r, out, "assistant\n", 0);
-		if (r->no_thinking)
-			rb_str(r, out, "<think>\n\n</think>\n\n", 0);
+		if (r->no_thinking) {
+			tag(r, out, THINK, "<think>", 0);
+			rb_str(r, out, "\n\n", 0);
+			tag(r, out, END_THINK, "</think>", 0);
+			rb_str(r, out, "\n\n", 0);
+		}
 	}
 }
 
