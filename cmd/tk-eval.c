@@ -29,6 +29,15 @@ static const char *shown_name(const char *path)
 	return strcmp(path, "-") ? path : "stdin";
 }
 
+/* The one input operand ("-" when none). */
+static const char *single_input(const tk_cli *cli, int argc, char **argv)
+{
+	if (cli->first_operand < argc - 1)
+		tk_die(TK_EUSAGE, "one input at most (got %d); concatenate them with cat",
+		       argc - cli->first_operand);
+	return cli->first_operand < argc ? argv[cli->first_operand] : "-";
+}
+
 /* Called with each line that is not blank; a non-zero return stops the
  * reading and is reported as "PATH:LINE: message". */
 typedef int (*line_fn)(void *ctx, const char *line, size_t len, uint64_t number);
@@ -243,10 +252,7 @@ static void parse_score_options(tk_cli *cli, score_job *j, int argc, char **argv
 	}
 	if (j->task < 0)
 		tk_die(TK_EUSAGE, "--task is needed: exact, number, boxed or choice");
-	if (cli->first_operand < argc - 1)
-		tk_die(TK_EUSAGE, "one input at most (got %d); concatenate them with cat",
-		       argc - cli->first_operand);
-	j->input = cli->first_operand < argc ? argv[cli->first_operand] : "-";
+	j->input = single_input(cli, argc, argv);
 }
 
 /* The key samples and answers are matched by: a string id as it is, a
@@ -471,8 +477,9 @@ static void load_model(model_job *m, const tk_cli *cli, size_t slots)
 		tk_die(TK_ECONFIG, "%s: the model has no tokenizer", m->model_path);
 	snprintf(m->tok_fp, sizeof m->tok_fp, "%016" PRIx64,
 		 tk_tokenizer_fingerprint(m->model->tokenizer));
-	if (m->adapter_path && tk_lora_load(&m->adapter, m->adapter_path, m->model))
-		tk_die(TK_EDATA, "%s", tk_error_message());
+	int rc = m->adapter_path ? tk_lora_load(&m->adapter, m->adapter_path, m->model) : TK_OK;
+	if (rc)
+		tk_die(rc, "%s", tk_error_message());
 	tk_check(tk_eval_scorer_open(&m->scorer, "cpu", cli->threads, m->model, m->adapter,
 				     slots));
 }
@@ -504,24 +511,17 @@ static const tk_option nll_options[] = {
 };
 enum { NL_MODEL, NL_ADAPTER, NL_PER_RECORD, NL_TABLE };
 
-static const char *parse_model_options(tk_cli *cli, model_job *m, int argc, char **argv,
-				       int *extra, int n_common)
+/* The options nll and choice share, first in both tables: 1 when o was
+ * one of them. */
+static int model_option(model_job *m, int o, const char *v)
 {
-	const char *v;
-	int o;
-	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0) {
-		switch (o) {
-		case 0: m->model_path = v; break;
-		case 1: m->adapter_path = v; break;
-		case 2: m->per_record_path = v; break;
-		case 3: m->table = 1; break;
-		default: extra[o - n_common] = 1; break;
-		}
+	switch (o) {
+	case NL_MODEL: m->model_path = v; return 1;
+	case NL_ADAPTER: m->adapter_path = v; return 1;
+	case NL_PER_RECORD: m->per_record_path = v; return 1;
+	case NL_TABLE: m->table = 1; return 1;
 	}
-	if (cli->first_operand < argc - 1)
-		tk_die(TK_EUSAGE, "one input at most (got %d); concatenate them with cat",
-		       argc - cli->first_operand);
-	return cli->first_operand < argc ? argv[cli->first_operand] : "-";
+	return 0;
 }
 
 /* The stream's tokens must be the model tokenizer's. */
@@ -645,8 +645,11 @@ static cJSON *nll_report(const tk_eval_nll *t, const model_job *m)
 static int run_nll(tk_cli *cli, int argc, char **argv)
 {
 	model_job m = {0};
-	int extra[1] = {0};
-	const char *input = parse_model_options(cli, &m, argc, argv, extra, 4);
+	const char *v;
+	int o;
+	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0)
+		model_option(&m, o, v);
+	const char *input = single_input(cli, argc, argv);
 	if (!m.model_path)
 		tk_die(TK_EUSAGE, "-m MODEL is needed");
 	tk_tks_reader *r;
@@ -677,7 +680,7 @@ static const tk_option choice_options[] = {
 	{"length-normalize", 0, NULL, "pick by logprob per byte of the choice, not the sum"},
 	{0, 0, 0, 0}
 };
-enum { CH_RAW = 4, CH_RENDERER, CH_LENGTH_NORMALIZE, CH_N_OPTIONS };
+enum { CH_RAW = NL_TABLE + 1, CH_RENDERER, CH_LENGTH_NORMALIZE };
 
 /* The questions, read and checked before the model is loaded. */
 typedef struct question_list {
@@ -769,26 +772,18 @@ static int answer_question(choice_job *j, tk_eval_question *q, uint64_t number,
 
 static void parse_choice_options(tk_cli *cli, choice_job *j, int argc, char **argv)
 {
-	int extra[CH_N_OPTIONS - CH_RAW] = {0};
-	/* -r takes a value: read it through the table, then the flags */
 	const char *v;
 	int o;
 	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0) {
+		if (model_option(&j->m, o, v))
+			continue;
 		switch (o) {
-		case 0: j->m.model_path = v; break;
-		case 1: j->m.adapter_path = v; break;
-		case 2: j->m.per_record_path = v; break;
-		case 3: j->m.table = 1; break;
+		case CH_RAW: j->raw = 1; break;
 		case CH_RENDERER: j->renderer_name = v; break;
-		default: extra[o - CH_RAW] = 1; break;
+		case CH_LENGTH_NORMALIZE: j->normalize = 1; break;
 		}
 	}
-	j->raw = extra[CH_RAW - CH_RAW];
-	j->normalize = extra[CH_LENGTH_NORMALIZE - CH_RAW];
-	if (cli->first_operand < argc - 1)
-		tk_die(TK_EUSAGE, "one input at most (got %d); concatenate them with cat",
-		       argc - cli->first_operand);
-	j->input = cli->first_operand < argc ? argv[cli->first_operand] : "-";
+	j->input = single_input(cli, argc, argv);
 	if (!j->m.model_path)
 		tk_die(TK_EUSAGE, "-m MODEL is needed");
 	if (j->raw && j->renderer_name)
