@@ -316,8 +316,10 @@ static int pair_line(job *j, const char *line, size_t len)
 		return rc;
 	size_t n_chosen = kept_length(j, &j->out, 1);
 	size_t n_rejected = kept_length(j, &j->alt, 1);
-	if (!n_chosen || !n_rejected)
+	if (!n_chosen || !n_rejected) {
+		j->c.dropped += n_chosen || n_rejected; /* its partner goes too */
 		return TK_OK;
+	}
 	int64_t group = j->next_group++;
 	rc = write_record(j, j->out.ids.ids, j->out.weights, n_chosen, group,
 			  TK_PAIR_CHOSEN, j->chat.meta);
