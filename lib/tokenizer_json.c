@@ -225,6 +225,12 @@ static int count_ids(const cJSON *vocab, const cJSON *added, size_t *n,
 	}
 	if (max < 0)
 		return tk_fail(TK_EDATA, "%s: empty vocabulary", path);
+	/* ids are dense in every real vocabulary: a wild one is an error, not
+	 * a gigabyte of empty slots */
+	size_t entries = (size_t)cJSON_GetArraySize(vocab) + (size_t)cJSON_GetArraySize(added);
+	if ((size_t)max >= entries + 65536)
+		return tk_fail(TK_EDATA, "%s: token id %lld is far beyond the %zu tokens listed",
+			       path, (long long)max, entries);
 	*n = (size_t)max + 1;
 	return TK_OK;
 }

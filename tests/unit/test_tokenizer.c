@@ -440,6 +440,54 @@ static void test_bad_files(void)
 	TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), "llama"), "%s", tk_error_message());
 }
 
+/* Truncated and mutated copies of a good tokenizer.json load or fail
+ * cleanly (a crash or leak shows under make asan). */
+static void test_mutated_json(void)
+{
+	size_t len;
+	char *good = slurp(TINY "tokenizer.json", &len);
+	TKT_CHECK(good != NULL, "read");
+	if (!good)
+		return;
+	char path[512];
+	snprintf(path, sizeof path, "%s/mutated-tokenizer.json", tkt_tmpdir());
+	char *buf = malloc(len + 1);
+	int failed = 0, loaded = 0;
+	for (int round = 0; round < 300; round++) {
+		memcpy(buf, good, len);
+		size_t n = len;
+		if (round < 100) {
+			n = (size_t)(tkt_rand64() % len);
+		} else {
+			int edits = 1 + (int)(tkt_rand64() % 4);
+			for (int e = 0; e < edits; e++)
+				buf[tkt_rand64() % len] = "\"{}[],:0123456789 \\a\x80"[tkt_rand64() % 20];
+		}
+		FILE *f = fopen(path, "wb");
+		if (!f)
+			break;
+		fwrite(buf, 1, n, f);
+		fclose(f);
+		tk_tokenizer *tok;
+		int rc = tk_tokenizer_load_json(&tok, path, NULL);
+		if (rc) {
+			failed++;
+			TKT_CHECK(strstr(tk_error_message(), path) != NULL,
+				  "round %d: message does not name the file: %s", round, tk_error_message());
+			continue;
+		}
+		loaded++;
+		tk_tokens ids = {0};
+		rc = tk_tokenizer_encode(tok, "Hello <|im_end|> world 123", 25, TK_ENCODE_SPECIAL, &ids);
+		TKT_CHECK(rc == TK_OK, "%s", tk_error_message());
+		tk_tokens_free(&ids);
+		tk_tokenizer_free(tok);
+	}
+	printf("# %d mutated files refused, %d loaded\n", failed, loaded);
+	free(buf);
+	free(good);
+}
+
 /* ---- long inputs --------------------------------------------------------- */
 
 /* CPU time of this process: a loaded machine (tests run in parallel)
@@ -661,6 +709,7 @@ int main(void)
 	TKT_RUN(test_variants);
 	TKT_RUN(test_smollm2_ids);
 	TKT_RUN(test_bad_files);
+	TKT_RUN(test_mutated_json);
 	TKT_RUN(test_long_inputs);
 	TKT_RUN(test_invalid_utf8);
 	TKT_RUN(test_nfc);
