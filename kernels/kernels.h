@@ -130,7 +130,7 @@ void tk_rmsnorm_backward(tk_backend *be, float *dx, float *dw, const float *dy,
 
 /* ---- Rotary position embedding ----------------------------------------- */
 
-enum tk_rope_type { TK_ROPE_DEFAULT, TK_ROPE_LINEAR, TK_ROPE_LLAMA3 };
+#include "tk_rope_type.h" /* enum tk_rope_type, shared with the model config */
 
 struct tk_rope_scaling {
 	enum tk_rope_type type;
@@ -183,14 +183,16 @@ void tk_attention_cached_forward(tk_backend *be, float *out, const float *q,
  * cu_seqlens[n_records] = n); a token attends to its own record's tokens up
  * to itself, never across records.  Rows of a (rows, T) batch are just
  * consecutive records; padding at a row's end is one more record (its
- * outputs are unused; give it weight 0 in the loss).  lse (n, heads) keeps each query's
- * log-sum-exp for the backward (NULL: not kept).
+ * outputs are unused; give it weight 0 in the loss).  On a backend that is
+ * not batch invariant this runs through sgemm blocks of queries (several
+ * times faster; the bits then differ from the cached path's).  lse (n,
+ * heads) keeps each query's log-sum-exp for the backward (NULL: not kept).
  *   out, q (n, heads, d)   k, v (n, kv_heads, d)   cu_seqlens (n_records+1) */
-void tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
-				 const float *q, const float *k, const float *v,
-				 const int32_t *cu_seqlens, size_t n_records,
-				 size_t n, size_t heads, size_t kv_heads,
-				 size_t d, float scale);
+int tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
+				const float *q, const float *k, const float *v,
+				const int32_t *cu_seqlens, size_t n_records,
+				size_t n, size_t heads, size_t kv_heads,
+				size_t d, float scale);
 /* dq, dk, dv (assigned) from dout, recomputing the probabilities from q, k
  * and the forward's out and lse. */
 int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk,

@@ -1,8 +1,10 @@
-/* Causal grouped-query attention.  One routine computes one query head
- * against a run of key rows (online softmax over fixed blocks of keys, as
- * flash attention does), and both the KV-cache and the packed-batch forward
- * call it, so a token's output is the same bits either way and never
- * depends on what else is in the batch. */
+/* Causal grouped-query attention, batch invariant.  One routine computes
+ * one query head against a run of key rows (online softmax over fixed
+ * blocks of keys, as flash attention does), and both the KV-cache and the
+ * packed-batch forward call it, so a token's output is the same bits either
+ * way and never depends on what else is in the batch.  A backend that is
+ * not batch invariant runs the packed forward through sgemm instead
+ * (attention_blocked.c, which also has the backward). */
 #include "cpu.h"
 
 #include "tk_error.h"
@@ -96,13 +98,16 @@ static size_t record_of(const int32_t *cu, size_t n_records, size_t i)
 	return lo;
 }
 
-void tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
-				 const float *q, const float *k, const float *v,
-				 const int32_t *cu_seqlens, size_t n_records,
-				 size_t n, size_t heads, size_t kv_heads,
-				 size_t d, float scale)
+int tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
+				const float *q, const float *k, const float *v,
+				const int32_t *cu_seqlens, size_t n_records,
+				size_t n, size_t heads, size_t kv_heads,
+				size_t d, float scale)
 {
 	// out, q (n, heads, d)   lse (n, heads)   k, v (n, kv_heads, d)
+	if (!be->batch_invariant)
+		return tk_cpu_attention_packed_forward_blocked(be, out, lse, q, k, v, cu_seqlens,
+							       n_records, heads, kv_heads, d, scale);
 	size_t group = heads / kv_heads, ld = kv_heads * d;
 	size_t work = n * heads;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(be->threads) if (work > 1)
@@ -113,77 +118,5 @@ void tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
 		attend(out + t * d, lse ? lse + t : NULL, q + t * d, k + first,
 		       v + first, ld, i - start + 1, d, scale);
 	}
-}
-
-/* The backward, recomputing p = exp(scale·q·k − lse):
- *   δ_i  = dout_i · out_i
- *   ds   = p · (dout_i·v_j − δ_i)
- *   dq_i = scale Σ_j ds · k_j       (a pass over queries)
- *   dk_j = scale Σ_i ds · q_i,  dv_j = Σ_i p · dout_i
- *                                   (a pass over keys, so no two threads
- *                                    write the same row) */
-static void query_grad(float *dq, float *delta, const float *dout,
-		       const float *q, const float *out, float lse,
-		       const float *k, const float *v, size_t ld,
-		       size_t n_keys, size_t d, float scale)
-{
-	float dl = dot(dout, out, d);
-	for (size_t c = 0; c < d; c++)
-		dq[c] = 0.0f;
-	for (size_t j = 0; j < n_keys; j++) {
-		const float *kj = k + j * ld;
-		float p = tk_cpu_expf(scale * dot(q, kj, d) - lse);
-		float ds = p * (dot(dout, v + j * ld, d) - dl);
-		for (size_t c = 0; c < d; c++)
-			dq[c] += scale * ds * kj[c];
-	}
-	*delta = dl;
-}
-
-int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk,
-				 float *dv, const float *dout, const float *q,
-				 const float *k, const float *v,
-				 const float *out, const float *lse,
-				 const int32_t *cu_seqlens, size_t n_records,
-				 size_t n, size_t heads, size_t kv_heads,
-				 size_t d, float scale)
-{
-	// dq, dout, q, out (n, heads, d)   dk, dv, k, v (n, kv_heads, d)   lse (n, heads)
-	size_t group = heads / kv_heads, ld = kv_heads * d;
-	size_t cells = n * heads > 0 ? n * heads : 1;
-	float *delta = malloc(cells * sizeof *delta); // (n, heads)
-	if (!delta)
-		return tk_fail(TK_EOSERR, "out of memory for the attention backward");
-#pragma omp parallel for schedule(dynamic, 4) num_threads(be->threads) if (n * heads > 1)
-	for (size_t t = 0; t < n * heads; t++) {
-		size_t i = t / heads, h = t % heads;
-		size_t start = (size_t)cu_seqlens[record_of(cu_seqlens, n_records, i)];
-		size_t first = start * ld + (h / group) * d;
-		query_grad(dq + t * d, delta + t, dout + t * d, q + t * d,
-			   out + t * d, lse[t], k + first, v + first, ld,
-			   i - start + 1, d, scale);
-	}
-#pragma omp parallel for schedule(dynamic, 4) num_threads(be->threads) if (n * kv_heads > 1)
-	for (size_t t = 0; t < n * kv_heads; t++) {
-		size_t j = t / kv_heads, g = t % kv_heads;
-		size_t end = (size_t)cu_seqlens[record_of(cu_seqlens, n_records, j) + 1];
-		const float *kj = k + t * d, *vj = v + t * d;
-		float *dkj = dk + t * d, *dvj = dv + t * d;
-		for (size_t c = 0; c < d; c++)
-			dkj[c] = dvj[c] = 0.0f;
-		for (size_t i = j; i < end; i++) {
-			for (size_t h = g * group; h < (g + 1) * group; h++) {
-				size_t qi = i * heads + h;
-				const float *qv = q + qi * d, *go = dout + qi * d;
-				float p = tk_cpu_expf(scale * dot(qv, kj, d) - lse[qi]);
-				float ds = p * (dot(go, vj, d) - delta[qi]);
-				for (size_t c = 0; c < d; c++) {
-					dkj[c] += scale * ds * qv[c];
-					dvj[c] += p * go[c];
-				}
-			}
-		}
-	}
-	free(delta);
 	return TK_OK;
 }

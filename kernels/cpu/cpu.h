@@ -44,6 +44,13 @@ void tk_cpu_gemm(tk_backend *be, int trans_a, int trans_b, size_t m,
 		 size_t n, size_t k, const float *a, size_t lda,
 		 const float *b, size_t ldb, float beta, float *c, size_t ldc);
 
+/* The packed attention forward through sgemm blocks (attention_blocked.c):
+ * fast, but a token's bits depend on its record's length. */
+int tk_cpu_attention_packed_forward_blocked(tk_backend *be, float *out, float *lse,
+					    const float *q, const float *k, const float *v,
+					    const int32_t *cu, size_t n_records,
+					    size_t heads, size_t kv_heads, size_t d, float scale);
+
 /* e^x in float32 within 2 ulp (Cephes' expf: x = n·ln2 + r, a degree-6
  * polynomial for e^r, then 2^n into the exponent bits), written so that
  * loops under `omp simd` vectorize it; libm's expf is a scalar call, and

@@ -235,9 +235,19 @@ static void test_attention_packed(void)
 	double *qd = kt_widen(q, n * heads * d), *kd = kt_widen(k, n * kv_heads * d);
 	double *vd = kt_widen(v, n * kv_heads * d), *want = kt_doubles(n * heads * d);
 	float scale = 1.0f / sqrtf((float)d);
-	tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, scale);
 	ref_attention_packed(want, qd, kd, vd, cu, n_records, heads, kv_heads, d, scale);
+	/* Through sgemm blocks first (not batch invariant), then per query. */
+	tk_backend_set_batch_invariant(be, 0);
+	TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, scale) == 0, "%s", tk_error_message());
+	tk_backend_set_batch_invariant(be, 1);
 	KT_CHECK_NEAR(out, want, n * heads * d, 1e-5);
+	float *lse_blocked = kt_floats(n * heads);
+	memcpy(lse_blocked, lse, n * heads * sizeof *lse);
+	TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, scale) == 0, "%s", tk_error_message());
+	KT_CHECK_NEAR(out, want, n * heads * d, 1e-5);
+	double *lse_d = kt_widen(lse, n * heads);
+	KT_CHECK_NEAR(lse_blocked, lse_d, n * heads, 1e-6);
+	free(lse_blocked), free(lse_d);
 	/* The first token of a record sees only itself: out = its v. */
 	for (size_t h = 0; h < heads; h++)
 		KT_CHECK_NEAR(out + (5 * heads + h) * d, vd + (5 * kv_heads + h / 3) * d, d, 1e-6);

@@ -1,0 +1,268 @@
+/* Packed causal attention through sgemm, for training: each (record,
+ * query head) runs over blocks of ATTN_BLOCK queries, with the block's
+ * scores against all the keys it may see made by one product, so the work
+ * goes at BLAS speed instead of one dot product at a time.  The forward
+ * here serves a backend that is not batch invariant (attention.c keeps the
+ * per-query code whose bits a KV cache reproduces); the backward always
+ * comes here.  Work items are (record, query head); each head writes its
+ * own slice of dk and dv, summed over the group in a fixed order at the
+ * end, so no two threads write one row and the bits do not depend on the
+ * thread count. */
+#include "cpu.h"
+
+#include "tk_error.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+
+/* Queries per block: the scores of a block are (ATTN_BLOCK, record length). */
+#define ATTN_BLOCK 64
+
+/* Where one work item's rows live.  Rows of q, dq, out, dout for head h are
+ * h·d into each (heads·d)-wide token row; k, v, dk, dv rows of kv head g
+ * likewise in (kv_heads·d)-wide rows. */
+struct head_view {
+	const float *q, *k, *v;   // q (len, ldq) from its head; k, v (len, ldk)
+	size_t len, d, ldq, ldk;
+	float scale;
+};
+
+static void gemm(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+		 const float *a, size_t lda, const float *b, size_t ldb,
+		 float beta, float *c, size_t ldc)
+{
+	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+		    tb ? CblasTrans : CblasNoTrans, (blasint)m, (blasint)n,
+		    (blasint)k, alpha, a, (blasint)lda, b, (blasint)ldb, beta, c,
+		    (blasint)ldc);
+}
+
+/* The largest record, for the score buffers. */
+static size_t longest(const int32_t *cu, size_t n_records)
+{
+	size_t most = 0;
+	for (size_t r = 0; r < n_records; r++)
+		if ((size_t)(cu[r + 1] - cu[r]) > most)
+			most = (size_t)(cu[r + 1] - cu[r]);
+	return most;
+}
+
+/* p (bq, nk) = exp(s − lse) for the keys each query sees (key j ≤ query
+ * i0 + r), 0 after them; s holds scale·q·kᵀ. */
+static void probabilities(float *p, const float *s, const float *lse,
+			  size_t lse_stride, size_t i0, size_t bq, size_t nk)
+{
+	for (size_t r = 0; r < bq; r++) {
+		const float *sr = s + r * nk;
+		float *pr = p + r * nk, l = lse[(i0 + r) * lse_stride];
+		size_t seen = i0 + r + 1;
+#pragma omp simd
+		for (size_t j = 0; j < seen; j++)
+			pr[j] = tk_cpu_expf(sr[j] - l);
+		for (size_t j = seen; j < nk; j++)
+			pr[j] = 0.0f;
+	}
+}
+
+/* s (bq, nk) becomes the softmax over the keys each query sees; lse gets
+ * each row's log-sum-exp. */
+static void softmax_rows(float *s, float *lse, size_t lse_stride, size_t i0,
+			 size_t bq, size_t nk)
+{
+	for (size_t r = 0; r < bq; r++) {
+		float *sr = s + r * nk, m = -INFINITY, sum = 0.0f;
+		size_t seen = i0 + r + 1;
+		for (size_t j = 0; j < seen; j++)
+			m = sr[j] > m ? sr[j] : m;
+#pragma omp simd reduction(+ : sum)
+		for (size_t j = 0; j < seen; j++) {
+			sr[j] = tk_cpu_expf(sr[j] - m);
+			sum += sr[j];
+		}
+		float inv = 1.0f / sum;
+		for (size_t j = 0; j < seen; j++)
+			sr[j] *= inv;
+		for (size_t j = seen; j < nk; j++)
+			sr[j] = 0.0f;
+		if (lse)
+			lse[(i0 + r) * lse_stride] = m + logf(sum);
+	}
+}
+
+/* One (record, head): out (len, ldq) and lse (len, stride heads). */
+static void head_forward(float *out, float *lse, size_t lse_stride,
+			 const struct head_view *hv, float *s)
+{
+	for (size_t i0 = 0; i0 < hv->len; i0 += ATTN_BLOCK) {
+		size_t bq = hv->len - i0 < ATTN_BLOCK ? hv->len - i0 : ATTN_BLOCK;
+		size_t nk = i0 + bq; // the keys the block's last query sees
+		// s (bq, nk) = scale · q[i0:] · k[:nk]ᵀ
+		gemm(0, 1, bq, nk, hv->d, hv->scale, hv->q + i0 * hv->ldq, hv->ldq,
+		     hv->k, hv->ldk, 0.0f, s, nk);
+		softmax_rows(s, lse, lse_stride, i0, bq, nk);
+		// out[i0:] (bq, d) = p (bq, nk) · v[:nk] (nk, d)
+		gemm(0, 0, bq, hv->d, nk, 1.0f, s, nk, hv->v, hv->ldk, 0.0f,
+		     out + i0 * hv->ldq, hv->ldq);
+	}
+}
+
+static struct head_view view_of(const float *q, const float *k, const float *v,
+				const int32_t *cu, size_t item, size_t heads,
+				size_t kv_heads, size_t d, float scale)
+{
+	size_t r = item / heads, h = item % heads, g = h / (heads / kv_heads);
+	size_t start = (size_t)cu[r];
+	struct head_view hv = {
+		.q = q + start * heads * d + h * d,
+		.k = k + start * kv_heads * d + g * d,
+		.v = v + start * kv_heads * d + g * d,
+		.len = (size_t)(cu[r + 1] - cu[r]), .d = d,
+		.ldq = heads * d, .ldk = kv_heads * d, .scale = scale,
+	};
+	return hv;
+}
+
+int tk_cpu_attention_packed_forward_blocked(tk_backend *be, float *out, float *lse,
+					    const float *q, const float *k, const float *v,
+					    const int32_t *cu, size_t n_records,
+					    size_t heads, size_t kv_heads, size_t d, float scale)
+{
+	// out, q (n, heads, d)   lse (n, heads)   k, v (n, kv_heads, d)
+	size_t block_keys = longest(cu, n_records), items = n_records * heads;
+	int failed = 0;
+#pragma omp parallel num_threads(be->threads)
+	{
+		float *s = malloc(ATTN_BLOCK * (block_keys ? block_keys : 1) * sizeof *s); // (bq, nk)
+#pragma omp for schedule(dynamic)
+		for (size_t item = 0; item < items; item++) {
+			if (!s) {
+				failed = 1;
+				continue;
+			}
+			struct head_view hv = view_of(q, k, v, cu, item, heads, kv_heads, d, scale);
+			size_t r = item / heads, h = item % heads, start = (size_t)cu[r];
+			head_forward(out + start * heads * d + h * d,
+				     lse ? lse + start * heads + h : NULL, heads, &hv, s);
+		}
+		free(s);
+	}
+	return failed ? tk_fail(TK_EOSERR, "out of memory for attention scores") : TK_OK;
+}
+
+/* Scratch of one thread for the backward: (ATTN_BLOCK, longest) each. */
+struct grad_scratch {
+	float *p, *dp;
+};
+
+/* One (record, head): dq assigned; dk_h, dv_h (len, ldq) assigned, this
+ * head's share of its group's dk, dv.  delta (len, stride heads). */
+static void head_backward(float *dq, float *dk_h, float *dv_h,
+			  const float *dout, const float *lse,
+			  const float *delta, size_t stride,
+			  const struct head_view *hv, struct grad_scratch *w)
+{
+	size_t d = hv->d, ld = hv->ldq;
+	for (size_t j = 0; j < hv->len; j++)
+		for (size_t c = 0; c < d; c++)
+			dk_h[j * ld + c] = dv_h[j * ld + c] = 0.0f;
+	for (size_t i0 = 0; i0 < hv->len; i0 += ATTN_BLOCK) {
+		size_t bq = hv->len - i0 < ATTN_BLOCK ? hv->len - i0 : ATTN_BLOCK;
+		size_t nk = i0 + bq;
+		const float *qb = hv->q + i0 * ld, *gb = dout + i0 * ld;
+		// p = exp(scale · q kᵀ − lse), causal
+		gemm(0, 1, bq, nk, d, hv->scale, qb, ld, hv->k, hv->ldk, 0.0f, w->p, nk);
+		probabilities(w->p, w->p, lse, stride, i0, bq, nk);
+		// dp (bq, nk) = dout · vᵀ;  ds = p · (dp − δ), kept in dp
+		gemm(0, 1, bq, nk, d, 1.0f, gb, ld, hv->v, hv->ldk, 0.0f, w->dp, nk);
+		for (size_t r = 0; r < bq; r++) {
+			float dl = delta[(i0 + r) * stride];
+			float *pr = w->p + r * nk, *dr = w->dp + r * nk;
+#pragma omp simd
+			for (size_t j = 0; j < nk; j++)
+				dr[j] = pr[j] * (dr[j] - dl);
+		}
+		// dq[i0:] = scale · ds · k;  dk_h += scale · dsᵀ · q;  dv_h += pᵀ · dout
+		gemm(0, 0, bq, d, nk, hv->scale, w->dp, nk, hv->k, hv->ldk, 0.0f, dq + i0 * ld, ld);
+		gemm(1, 0, nk, d, bq, hv->scale, w->dp, nk, qb, ld, 1.0f, dk_h, ld);
+		gemm(1, 0, nk, d, bq, 1.0f, w->p, nk, gb, ld, 1.0f, dv_h, ld);
+	}
+}
+
+/* dk[j][g] = Σ over the group's heads h of dk_h[j][h], in head order. */
+static void sum_groups(tk_backend *be, float *dk, const float *dk_heads,
+		       size_t n, size_t heads, size_t kv_heads, size_t d)
+{
+	size_t group = heads / kv_heads;
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * heads * d >= TK_CPU_PARALLEL_MIN)
+	for (size_t j = 0; j < n; j++)
+		for (size_t g = 0; g < kv_heads; g++) {
+			float *out = dk + (j * kv_heads + g) * d;
+			const float *in = dk_heads + (j * heads + g * group) * d;
+			for (size_t c = 0; c < d; c++) {
+				float s = 0.0f;
+				for (size_t h = 0; h < group; h++)
+					s += in[h * d + c];
+				out[c] = s;
+			}
+		}
+}
+
+static void deltas(tk_backend *be, float *delta, const float *dout,
+		   const float *out, size_t rows, size_t d)
+{
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (rows * d >= TK_CPU_PARALLEL_MIN)
+	for (size_t t = 0; t < rows; t++) {
+		float s = 0.0f;
+		for (size_t c = 0; c < d; c++)
+			s += dout[t * d + c] * out[t * d + c];
+		delta[t] = s;
+	}
+}
+
+int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk,
+				 float *dv, const float *dout, const float *q,
+				 const float *k, const float *v,
+				 const float *out, const float *lse,
+				 const int32_t *cu_seqlens, size_t n_records,
+				 size_t n, size_t heads, size_t kv_heads,
+				 size_t d, float scale)
+{
+	// dq, dout, q, out (n, heads, d)   dk, dv, k, v (n, kv_heads, d)   lse (n, heads)
+	size_t cells = n * heads > 0 ? n * heads : 1, block_keys = longest(cu_seqlens, n_records);
+	float *delta = malloc(cells * sizeof *delta);            // (n, heads)
+	float *dk_heads = malloc(cells * d * sizeof *dk_heads);  // (n, heads, d)
+	float *dv_heads = malloc(cells * d * sizeof *dv_heads);  // (n, heads, d)
+	int failed = !delta || !dk_heads || !dv_heads;
+	if (!failed) {
+		deltas(be, delta, dout, out, n * heads, d);
+		size_t items = n_records * heads;
+#pragma omp parallel num_threads(be->threads)
+		{
+			size_t len = ATTN_BLOCK * (block_keys ? block_keys : 1);
+			struct grad_scratch w = {malloc(len * sizeof *w.p), malloc(len * sizeof *w.dp)};
+#pragma omp for schedule(dynamic)
+			for (size_t item = 0; item < items; item++) {
+				if (!w.p || !w.dp) {
+					failed = 1;
+					continue;
+				}
+				struct head_view hv = view_of(q, k, v, cu_seqlens, item, heads, kv_heads, d, scale);
+				size_t r = item / heads, h = item % heads;
+				size_t at = (size_t)cu_seqlens[r] * heads + h; // (token, head) of the record's start
+				head_backward(dq + at * d, dk_heads + at * d, dv_heads + at * d,
+					      dout + at * d, lse + at, delta + at, heads, &hv, &w);
+			}
+			free(w.p);
+			free(w.dp);
+		}
+	}
+	if (!failed) {
+		sum_groups(be, dk, dk_heads, n, heads, kv_heads, d);
+		sum_groups(be, dv, dv_heads, n, heads, kv_heads, d);
+	}
+	free(delta);
+	free(dk_heads);
+	free(dv_heads);
+	return failed ? tk_fail(TK_EOSERR, "out of memory for the attention backward") : TK_OK;
+}
