@@ -131,30 +131,50 @@ static int is_tokenizer_folder(const char *path)
 	return access(p, F_OK) == 0;
 }
 
-/* A model (tk_model_load), or a folder holding only tokenizer.json and
- * tokenizer_config.json: all tk-render needs is the tokenizer, its chat
- * template and the fingerprints. */
+static int ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), k = strlen(tail);
+	return n >= k && !strcmp(s + n - k, tail);
+}
+
+/* tokenizer.json (at json) with the tokenizer_config.json beside it. */
+static int load_tokenizer_json(loaded *l, const char *json)
+{
+	char config[4096];
+	const char *slash = strrchr(json, '/');
+	int dir = slash ? (int)(slash - json + 1) : 0;
+	snprintf(config, sizeof config, "%.*stokenizer_config.json", dir, json);
+	int rc = tk_tokenizer_load_json(&l->own_tok, json,
+					access(config, F_OK) == 0 ? config : NULL);
+	l->tok = l->own_tok;
+	return rc;
+}
+
+/* A model (tk_model_load), or only a tokenizer: a folder holding
+ * tokenizer.json and tokenizer_config.json, or a tokenizer.json.  All
+ * tk-render needs is the tokenizer, its chat template and the
+ * fingerprints (the model's when there is a model). */
 static int load_model(loaded *l, const char *path)
 {
 	memset(l, 0, sizeof *l);
+	int rc;
 	if (is_tokenizer_folder(path)) {
-		char json[4096], config[4096];
+		char json[4096];
 		snprintf(json, sizeof json, "%s/tokenizer.json", path);
-		snprintf(config, sizeof config, "%s/tokenizer_config.json", path);
-		int rc = tk_tokenizer_load_json(&l->own_tok, json,
-						access(config, F_OK) == 0 ? config : NULL);
-		if (rc)
-			return rc;
-		l->tok = l->own_tok;
+		rc = load_tokenizer_json(l, json);
+	} else if (ends_with(path, ".json")) {
+		rc = load_tokenizer_json(l, path);
 	} else {
-		int rc = tk_model_load(&l->model, path);
-		if (rc)
-			return rc;
-		if (!l->model->tokenizer)
-			return tk_fail(TK_ECONFIG, "%s: the model has no tokenizer", path);
-		l->tok = l->model->tokenizer;
-		tk_model_fingerprint_hex(l->model, l->model_fp);
+		rc = tk_model_load(&l->model, path);
+		if (!rc && !l->model->tokenizer)
+			rc = tk_fail(TK_ECONFIG, "%s: the model has no tokenizer", path);
+		if (!rc) {
+			l->tok = l->model->tokenizer;
+			tk_model_fingerprint_hex(l->model, l->model_fp);
+		}
 	}
+	if (rc)
+		return rc;
 	snprintf(l->tok_fp, sizeof l->tok_fp, "%016" PRIx64, tk_tokenizer_fingerprint(l->tok));
 	return TK_OK;
 }

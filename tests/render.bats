@@ -183,6 +183,8 @@ chat() { # role content role content ...
 	run tk-render -m "$FIX/tiny-qwen3" -o q.tks c.jsonl
 	[[ "$output" == *"renderer qwen3"* ]]
 	tk-render --show -m "$FIX/tiny-qwen3" q.tks | grep -qF '[[<think>'
+	run tk-render -m "$TINY/tokenizer.json" -o t.tks c.jsonl
+	[[ "$output" == *"renderer chatml"* ]]
 	run tk-render -m "$TINY" -r role-colon -o r.tks c.jsonl
 	[ "$status" -eq 0 ]
 	tk-render --show -m "$TINY" r.tks | grep -qF 'User: Hi'
