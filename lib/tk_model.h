@@ -29,7 +29,7 @@
 
 #define TK_ARCH_MAX 32
 
-enum tk_rope_type { TK_ROPE_DEFAULT = 0, TK_ROPE_LLAMA3 = 1 };
+#include "tk_rope_type.h" /* kernels/: enum tk_rope_type */
 
 typedef struct tk_model_config {
 	char architecture[TK_ARCH_MAX]; /* HF model_type: "llama", "mistral", "qwen2", "qwen3" */

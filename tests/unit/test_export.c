@@ -11,6 +11,10 @@
 #include "tk_export.h"
 #include "tk_safetensors.h"
 #include "tkt.h"
+#include "tk_forward.h"
+#include "kernels.h"
+
+#include <cjson/cJSON.h>
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -223,6 +227,73 @@ static void test_outdir_whole_or_nothing(void)
 	TKT_CHECK(!exists(marker), "old folder's files kept");
 }
 
+/* All logits of ids through tk's forward (what tk-sample runs). */
+static float *tk_logits(const tk_model *m, const tk_lora *l, const int32_t *ids, size_t n)
+{
+	tk_backend *be = NULL;
+	tk_forward *f = NULL;
+	float *out = malloc(n * (size_t)m->config.vocab * sizeof *out);
+	size_t slot = 0;
+	tk_forward_batch b = {1, &slot, &n, ids, 1};
+	int rc = tk_backend_open(&be, "cpu", 1);
+	if (!rc)
+		rc = tk_forward_open(&f, be, m, l, 1, 64, 64);
+	if (!rc)
+		rc = tk_forward_run(f, &b, out);
+	TKT_CHECK(rc == TK_OK, "%s", tk_error_message());
+	tk_forward_close(f);
+	tk_backend_close(be);
+	if (rc) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+/* PEFT (base + the adapter) is the reference; tk with the adapter applied
+ * on the fly and tk on the model with it folded in must both match it. */
+static void test_logits_match_peft(void)
+{
+	char *json = tkt_slurp("tests/fixtures/export/peft_logits.json", NULL);
+	cJSON *fx = json ? cJSON_Parse(json) : NULL;
+	free(json);
+	tk_model *m = load(TINY), *merged = load(TINY);
+	tk_lora *l = NULL;
+	TKT_CHECK(fx && m && merged, "fixture or model missing");
+	if (!fx || !m || !merged)
+		goto done;
+	int rc = tk_lora_load(&l, "tests/fixtures/export/adapter.tkc", m);
+	TKT_CHECK(rc == TK_OK, "%s (regenerate with scripts/oracle/export_check.py)", tk_error_message());
+	if (rc)
+		goto done;
+	TKT_CHECK(tk_lora_merge_into(merged, l) == TK_OK, "%s", tk_error_message());
+	const cJSON *prompt;
+	cJSON_ArrayForEach(prompt, cJSON_GetObjectItem(fx, "prompts")) {
+		const cJSON *toks = cJSON_GetObjectItem(prompt, "tokens"), *rows = cJSON_GetObjectItem(prompt, "logits");
+		size_t n = (size_t)cJSON_GetArraySize(toks), vocab = (size_t)m->config.vocab, k = 0;
+		int32_t ids[64];
+		float *want = malloc(n * vocab * sizeof *want);
+		const cJSON *v, *row;
+		cJSON_ArrayForEach(v, toks) ids[k++] = (int32_t)v->valueint;
+		k = 0;
+		cJSON_ArrayForEach(row, rows) cJSON_ArrayForEach(v, row) want[k++] = (float)v->valuedouble;
+		float *on_the_fly = tk_logits(m, l, ids, n);
+		float *folded = tk_logits(merged, NULL, ids, n);
+		if (on_the_fly)
+			TKT_CHECK_CLOSE(on_the_fly, want, n * vocab, 1e-4);
+		if (folded)
+			TKT_CHECK_CLOSE(folded, want, n * vocab, 1e-4);
+		free(on_the_fly);
+		free(folded);
+		free(want);
+	}
+done:
+	cJSON_Delete(fx);
+	tk_lora_free(l);
+	tk_model_free(m);
+	tk_model_free(merged);
+}
+
 int main(void)
 {
 	TKT_RUN(test_fold_equals_formula);
@@ -230,5 +301,6 @@ int main(void)
 	TKT_RUN(test_peft_export_names_and_values);
 	TKT_RUN(test_tokenizer_json_from_gguf_vocabulary);
 	TKT_RUN(test_outdir_whole_or_nothing);
+	TKT_RUN(test_logits_match_peft);
 	return tkt_done();
 }
