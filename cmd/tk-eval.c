@@ -14,10 +14,12 @@
 #include "tk_tks.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Bounds on what is read whole. */
 #define MAX_ANSWERS_FILE ((size_t)1 << 30)
@@ -477,6 +479,9 @@ static void load_model(model_job *m, const tk_cli *cli, size_t slots)
 		tk_die(TK_ECONFIG, "%s: the model has no tokenizer", m->model_path);
 	snprintf(m->tok_fp, sizeof m->tok_fp, "%016" PRIx64,
 		 tk_tokenizer_fingerprint(m->model->tokenizer));
+	/* a missing file is missing input (66), not bad data */
+	if (m->adapter_path && strcmp(m->adapter_path, "-") && access(m->adapter_path, R_OK))
+		tk_die(TK_ENOINPUT, "%s: cannot open: %s", m->adapter_path, strerror(errno));
 	int rc = m->adapter_path ? tk_lora_load(&m->adapter, m->adapter_path, m->model) : TK_OK;
 	if (rc)
 		tk_die(rc, "%s", tk_error_message());

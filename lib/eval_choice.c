@@ -23,6 +23,8 @@ static int set_choices(tk_eval_question *q, const cJSON *arr)
 	for (const cJSON *it = arr->child; it; it = it->next, i++) {
 		if (!cJSON_IsString(it))
 			return tk_fail(TK_EDATA, "choice %zu is not a string", i);
+		if (!it->valuestring[0])
+			return tk_fail(TK_EDATA, "choice %zu is empty", i);
 		q->choices[i] = it->valuestring;
 	}
 	q->n_choices = n;
