@@ -65,4 +65,55 @@ size_t tk_sampler_support(tk_sampler *s, const float *logits, int32_t *ids, doub
 /* log softmax(logits)[id], in double. */
 double tk_log_softmax_at(const float *logits, size_t vocab, int32_t id);
 
+/* ---- generation (lib/sampler_generate.c) -------------------------------
+ * Sampling many requests through one tk_forward with continuous batching:
+ * up to `batch` requests decode together; a finished one frees its slot for
+ * the next.  Consecutive requests with the same prompt (same pointer and
+ * length: n samples of one prompt) share one prefill (tk_forward_fork).
+ * Request i draws from its own stream tk_sampler_seed(seed, stream), and
+ * the forward is batch invariant, so its tokens do not depend on batch nor
+ * on the other requests. */
+
+struct tk_forward;
+struct tk_tokenizer;
+
+enum tk_finish { TK_FINISH_STOP = 0, TK_FINISH_LENGTH = 1 };
+
+typedef struct tk_gen_request {
+	const int32_t *prompt;   /* (prompt_len) */
+	size_t prompt_len;       /* >= 1 and < the forward's context */
+	uint64_t stream;         /* RNG stream, e.g. prompt index · n + sample */
+} tk_gen_request;
+
+typedef struct tk_gen_result {
+	const int32_t *tokens;   /* (n) the completion, its stop token included */
+	const float *logprobs;   /* (n) model logprobs (see tk_sampler_draw) */
+	size_t n;
+	int finish;              /* enum tk_finish */
+} tk_gen_result;
+
+typedef struct tk_gen_options {
+	tk_sampler_params params;
+	uint64_t seed;
+	size_t max_tokens;       /* new tokens per request, at most */
+	size_t batch;            /* requests decoding together, <= forward slots */
+	const int32_t *stop_ids; /* (n_stop_ids) tokens that end a completion */
+	size_t n_stop_ids;
+	/* Strings that end a completion once its decoded text holds one
+	 * (decoded with tok, special tokens kept); the tokens up to the one
+	 * completing the string are kept. */
+	const char *const *stop_strings;
+	size_t n_stop_strings;
+	const struct tk_tokenizer *tok;
+} tk_gen_options;
+
+/* Called once per request, in request order; the result is valid during
+ * the call.  A non-zero return stops tk_generate with that status. */
+typedef int (*tk_gen_emit)(void *ctx, size_t index, const tk_gen_result *r);
+
+/* Generates for reqs[0..n) and emits each result in order.  A completion
+ * also ends (TK_FINISH_LENGTH) when it fills the forward's context. */
+int tk_generate(struct tk_forward *f, const tk_gen_options *o, const tk_gen_request *reqs,
+		size_t n, tk_gen_emit emit, void *ctx);
+
 #endif
