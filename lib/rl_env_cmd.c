@@ -1,0 +1,357 @@
+/* The reward program: one child process for the whole run, JSON Lines to
+ * its stdin and from its stdout, driven by poll() so that neither side's
+ * pipe can fill and stall the other, with a timeout on silence
+ * (tk_rl.h, tk-rl(1)). */
+#define _GNU_SOURCE
+#include "rl_internal.h"
+
+#include "tk_error.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_ANSWER ((size_t)1 << 20)
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- the protocol ------------------------------------------------------- */
+
+char *tk_rl_request_line(const tk_rl_sample *s)
+{
+	const tk_rl_prompt *p = s->prompt;
+	cJSON *o = cJSON_CreateObject();
+	cJSON *id = cJSON_Parse(p->id_json), *msgs = cJSON_Parse(p->messages_json);
+	cJSON *meta = p->meta_json ? cJSON_Parse(p->meta_json) : cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "id", id ? id : cJSON_CreateNull());
+	cJSON_AddNumberToObject(o, "group", (double)s->group);
+	cJSON_AddItemToObject(o, "messages", msgs ? msgs : cJSON_CreateArray());
+	cJSON_AddStringToObject(o, "text", s->text);
+	cJSON_AddBoolToObject(o, "complete", s->complete);
+	cJSON_AddItemToObject(o, "meta", meta ? meta : cJSON_CreateObject());
+	char *line = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!line)
+		tk_fail(TK_EOSERR, "out of memory");
+	return line;
+}
+
+/* At most 60 bytes of what the program said, for a message. */
+static void excerpt(char *out, size_t cap, const char *line, size_t len)
+{
+	size_t n = len < 60 ? len : 60, o = 0;
+	for (size_t i = 0; i < n && o + 5 < cap; i++) {
+		unsigned char c = (unsigned char)line[i];
+		o += (size_t)snprintf(out + o, cap - o, c >= 32 && c < 127 ? "%c" : "\\x%02x", c);
+	}
+	if (len > n && o + 4 < cap)
+		snprintf(out + o, cap - o, "...");
+}
+
+static int bad_answer(const char *line, size_t len, const char *what)
+{
+	char shown[320];
+	excerpt(shown, sizeof shown, line, len);
+	return tk_fail(TK_EDATA, "answered '%s': %s; each answer is one line "
+		       "{\"reward\": NUMBER} (see tk-rl(1))", shown, what);
+}
+
+int tk_rl_parse_answer(const char *line, size_t len, tk_rl_score *out)
+{
+	cJSON *o = cJSON_ParseWithLength(line, len);
+	int rc = TK_OK;
+	const cJSON *reward = cJSON_GetObjectItemCaseSensitive(o, "reward");
+	const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "metrics");
+	const cJSON *correct = cJSON_GetObjectItemCaseSensitive(o, "correct");
+	if (!cJSON_IsObject(o))
+		rc = bad_answer(line, len, "not a JSON object");
+	else if (!cJSON_IsNumber(reward))
+		rc = bad_answer(line, len, "no number \"reward\"");
+	else if (!isfinite(reward->valuedouble))
+		rc = bad_answer(line, len, "the reward is not finite");
+	else if (metrics && !cJSON_IsObject(metrics))
+		rc = bad_answer(line, len, "\"metrics\" is not an object");
+	else if (correct && !cJSON_IsBool(correct) && !cJSON_IsNumber(correct))
+		rc = bad_answer(line, len, "\"correct\" is neither a boolean nor a number");
+	if (!rc) {
+		out->reward = reward->valuedouble;
+		out->correct = !correct ? -1 : cJSON_IsBool(correct) ? cJSON_IsTrue(correct)
+								     : correct->valuedouble != 0;
+		out->formatted = 1;
+		out->metrics_json = metrics ? cJSON_PrintUnformatted(metrics) : NULL;
+		if (metrics && !out->metrics_json)
+			rc = tk_fail(TK_EOSERR, "out of memory");
+	}
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* ---- the process -------------------------------------------------------- */
+
+int rl_child_start(rl_child *c, const char *command, double timeout)
+{
+	int in[2], out[2];
+	memset(c, 0, sizeof *c);
+	c->to = c->from = -1;
+	c->timeout = timeout;
+	if (!(c->command = tk_strdup(command)))
+		return TK_EOSERR;
+	if (pipe2(in, O_CLOEXEC))
+		return tk_fail(TK_EOSERR, "pipe: %s", strerror(errno));
+	if (pipe2(out, O_CLOEXEC)) {
+		close(in[0]);
+		close(in[1]);
+		return tk_fail(TK_EOSERR, "pipe: %s", strerror(errno));
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		// its own process group, so a hung program and its children all stop
+		setpgid(0, 0);
+		dup2(in[0], 0);
+		dup2(out[1], 1);
+		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+		_exit(127);
+	}
+	close(in[0]);
+	close(out[1]);
+	if (pid < 0) {
+		close(in[1]);
+		close(out[0]);
+		return tk_fail(TK_EOSERR, "fork: %s", strerror(errno));
+	}
+	setpgid(pid, pid); // also here: no race with the first kill
+	signal(SIGPIPE, SIG_IGN);
+	c->pid = pid;
+	c->to = in[1];
+	c->from = out[0];
+	fcntl(c->to, F_SETFL, fcntl(c->to, F_GETFL) | O_NONBLOCK);
+	return TK_OK;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Waits up to `seconds` for the program to end; 1 and *status when it did. */
+static int reap(rl_child *c, double seconds, int *status)
+{
+	double until = now() + seconds;
+	for (;;) {
+		pid_t r = waitpid(c->pid, status, WNOHANG);
+		if (r > 0 || (r < 0 && errno != EINTR)) {
+			c->pid = 0;  // ended (or, ECHILD, already reaped)
+			if (r < 0)
+				*status = 0;
+			return 1;
+		}
+		if (now() >= until)
+			return 0;
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+}
+
+static void kill_group(rl_child *c)
+{
+	int status;
+	if (c->pid <= 0)
+		return;
+	kill(-c->pid, SIGKILL);
+	kill(c->pid, SIGKILL);
+	reap(c, 5, &status);
+	c->pid = 0;
+}
+
+void rl_child_stop(rl_child *c)
+{
+	int status;
+	close_fd(&c->to);   // end of input: a well-behaved program exits now
+	if (c->pid > 0 && !reap(c, 1, &status))
+		kill_group(c);
+	close_fd(&c->from);
+	free(c->command);
+	free(c->buf);
+	memset(c, 0, sizeof *c);
+	c->to = c->from = -1;
+}
+
+/* The program stopped talking (end of its output or a broken pipe): how
+ * it ended, in words. */
+static int died(rl_child *c, size_t got, size_t n)
+{
+	int status = 0;
+	c->failed = 1;
+	close_fd(&c->to);
+	if (c->pid > 0 && !reap(c, 2, &status)) {
+		kill_group(c);
+		return tk_fail(TK_EIO, "reward program '%s' closed its output after %zu of %zu "
+			       "answers of this step (it was then stopped)", c->command, got, n);
+	}
+	if (WIFSIGNALED(status))
+		return tk_fail(TK_EIO, "reward program '%s' was killed by signal %d after %zu of "
+			       "%zu answers of this step", c->command, WTERMSIG(status), got, n);
+	return tk_fail(TK_EIO, "reward program '%s' exited with status %d after %zu of %zu "
+		       "answers of this step%s", c->command, WEXITSTATUS(status), got, n,
+		       WEXITSTATUS(status) == 127 ? " (127: command not found?)" : "");
+}
+
+static int hung(rl_child *c, size_t got, size_t n)
+{
+	c->failed = 1;
+	kill_group(c);
+	return tk_fail(TK_EIO, "reward program '%s' gave no answer for %g s (--env-timeout) "
+		       "after %zu of %zu answers of this step; it was stopped", c->command,
+		       c->timeout, got, n);
+}
+
+/* Appends line and a newline to *buf (at *len of *cap bytes). */
+static int append(char **buf, size_t *len, size_t *cap, const char *line)
+{
+	size_t l = strlen(line);
+	if (*len + l + 1 > *cap) {
+		size_t c = *cap ? *cap : 4096;
+		while (*len + l + 1 > c)
+			c *= 2;
+		char *b = tk_realloc(*buf, c);
+		if (!b)
+			return TK_EOSERR;
+		*buf = b;
+		*cap = c;
+	}
+	memcpy(*buf + *len, line, l);
+	(*buf)[*len + l] = '\n';
+	*len += l + 1;
+	return TK_OK;
+}
+
+/* Requests of the step: one line per sample, back to back. */
+static char *requests(const tk_rl_sample *s, size_t n, size_t *len)
+{
+	size_t cap = 0;
+	char *buf = NULL;
+	*len = 0;
+	for (size_t i = 0; i < n; i++) {
+		char *line = tk_rl_request_line(&s[i]);
+		int rc = line ? append(&buf, len, &cap, line) : TK_EOSERR;
+		free(line);
+		if (rc) {
+			free(buf);
+			return NULL;
+		}
+	}
+	return buf;
+}
+
+/* Reads what is there; parses each whole line into out[*got...]. */
+static int read_answers(rl_child *c, tk_rl_score *out, size_t *got, size_t n, int *eof)
+{
+	if (c->len + 4096 > c->cap) {
+		size_t cap = c->cap ? 2 * c->cap : 8192;
+		char *b = tk_realloc(c->buf, cap);
+		if (!b)
+			return TK_EOSERR;
+		c->buf = b;
+		c->cap = cap;
+	}
+	ssize_t r = read(c->from, c->buf + c->len, c->cap - c->len - 1);
+	if (r < 0)
+		return errno == EINTR || errno == EAGAIN ? TK_OK : tk_fail(TK_EIO, "reading "
+			"the reward program: %s", strerror(errno));
+	*eof = r == 0;
+	c->len += (size_t)r;
+	char *nl;
+	while (*got < n && (nl = memchr(c->buf, '\n', c->len))) {
+		size_t len = (size_t)(nl - c->buf);
+		int empty = len == 0 || (len == 1 && c->buf[0] == '\r');
+		int rc = empty ? TK_OK : tk_rl_parse_answer(c->buf, len, &out[*got]);
+		if (rc) {
+			c->failed = 1;
+			return tk_fail_context(rc, "reward program '%s': answer %zu of this step ",
+					       c->command, *got + 1);
+		}
+		*got += !empty;
+		c->answered += !empty;
+		memmove(c->buf, nl + 1, c->len - len - 1);
+		c->len -= len + 1;
+	}
+	if (c->len > MAX_ANSWER) {
+		c->failed = 1;
+		return bad_answer(c->buf, c->len, "a line longer than 1 MiB");
+	}
+	return TK_OK;
+}
+
+static int write_some(rl_child *c, const char *buf, size_t len, size_t *sent)
+{
+	ssize_t w = write(c->to, buf + *sent, len - *sent);
+	if (w < 0)
+		return errno == EAGAIN || errno == EINTR ? TK_OK : TK_END;
+	*sent += (size_t)w;
+	return TK_OK;
+}
+
+static int exchange(rl_child *c, const char *req, size_t len, tk_rl_score *out, size_t n)
+{
+	size_t sent = 0, got = 0;
+	double deadline = now() + c->timeout;
+	while (got < n) {
+		struct pollfd fds[2] = {{c->from, POLLIN, 0}, {c->to, POLLOUT, 0}};
+		nfds_t nfds = sent < len ? 2 : 1;
+		double left = deadline - now();
+		if (left <= 0)
+			return hung(c, got, n);
+		int r = poll(fds, nfds, (int)ceil(left * 1000));
+		if (r < 0 && errno != EINTR)
+			return tk_fail(TK_EIO, "poll: %s", strerror(errno));
+		if (r <= 0)
+			continue;
+		if (nfds == 2 && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP)))
+			if (write_some(c, req, len, &sent) == TK_END)
+				return died(c, got, n);
+		if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+			size_t before = got;
+			int eof = 0, rc = read_answers(c, out, &got, n, &eof);
+			if (rc)
+				return rc;
+			if (eof && got < n)
+				return died(c, got, n);
+			if (got > before)
+				deadline = now() + c->timeout;
+		}
+	}
+	return TK_OK;
+}
+
+int rl_child_score(rl_child *c, const tk_rl_sample *s, size_t n, tk_rl_score *out)
+{
+	if (c->failed || c->pid <= 0)
+		return tk_fail(TK_EIO, "reward program '%s' failed earlier", c->command);
+	size_t len;
+	char *req = requests(s, n, &len);
+	if (!req)
+		return TK_EOSERR;
+	int rc = exchange(c, req, len, out, n);
+	free(req);
+	if (rc)
+		tk_rl_score_free(out, n);
+	return rc;
+}
