@@ -22,10 +22,15 @@
  * same sequence of floating-point operations whatever else is in the batch,
  * so one sequence's output does not depend on batch composition (sampling
  * with --batch 1 or 64 gives the same bits; RL samples can be re-scored
- * exactly).  For matmul this needs fixed-shape BLAS calls, which costs speed
- * on small batches; tk_backend_set_batch_invariant(be, 0) trades it away
- * for training throughput.  Bits may still differ between thread counts
- * when invariance is off, and between backends always.
+ * exactly).  BLAS libraries do not promise that (OpenBLAS changes a row's
+ * bits with the number of rows), so matmul and the loss's logits use the
+ * cpu backend's own product, which computes every element by the same
+ * instructions: matrix-vector speed for one row, about OpenBLAS's speed
+ * (with AVX2) from some 64 rows up.  Invariant results do not depend on
+ * the thread count either.  tk_backend_set_batch_invariant(be, 0) trades
+ * invariance for training throughput (OpenBLAS, sgemm-blocked attention):
+ * bits then depend on the batch shape and thread count, but a run with the
+ * same shapes and threads repeats exactly.  Bits differ between backends.
  *
  * Errors.  Kernels that may need working memory return a tk_status (from
  * lib/tk_error.h: TK_OK or TK_EOSERR with a message); the others cannot

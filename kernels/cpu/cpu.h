@@ -22,19 +22,14 @@ struct tk_backend {
  * fork/join costs more than the work. */
 #define TK_CPU_PARALLEL_MIN 32768
 
-/* Batch-invariant matmul tiles: y's rows are computed TK_TILE_ROWS at a
- * time (the last block padded with zero rows) and its columns
- * TK_TILE_COLS at a time, each tile by one single-threaded sgemm of always
- * the same shape, so a row's bits never depend on how many rows came with
- * it.  Chosen on a 2-core AVX-512 VM: 32 x 256 tiles reach about 55% of
- * one core's sgemm peak and cost 32x the flops of a lone decode row. */
-#define TK_TILE_ROWS 32
-#define TK_TILE_COLS 256
-
-/* y (m, ldy) = x (m, k) · w (n, k)ᵀ + beta · y, batch invariant: see above.
- * Returns TK_OK or TK_EOSERR. */
-int tk_cpu_xwt_tiled(tk_backend *be, float *y, size_t ldy, const float *x,
-		     const float *w, size_t m, size_t n, size_t k, float beta);
+/* y (m, ldy) = x (m, k) · w (n, k)ᵀ (+ y when beta is 1), each element by
+ * the same lane arithmetic whatever m, n and the threads (xwt_rowwise.c). */
+void tk_cpu_xwt_rowwise(tk_backend *be, float *y, size_t ldy, const float *x,
+			const float *w, size_t m, size_t n, size_t k, float beta);
+/* The same without AVX2, as CPUs without it run it (for the tests). */
+void tk_cpu_xwt_rowwise_portable(tk_backend *be, float *y, size_t ldy,
+				 const float *x, const float *w, size_t m,
+				 size_t n, size_t k, float beta);
 
 /* c (m, n) = op(a) · op(b) + beta · c with row-major operands, split into
  * one single-threaded sgemm per thread over rows of c (or over columns when

@@ -11,9 +11,9 @@
 #include <math.h>
 #include <stdlib.h>
 
-/* Tokens per chunk: a multiple of TK_TILE_ROWS so the invariant tiles of a
- * chunk are the tiles tk_matmul_forward would use. */
-#define CE_TOKENS (2 * TK_TILE_ROWS)
+/* Tokens per chunk, and the granule of a vocabulary chunk. */
+#define CE_TOKENS 64
+#define CE_VOCAB_GRANULE 256
 
 /* Running log-sum-exp of one token's logits, and its target's logit. */
 struct lse_state {
@@ -24,9 +24,9 @@ struct lse_state {
 static size_t vocab_chunk(const tk_backend *be, size_t vocab)
 {
 	size_t cols = be->workspace / (CE_TOKENS * sizeof(float));
-	cols = cols / TK_TILE_COLS * TK_TILE_COLS;
-	if (cols < TK_TILE_COLS)
-		cols = TK_TILE_COLS;
+	cols = cols / CE_VOCAB_GRANULE * CE_VOCAB_GRANULE;
+	if (cols < CE_VOCAB_GRANULE)
+		cols = CE_VOCAB_GRANULE;
 	return cols < vocab ? cols : vocab;
 }
 
@@ -36,8 +36,9 @@ static int make_logits(tk_backend *be, float *logits, size_t ld,
 		       size_t c)
 {
 	if (be->batch_invariant)
-		return tk_cpu_xwt_tiled(be, logits, ld, h, w, tn, vn, c, 0.0f);
-	tk_cpu_gemm(be, 0, 1, tn, vn, c, h, c, w, c, 0.0f, logits, ld);
+		tk_cpu_xwt_rowwise(be, logits, ld, h, w, tn, vn, c, 0.0f);
+	else
+		tk_cpu_gemm(be, 0, 1, tn, vn, c, h, c, w, c, 0.0f, logits, ld);
 	return TK_OK;
 }
 

@@ -1,6 +1,7 @@
 /* Linear layers: y = x·Wᵀ (+ bias) with W stored (out, in), and its
- * backward.  The forward goes through fixed tiles when the backend is batch
- * invariant (gemm.c); the backward only needs speed. */
+ * backward.  The forward goes through tk's own product when the backend is
+ * batch invariant (xwt_rowwise.c), through OpenBLAS otherwise; the backward
+ * only needs speed. */
 #include "cpu.h"
 
 #include "tk_error.h"
@@ -25,9 +26,7 @@ int tk_matmul_forward(tk_backend *be, float *y, const float *x,
 		return TK_OK;
 	float beta = accumulate ? 1.0f : 0.0f;
 	if (be->batch_invariant) {
-		int rc = tk_cpu_xwt_tiled(be, y, out, x, w, n, out, in, beta);
-		if (rc)
-			return rc;
+		tk_cpu_xwt_rowwise(be, y, out, x, w, n, out, in, beta);
 	} else {
 		tk_cpu_gemm(be, 0, 1, n, out, in, x, in, w, in, beta, y, out);
 	}

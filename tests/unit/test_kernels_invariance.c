@@ -3,6 +3,8 @@
  * bits from 1 or 2 threads, and from a KV cache as from a packed batch. */
 #include "test_kernels.h"
 
+#include "cpu/cpu.h" // the portable product, white box
+
 static tk_backend *be;
 
 /* Rows [lo, lo + cnt) of x, multiplied as a batch of their own. */
@@ -52,6 +54,23 @@ static void test_matmul_thread_invariant(void)
 	KT_CHECK_SAME(y2, y1, n * out);
 	tk_backend_close(one), tk_backend_close(two);
 	free(x), free(w), free(y1), free(y2);
+}
+
+/* The product CPUs without AVX2 use: right, and row-invariant too. */
+static void test_portable_product_invariant(void)
+{
+	size_t n = 11, in = 29, out = 13;
+	float *x = kt_random(n * in, 1), *w = kt_random(out * in, 1);
+	float *whole = kt_floats(n * out), *row = kt_floats(out);
+	double *want = kt_doubles(n * out), *xd = kt_widen(x, n * in), *wd = kt_widen(w, out * in);
+	tk_cpu_xwt_rowwise_portable(be, whole, out, x, w, n, out, in, 0.0f);
+	ref_matmul(want, xd, wd, NULL, n, in, out);
+	KT_CHECK_NEAR(whole, want, n * out, 1e-5);
+	for (size_t i = 0; i < n; i++) {
+		tk_cpu_xwt_rowwise_portable(be, row, out, x + i * in, w, 1, out, in, 0.0f);
+		KT_CHECK_SAME(row, whole + i * out, out);
+	}
+	free(x), free(w), free(whole), free(row), free(want), free(xd), free(wd);
 }
 
 /* Sequence-wise kernels: a row alone equals the row in a batch. */
@@ -158,6 +177,7 @@ int main(void)
 	be = kt_open(0);
 	TKT_RUN(test_matmul_batch_invariant);
 	TKT_RUN(test_matmul_thread_invariant);
+	TKT_RUN(test_portable_product_invariant);
 	TKT_RUN(test_rowwise_kernels);
 	TKT_RUN(test_attention_cache_equals_packed);
 	TKT_RUN(test_cross_entropy_batch_invariant);
