@@ -1,11 +1,9 @@
 /* The tokenizer object: building it (shared by the tokenizer.json and
- * GGUF loaders), the vocabulary accessors and the fingerprint. */
+ * GGUF loaders) and its fingerprint. */
 #include "tokenizer_internal.h"
 
 #include "tk_error.h"
-#include "unicode.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,7 +125,7 @@ int tk_tokenizer_add_merges(tk_tokenizer *t, size_t n_merges,
 				t->text_len);
 	if (rc)
 		return rc;
-	for (size_t id = t->n_vocab; id-- > 0;)
+	for (size_t id = 0; id < t->n_vocab; id++) /* the lowest id wins */
 		if (t->type[id] != TK_TOKEN_UNUSED || t->text_len[id])
 			tk_strmap_add(&text_map, (int32_t)id);
 	t->merge_pairs = tk_malloc((n_merges ? n_merges : 1) * 2 * sizeof(int32_t));
@@ -172,63 +170,6 @@ int tk_tokenizer_add_merges(tk_tokenizer *t, size_t n_merges,
 	if (!rc)
 		t->n_merges = n_merges;
 	return rc;
-}
-
-/* ---- pre-tokenizer names ------------------------------------------------ */
-
-static const struct {
-	const char *name;
-	uint8_t steps[3];
-	uint8_t n_steps;
-	uint8_t ignore_merges;
-	uint8_t nfc; /* the HF tokenizers of these models normalize to NFC */
-} pre_names[] = {
-	/* first of each kind: the name tk_tokenizer_pre_name reports */
-	{"gpt2", {TK_PRE_GPT2}, 1, 0, 0},
-	{"default", {TK_PRE_GPT2}, 1, 0, 0},
-	{"mpt", {TK_PRE_GPT2}, 1, 0, 0},
-	{"olmo", {TK_PRE_GPT2}, 1, 0, 0},
-	{"jais", {TK_PRE_GPT2}, 1, 0, 0},
-	{"llama-bpe", {TK_PRE_LLAMA3}, 1, 1, 0},
-	{"llama3", {TK_PRE_LLAMA3}, 1, 1, 0},
-	{"llama-v3", {TK_PRE_LLAMA3}, 1, 1, 0},
-	{"smaug-bpe", {TK_PRE_LLAMA3}, 1, 1, 0},
-	{"qwen2", {TK_PRE_QWEN2}, 1, 0, 1},
-	{"stablelm2", {TK_PRE_QWEN2}, 1, 0, 0},
-	{"deepseek-r1-qwen", {TK_PRE_QWEN2}, 1, 0, 1},
-	{"smollm", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
-	{"starcoder", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
-	{"refact", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
-	{"codeshell", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
-	{"command-r", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
-	{"exaone", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
-	{"minerva-7b", {TK_PRE_DIGITS_ISOLATED, TK_PRE_GPT2}, 2, 0, 0},
-};
-
-int tk_pre_from_name(tk_tokenizer *t, const char *name)
-{
-	if (!name)
-		name = "default";
-	for (size_t i = 0; i < sizeof pre_names / sizeof pre_names[0]; i++) {
-		if (strcmp(pre_names[i].name, name) == 0) {
-			memcpy(t->pre, pre_names[i].steps, pre_names[i].n_steps);
-			t->n_pre = pre_names[i].n_steps;
-			t->ignore_merges = pre_names[i].ignore_merges;
-			t->nfc = pre_names[i].nfc;
-			return TK_OK;
-		}
-	}
-	return tk_fail(TK_EDATA, "unsupported pre-tokenizer \"%s\" (known: gpt2, llama-bpe, qwen2, smollm and their aliases)",
-		       name);
-}
-
-const char *tk_tokenizer_pre_name(const tk_tokenizer *t)
-{
-	for (size_t i = 0; i < sizeof pre_names / sizeof pre_names[0]; i++)
-		if (pre_names[i].n_steps == t->n_pre &&
-		    memcmp(pre_names[i].steps, t->pre, t->n_pre) == 0)
-			return pre_names[i].name;
-	return "custom";
 }
 
 /* ---- finishing -------------------------------------------------------- */
@@ -333,94 +274,4 @@ int tk_tokenizer_finish_with(tk_tokenizer *t, const struct tk_added *flags,
 int tk_tokenizer_finish(tk_tokenizer *t)
 {
 	return tk_tokenizer_finish_with(t, NULL, 0);
-}
-
-/* ---- accessors --------------------------------------------------------- */
-
-static int in_range(const tk_tokenizer *t, int32_t id)
-{
-	return id >= 0 && (size_t)id < t->n_vocab;
-}
-
-int tk_tokenizer_set_ids(tk_tokenizer *t, int32_t bos, int32_t eos,
-			 int32_t pad)
-{
-	int32_t v[3] = {bos, eos, pad};
-	int32_t *dst[3] = {&t->bos, &t->eos, &t->pad};
-	for (int k = 0; k < 3; k++)
-		if (v[k] >= 0 && !in_range(t, v[k]))
-			return tk_fail(TK_EDATA, "special token id %d out of range (vocabulary of %zu)",
-				       (int)v[k], t->n_vocab);
-	for (int k = 0; k < 3; k++)
-		if (v[k] != -2)
-			*dst[k] = v[k] < 0 ? -1 : v[k];
-	return TK_OK;
-}
-
-size_t tk_tokenizer_vocab_size(const tk_tokenizer *t) { return t->n_vocab; }
-
-const char *tk_tokenizer_piece(const tk_tokenizer *t, int32_t id, size_t *len)
-{
-	if (!in_range(t, id))
-		return NULL;
-	if (len)
-		*len = t->piece_len[id];
-	return t->piece + t->piece_off[id];
-}
-
-const char *tk_tokenizer_token_text(const tk_tokenizer *t, int32_t id,
-				    size_t *len)
-{
-	if (!in_range(t, id))
-		return NULL;
-	if (len)
-		*len = t->text_len[id];
-	return t->text + t->text_off[id];
-}
-
-int tk_tokenizer_token_type(const tk_tokenizer *t, int32_t id)
-{
-	return in_range(t, id) ? t->type[id] : 0;
-}
-
-int tk_tokenizer_is_special(const tk_tokenizer *t, int32_t id)
-{
-	return in_range(t, id) && t->type[id] == TK_TOKEN_CONTROL;
-}
-
-int32_t tk_tokenizer_find(const tk_tokenizer *t, const char *bytes, size_t len)
-{
-	for (size_t i = 0; i < t->n_added; i++)
-		if (t->added[i].len == len &&
-		    memcmp(t->piece + t->added[i].off, bytes, len) == 0)
-			return t->added[i].id;
-	return tk_strmap_get(&t->piece_map, bytes, len);
-}
-
-size_t tk_tokenizer_n_merges(const tk_tokenizer *t) { return t->n_merges; }
-
-int tk_tokenizer_merge(const tk_tokenizer *t, size_t rank, int32_t *left,
-		       int32_t *right)
-{
-	if (rank >= t->n_merges)
-		return tk_fail(TK_EUSAGE, "merge %zu out of range (%zu merges)",
-			       rank, t->n_merges);
-	*left = t->merge_pairs[2 * rank];
-	*right = t->merge_pairs[2 * rank + 1];
-	return TK_OK;
-}
-
-int32_t tk_tokenizer_bos(const tk_tokenizer *t) { return t->bos; }
-int32_t tk_tokenizer_eos(const tk_tokenizer *t) { return t->eos; }
-int32_t tk_tokenizer_pad(const tk_tokenizer *t) { return t->pad; }
-int tk_tokenizer_add_bos(const tk_tokenizer *t) { return t->add_bos; }
-
-const char *tk_tokenizer_chat_template(const tk_tokenizer *t)
-{
-	return t->chat_template;
-}
-
-uint64_t tk_tokenizer_fingerprint(const tk_tokenizer *t)
-{
-	return t->fingerprint;
 }
