@@ -1,19 +1,19 @@
-/* Loading a Hugging Face tokenizer.json (and tokenizer_config.json): the
- * BPE model, added tokens, pre-tokenizer, post-processor bos, chat
- * template.  Anything that would change the ids and that tk does not
+/* Loading a Hugging Face tokenizer.json: the BPE model, added tokens,
+ * normalizer and pre-tokenizer (tokenizer_config.c adds the
+ * post-processor's bos and tokenizer_config.json).  Anything that would change the ids and that tk does not
  * implement is refused with a message naming the file, rather than
  * silently tokenized differently. */
 #include "tokenizer_internal.h"
+#include "tokenizer_json.h"
 
 #include "tk_error.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int read_json(cJSON **out, const char *path)
+int tk_json_read(cJSON **out, const char *path)
 {
 	*out = NULL;
 	FILE *f = fopen(path, "rb");
@@ -59,7 +59,7 @@ static int read_json(cJSON **out, const char *path)
 	return TK_OK;
 }
 
-static int flag(const cJSON *obj, const char *key, int dflt)
+int tk_json_flag(const cJSON *obj, const char *key, int dflt)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
 	if (cJSON_IsBool(v))
@@ -67,7 +67,7 @@ static int flag(const cJSON *obj, const char *key, int dflt)
 	return dflt;
 }
 
-static const char *type_of(const cJSON *obj)
+const char *tk_json_type(const cJSON *obj)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	return cJSON_IsString(v) ? v->valuestring : "";
@@ -108,7 +108,7 @@ static int parse_split(tk_tokenizer *t, const cJSON *node, const char *path)
 			       path);
 	if (!cJSON_IsString(behavior) ||
 	    strcmp(behavior->valuestring, "Isolated") != 0 ||
-	    flag(node, "invert", 0))
+	    tk_json_flag(node, "invert", 0))
 		return tk_fail(TK_EDATA, "%s: Split pre-tokenizer: only behavior Isolated without invert is supported",
 			       path);
 	for (size_t i = 0; i < sizeof known_patterns / sizeof known_patterns[0]; i++)
@@ -122,7 +122,7 @@ static int parse_pre(tk_tokenizer *t, const cJSON *node, const char *path)
 {
 	if (!node || cJSON_IsNull(node))
 		return TK_OK;
-	const char *type = type_of(node);
+	const char *type = tk_json_type(node);
 	int rc = TK_OK;
 	if (strcmp(type, "Sequence") == 0) {
 		const cJSON *item;
@@ -132,14 +132,14 @@ static int parse_pre(tk_tokenizer *t, const cJSON *node, const char *path)
 		return TK_OK;
 	}
 	if (strcmp(type, "ByteLevel") == 0) {
-		if (flag(node, "add_prefix_space", 1))
+		if (tk_json_flag(node, "add_prefix_space", 1))
 			rc = add_step(t, TK_PRE_PREFIX_SPACE, path);
-		if (!rc && flag(node, "use_regex", 1))
+		if (!rc && tk_json_flag(node, "use_regex", 1))
 			rc = add_step(t, TK_PRE_GPT2, path);
 		return rc;
 	}
 	if (strcmp(type, "Digits") == 0)
-		return add_step(t, flag(node, "individual_digits", 0) ?
+		return add_step(t, tk_json_flag(node, "individual_digits", 0) ?
 				   TK_PRE_DIGITS_ISOLATED : TK_PRE_DIGITS_CONTIGUOUS,
 				path);
 	if (strcmp(type, "Split") == 0)
@@ -153,7 +153,7 @@ static int parse_normalizer(int *nfc, const cJSON *node, const char *path)
 {
 	if (!node || cJSON_IsNull(node))
 		return TK_OK;
-	const char *type = type_of(node);
+	const char *type = tk_json_type(node);
 	if (strcmp(type, "NFC") == 0) {
 		*nfc = 1;
 		return TK_OK;
@@ -175,11 +175,11 @@ static int parse_normalizer(int *nfc, const cJSON *node, const char *path)
 
 static int check_model(const cJSON *model, const char *path)
 {
-	const char *type = type_of(model);
+	const char *type = tk_json_type(model);
 	if (!cJSON_IsObject(model) || (*type && strcmp(type, "BPE") != 0))
 		return tk_fail(TK_EDATA, "%s: model type \"%s\" is not supported (only byte-level BPE)",
 			       path, type);
-	if (flag(model, "byte_fallback", 0))
+	if (tk_json_flag(model, "byte_fallback", 0))
 		return tk_fail(TK_EDATA, "%s: BPE byte_fallback is not supported",
 			       path);
 	const char *keys[] = {"continuing_subword_prefix", "end_of_word_suffix"};
@@ -248,7 +248,7 @@ static int load_vocab(tk_tokenizer *t, const cJSON *vocab, const cJSON *added,
 	cJSON_ArrayForEach(item, added) {
 		token_id(cJSON_GetObjectItemCaseSensitive(item, "id"), &id);
 		const char *content = cJSON_GetObjectItemCaseSensitive(item, "content")->valuestring;
-		int special = flag(item, "special", 0);
+		int special = tk_json_flag(item, "special", 0);
 		rc = tk_tokenizer_set_token(t, (int32_t)id, content, strlen(content),
 					    special ? TK_TOKEN_CONTROL : TK_TOKEN_USER_DEFINED);
 		if (rc) {
@@ -259,9 +259,9 @@ static int load_vocab(tk_tokenizer *t, const cJSON *vocab, const cJSON *added,
 		struct tk_added *f = &flags[(*n_flags)++];
 		f->id = (int32_t)id;
 		f->special = (uint8_t)special;
-		f->lstrip = (uint8_t)flag(item, "lstrip", 0);
-		f->rstrip = (uint8_t)flag(item, "rstrip", 0);
-		f->single_word = (uint8_t)flag(item, "single_word", 0);
+		f->lstrip = (uint8_t)tk_json_flag(item, "lstrip", 0);
+		f->rstrip = (uint8_t)tk_json_flag(item, "rstrip", 0);
+		f->single_word = (uint8_t)tk_json_flag(item, "single_word", 0);
 	}
 	cJSON_ArrayForEach(item, vocab) {
 		token_id(item, &id);
@@ -324,74 +324,6 @@ static int get_merge(void *vctx, size_t i, const char **a, size_t *alen,
 		       c->path, i);
 }
 
-/* ---- post-processor and config ---------------------------------------- */
-
-/* TemplateProcessing whose single template starts with a special token:
- * that token is bos, added to every encoding. */
-static void parse_post(tk_tokenizer *t, const cJSON *node)
-{
-	if (!node)
-		return;
-	if (strcmp(type_of(node), "Sequence") == 0) {
-		const cJSON *item;
-		cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(node, "processors"))
-			parse_post(t, item);
-		return;
-	}
-	if (strcmp(type_of(node), "TemplateProcessing") != 0)
-		return;
-	const cJSON *single = cJSON_GetObjectItemCaseSensitive(node, "single");
-	const cJSON *first = cJSON_IsArray(single) ? single->child : NULL;
-	const cJSON *sp = cJSON_GetObjectItemCaseSensitive(first, "SpecialToken");
-	const cJSON *name = cJSON_GetObjectItemCaseSensitive(sp, "id");
-	if (!cJSON_IsString(name))
-		return;
-	int32_t id = tk_tokenizer_find(t, name->valuestring, strlen(name->valuestring));
-	if (id >= 0) {
-		t->bos = id;
-		t->add_bos = 1;
-	}
-}
-
-/* "bos_token": "<s>" or {"content": "<s>", ...} */
-static int32_t config_token(const tk_tokenizer *t, const cJSON *cfg,
-			    const char *key, int32_t dflt)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, key);
-	if (cJSON_IsObject(v))
-		v = cJSON_GetObjectItemCaseSensitive(v, "content");
-	if (!cJSON_IsString(v))
-		return dflt;
-	int32_t id = tk_tokenizer_find(t, v->valuestring, strlen(v->valuestring));
-	return id >= 0 ? id : dflt;
-}
-
-static int load_config(tk_tokenizer *t, const char *path)
-{
-	cJSON *cfg;
-	int rc = read_json(&cfg, path);
-	if (rc)
-		return rc;
-	t->bos = config_token(t, cfg, "bos_token", t->bos);
-	t->eos = config_token(t, cfg, "eos_token", t->eos);
-	t->pad = config_token(t, cfg, "pad_token", t->pad);
-	t->add_bos = flag(cfg, "add_bos_token", t->add_bos);
-	const cJSON *tpl = cJSON_GetObjectItemCaseSensitive(cfg, "chat_template");
-	if (cJSON_IsArray(tpl)) { /* named templates: take "default" */
-		const cJSON *item, *found = NULL;
-		cJSON_ArrayForEach(item, tpl) {
-			const cJSON *name = cJSON_GetObjectItemCaseSensitive(item, "name");
-			if (cJSON_IsString(name) && strcmp(name->valuestring, "default") == 0)
-				found = cJSON_GetObjectItemCaseSensitive(item, "template");
-		}
-		tpl = found;
-	}
-	if (cJSON_IsString(tpl) && !(t->chat_template = tk_strdup(tpl->valuestring)))
-		rc = TK_EOSERR;
-	cJSON_Delete(cfg);
-	return rc;
-}
-
 static int build(tk_tokenizer **out, const cJSON *root, const char *path)
 {
 	const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model");
@@ -415,7 +347,7 @@ static int build(tk_tokenizer **out, const cJSON *root, const char *path)
 		return TK_EOSERR;
 	const cJSON *merges = cJSON_GetObjectItemCaseSensitive(model, "merges");
 	struct merges_ctx mc = {merges, NULL, 0, path};
-	t->ignore_merges = flag(model, "ignore_merges", 0);
+	t->ignore_merges = tk_json_flag(model, "ignore_merges", 0);
 	t->nfc = nfc;
 	if (!(rc = load_vocab(t, vocab, added, flags, &n_flags, path)) &&
 	    !(rc = parse_pre(t, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), path)) &&
@@ -428,7 +360,7 @@ static int build(tk_tokenizer **out, const cJSON *root, const char *path)
 	const cJSON *unk = cJSON_GetObjectItemCaseSensitive(model, "unk_token");
 	if (cJSON_IsString(unk))
 		t->unk_id = tk_tokenizer_find(t, unk->valuestring, strlen(unk->valuestring));
-	parse_post(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"));
+	tk_json_post_processor(t, cJSON_GetObjectItemCaseSensitive(root, "post_processor"));
 	return TK_OK;
 }
 
@@ -437,14 +369,14 @@ int tk_tokenizer_load_json(tk_tokenizer **out, const char *tokenizer_json_path,
 {
 	*out = NULL;
 	cJSON *root;
-	int rc = read_json(&root, tokenizer_json_path);
+	int rc = tk_json_read(&root, tokenizer_json_path);
 	if (rc)
 		return rc;
 	tk_tokenizer *t = NULL;
 	rc = build(&t, root, tokenizer_json_path);
 	cJSON_Delete(root);
 	if (!rc && config_path)
-		rc = load_config(t, config_path);
+		rc = tk_json_load_config(t, config_path);
 	if (rc) {
 		tk_tokenizer_free(t);
 		return rc;
