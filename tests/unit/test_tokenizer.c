@@ -237,6 +237,75 @@ static void test_tiny_vocab(void)
 	tk_tokenizer_free(tok);
 }
 
+/* A tokenizer.json tokenizer written out as GGUF's vocabulary (what a GGUF
+ * writer does with the accessors) loads back with the same fingerprint and
+ * the same ids. */
+static void check_vocab_roundtrip(const char *path)
+{
+	tk_tokenizer *a;
+	int rc = tk_tokenizer_load_json(&a, path, NULL);
+	TKT_CHECK(rc == TK_OK, "%s", tk_error_message());
+	if (rc)
+		return;
+	size_t n = tk_tokenizer_vocab_size(a), m = tk_tokenizer_n_merges(a);
+	const char **tokens = calloc(n, sizeof *tokens);
+	size_t *lens = calloc(n, sizeof *lens);
+	int32_t *types = calloc(n, sizeof *types);
+	char **merges = calloc(m + 1, sizeof *merges);
+	for (size_t id = 0; id < n; id++) {
+		tokens[id] = tk_tokenizer_token_text(a, (int32_t)id, &lens[id]);
+		types[id] = tk_tokenizer_token_type(a, (int32_t)id);
+	}
+	for (size_t r = 0; r < m; r++) {
+		int32_t l, rr;
+		size_t ll, rl;
+		tk_tokenizer_merge(a, r, &l, &rr);
+		const char *lt = tk_tokenizer_token_text(a, l, &ll);
+		const char *rt = tk_tokenizer_token_text(a, rr, &rl);
+		merges[r] = malloc(ll + rl + 2);
+		memcpy(merges[r], lt, ll);
+		merges[r][ll] = ' ';
+		memcpy(merges[r] + ll + 1, rt, rl);
+		merges[r][ll + rl + 1] = '\0';
+	}
+	tk_vocab_spec spec = {.model = "gpt2", .n_tokens = n, .tokens = tokens,
+			      .token_lens = lens, .token_types = types, .n_merges = m,
+			      .merges = (const char *const *)merges,
+			      .pre = tk_tokenizer_pre_name(a), .bos_id = -1,
+			      .eos_id = -1, .pad_id = -1};
+	tk_tokenizer *b;
+	rc = tk_tokenizer_from_vocab(&b, &spec);
+	TKT_CHECK(rc == TK_OK, "%s: %s", path, tk_error_message());
+	if (!rc) {
+		TKT_CHECK(tk_tokenizer_fingerprint(a) == tk_tokenizer_fingerprint(b),
+			  "%s: fingerprint changed through the GGUF vocabulary", path);
+		for (size_t i = 0; i < n_corpus; i++) {
+			tk_tokens x = {0}, y = {0};
+			tk_tokenizer_encode(a, corpus[i].bytes, corpus[i].len, TK_ENCODE_SPECIAL, &x);
+			tk_tokenizer_encode(b, corpus[i].bytes, corpus[i].len, TK_ENCODE_SPECIAL, &y);
+			TKT_CHECK(x.n == y.n && memcmp(x.ids, y.ids, x.n * sizeof *x.ids) == 0,
+				  "%s: %s encodes differently", path, corpus[i].name);
+			tk_tokens_free(&x);
+			tk_tokens_free(&y);
+		}
+		tk_tokenizer_free(b);
+	}
+	for (size_t r = 0; r < m; r++)
+		free(merges[r]);
+	free(merges);
+	free(tokens);
+	free(lens);
+	free(types);
+	tk_tokenizer_free(a);
+}
+
+static void test_vocab_roundtrip(void)
+{
+	check_vocab_roundtrip(TINY "tokenizer.json");
+	check_vocab_roundtrip(FIX "variant-llama3.json");
+	check_vocab_roundtrip(FIX "variant-nfc.json");
+}
+
 /* ---- SmolLM2 from its GGUF ----------------------------------------------- */
 
 static const char *smollm2_path(char *buf, size_t cap)
@@ -707,6 +776,7 @@ int main(void)
 	TKT_RUN(test_tiny_vocab);
 	TKT_RUN(test_tiny_ids);
 	TKT_RUN(test_variants);
+	TKT_RUN(test_vocab_roundtrip);
 	TKT_RUN(test_smollm2_ids);
 	TKT_RUN(test_bad_files);
 	TKT_RUN(test_mutated_json);
