@@ -92,6 +92,39 @@ double tk_rl_kl_v1(const tk_rl_kl_sums *s);
 double tk_rl_kl_v2(const tk_rl_kl_sums *s);
 double tk_rl_entropy(const tk_rl_kl_sums *s);
 
+/* ---- the update (lib/rl_update.c) --------------------------------------
+ * One optimizer batch of records through the trainer: the policy's
+ * logprobs (a forward first when the loss needs them), the per-token
+ * gradients of the loss, then a forward/backward of the trainer's
+ * weighted cross-entropy with weights −gradient, whose parameter gradient
+ * is the loss's.  Gradients accumulate; the caller takes the optimizer
+ * step (tk_train_optim_step). */
+
+struct tk_train;
+
+typedef struct tk_rl_record {
+	const int32_t *tokens;  /* (n) prompt then completion */
+	size_t n;
+	const float *mask;      /* (n) 1 on the tokens the loss covers */
+	const float *sampler;   /* (n) sampler logprobs q; NULL: none (pg only) */
+	const float *adv;       /* (n) advantage of each token */
+} tk_rl_record;
+
+typedef struct tk_rl_update_result {
+	double loss;            /* Σ token losses / denominator */
+	size_t records;         /* records run through the trainer */
+	size_t tokens;          /* their tokens */
+	size_t skipped;         /* records left out: no gradient (all advantages 0) */
+	tk_rl_kl_sums kl;       /* sampler vs trainer over the masked tokens run */
+} tk_rl_update_result;
+
+/* Runs recs[0..n) in micro-batches of at most micro_tokens tokens (every
+ * record must fit one) and adds the gradient of Σ loss / denominator.
+ * A record whose masked advantages are all 0 has no gradient (except
+ * with dro) and is skipped.  res is zeroed first. */
+int tk_rl_update(struct tk_train *t, const tk_rl_loss_params *lp, const tk_rl_record *recs,
+		 size_t n, size_t micro_tokens, double denominator, tk_rl_update_result *res);
+
 /* ---- environments (lib/rl_env.c, lib/rl_env_arith.c, lib/rl_env_cmd.c) ---
  * An environment poses prompts and scores completions.  A prompt is a
  * conversation (messages as a JSON array) with an id, an optional
@@ -179,6 +212,12 @@ int tk_rl_env_prompt(tk_rl_env *e, uint64_t k, tk_rl_prompt *p);
  * tk_rl_score_free). */
 int tk_rl_env_score(tk_rl_env *e, const tk_rl_sample *s, size_t n, tk_rl_score *out);
 void tk_rl_score_free(tk_rl_score *s, size_t n);
+
+/* text (n bytes) with each byte that is not part of valid UTF-8, and each
+ * NUL, shown as U+FFFD (malloc'd; NULL when out of memory): a completion
+ * cut by --max-tokens may end inside a character, and the reward program
+ * must get valid JSON.  (lib/rl_text.c) */
+char *tk_rl_valid_utf8(const char *text, size_t n);
 
 /* ---- pieces, exposed for tests ----------------------------------------- */
 

@@ -1,0 +1,1352 @@
+/* tk-rl: on-policy reinforcement learning in one process: sample groups of
+ * completions with the current policy, score them in an environment
+ * (arithmetic, math, or any reward program), group-centred advantages,
+ * update through the trainer; or offline, one update per batch of a token
+ * stream of scored rollouts.  See man/tk-rl.1. */
+#include "tk_cli.h"
+#include "tk_error.h"
+#include "tk_eval.h"
+#include "tk_io.h"
+#include "tk_lora.h"
+#include "tk_model.h"
+#include "tk_progress.h"
+#include "tk_render.h"
+#include "tk_rl.h"
+#include "tk_sampler.h"
+#include "tk_tks.h"
+#include "tk_train.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* kernels.h and tk_model.h both define enum tk_rope_type: the backend
+ * functions used here are declared instead. */
+int tk_backend_open(tk_backend **out, const char *kind, int threads);
+void tk_backend_close(tk_backend *be);
+const char *tk_backend_name(const tk_backend *be);
+void tk_backend_set_batch_invariant(tk_backend *be, int on);
+#include "tk_forward.h"
+
+#define MAX_STOPS 64
+
+enum {
+	OPT_MODEL, OPT_ENV, OPT_PROMPTS, OPT_ENV_CMD, OPT_ENV_TIMEOUT, OPT_DIGITS, OPT_OPS,
+	OPT_FORMAT_REWARD, OPT_GRADE, OPT_GROUPS, OPT_GROUP_SIZE, OPT_STEPS, OPT_LOSS,
+	OPT_CLIP_LOW, OPT_CLIP_HIGH, OPT_DRO_BETA, OPT_SCALE_STD, OPT_DROP_FLAT, OPT_KL_COEF,
+	OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_STOP, OPT_RENDERER,
+	OPT_RANK, OPT_ALPHA, OPT_TARGETS, OPT_FULL, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_CLIP,
+	OPT_WD, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_MICRO, OPT_SAVE_EVERY, OPT_RESUME,
+	OPT_FROM_STREAM, OPT_BATCH, OPT_DUMP_PROMPTS,
+};
+
+static const tk_option options[] = {
+	{"model", 'm', "MODEL", "base model (HF folder, .gguf, .tkc)"},
+	{"env", 0, "NAME", "arithmetic, math or cmd (default: cmd with --env-cmd, math with "
+	 "--prompts, else arithmetic)"},
+	{"prompts", 0, "FILE", "math, cmd: prompts, JSON Lines {\"messages\"|\"prompt\", \"answer\"}"},
+	{"env-cmd", 0, "CMD", "cmd: reward program, run once with sh -c (protocol in tk-rl(1))"},
+	{"env-timeout", 0, "S", "cmd: seconds the program may stay silent (default 60)"},
+	{"digits", 0, "N", "arithmetic: operands of N digits (default 2)"},
+	{"ops", 0, "LIST", "arithmetic: add,sub,mul (default add)"},
+	{"format-reward", 0, "X", "arithmetic: added when the answer is a bare number (default 0)"},
+	{"grade", 0, "HOW", "math: number (default) or boxed"},
+	{"groups", 0, "N", "prompts a step (default 8)"},
+	{"group-size", 0, "N", "samples of each prompt (default 8)"},
+	{"steps", 0, "N", "optimizer steps (default 50; --from-stream: the whole stream)"},
+	{"loss", 0, "L", "is (default), ppo, cispo, dro or pg"},
+	{"clip-low", 0, "X", "ppo, cispo: lower ratio bound (default 0.8)"},
+	{"clip-high", 0, "X", "ppo, cispo: upper ratio bound (default 1.2)"},
+	{"dro-beta", 0, "B", "dro: weight of the quadratic term (default 0.05)"},
+	{"scale-by-std", 0, NULL, "divide advantages by the group's reward std"},
+	{"drop-flat-groups", 0, NULL, "leave out groups whose rewards are all equal"},
+	{"kl-coef", 0, "X", "KL penalty to the base model, folded into the advantages (default 0)"},
+	{"max-tokens", 0, "N", "new tokens per completion, at most (default 64)"},
+	{"temperature", 0, "T", "sampling temperature (default 1)"},
+	{"top-p", 0, "P", "keep the most probable tokens summing to P (default 1)"},
+	{"top-k", 0, "K", "keep the K most probable tokens (default 0: all)"},
+	{"stop", 0, "STR", "also end a completion at STR (repeatable)"},
+	{"renderer", 0, "NAME", "chat renderer (default: from the model's chat template)"},
+	{"lora-rank", 0, "R", "LoRA rank (default 32)"},
+	{"lora-alpha", 0, "A", "LoRA alpha; scale alpha/rank (default 32)"},
+	{"lora-targets", 0, "LIST", "q,k,v,o,gate,up,down, attn, mlp or all (default all)"},
+	{"full", 0, NULL, "train every weight instead of a LoRA adapter"},
+	{"lr", 0, "X", "peak learning rate (LoRA default: 5e-4*(2000/hidden)^p)"},
+	{"lr-schedule", 0, "S", "constant (default), linear or cosine"},
+	{"warmup", 0, "N", "linear warmup steps (default 0)"},
+	{"grad-clip", 0, "C", "clip the gradient norm to C (default 1; 0: off)"},
+	{"weight-decay", 0, "W", "AdamW weight decay (default 0)"},
+	{"beta1", 0, "B", "AdamW beta1 (default 0.9)"},
+	{"beta2", 0, "B", "AdamW beta2 (default 0.95)"},
+	{"eps", 0, "E", "AdamW epsilon (default 1e-8)"},
+	{"micro-tokens", 0, "N", "tokens of one forward/backward; more accumulate (default 4096)"},
+	{"save-every", 0, "N", "write a state checkpoint every N steps (default 20; 0: end only)"},
+	{"resume", 0, "RUNDIR", "continue the run in RUNDIR from its last state checkpoint"},
+	{"from-stream", 0, "FILE", "offline: train on scored rollouts of a .tks ('-': stdin)"},
+	{"batch", 0, "N", "--from-stream: records an update (default 64)"},
+	{"dump-prompts", 0, "N", "write the environment's first N prompts as JSON Lines, and exit"},
+	{0, 0, 0, 0}
+};
+
+typedef struct settings {
+	const char *model, *env, *prompts, *env_cmd, *renderer, *targets_list, *rundir,
+		*resume, *from_stream, *ops_list;
+	double env_timeout, format_reward, kl_coef, alpha, lr, clip, wd, beta1, beta2, eps;
+	int digits, grade, full, rank, schedule, scale_std, drop_flat, lr_given;
+	unsigned ops, targets;
+	int64_t groups, group_size, steps, warmup, save_every, batch, dump;
+	size_t max_tokens, micro;
+	tk_rl_loss_params loss;
+	tk_sampler_params sampling;
+	const char *stops[MAX_STOPS];
+	size_t n_stops;
+	uint64_t seed;
+	int threads, quiet;
+} settings;
+
+/* ---- options ------------------------------------------------------------ */
+
+static void parse_env_option(tk_cli *cli, settings *s, int o, const char *v)
+{
+	switch (o) {
+	case OPT_ENV:
+		if (strcmp(v, "arithmetic") && strcmp(v, "math") && strcmp(v, "cmd"))
+			tk_die(TK_EUSAGE, "--env: '%s' is not arithmetic, math or cmd", v);
+		s->env = v;
+		break;
+	case OPT_PROMPTS: s->prompts = v; break;
+	case OPT_ENV_CMD: s->env_cmd = v; break;
+	case OPT_ENV_TIMEOUT: s->env_timeout = tk_cli_double(cli, "env-timeout", v, 0.001, 1e7); break;
+	case OPT_DIGITS: s->digits = (int)tk_cli_int(cli, "digits", v, 1, 9); break;
+	case OPT_OPS: s->ops_list = v; break;
+	case OPT_FORMAT_REWARD: s->format_reward = tk_cli_double(cli, "format-reward", v, -1e6, 1e6); break;
+	case OPT_GRADE:
+		if (strcmp(v, "number") && strcmp(v, "boxed"))
+			tk_die(TK_EUSAGE, "--grade: '%s' is not number or boxed", v);
+		s->grade = tk_eval_task_parse(v);
+		break;
+	}
+}
+
+static void parse_rl_option(tk_cli *cli, settings *s, int o, const char *v)
+{
+	switch (o) {
+	case OPT_GROUPS: s->groups = tk_cli_int(cli, "groups", v, 1, 1 << 16); break;
+	case OPT_GROUP_SIZE: s->group_size = tk_cli_int(cli, "group-size", v, 1, 1 << 16); break;
+	case OPT_STEPS: s->steps = tk_cli_int(cli, "steps", v, 1, INT32_MAX); break;
+	case OPT_LOSS:
+		if ((s->loss.kind = tk_rl_loss_parse(v)) < 0)
+			tk_die(TK_EUSAGE, "--loss: '%s' is not is, ppo, cispo, dro or pg", v);
+		break;
+	case OPT_CLIP_LOW: s->loss.clip_low = tk_cli_double(cli, "clip-low", v, 0, 1); break;
+	case OPT_CLIP_HIGH: s->loss.clip_high = tk_cli_double(cli, "clip-high", v, 1, 1e6); break;
+	case OPT_DRO_BETA: s->loss.dro_beta = tk_cli_double(cli, "dro-beta", v, 0, 1e6); break;
+	case OPT_SCALE_STD: s->scale_std = 1; break;
+	case OPT_DROP_FLAT: s->drop_flat = 1; break;
+	case OPT_KL_COEF: s->kl_coef = tk_cli_double(cli, "kl-coef", v, 0, 1e6); break;
+	case OPT_MAX_TOKENS: s->max_tokens = (size_t)tk_cli_int(cli, "max-tokens", v, 1, 1 << 20); break;
+	case OPT_TEMPERATURE:
+		s->sampling.temperature = (float)tk_cli_double(cli, "temperature", v, 0, 1e6);
+		break;
+	case OPT_TOP_P: s->sampling.top_p = (float)tk_cli_double(cli, "top-p", v, 1e-9, 1); break;
+	case OPT_TOP_K: s->sampling.top_k = (int)tk_cli_int(cli, "top-k", v, 0, INT32_MAX); break;
+	case OPT_STOP:
+		if (s->n_stops == MAX_STOPS || !*v)
+			tk_die(TK_EUSAGE, "--stop: at most %d non-empty strings", MAX_STOPS);
+		s->stops[s->n_stops++] = v;
+		break;
+	case OPT_RENDERER: s->renderer = v; break;
+	}
+}
+
+static void parse_train_option(tk_cli *cli, settings *s, int o, const char *v)
+{
+	switch (o) {
+	case OPT_MODEL: s->model = v; break;
+	case OPT_RANK: s->rank = (int)tk_cli_int(cli, "lora-rank", v, 1, 4096); break;
+	case OPT_ALPHA: s->alpha = tk_cli_double(cli, "lora-alpha", v, 1e-6, 1e6); break;
+	case OPT_TARGETS: s->targets_list = v; break;
+	case OPT_FULL: s->full = 1; break;
+	case OPT_LR: s->lr = tk_cli_double(cli, "lr", v, 0, 10); s->lr_given = 1; break;
+	case OPT_SCHEDULE:
+		if ((s->schedule = tk_lr_schedule_parse(v)) < 0)
+			tk_die(TK_EUSAGE, "--lr-schedule: '%s' is not constant, linear or cosine", v);
+		break;
+	case OPT_WARMUP: s->warmup = tk_cli_int(cli, "warmup", v, 0, INT32_MAX); break;
+	case OPT_CLIP: s->clip = tk_cli_double(cli, "grad-clip", v, 0, 1e30); break;
+	case OPT_WD: s->wd = tk_cli_double(cli, "weight-decay", v, 0, 10); break;
+	case OPT_BETA1: s->beta1 = tk_cli_double(cli, "beta1", v, 0, 0.999999); break;
+	case OPT_BETA2: s->beta2 = tk_cli_double(cli, "beta2", v, 0, 0.99999999); break;
+	case OPT_EPS: s->eps = tk_cli_double(cli, "eps", v, 0, 1); break;
+	case OPT_MICRO: s->micro = (size_t)tk_cli_int(cli, "micro-tokens", v, 1, 1 << 24); break;
+	case OPT_SAVE_EVERY: s->save_every = tk_cli_int(cli, "save-every", v, 0, INT32_MAX); break;
+	case OPT_RESUME: s->resume = v; break;
+	case OPT_FROM_STREAM: s->from_stream = v; break;
+	case OPT_BATCH: s->batch = tk_cli_int(cli, "batch", v, 1, 1 << 24); break;
+	case OPT_DUMP_PROMPTS: s->dump = tk_cli_int(cli, "dump-prompts", v, 1, INT32_MAX); break;
+	}
+}
+
+static const char *default_env(const settings *s)
+{
+	return s->env_cmd ? "cmd" : s->prompts ? "math" : "arithmetic";
+}
+
+static void check_env(settings *s)
+{
+	if (!s->env)
+		s->env = default_env(s);
+	int cmd = !strcmp(s->env, "cmd"), arith = !strcmp(s->env, "arithmetic");
+	if (cmd && !s->env_cmd)
+		tk_die(TK_EUSAGE, "--env cmd needs --env-cmd 'PROGRAM ARGS'");
+	if (!cmd && s->env_cmd)
+		tk_die(TK_EUSAGE, "--env-cmd is for --env cmd, not %s", s->env);
+	if (!arith && !s->prompts && !s->from_stream)
+		tk_die(TK_EUSAGE, "--env %s needs --prompts FILE", s->env);
+	if (arith && s->prompts)
+		tk_die(TK_EUSAGE, "--env arithmetic makes its own problems: --prompts does not apply");
+	if (tk_rl_arith_ops_parse(s->ops_list ? s->ops_list : "add", &s->ops))
+		tk_die(TK_EUSAGE, "--ops: %s", tk_error_message());
+}
+
+static void check_settings(tk_cli *cli, settings *s, int argc)
+{
+	if (cli->first_operand < argc)
+		tk_die(TK_EUSAGE, "no operands (the data comes from --env, --prompts or --from-stream)");
+	if (!s->model)
+		tk_die(TK_EUSAGE, "-m MODEL is needed");
+	check_env(s);
+	if (s->full && (s->targets_list || s->rank))
+		tk_die(TK_EUSAGE, "--full trains every weight: --lora-* options do not apply");
+	if (s->full && s->kl_coef > 0 && s->from_stream)
+		tk_die(TK_EUSAGE, "--kl-coef is for sampled runs, not --from-stream");
+	if (tk_lora_targets_from_list(s->targets_list ? s->targets_list : "all", &s->targets))
+		tk_die(TK_EUSAGE, "--lora-targets: %s", tk_error_message());
+	if (!s->rank)
+		s->rank = 32;
+	if (!s->batch)
+		s->batch = 64;
+	if (s->resume && strcmp(cli->output, "-") && strcmp(cli->output, s->resume))
+		tk_die(TK_EUSAGE, "--resume RUNDIR writes to RUNDIR; -o names another folder");
+	s->rundir = s->resume ? s->resume : strcmp(cli->output, "-") ? cli->output : "rl-run";
+}
+
+static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
+{
+	*s = (settings){
+		.env_timeout = 60, .digits = 2, .grade = TK_EVAL_NUMBER, .groups = 8,
+		.group_size = 8, .loss = {TK_RL_IS, 0.8, 1.2, 0.05}, .max_tokens = 64,
+		.sampling = {1.0f, 0, 1.0f}, .alpha = 32, .schedule = TK_LR_CONSTANT, .clip = 1,
+		.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .micro = 4096, .save_every = 20,
+	};
+	const char *v;
+	int o;
+	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0) {
+		parse_env_option(cli, s, o, v);
+		parse_rl_option(cli, s, o, v);
+		parse_train_option(cli, s, o, v);
+	}
+	check_settings(cli, s, argc);
+	s->seed = cli->seed_given ? cli->seed : 0;
+	s->threads = cli->threads;
+	s->quiet = cli->quiet;
+}
+
+/* ---- the run ------------------------------------------------------------ */
+
+/* One sampled completion and what the step makes of it. */
+typedef struct rollout {
+	size_t group;              // index of its prompt in the step
+	int32_t *tokens;           // (n) prompt then completion
+	size_t n, n_prompt;
+	float *mask, *sampler, *adv;   // (n)
+	char *text;                // the completion as the renderer parses it back
+	int complete;
+} rollout;
+
+typedef struct run {
+	const settings *s;
+	tk_backend *be;
+	tk_model *model, *base;    // base: the reference for --kl-coef with --full
+	tk_lora *lora;
+	tk_train *t;
+	tk_rl_env *env;
+	tk_renderer *renderer;
+	tk_eval_scorer *ref;       // base model logprobs (--kl-coef)
+	int32_t stop_ids[MAX_STOPS];
+	const char *stop_strings[2 * MAX_STOPS];
+	size_t n_stop_ids, n_stop_strings;
+	char model_fp[17], tok_fp[17];
+	double lr;
+	int64_t total;             // optimizer steps of the run (0: until the stream ends)
+	size_t micro;
+	FILE *metrics;
+	double started;
+	char last_state[4096];
+} run;
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+static void catch_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+static const char *in_run(const run *r, const char *name, char *buf, size_t cap)
+{
+	snprintf(buf, cap, "%s/%s", r->s->rundir, name);
+	return buf;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = tk_calloc(n ? n : 1, size);
+	if (!p)
+		tk_check(TK_EOSERR);
+	return p;
+}
+
+/* ---- setup: model, renderer, environment --------------------------------- */
+
+static void open_model(run *r)
+{
+	const settings *s = r->s;
+	tk_check(tk_model_load(&r->model, s->model));
+	if (!r->model->tokenizer && !s->from_stream)
+		tk_die(TK_ECONFIG, "%s: the model has no tokenizer to render prompts with", s->model);
+	tk_model_fingerprint_hex(r->model, r->model_fp);
+	r->tok_fp[0] = 0;
+	if (r->model->tokenizer)
+		snprintf(r->tok_fp, sizeof r->tok_fp, "%016" PRIx64,
+			 tk_tokenizer_fingerprint(r->model->tokenizer));
+	if (s->full)
+		return;
+	tk_lora_config c = {s->rank, (float)s->alpha, s->targets};
+	tk_check(tk_lora_create(&r->lora, r->model, &c, s->seed));
+}
+
+static void open_renderer(run *r)
+{
+	const settings *s = r->s;
+	int rc = s->renderer ? tk_renderer_open(&r->renderer, s->renderer, r->model->tokenizer)
+			     : tk_renderer_detect(&r->renderer, r->model->tokenizer);
+	if (rc && s->renderer)
+		tk_die(rc, "--renderer %s: %s", s->renderer, tk_error_message());
+	if (rc)
+		tk_die(rc, "%s (prompts are chats: name a renderer with --renderer)",
+		       tk_error_message());
+}
+
+/* The model's eos, the renderer's stop tokens and strings, and --stop. */
+static void collect_stops(run *r)
+{
+	const settings *s = r->s;
+	int32_t eos = tk_tokenizer_eos(r->model->tokenizer);
+	if (eos >= 0)
+		r->stop_ids[r->n_stop_ids++] = eos;
+	const int32_t *ids;
+	const char *const *strings;
+	size_t n = tk_renderer_stop_tokens(r->renderer, &ids);
+	for (size_t i = 0; i < n && r->n_stop_ids < MAX_STOPS; i++)
+		if (ids[i] != eos)
+			r->stop_ids[r->n_stop_ids++] = ids[i];
+	n = tk_renderer_stop_strings(r->renderer, &strings);
+	for (size_t i = 0; i < n && r->n_stop_strings < MAX_STOPS; i++)
+		r->stop_strings[r->n_stop_strings++] = strings[i];
+	for (size_t i = 0; i < s->n_stops; i++)
+		r->stop_strings[r->n_stop_strings++] = s->stops[i];
+}
+
+static void open_env(run *r)
+{
+	const settings *s = r->s;
+	int rc;
+	if (!strcmp(s->env, "arithmetic")) {
+		tk_rl_arith_config c = {s->digits, s->ops, s->format_reward, s->seed};
+		rc = tk_rl_env_arithmetic(&r->env, &c);
+	} else if (!strcmp(s->env, "math")) {
+		rc = tk_rl_env_math(&r->env, s->prompts, s->grade, s->seed);
+	} else {
+		rc = tk_rl_env_cmd(&r->env, s->prompts, s->env_cmd, s->env_timeout, s->seed);
+	}
+	tk_check(rc);
+}
+
+/* ---- rendering and sampling ---------------------------------------------- */
+
+static void render_prompt(run *r, const tk_rl_prompt *p, tk_tokens *out)
+{
+	size_t len = strlen(p->messages_json) + 16;
+	char *line = xcalloc(len, 1);
+	snprintf(line, len, "{\"messages\":%s}", p->messages_json);
+	tk_chat chat = {0};
+	tk_rendered rd = {0};
+	int rc = tk_chat_parse(&chat, line, strlen(line));
+	if (!rc)
+		rc = tk_render(r->renderer, chat.msgs, chat.n, TK_RENDER_GENERATION_PROMPT, &rd);
+	if (rc)
+		tk_die(rc, "prompt %s: %s", p->id_json, tk_error_message());
+	size_t context = (size_t)r->model->config.max_positions;
+	if (rd.ids.n + 1 >= context)
+		tk_die(TK_EDATA, "prompt %s: %zu tokens leave no room for a completion in the "
+		       "model's %zu positions", p->id_json, rd.ids.n, context);
+	if (rd.ids.n + r->s->max_tokens > r->micro)
+		tk_die(TK_EDATA, "prompt %s: %zu tokens and --max-tokens %zu do not fit one pass "
+		       "of %zu tokens: raise --micro-tokens", p->id_json, rd.ids.n,
+		       r->s->max_tokens, r->micro);
+	*out = rd.ids;
+	rd.ids = (tk_tokens){0};
+	tk_rendered_free(&rd);
+	tk_chat_free(&chat);
+	free(line);
+}
+
+/* The step's prompts: numbers (step − 1) · groups + g. */
+typedef struct step_prompts {
+	tk_rl_prompt *p;           // (groups)
+	tk_tokens *ids;            // (groups)
+	size_t n;
+} step_prompts;
+
+static void load_prompts(run *r, int64_t step, step_prompts *sp)
+{
+	size_t n = (size_t)r->s->groups;
+	sp->n = n;
+	sp->p = xcalloc(n, sizeof *sp->p);
+	sp->ids = xcalloc(n, sizeof *sp->ids);
+	for (size_t g = 0; g < n; g++) {
+		tk_check(tk_rl_env_prompt(r->env, (uint64_t)(step - 1) * n + g, &sp->p[g]));
+		render_prompt(r, &sp->p[g], &sp->ids[g]);
+	}
+}
+
+static void free_prompts(step_prompts *sp)
+{
+	for (size_t g = 0; g < sp->n; g++) {
+		tk_rl_prompt_free(&sp->p[g]);
+		tk_tokens_free(&sp->ids[g]);
+	}
+	free(sp->p);
+	free(sp->ids);
+}
+
+typedef struct sampling {
+	run *r;
+	const step_prompts *sp;
+	rollout *ro;               // (groups · group size)
+	size_t tokens;             // sampled
+} sampling;
+
+static char *completion_text(const run *r, const tk_gen_result *g, int *complete)
+{
+	tk_response resp = {0};
+	tk_check(tk_render_parse_response(r->renderer, g->tokens, g->n, &resp));
+	char *text = tk_rl_valid_utf8(resp.content, strlen(resp.content));
+	if (!text)
+		tk_check(TK_EOSERR);
+	*complete = resp.complete;
+	tk_response_free(&resp);
+	return text;
+}
+
+static int keep_rollout(void *ctx, size_t index, const tk_gen_result *g)
+{
+	sampling *sa = ctx;
+	rollout *ro = &sa->ro[index];
+	const tk_tokens *prompt = &sa->sp->ids[ro->group];
+	size_t n = prompt->n + g->n;
+	ro->n = n;
+	ro->n_prompt = prompt->n;
+	ro->tokens = xcalloc(n, sizeof *ro->tokens);
+	ro->mask = xcalloc(n, sizeof *ro->mask);
+	ro->sampler = xcalloc(n, sizeof *ro->sampler);
+	ro->adv = xcalloc(n, sizeof *ro->adv);
+	memcpy(ro->tokens, prompt->ids, prompt->n * sizeof *ro->tokens);
+	memcpy(ro->tokens + prompt->n, g->tokens, g->n * sizeof *ro->tokens);
+	memcpy(ro->sampler + prompt->n, g->logprobs, g->n * sizeof *ro->sampler);
+	for (size_t i = prompt->n; i < n; i++)
+		ro->mask[i] = 1;
+	ro->text = completion_text(sa->r, g, &ro->complete);
+	sa->tokens += g->n;
+	return TK_OK;
+}
+
+/* The policy as it is now: the trainer's weights into the adapter (or the
+ * model) a forward is opened with. */
+static tk_forward *open_policy(run *r, const step_prompts *sp, size_t requests)
+{
+	if (r->s->full)
+		tk_check(tk_train_export_model(r->t, r->model));
+	else
+		tk_check(tk_train_export_lora(r->t, r->lora));
+	size_t longest = 0;
+	for (size_t g = 0; g < sp->n; g++)
+		longest = sp->ids[g].n > longest ? sp->ids[g].n : longest;
+	size_t context = longest + r->s->max_tokens;
+	if (context > (size_t)r->model->config.max_positions)
+		context = (size_t)r->model->config.max_positions;
+	size_t slots = requests < 64 ? requests : 64;
+	tk_forward *f;
+	tk_check(tk_forward_open(&f, r->be, r->model, r->lora, slots, context, 1024));
+	return f;
+}
+
+static rollout *sample(run *r, int64_t step, const step_prompts *sp, size_t *sampled)
+{
+	const settings *s = r->s;
+	size_t per = (size_t)s->group_size, n = sp->n * per;
+	rollout *ro = xcalloc(n, sizeof *ro);
+	tk_gen_request *reqs = xcalloc(n, sizeof *reqs);
+	for (size_t i = 0; i < n; i++) {
+		const tk_tokens *ids = &sp->ids[i / per];
+		ro[i].group = i / per;
+		// stream: the prompt's number in the run and the sample's in its group
+		uint64_t k = (uint64_t)(step - 1) * sp->n + i / per;
+		reqs[i] = (tk_gen_request){ids->ids, ids->n, k * per + i % per};
+	}
+	tk_forward *f = open_policy(r, sp, n);
+	tk_gen_options o = {s->sampling, s->seed, s->max_tokens, tk_forward_slots(f),
+			    r->stop_ids, r->n_stop_ids, r->stop_strings, r->n_stop_strings,
+			    r->model->tokenizer};
+	sampling sa = {r, sp, ro, 0};
+	tk_backend_set_batch_invariant(r->be, 1);  // a sample's tokens whatever the batch
+	tk_check(tk_generate(f, &o, reqs, n, keep_rollout, &sa));
+	tk_forward_close(f);
+	free(reqs);
+	*sampled = sa.tokens;
+	return ro;
+}
+
+static void free_rollouts(rollout *ro, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(ro[i].tokens);
+		free(ro[i].mask);
+		free(ro[i].sampler);
+		free(ro[i].adv);
+		free(ro[i].text);
+	}
+	free(ro);
+}
+
+/* ---- run folder, checkpoints, resume ------------------------------------ */
+
+static void write_text(const char *path, const char *text)
+{
+	tk_outfile *f;
+	tk_check(tk_outfile_open(&f, path, 0));
+	int rc = tk_outfile_write(f, text, strlen(text));
+	if (rc) {
+		tk_outfile_abort(f);
+		tk_check(rc);
+	}
+	tk_check(tk_outfile_commit(f));
+}
+
+static void append_line(const run *r, const char *name, const char *line)
+{
+	char path[4096];
+	FILE *f = fopen(in_run(r, name, path, sizeof path), "a");
+	if (!f || fputs(line, f) == EOF || fflush(f) || fclose(f))
+		tk_die(TK_EIO, "%s: %s", path, strerror(errno));
+}
+
+static void save_state(run *r)
+{
+	char name[64], path[4096], meta[256], line[512];
+	int64_t step = tk_train_steps(r->t);
+	snprintf(name, sizeof name, "step-%06" PRId64 ".tkc", step);
+	snprintf(meta, sizeof meta, "{\"seed\": %" PRIu64 ", \"base_fingerprint\": \"%s\", "
+		 "\"command\": \"tk-rl\"}", r->s->seed, r->model_fp);
+	tk_check(tk_train_save_state(r->t, in_run(r, name, path, sizeof path), meta));
+	snprintf(line, sizeof line, "{\"step\": %" PRId64 ", \"path\": \"%s\"}\n", step, name);
+	append_line(r, "checkpoints.jsonl", line);
+	snprintf(r->last_state, sizeof r->last_state, "%s", path);
+}
+
+static cJSON *settings_json(const run *r)
+{
+	const settings *s = r->s;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "env", s->env);
+	if (s->prompts)
+		cJSON_AddStringToObject(o, "prompts", s->prompts);
+	if (s->env_cmd)
+		cJSON_AddStringToObject(o, "env_cmd", s->env_cmd);
+	if (s->from_stream)
+		cJSON_AddStringToObject(o, "from_stream", s->from_stream);
+	cJSON_AddNumberToObject(o, "digits", s->digits);
+	cJSON_AddNumberToObject(o, "ops", s->ops);
+	cJSON_AddNumberToObject(o, "format_reward", s->format_reward);
+	cJSON_AddStringToObject(o, "grade", tk_eval_task_name(s->grade));
+	cJSON_AddNumberToObject(o, "groups", (double)s->groups);
+	cJSON_AddNumberToObject(o, "group_size", (double)s->group_size);
+	cJSON_AddNumberToObject(o, "batch", (double)s->batch);
+	cJSON_AddNumberToObject(o, "steps", (double)r->total);
+	cJSON_AddStringToObject(o, "loss", tk_rl_loss_name(s->loss.kind));
+	cJSON_AddNumberToObject(o, "clip_low", s->loss.clip_low);
+	cJSON_AddNumberToObject(o, "clip_high", s->loss.clip_high);
+	cJSON_AddNumberToObject(o, "dro_beta", s->loss.dro_beta);
+	cJSON_AddBoolToObject(o, "scale_by_std", s->scale_std);
+	cJSON_AddBoolToObject(o, "drop_flat_groups", s->drop_flat);
+	cJSON_AddNumberToObject(o, "kl_coef", s->kl_coef);
+	cJSON_AddNumberToObject(o, "max_tokens", (double)s->max_tokens);
+	cJSON_AddNumberToObject(o, "temperature", s->sampling.temperature);
+	cJSON_AddNumberToObject(o, "top_p", s->sampling.top_p);
+	cJSON_AddNumberToObject(o, "top_k", s->sampling.top_k);
+	cJSON_AddStringToObject(o, "renderer", r->renderer ? tk_renderer_name(r->renderer) : "");
+	cJSON_AddStringToObject(o, "training", s->full ? "full" : "lora");
+	if (!s->full) {
+		cJSON_AddNumberToObject(o, "lora_rank", s->rank);
+		cJSON_AddNumberToObject(o, "lora_alpha", s->alpha);
+		cJSON_AddNumberToObject(o, "lora_targets", s->targets);
+	}
+	cJSON_AddNumberToObject(o, "lr", r->lr);
+	cJSON_AddStringToObject(o, "lr_schedule", tk_lr_schedule_name(s->schedule));
+	cJSON_AddNumberToObject(o, "warmup", (double)s->warmup);
+	cJSON_AddNumberToObject(o, "grad_clip", s->clip);
+	cJSON_AddNumberToObject(o, "weight_decay", s->wd);
+	cJSON_AddNumberToObject(o, "beta1", s->beta1);
+	cJSON_AddNumberToObject(o, "beta2", s->beta2);
+	cJSON_AddNumberToObject(o, "eps", s->eps);
+	cJSON_AddNumberToObject(o, "seed", (double)s->seed);
+	cJSON_AddStringToObject(o, "model_fingerprint", r->model_fp);
+	return o;
+}
+
+static void write_config(const run *r, cJSON *settings)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "command", "tk-rl");
+	cJSON_AddStringToObject(o, "version", TK_VERSION);
+	cJSON_AddStringToObject(o, "model", r->s->model);
+	cJSON_AddNumberToObject(o, "trainable_parameters", (double)tk_train_trainable(r->t));
+	cJSON_AddItemReferenceToObject(o, "settings", settings);
+	char *text = cJSON_Print(o), path[4096];
+	if (!text)
+		tk_check(TK_EOSERR);
+	size_t len = strlen(text);
+	char *line = xcalloc(len + 2, 1);
+	memcpy(line, text, len);
+	memcpy(line + len, "\n", 2);
+	write_text(in_run(r, "config.json", path, sizeof path), line);
+	free(line);
+	free(text);
+	cJSON_Delete(o);
+}
+
+/* --resume: the stored settings must be these. */
+static void check_same_settings(const run *r, const cJSON *now)
+{
+	char path[4096], *text;
+	tk_check(tk_read_text(in_run(r, "config.json", path, sizeof path), 1 << 20, &text, NULL));
+	cJSON *o = cJSON_Parse(text);
+	const cJSON *was = cJSON_GetObjectItem(o, "settings"), *item;
+	if (!cJSON_IsObject(was))
+		tk_die(TK_EDATA, "%s: no settings to resume with", path);
+	cJSON_ArrayForEach(item, was) {
+		const cJSON *x = cJSON_GetObjectItem(now, item->string);
+		if (!x || !cJSON_Compare(item, x, 1)) {
+			char *a = cJSON_PrintUnformatted(item), *b = x ? cJSON_PrintUnformatted(x) : NULL;
+			tk_die(TK_EUSAGE, "--resume %s: setting %s was %s, now %s; resume with the "
+			       "options of the run", r->s->rundir, item->string, a, b ? b : "unset");
+		}
+	}
+	cJSON_Delete(o);
+	free(text);
+}
+
+/* The last line of checkpoints.jsonl: its state file and step. */
+static void last_checkpoint(const run *r, char *name, size_t cap, int64_t *step)
+{
+	char path[4096], *text;
+	in_run(r, "checkpoints.jsonl", path, sizeof path);
+	if (tk_read_text(path, 64 << 20, &text, NULL))
+		tk_die(TK_ENOINPUT, "--resume %s: no checkpoints.jsonl (was the run started with "
+		       "-o %s, and did it write a checkpoint?)", r->s->rundir, r->s->rundir);
+	char *last = NULL;
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
+		last = line;
+	cJSON *o = last ? cJSON_Parse(last) : NULL;
+	const cJSON *p = cJSON_GetObjectItem(o, "path"), *st = cJSON_GetObjectItem(o, "step");
+	if (!cJSON_IsString(p) || !cJSON_IsNumber(st))
+		tk_die(TK_EDATA, "%s: the last line is not a checkpoint record", path);
+	snprintf(name, cap, "%s", p->valuestring);
+	*step = (int64_t)st->valuedouble;
+	cJSON_Delete(o);
+	free(text);
+}
+
+/* Keeps the metrics of steps up to the checkpoint's, so that the resumed
+ * run's file reads as the uninterrupted run's. */
+static void trim_metrics(const run *r, int64_t step)
+{
+	char path[4096], *text;
+	in_run(r, "metrics.jsonl", path, sizeof path);
+	if (tk_read_text(path, (size_t)1 << 30, &text, NULL))
+		return;
+	size_t at = 0;
+	char *keep = xcalloc(strlen(text) + 1, 1);
+	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		cJSON *o = cJSON_Parse(line);
+		const cJSON *s = cJSON_GetObjectItem(o, "step");
+		if (cJSON_IsNumber(s) && s->valuedouble <= (double)step)
+			at += (size_t)sprintf(keep + at, "%s\n", line);
+		cJSON_Delete(o);
+	}
+	keep[at] = 0;
+	write_text(path, keep);
+	free(keep);
+	free(text);
+}
+
+static void resume(run *r)
+{
+	char name[1024], path[4096];
+	int64_t step;
+	last_checkpoint(r, name, sizeof name, &step);
+	in_run(r, name, path, sizeof path);
+	tk_check(tk_train_load_state(r->t, path, NULL));
+	if (tk_train_steps(r->t) != step)
+		tk_die(TK_EDATA, "%s: holds step %" PRId64 ", checkpoints.jsonl says %" PRId64,
+		       path, tk_train_steps(r->t), step);
+	trim_metrics(r, step);
+	snprintf(r->last_state, sizeof r->last_state, "%s", path);
+	if (!r->s->quiet)
+		tk_warn("resuming at step %" PRId64 " from %s", step, path);
+}
+
+static void make_rundir(const run *r)
+{
+	char path[4096];
+	if (mkdir(r->s->rundir, 0777) && errno != EEXIST)
+		tk_die(TK_ECANTCREAT, "%s: %s", r->s->rundir, strerror(errno));
+	struct stat sb;
+	if (!r->s->resume && stat(in_run(r, "checkpoints.jsonl", path, sizeof path), &sb) == 0)
+		tk_die(TK_ECANTCREAT, "%s already holds a run (checkpoints.jsonl): continue it "
+		       "with --resume %s, or write to another folder with -o", r->s->rundir,
+		       r->s->rundir);
+	if (!r->s->resume)
+		remove(in_run(r, "metrics.jsonl", path, sizeof path));
+}
+
+/* A failure inside a step (the reward program, a NaN): the state of the
+ * last finished step is kept, then the run stops with rc. */
+static _Noreturn void stop_run(run *r, int rc, const char *what)
+{
+	save_state(r);
+	tk_die(rc, "%s; stopped at step %" PRId64 " with its state in %s; continue with "
+	       "--resume %s", what, tk_train_steps(r->t) + 1, r->last_state, r->s->rundir);
+}
+
+/* ---- scoring and advantages --------------------------------------------- */
+
+/* What a step measures, for its metrics line. */
+typedef struct step_stats {
+	double reward_sum, reward2_sum, correct_sum, format_sum, kl_base, loss, grad_norm, lr;
+	size_t samples, correct_known, sampled, trained_tokens;
+	tk_rl_group_stats groups;
+	tk_rl_update_result up;
+	double t_sample, t_score, t_train, t_step;
+	cJSON *program_metrics;    // Σ of each numeric metric the program gave
+	size_t dropped;
+} step_stats;
+
+static void add_program_metrics(step_stats *st, const char *json)
+{
+	cJSON *m = json ? cJSON_Parse(json) : NULL, *item;
+	cJSON_ArrayForEach(item, m) {
+		if (!cJSON_IsNumber(item) || !item->string)
+			continue;
+		cJSON *sum = cJSON_GetObjectItemCaseSensitive(st->program_metrics, item->string);
+		if (sum)
+			cJSON_SetNumberValue(sum, sum->valuedouble + item->valuedouble);
+		else
+			cJSON_AddNumberToObject(st->program_metrics, item->string, item->valuedouble);
+	}
+	cJSON_Delete(m);
+}
+
+static double *score(run *r, const step_prompts *sp, rollout *ro, size_t n, step_stats *st)
+{
+	tk_rl_sample *s = xcalloc(n, sizeof *s);
+	tk_rl_score *sc = xcalloc(n, sizeof *sc);
+	for (size_t i = 0; i < n; i++)
+		s[i] = (tk_rl_sample){&sp->p[ro[i].group], ro[i].group, ro[i].text, ro[i].complete};
+	int rc = tk_rl_env_score(r->env, s, n, sc);
+	if (rc)
+		stop_run(r, rc, tk_error_message());
+	double *reward = xcalloc(n, sizeof *reward);
+	for (size_t i = 0; i < n; i++) {
+		reward[i] = sc[i].reward;
+		st->reward_sum += sc[i].reward;
+		st->reward2_sum += sc[i].reward * sc[i].reward;
+		st->format_sum += sc[i].formatted;
+		if (sc[i].correct >= 0) {
+			st->correct_sum += sc[i].correct;
+			st->correct_known++;
+		}
+		add_program_metrics(st, sc[i].metrics_json);
+	}
+	st->samples += n;
+	tk_rl_score_free(sc, n);
+	free(sc);
+	free(s);
+	return reward;
+}
+
+/* Per-sample advantages spread over the completion's tokens. */
+static void spread_advantages(run *r, rollout *ro, size_t n, const double *reward,
+			      step_stats *st)
+{
+	double *adv = xcalloc(n, sizeof *adv);
+	int64_t *group = xcalloc(n, sizeof *group);
+	for (size_t i = 0; i < n; i++)
+		group[i] = (int64_t)ro[i].group;
+	tk_check(tk_rl_advantages(reward, group, n, r->s->scale_std, adv, &st->groups));
+	for (size_t i = 0; i < n; i++)
+		for (size_t t = ro[i].n_prompt; t < ro[i].n; t++)
+			ro[i].adv[t] = (float)adv[i];
+	free(adv);
+	free(group);
+}
+
+/* --kl-coef: the base model's logprobs of the sampled tokens, the
+ * penalty folded into the advantages over the whole step. */
+static void kl_penalty(run *r, rollout *ro, size_t n, step_stats *st)
+{
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += ro[i].n;
+	float *q = xcalloc(total, sizeof *q), *base = xcalloc(total, sizeof *base);
+	float *mask = xcalloc(total, sizeof *mask), *adv = xcalloc(total, sizeof *adv);
+	size_t at = 0;
+	for (size_t i = 0; i < n; at += ro[i].n, i++) {
+		tk_check(tk_eval_scorer_sequence(r->ref, ro[i].tokens, ro[i].n, base + at));
+		memcpy(q + at, ro[i].sampler, ro[i].n * sizeof *q);
+		memcpy(mask + at, ro[i].mask, ro[i].n * sizeof *mask);
+		memcpy(adv + at, ro[i].adv, ro[i].n * sizeof *adv);
+	}
+	st->kl_base = tk_rl_kl_penalty(q, base, mask, total, r->s->kl_coef, adv);
+	at = 0;
+	for (size_t i = 0; i < n; at += ro[i].n, i++)
+		memcpy(ro[i].adv, adv + at, ro[i].n * sizeof *adv);
+	free(q);
+	free(base);
+	free(mask);
+	free(adv);
+}
+
+/* ---- the update --------------------------------------------------------- */
+
+static void stop_on_nan(run *r, const char *what, double value)
+{
+	char msg[256];
+	snprintf(msg, sizeof msg, "%s is %g (try a lower --lr or --grad-clip)", what, value);
+	stop_run(r, TK_EDATA, msg);
+}
+
+/* One update over recs (denominator: the tokens the loss averages over),
+ * then the optimizer step. */
+static void update(run *r, const tk_rl_record *recs, size_t n, double denominator,
+		   step_stats *st)
+{
+	const settings *s = r->s;
+	int64_t step = tk_train_steps(r->t) + 1;
+	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
+	if (denominator > 0)
+		tk_check(tk_rl_update(r->t, &s->loss, recs, n, r->micro, denominator, &st->up));
+	if (!isfinite(st->up.loss))
+		stop_on_nan(r, "the loss", st->up.loss);
+	st->lr = tk_lr_at(s->schedule, r->lr, step - 1, s->warmup, r->total ? r->total : step);
+	tk_train_adamw opt = {st->lr, s->beta1, s->beta2, s->eps, s->wd};
+	if (tk_train_optim_step(r->t, &opt, s->clip, &st->grad_norm))
+		stop_on_nan(r, "the gradient norm", st->grad_norm);
+}
+
+/* Records of the rollouts the update trains on; --drop-flat-groups leaves
+ * out the samples of groups whose rewards are all equal. */
+static tk_rl_record *records_of(run *r, const rollout *ro, size_t n, const double *reward,
+				size_t *kept, double *tokens, step_stats *st)
+{
+	tk_rl_record *recs = xcalloc(n, sizeof *recs);
+	size_t per = (size_t)r->s->group_size;
+	*kept = 0;
+	*tokens = 0;
+	for (size_t i = 0; i < n; i++) {
+		int flat = 1;
+		for (size_t j = (i / per) * per; j < (i / per + 1) * per; j++)
+			flat &= reward[j] == reward[(i / per) * per];
+		if (r->s->drop_flat && flat) {
+			st->dropped++;
+			continue;
+		}
+		recs[(*kept)++] = (tk_rl_record){ro[i].tokens, ro[i].n, ro[i].mask, ro[i].sampler,
+						 ro[i].adv};
+		*tokens += (double)(ro[i].n - ro[i].n_prompt);
+	}
+	return recs;
+}
+
+/* ---- metrics ------------------------------------------------------------ */
+
+static void add_number(cJSON *o, const char *key, double v)
+{
+	cJSON_AddItemToObject(o, key, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
+}
+
+static void env_metrics(cJSON *o, const step_stats *st)
+{
+	double n = (double)(st->samples ? st->samples : 1);
+	double mean = st->reward_sum / n, groups = (double)(st->groups.groups ? st->groups.groups : 1);
+	add_number(o, "env/all/reward/total", mean);
+	add_number(o, "env/all/reward/std", sqrt(fmax(st->reward2_sum / n - mean * mean, 0)));
+	if (st->correct_known)
+		add_number(o, "env/all/correct", st->correct_sum / (double)st->correct_known);
+	add_number(o, "env/all/format", st->format_sum / n);
+	add_number(o, "env/all/frac_mixed", 1 - (double)st->groups.flat / groups);
+	add_number(o, "env/all/frac_all_good", (double)st->groups.all_good / groups);
+	add_number(o, "env/all/frac_all_bad", (double)st->groups.all_bad / groups);
+	add_number(o, "env/all/ac_tokens_per_turn", (double)st->sampled / n);
+	add_number(o, "env/all/total_ac_tokens", (double)st->sampled);
+	cJSON *item;
+	cJSON_ArrayForEach(item, st->program_metrics) {
+		char key[256];
+		snprintf(key, sizeof key, "env/all/%s", item->string);
+		add_number(o, key, item->valuedouble / n);
+	}
+}
+
+static void optim_metrics(const run *r, cJSON *o, const step_stats *st)
+{
+	const tk_rl_kl_sums *kl = &st->up.kl;
+	add_number(o, "optim/loss", st->up.loss);
+	add_number(o, "optim/lr", st->lr);
+	add_number(o, "optim/grad_norm", st->grad_norm);
+	if (kl->tokens) {
+		add_number(o, "optim/kl_sample_train_v1", tk_rl_kl_v1(kl));
+		add_number(o, "optim/kl_sample_train_v2", tk_rl_kl_v2(kl));
+		add_number(o, "optim/entropy", tk_rl_entropy(kl));
+	}
+	if (r->ref)
+		add_number(o, "kl_policy_base", st->kl_base);
+	add_number(o, "optim/trained_samples", (double)st->up.records);
+	add_number(o, "optim/skipped_samples", (double)(st->up.skipped + st->dropped));
+}
+
+static void time_metrics(const run *r, cJSON *o, const step_stats *st, int64_t step)
+{
+	if (st->t_sample > 0) {
+		add_number(o, "time/sample", st->t_sample);
+		add_number(o, "time/score", st->t_score);
+		add_number(o, "throughput/sample_tokens_per_sec", (double)st->sampled / st->t_sample);
+	}
+	add_number(o, "time/train", st->t_train);
+	add_number(o, "time/step", st->t_step);
+	add_number(o, "throughput/train_tokens_per_sec", (double)st->up.tokens / st->t_train);
+	add_number(o, "time/total", tk_now() - r->started);
+	if (r->total)
+		add_number(o, "progress/done_frac", (double)step / (double)r->total);
+}
+
+static void log_step(run *r, int64_t step, const step_stats *st)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "step", (double)step);
+	if (st->samples)
+		env_metrics(o, st);
+	optim_metrics(r, o, st);
+	time_metrics(r, o, st, step);
+	char *line = cJSON_PrintUnformatted(o);
+	if (!line || fprintf(r->metrics, "%s\n", line) < 0 || fflush(r->metrics))
+		tk_die(TK_EIO, "metrics.jsonl: %s", strerror(errno));
+	free(line);
+	cJSON_Delete(o);
+	if (r->s->quiet)
+		return;
+	double n = (double)(st->samples ? st->samples : 1);
+	fprintf(stderr, "step %" PRId64 "/%" PRId64 "  reward %.4f  len %.1f  kl_sample_train "
+		"%.2e  grad norm %.3g  %.1f s\n", step, r->total, st->reward_sum / n,
+		(double)st->sampled / n, tk_rl_kl_v1(&st->up.kl), st->grad_norm, st->t_step);
+}
+
+/* ---- the loop ----------------------------------------------------------- */
+
+static void one_step(run *r)
+{
+	const settings *s = r->s;
+	int64_t step = tk_train_steps(r->t) + 1;
+	step_stats st = {.program_metrics = cJSON_CreateObject()};
+	double t0 = tk_now();
+	step_prompts sp = {0};
+	load_prompts(r, step, &sp);
+	size_t n = sp.n * (size_t)s->group_size;
+	rollout *ro = sample(r, step, &sp, &st.sampled);
+	double t1 = tk_now();
+	double *reward = score(r, &sp, ro, n, &st);
+	double t2 = tk_now();
+	spread_advantages(r, ro, n, reward, &st);
+	if (r->ref)
+		kl_penalty(r, ro, n, &st);
+	size_t kept;
+	double tokens;
+	tk_rl_record *recs = records_of(r, ro, n, reward, &kept, &tokens, &st);
+	update(r, recs, kept, tokens, &st);
+	double t3 = tk_now();
+	st.t_sample = t1 - t0;
+	st.t_score = t2 - t1;
+	st.t_train = fmax(t3 - t2, 1e-9);
+	st.t_step = t3 - t0;
+	log_step(r, step, &st);
+	cJSON_Delete(st.program_metrics);
+	free(recs);
+	free(reward);
+	free_rollouts(ro, n);
+	free_prompts(&sp);
+}
+
+static void after_step(run *r)
+{
+	const settings *s = r->s;
+	int64_t step = tk_train_steps(r->t);
+	if (stop_signal) {
+		save_state(r);
+		tk_die(TK_ETEMPFAIL, "interrupted (signal %d) after step %" PRId64 "; state in %s; "
+		       "continue with --resume %s", (int)stop_signal, step, r->last_state, s->rundir);
+	}
+	if (s->save_every && step % s->save_every == 0 && step < r->total)
+		save_state(r);
+}
+
+static void train_online(run *r)
+{
+	catch_signals();
+	while (tk_train_steps(r->t) < r->total) {
+		one_step(r);
+		after_step(r);
+	}
+}
+
+/* ---- offline: --from-stream --------------------------------------------- */
+
+typedef struct offline {
+	tk_tks_reader *in;
+	tk_record *recs;           // (batch) as read
+	float **mask, **adv;       // (batch) each (n)
+	size_t n;
+} offline;
+
+/* Advantages of records without them: reward − group mean in the batch. */
+static void stream_advantages(run *r, offline *of, step_stats *st)
+{
+	double *reward = xcalloc(of->n, sizeof *reward), *adv = xcalloc(of->n, sizeof *adv);
+	int64_t *group = xcalloc(of->n, sizeof *group);
+	for (size_t i = 0; i < of->n; i++) {
+		reward[i] = of->recs[i].reward;
+		group[i] = of->recs[i].group;
+		st->reward_sum += reward[i];
+		st->reward2_sum += reward[i] * reward[i];
+	}
+	st->samples = of->n;
+	tk_check(tk_rl_advantages(reward, group, of->n, r->s->scale_std, adv, &st->groups));
+	for (size_t i = 0; i < of->n; i++)
+		for (size_t t = 0; t < of->recs[i].n; t++)
+			of->adv[i][t] = of->recs[i].advantages ? of->recs[i].advantages[t] : (float)adv[i];
+	free(reward);
+	free(adv);
+	free(group);
+}
+
+static void check_stream_record(const run *r, const tk_record *rec, uint64_t number)
+{
+	const char *path = r->s->from_stream;
+	if (!rec->advantages && !rec->has_reward)
+		tk_die(TK_EDATA, "%s: record %" PRIu64 " has neither advantages nor a reward to "
+		       "train on", path, number);
+	if (!rec->logprobs && r->s->loss.kind != TK_RL_PG)
+		tk_die(TK_EDATA, "%s: record %" PRIu64 " has no sampler logprobs, which --loss %s "
+		       "needs (--loss pg does without)", path, number, tk_rl_loss_name(r->s->loss.kind));
+	if (rec->n > r->micro)
+		tk_die(TK_EDATA, "%s: record %" PRIu64 " has %zu tokens, more than --micro-tokens "
+		       "%zu", path, number, rec->n, r->micro);
+	if (!rec->advantages && rec->group < 0)
+		tk_die(TK_EDATA, "%s: record %" PRIu64 " has a reward but no group to centre it in",
+		       path, number);
+}
+
+/* Reads up to --batch records; 0 at the end of the stream. */
+static size_t read_batch(run *r, offline *of)
+{
+	of->n = 0;
+	while (of->n < (size_t)r->s->batch) {
+		tk_record *rec = &of->recs[of->n];
+		int rc = tk_tks_read(of->in, rec);
+		if (rc == TK_END)
+			break;
+		if (rc)
+			tk_die(rc, "%s: %s", r->s->from_stream, tk_error_message());
+		check_stream_record(r, rec, tk_tks_reader_count(of->in));
+		free(of->mask[of->n]);
+		free(of->adv[of->n]);
+		of->mask[of->n] = xcalloc(rec->n, sizeof **of->mask);
+		of->adv[of->n] = xcalloc(rec->n, sizeof **of->adv);
+		for (size_t t = 1; t < rec->n; t++)
+			of->mask[of->n][t] = rec->weights[t] != 0;
+		of->n++;
+	}
+	return of->n;
+}
+
+static void offline_step(run *r, offline *of)
+{
+	step_stats st = {.program_metrics = cJSON_CreateObject()};
+	double t0 = tk_now(), tokens = 0;
+	int64_t step = tk_train_steps(r->t) + 1;
+	stream_advantages(r, of, &st);
+	tk_rl_record *recs = xcalloc(of->n, sizeof *recs);
+	for (size_t i = 0; i < of->n; i++) {
+		const tk_record *rec = &of->recs[i];
+		recs[i] = (tk_rl_record){rec->tokens, rec->n, of->mask[i], rec->logprobs, of->adv[i]};
+		for (size_t t = 1; t < rec->n; t++)
+			tokens += of->mask[i][t] != 0;
+	}
+	update(r, recs, of->n, tokens, &st);
+	st.t_train = fmax(tk_now() - t0, 1e-9);
+	st.t_step = st.t_train;
+	log_step(r, step, &st);
+	cJSON_Delete(st.program_metrics);
+	free(recs);
+}
+
+static void check_stream_tokenizer(const run *r, tk_tks_reader *in)
+{
+	cJSON *meta = cJSON_Parse(tk_tks_reader_meta(in));
+	const cJSON *fp = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
+	if (cJSON_IsString(fp) && r->tok_fp[0] && strcmp(fp->valuestring, r->tok_fp))
+		tk_die(TK_EDATA, "%s was made with tokenizer %s, but %s has tokenizer %s",
+		       r->s->from_stream, fp->valuestring, r->s->model, r->tok_fp);
+	cJSON_Delete(meta);
+}
+
+static void train_offline(run *r)
+{
+	size_t batch = (size_t)r->s->batch;
+	offline of = {0};
+	of.recs = xcalloc(batch, sizeof *of.recs);
+	of.mask = xcalloc(batch, sizeof *of.mask);
+	of.adv = xcalloc(batch, sizeof *of.adv);
+	for (size_t i = 0; i < batch; i++)
+		tk_record_init(&of.recs[i]);
+	tk_check(tk_tks_reader_open(&of.in, r->s->from_stream));
+	check_stream_tokenizer(r, of.in);
+	// a resumed run skips the batches its checkpoint has trained on
+	for (int64_t done = 0; done < tk_train_steps(r->t); done++)
+		if (read_batch(r, &of) == 0)
+			tk_die(TK_EDATA, "--resume: %s ends before the checkpoint's step %" PRId64,
+			       r->s->from_stream, tk_train_steps(r->t));
+	catch_signals();
+	while ((!r->total || tk_train_steps(r->t) < r->total) && read_batch(r, &of)) {
+		offline_step(r, &of);
+		after_step(r);
+	}
+	if (tk_train_steps(r->t) == 0)
+		tk_die(TK_EDATA, "%s: no records to train on", r->s->from_stream);
+	tk_tks_reader_close(of.in);
+	for (size_t i = 0; i < batch; i++) {
+		tk_record_free(&of.recs[i]);
+		free(of.mask[i]);
+		free(of.adv[i]);
+	}
+	free(of.recs);
+	free(of.mask);
+	free(of.adv);
+}
+
+/* ---- --dump-prompts ----------------------------------------------------- */
+
+static void dump_prompts(run *r)
+{
+	tk_outfile *out;
+	tk_check(tk_outfile_open(&out, strcmp(r->s->rundir, "rl-run") ? r->s->rundir : "-", 0));
+	for (int64_t k = 0; k < r->s->dump; k++) {
+		tk_rl_prompt p;
+		tk_check(tk_rl_env_prompt(r->env, (uint64_t)k, &p));
+		cJSON *o = cJSON_Parse(p.meta_json);
+		cJSON_AddItemToObject(o, "id", cJSON_Parse(p.id_json));
+		cJSON_AddItemToObject(o, "messages", cJSON_Parse(p.messages_json));
+		if (p.answer && !cJSON_HasObjectItem(o, "answer"))
+			cJSON_AddStringToObject(o, "answer", p.answer);
+		char *line = cJSON_PrintUnformatted(o);
+		int rc = line ? tk_outfile_write(out, line, strlen(line)) : TK_EOSERR;
+		if (!rc)
+			rc = tk_outfile_write(out, "\n", 1);
+		free(line);
+		cJSON_Delete(o);
+		tk_rl_prompt_free(&p);
+		if (rc) {
+			tk_outfile_abort(out);
+			tk_check(rc);
+		}
+	}
+	tk_check(tk_outfile_commit(out));
+}
+
+/* ---- setup and end ------------------------------------------------------ */
+
+static void choose_lr(run *r)
+{
+	const settings *s = r->s;
+	const tk_model_config *c = &r->model->config;
+	if (s->lr_given) {
+		r->lr = s->lr;
+		return;
+	}
+	if (s->full)
+		tk_die(TK_EUSAGE, "--full needs --lr (the size rule is for LoRA)");
+	double p;
+	r->lr = tk_lr_for_lora(c->architecture, c->hidden, &p);
+	if (!s->quiet)
+		tk_warn("lr %.4g from the LoRA rule 5e-4 * (2000 / hidden %d)^%.4g", r->lr, c->hidden, p);
+}
+
+static void open_reference(run *r)
+{
+	const tk_model *base = r->model;
+	if (r->s->full) { // the trained model changes: the reference is a copy
+		tk_check(tk_model_load(&r->base, r->s->model));
+		base = r->base;
+	}
+	tk_check(tk_eval_scorer_open(&r->ref, "cpu", r->s->threads, base, NULL, 1));
+}
+
+static void print_plan(const run *r)
+{
+	const settings *s = r->s;
+	if (s->quiet)
+		return;
+	fprintf(stderr, "tk-rl: %s, %s training, %zu trainable parameters, %.1f MiB on %s\n",
+		s->model, s->full ? "full" : "LoRA", tk_train_trainable(r->t),
+		(double)tk_train_memory(r->t) / 1048576.0, tk_backend_name(r->be));
+	if (s->from_stream)
+		fprintf(stderr, "tk-rl: offline from %s, %" PRId64 " records an update, %s loss, "
+			"lr %.4g\n", s->from_stream, s->batch, tk_rl_loss_name(s->loss.kind), r->lr);
+	else
+		fprintf(stderr, "tk-rl: env %s, %" PRId64 " steps of %" PRId64 " groups x %" PRId64
+			", %zu tokens at most, temperature %g; %s loss, lr %.4g%s\n", s->env,
+			r->total, s->groups, s->group_size, s->max_tokens, s->sampling.temperature,
+			tk_rl_loss_name(s->loss.kind), r->lr, s->kl_coef > 0 ? ", KL penalty" : "");
+}
+
+static void setup(run *r)
+{
+	const settings *s = r->s;
+	open_model(r);
+	if (!s->from_stream) {
+		open_renderer(r);
+		collect_stops(r);
+		open_env(r);
+	}
+	if (s->dump)
+		return;
+	choose_lr(r);
+	r->total = s->steps ? s->steps : s->from_stream ? 0 : 50;
+	// a pass holds at least one record: a prompt of up to 2048 tokens and its completion
+	size_t record = s->max_tokens + 2048, positions = (size_t)r->model->config.max_positions;
+	record = record < positions ? record : positions;
+	r->micro = s->micro > record || s->from_stream ? s->micro : record;
+	tk_check(tk_backend_open(&r->be, "cpu", s->threads));
+	tk_train_config tc = {s->full, r->micro};
+	tk_check(tk_train_open(&r->t, r->be, r->model, r->lora, &tc));
+	if (s->kl_coef > 0)
+		open_reference(r);
+	make_rundir(r);
+	cJSON *now = settings_json(r);
+	if (s->resume) {
+		check_same_settings(r, now);
+		resume(r);
+	} else {
+		write_config(r, now);
+	}
+	cJSON_Delete(now);
+	char path[4096];
+	r->metrics = fopen(in_run(r, "metrics.jsonl", path, sizeof path), "a");
+	if (!r->metrics)
+		tk_die(TK_ECANTCREAT, "%s: %s", path, strerror(errno));
+	print_plan(r);
+}
+
+static void write_final(run *r)
+{
+	char path[4096], meta[64];
+	save_state(r);
+	in_run(r, "final.tkc", path, sizeof path);
+	if (r->s->full) {
+		tk_check(tk_train_export_model(r->t, r->model));
+		tk_check(tk_model_write_tkc(r->model, path));
+	} else {
+		snprintf(meta, sizeof meta, "{\"step\": %" PRId64 "}", tk_train_steps(r->t));
+		tk_check(tk_train_export_lora(r->t, r->lora));
+		tk_check(tk_lora_save(r->lora, path, meta));
+	}
+	if (!r->s->quiet)
+		tk_warn("wrote %s after %" PRId64 " steps", path, tk_train_steps(r->t));
+}
+
+static void teardown(run *r)
+{
+	if (r->metrics && fclose(r->metrics))
+		tk_die(TK_EIO, "metrics.jsonl: %s", strerror(errno));
+	tk_eval_scorer_close(r->ref);
+	tk_train_close(r->t);
+	tk_backend_close(r->be);
+	tk_rl_env_free(r->env);
+	tk_renderer_free(r->renderer);
+	tk_lora_free(r->lora);
+	tk_model_free(r->model);
+	tk_model_free(r->base);
+}
+
+int main(int argc, char **argv)
+{
+	tk_cli cli = {
+		.name = "tk-rl",
+		.usage = "-m MODEL [--env NAME] [OPTIONS]",
+		.summary = "Reinforcement learning: sample groups with the current policy, score "
+			   "them (arithmetic, math, or any reward program), update; or train on "
+			   "scored rollouts (--from-stream).",
+		.options = options,
+		.common = TK_CLI_THREADS | TK_CLI_SEED | TK_CLI_OUTPUT,
+	};
+	tk_cli_init(&cli);
+	settings s;
+	parse_options(&cli, &s, argc, argv);
+	run r = {.s = &s};
+	r.started = tk_now();
+	setup(&r);
+	if (s.dump)
+		dump_prompts(&r);
+	else if (s.from_stream)
+		train_offline(&r);
+	else
+		train_online(&r);
+	if (!s.dump)
+		write_final(&r);
+	teardown(&r);
+	return 0;
+}
