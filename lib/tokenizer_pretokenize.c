@@ -61,6 +61,9 @@ static size_t contraction(const unsigned char *s, size_t n, size_t i,
 {
 	if (s[i] != '\'' || i + 1 >= n)
 		return 0;
+	/* Oniguruma's case folding takes U+017F (long s) for s */
+	if (icase && i + 2 < n && s[i + 1] == 0xC5 && s[i + 2] == 0xBF)
+		return i + 3;
 	int a = icase ? lower_ascii(s[i + 1]) : s[i + 1];
 	if (a == 's' || a == 't' || a == 'm' || a == 'd')
 		return i + 2;

@@ -112,7 +112,8 @@ def corpus():
         ('json', '{"name": "tk", "version": [0, 1, 0], "ok": true}'),
         ('long-word', long_word),
         ('crlf-mix', 'a\r\nb\rc\n\r d \r\n  \n e'),
-        ('apostrophes', "'s 's 'S 'll 'LL 'Ll ' 're 'RE x'y ''"),
+        ('apostrophes', "'s 's 'S 'll 'LL 'Ll ' 're 'RE x'y '' x'\u017ft "
+         "'\ufb05 x'\uff33"),
         ('leading-space', ' hello world'),
         ('trailing-newline', 'hello\n'),
         ('not-nfc', 'e\u0301 A\u030a \u1e9b\u0323 \u0344 \u2126 \u212b '
