@@ -22,6 +22,11 @@ struct tk_backend {
  * fork/join costs more than the work. */
 #define TK_CPU_PARALLEL_MIN 32768
 
+/* Below this many rows tk's own product beats OpenBLAS's sgemm (which has
+ * no matrix-vector path for one row), so it is used even when the backend
+ * is not batch invariant. */
+#define TK_CPU_FEW_ROWS 32
+
 /* y (m, ldy) = x (m, k) · w (n, k)ᵀ (+ y when beta is 1), each element by
  * the same lane arithmetic whatever m, n and the threads (xwt_rowwise.c). */
 void tk_cpu_xwt_rowwise(tk_backend *be, float *y, size_t ldy, const float *x,

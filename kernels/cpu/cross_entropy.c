@@ -35,7 +35,7 @@ static int make_logits(tk_backend *be, float *logits, size_t ld,
 		       const float *h, const float *w, size_t tn, size_t vn,
 		       size_t c)
 {
-	if (be->batch_invariant)
+	if (be->batch_invariant || tn < TK_CPU_FEW_ROWS)
 		tk_cpu_xwt_rowwise(be, logits, ld, h, w, tn, vn, c, 0.0f);
 	else
 		tk_cpu_gemm(be, 0, 1, tn, vn, c, h, c, w, c, 0.0f, logits, ld);

@@ -25,7 +25,7 @@ int tk_matmul_forward(tk_backend *be, float *y, const float *x,
 	if (n == 0 || out == 0)
 		return TK_OK;
 	float beta = accumulate ? 1.0f : 0.0f;
-	if (be->batch_invariant) {
+	if (be->batch_invariant || n < TK_CPU_FEW_ROWS) {
 		tk_cpu_xwt_rowwise(be, y, out, x, w, n, out, in, beta);
 	} else {
 		tk_cpu_gemm(be, 0, 1, n, out, in, x, in, w, in, beta, y, out);
