@@ -42,13 +42,14 @@ static const tk_option options[] = {
 	{"logprobs", 0, NULL, "print each sampled token's logprob"},
 	{"batch", 0, "N", "sequences decoding together (default 64)"},
 	{"tks", 0, NULL, "write a token stream (.tks) instead of JSON Lines"},
+	{"ignore-eos", 0, NULL, "do not stop at end-of-sequence tokens (benchmarks)"},
 	{"renderer", 0, "NAME", "chat renderer (default: from the model's chat template)"},
 	{0},
 };
 
 enum {
 	OPT_MODEL, OPT_ADAPTER, OPT_SAMPLES, OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K,
-	OPT_MAX_TOKENS, OPT_STOP, OPT_LOGPROBS, OPT_BATCH, OPT_TKS, OPT_RENDERER,
+	OPT_MAX_TOKENS, OPT_STOP, OPT_LOGPROBS, OPT_BATCH, OPT_TKS, OPT_IGNORE_EOS, OPT_RENDERER,
 };
 
 typedef struct settings {
@@ -57,7 +58,7 @@ typedef struct settings {
 	tk_sampler_params params;
 	const char *stops[MAX_STOPS];
 	size_t n_stops;
-	int logprobs, tks;
+	int logprobs, tks, ignore_eos;
 } settings;
 
 /* One prompt: its tokens, the id and other fields of its input line. */
@@ -114,6 +115,7 @@ static void parse_options(settings *s, tk_cli *cli, int argc, char **argv)
 		case OPT_LOGPROBS: s->logprobs = 1; break;
 		case OPT_BATCH: s->batch = tk_cli_int(cli, "batch", v, 1, 1 << 16); break;
 		case OPT_TKS: s->tks = 1; break;
+		case OPT_IGNORE_EOS: s->ignore_eos = 1; break;
 		case OPT_RENDERER: s->renderer = v; break;
 		}
 	}
@@ -586,7 +588,7 @@ static void collect_stops(stops *st, const settings *s, const tk_model *m, const
 	for (size_t i = 0; i < s->n_stops; i++)
 		st->strings[ns++] = s->stops[i];
 	st->o.stop_ids = st->ids;
-	st->o.n_stop_ids = ni;
+	st->o.n_stop_ids = s->ignore_eos ? 0 : ni;
 	st->o.stop_strings = st->strings;
 	st->o.n_stop_strings = ns;
 	st->o.tok = m->tokenizer;

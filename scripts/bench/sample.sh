@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Decode speed of tk-sample beside transformers' generate, in the same run
+# on the same machine with the same threads: SmolLM2-135M-Instruct (GGUF,
+# fp32 after dequantization), greedy, batch 1 and batch 64 prompts x 128
+# new tokens (end-of-sequence ignored on both sides).
+#
+# Decode tokens/s = batch * (NEW - 1) / (t(NEW new tokens) - t(1 new token)),
+# so loading and prefill are left out on both sides.
+#
+#   scripts/bench/sample.sh [THREADS]      (default: all cores; or TK_THREADS)
+#   NEW=128 BATCHES="1 64" to change the shape.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+THREADS=${1:-${TK_THREADS:-$(nproc)}}
+NEW=${NEW:-128}
+BATCHES=${BATCHES:-"1 64"}
+BUILD=${BUILD:-build}
+make --no-print-directory -s BUILD="$BUILD" "$BUILD/bin/tk-sample" >/dev/null
+MODEL=$(scripts/get-model.sh smollm2-135m-instruct)
+PY=$(scripts/oracle/venv.sh)
+work=$(mktemp -d "${TMPDIR:-/tmp}/tk-bench-sample.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+# 64 raw prompts of similar length.
+for i in $(seq 0 63); do
+	printf '{"prompt": "Write a short story about the number %d and a cat."}\n' "$i"
+done >"$work/all.jsonl"
+
+now() { date +%s.%N; }
+
+tk_time() { # batch, new tokens -> seconds
+	head -n "$1" "$work/all.jsonl" >"$work/in.jsonl"
+	local t0 t1
+	t0=$(now)
+	"$BUILD/bin/tk-sample" -q -m "$MODEL" -t "$THREADS" --temperature 0 --ignore-eos \
+		--max-tokens "$2" --batch "$1" -o "$work/out.jsonl" "$work/in.jsonl"
+	t1=$(now)
+	echo "$t1 - $t0" | bc -l
+}
+
+cat >"$work/torch_bench.py" <<'PYEOF'
+import json, os, sys, time
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+path, threads, new, prompts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+batches = [int(b) for b in sys.argv[5:]]
+torch.set_num_threads(threads)
+torch.set_grad_enabled(False)
+folder, name = os.path.split(path)
+tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+tok.padding_side = "left"
+if tok.pad_token is None:
+    tok.pad_token = tok.eos_token
+model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
+texts = [json.loads(l)["prompt"] for l in open(prompts)]
+for b in batches:
+    enc = tok(texts[:b], return_tensors="pt", padding=True)
+    times = {}
+    for n in (1, new):
+        t0 = time.perf_counter()
+        model.generate(**enc, do_sample=False, max_new_tokens=n, min_new_tokens=n,
+                       pad_token_id=tok.pad_token_id)
+        times[n] = time.perf_counter() - t0
+    print(b, times[1], times[new], flush=True)
+PYEOF
+
+echo "# tk-sample vs transformers generate: SmolLM2-135M-Instruct, $THREADS threads, $NEW new tokens"
+echo "# $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(python3 -c 'import platform; print(platform.processor() or platform.machine())' 2>/dev/null || uname -m)"
+"$PY" "$work/torch_bench.py" "$MODEL" "$THREADS" "$NEW" "$work/all.jsonl" $BATCHES \
+	2>/dev/null >"$work/torch.txt"
+printf '%-6s %14s %14s %8s\n' batch "tk tok/s" "torch tok/s" ratio
+for b in $BATCHES; do
+	t1=$(tk_time "$b" 1)
+	tn=$(tk_time "$b" "$NEW")
+	read -r _ p1 pn < <(grep "^$b " "$work/torch.txt")
+	tk_rate=$(echo "$b * ($NEW - 1) / ($tn - $t1)" | bc -l)
+	pt_rate=$(echo "$b * ($NEW - 1) / ($pn - $p1)" | bc -l)
+	printf '%-6s %14.1f %14.1f %7.2fx\n' "$b" "$tk_rate" "$pt_rate" "$(echo "$tk_rate / $pt_rate" | bc -l)"
+done
