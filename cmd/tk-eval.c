@@ -534,10 +534,13 @@ static void check_stream(const tk_tks_reader *r, const model_job *m, const char 
 {
 	cJSON *meta = cJSON_Parse(tk_tks_reader_meta(r));
 	const cJSON *fp = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
-	if (cJSON_IsString(fp) && strcmp(fp->valuestring, m->tok_fp))
-		tk_die(TK_EDATA, "%s was rendered with tokenizer %s, but %s has tokenizer %s",
-		       shown_name(input), fp->valuestring, m->model_path, m->tok_fp);
+	char stream_fp[64] = "";
+	if (cJSON_IsString(fp))
+		snprintf(stream_fp, sizeof stream_fp, "%s", fp->valuestring);
 	cJSON_Delete(meta);
+	if (stream_fp[0] && strcmp(stream_fp, m->tok_fp))
+		tk_die(TK_EDATA, "%s was rendered with tokenizer %s, but %s has tokenizer %s",
+		       shown_name(input), stream_fp, m->model_path, m->tok_fp);
 }
 
 /* Bytes of each token's text; special tokens (<|im_end|>) count none. */
