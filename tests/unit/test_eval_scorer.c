@@ -1,12 +1,21 @@
 /* The scorer behind tk-eval nll and choice on the tiny Llama: token
- * logprobs against transformers' logits (tests/fixtures/logits/), long
- * sequences cut into runs, choices equal to whole sequences bit for bit,
- * and the errors of bad input. */
+ * logprobs against transformers' logits (tests/fixtures/logits/) and
+ * against the trainer's with a LoRA adapter, long sequences cut into runs,
+ * choices equal to whole sequences bit for bit, and the errors of bad
+ * input. */
 #include "tkt.h"
 
+#include "kernels.h"
 #include "tk_error.h"
 #include "tk_eval.h"
-#include "tk_model.h"
+#include "tk_lora.h"
+#include "tk_train.h"
+
+/* tk_model.h and kernels.h both define enum tk_rope_type: declare the two
+ * model functions used here instead of including tk_model.h. */
+struct tk_model;
+int tk_model_load(struct tk_model **out, const char *path);
+void tk_model_free(struct tk_model *m);
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -175,12 +184,86 @@ static void test_bad_input(void)
 	tk_eval_scorer_close(s);
 }
 
+/* An adapter on every layer whose B is not zero, so that it matters. */
+static tk_lora *busy_adapter(void)
+{
+	tk_lora *a = NULL;
+	tk_lora_config c = {.rank = 4, .alpha = 8, .targets = TK_LORA_ALL};
+	if (!model() || tk_lora_create(&a, model(), &c, 7))
+		return NULL;
+	for (int l = 0; l < a->n_layers; l++)
+		for (int t = 0; t < TK_LORA_N_TARGETS; t++) {
+			tk_lora_pair *p = tk_lora_get(a, l, t);
+			for (size_t i = 0; p && i < p->out * 4; i++)
+				p->b[i] = (float)(tkt_uniform() - 0.5) * 0.1f;
+		}
+	return a;
+}
+
+/* Three records through tk_train_forward (the trainer's packed batch and
+ * fused cross-entropy) and through the scorer, one by one. */
+static void test_equals_trainer(void)
+{
+	enum { N = 17 + 40 + 90 };
+	size_t starts[4] = {0, 17, 57, N};
+	int32_t ids[N];
+	float w[N], lp_train[N], lp_eval[N], lp_base[N];
+	random_tokens(ids, N);
+	for (size_t i = 0; i < N; i++)
+		w[i] = 1;
+	tk_lora *a = busy_adapter();
+	tk_backend *be = NULL;
+	tk_train *t = NULL;
+	tk_train_config c = {.full = 0, .max_tokens = 256};
+	int rc = a ? tk_backend_open(&be, "cpu", 2) : -1;
+	if (!rc)
+		rc = tk_train_open(&t, be, model(), a, &c);
+	tk_train_batch b = {N, 3, ids, w, starts};
+	tk_train_loss loss = {TK_TRAIN_CE, TK_TRAIN_PER_TOKEN, N - 3, 0};
+	tk_train_result res = {0};
+	if (!rc)
+		rc = tk_train_forward(t, &b, &loss, &res, lp_train);
+	TKT_CHECK(rc == TK_OK, "trainer: %s", tk_error_message());
+	tk_eval_scorer *s = NULL, *base = scorer(1);
+	if (!rc)
+		rc = tk_eval_scorer_open(&s, "cpu", 2, model(), a, 1);
+	tk_eval_nll acc = {0};
+	uint32_t bytes[N] = {0};
+	for (size_t r = 0; !rc && r < 3; r++) {
+		size_t at = starts[r], n = starts[r + 1] - at;
+		rc = tk_eval_scorer_sequence(s, ids + at, n, lp_eval + at);
+		if (!rc && base)
+			rc = tk_eval_scorer_sequence(base, ids + at, n, lp_base + at);
+		tk_eval_nll_add(&acc, lp_eval + at, w + at, bytes + at, n);
+	}
+	TKT_CHECK(rc == TK_OK, "scorer: %s", tk_error_message());
+	double worst = 0, moved = 0;
+	for (size_t i = 0; !rc && i < N; i++) {
+		worst = fmax(worst, fabs(lp_eval[i] - lp_train[i]));
+		moved = fmax(moved, fabs(lp_eval[i] - lp_base[i]));
+	}
+	TKT_CHECK(!rc && worst < 1e-5, "logprobs differ from the trainer's by %.3g", worst);
+	TKT_CHECK(!rc && moved > 1e-3, "the adapter changes the logprobs (by %.3g)", moved);
+	TKT_CHECK(!rc && acc.tokens == res.tokens && acc.weight == res.weight,
+		  "tokens %llu/%zu weight %g/%g", (unsigned long long)acc.tokens, res.tokens,
+		  acc.weight, res.weight);
+	TKT_CHECK(!rc && fabs(acc.nats - res.nll) < 1e-6 * res.nll, "nll sum %.9g, trainer %.9g",
+		  acc.nats, res.nll);
+	printf("# largest logprob difference from the trainer: %.3g\n", worst);
+	tk_eval_scorer_close(s);
+	tk_eval_scorer_close(base);
+	tk_train_close(t);
+	tk_backend_close(be);
+	tk_lora_free(a);
+}
+
 int main(void)
 {
 	TKT_RUN(test_against_transformers);
 	TKT_RUN(test_long_sequence);
 	TKT_RUN(test_choices_equal_sequences);
 	TKT_RUN(test_bad_input);
+	TKT_RUN(test_equals_trainer);
 	tk_model_free(model());
 	return tkt_done();
 }
