@@ -43,7 +43,7 @@ enum {
 	OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_STOP, OPT_RENDERER,
 	OPT_RANK, OPT_ALPHA, OPT_TARGETS, OPT_FULL, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_CLIP,
 	OPT_WD, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_MICRO, OPT_SAVE_EVERY, OPT_RESUME,
-	OPT_FROM_STREAM, OPT_BATCH, OPT_DUMP_PROMPTS,
+	OPT_FROM_STREAM, OPT_BATCH, OPT_DUMP_PROMPTS, OPT_ROLLOUTS,
 };
 
 static const tk_option options[] = {
@@ -91,12 +91,13 @@ static const tk_option options[] = {
 	{"from-stream", 0, "FILE", "offline: train on scored rollouts of a .tks ('-': stdin)"},
 	{"batch", 0, "N", "--from-stream: records an update (default 64)"},
 	{"dump-prompts", 0, "N", "write the environment's first N prompts as JSON Lines, and exit"},
+	{"rollouts", 0, "FILE", "also write every sampled, scored rollout to a token stream"},
 	{0, 0, 0, 0}
 };
 
 typedef struct settings {
 	const char *model, *env, *prompts, *env_cmd, *renderer, *targets_list, *rundir,
-		*resume, *from_stream, *ops_list;
+		*resume, *from_stream, *ops_list, *rollouts;
 	double env_timeout, format_reward, kl_coef, alpha, lr, clip, wd, beta1, beta2, eps;
 	int digits, grade, full, rank, schedule, scale_std, drop_flat, lr_given;
 	unsigned ops, targets;
@@ -190,6 +191,7 @@ static void parse_train_option(tk_cli *cli, settings *s, int o, const char *v)
 	case OPT_FROM_STREAM: s->from_stream = v; break;
 	case OPT_BATCH: s->batch = tk_cli_int(cli, "batch", v, 1, 1 << 24); break;
 	case OPT_DUMP_PROMPTS: s->dump = tk_cli_int(cli, "dump-prompts", v, 1, INT32_MAX); break;
+	case OPT_ROLLOUTS: s->rollouts = v; break;
 	}
 }
 
@@ -224,8 +226,10 @@ static void check_settings(tk_cli *cli, settings *s, int argc)
 	check_env(s);
 	if (s->full && (s->targets_list || s->rank))
 		tk_die(TK_EUSAGE, "--full trains every weight: --lora-* options do not apply");
-	if (s->full && s->kl_coef > 0 && s->from_stream)
+	if (s->kl_coef > 0 && s->from_stream)
 		tk_die(TK_EUSAGE, "--kl-coef is for sampled runs, not --from-stream");
+	if (s->rollouts && s->from_stream)
+		tk_die(TK_EUSAGE, "--rollouts writes what a sampled run samples, not --from-stream");
 	if (tk_lora_targets_from_list(s->targets_list ? s->targets_list : "all", &s->targets))
 		tk_die(TK_EUSAGE, "--lora-targets: %s", tk_error_message());
 	if (!s->rank)
@@ -279,6 +283,7 @@ typedef struct run {
 	tk_rl_env *env;
 	tk_renderer *renderer;
 	tk_eval_scorer *ref;       // base model logprobs (--kl-coef)
+	tk_tks_writer *rollouts;   // --rollouts
 	int32_t stop_ids[MAX_STOPS];
 	const char *stop_strings[2 * MAX_STOPS];
 	size_t n_stop_ids, n_stop_strings;
@@ -746,11 +751,20 @@ static void make_rundir(const run *r)
 		remove(in_run(r, "metrics.jsonl", path, sizeof path));
 }
 
+/* The rollouts of the finished steps stay when a run stops early. */
+static void close_rollouts(run *r)
+{
+	if (r->rollouts)
+		tk_check(tk_tks_writer_close(r->rollouts));
+	r->rollouts = NULL;
+}
+
 /* A failure inside a step (the reward program, a NaN): the state of the
  * last finished step is kept, then the run stops with rc. */
 static _Noreturn void stop_run(run *r, int rc, const char *what)
 {
 	save_state(r);
+	close_rollouts(r);
 	tk_die(rc, "%s; stopped at step %" PRId64 " with its state in %s; continue with "
 	       "--resume %s", what, tk_train_steps(r->t) + 1, r->last_state, r->s->rundir);
 }
@@ -766,6 +780,7 @@ typedef struct step_stats {
 	double t_sample, t_score, t_train, t_step;
 	cJSON *program_metrics;    // Σ of each numeric metric the program gave
 	size_t dropped;
+	int offline;               // rewards from a stream: no sampling, no grading
 } step_stats;
 
 static void add_program_metrics(step_stats *st, const char *json)
@@ -919,12 +934,15 @@ static void env_metrics(cJSON *o, const step_stats *st)
 	add_number(o, "env/all/reward/std", sqrt(fmax(st->reward2_sum / n - mean * mean, 0)));
 	if (st->correct_known)
 		add_number(o, "env/all/correct", st->correct_sum / (double)st->correct_known);
-	add_number(o, "env/all/format", st->format_sum / n);
+	if (!st->offline)
+		add_number(o, "env/all/format", st->format_sum / n);
 	add_number(o, "env/all/frac_mixed", 1 - (double)st->groups.flat / groups);
 	add_number(o, "env/all/frac_all_good", (double)st->groups.all_good / groups);
 	add_number(o, "env/all/frac_all_bad", (double)st->groups.all_bad / groups);
-	add_number(o, "env/all/ac_tokens_per_turn", (double)st->sampled / n);
-	add_number(o, "env/all/total_ac_tokens", (double)st->sampled);
+	if (!st->offline) {
+		add_number(o, "env/all/ac_tokens_per_turn", (double)st->sampled / n);
+		add_number(o, "env/all/total_ac_tokens", (double)st->sampled);
+	}
 	cJSON *item;
 	cJSON_ArrayForEach(item, st->program_metrics) {
 		char key[256];
@@ -981,9 +999,64 @@ static void log_step(run *r, int64_t step, const step_stats *st)
 	if (r->s->quiet)
 		return;
 	double n = (double)(st->samples ? st->samples : 1);
-	fprintf(stderr, "step %" PRId64 "/%" PRId64 "  reward %.4f  len %.1f  kl_sample_train "
-		"%.2e  grad norm %.3g  %.1f s\n", step, r->total, st->reward_sum / n,
-		(double)st->sampled / n, tk_rl_kl_v1(&st->up.kl), st->grad_norm, st->t_step);
+	char of[32] = "";
+	if (r->total)
+		snprintf(of, sizeof of, "/%" PRId64, r->total);
+	fprintf(stderr, "step %" PRId64 "%s  reward %.4f  len %.1f  kl_sample_train %.2e  grad "
+		"norm %.3g  %.1f s\n", step, of, st->reward_sum / n, (double)st->sampled / n,
+		tk_rl_kl_v1(&st->up.kl), st->grad_norm, st->t_step);
+}
+
+/* ---- --rollouts ---------------------------------------------------------- */
+
+static void open_rollouts(run *r)
+{
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "tokenizer", r->tok_fp);
+	cJSON_AddStringToObject(meta, "model", r->model_fp);
+	cJSON_AddNumberToObject(meta, "vocab_size", (double)r->model->config.vocab);
+	cJSON_AddStringToObject(meta, "renderer", tk_renderer_name(r->renderer));
+	cJSON_AddStringToObject(meta, "source", "tk-rl");
+	cJSON_AddStringToObject(meta, "kind", "rollouts");
+	char *text = cJSON_PrintUnformatted(meta);
+	if (!text)
+		tk_check(TK_EOSERR);
+	tk_check(tk_tks_writer_open(&r->rollouts, r->s->rollouts, text, 1));
+	free(text);
+	cJSON_Delete(meta);
+}
+
+/* Each rollout as a record: the completion weighted 1, the sampler's
+ * logprobs, the advantages trained with, the reward, the prompt's number
+ * in the run as the group; meta: prompt id, step, sample text. */
+static void write_rollouts(run *r, int64_t step, const step_prompts *sp, const rollout *ro,
+			   size_t n, const double *reward)
+{
+	for (size_t i = 0; i < n; i++) {
+		cJSON *meta = cJSON_CreateObject();
+		cJSON_AddItemToObject(meta, "id", cJSON_Parse(sp->p[ro[i].group].id_json));
+		cJSON_AddNumberToObject(meta, "step", (double)step);
+		cJSON_AddStringToObject(meta, "text", ro[i].text);
+		char *text = cJSON_PrintUnformatted(meta);
+		tk_record rec;
+		tk_record_init(&rec);
+		rec.n = ro[i].n;
+		rec.tokens = ro[i].tokens;
+		rec.weights = ro[i].mask;
+		rec.logprobs = ro[i].sampler;
+		rec.advantages = ro[i].adv;
+		rec.group = (step - 1) * (int64_t)sp->n + (int64_t)ro[i].group;
+		rec.has_reward = 1;
+		rec.reward = reward[i];
+		rec.meta = text;
+		int rc = text ? tk_tks_write(r->rollouts, &rec) : TK_EOSERR;
+		free(text);
+		cJSON_Delete(meta);
+		if (rc) {
+			tk_tks_writer_abort(r->rollouts);
+			tk_die(rc, "--rollouts %s: %s", r->s->rollouts, tk_error_message());
+		}
+	}
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -1004,6 +1077,8 @@ static void one_step(run *r)
 	spread_advantages(r, ro, n, reward, &st);
 	if (r->ref)
 		kl_penalty(r, ro, n, &st);
+	if (r->rollouts)
+		write_rollouts(r, step, &sp, ro, n, reward);
 	size_t kept;
 	double tokens;
 	tk_rl_record *recs = records_of(r, ro, n, reward, &kept, &tokens, &st);
@@ -1027,6 +1102,7 @@ static void after_step(run *r)
 	int64_t step = tk_train_steps(r->t);
 	if (stop_signal) {
 		save_state(r);
+		close_rollouts(r);
 		tk_die(TK_ETEMPFAIL, "interrupted (signal %d) after step %" PRId64 "; state in %s; "
 		       "continue with --resume %s", (int)stop_signal, step, r->last_state, s->rundir);
 	}
@@ -1115,7 +1191,7 @@ static size_t read_batch(run *r, offline *of)
 
 static void offline_step(run *r, offline *of)
 {
-	step_stats st = {.program_metrics = cJSON_CreateObject()};
+	step_stats st = {.program_metrics = cJSON_CreateObject(), .offline = 1};
 	double t0 = tk_now(), tokens = 0;
 	int64_t step = tk_train_steps(r->t) + 1;
 	stream_advantages(r, of, &st);
@@ -1126,6 +1202,7 @@ static void offline_step(run *r, offline *of)
 		for (size_t t = 1; t < rec->n; t++)
 			tokens += of->mask[i][t] != 0;
 	}
+	st.sampled = (size_t)tokens;
 	update(r, recs, of->n, tokens, &st);
 	st.t_train = fmax(tk_now() - t0, 1e-9);
 	st.t_step = st.t_train;
@@ -1276,6 +1353,8 @@ static void setup(run *r)
 	if (s->kl_coef > 0)
 		open_reference(r);
 	make_rundir(r);
+	if (s->rollouts)
+		open_rollouts(r);
 	cJSON *now = settings_json(r);
 	if (s->resume) {
 		check_same_settings(r, now);
@@ -1312,6 +1391,7 @@ static void teardown(run *r)
 {
 	if (r->metrics && fclose(r->metrics))
 		tk_die(TK_EIO, "metrics.jsonl: %s", strerror(errno));
+	close_rollouts(r);
 	tk_eval_scorer_close(r->ref);
 	tk_train_close(r->t);
 	tk_backend_close(r->be);
