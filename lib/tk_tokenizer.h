@@ -98,7 +98,9 @@ enum tk_encode_flags {
 };
 
 /* Encodes text[0..len) (UTF-8; invalid bytes are kept as bytes) and
- * appends the ids to out. */
+ * appends the ids to out.  A byte the vocabulary has no token for (SmolLM2
+ * lacks 0x04, 0xF1, 0xFF and a few more) becomes the unknown token when
+ * tokenizer.json names one and is dropped otherwise, as in tokenizers. */
 int tk_tokenizer_encode(const tk_tokenizer *tok, const char *text,
 			size_t len, unsigned flags, tk_tokens *out);
 

@@ -65,14 +65,6 @@ static inline uint32_t pair_rank(const tk_tokenizer *t, int32_t a, int32_t b,
 	return m->rank;
 }
 
-/* A byte without a one-byte token becomes unk when there is one, and is
- * dropped otherwise, as tokenizers does without byte_fallback. */
-static int emit(const tk_tokenizer *t, int32_t id, tk_tokens *out)
-{
-	if (id >= 0)
-		return tk_tokens_push(out, id);
-	return t->unk_id >= 0 ? tk_tokens_push(out, t->unk_id) : TK_OK;
-}
 
 static int bpe_short(const tk_tokenizer *t, struct tk_bpe_scratch *sc,
 		     size_t m, tk_tokens *out)
@@ -101,7 +93,7 @@ static int bpe_short(const tk_tokenizer *t, struct tk_bpe_scratch *sc,
 			rank[best] = pair_rank(t, id[best], id[best + 1], &res);
 	}
 	for (size_t k = 0; k < m; k++) {
-		int rc = emit(t, id[k], out);
+		int rc = tk_tokens_push(out, id[k]);
 		if (rc)
 			return rc;
 	}
@@ -206,7 +198,7 @@ static int bpe_long(const tk_tokenizer *t, struct tk_bpe_scratch *sc,
 	sc->heap = h.v;
 	sc->heap_cap = h.cap;
 	for (int32_t k = 0; k >= 0 && !rc; k = next[k])
-		rc = emit(t, id[k], out);
+		rc = tk_tokens_push(out, id[k]);
 	return rc;
 }
 
@@ -250,8 +242,19 @@ int tk_bpe(const tk_tokenizer *t, struct tk_bpe_scratch *sc,
 	int rc = reserve(sc, n);
 	if (rc)
 		return rc;
-	for (size_t k = 0; k < n; k++)
-		sc->id[k] = t->byte_id[s[k]];
-	return n <= SHORT_PIECE ? bpe_short(t, sc, n, out)
-				: bpe_long(t, sc, n, out);
+	/* A byte without a one-byte token (some vocabularies lack the bytes
+	 * never seen in training) becomes unk when there is one, and is
+	 * dropped otherwise, before merging, as tokenizers does: its
+	 * neighbours may then merge across it. */
+	size_t m = 0;
+	for (size_t k = 0; k < n; k++) {
+		int32_t id = t->byte_id[s[k]];
+		if (id < 0 && (id = t->unk_id) < 0)
+			continue;
+		sc->id[m++] = id;
+	}
+	if (m == 0)
+		return TK_OK;
+	return m <= SHORT_PIECE ? bpe_short(t, sc, m, out)
+				: bpe_long(t, sc, m, out);
 }

@@ -116,6 +116,9 @@ def corpus():
          "'\ufb05 x'\uff33"),
         ('leading-space', ' hello world'),
         ('trailing-newline', 'hello\n'),
+        # bytes SmolLM2's vocabulary lacks (0x04, 0x1D, 0xF1, 0xF2): dropped
+        # before merging, so that their neighbours merge across them
+        ('lossy-rare-bytes', 'a\x04b \U0001CF83\U000BD08E x \U0007C96D\x1d end'),
         ('not-nfc', 'e\u0301 A\u030a \u1e9b\u0323 \u0344 \u2126 \u212b '
          '\uac00\u11a8 \u1100\u1161\u11a8 q\u0307\u0323 \u0958 \u00c5 '
          'o\u0308\u0304 \u0f73 a\u0328\u0301 \u1e0b\u0323'),
@@ -269,6 +272,8 @@ def expected(tok, texts):
 
 def check_roundtrip(name, tok, texts):
     for label, t in texts:
+        if label.startswith('lossy-') and name == 'smollm2':
+            continue
         ids = tok.encode(t, add_special_tokens=False).ids
         back = tok.decode(ids, skip_special_tokens=False)
         assert back == t, (name, label, t, back)

@@ -135,6 +135,8 @@ static void check_roundtrip(const tk_tokenizer *tok, const char *what)
 {
 	for (size_t i = 0; i < n_corpus; i++) {
 		struct text *t = &corpus[i];
+		if (strncmp(t->name, "lossy-", 6) == 0 && strcmp(what, "smollm2") == 0)
+			continue; /* bytes without a token are dropped */
 		tk_tokens ids = {0};
 		char *back = NULL;
 		size_t len = 0;
