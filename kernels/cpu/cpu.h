@@ -31,10 +31,12 @@ struct tk_backend {
  * the same lane arithmetic whatever m, n and the threads (xwt_rowwise.c). */
 void tk_cpu_xwt_rowwise(tk_backend *be, float *y, size_t ldy, const float *x,
 			const float *w, size_t m, size_t n, size_t k, float beta);
-/* The same without AVX2, as CPUs without it run it (for the tests). */
-void tk_cpu_xwt_rowwise_portable(tk_backend *be, float *y, size_t ldy,
-				 const float *x, const float *w, size_t m,
-				 size_t n, size_t k, float beta);
+/* The same through one instruction set, "avx512", "avx2" or "c" (the
+ * portable code), as a CPU of that kind runs it, for the tests; -1 when
+ * this CPU lacks it. */
+int tk_cpu_xwt_rowwise_isa(tk_backend *be, const char *isa, float *y,
+			   size_t ldy, const float *x, const float *w, size_t m,
+			   size_t n, size_t k, float beta);
 
 /* c (m, n) = op(a) · op(b) + beta · c with row-major operands, split into
  * one single-threaded sgemm per thread over rows of c (or over columns when

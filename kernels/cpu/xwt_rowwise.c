@@ -9,8 +9,9 @@
  * matrix-vector product's time (decode at batch 1), many rows run near
  * AVX2's peak.
  *
- * AVX2 + FMA when the CPU has them, else portable C with the same
- * structure (different bits from the AVX2 path, the same on every call). */
+ * AVX-512 (sixteen lanes) or AVX2 + FMA when the CPU has them, else
+ * portable C with the same structure: different bits from one CPU kind to
+ * another, the same on every call of one. */
 #include "cpu.h"
 
 #include <immintrin.h>
@@ -124,6 +125,108 @@ static void block1_avx2(const struct xwt *p, size_t i, size_t j, size_t mr, size
 		store(p, i, j + c, hsum8(acc[c]));
 }
 
+/* ---- AVX-512: the same with sixteen lanes ----------------------------- */
+
+__attribute__((target("avx512f")))
+static inline __mmask16 tail_mask16(size_t k)
+{
+	return (__mmask16)((1u << (k % 16)) - 1u);
+}
+
+__attribute__((target("avx512f")))
+static inline float hsum16(__m512 v)
+{
+	__m256 h = _mm256_add_ps(_mm512_castps512_ps256(v),
+				 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+	__m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+	return _mm_cvtss_f32(s);
+}
+
+/* Four rows by six columns: 24 of the 32 registers accumulate, so each
+ * loaded vector feeds more multiply-adds than in the AVX2 block. */
+__attribute__((target("avx512f")))
+static void block4_avx512(const struct xwt *p, size_t i, size_t j, size_t mr, size_t nr)
+{
+	size_t k = p->k, k16 = k / 16 * 16;
+	const float *xr[4], *wc[6];
+	for (size_t r = 0; r < 4; r++)
+		xr[r] = p->x + (i + (r < mr ? r : 0)) * k;
+	for (size_t c = 0; c < 6; c++)
+		wc[c] = p->w + (j + (c < nr ? c : 0)) * k;
+	const float *x0 = xr[0], *x1 = xr[1], *x2 = xr[2], *x3 = xr[3];
+	const float *w0 = wc[0], *w1 = wc[1], *w2 = wc[2], *w3 = wc[3], *w4 = wc[4], *w5 = wc[5];
+	__m512 z = _mm512_setzero_ps();
+	__m512 a00 = z, a01 = z, a02 = z, a03 = z, a04 = z, a05 = z;
+	__m512 a10 = z, a11 = z, a12 = z, a13 = z, a14 = z, a15 = z;
+	__m512 a20 = z, a21 = z, a22 = z, a23 = z, a24 = z, a25 = z;
+	__m512 a30 = z, a31 = z, a32 = z, a33 = z, a34 = z, a35 = z;
+#define TK_XWT_COL16(c, LOAD)                                                   \
+	do {                                                                    \
+		__m512 u = LOAD(w##c);                                          \
+		a0##c = _mm512_fmadd_ps(v0, u, a0##c);                          \
+		a1##c = _mm512_fmadd_ps(v1, u, a1##c);                          \
+		a2##c = _mm512_fmadd_ps(v2, u, a2##c);                          \
+		a3##c = _mm512_fmadd_ps(v3, u, a3##c);                          \
+	} while (0)
+#define TK_XWT_STEP16(LOAD)                                                     \
+	do {                                                                    \
+		__m512 v0 = LOAD(x0), v1 = LOAD(x1), v2 = LOAD(x2), v3 = LOAD(x3); \
+		TK_XWT_COL16(0, LOAD);                                          \
+		TK_XWT_COL16(1, LOAD);                                          \
+		TK_XWT_COL16(2, LOAD);                                          \
+		TK_XWT_COL16(3, LOAD);                                          \
+		TK_XWT_COL16(4, LOAD);                                          \
+		TK_XWT_COL16(5, LOAD);                                          \
+	} while (0)
+#define TK_XWT_FULL16(ptr) _mm512_loadu_ps((ptr) + t)
+#define TK_XWT_PART16(ptr) _mm512_maskz_loadu_ps(mask, (ptr) + k16)
+	for (size_t t = 0; t < k16; t += 16)
+		TK_XWT_STEP16(TK_XWT_FULL16);
+	if (k16 < k) {
+		__mmask16 mask = tail_mask16(k);
+		TK_XWT_STEP16(TK_XWT_PART16);
+	}
+	__m512 acc[4][6] = {{a00, a01, a02, a03, a04, a05}, {a10, a11, a12, a13, a14, a15},
+			    {a20, a21, a22, a23, a24, a25}, {a30, a31, a32, a33, a34, a35}};
+	for (size_t r = 0; r < mr; r++)
+		for (size_t c = 0; c < nr; c++)
+			store(p, i + r, j + c, hsum16(acc[r][c]));
+}
+
+/* One row, six columns: the same per-element arithmetic. */
+__attribute__((target("avx512f")))
+static void block1_avx512(const struct xwt *p, size_t i, size_t j, size_t mr, size_t nr)
+{
+	(void)mr;
+	size_t k = p->k, k16 = k / 16 * 16;
+	const float *x0 = p->x + i * k, *wc[6];
+	for (size_t c = 0; c < 6; c++)
+		wc[c] = p->w + (j + (c < nr ? c : 0)) * k;
+	const float *w0 = wc[0], *w1 = wc[1], *w2 = wc[2], *w3 = wc[3], *w4 = wc[4], *w5 = wc[5];
+	__m512 z = _mm512_setzero_ps(), a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z;
+#define TK_XWT_STEP16_1(LOAD)                                                   \
+	do {                                                                    \
+		__m512 v = LOAD(x0);                                            \
+		a0 = _mm512_fmadd_ps(v, LOAD(w0), a0);                          \
+		a1 = _mm512_fmadd_ps(v, LOAD(w1), a1);                          \
+		a2 = _mm512_fmadd_ps(v, LOAD(w2), a2);                          \
+		a3 = _mm512_fmadd_ps(v, LOAD(w3), a3);                          \
+		a4 = _mm512_fmadd_ps(v, LOAD(w4), a4);                          \
+		a5 = _mm512_fmadd_ps(v, LOAD(w5), a5);                          \
+	} while (0)
+	for (size_t t = 0; t < k16; t += 16)
+		TK_XWT_STEP16_1(TK_XWT_FULL16);
+	if (k16 < k) {
+		__mmask16 mask = tail_mask16(k);
+		TK_XWT_STEP16_1(TK_XWT_PART16);
+	}
+	__m512 acc[6] = {a0, a1, a2, a3, a4, a5};
+	for (size_t c = 0; c < nr; c++)
+		store(p, i, j + c, hsum16(acc[c]));
+}
+
 /* ---- portable C -------------------------------------------------------- */
 
 static void block_c(const struct xwt *p, size_t i, size_t j, size_t mr, size_t nr)
@@ -144,26 +247,29 @@ static void block_c(const struct xwt *p, size_t i, size_t j, size_t mr, size_t n
 typedef void (*block_fn)(const struct xwt *p, size_t i, size_t j, size_t mr, size_t nr);
 
 struct blocks {
-	block_fn three, one; // MR rows, and a single leftover row
+	block_fn many, one; // mr rows, and a single leftover row
+	size_t mr, nr;      // the register block: rows of x, rows of w
 };
 
 static struct blocks pick_blocks(void)
 {
 	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f"))
+		return (struct blocks){block4_avx512, block1_avx512, 4, 6};
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return (struct blocks){block3_avx2, block1_avx2};
-	return (struct blocks){block_c, block_c};
+		return (struct blocks){block3_avx2, block1_avx2, MR, NR};
+	return (struct blocks){block_c, block_c, MR, NR};
 }
 
 static void panel(const struct xwt *p, struct blocks b, size_t j0, size_t j1,
 		  size_t i0, size_t i1)
 {
-	for (size_t i = i0; i < i1; i += MR) {
-		size_t mr = i1 - i < MR ? i1 - i : MR;
-		for (size_t j = j0; j < j1; j += NR) {
-			size_t nr = j1 - j < NR ? j1 - j : NR;
-			if (mr == MR) {
-				b.three(p, i, j, mr, nr);
+	for (size_t i = i0; i < i1; i += b.mr) {
+		size_t mr = i1 - i < b.mr ? i1 - i : b.mr;
+		for (size_t j = j0; j < j1; j += b.nr) {
+			size_t nr = j1 - j < b.nr ? j1 - j : b.nr;
+			if (mr == b.mr) {
+				b.many(p, i, j, mr, nr);
 			} else {
 				for (size_t r = 0; r < mr; r++)
 					b.one(p, i + r, j, 1, nr);
@@ -179,12 +285,12 @@ static void xwt_run(tk_backend *be, struct blocks block, float *y, size_t ldy,
 	// y (m, ldy)   x (m, k)   w (n, k)
 	struct xwt p = {y, x, w, m, n, k, ldy, beta};
 	size_t cols = PANEL_BYTES / ((k ? k : 1) * sizeof(float));
-	cols = cols < NR ? NR : cols / NR * NR;
+	cols = cols < block.nr ? block.nr : cols / block.nr * block.nr;
 	size_t panels = (n + cols - 1) / cols;
 	/* Rows are split too when there are fewer panels than threads. */
 	size_t row_parts = panels >= (size_t)be->threads ? 1 : (size_t)be->threads;
 	size_t rows = (m + row_parts - 1) / row_parts;
-	rows = (rows + MR - 1) / MR * MR;
+	rows = (rows + block.mr - 1) / block.mr * block.mr;
 	row_parts = rows ? (m + rows - 1) / rows : 0;
 	size_t items = panels * row_parts;
 #pragma omp parallel for schedule(dynamic) num_threads(be->threads) if (items > 1 && m * n * k >= TK_CPU_PARALLEL_MIN)
@@ -201,9 +307,23 @@ void tk_cpu_xwt_rowwise(tk_backend *be, float *y, size_t ldy, const float *x,
 	xwt_run(be, pick_blocks(), y, ldy, x, w, m, n, k, beta);
 }
 
-void tk_cpu_xwt_rowwise_portable(tk_backend *be, float *y, size_t ldy,
-				 const float *x, const float *w, size_t m,
-				 size_t n, size_t k, float beta)
+int tk_cpu_xwt_rowwise_isa(tk_backend *be, const char *isa, float *y,
+			   size_t ldy, const float *x, const float *w, size_t m,
+			   size_t n, size_t k, float beta)
 {
-	xwt_run(be, (struct blocks){block_c, block_c}, y, ldy, x, w, m, n, k, beta);
+	struct blocks b = {block_c, block_c, MR, NR};
+	__builtin_cpu_init();
+	if (strcmp(isa, "avx512") == 0) {
+		if (!__builtin_cpu_supports("avx512f"))
+			return -1;
+		b = (struct blocks){block4_avx512, block1_avx512, 4, 6};
+	} else if (strcmp(isa, "avx2") == 0) {
+		if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+			return -1;
+		b = (struct blocks){block3_avx2, block1_avx2, MR, NR};
+	} else if (strcmp(isa, "c") != 0) {
+		return -1;
+	}
+	xwt_run(be, b, y, ldy, x, w, m, n, k, beta);
+	return 0;
 }
