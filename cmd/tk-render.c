@@ -523,11 +523,13 @@ static void check_fingerprint(const char *stream_meta_json, const loaded *m,
 {
 	cJSON *meta = cJSON_Parse(stream_meta_json);
 	const cJSON *fp = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
-	if (cJSON_IsString(fp) && strcmp(fp->valuestring, m->tok_fp)) {
-		tk_die(TK_EDATA, "%s was rendered with tokenizer %s, but %s has tokenizer %s",
-		       s->input, fp->valuestring, s->model, m->tok_fp);
-	}
+	char theirs[64] = "";
+	if (cJSON_IsString(fp))
+		snprintf(theirs, sizeof theirs, "%s", fp->valuestring);
 	cJSON_Delete(meta);
+	if (*theirs && strcmp(theirs, m->tok_fp))
+		tk_die(TK_EDATA, "%s was rendered with tokenizer %s, but %s has tokenizer %s",
+		       s->input, theirs, s->model, m->tok_fp);
 }
 
 static int show_one(tk_outfile *out, const loaded *m, const tk_record *rec,
