@@ -10,60 +10,81 @@
 #include "tk_error.h"
 
 #include <math.h>
-#include <stdlib.h>
 
-/* Keys per online-softmax block: the scores live on the stack.  Fixed, so
- * the arithmetic of a query depends only on its own keys. */
+/* Keys per online-softmax block.  Fixed, so the arithmetic of a query
+ * depends only on its own keys. */
 #define KEY_BLOCK 64
-/* Largest head dimension: the output accumulator lives on the stack. */
-#define MAX_HEAD_DIM 1024
+/* Largest head dimension and group (query heads per kv head): the key
+ * block and the accumulators live on the stack. */
+#define MAX_HEAD_DIM 256
+#define MAX_GROUP 16
 
-static float dot(const float *a, const float *b, size_t d)
-{
-	float s = 0.0f;
-#pragma omp simd reduction(+ : s)
-	for (size_t j = 0; j < d; j++)
-		s += a[j] * b[j];
-	return s;
-}
-
-/* out = softmax(scale · q·kᵀ) · v over n_keys rows of k and v (row stride
- * ld), and lse = the log of the softmax's denominator.
- *   out, q (d)   k, v (n_keys, ld) */
+/* out_h = softmax(scale · q_h·kᵀ) · v for the `group` query heads that
+ * share one kv head, over n_keys rows of k and v (row stride ld); lse_h =
+ * the log of the softmax's denominator.  Online softmax over blocks of
+ * KEY_BLOCK keys; each key row is read once for the whole group.  One
+ * function, so that every loop in it gets the clone's vector width (the
+ * bits differ between the clones, never between calls on one machine).
+ *   out, q (group, d)   lse (group)   k, v (n_keys, ld) */
+__attribute__((target_clones("avx512f", "avx2", "default")))
 static void attend(float *out, float *lse, const float *q, const float *k,
 		   const float *v, size_t ld, size_t n_keys, size_t d,
-		   float scale)
+		   size_t group, float scale)
 {
-	float acc[MAX_HEAD_DIM] = {0};
-	float s[KEY_BLOCK]; // scores, then probabilities
-	float m = -INFINITY, l = 0.0f;
+	float acc[MAX_GROUP][MAX_HEAD_DIM]; // Σ p·v so far
+	float s[MAX_GROUP][KEY_BLOCK];      // scores, then probabilities, of a block
+	float max[MAX_GROUP], sum[MAX_GROUP];
+	for (size_t h = 0; h < group; h++) {
+		max[h] = -INFINITY, sum[h] = 0.0f;
+		for (size_t c = 0; c < d; c++)
+			acc[h][c] = 0.0f;
+	}
 	for (size_t b0 = 0; b0 < n_keys; b0 += KEY_BLOCK) {
 		size_t nb = n_keys - b0 < KEY_BLOCK ? n_keys - b0 : KEY_BLOCK;
-		float bm = -INFINITY;
 		for (size_t j = 0; j < nb; j++) {
-			s[j] = scale * dot(q, k + (b0 + j) * ld, d);
-			bm = s[j] > bm ? s[j] : bm;
+			const float *kj = k + (b0 + j) * ld;
+			for (size_t h = 0; h < group; h++) {
+				const float *qh = q + h * d;
+				float dot = 0.0f;
+#pragma omp simd reduction(+ : dot)
+				for (size_t c = 0; c < d; c++)
+					dot += qh[c] * kj[c];
+				s[h][j] = scale * dot;
+			}
 		}
-		float m_new = bm > m ? bm : m;
-		float correction = tk_cpu_expf(m - m_new); // 0 on the first block
-		l *= correction;
-		for (size_t c = 0; c < d; c++)
-			acc[c] *= correction;
+		for (size_t h = 0; h < group; h++) {
+			float bm = -INFINITY;
+			for (size_t j = 0; j < nb; j++)
+				bm = s[h][j] > bm ? s[h][j] : bm;
+			float m_new = bm > max[h] ? bm : max[h];
+			float correction = tk_cpu_expf(max[h] - m_new); // 0 on the first block
+			sum[h] *= correction;
 #pragma omp simd
-		for (size_t j = 0; j < nb; j++)
-			s[j] = tk_cpu_expf(s[j] - m_new);
+			for (size_t c = 0; c < d; c++)
+				acc[h][c] *= correction;
+#pragma omp simd
+			for (size_t j = 0; j < nb; j++)
+				s[h][j] = tk_cpu_expf(s[h][j] - m_new);
+			for (size_t j = 0; j < nb; j++)
+				sum[h] += s[h][j];
+			max[h] = m_new;
+		}
 		for (size_t j = 0; j < nb; j++) {
 			const float *vj = v + (b0 + j) * ld;
-			l += s[j];
-			for (size_t c = 0; c < d; c++)
-				acc[c] += s[j] * vj[c];
+			for (size_t h = 0; h < group; h++) {
+				float p = s[h][j];
+#pragma omp simd
+				for (size_t c = 0; c < d; c++)
+					acc[h][c] += p * vj[c];
+			}
 		}
-		m = m_new;
 	}
-	for (size_t c = 0; c < d; c++)
-		out[c] = acc[c] / l;
-	if (lse)
-		*lse = m + logf(l);
+	for (size_t h = 0; h < group; h++) {
+		for (size_t c = 0; c < d; c++)
+			out[h * d + c] = acc[h][c] / sum[h];
+		if (lse)
+			lse[h] = max[h] + logf(sum[h]);
+	}
 }
 
 void tk_attention_cached_forward(tk_backend *be, float *out, const float *q,
@@ -74,13 +95,14 @@ void tk_attention_cached_forward(tk_backend *be, float *out, const float *q,
 {
 	// out, q (n, heads, d)   k_cache, v_cache (rows, kv_heads, d)   kv_row, pos (n)
 	size_t group = heads / kv_heads, ld = kv_heads * d;
-	size_t work = n * heads;
+	size_t work = n * kv_heads;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(be->threads) if (work > 1)
 	for (size_t t = 0; t < work; t++) {
-		size_t i = t / heads, h = t % heads;
-		size_t first = (size_t)kv_row[i] * ld + (h / group) * d;
-		attend(out + t * d, NULL, q + t * d, k_cache + first,
-		       v_cache + first, ld, (size_t)pos[i] + 1, d, scale);
+		size_t i = t / kv_heads, g = t % kv_heads;
+		size_t first = (size_t)kv_row[i] * ld + g * d;
+		size_t at = (i * heads + g * group) * d; // the group's first query head
+		attend(out + at, NULL, q + at, k_cache + first, v_cache + first, ld,
+		       (size_t)pos[i] + 1, d, group, scale);
 	}
 }
 
@@ -109,14 +131,15 @@ int tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
 		return tk_cpu_attention_packed_forward_blocked(be, out, lse, q, k, v, cu_seqlens,
 							       n_records, heads, kv_heads, d, scale);
 	size_t group = heads / kv_heads, ld = kv_heads * d;
-	size_t work = n * heads;
+	size_t work = n * kv_heads;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(be->threads) if (work > 1)
 	for (size_t t = 0; t < work; t++) {
-		size_t i = t / heads, h = t % heads;
+		size_t i = t / kv_heads, g = t % kv_heads;
 		size_t start = (size_t)cu_seqlens[record_of(cu_seqlens, n_records, i)];
-		size_t first = start * ld + (h / group) * d;
-		attend(out + t * d, lse ? lse + t : NULL, q + t * d, k + first,
-		       v + first, ld, i - start + 1, d, scale);
+		size_t first = start * ld + g * d;
+		size_t at = i * heads + g * group; // the group's first (token, head)
+		attend(out + at * d, lse ? lse + at : NULL, q + at * d, k + first,
+		       v + first, ld, i - start + 1, d, group, scale);
 	}
 	return TK_OK;
 }
