@@ -153,7 +153,8 @@ void tk_rope_inv_freq(float *inv_freq, size_t head_dim, double theta,
 
 /* Rotates each head by its token's position, rotate_half convention (the
  * two halves of a head are the pair, not interleaved elements); the angle
- * is float32 pos·inv_freq as in transformers.  In place allowed.
+ * is float32 pos·inv_freq as in transformers.  In place allowed;
+ * head_dim ≤ 1024.
  *   y, x (n, heads, head_dim)   pos (n)   inv_freq (head_dim / 2) */
 void tk_rope_forward(tk_backend *be, float *y, const float *x,
 		     const int32_t *pos, const float *inv_freq,
@@ -166,7 +167,8 @@ void tk_rope_backward(tk_backend *be, float *dx, const float *dy,
 /* ---- Attention --------------------------------------------------------- */
 
 /* Causal grouped-query attention, softmax(q·kᵀ·scale)·v, query head h
- * reading kv head h / (heads / kv_heads).  Two ways to say which keys a
+ * reading kv head h / (heads / kv_heads).  Limits of the cpu backend, for
+ * lib to check at model load: d ≤ 256 and heads / kv_heads ≤ 16.  Two ways to say which keys a
  * query sees; both run the same per-query code, so a token gets the same
  * bits from a KV cache (sampling) as from a packed batch (training).
  *

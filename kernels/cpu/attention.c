@@ -1,10 +1,10 @@
 /* Causal grouped-query attention, batch invariant.  One routine computes
- * one query head against a run of key rows (online softmax over fixed
- * blocks of keys, as flash attention does), and both the KV-cache and the
- * packed-batch forward call it, so a token's output is the same bits either
- * way and never depends on what else is in the batch.  A backend that is
- * not batch invariant runs the packed forward through sgemm instead
- * (attention_blocked.c, which also has the backward). */
+ * the query heads of one kv group against a run of key rows (online softmax
+ * over fixed blocks of keys, as flash attention does), and both the
+ * KV-cache and the packed-batch forward call it, so a token's output is the
+ * same bits either way and never depends on what else is in the batch.  A
+ * backend that is not batch invariant runs the packed forward through sgemm
+ * instead (attention_blocked.c, which also has the backward). */
 #include "cpu.h"
 
 #include "tk_error.h"
