@@ -1,17 +1,17 @@
 /* The batch-invariant product y = x·Wᵀ: every element y[i][j] is one dot
  * product of row i of x and row j of W, accumulated by the same
- * instructions whatever the batch: eight lanes over k (k mod 8) in k order,
- * the last partial group through a masked load, then the lanes summed in a
- * fixed tree.  Blocking (3 rows x 4 columns in registers, columns in
- * cache-sized panels) and threading only decide which elements are
+ * instructions whatever the batch: L lanes over k (k mod L) in k order, the
+ * last partial group through a masked load, then the lanes summed in a
+ * fixed tree.  Blocking (a few rows by a few columns in registers, columns
+ * in cache-sized panels) and threading only decide which elements are
  * computed together, never how one is computed, so a row's bits do not
- * depend on the other rows or on the thread count.  One row costs a
- * matrix-vector product's time (decode at batch 1), many rows run near
- * AVX2's peak.
+ * depend on the other rows or on the thread count.  One row costs about a
+ * matrix-vector product (decode at batch 1); on a 2-core AVX-512 VM, 64
+ * rows ran at 0.8x and 256 rows at 0.6x of OpenBLAS's sgemm.
  *
- * AVX-512 (sixteen lanes) or AVX2 + FMA when the CPU has them, else
- * portable C with the same structure: different bits from one CPU kind to
- * another, the same on every call of one. */
+ * AVX-512 (L = 16, 4 x 6 blocks) or AVX2 + FMA (L = 8, 3 x 4 blocks) when
+ * the CPU has them, else portable C (L = 8): different bits from one CPU
+ * kind to another, the same on every call of one. */
 #include "cpu.h"
 
 #include <immintrin.h>
