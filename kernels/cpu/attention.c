@@ -7,6 +7,8 @@
  * instead (attention_blocked.c, which also has the backward). */
 #include "cpu.h"
 
+#include "tk_error.h"
+
 #include <math.h>
 
 /* Keys per online-softmax block.  Fixed, so the arithmetic of a query
