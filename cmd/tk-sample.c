@@ -720,6 +720,7 @@ int main(int argc, char **argv)
 	st.o.seed = cli.seed;
 	st.o.max_tokens = (size_t)s.max_tokens;
 	st.o.batch = tk_forward_slots(f);
+	st.o.logprobs = s.logprobs || s.tks;
 	tk_gen_request *reqs = make_requests(&ps, (size_t)s.samples);
 	job j = {.s = &s, .cli = &cli, .model = m, .renderer = r, .ps = &ps};
 	open_output(&j, &cli, &s);

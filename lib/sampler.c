@@ -185,11 +185,13 @@ size_t tk_sampler_support(tk_sampler *s, const float *logits, int32_t *ids, doub
 	return n;
 }
 
-static int32_t draw(tk_sampler *s, const float *logits, tk_rng *rng)
+/* Draws an id; *z gets the weights' sum (0 when greedy made none). */
+static int32_t draw(tk_sampler *s, const float *logits, tk_rng *rng, double *z_out)
 {
+	*z_out = 0.0;
 	if (s->params.temperature == 0.0f)
 		return (int32_t)argmax(logits, s->vocab);
-	double z = weights(s, logits);
+	double z = *z_out = weights(s, logits);
 	if (has_cut(s)) {
 		double mass;
 		size_t n = cut(s, z, &mass);
@@ -213,8 +215,15 @@ static int32_t draw(tk_sampler *s, const float *logits, tk_rng *rng)
 
 int32_t tk_sampler_draw(tk_sampler *s, const float *logits, tk_rng *rng, float *logprob)
 {
-	int32_t id = draw(s, logits, rng);
-	if (logprob)
+	double z;
+	int32_t id = draw(s, logits, rng, &z);
+	if (!logprob)
+		return id;
+	if (s->params.temperature == 1.0f && z > 0.0) { // the weights are the softmax's
+		double max = logits[argmax(logits, s->vocab)];
+		*logprob = (float)((double)logits[id] - max - log(z));
+	} else {
 		*logprob = (float)tk_log_softmax_at(logits, s->vocab, id);
+	}
 	return id;
 }

@@ -189,7 +189,9 @@ static void draw_for(gen *g, size_t s)
 {
 	item *it = &g->items[g->slot_item[s]];
 	const float *logits = g->logits + g->row[s] * g->vocab;
-	int32_t id = tk_sampler_draw(g->sampler, logits, &it->rng, &it->logprobs[it->n]);
+	it->logprobs[it->n] = 0.0f;
+	int32_t id = tk_sampler_draw(g->sampler, logits, &it->rng,
+				     g->o->logprobs ? &it->logprobs[it->n] : NULL);
 	it->tokens[it->n++] = id;
 	if (is_stop_id(g->o, id) || (g->longest_stop && hits_stop_string(g, it)))
 		it->finish = TK_FINISH_STOP, it->done = 1;

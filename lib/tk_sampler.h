@@ -87,7 +87,7 @@ typedef struct tk_gen_request {
 
 typedef struct tk_gen_result {
 	const int32_t *tokens;   /* (n) the completion, its stop token included */
-	const float *logprobs;   /* (n) model logprobs (see tk_sampler_draw) */
+	const float *logprobs;   /* (n) model logprobs (see tk_sampler_draw), or 0s */
 	size_t n;
 	int finish;              /* enum tk_finish */
 } tk_gen_result;
@@ -97,6 +97,7 @@ typedef struct tk_gen_options {
 	uint64_t seed;
 	size_t max_tokens;       /* new tokens per request, at most */
 	size_t batch;            /* requests decoding together, <= forward slots */
+	int logprobs;            /* compute logprobs (else they are 0: faster) */
 	const int32_t *stop_ids; /* (n_stop_ids) tokens that end a completion */
 	size_t n_stop_ids;
 	/* Strings that end a completion once its decoded text holds one

@@ -56,6 +56,7 @@ model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch
 texts = [json.loads(l)["prompt"] for l in open(prompts)]
 for b in batches:
     enc = tok(texts[:b], return_tensors="pt", padding=True)
+    model.generate(**enc, do_sample=False, max_new_tokens=2, pad_token_id=tok.pad_token_id)  # warm up
     times = {}
     for n in (1, new):
         t0 = time.perf_counter()
