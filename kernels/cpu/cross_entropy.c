@@ -20,7 +20,7 @@ struct lse_state {
 	float max, sum, target_logit;
 };
 
-/* Vocabulary columns per chunk: what the workspace holds, in whole tiles. */
+/* Vocabulary columns per chunk: what the workspace holds, in granules. */
 static size_t vocab_chunk(const tk_backend *be, size_t vocab)
 {
 	size_t cols = be->workspace / (CE_TOKENS * sizeof(float));
@@ -30,16 +30,16 @@ static size_t vocab_chunk(const tk_backend *be, size_t vocab)
 	return cols < vocab ? cols : vocab;
 }
 
-// logits (tn, ld) = h (tn, c) · w (vn, c)ᵀ
-static int make_logits(tk_backend *be, float *logits, size_t ld,
-		       const float *h, const float *w, size_t tn, size_t vn,
-		       size_t c)
+/* logits (tn, ld) = h (tn, c) · w (vn, c)ᵀ, by the product tk_matmul_forward
+ * would use for these rows. */
+static void make_logits(tk_backend *be, float *logits, size_t ld,
+			const float *h, const float *w, size_t tn, size_t vn,
+			size_t c)
 {
 	if (be->batch_invariant || tn < TK_CPU_FEW_ROWS)
 		tk_cpu_xwt_rowwise(be, logits, ld, h, w, tn, vn, c, 0.0f);
 	else
 		tk_cpu_gemm(be, 0, 1, tn, vn, c, h, c, w, c, 0.0f, logits, ld);
-	return TK_OK;
 }
 
 static void lse_update(tk_backend *be, struct lse_state *st,
@@ -84,20 +84,18 @@ static void logits_to_grad(tk_backend *be, float *logits, size_t ld,
 }
 
 /* One chunk of tokens; logits (CE_TOKENS, vchunk) is the workspace. */
-static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
-		      float *loss, float *logprob, float *dh, float *dw,
-		      const float *h, const float *w, const int32_t *target,
-		      const float *weight, size_t tn, size_t c, size_t vocab)
+static void chunk_loss(tk_backend *be, float *logits, size_t vchunk,
+		       float *loss, float *logprob, float *dh, float *dw,
+		       const float *h, const float *w, const int32_t *target,
+		       const float *weight, size_t tn, size_t c, size_t vocab)
 {
 	struct lse_state st[CE_TOKENS];
 	float lse[CE_TOKENS];
 	for (size_t i = 0; i < tn; i++)
 		st[i] = (struct lse_state){-INFINITY, 0.0f, 0.0f};
-	int rc;
 	for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
 		size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
-		if ((rc = make_logits(be, logits, vchunk, h, w + v0 * c, tn, vn, c)))
-			return rc;
+		make_logits(be, logits, vchunk, h, w + v0 * c, tn, vn, c);
 		lse_update(be, st, logits, vchunk, target, tn, v0, vn);
 	}
 	for (size_t i = 0; i < tn; i++) {
@@ -109,13 +107,12 @@ static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 			loss[i] = target[i] < 0 ? 0.0f : -weight[i] * lp;
 	}
 	if (!dh && !dw)
-		return TK_OK;
+		return;
 	for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
 		size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
 		const float *wc = w + v0 * c; // (vn, c)
-		if (vchunk < vocab &&
-		    (rc = make_logits(be, logits, vchunk, h, wc, tn, vn, c)))
-			return rc;
+		if (vchunk < vocab)
+			make_logits(be, logits, vchunk, h, wc, tn, vn, c);
 		logits_to_grad(be, logits, vchunk, lse, target, weight, tn, v0, vn);
 		if (dh) // dh (tn, c) (+)= g (tn, vn) · wc (vn, c)
 			tk_cpu_gemm(be, 0, 0, tn, c, vn, logits, vchunk, wc, c,
@@ -124,7 +121,6 @@ static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 			tk_cpu_gemm(be, 1, 0, vn, c, tn, logits, vchunk, h, c,
 				    1.0f, dw + v0 * c, c);
 	}
-	return TK_OK;
 }
 
 int tk_logsumexp_forward(tk_backend *be, float *lse, const float *logits,
@@ -164,14 +160,12 @@ int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 	if (!logits)
 		return tk_fail(TK_EOSERR, "out of memory for a %d x %zu logits chunk",
 			       CE_TOKENS, vchunk);
-	int rc = TK_OK;
-	for (size_t t0 = 0; t0 < n && !rc; t0 += CE_TOKENS) {
+	for (size_t t0 = 0; t0 < n; t0 += CE_TOKENS) {
 		size_t tn = n - t0 < CE_TOKENS ? n - t0 : CE_TOKENS;
-		rc = chunk_loss(be, logits, vchunk, loss ? loss + t0 : NULL,
-				logprob ? logprob + t0 : NULL,
-				dh ? dh + t0 * c : NULL, dw, h + t0 * c, w,
-				target + t0, weight + t0, tn, c, vocab);
+		chunk_loss(be, logits, vchunk, loss ? loss + t0 : NULL,
+			   logprob ? logprob + t0 : NULL, dh ? dh + t0 * c : NULL,
+			   dw, h + t0 * c, w, target + t0, weight + t0, tn, c, vocab);
 	}
 	free(logits);
-	return rc;
+	return TK_OK;
 }
