@@ -526,9 +526,12 @@ static rollout *sample(run *r, int64_t step, const step_prompts *sp, size_t *sam
 		reqs[i] = (tk_gen_request){ids->ids, ids->n, k * per + i % per};
 	}
 	tk_forward *f = open_policy(r, sp, n);
-	tk_gen_options o = {s->sampling, s->seed, s->max_tokens, tk_forward_slots(f),
-			    r->stop_ids, r->n_stop_ids, r->stop_strings, r->n_stop_strings,
-			    r->model->tokenizer};
+	tk_gen_options o = {
+		.params = s->sampling, .seed = s->seed, .max_tokens = s->max_tokens,
+		.batch = tk_forward_slots(f), .logprobs = 1, .stop_ids = r->stop_ids,
+		.n_stop_ids = r->n_stop_ids, .stop_strings = r->stop_strings,
+		.n_stop_strings = r->n_stop_strings, .tok = r->model->tokenizer,
+	};
 	sampling sa = {r, sp, ro, 0};
 	tk_backend_set_batch_invariant(r->be, 1);  // a sample's tokens whatever the batch
 	tk_check(tk_generate(f, &o, reqs, n, keep_rollout, &sa));

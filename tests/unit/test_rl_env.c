@@ -138,7 +138,7 @@ static void test_arithmetic(void)
 		tk_rl_prompt_free(&q);
 		tk_rl_env_prompt(again, k, &q);
 		TKT_CHECK(!strcmp(p.messages_json, q.messages_json), "seeded by k");
-		int a, b;
+		int a = -1, b = -1;
 		const char *at = strstr(p.messages_json, "What is ");
 		TKT_CHECK(at && sscanf(at, "What is %d + %d?", &a, &b) == 2, "%s", p.messages_json);
 		TKT_CHECK(a >= 10 && a <= 99 && b >= 10 && b <= 99, "two digits: %d %d", a, b);
@@ -203,8 +203,8 @@ static void test_request_line(void)
 	TKT_CHECK(sc.reward == 0.5 && sc.correct == 1 && !strcmp(sc.metrics_json, "{\"x\":1}"),
 		  "%g %d %s", sc.reward, sc.correct, sc.metrics_json);
 	free(sc.metrics_json);
-	const char *bad[] = {"{\"score\": 1}", "[1]", "{\"reward\": \"1\"}", "{\"reward\": 1, "
-			     "\"metrics\": 3}", "{\"reward\": 1e999}"};
+	const char *bad[] = {"{\"score\": 1}", "[1]", "{\"reward\": \"1\"}",
+			     "{\"reward\": 1, \"metrics\": 3}", "{\"reward\": 1e999}"};
 	for (size_t i = 0; i < 5; i++)
 		TKT_CHECK(tk_rl_parse_answer(bad[i], strlen(bad[i]), &sc) == TK_EDATA, "%s", bad[i]);
 }
