@@ -9,6 +9,7 @@
 #include "tk_forward.h"
 #include "tk_tokenizer.h"
 
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,8 @@ typedef struct gen {
 	const tk_gen_options *o;
 	const tk_gen_request *reqs;
 	size_t n_reqs, batch, vocab;
-	tk_sampler *sampler;
+	tk_sampler **samplers; // (n_samplers) one per thread drawing
+	int n_samplers;
 	item *items;          // (n_reqs)
 	size_t *slot_item;    // (batch) request in each slot, or NONE
 	size_t *row;          // (batch) logits row of each slot in this step
@@ -75,7 +77,16 @@ static int gen_alloc(gen *g)
 		return TK_EOSERR;
 	for (size_t s = 0; s < g->batch; s++)
 		g->slot_item[s] = NONE;
-	return tk_sampler_open(&g->sampler, g->vocab, &g->o->params);
+	g->n_samplers = omp_get_max_threads();
+	g->samplers = tk_calloc((size_t)g->n_samplers, sizeof *g->samplers);
+	if (!g->samplers)
+		return TK_EOSERR;
+	for (int t = 0; t < g->n_samplers; t++) {
+		int rc = tk_sampler_open(&g->samplers[t], g->vocab, &g->o->params);
+		if (rc)
+			return rc;
+	}
+	return TK_OK;
 }
 
 static void gen_free(gen *g)
@@ -90,7 +101,9 @@ static void gen_free(gen *g)
 	free(g->b_counts);
 	free(g->b_tokens);
 	free(g->logits);
-	tk_sampler_close(g->sampler);
+	for (int t = 0; g->samplers && t < g->n_samplers; t++)
+		tk_sampler_close(g->samplers[t]);
+	free(g->samplers);
 }
 
 /* Prepares request i; 0 when it needs no slot (nothing to generate). */
@@ -185,12 +198,12 @@ static int is_stop_id(const tk_gen_options *o, int32_t id)
 }
 
 /* Draws slot s's next token and ends its request when it should. */
-static void draw_for(gen *g, size_t s)
+static void draw_for(gen *g, size_t s, tk_sampler *sampler)
 {
 	item *it = &g->items[g->slot_item[s]];
 	const float *logits = g->logits + g->row[s] * g->vocab;
 	it->logprobs[it->n] = 0.0f;
-	int32_t id = tk_sampler_draw(g->sampler, logits, &it->rng,
+	int32_t id = tk_sampler_draw(sampler, logits, &it->rng,
 				     g->o->logprobs ? &it->logprobs[it->n] : NULL);
 	it->tokens[it->n++] = id;
 	if (is_stop_id(g->o, id) || (g->longest_stop && hits_stop_string(g, it)))
@@ -238,9 +251,12 @@ static int step(gen *g)
 			tk_forward_fork(g->f, s, leader[s]);
 			g->row[s] = g->row[leader[s]];
 		}
+	/* Each slot draws from its own stream, so the threads' order does not
+	 * matter; a vocabulary-sized pass per draw is worth spreading. */
+#pragma omp parallel for schedule(dynamic) num_threads(g->n_samplers) if (g->batch > 1)
 	for (size_t s = 0; s < g->batch; s++)
 		if (g->slot_item[s] != NONE)
-			draw_for(g, s);
+			draw_for(g, s, g->samplers[omp_get_thread_num()]);
 	return TK_OK;
 }
 
