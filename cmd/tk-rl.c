@@ -668,16 +668,23 @@ static void check_same_settings(const run *r, const cJSON *now)
 	const cJSON *was = cJSON_GetObjectItem(o, "settings"), *item;
 	if (!cJSON_IsObject(was))
 		tk_die(TK_EDATA, "%s: no settings to resume with", path);
+	char differs[1024] = "";
 	cJSON_ArrayForEach(item, was) {
 		const cJSON *x = cJSON_GetObjectItem(now, item->string);
-		if (!x || !cJSON_Compare(item, x, 1)) {
-			char *a = cJSON_PrintUnformatted(item), *b = x ? cJSON_PrintUnformatted(x) : NULL;
-			tk_die(TK_EUSAGE, "--resume %s: setting %s was %s, now %s; resume with the "
-			       "options of the run", r->s->rundir, item->string, a, b ? b : "unset");
-		}
+		if (x && cJSON_Compare(item, x, 1))
+			continue;
+		char *a = cJSON_PrintUnformatted(item), *b = x ? cJSON_PrintUnformatted(x) : NULL;
+		snprintf(differs, sizeof differs, "setting %s was %s, now %s", item->string,
+			 a ? a : "?", b ? b : "unset");
+		free(a);
+		free(b);
+		break;
 	}
 	cJSON_Delete(o);
 	free(text);
+	if (differs[0])
+		tk_die(TK_EUSAGE, "--resume %s: %s; resume with the options of the run",
+		       r->s->rundir, differs);
 }
 
 /* The last line of checkpoints.jsonl: its state file and step. */
