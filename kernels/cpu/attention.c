@@ -62,9 +62,7 @@ static void attend(float *out, float *lse, const float *q, const float *k,
 #pragma omp simd
 			for (size_t c = 0; c < d; c++)
 				acc[h][c] *= correction;
-#pragma omp simd
-			for (size_t j = 0; j < nb; j++)
-				s[h][j] = tk_cpu_expf(s[h][j] - m_new);
+			tk_cpu_exp_shifted(s[h], s[h], nb, m_new);
 			for (size_t j = 0; j < nb; j++)
 				sum[h] += s[h][j];
 			max[h] = m_new;

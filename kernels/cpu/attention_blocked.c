@@ -57,9 +57,7 @@ static void probabilities(float *p, const float *s, const float *lse,
 		const float *sr = s + r * nk;
 		float *pr = p + r * nk, l = lse[(i0 + r) * lse_stride];
 		size_t seen = i0 + r + 1;
-#pragma omp simd
-		for (size_t j = 0; j < seen; j++)
-			pr[j] = tk_cpu_expf(sr[j] - l);
+		tk_cpu_exp_shifted(pr, sr, seen, l);
 		for (size_t j = seen; j < nk; j++)
 			pr[j] = 0.0f;
 	}
@@ -75,11 +73,9 @@ static void softmax_rows(float *s, float *lse, size_t lse_stride, size_t i0,
 		size_t seen = i0 + r + 1;
 		for (size_t j = 0; j < seen; j++)
 			m = sr[j] > m ? sr[j] : m;
-#pragma omp simd reduction(+ : sum)
-		for (size_t j = 0; j < seen; j++) {
-			sr[j] = tk_cpu_expf(sr[j] - m);
+		tk_cpu_exp_shifted(sr, sr, seen, m);
+		for (size_t j = 0; j < seen; j++)
 			sum += sr[j];
-		}
 		float inv = 1.0f / sum;
 		for (size_t j = 0; j < seen; j++)
 			sr[j] *= inv;

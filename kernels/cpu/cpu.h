@@ -54,15 +54,16 @@ int tk_cpu_attention_packed_forward_blocked(tk_backend *be, float *out, float *l
 					    size_t heads, size_t kv_heads, size_t d, float scale);
 
 /* e^x in float32 within 2 ulp (Cephes' expf: x = n·ln2 + r, a degree-6
- * polynomial for e^r, then 2^n into the exponent bits), written so that
- * loops under `omp simd` vectorize it; libm's expf is a scalar call, and
- * the softmax in the loss makes one per logit.  e^x is 0 below −87.34
- * (ln FLT_MIN, so e^−inf = 0), +inf above 88.72 (ln FLT_MAX), NaN for
- * NaN. */
-#pragma omp declare simd
+ * polynomial for e^r, then 2^n into the exponent bits).  e^x is 0 below
+ * −87.34 (ln FLT_MIN, so e^−inf = 0), +inf above 88.72 (ln FLT_MAX), NaN
+ * for NaN.  One element; tk_cpu_exp_shifted does arrays, four lanes at a
+ * time, by the same operations (so the same bits). */
+#define TK_EXP_LO (-87.33654f)
+#define TK_EXP_HI 88.72283f
+
 static inline float tk_cpu_expf(float x)
 {
-	float c = x < -87.33654f ? -87.33654f : x > 88.72283f ? 88.72283f : x;
+	float c = x < TK_EXP_LO ? TK_EXP_LO : x > TK_EXP_HI ? TK_EXP_HI : x;
 	float fx = c * 1.44269504088896341f + 0.5f;
 	int32_t n = (int32_t)fx;
 	n -= (float)n > fx; // floor, also below zero
@@ -77,13 +78,66 @@ static inline float tk_cpu_expf(float x)
 	p = p * (r * r) + r + 1.0f;
 	float twice = n > 127 ? 2.0f : 1.0f; // 2^128 is not a float
 	n = n > 127 ? 127 : n;
-	int32_t bits = (n + 127) << 23;
-	float scale;
-	memcpy(&scale, &bits, sizeof scale);
-	float y = p * scale * twice;
-	y = x < -87.33654f ? 0.0f : y;
-	y = x > 88.72283f ? INFINITY : y;
+	union { int32_t i; float f; } scale = {.i = (n + 127) << 23};
+	float y = p * scale.f * twice;
+	y = x < TK_EXP_LO ? 0.0f : y;
+	y = x > TK_EXP_HI ? INFINITY : y;
 	return x != x ? x : y;
+}
+
+/* Four lanes of tk_cpu_expf in GCC/Clang vector extensions (SSE2, the
+ * baseline; wider vectors would change the calling convention): the
+ * compiler cannot vectorize the scalar one (its bit reinterpretation), and
+ * a call per element dominated the loss and the softmaxes. */
+typedef float tk_v4f __attribute__((vector_size(16)));
+typedef int32_t tk_v4i __attribute__((vector_size(16)));
+
+/* Lanes of a where mask is set (all ones), else of b. */
+static inline tk_v4f tk_v4_select(tk_v4i mask, tk_v4f a, tk_v4f b)
+{
+	return (tk_v4f)((mask & (tk_v4i)a) | (~mask & (tk_v4i)b));
+}
+
+static inline tk_v4f tk_v4_exp(tk_v4f x)
+{
+	const tk_v4f lo = {TK_EXP_LO, TK_EXP_LO, TK_EXP_LO, TK_EXP_LO};
+	const tk_v4f hi = {TK_EXP_HI, TK_EXP_HI, TK_EXP_HI, TK_EXP_HI};
+	tk_v4i below = x < lo, above = x > hi;
+	tk_v4f c = tk_v4_select(below, lo, tk_v4_select(above, hi, x));
+	tk_v4f fx = c * 1.44269504088896341f + 0.5f;
+	tk_v4i n = __builtin_convertvector(fx, tk_v4i);
+	n += __builtin_convertvector(n, tk_v4f) > fx; // −1 where truncation rounded up
+	tk_v4f fn = __builtin_convertvector(n, tk_v4f);
+	tk_v4f r = c - fn * 0.693359375f - fn * -2.12194440e-4f;
+	tk_v4f p = r * 1.9875691500e-4f + 1.3981999507e-3f;
+	p = p * r + 8.3334519073e-3f;
+	p = p * r + 4.1665795894e-2f;
+	p = p * r + 1.6666665459e-1f;
+	p = p * r + 5.0000001201e-1f;
+	p = p * (r * r) + r + 1.0f;
+	tk_v4i big = n > 127;
+	tk_v4f one = {1, 1, 1, 1}, two = one + one;
+	tk_v4f twice = tk_v4_select(big, two, one);
+	n = (tk_v4i)tk_v4_select(big, (tk_v4f)(n - n + 127), (tk_v4f)n);
+	tk_v4f y = p * (tk_v4f)((n + 127) << 23) * twice;
+	const tk_v4f zero = {0}, inf = {INFINITY, INFINITY, INFINITY, INFINITY};
+	y = tk_v4_select(below, zero, y);
+	y = tk_v4_select(above, inf, y);
+	return tk_v4_select(x != x, x, y);
+}
+
+/* y[i] = e^(x[i] − shift), in place allowed. */
+static inline void tk_cpu_exp_shifted(float *y, const float *x, size_t n, float shift)
+{
+	size_t i = 0;
+	for (; i + 4 <= n; i += 4) {
+		tk_v4f v;
+		memcpy(&v, x + i, sizeof v);
+		v = tk_v4_exp(v - shift);
+		memcpy(y + i, &v, sizeof v);
+	}
+	for (; i < n; i++)
+		y[i] = tk_cpu_expf(x[i] - shift);
 }
 
 #endif

@@ -15,6 +15,9 @@
 #define CE_TOKENS 64
 #define CE_VOCAB_GRANULE 256
 
+/* Exponentials made at a time for a sum (a stack buffer). */
+#define LSE_PIECE 256
+
 /* Running log-sum-exp of one token's logits, and its target's logit. */
 struct lse_state {
 	float max, sum, target_logit;
@@ -52,10 +55,13 @@ static void lse_update(tk_backend *be, struct lse_state *st,
 		float m = st[i].max;
 		for (size_t j = 0; j < vn; j++)
 			m = row[j] > m ? row[j] : m;
-		float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-		for (size_t j = 0; j < vn; j++)
-			sum += tk_cpu_expf(row[j] - m);
+		float sum = 0.0f, e[LSE_PIECE];
+		for (size_t j0 = 0; j0 < vn; j0 += LSE_PIECE) {
+			size_t len = vn - j0 < LSE_PIECE ? vn - j0 : LSE_PIECE;
+			tk_cpu_exp_shifted(e, row + j0, len, m);
+			for (size_t j = 0; j < len; j++)
+				sum += e[j];
+		}
 		st[i].sum = st[i].sum * tk_cpu_expf(st[i].max - m) + sum;
 		st[i].max = m;
 		int64_t t = target[i];
@@ -73,10 +79,9 @@ static void logits_to_grad(tk_backend *be, float *logits, size_t ld,
 	for (size_t i = 0; i < tn; i++) {
 		float *row = logits + i * ld;
 		float wt = target[i] < 0 ? 0.0f : weight[i];
-		float l = lse[i];
-#pragma omp simd
+		tk_cpu_exp_shifted(row, row, vn, lse[i]);
 		for (size_t j = 0; j < vn; j++)
-			row[j] = wt * tk_cpu_expf(row[j] - l);
+			row[j] *= wt;
 		int64_t t = target[i];
 		if (t >= (int64_t)v0 && t < (int64_t)(v0 + vn))
 			row[t - (int64_t)v0] -= wt;

@@ -3,35 +3,54 @@
 #include "cpu.h"
 
 
-/* σ(g) = 1 / (1 + e^−g); silu(g) = g / (1 + e^−g) as torch computes it. */
-#pragma omp declare simd
-static inline float sigmoid(float g) { return 1.0f / (1.0f + tk_cpu_expf(-g)); }
+/* Elements per work item of SwiGLU: e^−g of a piece goes through a stack
+ * buffer, four lanes at a time. */
+#define SWIGLU_PIECE 1024
 
+/* e[i] = e^−g[i]. */
+static void exp_neg(float *e, const float *g, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		e[i] = -g[i];
+	tk_cpu_exp_shifted(e, e, len, 0.0f);
+}
+
+/* silu(g) = g / (1 + e^−g) as torch computes it. */
 void tk_swiglu_forward(tk_backend *be, float *out, const float *gate,
 		       const float *up, size_t n)
 {
 	// out, gate, up (n)
-#pragma omp parallel for simd schedule(static) num_threads(be->threads) if (n >= TK_CPU_PARALLEL_MIN)
-	for (size_t i = 0; i < n; i++) {
-		float g = gate[i];
-		out[i] = g / (1.0f + tk_cpu_expf(-g)) * up[i];
+	size_t pieces = (n + SWIGLU_PIECE - 1) / SWIGLU_PIECE;
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n >= TK_CPU_PARALLEL_MIN)
+	for (size_t t = 0; t < pieces; t++) {
+		size_t lo = t * SWIGLU_PIECE, len = n - lo < SWIGLU_PIECE ? n - lo : SWIGLU_PIECE;
+		float e[SWIGLU_PIECE];
+		exp_neg(e, gate + lo, len);
+		for (size_t i = 0; i < len; i++)
+			out[lo + i] = gate[lo + i] / (1.0f + e[i]) * up[lo + i];
 	}
 }
 
-/* silu'(g) = σ(g) · (1 + g · (1 − σ(g))). */
+/* With σ(g) = 1 / (1 + e^−g): silu'(g) = σ(g) · (1 + g · (1 − σ(g))). */
 void tk_swiglu_backward(tk_backend *be, float *dgate, float *dup,
 			const float *dout, const float *gate, const float *up,
 			size_t n)
 {
 	// dgate, dup, dout, gate, up (n)
-#pragma omp parallel for simd schedule(static) num_threads(be->threads) if (n >= TK_CPU_PARALLEL_MIN)
-	for (size_t i = 0; i < n; i++) {
-		float g = gate[i], s = sigmoid(g);
-		float silu = g * s;
-		float dsilu = s * (1.0f + g * (1.0f - s));
-		float d = dout[i];
-		dgate[i] = d * up[i] * dsilu;
-		dup[i] = d * silu;
+	size_t pieces = (n + SWIGLU_PIECE - 1) / SWIGLU_PIECE;
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n >= TK_CPU_PARALLEL_MIN)
+	for (size_t t = 0; t < pieces; t++) {
+		size_t lo = t * SWIGLU_PIECE, len = n - lo < SWIGLU_PIECE ? n - lo : SWIGLU_PIECE;
+		float e[SWIGLU_PIECE];
+		exp_neg(e, gate + lo, len);
+		for (size_t i = 0; i < len; i++) {
+			float g = gate[lo + i], s = 1.0f / (1.0f + e[i]);
+			float silu = g * s;
+			float dsilu = s * (1.0f + g * (1.0f - s));
+			float d = dout[lo + i];
+			dgate[lo + i] = d * up[lo + i] * dsilu;
+			dup[lo + i] = d * silu;
+		}
 	}
 }
 

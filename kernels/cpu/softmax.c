@@ -14,12 +14,10 @@ void tk_softmax_forward(tk_backend *be, float *y, const float *x, size_t n,
 		float m = -INFINITY;
 		for (size_t j = 0; j < c; j++)
 			m = xr[j] > m ? xr[j] : m;
+		tk_cpu_exp_shifted(yr, xr, c, m);
 		float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-		for (size_t j = 0; j < c; j++) {
-			yr[j] = tk_cpu_expf(xr[j] - m);
+		for (size_t j = 0; j < c; j++)
 			sum += yr[j];
-		}
 		float inv = 1.0f / sum;
 		for (size_t j = 0; j < c; j++)
 			yr[j] *= inv;
