@@ -94,16 +94,15 @@ typedef struct group_moments {
 	double n, sum, sum2, min, max;
 } group_moments;
 
-static void count_flat(const group_moments *m, size_t groups, double lo, double hi,
-		       tk_rl_group_stats *stats)
+static void count_flat(const group_moments *m, size_t groups, tk_rl_group_stats *stats)
 {
 	*stats = (tk_rl_group_stats){.groups = groups};
 	for (size_t g = 0; g < groups; g++) {
 		if (m[g].min != m[g].max)
 			continue;
 		stats->flat++;
-		stats->all_good += m[g].max == hi;
-		stats->all_bad += m[g].min == lo && lo != hi;
+		stats->all_good += m[g].max > 0;
+		stats->all_bad += m[g].max <= 0;
 	}
 }
 
@@ -120,7 +119,6 @@ int tk_rl_advantages(const double *reward, const int64_t *group, size_t n, int s
 		return TK_EOSERR;
 	}
 	size_t groups = group_index(group, n, index, ids);
-	double lo = INFINITY, hi = -INFINITY;
 	for (size_t i = 0; i < n; i++) {
 		group_moments *g = &m[index[i]];
 		if (g->n == 0)
@@ -129,8 +127,6 @@ int tk_rl_advantages(const double *reward, const int64_t *group, size_t n, int s
 		g->sum += reward[i];
 		g->min = fmin(g->min, reward[i]);
 		g->max = fmax(g->max, reward[i]);
-		lo = fmin(lo, reward[i]);
-		hi = fmax(hi, reward[i]);
 	}
 	for (size_t i = 0; i < n; i++) {
 		group_moments *g = &m[index[i]];
@@ -147,7 +143,7 @@ int tk_rl_advantages(const double *reward, const int64_t *group, size_t n, int s
 		adv[i] = d;
 	}
 	if (stats)
-		count_flat(m, groups, lo, hi, stats);
+		count_flat(m, groups, stats);
 	free(index);
 	free(ids);
 	free(m);

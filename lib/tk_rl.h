@@ -58,8 +58,8 @@ int tk_rl_loss_needs_logprobs(int kind);
 typedef struct tk_rl_group_stats {
 	size_t groups;          /* distinct groups seen */
 	size_t flat;            /* groups whose rewards are all equal */
-	size_t all_good;        /* flat groups at the highest reward of the batch */
-	size_t all_bad;         /* flat groups at the lowest reward of the batch */
+	size_t all_good;        /* flat groups whose reward is > 0 (all right) */
+	size_t all_bad;         /* flat groups whose reward is <= 0 (all wrong) */
 } tk_rl_group_stats;
 
 /* adv[i] = reward[i] − mean of its group's rewards, divided by the group's

@@ -117,18 +117,18 @@ static void test_advantages(void)
 	TKT_CHECK(tk_rl_advantages(reward, group, 10, 0, adv, &st) == 0, "advantages");
 	for (int i = 0; i < 10; i++)
 		TKT_CHECK(fabs(adv[i] - want[i]) < 1e-15, "adv[%d] = %.17g, want %g", i, adv[i], want[i]);
-	TKT_CHECK(st.groups == 4 && st.flat == 2 && st.all_bad == 1 && st.all_good == 0,
+	TKT_CHECK(st.groups == 4 && st.flat == 2 && st.all_bad == 1 && st.all_good == 1,
 		  "groups %zu flat %zu good %zu bad %zu", st.groups, st.flat, st.all_good, st.all_bad);
 	TKT_CHECK(tk_rl_advantages(reward, group, 10, 1, adv, NULL) == 0, "scaled");
 	double scaled[] = {1, 0, -1, 1, -1, 0, 1, -1, 0, 0};
 	for (int i = 0; i < 10; i++)
 		TKT_CHECK(fabs(adv[i] - scaled[i] / (1 + 2e-6 * (group[i] == 7) + 1e-6 * (group[i] == 9)))
 				  < 1e-9, "scaled adv[%d] = %.17g", i, adv[i]);
-	// all at the batch's highest reward: "all good"
-	double same[] = {1, 1, 1, 1};
+	// flat above 0: "all good", at or below 0: "all bad"
+	double same[] = {1, 1, 0, 0};
 	int64_t g2[] = {0, 0, 1, 1};
 	TKT_CHECK(tk_rl_advantages(same, g2, 4, 0, adv, &st) == 0, "flat batch");
-	TKT_CHECK(st.flat == 2 && st.all_good == 2 && st.all_bad == 0, "good %zu bad %zu",
+	TKT_CHECK(st.flat == 2 && st.all_good == 1 && st.all_bad == 1, "good %zu bad %zu",
 		  st.all_good, st.all_bad);
 }
 
