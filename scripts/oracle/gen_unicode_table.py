@@ -20,8 +20,9 @@ Python's unicodedata lags the Unicode version of the engine it must agree
 with (Python 3.11 has Unicode 14; the Oniguruma inside tokenizers 0.23 has
 16, with some 9000 letters more).  So when the `tokenizers` package is
 importable, \\p{L}, \\p{N} and \\s are taken from its own regex engine,
-every code point tested, and the differences from unicodedata reported on
-stderr; without it the table comes from unicodedata alone."""
+every code point tested, and \\w from the Rust regex crate it also uses
+(through an added token's single_word), the differences from unicodedata
+reported on stderr; without it the table comes from unicodedata alone."""
 import sys
 import unicodedata
 
@@ -73,6 +74,23 @@ def onig_sets():
     return out
 
 
+def rust_word_set():
+    """The code points the Rust regex crate in tokenizers calls \\w, seen
+    through an added token with single_word: it matches only when the
+    next character is not a word character."""
+    from tokenizers import AddedToken, Tokenizer, models
+    tok = Tokenizer(models.BPE())
+    tok.add_tokens([AddedToken('\x01', single_word=True)])
+    cps = [cp for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF]
+    word = set()
+    for k in range(0, len(cps), 50000):
+        chunk = cps[k:k + 50000]
+        encs = tok.encode_batch(['\x01' + chr(cp) for cp in chunk],
+                                add_special_tokens=False)
+        word.update(cp for cp, e in zip(chunk, encs) if not e.ids)
+    return word
+
+
 def align_with_onig(cls):
     try:
         sets = onig_sets()
@@ -96,6 +114,19 @@ def align_with_onig(cls):
                 removed += 1
         print('%s: %d code points added, %d removed by Oniguruma' %
               (name, added, removed), file=sys.stderr)
+    word = rust_word_set()
+    added = removed = 0
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        if cp in word and not cls[cp] & CLASS_W:
+            cls[cp] |= CLASS_W
+            added += 1
+        elif cp not in word and cls[cp] & CLASS_W:
+            cls[cp] &= ~CLASS_W
+            removed += 1
+    print('W: %d code points added, %d removed by the Rust regex crate' %
+          (added, removed), file=sys.stderr)
     return cls
 
 
@@ -130,36 +161,56 @@ def main():
 def nfc_tables():
     """Canonical combining classes, full canonical decompositions and the
     primary composites, for the NFC normalizer (lib/tokenizer_nfc.c).
-    Hangul syllables are left out: they are composed by arithmetic."""
+    Hangul syllables are left out: they are composed by arithmetic.
+
+    The reference is the NFC normalizer of tokenizers, whose tables are
+    older than Python's (Unicode 9: it leaves U+0EBA, U+1ACC and the other
+    marks added since as they are).  So what Python's unicodedata says is
+    kept only where tokenizers agrees: decompositions are tokenizers' own
+    NFD of each character, combining classes are kept for the marks it
+    reorders, composites for the pairs it composes."""
+    from tokenizers import normalizers
+    hf_nfd, hf_nfc = normalizers.NFD(), normalizers.NFC()
+
     def hangul(cp):
         return 0xAC00 <= cp <= 0xD7A3
+
+    def known_mark(cp, c):
+        # a mark tokenizers knows is reordered: one of class c > 1 after
+        # U+0334 (class 1), one of class 1 before U+0301 (class 230)
+        probe = ('x' + chr(cp) + '\u0334') if c > 1 else ('x\u0301' + chr(cp))
+        return hf_nfd.normalize_str(probe) == unicodedata.normalize('NFD', probe)
 
     ccc = []
     for cp in range(0x110000):
         c = unicodedata.combining(chr(cp))
-        if c:
+        if c and known_mark(cp, c):
             if ccc and ccc[-1][1] == cp - 1 and ccc[-1][2] == c:
                 ccc[-1][1] = cp
             else:
                 ccc.append([cp, cp, c])
     decomp = []
+    cps = [cp for cp in range(0xA0, 0x110000)
+           if not 0xD800 <= cp <= 0xDFFF and not hangul(cp)]
+    for k in range(0, len(cps), 4096):
+        chunk = cps[k:k + 4096]
+        parts = hf_nfd.normalize_str('\x01'.join(map(chr, chunk))).split('\x01')
+        assert len(parts) == len(chunk)
+        for cp, d in zip(chunk, parts):
+            if d != chr(cp):
+                decomp.append((cp, [ord(x) for x in d]))
     pairs = []
-    for cp in range(0x110000):
-        if hangul(cp) or 0xD800 <= cp <= 0xDFFF:
-            continue
+    for cp, _ in decomp:
         raw = unicodedata.decomposition(chr(cp))
-        if not raw or raw.startswith('<'):
-            continue
-        full = unicodedata.normalize('NFD', chr(cp))
-        decomp.append((cp, [ord(x) for x in full]))
-        parts = [int(x, 16) for x in raw.split()]
+        parts = [int(x, 16) for x in raw.split()] if raw and not raw.startswith('<') else []
         if (len(parts) == 2 and
-                unicodedata.normalize('NFC', chr(parts[0]) + chr(parts[1])) == chr(cp)):
+                hf_nfc.normalize_str(chr(parts[0]) + chr(parts[1])) == chr(cp)):
             pairs.append((parts[0], parts[1], cp))
     pairs.sort()
     w = sys.stdout.write
     w("/* Generated by scripts/oracle/gen_unicode_table.py nfc from Python's\n"
-      " * unicodedata (Unicode %s); do not edit.  The tables of NFC\n"
+      " * unicodedata (Unicode %s) as far as tokenizers' NFC agrees; do not\n"
+      " * edit.  The tables of NFC\n"
       " * (lib/tokenizer_nfc.c): canonical combining classes as ranges, full\n"
       " * canonical decompositions, and primary composites by their pair. */\n"
       % unicodedata.unidata_version)

@@ -9,8 +9,9 @@
       the tiny vocabulary under other pre-tokenizers (Llama-3, Qwen2,
       add_prefix_space, Digits) and with non-special added tokens
   tests/fixtures/tokenizer/nfc.jsonl
-      {"in", "nfc"} per line: NFC by Python's unicodedata, for every
-      character that decomposes or combines and for random mark sequences
+      {"in", "nfc"} per line: NFC by tokenizers' normalizer, for every
+      character that decomposes or combines (by Python's unicodedata) and
+      for random mark sequences
   tests/fixtures/tokenizer/expected-NAME.json
       {"special": [[ids] per text], "plain": [[ids] per text]}: ids with
       special tokens recognised (encode) and not (encode_special_tokens)
@@ -30,7 +31,7 @@ import random
 import sys
 
 from tokenizers import (AddedToken, Regex, Tokenizer, decoders, models,
-                        pre_tokenizers, trainers)
+                        normalizers, pre_tokenizers, trainers)
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
 FIX = os.path.join(ROOT, 'tests', 'fixtures', 'tokenizer')
@@ -250,12 +251,14 @@ def nfc_cases():
             '\u0323', '\u0307', '\u0328', '\u0304', '\u031b', '\u0345',
             '\u1100', '\u1161', '\u11a8', '\uac00', '\u0b47', '\u0b3e',
             '\u05b8', '\u05b7', '\u0591', ' ', 'x\u0301\u0301', '\u00e9',
-            '\u1e0b', '\u212b', '\u0f71', '\u0f72', '\u0f74']
+            '\u1e0b', '\u212b', '\u0f71', '\u0f72', '\u0f74', '\u0eba',
+            '\u1acc', '\u093c', '\u1df9']
     for _ in range(400):
         cases.append(''.join(rng.choice(pool)
                              for _ in range(rng.randint(1, 12))))
     cases.append('\u0301' * 40 + '\u0323\u0300' * 20)  # long mark run
-    return [(c, unicodedata.normalize('NFC', c)) for c in cases]
+    nfc = normalizers.NFC()  # the reference: tokenizers' own (Unicode 9)
+    return [(c, nfc.normalize_str(c)) for c in cases]
 
 
 def expected(tok, texts):
