@@ -259,6 +259,24 @@ static void test_attention_packed(void)
 	free(q), free(k), free(v), free(out), free(lse), free(qd), free(kd), free(vd), free(want);
 }
 
+/* Empty records (cu_seqlens repeating a value) are allowed, both ways. */
+static void test_attention_empty_records(void)
+{
+	size_t heads = 2, kv_heads = 1, d = 4, n_records = 4, n = 6;
+	int32_t cu[5] = {0, 0, 4, 4, 6};
+	float *q = kt_random(n * heads * d, 1), *k = kt_random(n * kv_heads * d, 1);
+	float *v = kt_random(n * kv_heads * d, 1), *out = kt_floats(n * heads * d), lse[12];
+	double *qd = kt_widen(q, n * heads * d), *kd = kt_widen(k, n * kv_heads * d);
+	double *vd = kt_widen(v, n * kv_heads * d), *want = kt_doubles(n * heads * d);
+	ref_attention_packed(want, qd, kd, vd, cu, n_records, heads, kv_heads, d, 0.5);
+	for (int inv = 0; inv <= 1; inv++) {
+		tk_backend_set_batch_invariant(be, inv);
+		TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, 0.5f) == 0, "%s", tk_error_message());
+		KT_CHECK_NEAR(out, want, n * heads * d, 1e-5);
+	}
+	free(q), free(k), free(v), free(out), free(qd), free(kd), free(vd), free(want);
+}
+
 static void test_swiglu(void)
 {
 	size_t n = 1001;
@@ -400,6 +418,7 @@ int main(void)
 	TKT_RUN(test_rope);
 	TKT_RUN(test_attention_cached);
 	TKT_RUN(test_attention_packed);
+	TKT_RUN(test_attention_empty_records);
 	TKT_RUN(test_swiglu);
 	TKT_RUN(test_softmax);
 	TKT_RUN(test_logsumexp);
