@@ -235,6 +235,8 @@ static void test_attention_backward(void)
 	int32_t cu[4] = {0, 3, 8, 9};
 	check_attention_backward(1, cu, 3, 1);
 	check_attention_backward(0, cu, 3, 1);
+	int32_t with_empty[5] = {0, 0, 3, 3, 5};
+	check_attention_backward(0, with_empty, 4, 1);
 }
 
 /* A record longer than a block of queries (64), every 23rd input checked. */
