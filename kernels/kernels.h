@@ -25,9 +25,9 @@
  * exactly).  BLAS libraries do not promise that (OpenBLAS changes a row's
  * bits with the number of rows), so matmul and the loss's logits use the
  * cpu backend's own product, which computes every element by the same
- * instructions: matrix-vector speed for one row, about OpenBLAS's speed
- * (with AVX2) from some 64 rows up.  Invariant results do not depend on
- * the thread count either.  tk_backend_set_batch_invariant(be, 0) trades
+ * instructions: about matrix-vector speed for one row (2x OpenBLAS's
+ * sgemm), 0.8x OpenBLAS at 64 rows and 0.6x at 256 (AVX-512; measured on
+ * one core).  Invariant results do not depend on the thread count either.  tk_backend_set_batch_invariant(be, 0) trades
  * invariance for training throughput (OpenBLAS, sgemm-blocked attention):
  * bits then depend on the batch shape and thread count, but a run with the
  * same shapes and threads repeats exactly.  Bits differ between backends.
