@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Measures this machine's single-precision matrix-multiply peak (OpenBLAS
 # sgemm, square SIZE³ products, best of repeated runs) for MFU figures, and
-# tk_matmul_forward's rate beside it.
+# tk_matmul_forward's rates beside it (fast: not batch invariant, OpenBLAS;
+# invariant: tk's own product), square and at a decoder's shapes.
 #
 #   scripts/bench/matmul.sh [-t THREADS] [-n SIZE] [-s SECONDS] [--gflops]
 #
@@ -30,7 +31,7 @@ while [ $# -gt 0 ]; do
 done
 
 BUILD=${BUILD:-build}
-make --no-print-directory -s "$BUILD/libtk.a" >&2
+make --no-print-directory -s "$BUILD/libtk.a" >/dev/null
 bin="$BUILD/bench/matmul_peak"
 mkdir -p "$(dirname "$bin")"
 ${CC:-cc} -std=c11 -D_DEFAULT_SOURCE -O2 -fopenmp -Ilib -Ikernels \
@@ -50,7 +51,7 @@ coretype_for_cpu() {
 
 run() { "$bin" "$threads" "$size" "$seconds"; }
 sgemm_of() { awk '$1 == "sgemm" { print $2 }'; }
-table() { awk '$1 != "backend" { printf "  %-22s %8.1f GFLOP/s\n", $1, $2 }'; }
+table() { awk '$1 != "backend" { printf "  %-36s %8.1f GFLOP/s\n", $1, $2 }'; }
 
 out=$(run)
 peak=$(sgemm_of <<<"$out") how=""

@@ -1,7 +1,8 @@
 /* Measures single-precision matrix-multiply throughput on this machine:
  * OpenBLAS's own sgemm on all threads (the peak that MFU figures divide
- * by), then tk_matmul_forward with and without batch invariance.  Built
- * and run by scripts/bench/matmul.sh.
+ * by), then tk_matmul_forward with and without batch invariance, on the
+ * square product and on a decoder's shape (576 -> 1536, SmolLM2's MLP) at
+ * 1, 64 and 512 rows.  Built and run by scripts/bench/matmul.sh.
  *
  *   matmul_peak THREADS SIZE SECONDS
  * prints lines "NAME GFLOPS" on stdout. */
@@ -23,22 +24,22 @@ typedef void (*product_fn)(void *ctx);
 
 struct problem {
 	tk_backend *be;
-	float *x, *w, *y; // (n, n) each
-	size_t n;
+	float *x, *w, *y; // x (m, k)   w (n, k)   y (m, n)
+	size_t m, n, k;
 };
 
 static void blas_product(void *p)
 {
 	struct problem *c = p;
-	int n = (int)c->n;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f,
-		    c->x, n, c->w, n, 0.0f, c->y, n);
+	int m = (int)c->m, n = (int)c->n, k = (int)c->k;
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f,
+		    c->x, k, c->w, k, 0.0f, c->y, n);
 }
 
 static void tk_product(void *p)
 {
 	struct problem *c = p;
-	if (tk_matmul_forward(c->be, c->y, c->x, c->w, NULL, c->n, c->n, c->n, 0)) {
+	if (tk_matmul_forward(c->be, c->y, c->x, c->w, NULL, c->m, c->k, c->n, 0)) {
 		fprintf(stderr, "matmul_peak: %s\n", "tk_matmul_forward failed");
 		exit(1);
 	}
@@ -47,7 +48,7 @@ static void tk_product(void *p)
 /* Best rate over repetitions filling about `seconds`, after one warm-up. */
 static double best_gflops(product_fn f, struct problem *c, double seconds)
 {
-	double flops = 2.0 * (double)c->n * (double)c->n * (double)c->n;
+	double flops = 2.0 * (double)c->m * (double)c->n * (double)c->k;
 	double best = 0, start = now();
 	f(c);
 	do {
@@ -60,6 +61,14 @@ static double best_gflops(product_fn f, struct problem *c, double seconds)
 	return best * 1e-9;
 }
 
+static void tk_rates(struct problem *c, const char *label, double seconds)
+{
+	tk_backend_set_batch_invariant(c->be, 0);
+	printf("tk_matmul_fast%s %.1f\n", label, best_gflops(tk_product, c, seconds));
+	tk_backend_set_batch_invariant(c->be, 1);
+	printf("tk_matmul_invariant%s %.1f\n", label, best_gflops(tk_product, c, seconds));
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 4) {
@@ -67,11 +76,12 @@ int main(int argc, char **argv)
 		return 64;
 	}
 	int threads = atoi(argv[1]);
-	struct problem c = {.n = (size_t)atol(argv[2])};
+	size_t size = (size_t)atol(argv[2]);
 	double seconds = atof(argv[3]);
-	size_t len = c.n * c.n;
+	size_t len = size * size > 512 * 1536 ? size * size : 512 * 1536;
+	struct problem c = {.m = size, .n = size, .k = size};
 	c.x = malloc(len * sizeof *c.x), c.w = malloc(len * sizeof *c.w), c.y = malloc(len * sizeof *c.y);
-	if (!c.x || !c.w || !c.y || c.n == 0 || threads < 0) {
+	if (!c.x || !c.w || !c.y || size == 0 || threads < 0) {
 		fprintf(stderr, "matmul_peak: bad size or out of memory\n");
 		return 1;
 	}
@@ -88,8 +98,14 @@ int main(int argc, char **argv)
 	openblas_set_num_threads(tk_backend_threads(c.be));
 	printf("sgemm %.1f\n", best_gflops(blas_product, &c, seconds));
 	openblas_set_num_threads(1);
-	printf("tk_matmul_fast %.1f\n", (tk_backend_set_batch_invariant(c.be, 0), best_gflops(tk_product, &c, seconds)));
-	printf("tk_matmul_invariant %.1f\n", (tk_backend_set_batch_invariant(c.be, 1), best_gflops(tk_product, &c, seconds)));
+	tk_rates(&c, "", seconds);
+	static const size_t rows[] = {1, 64, 512};
+	for (size_t r = 0; r < 3; r++) {
+		char label[32];
+		c.m = rows[r], c.n = 1536, c.k = 576;
+		snprintf(label, sizeof label, "_%zux576x1536", rows[r]);
+		tk_rates(&c, label, seconds / 4);
+	}
 	tk_backend_close(c.be);
 	free(c.x), free(c.w), free(c.y);
 	return 0;
