@@ -64,6 +64,7 @@ int tk_cpu_attention_packed_forward_blocked(tk_backend *be, float *out, float *l
 static inline float tk_cpu_expf(float x)
 {
 	float c = x < TK_EXP_LO ? TK_EXP_LO : x > TK_EXP_HI ? TK_EXP_HI : x;
+	c = c != c ? 0.0f : c; // NaN: no float-to-int conversion of it
 	float fx = c * 1.44269504088896341f + 0.5f;
 	int32_t n = (int32_t)fx;
 	n -= (float)n > fx; // floor, also below zero
@@ -103,7 +104,9 @@ static inline tk_v4f tk_v4_exp(tk_v4f x)
 	const tk_v4f lo = {TK_EXP_LO, TK_EXP_LO, TK_EXP_LO, TK_EXP_LO};
 	const tk_v4f hi = {TK_EXP_HI, TK_EXP_HI, TK_EXP_HI, TK_EXP_HI};
 	tk_v4i below = x < lo, above = x > hi;
-	tk_v4f c = tk_v4_select(below, lo, tk_v4_select(above, hi, x));
+	const tk_v4f zero = {0}, inf = {INFINITY, INFINITY, INFINITY, INFINITY};
+	tk_v4i nan = x != x;
+	tk_v4f c = tk_v4_select(below, lo, tk_v4_select(above, hi, tk_v4_select(nan, zero, x)));
 	tk_v4f fx = c * 1.44269504088896341f + 0.5f;
 	tk_v4i n = __builtin_convertvector(fx, tk_v4i);
 	n += __builtin_convertvector(n, tk_v4f) > fx; // −1 where truncation rounded up
@@ -120,10 +123,9 @@ static inline tk_v4f tk_v4_exp(tk_v4f x)
 	tk_v4f twice = tk_v4_select(big, two, one);
 	n = (tk_v4i)tk_v4_select(big, (tk_v4f)(n - n + 127), (tk_v4f)n);
 	tk_v4f y = p * (tk_v4f)((n + 127) << 23) * twice;
-	const tk_v4f zero = {0}, inf = {INFINITY, INFINITY, INFINITY, INFINITY};
 	y = tk_v4_select(below, zero, y);
 	y = tk_v4_select(above, inf, y);
-	return tk_v4_select(x != x, x, y);
+	return tk_v4_select(nan, x, y);
 }
 
 /* y[i] = e^(x[i] − shift), in place allowed. */
