@@ -76,6 +76,17 @@ json_number() { # key file
 	[[ "$output" == *'"prompts":2'* ]]
 }
 
+@test "score what tk-sample writes: references from meta, n samples per prompt" {
+	printf '%s\n' '{"id":"a","messages":[{"role":"user","content":"2+2?"},{"role":"assistant","content":"4"}]}' \
+		'{"id":"b","messages":[{"role":"user","content":"3+3?"}],"answer":"6"}' >prompts.jsonl
+	tk-sample -q -m "$TINY" -n 3 --max-tokens 8 --seed 1 prompts.jsonl >samples.jsonl
+	run tk-eval score -q --task number --per-record per.jsonl samples.jsonl
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"n":6,'*'"prompts":2,"pass@k":{"1":'*',"2":'*',"3":'* ]]
+	[ "$(grep -c '"reference":"4"' per.jsonl)" -eq 3 ]
+	[ "$(grep -c '"reference":"6"' per.jsonl)" -eq 3 ]
+}
+
 @test "score: a malformed line is named by file and line" {
 	{ head -2 "$FIX/gsm8k-samples.jsonl"; echo '{"id": 3, "text": '; } >bad.jsonl
 	run tk-eval score -q --task number bad.jsonl
