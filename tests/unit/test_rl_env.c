@@ -262,8 +262,19 @@ static void test_program_garbage(void)
 	TKT_CHECK(rc == TK_EIO && strstr(tk_error_message(), "status 127"), "%s", tk_error_message());
 }
 
+static void test_valid_utf8(void)
+{
+	// a cut 3-byte character, a NUL, a lone continuation byte, an overlong '/'
+	const char in[] = "ok \xe2\x82 \xc3\xa9\0x\x80\xc0\xaf";
+	char *out = tk_rl_valid_utf8(in, sizeof in - 1);
+	TKT_CHECK(out && !strcmp(out, "ok \xef\xbf\xbd\xef\xbf\xbd \xc3\xa9\xef\xbf\xbdx"
+				 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"), "%s", out);
+	free(out);
+}
+
 int main(void)
 {
+	TKT_RUN(test_valid_utf8);
 	TKT_RUN(test_prompt_forms);
 	TKT_RUN(test_passes_are_seeded);
 	TKT_RUN(test_bad_prompt_files);
