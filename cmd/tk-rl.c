@@ -458,11 +458,21 @@ typedef struct sampling {
 	size_t tokens;             // sampled
 } sampling;
 
+/* The completion as the renderer reads it back, cut at the first --stop
+ * string (which the sampler keeps), valid UTF-8. */
 static char *completion_text(const run *r, const tk_gen_result *g, int *complete)
 {
 	tk_response resp = {0};
 	tk_check(tk_render_parse_response(r->renderer, g->tokens, g->n, &resp));
-	char *text = tk_rl_valid_utf8(resp.content, strlen(resp.content));
+	size_t len = strlen(resp.content);
+	for (size_t i = 0; i < r->s->n_stops; i++) {
+		const char *at = strstr(resp.content, r->s->stops[i]);
+		if (at && (size_t)(at - resp.content) < len) {
+			len = (size_t)(at - resp.content);
+			resp.complete = 1;
+		}
+	}
+	char *text = tk_rl_valid_utf8(resp.content, len);
 	if (!text)
 		tk_check(TK_EOSERR);
 	*complete = resp.complete;
