@@ -285,7 +285,7 @@ static void check_vocab_roundtrip(const char *path)
 			tk_tokens x = {0}, y = {0};
 			tk_tokenizer_encode(a, corpus[i].bytes, corpus[i].len, TK_ENCODE_SPECIAL, &x);
 			tk_tokenizer_encode(b, corpus[i].bytes, corpus[i].len, TK_ENCODE_SPECIAL, &y);
-			TKT_CHECK(x.n == y.n && memcmp(x.ids, y.ids, x.n * sizeof *x.ids) == 0,
+			TKT_CHECK(x.n == y.n && (x.n == 0 || memcmp(x.ids, y.ids, x.n * sizeof *x.ids) == 0),
 				  "%s: %s encodes differently", path, corpus[i].name);
 			tk_tokens_free(&x);
 			tk_tokens_free(&y);
