@@ -21,9 +21,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Bounds on what is read whole. */
-#define MAX_ANSWERS_FILE ((size_t)1 << 30)
-
 /* ---- JSON Lines --------------------------------------------------------- */
 
 static const char *shown_name(const char *path)
@@ -149,8 +146,11 @@ static void table_rows(tk_outfile *out, const cJSON *o, const char *prefix)
 		char key[128];
 		snprintf(key, sizeof key, "%s%s", prefix, it->string);
 		if (cJSON_IsObject(it)) {
+			/* "pass@k": {"4": x} -> "pass@4" */
 			char sub[128];
-			snprintf(sub, sizeof sub, "%.*s", (int)strcspn(it->string, "k"), it->string);
+			size_t len = strlen(it->string);
+			len -= len && it->string[len - 1] == 'k';
+			snprintf(sub, sizeof sub, "%.*s", (int)len, it->string);
 			table_rows(out, it, sub);
 			continue;
 		}
@@ -180,19 +180,32 @@ static void emit_report(const tk_cli *cli, cJSON *report, int table)
 	cJSON_Delete(report);
 }
 
-/* --per-record FILE: one JSON line per sample, record or question. */
+/* --per-record FILE: one JSON line per sample, record or question.  A
+ * run that dies on bad input leaves no part of it (the temporary file is
+ * removed at exit). */
+static tk_outfile *pending_per_record;
+
+static void abort_per_record(void)
+{
+	tk_outfile_abort(pending_per_record);
+	pending_per_record = NULL;
+}
+
 static tk_outfile *open_per_record(const char *path)
 {
-	tk_outfile *out = NULL;
-	if (path)
-		tk_check(tk_outfile_open(&out, path, 0));
-	return out;
+	if (!path)
+		return NULL;
+	tk_check(tk_outfile_open(&pending_per_record, path, 0));
+	atexit(abort_per_record);
+	return pending_per_record;
 }
 
 static void close_per_record(tk_outfile *out)
 {
-	if (out)
-		tk_check(tk_outfile_commit(out));
+	if (!out)
+		return;
+	pending_per_record = NULL;
+	tk_check(tk_outfile_commit(out));
 }
 
 /* ---- tk-eval score ------------------------------------------------------ */
@@ -391,7 +404,8 @@ static int score_line(void *ctx, const char *line, size_t len, uint64_t number)
 	if (!rc)
 		rc = find_reference(j, o, key, &ref);
 	if (!key)
-		snprintf(group, sizeof group, "line %" PRIu64, number);  /* its own prompt */
+		/* its own prompt, under a key no id spells */
+		snprintf(group, sizeof group, "\x1fline %" PRIu64, number);
 	if (!rc)
 		rc = grade(j, o, number, text->valuestring, ref, key ? key : group);
 	free(key);

@@ -89,9 +89,10 @@ json_number() { # key file
 
 @test "score: a malformed line is named by file and line" {
 	{ head -2 "$FIX/gsm8k-samples.jsonl"; echo '{"id": 3, "text": '; } >bad.jsonl
-	run tk-eval score -q --task number bad.jsonl
+	run tk-eval score -q --task number --per-record per.jsonl -o report.json bad.jsonl
 	[ "$status" -eq 65 ]
 	[[ "$output" == "tk-eval: bad.jsonl:3: malformed JSON"* ]]
+	[ "$(ls -A)" = bad.jsonl ]   # no report, no part of per.jsonl
 	echo '[1, 2]' >arr.jsonl
 	run tk-eval score -q --task number arr.jsonl
 	[ "$status" -eq 65 ]
