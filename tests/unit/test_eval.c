@@ -245,6 +245,43 @@ static void test_nll(void)
 	TKT_CHECK(isnan(tk_eval_nll_mean(&empty)) && isnan(tk_eval_nll_bpb(&empty)), "empty");
 }
 
+/* Random texts built from the pieces the parsers look for: no crash, no
+ * overflow (run under make asan), and every extraction a string or NULL. */
+static void test_random_texts(void)
+{
+	static const char *const pieces[] = {
+		"\\boxed{", "\\fbox", "\\frac", "\\dfrac", "{", "}", "\\left(", "\\right",
+		"\\text{", "^\\circ", "^{", "\\", "$", "%", ",", ".", "-", "/", "=", " ",
+		"0", "7", "12", "1,000", "####", "answer", "Answer: ", "is ", "(", ")", "B",
+		"a", "x", "\n", "\\!", "\\sqrt", "e", "**", "\"",
+	};
+	const size_t n_pieces = sizeof pieces / sizeof *pieces;
+	char text[256];
+	int bad = 0;
+	for (int round = 0; round < 20000; round++) {
+		size_t len = 0, k = tkt_rand64() % 12;
+		text[0] = '\0';
+		for (size_t i = 0; i < k; i++) {
+			const char *p = pieces[tkt_rand64() % n_pieces];
+			size_t n = strlen(p);
+			if (len + n + 1 > sizeof text)
+				break;
+			memcpy(text + len, p, n + 1);
+			len += n;
+		}
+		for (int task = 0; task < TK_EVAL_N_TASKS; task++) {
+			char *a = NULL, *r = NULL;
+			bad |= tk_eval_extract(task, text, &a) != 0;
+			bad |= tk_eval_reference(task, text, &r) != 0;
+			if (a && r && tk_eval_equal(task, a, r) != tk_eval_equal(task, r, a))
+				bad |= 2;
+			free(a);
+			free(r);
+		}
+	}
+	TKT_CHECK(!bad, "a call failed (1) or equality was not symmetric (2): %d", bad);
+}
+
 int main(void)
 {
 	TKT_RUN(test_number);
@@ -257,5 +294,6 @@ int main(void)
 	TKT_RUN(test_groups);
 	TKT_RUN(test_map);
 	TKT_RUN(test_nll);
+	TKT_RUN(test_random_texts);
 	return tkt_done();
 }
