@@ -154,7 +154,7 @@ typedef struct tk_rl_sample {
 typedef struct tk_rl_score {
 	double reward;
 	int correct;            /* 1 right, 0 wrong, -1 unknown (cmd without it) */
-	int formatted;          /* arithmetic/math: an answer could be read */
+	int formatted;          /* arithmetic: a bare number; math: an answer read */
 	char *metrics_json;     /* cmd: the program's "metrics" object, or NULL */
 } tk_rl_score;
 
@@ -163,7 +163,7 @@ typedef struct tk_rl_env tk_rl_env;
 enum tk_rl_arith_op { TK_RL_ADD = 1, TK_RL_SUB = 2, TK_RL_MUL = 4 };
 
 typedef struct tk_rl_arith_config {
-	int digits;             /* operands of 1..digits digits, >= 1 */
+	int digits;             /* operands of exactly this many digits, 1..9 */
 	unsigned ops;           /* TK_RL_ADD | ... */
 	double format_reward;   /* added when the answer is a bare number */
 	uint64_t seed;
@@ -172,9 +172,10 @@ typedef struct tk_rl_arith_config {
 /* "add,sub,mul" -> mask; TK_EUSAGE naming the bad item. */
 int tk_rl_arith_ops_parse(const char *list, unsigned *ops);
 
-/* Generated problems "What is 47 + 38?"; reward 1 for the right number
- * (the last number of the completion), plus format_reward when the
- * completion is that number alone. */
+/* Generated problems "What is 47 + 38? Answer with the number only.";
+ * subtraction never below zero; reward 1 for the right number (the last
+ * number of the completion), plus format_reward when the completion is a
+ * number alone. */
 int tk_rl_env_arithmetic(tk_rl_env **out, const tk_rl_arith_config *c);
 
 /* Prompts from a JSON Lines file: {"messages": [...]} or {"prompt":
