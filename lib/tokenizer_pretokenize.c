@@ -197,21 +197,22 @@ struct pipeline {
 static int run_steps(const struct pipeline *p, size_t step,
 		     const unsigned char *s, size_t n);
 
-/* Digits: numbers split off, each alone (isolated) or as runs. */
+/* Digits: numbers (Rust's char::is_numeric, not quite \p{N}) split off,
+ * each alone (isolated) or as runs. */
 static int split_digits(const struct pipeline *p, size_t step,
 			const unsigned char *s, size_t n, int isolated)
 {
 	size_t start = 0, i = 0;
 	while (i < n) {
 		struct ch c = char_at(s, n, i);
-		if (!(c.cls & N)) {
+		if (!(c.cls & TK_UC_DIGIT)) {
 			i += c.len;
 			continue;
 		}
 		int rc;
 		if (i > start && (rc = run_steps(p, step + 1, s + start, i - start)))
 			return rc;
-		size_t end = isolated ? i + c.len : run_of(s, n, i, N, 1);
+		size_t end = isolated ? i + c.len : run_of(s, n, i, TK_UC_DIGIT, 1);
 		if ((rc = run_steps(p, step + 1, s + i, end - i)))
 			return rc;
 		start = i = end;

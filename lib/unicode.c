@@ -1,13 +1,13 @@
 #include "unicode.h"
 
 /* ASCII decides most characters of real text: a direct table for it (9 =
- * letter + word, 10 = number + word), a binary search over the generated
+ * letter + word, 26 = number + word + digit), a binary search over the generated
  * ranges for the rest. */
 const uint8_t tk_unicode_ascii_class[128] = {
 	['\t'] = TK_UC_SPACE, ['\n'] = TK_UC_SPACE, ['\v'] = TK_UC_SPACE,
 	['\f'] = TK_UC_SPACE, ['\r'] = TK_UC_SPACE, [' '] = TK_UC_SPACE,
-	['0'] = 10, ['1'] = 10, ['2'] = 10, ['3'] = 10, ['4'] = 10,
-	['5'] = 10, ['6'] = 10, ['7'] = 10, ['8'] = 10, ['9'] = 10,
+	['0'] = 26, ['1'] = 26, ['2'] = 26, ['3'] = 26, ['4'] = 26,
+	['5'] = 26, ['6'] = 26, ['7'] = 26, ['8'] = 26, ['9'] = 26,
 	['A'] = 9, ['B'] = 9, ['C'] = 9, ['D'] = 9, ['E'] = 9, ['F'] = 9,
 	['G'] = 9, ['H'] = 9, ['I'] = 9, ['J'] = 9, ['K'] = 9, ['L'] = 9,
 	['M'] = 9, ['N'] = 9, ['O'] = 9, ['P'] = 9, ['Q'] = 9, ['R'] = 9,

@@ -10,7 +10,8 @@ enum tk_unicode_class {
 	TK_UC_LETTER = 1, /* \p{L} */
 	TK_UC_NUMBER = 2, /* \p{N} */
 	TK_UC_SPACE = 4,  /* \s: White_Space */
-	TK_UC_WORD = 8    /* \w of the Rust regex crate */
+	TK_UC_WORD = 8,   /* \w of the Rust regex crate */
+	TK_UC_DIGIT = 16  /* Rust's char::is_numeric: what Digits splits off */
 };
 
 struct tk_unicode_range {

@@ -11,7 +11,8 @@ Oniguruma (used by Hugging Face tokenizers) and in the Rust regex crate.
 Python's unicodedata has no White_Space property, so the list is written
 out here (it has been stable since Unicode 6.3).
 
-W is \\w as the Rust regex crate has it (tokenizers' single_word test of
+D is what the Digits pre-tokenizer splits off: Rust's char::is_numeric,
+like N but of a newer Unicode.  W is \\w as the Rust regex crate has it (tokenizers' single_word test of
 added tokens): Alphabetic, marks, Nd, Pc and Join_Control.  Alphabetic is
 approximated as L* + Nl + the So letters that are Other_Alphabetic (circled
 and squared Latin letters).
@@ -30,7 +31,7 @@ WHITE_SPACE = [(0x09, 0x0D), (0x20, 0x20), (0x85, 0x85), (0xA0, 0xA0),
                (0x1680, 0x1680), (0x2000, 0x200A), (0x2028, 0x2029),
                (0x202F, 0x202F), (0x205F, 0x205F), (0x3000, 0x3000)]
 
-CLASS_L, CLASS_N, CLASS_S, CLASS_W = 1, 2, 4, 8
+CLASS_L, CLASS_N, CLASS_S, CLASS_W, CLASS_D = 1, 2, 4, 8, 16
 OTHER_ALPHABETIC_SO = [(0x24B6, 0x24E9), (0x1F130, 0x1F149), (0x1F150, 0x1F169),
                        (0x1F170, 0x1F189)]
 
@@ -46,7 +47,7 @@ def classes():
         if cat[0] == 'L':
             c |= CLASS_L
         if cat[0] == 'N':
-            c |= CLASS_N
+            c |= CLASS_N | CLASS_D
         if cp in ws:
             c |= CLASS_S
         if (cat[0] in 'LM' or cat in ('Nd', 'Nl', 'Pc') or cp in (0x200C, 0x200D)
@@ -91,6 +92,23 @@ def rust_word_set():
     return word
 
 
+def rust_numeric_set():
+    """The code points tokenizers' Digits pre-tokenizer splits off (Rust's
+    char::is_numeric, of a newer Unicode than Oniguruma's \\p{N})."""
+    from tokenizers import pre_tokenizers
+    digits = pre_tokenizers.Digits(individual_digits=True)
+    cps = [cp for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF]
+    out = set()
+    for k in range(0, len(cps), 20000):
+        chunk = cps[k:k + 20000]
+        starts = {a for _, (a, b) in digits.pre_tokenize_str(
+            '\x01'.join(map(chr, chunk))) if b - a == 1}
+        # a numeric character is a piece of its own, at offset 2 i; other
+        # characters join the separators around them
+        out.update(cp for i, cp in enumerate(chunk) if 2 * i in starts)
+    return out
+
+
 def align_with_onig(cls):
     try:
         sets = onig_sets()
@@ -127,6 +145,19 @@ def align_with_onig(cls):
             removed += 1
     print('W: %d code points added, %d removed by the Rust regex crate' %
           (added, removed), file=sys.stderr)
+    numeric = rust_numeric_set()
+    added = removed = 0
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        if cp in numeric and not cls[cp] & CLASS_D:
+            cls[cp] |= CLASS_D
+            added += 1
+        elif cp not in numeric and cls[cp] & CLASS_D:
+            cls[cp] &= ~CLASS_D
+            removed += 1
+    print('D: %d code points added, %d removed by Rust is_numeric' %
+          (added, removed), file=sys.stderr)
     return cls
 
 
@@ -148,7 +179,7 @@ def main():
       " * unicodedata (Unicode %s) aligned with the regex engine of\n"
       " * tokenizers; do not edit.  Sorted, disjoint ranges of\n"
       " * code points with their classes (1 letter L*, 2 number N*,\n"
-      " * 4 White_Space, 8 word character \\w). */\n"
+      " * 4 White_Space, 8 word character \\w, 16 numeric for Digits). */\n"
       % unicodedata.unidata_version)
     w('#include "unicode.h"\n\n')
     w("const struct tk_unicode_range tk_unicode_ranges[] = {\n")

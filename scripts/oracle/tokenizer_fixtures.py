@@ -105,7 +105,8 @@ def corpus():
          '<|im_start|>assistant\nHi there<|im_end|><|endoftext|>'),
         ('special-partial', '<|im_start <|im_end| |im_end|> <|endoftext|x'),
         ('unicode-spaces', 'a\u00a0b\u2003c\u3000d\u2028e\u0085f\u200bg'),
-        ('numbers-unicode', '٣٤٥ and ½ and Ⅻ and ¹²³ and ๑๒'),
+        ('numbers-unicode', '٣٤٥ and ½ and Ⅻ and ¹²³ and ๑๒ and '
+         '\U00011de0\U00011de1x\U00016ff4 (digits only to Rust)'),
         ('mixed-scripts', 'Привет мир! Γειά σου! مرحبا שלום नमस्ते'),
         ('punctuation', '!!! ??? ... --- *** ((( ))) [[[ ]]] {{{ }}} ### @@@'),
         ('urls', 'See https://example.com/path?q=1&r=two#frag or '

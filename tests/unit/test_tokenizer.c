@@ -413,6 +413,7 @@ static void test_unicode_classes(void)
 		{0x1F600, 0}, /* emoji */
 		{0x1C89, 1},  /* Unicode 16 letter, as tokenizers' Oniguruma has it */
 		{0x10D40, 2}, /* Unicode 16 digit */
+		{0x11DE0, 0}, /* a digit to Rust's is_numeric only (Digits) */
 		{0x20000, 1}, /* CJK extension B */
 		{0x10FFFF, 0},
 		{0x110041, 0}, /* an invalid byte as tk_utf8_next reports it */
@@ -421,6 +422,9 @@ static void test_unicode_classes(void)
 		TKT_CHECK((tk_unicode_class(facts[i].cp) & 7) == facts[i].cls,
 			  "U+%04X: class %d, want %d", facts[i].cp,
 			  tk_unicode_class(facts[i].cp) & 7, facts[i].cls);
+	TKT_CHECK(tk_unicode_class('7') & TK_UC_DIGIT, "7 is a digit");
+	TKT_CHECK(tk_unicode_class(0x0663) & TK_UC_DIGIT, "Arabic-Indic 3 is a digit");
+	TKT_CHECK(tk_unicode_class(0x11DE0) & TK_UC_DIGIT, "U+11DE0 is a digit to Digits");
 	/* the binary search finds every range at both ends, and nothing
 	 * between ranges */
 	for (size_t i = 0; i < tk_unicode_n_ranges; i++) {
