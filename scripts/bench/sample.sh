@@ -9,7 +9,13 @@
 #
 #   scripts/bench/sample.sh [THREADS]      (default: all cores; or TK_THREADS)
 #   NEW=128 BATCHES="1 64" to change the shape.
+#
+# OpenMP threads wait passively (OMP_WAIT_POLICY=passive, both sides) unless
+# the caller sets the policy: on a shared machine whose load exceeds its
+# cores, spinning barriers cost both sides several times the work itself
+# and the comparison measures the scheduler instead.
 set -euo pipefail
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 cd "$(dirname "$0")/../.."
 THREADS=${1:-${TK_THREADS:-$(nproc)}}
 NEW=${NEW:-128}
@@ -67,7 +73,7 @@ for b in batches:
 PYEOF
 
 echo "# tk-sample vs transformers generate: SmolLM2-135M-Instruct, $THREADS threads, $NEW new tokens"
-echo "# $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); $(python3 -c 'import platform; print(platform.processor() or platform.machine())' 2>/dev/null || uname -m)"
+echo "# $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), OMP_WAIT_POLICY=$OMP_WAIT_POLICY; $(python3 -c 'import platform; print(platform.processor() or platform.machine())' 2>/dev/null || uname -m)"
 "$PY" "$work/torch_bench.py" "$MODEL" "$THREADS" "$NEW" "$work/all.jsonl" $BATCHES \
 	2>/dev/null >"$work/torch.txt"
 printf '%-6s %14s %14s %8s\n' batch "tk tok/s" "torch tok/s" ratio
