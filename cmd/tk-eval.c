@@ -106,6 +106,43 @@ static char *scalar_text(const cJSON *v)
 	return NULL;
 }
 
+/* Several acceptable answers ["Paris", "paris, france"] travel as one
+ * string, joined by this separator (ASCII record separator). */
+#define ALT_SEP '\x1e'
+
+/* A reference as text: a string or number, or a non-empty array of them
+ * (alternatives, joined by ALT_SEP); NULL for anything else. */
+static char *reference_text(const cJSON *v)
+{
+	if (!cJSON_IsArray(v))
+		return scalar_text(v);
+	size_t len = 0;
+	for (const cJSON *it = v->child; it; it = it->next) {
+		if (!cJSON_IsString(it) && !cJSON_IsNumber(it))
+			return NULL;
+		char *t = scalar_text(it);
+		len += t ? strlen(t) + 1 : 0;
+		free(t);
+	}
+	char *out = len ? tk_malloc(len) : NULL;
+	size_t at = 0;
+	for (const cJSON *it = v->child; out && it; it = it->next) {
+		char *t = scalar_text(it);
+		if (!t) {
+			free(out);
+			return NULL;
+		}
+		size_t n = strlen(t);
+		memcpy(out + at, t, n);
+		at += n;
+		out[at++] = ALT_SEP;
+		free(t);
+	}
+	if (out)
+		out[at - 1] = '\0';
+	return out;
+}
+
 /* ---- reports ------------------------------------------------------------ */
 
 static void write_text(tk_outfile *out, const char *text)
@@ -289,7 +326,7 @@ static int answers_line(void *ctx, const char *line, size_t len, uint64_t number
 	const cJSON *answer = cJSON_GetObjectItemCaseSensitive(o, j->answer_key ? j->answer_key : "answer");
 	if (!answer && !j->answer_key)
 		answer = cJSON_GetObjectItemCaseSensitive(o, "reference");
-	char *key = id ? id_key(id) : NULL, *text = scalar_text(answer);
+	char *key = id ? id_key(id) : NULL, *text = reference_text(answer);
 	int rc = TK_OK, replaced = 0;
 	if (!id)
 		rc = tk_fail(TK_EDATA, "no \"id\"");
@@ -332,7 +369,7 @@ static int find_reference(const score_job *j, const cJSON *o, const char *key, c
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, names[i]);
 		if (!v)
 			v = cJSON_GetObjectItemCaseSensitive(o, names[i]);
-		*out = scalar_text(v);
+		*out = reference_text(v);
 	}
 	if (!*out)
 		return tk_fail(TK_EDATA, "no reference answer (meta.%s%s, or --answers FILE)",
@@ -362,30 +399,100 @@ static void per_sample(score_job *j, const cJSON *o, uint64_t number, const char
 	cJSON_Delete(r);
 }
 
-/* Grades the text against the reference; TK_EDATA when the reference holds
- * no answer of the task's kind. */
+/* The normalised references of ref_text's alternatives that hold an
+ * answer of the task's kind, joined by ALT_SEP; TK_EDATA when none does. */
+static int normalise_references(const score_job *j, const char *ref_text, char **out)
+{
+	*out = NULL;
+	size_t len = strlen(ref_text) * 2 + 16, at = 0;
+	char *all = tk_malloc(len);
+	const char *alt = ref_text;
+	int rc = all ? TK_OK : TK_EOSERR;
+	while (!rc && alt) {
+		const char *sep = strchr(alt, ALT_SEP);
+		char *one = sep ? strndup(alt, (size_t)(sep - alt)) : tk_strdup(alt), *ref = NULL;
+		rc = one ? tk_eval_reference(j->task, one, &ref) : TK_EOSERR;
+		size_t n = ref ? strlen(ref) : 0;
+		if (ref && at + n + 2 > len) {
+			char *grown = tk_realloc(all, len = 2 * (at + n + 2));
+			rc = grown ? rc : TK_EOSERR;
+			all = grown ? grown : all;
+		}
+		if (!rc && ref) {
+			if (at)
+				all[at++] = ALT_SEP;
+			memcpy(all + at, ref, n);
+			at += n;
+		}
+		free(one);
+		free(ref);
+		alt = sep ? sep + 1 : NULL;
+	}
+	if (!rc && at == 0) {
+		char shown[81];
+		snprintf(shown, sizeof shown, "%s", ref_text);
+		for (char *p = strchr(shown, ALT_SEP); p; p = strchr(p, ALT_SEP))
+			*p = '|';
+		rc = tk_fail(TK_EDATA, "reference answer \"%s\" holds no %s answer", shown,
+			     tk_eval_task_name(j->task));
+	}
+	if (rc) {
+		free(all);
+		return rc;
+	}
+	all[at] = '\0';
+	*out = all;
+	return TK_OK;
+}
+
+/* The first of the references (joined by ALT_SEP) that answer equals, or
+ * NULL; its length in *len. */
+static const char *matching_reference(int task, const char *answer, char *refs, size_t *len)
+{
+	for (char *alt = refs; alt;) {
+		char *sep = strchr(alt, ALT_SEP);
+		if (sep)
+			*sep = '\0';
+		int equal = tk_eval_equal(task, answer, alt);
+		*len = strlen(alt);
+		if (sep)
+			*sep = ALT_SEP;
+		if (equal)
+			return alt;
+		alt = sep ? sep + 1 : NULL;
+	}
+	return NULL;
+}
+
+/* Grades the text against the reference (any of its alternatives);
+ * TK_EDATA when the reference holds no answer of the task's kind. */
 static int grade(score_job *j, const cJSON *o, uint64_t number, const char *text,
 		 const char *ref_text, const char *group)
 {
-	char *answer = NULL, *ref = NULL;
-	int rc = tk_eval_reference(j->task, ref_text, &ref);
-	if (!rc && !ref)
-		rc = tk_fail(TK_EDATA, "reference answer \"%.80s\" holds no %s answer", ref_text,
-			     tk_eval_task_name(j->task));
+	char *answer = NULL, *refs = NULL;
+	int rc = normalise_references(j, ref_text, &refs);
 	if (!rc)
 		rc = tk_eval_extract(j->task, text, &answer);
-	int correct = !rc && tk_eval_equal(j->task, answer, ref);
+	size_t shown_len = 0;
+	const char *match = rc ? NULL : matching_reference(j->task, answer, refs, &shown_len);
+	int correct = match != NULL;
 	if (!rc)
 		rc = tk_eval_groups_add(j->groups, group, correct);
 	if (!rc) {
 		j->n++;
 		j->correct += correct;
 		j->answered += answer != NULL;
-		if (j->per_record)
-			per_sample(j, o, number, answer, ref, correct);
+		if (!match)   /* shown: the one matched, else the first */
+			shown_len = strcspn(refs, (char[]){ALT_SEP, 0});
+		char *shown = strndup(match ? match : refs, shown_len);
+		if (!shown)
+			rc = tk_fail(TK_EOSERR, "out of memory");
+		else if (j->per_record)
+			per_sample(j, o, number, answer, shown, correct);
+		free(shown);
 	}
 	free(answer);
-	free(ref);
+	free(refs);
 	return rc;
 }
 

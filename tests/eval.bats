@@ -57,6 +57,20 @@ json_number() { # key file
 	[[ "$output" == *'"accuracy":0.8,"n":5,"correct":4,"answered":4'* ]]
 }
 
+@test "score: a list of acceptable answers; the one matched is shown" {
+	printf '%s\n' '{"id":1,"text":"Paris, France","meta":{"answer":["Paris","Paris, France"]}}' \
+		'{"id":2,"text":"Lyon","meta":{"answer":["Paris","Paris, France"]}}' >alt.jsonl
+	run tk-eval score -q --task exact --per-record - alt.jsonl
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == '{"line":1,"id":1,"answer":"paris, france","reference":"paris, france","correct":true}' ]]
+	[[ "${lines[1]}" == '{"line":2,"id":2,"answer":"lyon","reference":"paris","correct":false}' ]]
+	[[ "${lines[2]}" == *'"accuracy":0.5,'* ]]
+	echo '{"id":1,"text":"7","meta":{"answer":["x","y"]}}' >none.jsonl
+	run tk-eval score -q --task number none.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == *'none.jsonl:1: reference answer "x|y" holds no number answer'* ]]
+}
+
 @test "score -k: chosen k; k above a prompt's samples averages the others, with a warning" {
 	printf '%s\n' '{"id":1,"text":"5","meta":{"answer":5}}' '{"id":1,"text":"4","meta":{"answer":5}}' \
 		'{"id":2,"text":"5","meta":{"answer":5}}' >s.jsonl
