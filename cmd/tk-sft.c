@@ -197,6 +197,7 @@ typedef struct run {
 	size_t *order;             // (data units)
 	size_t *batch;             // (data units) units of the current step
 	size_t micro;              // tokens of one forward/backward
+	size_t max_len;            // longest record trained on
 	int32_t *tokens;           // (micro) micro-batch staging
 	float *weights;            // (micro)
 	size_t *starts;            // (micro + 1)
@@ -293,7 +294,7 @@ static void warn_dropped(const run *r, const char *path, const tk_dataset *d, si
 
 static tk_dataset *load_data(run *r, const char *path, int pairs)
 {
-	size_t max_len = default_max_len(r);
+	size_t max_len = r->max_len;
 	tk_dataset_options o = {max_len, pairs};
 	tk_dataset *d;
 	tk_check(tk_dataset_load(&d, path, &o));
@@ -461,7 +462,7 @@ static cJSON *settings_json(const run *r)
 	cJSON_AddNumberToObject(o, "eps", s->eps);
 	cJSON_AddNumberToObject(o, "seed", (double)s->seed);
 	cJSON_AddBoolToObject(o, "shuffle", s->shuffle);
-	cJSON_AddNumberToObject(o, "max_len", (double)default_max_len(r));
+	cJSON_AddNumberToObject(o, "max_len", (double)r->max_len);
 	cJSON_AddStringToObject(o, "loss", s->loss == TK_TRAIN_DPO ? "dpo" : "ce");
 	cJSON_AddStringToObject(o, "normalize",
 				s->norm == TK_TRAIN_PER_TOKEN ? "per-token" : "per-example");
@@ -512,27 +513,38 @@ static void write_config(const run *r, cJSON *settings)
 	cJSON_Delete(o);
 }
 
-/* --resume: the stored settings must be these. */
-static void check_same_settings(const run *r, const cJSON *now)
+/* --resume: the stored settings must be these.  Fills msg when not. */
+static int same_settings(const cJSON *was, const cJSON *now, char *msg, size_t cap)
 {
-	char path[4096], *text;
-	tk_check(tk_read_text(in_run(r, "config.json", path, sizeof path), 1 << 20, &text, NULL));
-	cJSON *o = cJSON_Parse(text);
-	const cJSON *was = cJSON_GetObjectItem(o, "settings");
-	if (!cJSON_IsObject(was))
-		tk_die(TK_EDATA, "%s: no settings to resume with", path);
 	const cJSON *item;
 	cJSON_ArrayForEach(item, was) {
 		const cJSON *x = cJSON_GetObjectItem(now, item->string);
-		if (!x || !cJSON_Compare(item, x, 1)) {
-			char *a = cJSON_PrintUnformatted(item), *b = x ? cJSON_PrintUnformatted(x) : NULL;
-			tk_die(TK_EUSAGE, "--resume %s: setting %s was %s, now %s; resume with the "
-			       "options (and data) of the run", r->s->rundir, item->string, a,
-			       b ? b : "unset");
-		}
+		if (x && cJSON_Compare(item, x, 1))
+			continue;
+		char *a = cJSON_PrintUnformatted(item), *b = x ? cJSON_PrintUnformatted(x) : NULL;
+		snprintf(msg, cap, "setting %s was %s, now %s", item->string, a ? a : "?",
+			 b ? b : "unset");
+		free(a);
+		free(b);
+		return 0;
 	}
-	cJSON_Delete(o);
+	return 1;
+}
+
+static void check_same_settings(const run *r, const cJSON *now)
+{
+	char path[4096], msg[1024], *text;
+	tk_check(tk_read_text(in_run(r, "config.json", path, sizeof path), 1 << 20, &text, NULL));
+	cJSON *o = cJSON_Parse(text);
 	free(text);
+	const cJSON *was = cJSON_GetObjectItem(o, "settings");
+	int valid = cJSON_IsObject(was), same = valid && same_settings(was, now, msg, sizeof msg);
+	cJSON_Delete(o);
+	if (!valid)
+		tk_die(TK_EDATA, "%s: no settings to resume with", path);
+	if (!same)
+		tk_die(TK_EUSAGE, "--resume %s: %s; resume with the options (and data) of the run",
+		       r->s->rundir, msg);
 }
 
 /* ---- checkpoints -------------------------------------------------------- */
@@ -572,17 +584,20 @@ static void last_checkpoint(run *r, char *name, size_t cap, int64_t *step)
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
 		last = line;
 	cJSON *o = last ? cJSON_Parse(last) : NULL;
+	free(text);
 	const cJSON *p = cJSON_GetObjectItem(o, "path"), *d = cJSON_GetObjectItem(o, "data");
 	const cJSON *st = cJSON_GetObjectItem(o, "step");
 	const cJSON *e = cJSON_GetObjectItem(d, "epoch"), *i = cJSON_GetObjectItem(d, "index");
-	if (!cJSON_IsString(p) || !cJSON_IsNumber(e) || !cJSON_IsNumber(i) || !cJSON_IsNumber(st))
-		tk_die(TK_EDATA, "%s: the last line is not a checkpoint record", path);
-	snprintf(name, cap, "%s", p->valuestring);
-	r->epoch = (uint64_t)e->valuedouble;
-	r->index = (size_t)i->valuedouble;
-	*step = (int64_t)st->valuedouble;
+	int ok = cJSON_IsString(p) && cJSON_IsNumber(e) && cJSON_IsNumber(i) && cJSON_IsNumber(st);
+	if (ok) {
+		snprintf(name, cap, "%s", p->valuestring);
+		r->epoch = (uint64_t)e->valuedouble;
+		r->index = (size_t)i->valuedouble;
+		*step = (int64_t)st->valuedouble;
+	}
 	cJSON_Delete(o);
-	free(text);
+	if (!ok)
+		tk_die(TK_EDATA, "%s: the last line is not a checkpoint record", path);
 }
 
 /* Keeps the metrics of steps up to the checkpoint's, so that the resumed
@@ -807,6 +822,7 @@ static void setup(run *r)
 {
 	const settings *s = r->s;
 	open_model(r);
+	r->max_len = default_max_len(r);
 	r->data = load_data(r, s->input, s->loss == TK_TRAIN_DPO);
 	if (s->eval)
 		r->eval = load_data(r, s->eval, 0);
@@ -818,6 +834,10 @@ static void setup(run *r)
 	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
 	tk_train_config tc = {s->full, r->micro};
 	tk_check(tk_train_open(&r->t, r->be, r->model, r->lora, &tc));
+	if (!s->full) { // the trainer holds its own copy; only --full exports into it
+		tk_model_free(r->model);
+		r->model = NULL;
+	}
 	make_rundir(r);
 	cJSON *now = settings_json(r);
 	if (s->resume) {

@@ -275,11 +275,11 @@ static void test_state_round_trip(void)
 		tk_train_forward_backward(i ? b : a, &fb.b, &loss, &res, NULL);
 		tk_train_optim_step(i ? b : a, &opt, 0, NULL);
 	}
-	size_t n = 4 * 64;
-	float pa[256], pb[256];
+	size_t n = 4 * 128;
+	float pa[4 * 128], pb[4 * 128];
 	const char *name = "base_model.model.model.layers.1.mlp.down_proj.lora_A.weight";
-	tk_train_get(a, name, 'p', pa, 4 * 128);
-	tk_train_get(b, name, 'p', pb, 4 * 128);
+	TKT_CHECK(tk_train_get(a, name, 'p', pa, n) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_train_get(b, name, 'p', pb, n) == 0, "%s", tk_error_message());
 	TKT_CHECK(memcmp(pa, pb, n * sizeof *pa) == 0, "same bits after resume");
 	tk_train_close(a);
 	tk_train_close(b);
