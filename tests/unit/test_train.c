@@ -318,6 +318,43 @@ static void test_bad_batches(void)
 	tk_safetensors_close(st);
 }
 
+/* A NaN in the adapter gives a NaN loss; the optimizer step refuses it
+ * and leaves the weights as they were. */
+static void test_nan_step_refused(void)
+{
+	struct tk_model *model;
+	tk_lora *lora;
+	TKT_CHECK(tk_model_load(&model, FIX "tiny-llama") == 0, "%s", tk_error_message());
+	tk_lora_config c = {4, 8, TK_LORA_ALL};
+	TKT_CHECK(tk_lora_create(&lora, model, &c, 1) == 0, "%s", tk_error_message());
+	tk_lora_get(lora, 1, TK_LORA_V)->b[3] = NAN;
+	tk_train *t = NULL;
+	tk_train_config tc = {0, 64};
+	TKT_CHECK(tk_train_open(&t, be, model, lora, &tc) == 0, "%s", tk_error_message());
+	int32_t tokens[6] = {1, 5, 9, 200, 7, 2};
+	float w[6] = {0, 1, 1, 1, 1, 1};
+	size_t s[2] = {0, 6};
+	tk_train_batch b = {6, 1, tokens, w, s};
+	tk_train_loss loss = {TK_TRAIN_CE, TK_TRAIN_PER_TOKEN, 5, 0};
+	tk_train_result res;
+	TKT_CHECK(tk_train_forward_backward(t, &b, &loss, &res, NULL) == 0, "%s",
+		  tk_error_message());
+	TKT_CHECK(isnan(res.loss), "loss %g", res.loss);
+	const char *name = "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight";
+	float before[4 * 64], after[4 * 64];
+	tk_train_get(t, name, 'p', before, 4 * 64);
+	tk_train_adamw opt = {1e-2, 0.9, 0.95, 1e-8, 0};
+	double norm;
+	TKT_CHECK(tk_train_optim_step(t, &opt, 1, &norm) == TK_EDATA, "refused");
+	TKT_CHECK(strstr(tk_error_message(), "gradient norm is") != NULL, "%s", tk_error_message());
+	tk_train_get(t, name, 'p', after, 4 * 64);
+	TKT_CHECK(memcmp(before, after, sizeof before) == 0 && tk_train_steps(t) == 0,
+		  "weights unchanged");
+	tk_train_close(t);
+	tk_lora_free(lora);
+	tk_model_free(model);
+}
+
 static void test_schedule(void)
 {
 	TKT_CHECK(fabs(tk_lr_at(TK_LR_CONSTANT, 1, 0, 4, 100) - 0.25) < 1e-12, "warmup");
@@ -344,6 +381,7 @@ int main(void)
 	TKT_RUN(test_accumulation);
 	TKT_RUN(test_state_round_trip);
 	TKT_RUN(test_bad_batches);
+	TKT_RUN(test_nan_step_refused);
 	TKT_RUN(test_schedule);
 	tk_backend_close(be);
 	return tkt_done();
