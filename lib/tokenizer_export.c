@@ -87,6 +87,16 @@ static char *token_string(const tk_tokenizer *t, int32_t id)
 	return s;
 }
 
+/* The flags an added token was loaded with (all 0 when it came from a
+ * vocabulary that has none, like GGUF's). */
+static struct tk_added added_flags(const tk_tokenizer *t, int32_t id)
+{
+	for (size_t i = 0; i < t->n_added; i++)
+		if (t->added[i].id == id)
+			return t->added[i];
+	return (struct tk_added){.id = id};
+}
+
 static cJSON *added_tokens(const tk_tokenizer *t)
 {
 	cJSON *list = cJSON_CreateArray();
@@ -95,6 +105,7 @@ static cJSON *added_tokens(const tk_tokenizer *t)
 		int type = t->type[id];
 		if (type != TK_TOKEN_CONTROL && type != TK_TOKEN_USER_DEFINED)
 			continue;
+		struct tk_added flags = added_flags(t, (int32_t)id);
 		size_t len;
 		const char *piece = tk_tokenizer_piece(t, (int32_t)id, &len);
 		char *content = tk_malloc(len + 1);
@@ -105,9 +116,9 @@ static cJSON *added_tokens(const tk_tokenizer *t)
 		cJSON *a = cJSON_CreateObject();
 		cJSON_AddNumberToObject(a, "id", (double)id);
 		cJSON_AddStringToObject(a, "content", content);
-		cJSON_AddBoolToObject(a, "single_word", 0);
-		cJSON_AddBoolToObject(a, "lstrip", 0);
-		cJSON_AddBoolToObject(a, "rstrip", 0);
+		cJSON_AddBoolToObject(a, "single_word", flags.single_word);
+		cJSON_AddBoolToObject(a, "lstrip", flags.lstrip);
+		cJSON_AddBoolToObject(a, "rstrip", flags.rstrip);
 		cJSON_AddBoolToObject(a, "normalized", type != TK_TOKEN_CONTROL);
 		cJSON_AddBoolToObject(a, "special", type == TK_TOKEN_CONTROL);
 		cJSON_AddItemToArray(list, a);
@@ -157,7 +168,13 @@ static cJSON *tokenizer_json(const tk_tokenizer *t)
 	cJSON_AddNullToObject(o, "truncation");
 	cJSON_AddNullToObject(o, "padding");
 	cJSON_AddItemToObject(o, "added_tokens", added_tokens(t));
-	cJSON_AddNullToObject(o, "normalizer");
+	if (t->nfc) {
+		cJSON *nfc = cJSON_CreateObject();
+		cJSON_AddStringToObject(nfc, "type", "NFC");
+		cJSON_AddItemToObject(o, "normalizer", nfc);
+	} else {
+		cJSON_AddNullToObject(o, "normalizer");
+	}
 	cJSON_AddItemToObject(o, "pre_tokenizer", pre_tokenizer(t));
 	cJSON_AddNullToObject(o, "post_processor");
 	cJSON_AddItemToObject(o, "decoder", byte_level(1, 1));

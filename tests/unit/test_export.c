@@ -190,6 +190,28 @@ static void test_tokenizer_json_from_gguf_vocabulary(void)
 	tk_model_free(m);
 }
 
+/* Every tokenizer variant the tokenizer tests know (pre-tokenizers, NFC,
+ * added-token flags) survives tokenizer.json written from its vocabulary. */
+static void test_tokenizer_json_variants_round_trip(void)
+{
+	static const char *const variants[] = {"added", "digits", "llama3", "nfc", "prefix-space", "qwen2"};
+	for (size_t i = 0; i < sizeof variants / sizeof *variants; i++) {
+		char src[256], out[512];
+		snprintf(src, sizeof src, "tests/fixtures/tokenizer/variant-%s.json", variants[i]);
+		tkt_scratch_path(out, sizeof out, "variant-out.json");
+		tk_tokenizer *a = NULL, *b = NULL;
+		TKT_CHECK(tk_tokenizer_load_json(&a, src, NULL) == TK_OK, "%s", tk_error_message());
+		if (!a)
+			continue;
+		TKT_CHECK(tk_tokenizer_write_hf(a, out, NULL) == TK_OK, "%s", tk_error_message());
+		TKT_CHECK(tk_tokenizer_load_json(&b, out, NULL) == TK_OK, "%s: %s", variants[i], tk_error_message());
+		TKT_CHECK(b && tk_tokenizer_fingerprint(a) == tk_tokenizer_fingerprint(b),
+			  "%s: another tokenizer after the round trip", variants[i]);
+		tk_tokenizer_free(a);
+		tk_tokenizer_free(b);
+	}
+}
+
 static int exists(const char *path)
 {
 	struct stat st;
@@ -300,6 +322,7 @@ int main(void)
 	TKT_RUN(test_hf_export_loads_back_bitwise);
 	TKT_RUN(test_peft_export_names_and_values);
 	TKT_RUN(test_tokenizer_json_from_gguf_vocabulary);
+	TKT_RUN(test_tokenizer_json_variants_round_trip);
 	TKT_RUN(test_outdir_whole_or_nothing);
 	TKT_RUN(test_logits_match_peft);
 	return tkt_done();
