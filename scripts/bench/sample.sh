@@ -32,16 +32,14 @@ for i in $(seq 0 63); do
 	printf '{"prompt": "Write a short story about the number %d and a cat."}\n' "$i"
 done >"$work/all.jsonl"
 
-now() { date +%s.%N; }
-
+# Seconds tk-sample spent sampling (its progress line's elapsed time: from
+# after the model is loaded to the last sample), as torch's side is timed
+# with its model loaded.
 tk_time() { # batch, new tokens -> seconds
 	head -n "$1" "$work/all.jsonl" >"$work/in.jsonl"
-	local t0 t1
-	t0=$(now)
-	"$BUILD/bin/tk-sample" -q -m "$MODEL" -t "$THREADS" --temperature 0 --ignore-eos \
-		--max-tokens "$2" --batch "$1" -o "$work/out.jsonl" "$work/in.jsonl"
-	t1=$(now)
-	echo "$t1 - $t0" | bc -l
+	"$BUILD/bin/tk-sample" -m "$MODEL" -t "$THREADS" --temperature 0 --ignore-eos \
+		--max-tokens "$2" --batch "$1" -o "$work/out.jsonl" "$work/in.jsonl" 2>"$work/err"
+	tail -n 1 "$work/err" | sed -n 's/.*, \([0-9.]*\) s, .*/\1/p'
 }
 
 cat >"$work/torch_bench.py" <<'PYEOF'
