@@ -21,25 +21,6 @@
 #define TINY "tests/fixtures/tiny-llama"
 #define TINY_TIED "tests/fixtures/tiny-llama-tied"
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	if (buf)
-		buf[n] = 0;
-	return buf;
-}
-
 static void spit(const char *path, const char *text)
 {
 	/* a new file each time: truncating one makes ext4 flush it at close */
@@ -68,7 +49,7 @@ static void check_expected(const tk_model *m, const char *folder)
 {
 	char path[512];
 	snprintf(path, sizeof path, "%s/expected.json", folder);
-	char *text = slurp(path);
+	char *text = tkt_slurp(path, NULL);
 	cJSON *root = text ? cJSON_Parse(text) : NULL;
 	free(text);
 	TKT_CHECK(root != NULL, "%s", path);
@@ -274,7 +255,7 @@ static void write_bf16_copy(const char *dir)
 	free(data);
 	cJSON_Delete(h);
 	tk_safetensors_close(st);
-	char *config = slurp(TINY "/config.json");
+	char *config = tkt_slurp(TINY "/config.json", NULL);
 	snprintf(path, sizeof path, "%s/config.json", dir);
 	spit(path, config);
 	free(config);
@@ -409,7 +390,7 @@ static void test_describe(void)
 	FILE *f = fopen(path, "w");
 	tk_model_describe(m, f);
 	fclose(f);
-	char *text = slurp(path);
+	char *text = tkt_slurp(path, NULL);
 	const char *lines[] = {"architecture: llama\n", "layers: 2\n", "hidden: 64\n",
 			       "heads: 4\n", "kv heads: 2\n", "intermediate: 128\n", "vocab: 512\n",
 			       "tied embeddings: yes\n", "tokenizer: byte-level BPE",
@@ -488,7 +469,7 @@ static void test_bad_models(void)
 	expect_load_error(dir, "config.json");
 	expect_load_error("tests/fixtures/no-such-model", "no such");
 	/* the config wants more layers than the weights hold */
-	char *config = slurp(TINY "/config.json");
+	char *config = tkt_slurp(TINY "/config.json", NULL);
 	char *at = config ? strstr(config, "\"num_hidden_layers\": 2") : NULL;
 	TKT_CHECK(at != NULL, "fixture config");
 	if (!at)

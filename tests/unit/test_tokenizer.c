@@ -17,28 +17,6 @@
 #define FIX "tests/fixtures/tokenizer/"
 #define TINY "tests/fixtures/tiny-tokenizer/"
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	if (buf) {
-		buf[n] = '\0';
-		if (len)
-			*len = (size_t)n;
-	}
-	return buf;
-}
-
 /* ---- the corpus -------------------------------------------------------- */
 
 struct text {
@@ -53,7 +31,7 @@ static size_t n_corpus;
  * writes \x01 instead). */
 static void load_corpus(void)
 {
-	char *all = slurp(FIX "corpus.jsonl", NULL);
+	char *all = tkt_slurp(FIX "corpus.jsonl", NULL);
 	if (!all)
 		return;
 	for (char *line = strtok(all, "\n"); line && n_corpus < 512;
@@ -88,7 +66,7 @@ static void print_ids(const char *what, const int32_t *ids, size_t n,
 static void check_ids(const tk_tokenizer *tok, const char *expected_path,
 		      const char *mode, unsigned flags)
 {
-	char *json = slurp(expected_path, NULL);
+	char *json = tkt_slurp(expected_path, NULL);
 	TKT_CHECK(json != NULL, "cannot read %s", expected_path);
 	if (!json)
 		return;
@@ -520,7 +498,7 @@ static void test_bad_files(void)
 static void test_mutated_json(void)
 {
 	size_t len;
-	char *good = slurp(TINY "tokenizer.json", &len);
+	char *good = tkt_slurp(TINY "tokenizer.json", &len);
 	TKT_CHECK(good != NULL, "read");
 	if (!good)
 		return;
@@ -636,7 +614,7 @@ static void test_long_inputs(void)
  * combines, random mark sequences, a long run of marks. */
 static void test_nfc(void)
 {
-	char *all = slurp(FIX "nfc.jsonl", NULL);
+	char *all = tkt_slurp(FIX "nfc.jsonl", NULL);
 	TKT_CHECK(all != NULL, "cannot read nfc.jsonl");
 	if (!all)
 		return;
