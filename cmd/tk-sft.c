@@ -201,6 +201,8 @@ typedef struct run {
 	int32_t *tokens;           // (micro) micro-batch staging
 	float *weights;            // (micro)
 	size_t *starts;            // (micro + 1)
+	double *ref;               // (data records) DPO reference logprobs, NaN: not yet
+	double *ref_stage;         // (micro) those of a micro-batch's records
 	FILE *metrics;
 	double started;
 	char last_state[4096];     // last state checkpoint written or loaded
@@ -363,20 +365,40 @@ static void alloc_buffers(run *r)
 	r->tokens = tk_calloc(r->micro, sizeof *r->tokens);
 	r->weights = tk_calloc(r->micro, sizeof *r->weights);
 	r->starts = tk_calloc(r->micro + 1, sizeof *r->starts);
-	if (!r->order || !r->batch || !r->tokens || !r->weights || !r->starts)
+	r->ref = tk_calloc(r->data->n_records, sizeof *r->ref);
+	r->ref_stage = tk_calloc(r->micro, sizeof *r->ref_stage);
+	if (!r->order || !r->batch || !r->tokens || !r->weights || !r->starts || !r->ref ||
+	    !r->ref_stage)
 		tk_check(TK_EOSERR);
+	for (size_t i = 0; i < r->data->n_records; i++)
+		r->ref[i] = NAN;
 }
 
-/* Copies unit u's records to the staging arrays after *tokens. */
+/* Copies unit u's records to the staging arrays after *tokens (and their
+ * known reference logprobs, training data only). */
 static void stage_unit(run *r, const tk_dataset *d, const tk_unit *u, size_t *tokens,
 		       size_t *records)
 {
 	size_t from = d->starts[u->first];
 	memcpy(r->tokens + *tokens, d->tokens + from, u->tokens * sizeof *r->tokens);
 	memcpy(r->weights + *tokens, d->weights + from, u->tokens * sizeof *r->weights);
-	for (size_t k = 0; k < u->count; k++)
+	for (size_t k = 0; k < u->count; k++) {
+		r->ref_stage[*records] = d == r->data ? r->ref[u->first + k] : NAN;
 		r->starts[++*records] = *tokens + d->starts[u->first + k + 1] - from;
+	}
 	*tokens += u->tokens;
+}
+
+/* Keeps the reference logprobs a DPO micro-batch computed. */
+static void keep_refs(run *r, const tk_dataset *d, const size_t *units, size_t first,
+		      size_t end)
+{
+	size_t at = 0;
+	for (size_t i = first; i < end && d == r->data; i++) {
+		const tk_unit *u = &d->units[units[i]];
+		for (size_t k = 0; k < u->count; k++)
+			r->ref[u->first + k] = r->ref_stage[at++];
+	}
 }
 
 static void add_result(tk_train_result *sum, const tk_train_result *x)
@@ -397,15 +419,19 @@ static size_t run_units(run *r, const tk_dataset *d, const size_t *units, size_t
 	size_t done = 0;
 	memset(sum, 0, sizeof *sum);
 	for (size_t i = 0; i < n;) {
-		size_t tokens = 0, records = 0;
+		size_t tokens = 0, records = 0, first = i;
 		r->starts[0] = 0;
 		while (i < n && (tokens == 0 || tokens + d->units[units[i]].tokens <= r->micro))
 			stage_unit(r, d, &d->units[units[i++]], &tokens, &records);
 		tk_train_batch b = {tokens, records, r->tokens, r->weights, r->starts};
 		tk_train_result res;
-		int rc = grads ? tk_train_forward_backward(r->t, &b, loss, &res, NULL)
-			       : tk_train_forward(r->t, &b, loss, &res, NULL);
+		int rc = !grads ? tk_train_forward(r->t, &b, loss, &res, NULL)
+			: loss->kind == TK_TRAIN_DPO
+			? tk_train_forward_backward_ref(r->t, &b, loss, r->ref_stage, &res, NULL)
+			: tk_train_forward_backward(r->t, &b, loss, &res, NULL);
 		tk_check(rc);
+		if (loss->kind == TK_TRAIN_DPO)
+			keep_refs(r, d, units, first, i);
 		add_result(sum, &res);
 		done += tokens;
 	}
@@ -870,6 +896,8 @@ static void teardown(run *r)
 	free(r->tokens);
 	free(r->weights);
 	free(r->starts);
+	free(r->ref);
+	free(r->ref_stage);
 }
 
 int main(int argc, char **argv)

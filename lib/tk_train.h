@@ -102,6 +102,13 @@ void tk_train_close(tk_train *t);  /* safe on NULL */
 int tk_train_forward_backward(tk_train *t, const tk_train_batch *b,
 			      const tk_train_loss *loss, tk_train_result *res,
 			      float *logprobs);
+/* DPO with the reference kept by the caller: ref_logprob (n_records) holds
+ * each record's reference Σ w·log p, NaN where not known yet; unknown ones
+ * are computed (a pass without the adapter) and stored, so a caller that
+ * keeps them across epochs computes each once. */
+int tk_train_forward_backward_ref(tk_train *t, const tk_train_batch *b,
+				  const tk_train_loss *loss, double *ref_logprob,
+				  tk_train_result *res, float *logprobs);
 /* The same without gradients (evaluation). */
 int tk_train_forward(tk_train *t, const tk_train_batch *b,
 		     const tk_train_loss *loss, tk_train_result *res,

@@ -169,8 +169,25 @@ static int dpo_logprobs(tk_train *t, const tk_train_batch *b, int lora_off, doub
 	return rc;
 }
 
+/* The reference Σ w·log p of every record: the caller's where known, else
+ * computed (without the adapter) and handed back. */
+static int reference(tk_train *t, const tk_train_batch *b, double *known, double *ref)
+{
+	int missing = !known;
+	for (size_t r = 0; r < b->n_records && !missing; r++)
+		missing = isnan(known[r]);
+	if (!missing) {
+		memcpy(ref, known, b->n_records * sizeof *ref);
+		return TK_OK;
+	}
+	int rc = dpo_logprobs(t, b, 1, ref);
+	for (size_t r = 0; !rc && known && r < b->n_records; r++)
+		known[r] = ref[r];
+	return rc;
+}
+
 static int dpo(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
-	       tk_train_result *res, int grads)
+	       double *known, tk_train_result *res, int grads)
 {
 	if (!t->lora_rank)
 		return tk_fail(TK_EUSAGE, "train: DPO needs an adapter (the reference is the "
@@ -183,7 +200,7 @@ static int dpo(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 		ones[r] = 1;
 	set_coef(t, b, ones);
 	double *ref = t->h_ref, *pi = t->h_pi;
-	int rc = dpo_logprobs(t, b, 1, ref);
+	int rc = reference(t, b, known, ref);
 	if (!rc)
 		rc = dpo_logprobs(t, b, 0, pi);
 	if (rc)
@@ -214,7 +231,7 @@ static int dpo(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 /* ---- entry points ------------------------------------------------------ */
 
 static int run(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
-	       tk_train_result *res, float *logprobs, int grads)
+	       double *known, tk_train_result *res, float *logprobs, int grads)
 {
 	memset(res, 0, sizeof *res);
 	if (!(loss->denominator > 0))
@@ -223,7 +240,7 @@ static int run(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 	if (rc)
 		return rc;
 	stage(t, b);
-	rc = loss->kind == TK_TRAIN_DPO ? dpo(t, b, loss, res, grads)
+	rc = loss->kind == TK_TRAIN_DPO ? dpo(t, b, loss, known, res, grads)
 		: cross_entropy(t, b, loss, res, grads);
 	if (!rc) // the last pass was the trained model's
 		copy_logprobs(t, b, logprobs);
@@ -233,13 +250,20 @@ static int run(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 int tk_train_forward_backward(tk_train *t, const tk_train_batch *b,
 			      const tk_train_loss *loss, tk_train_result *res, float *logprobs)
 {
-	return run(t, b, loss, res, logprobs, 1);
+	return run(t, b, loss, NULL, res, logprobs, 1);
+}
+
+int tk_train_forward_backward_ref(tk_train *t, const tk_train_batch *b,
+				  const tk_train_loss *loss, double *ref_logprob,
+				  tk_train_result *res, float *logprobs)
+{
+	return run(t, b, loss, ref_logprob, res, logprobs, 1);
 }
 
 int tk_train_forward(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 		     tk_train_result *res, float *logprobs)
 {
-	return run(t, b, loss, res, logprobs, 0);
+	return run(t, b, loss, NULL, res, logprobs, 0);
 }
 
 /* ---- optimizer --------------------------------------------------------- */

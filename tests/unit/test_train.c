@@ -207,6 +207,16 @@ static void test_dpo_matches_peft(void)
 	TKT_CHECK(res.pairs == 2, "pairs %zu", res.pairs);
 	size_t n = check_all(t, st, "grad.", 'g');
 	TKT_CHECK(n == 2 * 7 * 2, "%zu A/B gradients compared", n);
+	// reference logprobs kept by the caller: computed once, then reused
+	double ref[4] = {NAN, NAN, NAN, NAN};
+	for (int pass = 0; pass < 2; pass++) {
+		tk_train_zero_grad(t);
+		TKT_CHECK(tk_train_forward_backward_ref(t, &fb.b, &loss, ref, &res, NULL) == 0,
+			  "%s", tk_error_message());
+		TKT_CHECK(!isnan(ref[0]) && !isnan(ref[3]), "references kept");
+		check_value("dpo loss with kept references", res.loss, tensor(st, "loss", NULL)[0]);
+		check_all(t, st, "grad.", 'g');
+	}
 	tk_train_close(t);
 	tk_lora_free(lora);
 	tk_model_free(model);
