@@ -106,41 +106,18 @@ static char *scalar_text(const cJSON *v)
 	return NULL;
 }
 
-/* Several acceptable answers ["Paris", "paris, france"] travel as one
- * string, joined by this separator (ASCII record separator). */
-#define ALT_SEP '\x1e'
-
-/* A reference as text: a string or number, or a non-empty array of them
- * (alternatives, joined by ALT_SEP); NULL for anything else. */
-static char *reference_text(const cJSON *v)
+/* A reference: a string, a number, or a non-empty array of them (any
+ * one acceptable). */
+static int is_reference(const cJSON *v)
 {
-	if (!cJSON_IsArray(v))
-		return scalar_text(v);
-	size_t len = 0;
-	for (const cJSON *it = v->child; it; it = it->next) {
+	if (cJSON_IsString(v) || cJSON_IsNumber(v))
+		return 1;
+	if (!cJSON_IsArray(v) || !v->child)
+		return 0;
+	for (const cJSON *it = v->child; it; it = it->next)
 		if (!cJSON_IsString(it) && !cJSON_IsNumber(it))
-			return NULL;
-		char *t = scalar_text(it);
-		len += t ? strlen(t) + 1 : 0;
-		free(t);
-	}
-	char *out = len ? tk_malloc(len) : NULL;
-	size_t at = 0;
-	for (const cJSON *it = v->child; out && it; it = it->next) {
-		char *t = scalar_text(it);
-		if (!t) {
-			free(out);
-			return NULL;
-		}
-		size_t n = strlen(t);
-		memcpy(out + at, t, n);
-		at += n;
-		out[at++] = ALT_SEP;
-		free(t);
-	}
-	if (out)
-		out[at - 1] = '\0';
-	return out;
+			return 0;
+	return 1;
 }
 
 /* ---- reports ------------------------------------------------------------ */
@@ -326,12 +303,14 @@ static int answers_line(void *ctx, const char *line, size_t len, uint64_t number
 	const cJSON *answer = cJSON_GetObjectItemCaseSensitive(o, j->answer_key ? j->answer_key : "answer");
 	if (!answer && !j->answer_key)
 		answer = cJSON_GetObjectItemCaseSensitive(o, "reference");
-	char *key = id ? id_key(id) : NULL, *text = reference_text(answer);
+	char *key = id ? id_key(id) : NULL;
+	char *text = is_reference(answer) ? cJSON_PrintUnformatted(answer) : NULL;
 	int rc = TK_OK, replaced = 0;
 	if (!id)
 		rc = tk_fail(TK_EDATA, "no \"id\"");
 	else if (!text)
-		rc = tk_fail(TK_EDATA, "no \"%s\" string or number", j->answer_key ? j->answer_key : "answer");
+		rc = tk_fail(TK_EDATA, "no \"%s\" (a string, a number or an array of them)",
+			     j->answer_key ? j->answer_key : "answer");
 	else if (!key || tk_eval_map_put(j->answers, key, text, &replaced))
 		rc = tk_fail(TK_EOSERR, "out of memory");
 	else if (replaced)
@@ -350,9 +329,12 @@ static void load_answers(score_job *j)
 		tk_die(TK_EDATA, "%s: no answers in it", shown_name(j->answers_path));
 }
 
-/* The reference of a sample: --answers by id, else the meta field. */
-static int find_reference(const score_job *j, const cJSON *o, const char *key, char **out)
+/* The reference of a sample: --answers by id (*owned, parsed from the
+ * file's text), else the meta field (into o). */
+static int find_reference(const score_job *j, const cJSON *o, const char *key,
+			  cJSON **owned, const cJSON **out)
 {
+	*owned = NULL;
 	*out = NULL;
 	if (j->answers) {
 		if (!key)
@@ -360,8 +342,8 @@ static int find_reference(const score_job *j, const cJSON *o, const char *key, c
 		const char *ref = tk_eval_map_get(j->answers, key);
 		if (!ref)
 			return tk_fail(TK_EDATA, "id %s is not in %s", key, shown_name(j->answers_path));
-		*out = tk_strdup(ref);
-		return *out ? TK_OK : TK_EOSERR;
+		*out = *owned = cJSON_Parse(ref);
+		return *owned ? TK_OK : tk_fail(TK_EOSERR, "out of memory");
 	}
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(o, "meta");
 	const char *names[] = {j->answer_key, "answer", "reference"};
@@ -369,7 +351,7 @@ static int find_reference(const score_job *j, const cJSON *o, const char *key, c
 		const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, names[i]);
 		if (!v)
 			v = cJSON_GetObjectItemCaseSensitive(o, names[i]);
-		*out = reference_text(v);
+		*out = is_reference(v) ? v : NULL;
 	}
 	if (!*out)
 		return tk_fail(TK_EDATA, "no reference answer (meta.%s%s, or --answers FILE)",
@@ -399,100 +381,44 @@ static void per_sample(score_job *j, const cJSON *o, uint64_t number, const char
 	cJSON_Delete(r);
 }
 
-/* The normalised references of ref_text's alternatives that hold an
- * answer of the task's kind, joined by ALT_SEP; TK_EDATA when none does. */
-static int normalise_references(const score_job *j, const char *ref_text, char **out)
-{
-	*out = NULL;
-	size_t len = strlen(ref_text) * 2 + 16, at = 0;
-	char *all = tk_malloc(len);
-	const char *alt = ref_text;
-	int rc = all ? TK_OK : TK_EOSERR;
-	while (!rc && alt) {
-		const char *sep = strchr(alt, ALT_SEP);
-		char *one = sep ? strndup(alt, (size_t)(sep - alt)) : tk_strdup(alt), *ref = NULL;
-		rc = one ? tk_eval_reference(j->task, one, &ref) : TK_EOSERR;
-		size_t n = ref ? strlen(ref) : 0;
-		if (ref && at + n + 2 > len) {
-			char *grown = tk_realloc(all, len = 2 * (at + n + 2));
-			rc = grown ? rc : TK_EOSERR;
-			all = grown ? grown : all;
-		}
-		if (!rc && ref) {
-			if (at)
-				all[at++] = ALT_SEP;
-			memcpy(all + at, ref, n);
-			at += n;
-		}
-		free(one);
-		free(ref);
-		alt = sep ? sep + 1 : NULL;
-	}
-	if (!rc && at == 0) {
-		char shown[81];
-		snprintf(shown, sizeof shown, "%s", ref_text);
-		for (char *p = strchr(shown, ALT_SEP); p; p = strchr(p, ALT_SEP))
-			*p = '|';
-		rc = tk_fail(TK_EDATA, "reference answer \"%s\" holds no %s answer", shown,
-			     tk_eval_task_name(j->task));
-	}
-	if (rc) {
-		free(all);
-		return rc;
-	}
-	all[at] = '\0';
-	*out = all;
-	return TK_OK;
-}
+#define MAX_REFERENCES 64
 
-/* The first of the references (joined by ALT_SEP) that answer equals, or
- * NULL; its length in *len. */
-static const char *matching_reference(int task, const char *answer, char *refs, size_t *len)
-{
-	for (char *alt = refs; alt;) {
-		char *sep = strchr(alt, ALT_SEP);
-		if (sep)
-			*sep = '\0';
-		int equal = tk_eval_equal(task, answer, alt);
-		*len = strlen(alt);
-		if (sep)
-			*sep = ALT_SEP;
-		if (equal)
-			return alt;
-		alt = sep ? sep + 1 : NULL;
-	}
-	return NULL;
-}
-
-/* Grades the text against the reference (any of its alternatives);
- * TK_EDATA when the reference holds no answer of the task's kind. */
+/* Grades the text against the reference (any of its alternatives). */
 static int grade(score_job *j, const cJSON *o, uint64_t number, const char *text,
-		 const char *ref_text, const char *group)
+		 const cJSON *reference, const char *group)
 {
-	char *answer = NULL, *refs = NULL;
-	int rc = normalise_references(j, ref_text, &refs);
+	char *owned[MAX_REFERENCES];
+	const char *refs[MAX_REFERENCES];
+	size_t n = 0;
+	int rc = TK_OK;
+	const cJSON *it = cJSON_IsArray(reference) ? reference->child : reference;
+	for (; it; it = cJSON_IsArray(reference) ? it->next : NULL) {
+		if (n == MAX_REFERENCES) {
+			rc = tk_fail(TK_EDATA, "more than %d acceptable answers", MAX_REFERENCES);
+			break;
+		}
+		if (!(owned[n] = scalar_text(it))) {
+			rc = tk_fail(TK_EOSERR, "out of memory");
+			break;
+		}
+		refs[n] = owned[n];
+		n++;
+	}
+	tk_eval_verdict v = {0};
 	if (!rc)
-		rc = tk_eval_extract(j->task, text, &answer);
-	size_t shown_len = 0;
-	const char *match = rc ? NULL : matching_reference(j->task, answer, refs, &shown_len);
-	int correct = match != NULL;
+		rc = tk_eval_grade(j->task, text, refs, n, &v);
 	if (!rc)
-		rc = tk_eval_groups_add(j->groups, group, correct);
+		rc = tk_eval_groups_add(j->groups, group, v.correct);
 	if (!rc) {
 		j->n++;
-		j->correct += correct;
-		j->answered += answer != NULL;
-		if (!match)   /* shown: the one matched, else the first */
-			shown_len = strcspn(refs, (char[]){ALT_SEP, 0});
-		char *shown = strndup(match ? match : refs, shown_len);
-		if (!shown)
-			rc = tk_fail(TK_EOSERR, "out of memory");
-		else if (j->per_record)
-			per_sample(j, o, number, answer, shown, correct);
-		free(shown);
+		j->correct += v.correct;
+		j->answered += v.answer != NULL;
+		if (j->per_record)
+			per_sample(j, o, number, v.answer, v.reference, v.correct);
 	}
-	free(answer);
-	free(refs);
+	tk_eval_verdict_free(&v);
+	for (size_t i = 0; i < n; i++)
+		free(owned[i]);
 	return rc;
 }
 
@@ -504,19 +430,21 @@ static int score_line(void *ctx, const char *line, size_t len, uint64_t number)
 		return TK_EDATA;
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
-	char *key = id ? id_key(id) : NULL, *ref = NULL, group[32];
+	char *key = id ? id_key(id) : NULL, group[32];
+	cJSON *owned = NULL;
+	const cJSON *ref = NULL;
 	int rc = TK_OK;
 	if (!cJSON_IsString(text))
 		rc = tk_fail(TK_EDATA, "no \"text\" string (the sample's completion)");
 	if (!rc)
-		rc = find_reference(j, o, key, &ref);
+		rc = find_reference(j, o, key, &owned, &ref);
 	if (!key)
 		/* its own prompt, under a key no id spells */
 		snprintf(group, sizeof group, "\x1fline %" PRIu64, number);
 	if (!rc)
 		rc = grade(j, o, number, text->valuestring, ref, key ? key : group);
 	free(key);
-	free(ref);
+	cJSON_Delete(owned);
 	cJSON_Delete(o);
 	return rc;
 }

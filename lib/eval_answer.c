@@ -140,3 +140,49 @@ int tk_eval_equal(int task, const char *answer, const char *reference)
 	return tk_eval_number_value(answer, &a) && tk_eval_number_value(reference, &b) &&
 	       same_number(a, b);
 }
+
+/* "Paris | Paris, France" for a message. */
+static void refs_shown(char *buf, size_t cap, const char *const *refs, size_t n)
+{
+	size_t at = 0;
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && at + 1 < cap; i++) {
+		int w = snprintf(buf + at, cap - at, "%s%s", i ? " | " : "", refs[i]);
+		at += w > 0 ? (size_t)w : 0;
+	}
+}
+
+int tk_eval_grade(int task, const char *text, const char *const *refs, size_t n,
+		  tk_eval_verdict *v)
+{
+	*v = (tk_eval_verdict){0};
+	int rc = tk_eval_extract(task, text, &v->answer);
+	for (size_t i = 0; !rc && i < n && !v->correct; i++) {
+		char *ref;
+		rc = tk_eval_reference(task, refs[i], &ref);
+		if (rc || !ref)
+			continue;
+		int equal = tk_eval_equal(task, v->answer, ref);
+		if (equal || !v->reference) {
+			free(v->reference);
+			v->reference = ref;
+			v->correct = equal;
+		} else {
+			free(ref);
+		}
+	}
+	if (!rc && !v->reference) {
+		char shown[96];
+		refs_shown(shown, sizeof shown, refs, n);
+		rc = tk_fail(TK_EDATA, "reference answer \"%s\" holds no %s answer", shown,
+			     tk_eval_task_name(task));
+	}
+	return rc;
+}
+
+void tk_eval_verdict_free(tk_eval_verdict *v)
+{
+	free(v->answer);
+	free(v->reference);
+	*v = (tk_eval_verdict){0};
+}

@@ -49,6 +49,21 @@ int tk_eval_reference(int task, const char *ref, char **out);
  * for number and boxed as numbers (relative tolerance 1e-6). */
 int tk_eval_equal(int task, const char *answer, const char *reference);
 
+/* A text graded against a reference with acceptable alternatives. */
+typedef struct tk_eval_verdict {
+	char *answer;        /* the text's normalised answer; NULL: it gives none */
+	char *reference;     /* the reference it matched, else the first that holds
+			      * an answer, normalised */
+	int correct;
+} tk_eval_verdict;
+
+/* Extracts the answer of text and compares it with each of refs (n >= 1).
+ * TK_EDATA when no reference holds an answer of the task's kind ("Paris"
+ * for number).  Free v with tk_eval_verdict_free, whatever the result. */
+int tk_eval_grade(int task, const char *text, const char *const *refs, size_t n,
+		  tk_eval_verdict *v);
+void tk_eval_verdict_free(tk_eval_verdict *v);
+
 /* ---- pieces (lib/eval_number.c, lib/eval_latex.c, lib/eval_text.c) ---- */
 
 /* The last number in text ("1,000", "$5", "-3.5", "1/2", "50%", "2.") as a

@@ -68,7 +68,7 @@ json_number() { # key file
 	echo '{"id":1,"text":"7","meta":{"answer":["x","y"]}}' >none.jsonl
 	run tk-eval score -q --task number none.jsonl
 	[ "$status" -eq 65 ]
-	[[ "$output" == *'none.jsonl:1: reference answer "x|y" holds no number answer'* ]]
+	[[ "$output" == *'none.jsonl:1: reference answer "x | y" holds no number answer'* ]]
 }
 
 @test "score -k: chosen k; k above a prompt's samples averages the others, with a warning" {

@@ -147,6 +147,28 @@ static void test_choice(void)
 	EXTRACT(C, "", NULL);
 }
 
+static void test_grade(void)
+{
+	const char *refs[] = {"Paris", "Paris, France"};
+	tk_eval_verdict v;
+	int rc = tk_eval_grade(TK_EVAL_EXACT, "paris, france.", refs, 2, &v);
+	TKT_CHECK(!rc && v.correct && !strcmp(v.reference, "paris, france"), "second alternative: %s",
+		  v.reference);
+	tk_eval_verdict_free(&v);
+	rc = tk_eval_grade(TK_EVAL_EXACT, "Lyon", refs, 2, &v);
+	TKT_CHECK(!rc && !v.correct && !strcmp(v.reference, "paris") && !strcmp(v.answer, "lyon"),
+		  "wrong: the first reference shown");
+	tk_eval_verdict_free(&v);
+	const char *numbers[] = {"none", "#### 1,000"};
+	rc = tk_eval_grade(TK_EVAL_NUMBER, "no idea", numbers, 2, &v);
+	TKT_CHECK(!rc && !v.correct && !v.answer && !strcmp(v.reference, "1000"), "no answer");
+	tk_eval_verdict_free(&v);
+	rc = tk_eval_grade(TK_EVAL_NUMBER, "5", refs, 2, &v);
+	TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), "\"Paris | Paris, France\" holds no number"),
+		  "no usable reference: %s", tk_error_message());
+	tk_eval_verdict_free(&v);
+}
+
 static void test_task_names(void)
 {
 	for (int t = 0; t < TK_EVAL_N_TASKS; t++)
@@ -289,6 +311,7 @@ int main(void)
 	TKT_RUN(test_boxed);
 	TKT_RUN(test_exact);
 	TKT_RUN(test_choice);
+	TKT_RUN(test_grade);
 	TKT_RUN(test_task_names);
 	TKT_RUN(test_pass_at_k);
 	TKT_RUN(test_groups);
