@@ -12,6 +12,7 @@
  * arrive, so a corrupt length fails as a truncation, not as a huge
  * allocation. */
 #include "tk_dtype.h"
+#include "tk_endian.h"
 #include "tk_error.h"
 #include "tk_io.h"
 #include "tk_tkc.h"
@@ -30,56 +31,6 @@ static const char TAG_TRAILER[4] = {'T', 'K', 'C', 'E'};
 #define TRAILER_SIZE 16
 /* A tensor's buffer starts at most this big and doubles as data arrives. */
 #define FIRST_CHUNK ((size_t)64 << 20)
-
-/* ---- little-endian fields ---------------------------------------------- */
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static int host_is_little_endian(void)
-{
-	const uint32_t one = 1;
-	unsigned char b;
-	memcpy(&b, &one, 1);
-	return b == 1;
-}
-
-/* Reverses the bytes of each `size`-byte element (big-endian hosts). */
-static void swap_elements(void *data, size_t nbytes, size_t size)
-{
-	unsigned char *p = data;
-	for (size_t at = 0; at + size <= nbytes; at += size)
-		for (size_t i = 0; i < size / 2; i++) {
-			unsigned char t = p[at + i];
-			p[at + i] = p[at + size - 1 - i];
-			p[at + size - 1 - i] = t;
-		}
-}
 
 /* ---- shared checks ----------------------------------------------------- */
 
@@ -215,9 +166,9 @@ int tk_tkc_writer_open_level(tk_tkc_writer **out, const char *path,
 	}
 	unsigned char h[HEADER_SIZE];
 	memcpy(h, TKC_MAGIC, 8);
-	put_u32(h + 8, TK_TKC_VERSION);
-	put_u32(h + 12, 0);
-	put_u32(h + 16, (uint32_t)meta_len);
+	tk_put_u32(h + 8, TK_TKC_VERSION);
+	tk_put_u32(h + 12, 0);
+	tk_put_u32(h + 16, (uint32_t)meta_len);
 	rc = tk_zwriter_write(w->z, h, sizeof h);
 	if (rc == TK_OK)
 		rc = tk_zwriter_write(w->z, meta, meta_len);
@@ -271,14 +222,14 @@ static int remember_name(tk_tkc_writer *w, const char *name)
 
 static int write_data(tk_tkc_writer *w, const void *data, size_t nbytes, size_t elem)
 {
-	if (host_is_little_endian() || elem == 1)
+	if (tk_host_is_little_endian() || elem == 1)
 		return tk_zwriter_write(w->z, data, nbytes);
 	unsigned char chunk[4096];
 	const unsigned char *p = data;
 	for (size_t done = 0; done < nbytes;) {
 		size_t k = nbytes - done < sizeof chunk ? nbytes - done : sizeof chunk;
 		memcpy(chunk, p + done, k);
-		swap_elements(chunk, k, elem);
+		tk_swap_elements(chunk, k, elem);
 		int rc = tk_zwriter_write(w->z, chunk, k);
 		if (rc != TK_OK)
 			return rc;
@@ -301,12 +252,12 @@ int tk_tkc_write_tensor(tk_tkc_writer *w, const char *name, int dtype,
 	size_t name_len = strlen(name);
 	unsigned char fixed[TENSOR_FIXED + 8 * TK_TENSOR_MAX_DIMS];
 	memcpy(fixed, TAG_TENSOR, 4);
-	put_u32(fixed + 4, (uint32_t)name_len);
-	put_u32(fixed + 8, (uint32_t)dtype);
-	put_u32(fixed + 12, (uint32_t)ndim);
-	put_u64(fixed + 16, nbytes);
+	tk_put_u32(fixed + 4, (uint32_t)name_len);
+	tk_put_u32(fixed + 8, (uint32_t)dtype);
+	tk_put_u32(fixed + 12, (uint32_t)ndim);
+	tk_put_u64(fixed + 16, nbytes);
 	for (int d = 0; d < ndim; d++)
-		put_u64(fixed + TENSOR_FIXED + 8 * d, (uint64_t)shape[d]);
+		tk_put_u64(fixed + TENSOR_FIXED + 8 * d, (uint64_t)shape[d]);
 	rc = remember_name(w, name);
 	if (rc == TK_OK)
 		rc = tk_zwriter_write(w->z, fixed, TENSOR_FIXED + 8 * (size_t)ndim);
@@ -325,8 +276,8 @@ int tk_tkc_writer_close(tk_tkc_writer *w)
 	if (rc == TK_OK) {
 		unsigned char t[TRAILER_SIZE];
 		memcpy(t, TAG_TRAILER, 4);
-		put_u32(t + 4, 0);
-		put_u64(t + 8, w->count);
+		tk_put_u32(t + 4, 0);
+		tk_put_u64(t + 8, w->count);
 		rc = tk_zwriter_write(w->z, t, sizeof t);
 	}
 	if (rc == TK_OK)
@@ -382,7 +333,7 @@ static int read_header(reader *r, char **meta)
 									 : "not a .tkc checkpoint");
 	if (got < sizeof h)
 		return tk_fail(TK_EDATA, "%s: truncated: the checkpoint ends inside its header", r->path);
-	uint32_t version = get_u32(h + 8), flags = get_u32(h + 12), meta_len = get_u32(h + 16);
+	uint32_t version = tk_get_u32(h + 8), flags = tk_get_u32(h + 12), meta_len = tk_get_u32(h + 16);
 	if (version != TK_TKC_VERSION)
 		return tk_fail(TK_EDATA, "%s: checkpoint format version %" PRIu32 "; this tk reads version %d (a newer tk wrote it?)",
 			       r->path, version, TK_TKC_VERSION);
@@ -438,8 +389,8 @@ static int read_tensor(reader *r, tk_tensor_info *t, size_t index)
 	int rc = read_field(r, f + 4, TENSOR_FIXED - 4, "a tensor header", NULL);
 	if (rc != TK_OK)
 		return rc;
-	uint32_t name_len = get_u32(f + 4), dtype = get_u32(f + 8), ndim = get_u32(f + 12);
-	uint64_t nbytes = get_u64(f + 16);
+	uint32_t name_len = tk_get_u32(f + 4), dtype = tk_get_u32(f + 8), ndim = tk_get_u32(f + 12);
+	uint64_t nbytes = tk_get_u64(f + 16);
 	if (name_len == 0 || name_len > TK_TKC_MAX_NAME)
 		return tk_fail(TK_EDATA, "%s: tensor %zu name length %" PRIu32 " is outside 1..%d (corrupt?)",
 			       r->path, index, name_len, TK_TKC_MAX_NAME);
@@ -465,7 +416,7 @@ static int read_tensor(reader *r, tk_tensor_info *t, size_t index)
 	t->dtype = (int)dtype;
 	t->ndim = (int)ndim;
 	for (uint32_t d = 0; d < ndim; d++)
-		t->shape[d] = (int64_t)get_u64(shape + 8 * d);
+		t->shape[d] = (int64_t)tk_get_u64(shape + 8 * d);
 	int64_t count = element_count(t->ndim, t->shape, size);
 	if (count < 0)
 		return tk_fail(TK_EDATA, "%s: tensor %s has a negative or oversized shape (corrupt?)", r->path, t->name);
@@ -474,8 +425,8 @@ static int read_tensor(reader *r, tk_tensor_info *t, size_t index)
 			       r->path, t->name, nbytes, tk_dtype_name(t->dtype), (uint64_t)count * size);
 	t->nbytes = (size_t)nbytes;
 	rc = read_data(r, t->name, t->nbytes, &t->data);
-	if (rc == TK_OK && !host_is_little_endian())
-		swap_elements(t->data, t->nbytes, size);
+	if (rc == TK_OK && !tk_host_is_little_endian())
+		tk_swap_elements(t->data, t->nbytes, size);
 	return rc;
 }
 
@@ -499,9 +450,9 @@ static int read_trailer(reader *r, const tk_tkc *c)
 	int rc = read_field(r, t + 4, TRAILER_SIZE - 4, "the trailer", NULL);
 	if (rc != TK_OK)
 		return rc;
-	if (get_u32(t + 4) != 0 || get_u64(t + 8) != c->count)
+	if (tk_get_u32(t + 4) != 0 || tk_get_u64(t + 8) != c->count)
 		return tk_fail(TK_EDATA, "%s: trailer declares %" PRIu64 " tensors but %zu were read (corrupt?)",
-			       r->path, get_u64(t + 8), c->count);
+			       r->path, tk_get_u64(t + 8), c->count);
 	if (!tk_zreader_at_end(r->z)) {
 		unsigned char extra;
 		rc = read_field(r, &extra, 1, "data after the trailer", NULL);

@@ -13,6 +13,7 @@
  * The reader never trusts a length before it has the bytes: the first
  * array of a record grows as its data actually arrives, so a corrupt or
  * hostile length costs at most twice the bytes really present. */
+#include "tk_endian.h"
 #include "tk_error.h"
 #include "tk_io.h"
 #include "tk_tks.h"
@@ -41,58 +42,6 @@ enum record_flag {
 /* The first array of a record is read in steps of at least this many
  * tokens, doubling: see the comment at the top. */
 #define FIRST_STEP ((size_t)1 << 16)
-
-/* ---- little-endian fields ---------------------------------------------- */
-
-static void put_u32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static void put_u64(unsigned char *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const unsigned char *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static uint64_t get_u64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static int host_is_little_endian(void)
-{
-	const uint32_t one = 1;
-	unsigned char b;
-	memcpy(&b, &one, 1);
-	return b == 1;
-}
-
-/* Reverses each 4-byte element in place (big-endian hosts only). */
-static void swap4(void *data, size_t n)
-{
-	unsigned char *p = data;
-	for (size_t i = 0; i < n; i++, p += 4) {
-		unsigned char t = p[0];
-		p[0] = p[3];
-		p[3] = t;
-		t = p[1];
-		p[1] = p[2];
-		p[2] = t;
-	}
-}
 
 /* ---- records ------------------------------------------------------------ */
 
@@ -172,9 +121,9 @@ static int write_header(tk_tks_writer *w, const char *meta, size_t meta_len)
 {
 	unsigned char h[HEADER_SIZE];
 	memcpy(h, TKS_MAGIC, 8);
-	put_u32(h + 8, TK_TKS_VERSION);
-	put_u32(h + 12, 0);
-	put_u32(h + 16, (uint32_t)meta_len);
+	tk_put_u32(h + 8, TK_TKS_VERSION);
+	tk_put_u32(h + 12, 0);
+	tk_put_u32(h + 16, (uint32_t)meta_len);
 	int rc = tk_zwriter_write(w->z, h, sizeof h);
 	if (rc == TK_OK)
 		rc = tk_zwriter_write(w->z, meta, meta_len);
@@ -216,14 +165,14 @@ int tk_tks_writer_open_level(tk_tks_writer **out, const char *path,
 /* Writes n 4-byte elements little-endian. */
 static int write_array4(tk_tks_writer *w, const void *data, size_t n)
 {
-	if (host_is_little_endian())
+	if (tk_host_is_little_endian())
 		return tk_zwriter_write(w->z, data, n * 4);
 	unsigned char chunk[4096];
 	const unsigned char *p = data;
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < sizeof chunk / 4 ? n - done : sizeof chunk / 4;
 		memcpy(chunk, p + 4 * done, 4 * k);
-		swap4(chunk, k);
+		tk_swap_elements(chunk, k * 4, 4);
 		int rc = tk_zwriter_write(w->z, chunk, 4 * k);
 		if (rc != TK_OK)
 			return rc;
@@ -266,12 +215,12 @@ static void encode_fixed(unsigned char *p, const tk_record *r, size_t meta_len)
 	uint64_t reward_bits;
 	memcpy(&reward_bits, &reward, 8);
 	memcpy(p, TAG_RECORD, 4);
-	put_u32(p + 4, flags);
-	put_u64(p + 8, r->n);
-	put_u64(p + 16, (uint64_t)r->group);
-	put_u32(p + 24, (uint32_t)r->pair_role);
-	put_u32(p + 28, (uint32_t)meta_len);
-	put_u64(p + 32, reward_bits);
+	tk_put_u32(p + 4, flags);
+	tk_put_u64(p + 8, r->n);
+	tk_put_u64(p + 16, (uint64_t)r->group);
+	tk_put_u32(p + 24, (uint32_t)r->pair_role);
+	tk_put_u32(p + 28, (uint32_t)meta_len);
+	tk_put_u64(p + 32, reward_bits);
 }
 
 int tk_tks_write(tk_tks_writer *w, const tk_record *r)
@@ -307,8 +256,8 @@ int tk_tks_writer_close(tk_tks_writer *w)
 	if (rc == TK_OK) {
 		unsigned char t[TRAILER_SIZE];
 		memcpy(t, TAG_TRAILER, 4);
-		put_u32(t + 4, 0);
-		put_u64(t + 8, w->count);
+		tk_put_u32(t + 4, 0);
+		tk_put_u64(t + 8, w->count);
 		rc = tk_zwriter_write(w->z, t, sizeof t);
 	}
 	if (rc == TK_OK)
@@ -364,8 +313,8 @@ static int read_field(tk_tks_reader *r, void *data, size_t size, const char *wha
 static int read_array4(tk_tks_reader *r, void *data, size_t n, const char *what)
 {
 	int rc = read_field(r, data, n * 4, what);
-	if (rc == TK_OK && !host_is_little_endian())
-		swap4(data, n);
+	if (rc == TK_OK && !tk_host_is_little_endian())
+		tk_swap_elements(data, n * 4, 4);
 	return rc;
 }
 
@@ -390,8 +339,8 @@ static int read_header(tk_tks_reader *r, int first, uint32_t *meta_len)
 	if (got < sizeof h)
 		return tk_fail(TK_EDATA, "%s: truncated: the stream ends inside the header of part %u",
 			       r->path, r->part);
-	uint32_t version = get_u32(h + 8), flags = get_u32(h + 12);
-	*meta_len = get_u32(h + 16);
+	uint32_t version = tk_get_u32(h + 8), flags = tk_get_u32(h + 12);
+	*meta_len = tk_get_u32(h + 16);
 	if (version != TK_TKS_VERSION)
 		return tk_fail(TK_EDATA, "%s: part %u has format version %" PRIu32 "; this tk reads version %d (a newer tk wrote it?)",
 			       r->path, r->part, version, TK_TKS_VERSION);
@@ -550,11 +499,11 @@ static int read_meta(tk_tks_reader *r, tk_record *rec, size_t meta_len)
 static int decode_fixed(tk_tks_reader *r, const unsigned char *p, tk_record *rec,
 			uint32_t *flags, size_t *meta_len)
 {
-	*flags = get_u32(p + 4);
-	uint64_t n = get_u64(p + 8);
-	uint32_t role = get_u32(p + 24);
-	*meta_len = get_u32(p + 28);
-	uint64_t reward_bits = get_u64(p + 32);
+	*flags = tk_get_u32(p + 4);
+	uint64_t n = tk_get_u64(p + 8);
+	uint32_t role = tk_get_u32(p + 24);
+	*meta_len = tk_get_u32(p + 28);
+	uint64_t reward_bits = tk_get_u64(p + 32);
 	if (*flags & ~(uint32_t)KNOWN_FLAGS)
 		return tk_fail(TK_EDATA, "%s: record %" PRIu64 " has unknown flags 0x%" PRIx32 " (corrupt, or a newer tk wrote it?)",
 			       r->path, r->count, *flags);
@@ -571,7 +520,7 @@ static int decode_fixed(tk_tks_reader *r, const unsigned char *p, tk_record *rec
 		return tk_fail(TK_EDATA, "%s: record %" PRIu64 " meta length %zu exceeds the %zu-byte limit (corrupt length?)",
 			       r->path, r->count, *meta_len, TK_TKS_MAX_RECORD_META);
 	rec->n = (size_t)n;
-	rec->group = (int64_t)get_u64(p + 16);
+	rec->group = (int64_t)tk_get_u64(p + 16);
 	rec->pair_role = (int32_t)role;
 	rec->has_reward = (*flags & HAS_REWARD) != 0;
 	memcpy(&rec->reward, &reward_bits, 8);
@@ -629,8 +578,8 @@ static int end_part(tk_tks_reader *r)
 	int rc = read_field(r, t + 4, TRAILER_SIZE - 4, "the trailer");
 	if (rc != TK_OK)
 		return rc;
-	uint64_t declared = get_u64(t + 8);
-	if (get_u32(t + 4) != 0)
+	uint64_t declared = tk_get_u64(t + 8);
+	if (tk_get_u32(t + 4) != 0)
 		return tk_fail(TK_EDATA, "%s: part %u trailer is malformed (corrupt?)", r->path, r->part);
 	if (declared != r->part_count)
 		return tk_fail(TK_EDATA, "%s: part %u trailer declares %" PRIu64 " records but %" PRIu64 " were read (corrupt?)",
