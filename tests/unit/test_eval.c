@@ -1,5 +1,6 @@
 /* Answer extraction and comparison on hand-written tricky cases, and
  * pass@k against its binomial formula. */
+#include "tk_error.h"
 #include "tk_eval.h"
 #include "tkt.h"
 
