@@ -32,7 +32,7 @@ enum {
 	OPT_WARMUP, OPT_BATCH_TOKENS, OPT_BATCH, OPT_MICRO, OPT_STEPS, OPT_EPOCHS,
 	OPT_CLIP, OPT_WD, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_SHUFFLE, OPT_NO_SHUFFLE,
 	OPT_MAX_LEN, OPT_SAVE_EVERY, OPT_RESUME, OPT_LOSS, OPT_NORM, OPT_DPO_BETA,
-	OPT_EVAL, OPT_EVAL_EVERY,
+	OPT_EVAL, OPT_EVAL_EVERY, OPT_RECOMPUTE,
 };
 
 static const tk_option options[] = {
@@ -64,13 +64,14 @@ static const tk_option options[] = {
 	{"dpo-beta", 0, "B", "DPO beta (default 0.1)"},
 	{"eval", 0, "FILE", "token stream to report test/nll on"},
 	{"eval-every", 0, "N", "evaluate every N steps (default 0: at the end only)"},
+	{"recompute", 0, NULL, "keep only layer inputs, remake activations in the backward"},
 	{0, 0, 0, 0}
 };
 
 typedef struct settings {
 	const char *model, *input, *rundir, *resume, *eval;
 	const char *targets_list;
-	int full, rank, schedule, loss, norm, shuffle;
+	int full, rank, schedule, loss, norm, shuffle, recompute;
 	double alpha, lr, clip, wd, beta1, beta2, eps, dpo_beta;
 	int lr_given;
 	int64_t warmup, steps, epochs, save_every, eval_every;
@@ -124,6 +125,7 @@ static void parse_one(tk_cli *cli, settings *s, int o, const char *v)
 	case OPT_DPO_BETA: s->dpo_beta = tk_cli_double(cli, "dpo-beta", v, 1e-6, 1e6); break;
 	case OPT_EVAL: s->eval = v; break;
 	case OPT_EVAL_EVERY: s->eval_every = tk_cli_int(cli, "eval-every", v, 0, INT32_MAX); break;
+	case OPT_RECOMPUTE: s->recompute = 1; break;
 	}
 }
 
@@ -859,7 +861,7 @@ static void setup(run *r)
 	tk_check(tk_backend_open(&r->be, "cpu", s->threads));
 	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
 	tk_train_config tc = {s->full, r->micro};
-	tk_check(tk_train_open(&r->t, r->be, r->model, r->lora, &tc));
+	tk_check(tk_train_open_recompute(&r->t, r->be, r->model, r->lora, &tc, s->recompute));
 	if (!s->full) { // the trainer holds its own copy; only --full exports into it
 		tk_model_free(r->model);
 		r->model = NULL;

@@ -92,6 +92,12 @@ typedef struct tk_train_adamw {
  * open; export writes back into objects the caller passes. */
 int tk_train_open(tk_train **out, tk_backend *be, const struct tk_model *model,
 		  const tk_lora *adapter, const tk_train_config *c);
+/* The same, with recompute set: each layer keeps only its input and the
+ * rest of its activations is made again during the backward (one more
+ * forward pass of compute for activation memory of about one layer). */
+int tk_train_open_recompute(tk_train **out, tk_backend *be,
+			    const struct tk_model *model, const tk_lora *adapter,
+			    const tk_train_config *c, int recompute);
 void tk_train_close(tk_train *t);  /* safe on NULL */
 
 /* Checks b (sizes, token ids, records within max_tokens and the model's

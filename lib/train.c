@@ -230,8 +230,14 @@ static size_t plan_arena(tk_train *t, char *base)
 	size_t max_out = I > HD ? I : HD;
 	max_out = max_out > C ? max_out : C;
 	size_t r = t->lora_rank ? (size_t)t->lora_rank : 1;
-	for (size_t l = 0; l < d->n_layers; l++)
-		plan_layer(t, &a->layers[l], &p, l);
+	for (size_t l = 0; l < d->n_layers; l++) {
+		if (t->recompute && l > 0) { // only the layer input is kept per layer
+			a->layers[l] = a->layers[0];
+			a->layers[l].x_in = TAKE_F(&p, n * C);
+		} else {
+			plan_layer(t, &a->layers[l], &p, l);
+		}
+	}
 	a->x_out = TAKE_F(&p, n * C);
 	a->rstd_f = TAKE_F(&p, n);
 	a->h = TAKE_F(&p, n * C);
@@ -317,12 +323,19 @@ static int check_open(const tk_train *t, const tk_lora *lora, const tk_train_con
 int tk_train_open(tk_train **out, tk_backend *be, const struct tk_model *model,
 		  const tk_lora *lora, const tk_train_config *c)
 {
+	return tk_train_open_recompute(out, be, model, lora, c, 0);
+}
+
+int tk_train_open_recompute(tk_train **out, tk_backend *be, const struct tk_model *model,
+			    const tk_lora *lora, const tk_train_config *c, int recompute)
+{
 	*out = NULL;
 	tk_train *t = tk_calloc(1, sizeof *t);
 	if (!t)
 		return TK_EOSERR;
 	t->be = be;
 	t->full = c->full;
+	t->recompute = recompute;
 	t->max_tokens = c->max_tokens;
 	int rc = tr_describe(&t->d, model);
 	if (!rc && t->d.n_layers == 0)

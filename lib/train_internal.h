@@ -108,6 +108,7 @@ struct tk_train {
 	unsigned lora_targets;
 	float attn_scale;
 	size_t max_tokens;
+	int recompute;                 // layers share one set of saved activations
 	int64_t step;
 	/* tensors */
 	size_t n_tensors;

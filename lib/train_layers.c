@@ -188,7 +188,14 @@ int tr_backward(tk_train *t, size_t n, size_t n_records)
 	tk_rmsnorm_backward(t->be, a->dx, t->d_final_norm, a->dxn, a->x_out, t->final_norm,
 			    a->rstd_f, n, d->hidden, 0);
 	for (size_t l = d->n_layers; l-- > 0;) {
-		int rc = mlp_backward(t, l, n);
+		int rc = TK_OK;
+		if (t->recompute) { // refill the shared activations; the output is not needed
+			rc = attention_forward(t, l, n, n_records, 0);
+			if (!rc)
+				rc = mlp_forward(t, l, n, a->dxn, 0);
+		}
+		if (!rc)
+			rc = mlp_backward(t, l, n);
 		if (!rc)
 			rc = attention_backward(t, l, n, n_records);
 		if (rc)

@@ -158,7 +158,7 @@ static void test_lora_ce_matches_peft(void)
 	tk_safetensors_close(st);
 }
 
-static void test_full_ce_matches_torch(void)
+static void full_ce(int recompute)
 {
 	tk_safetensors *st;
 	TKT_CHECK(tk_safetensors_open(&st, FIX "train/full-ce.safetensors") == 0, "%s",
@@ -169,7 +169,8 @@ static void test_full_ce_matches_torch(void)
 	TKT_CHECK(tk_model_load(&model, FIX "tiny-llama-tied") == 0, "%s", tk_error_message());
 	tk_train *t = NULL;
 	tk_train_config tc = {1, 64};
-	TKT_CHECK(tk_train_open(&t, be, model, NULL, &tc) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_train_open_recompute(&t, be, model, NULL, &tc, recompute) == 0, "%s",
+		  tk_error_message());
 	double total = 0;
 	for (size_t r = 0; r < fb.b.n_records; r++)
 		for (size_t i = fb.starts[r] + 1; i < fb.starts[r + 1]; i++)
@@ -184,6 +185,17 @@ static void test_full_ce_matches_torch(void)
 	tk_train_close(t);
 	tk_model_free(model);
 	tk_safetensors_close(st);
+}
+
+static void test_full_ce_matches_torch(void)
+{
+	full_ce(0);
+}
+
+/* Activations made again during the backward: the same gradients. */
+static void test_full_ce_recomputed(void)
+{
+	full_ce(1);
 }
 
 static void test_dpo_matches_peft(void)
@@ -387,6 +399,7 @@ int main(void)
 	}
 	TKT_RUN(test_lora_ce_matches_peft);
 	TKT_RUN(test_full_ce_matches_torch);
+	TKT_RUN(test_full_ce_recomputed);
 	TKT_RUN(test_dpo_matches_peft);
 	TKT_RUN(test_accumulation);
 	TKT_RUN(test_state_round_trip);
