@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""Writes the recipes' small example data (the project's own text, seeded):
+
+  chat-train.jsonl, chat-test.jsonl   chats: unit conversions answered in one
+                                      fixed, checkable sentence (chat SFT)
+  prefs.jsonl                         preference pairs: the same questions, a
+                                      short exact answer chosen over a rambling
+                                      or wrong one (DPO)
+  word-prompts.jsonl                  prompts for the reward-program recipe:
+                                      "Write one word that starts with X."
+
+    python3 scripts/recipes/data/make-data.py   (run from anywhere)
+"""
+import json
+import os
+import random
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+UNITS = [  # (big unit, small unit, factor)
+    ("kilograms", "grams", 1000), ("kilometres", "metres", 1000),
+    ("hours", "minutes", 60), ("minutes", "seconds", 60), ("days", "hours", 24),
+    ("weeks", "days", 7), ("metres", "centimetres", 100), ("litres", "millilitres", 1000),
+    ("dozens", "items", 12), ("years", "months", 12),
+]
+ASK = ["How many {s} are in {n} {b}?", "Convert {n} {b} to {s}.",
+       "{n} {b} is how many {s}?", "What is {n} {b} in {s}?"]
+
+
+def question(rng):
+    b, s, f = rng.choice(UNITS)
+    n = rng.randint(2, 40)
+    return rng.choice(ASK).format(n=n, b=b, s=s), f"{n} {b} is {n * f} {s}.", n * f, (n, b, s, f)
+
+
+def chat(q, a):
+    return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+
+
+def write(name, rows):
+    with open(os.path.join(HERE, name), "w") as f:
+        for r in rows:
+            f.write(json.dumps(r) + "\n")
+
+
+def main():
+    rng = random.Random(9)
+    seen, train, test = set(), [], []
+    while len(train) + len(test) < 160:
+        q, a, _, _ = question(rng)
+        if q in seen:
+            continue
+        seen.add(q)
+        (test if len(test) < 32 and len(seen) % 5 == 0 else train).append(chat(q, a))
+    write("chat-train.jsonl", train)
+    write("chat-test.jsonl", test)
+
+    prefs = []
+    for _ in range(64):
+        q, a, v, (n, b, s, f) = question(rng)
+        bad = rng.choice([
+            f"Great question! Converting units is something people do every day. "
+            f"There are {f} {s} in one of the {b}, so you multiply, and you get {v} {s}.",
+            f"{n} {b} is {v + rng.choice([-f, f, 10, -10])} {s}.",
+            f"I think it is about {round(v, -1) or v} {s}, but please check.",
+        ])
+        prefs.append({"prompt": q, "chosen": a, "rejected": bad, "answer": v})
+    write("prefs.jsonl", prefs)
+
+    letters = "abcdefghijklmnoprstw"
+    write("word-prompts.jsonl", [
+        {"id": f"w{i}", "messages": [{"role": "user", "content":
+                                      f"Write one English word that starts with the letter {c}."}],
+         "answer": c}
+        for i, c in enumerate(letters)])
+
+
+if __name__ == "__main__":
+    main()
