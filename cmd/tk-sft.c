@@ -353,6 +353,34 @@ static int64_t count_steps(const run *r)
 	return steps;
 }
 
+static int by_size_down(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The most tokens a step's batch can hold: no pass needs more (the
+ * activation memory is planned for the pass size). */
+static size_t most_tokens(const run *r)
+{
+	size_t n = r->data->n_units, most = 0;
+	if (r->s->batch_tokens) {
+		for (size_t i = 0; i < n; i++)
+			most = r->data->units[i].tokens > most ? r->data->units[i].tokens : most;
+		return most > r->s->batch_tokens ? most : r->s->batch_tokens;
+	}
+	size_t *sizes = tk_calloc(n, sizeof *sizes);
+	if (!sizes)
+		tk_check(TK_EOSERR);
+	for (size_t i = 0; i < n; i++)
+		sizes[i] = r->data->units[i].tokens;
+	qsort(sizes, n, sizeof *sizes, by_size_down);
+	for (size_t i = 0; i < n && i < r->s->batch; i++)
+		most += sizes[i];
+	free(sizes);
+	return most;
+}
+
 static void alloc_buffers(run *r)
 {
 	size_t longest = 0;
@@ -360,7 +388,8 @@ static void alloc_buffers(run *r)
 		longest = r->data->units[i].tokens > longest ? r->data->units[i].tokens : longest;
 	for (size_t i = 0; r->eval && i < r->eval->n_units; i++)
 		longest = r->eval->units[i].tokens > longest ? r->eval->units[i].tokens : longest;
-	r->micro = r->s->micro > longest ? r->s->micro : longest;
+	size_t most = most_tokens(r), micro = r->s->micro < most ? r->s->micro : most;
+	r->micro = micro > longest ? micro : longest;
 	size_t n = r->data->n_units;
 	r->order = tk_calloc(n, sizeof *r->order);
 	r->batch = tk_calloc(n, sizeof *r->batch);
