@@ -735,9 +735,10 @@ static const tk_option choice_options[] = {
 	{"raw", 0, NULL, "the question as raw text, not a chat message"},
 	{"renderer", 'r', "NAME", "chat renderer (default: detected from the model)"},
 	{"length-normalize", 0, NULL, "pick by logprob per byte of the choice, not the sum"},
+	{"letters", 0, NULL, "list the choices as A. B. ... and score the letters (MMLU style)"},
 	{0, 0, 0, 0}
 };
-enum { CH_RAW = NL_TABLE + 1, CH_RENDERER, CH_LENGTH_NORMALIZE };
+enum { CH_RAW = NL_TABLE + 1, CH_RENDERER, CH_LENGTH_NORMALIZE, CH_LETTERS };
 
 /* The questions, read and checked before the model is loaded. */
 typedef struct question_list {
@@ -774,7 +775,7 @@ static int question_line(void *ctx, const char *line, size_t len, uint64_t numbe
 typedef struct choice_job {
 	model_job m;
 	const char *input, *renderer_name;
-	int raw, normalize;
+	int raw, normalize, letters;
 	tk_renderer *renderer;
 	tk_eval_choice_tokens tokens;
 	double *sums, *norms;     /* (max choices) */
@@ -805,9 +806,10 @@ static int answer_question(choice_job *j, tk_eval_question *q, uint64_t number,
 			   tk_outfile *per)
 {
 	const tk_tokenizer *tok = j->m.model->tokenizer;
-	int rc = tk_eval_choice_tokenize(q, j->renderer, tok, &j->tokens);
+	int rc = tk_eval_choice_tokenize(q, j->renderer, tok,
+					 j->letters ? TK_EVAL_CHOICE_LETTERS : 0, &j->tokens);
 	size_t k = q->n_choices;
-	for (size_t c = 0; c < k; c++) {
+	for (size_t c = 0; !rc && c < k; c++) {
 		j->conts[c] = j->tokens.cont[c].ids;
 		j->lens[c] = j->tokens.cont[c].n;
 	}
@@ -838,6 +840,7 @@ static void parse_choice_options(tk_cli *cli, choice_job *j, int argc, char **ar
 		case CH_RAW: j->raw = 1; break;
 		case CH_RENDERER: j->renderer_name = v; break;
 		case CH_LENGTH_NORMALIZE: j->normalize = 1; break;
+		case CH_LETTERS: j->letters = 1; break;
 		}
 	}
 	j->input = single_input(cli, argc, argv);
@@ -877,6 +880,7 @@ static cJSON *choice_report(const choice_job *j)
 	add_number(r, "accuracy_norm", (double)j->correct_norm / n);
 	cJSON_AddStringToObject(r, "scoring", j->normalize ? "per-byte" : "sum");
 	cJSON_AddStringToObject(r, "format", j->renderer ? tk_renderer_name(j->renderer) : "raw");
+	cJSON_AddStringToObject(r, "prompt", j->letters ? "letters" : "cloze");
 	add_sources(r, &j->m);
 	return r;
 }
@@ -971,7 +975,7 @@ int main(int argc, char **argv)
 		return run_nll(&cli, argc - 1, argv + 1);
 	}
 	if (!strcmp(sub, "choice")) {
-		cli.usage = "choice -m MODEL [-a ADAPTER] [--raw] [--length-normalize] [OPTIONS] "
+		cli.usage = "choice -m MODEL [-a ADAPTER] [--raw] [--letters] [--length-normalize] [OPTIONS] "
 			    "[QUESTIONS.jsonl|-]";
 		cli.options = choice_options;
 		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS;

@@ -239,12 +239,47 @@ static int tokenize_raw(const tk_eval_question *q, const tk_tokenizer *tok,
 	return rc;
 }
 
-int tk_eval_choice_tokenize(const tk_eval_question *q, const tk_renderer *renderer,
-			    const tk_tokenizer *tok, tk_eval_choice_tokens *out)
+static const char *const letters[] = {
+	"A", "B", "C", "D", "E", "F", "G", "H", "I", "J", "K", "L", "M",
+	"N", "O", "P", "Q", "R", "S", "T", "U", "V", "W", "X", "Y", "Z",
+};
+
+/* q with its choices listed and answered by letter (MMLU's prompt):
+ *   QUESTION\nA. first\nB. second\nAnswer:
+ * The strings point into q and t->listed. */
+static int letter_view(const tk_eval_question *q, tk_eval_choice_tokens *t,
+		       tk_eval_question *view)
 {
+	if (q->n_choices > 26)
+		return tk_fail(TK_EDATA, "%zu choices: 26 at most can be lettered", q->n_choices);
+	sbuf b = {0};
+	sbuf_puts(&b, q->question);
+	for (size_t c = 0; c < q->n_choices; c++) {
+		sbuf_putc(&b, '\n');
+		sbuf_puts(&b, letters[c]);
+		sbuf_puts(&b, ". ");
+		sbuf_puts(&b, q->choices[c]);
+	}
+	sbuf_puts(&b, "\nAnswer:");
+	free(t->listed);
+	int rc = sbuf_take(&b, &t->listed);
+	*view = *q;
+	view->question = t->listed;
+	view->choices = (const char **)letters;
+	return rc;
+}
+
+int tk_eval_choice_tokenize(const tk_eval_question *q, const tk_renderer *renderer,
+			    const tk_tokenizer *tok, unsigned flags,
+			    tk_eval_choice_tokens *out)
+{
+	tk_eval_question view = *q;
 	int rc = grow_choices(out, q->n_choices);
+	if (!rc && (flags & TK_EVAL_CHOICE_LETTERS))
+		rc = letter_view(q, out, &view);
 	if (!rc)
-		rc = renderer ? tokenize_chat(q, renderer, tok, out) : tokenize_raw(q, tok, out);
+		rc = renderer ? tokenize_chat(&view, renderer, tok, out)
+			      : tokenize_raw(&view, tok, out);
 	if (rc)
 		return rc;
 	if (out->prompt.n == 0)
@@ -265,6 +300,7 @@ void tk_eval_choice_tokens_free(tk_eval_choice_tokens *t)
 	free(t->bytes);
 	tk_rendered_free(&t->full);
 	tk_tokens_free(&t->whole);
+	free(t->listed);
 	*t = (tk_eval_choice_tokens){0};
 }
 

@@ -194,7 +194,15 @@ typedef struct tk_eval_choice_tokens {
 	size_t n, cap;
 	tk_rendered full;        /* scratch */
 	tk_tokens whole;         /* scratch */
+	char *listed;            /* scratch: the question with its choices listed */
 } tk_eval_choice_tokens;
+
+/* How a question is put to the model. */
+enum tk_eval_choice_flags {
+	/* MMLU style: the choices listed after the question as "A. ...",
+	 * "B. ...", then "Answer:"; the continuations are the letters. */
+	TK_EVAL_CHOICE_LETTERS = 1u << 0
+};
 
 /* With a renderer: the prompt is the question as a user message with the
  * generation prompt, a continuation the tokens the template gives the
@@ -203,9 +211,11 @@ typedef struct tk_eval_choice_tokens {
  * (bos when the tokenizer adds one), a continuation the choice after a
  * space unless the question ends in white space, cut from the tokens of
  * question + continuation where they agree (as lm-evaluation-harness
- * does).  TK_EDATA for an empty prompt or continuation. */
+ * does).  TK_EDATA for an empty prompt or continuation, or more than 26
+ * choices with TK_EVAL_CHOICE_LETTERS. */
 int tk_eval_choice_tokenize(const tk_eval_question *q, const tk_renderer *renderer,
-			    const tk_tokenizer *tok, tk_eval_choice_tokens *out);
+			    const tk_tokenizer *tok, unsigned flags,
+			    tk_eval_choice_tokens *out);
 void tk_eval_choice_tokens_free(tk_eval_choice_tokens *t);
 
 /* The index of the best score (the first of equals). */

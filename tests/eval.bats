@@ -259,7 +259,10 @@ json_number() { # key file
 	grep -qE '"line":4,.*"answer":0' per.jsonl
 	run tk-eval choice -q -m "$TINY" --raw --length-normalize "$FIX/questions.jsonl"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *'"scoring":"per-byte","format":"raw"'* ]]
+	[[ "$output" == *'"scoring":"per-byte","format":"raw","prompt":"cloze"'* ]]
+	run tk-eval choice -q -m "$TINY" --letters "$FIX/questions.jsonl"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"format":"chatml","prompt":"letters"'* ]]
 }
 
 @test "choice: bad questions are named by line before the model loads" {
@@ -292,4 +295,17 @@ json_number() { # key file
 	run tk-eval choice -q -m "$model" --raw france.jsonl
 	[ "$status" -eq 0 ]
 	[[ "$output" == *'"accuracy":1,'* ]]
+	run tk-eval choice -q -m "$model" --raw --letters france.jsonl
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"accuracy":1,'* ]]
+}
+
+@test "choice --letters: more than 26 choices cannot be lettered" {
+	awk 'BEGIN { printf "{\"question\": \"Pick\", \"answer\": 0, \"choices\": ["
+		for (i = 0; i < 27; i++) printf "%s\"c%d\"", i ? "," : "", i; print "]}" }' >many.jsonl
+	run tk-eval choice -q -m "$TINY" --letters many.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"many.jsonl:1: 27 choices: 26 at most can be lettered"* ]]
+	run tk-eval choice -q -m "$TINY" many.jsonl
+	[ "$status" -eq 0 ]
 }
