@@ -218,9 +218,12 @@ static int dpo(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 		pi[r] = -beta * dz;
 		pi[r + 1] = beta * dz;
 	}
-	for (size_t r = 0; r < b->n_records; r += 2)
-		for (size_t i = b->starts[r] + 1; i < b->starts[r + 1]; i++)
-			res->weight += b->weights[i], res->tokens += b->weights[i] != 0;
+	for (size_t r = 0; r < b->n_records; r += 2) { // the chosen records' tokens
+		for (size_t i = b->starts[r] + 1; i < b->starts[r + 1]; i++) {
+			res->weight += b->weights[i];
+			res->tokens += b->weights[i] != 0;
+		}
+	}
 	if (!grads)
 		return TK_OK;
 	set_coef(t, b, pi);
