@@ -144,6 +144,18 @@ copy_stream() {
 	awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; exit !(d < 1e-4 && d > -1e-4) }'
 }
 
+@test "--batch-tokens packs records up to the budget; an epoch is all the records" {
+	copy_stream
+	run tk-sft -m "$FIX/tiny-llama" copy.tks -o run --batch-tokens 300 --lr 1e-3 -t 1 -q
+	[ "$status" -eq 0 ]
+	total=0
+	for n in $(grep -o '"num_tokens": [0-9]*' run/metrics.jsonl | cut -d' ' -f2); do
+		[ "$n" -le 300 ]
+		total=$((total + n))
+	done
+	[ "$total" -eq "$(tk-merge --info copy.tks | sed -n 's/^tokens: //p')" ]
+}
+
 @test "--resume with other settings is refused, naming the setting" {
 	copy_stream
 	tk-sft -m "$FIX/tiny-llama" copy.tks -o run --steps 4 --save-every 2 --lr 1e-3 -q
