@@ -963,6 +963,7 @@ int main(int argc, char **argv)
 		cli.usage = "score --task exact|number|boxed|choice [--answers FILE] [OPTIONS] "
 			    "[SAMPLES.jsonl|-]";
 		cli.options = score_options;
+		cli.summary = "Grade sampled answers against reference answers: accuracy, pass@k.";
 		cli.common = TK_CLI_OUTPUT;
 		tk_cli_init(&cli);
 		return run_score(&cli, argc - 1, argv + 1);
@@ -970,6 +971,7 @@ int main(int argc, char **argv)
 	if (!strcmp(sub, "nll")) {
 		cli.usage = "nll -m MODEL [-a ADAPTER] [OPTIONS] [IN.tks|-]";
 		cli.options = nll_options;
+		cli.summary = "The NLL, perplexity and bits per byte of a token stream under a model.";
 		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS;
 		tk_cli_init(&cli);
 		return run_nll(&cli, argc - 1, argv + 1);
@@ -978,6 +980,7 @@ int main(int argc, char **argv)
 		cli.usage = "choice -m MODEL [-a ADAPTER] [--raw] [--letters] [--length-normalize] [OPTIONS] "
 			    "[QUESTIONS.jsonl|-]";
 		cli.options = choice_options;
+		cli.summary = "Multiple choice by the logprob of each option's continuation.";
 		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS;
 		tk_cli_init(&cli);
 		return run_choice(&cli, argc - 1, argv + 1);
