@@ -118,6 +118,14 @@ static int prompt_logits(tk_forward *f, const fixture *fx, size_t p, float *out)
 	return tk_forward_run(f, &b, out);
 }
 
+static double max_abs_error(const float *a, const float *b, size_t n)
+{
+	double worst = 0;
+	for (size_t i = 0; i < n; i++)
+		worst = fabs((double)a[i] - b[i]) > worst ? fabs((double)a[i] - b[i]) : worst;
+	return worst;
+}
+
 static void check_oracle(const char *model_dir, const char *fixture_name, const tk_lora *lora,
 			 struct tk_model *m)
 {
@@ -133,6 +141,8 @@ static void check_oracle(const char *model_dir, const char *fixture_name, const 
 	}
 	TKT_CHECK(row == fx.rows, "rows %zu vs fixture %zu", row, fx.rows);
 	TKT_CHECK_CLOSE(got, fx.logits, fx.rows * VOCAB, 1e-4);
+	printf("# %s: max abs error %.3g over %zu logits\n", model_dir,
+	       max_abs_error(got, fx.logits, fx.rows * VOCAB), fx.rows * VOCAB);
 	free(got);
 	tk_forward_close(f);
 	fixture_free(&fx);

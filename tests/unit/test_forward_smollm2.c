@@ -102,6 +102,10 @@ static void test_smollm2_logits_and_greedy(void)
 				for (size_t j = 0; j < kept; j++)
 					strided[j] = logits[i * V + j * stride];
 				TKT_CHECK_CLOSE(strided, want + i * kept, kept, 2e-3);
+				double worst = 0;
+				for (size_t k = 0; k < kept; k++)
+					worst = fmax(worst, fabs((double)strided[k] - want[i * kept + k]));
+				printf("# prompt %zu: max abs error %.3g over %zu logits\n", i, worst, kept);
 			}
 			ids[i] = (int32_t)argmax(logits + i * V, V);
 			counts[i] = 1;
