@@ -42,7 +42,7 @@ static const tk_option options[] = {
 	{"logprobs", 0, NULL, "print each sampled token's logprob"},
 	{"batch", 0, "N", "sequences decoding together (default 64)"},
 	{"tks", 0, NULL, "write a token stream (.tks) instead of JSON Lines"},
-	{"ignore-eos", 0, NULL, "do not stop at end-of-sequence tokens (benchmarks)"},
+	{"ignore-eos", 0, NULL, "do not stop at end-of-sequence or end-of-turn tokens (benchmarks)"},
 	{"renderer", 0, "NAME", "chat renderer (default: from the model's chat template)"},
 	{0},
 };
@@ -582,7 +582,7 @@ static void collect_stops(stops *st, const settings *s, const tk_model *m, const
 	for (size_t i = 0; i < n && ni < MAX_STOPS; i++)
 		if (ids[i] != eos)
 			st->ids[ni++] = ids[i];
-	n = r ? tk_renderer_stop_strings(r, &strings) : 0;
+	n = r && !s->ignore_eos ? tk_renderer_stop_strings(r, &strings) : 0;
 	for (size_t i = 0; i < n && ns < MAX_STOPS; i++)
 		st->strings[ns++] = strings[i];
 	for (size_t i = 0; i < s->n_stops; i++)

@@ -39,6 +39,12 @@ tk_time() { # batch, new tokens -> seconds
 	head -n "$1" "$work/all.jsonl" >"$work/in.jsonl"
 	"$BUILD/bin/tk-sample" -m "$MODEL" -t "$THREADS" --temperature 0 --ignore-eos \
 		--max-tokens "$2" --batch "$1" -o "$work/out.jsonl" "$work/in.jsonl" 2>"$work/err"
+	local got
+	got=$(head -n 1 "$work/out.jsonl" | grep -o '"tokens":\[[^]]*' | tr -cd , | wc -c)
+	if [ "$((got + 1))" -ne "$2" ]; then
+		echo "sample.sh: tk-sample made $((got + 1)) tokens, not $2" >&2
+		exit 1
+	fi
 	tail -n 1 "$work/err" | sed -n 's/.*, \([0-9.]*\) s, .*/\1/p'
 }
 
