@@ -162,3 +162,12 @@ EOF
 		[[ "$output" == *"--$o"* ]]
 	done
 }
+
+@test "--ignore-eos: every completion runs to --max-tokens" {
+	run tk-sample -q -m "$M" -n 4 --ignore-eos --max-tokens 30 --seed 2 in.jsonl
+	[ "$status" -eq 0 ]
+	for l in "${lines[@]}"; do
+		[ "$(echo "$l" | grep -o '"tokens":\[[^]]*' | tr -cd , | wc -c)" -eq 29 ]
+		[[ "$l" == *'"finish":"length"}' ]]
+	done
+}
