@@ -47,6 +47,7 @@ with open(out, 'w', encoding='utf-8') as o:
 PY
 "$BUILD/bin/tk-render" -q --text -m "$GGUF" --max-len "$LEN" -o "$work/all.tks" "$work/text.jsonl"
 echo "data: $((STEPS * BATCH)) records of $LEN tokens; $STEPS steps of $BATCH; $THREADS threads"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) cores (wall-time figures; compare on a quiet machine)"
 
 # both sides train on the stream's first STEPS x BATCH records, in order
 tk_rss=$( { /usr/bin/time -f 'RSS %M' "$BUILD/bin/tk-sft" -m "$GGUF" -o "$work/run" \
@@ -102,6 +103,7 @@ py_loss=$(echo "$py_out" | sed -n 's/^PY [0-9.]* \(.*\)/\1/p')
 py_rss=$(echo "$py_out" | sed -n 's/^RSS //p')
 if [ -z "$py_tps" ]; then echo "$py_out" >&2; exit 1; fi
 
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'first-step loss: tk %s, PyTorch %s\n' "$tk_loss" "$py_loss"
 printf 'tk-sft          %10.1f tokens/s   peak RSS %7.1f MiB\n' "$tk_tps" "$(echo "$tk_rss / 1024" | bc -l)"
 printf 'PyTorch + PEFT  %10.1f tokens/s   peak RSS %7.1f MiB\n' "$py_tps" "$(echo "$py_rss / 1024" | bc -l)"
