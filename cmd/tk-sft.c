@@ -32,7 +32,7 @@ enum {
 	OPT_WARMUP, OPT_BATCH_TOKENS, OPT_BATCH, OPT_MICRO, OPT_STEPS, OPT_EPOCHS,
 	OPT_CLIP, OPT_WD, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_SHUFFLE, OPT_NO_SHUFFLE,
 	OPT_MAX_LEN, OPT_SAVE_EVERY, OPT_RESUME, OPT_LOSS, OPT_NORM, OPT_DPO_BETA,
-	OPT_EVAL, OPT_EVAL_EVERY, OPT_RECOMPUTE,
+	OPT_EVAL, OPT_EVAL_EVERY, OPT_RECOMPUTE, OPT_MAX_MEMORY,
 };
 
 static const tk_option options[] = {
@@ -65,6 +65,7 @@ static const tk_option options[] = {
 	{"eval", 0, "FILE", "token stream to report test/nll on"},
 	{"eval-every", 0, "N", "evaluate every N steps (default 0: at the end only)"},
 	{"recompute", 0, NULL, "keep only layer inputs, remake activations in the backward"},
+	{"max-memory", 0, "MIB", "activation memory of a pass; smaller passes accumulate"},
 	{0, 0, 0, 0}
 };
 
@@ -76,6 +77,7 @@ typedef struct settings {
 	int lr_given;
 	int64_t warmup, steps, epochs, save_every, eval_every;
 	size_t batch_tokens, batch, micro, max_len;
+	double max_memory;         // MiB, 0: none
 	unsigned targets;
 	uint64_t seed;
 	int threads, quiet;
@@ -126,6 +128,7 @@ static void parse_one(tk_cli *cli, settings *s, int o, const char *v)
 	case OPT_EVAL: s->eval = v; break;
 	case OPT_EVAL_EVERY: s->eval_every = tk_cli_int(cli, "eval-every", v, 0, INT32_MAX); break;
 	case OPT_RECOMPUTE: s->recompute = 1; break;
+	case OPT_MAX_MEMORY: s->max_memory = tk_cli_double(cli, "max-memory", v, 0.01, 1 << 30); break;
 	}
 }
 
@@ -381,6 +384,27 @@ static size_t most_tokens(const run *r)
 	return most;
 }
 
+/* --max-memory: the largest pass (at most micro tokens) whose activations
+ * fit, which must hold the longest record. */
+static size_t fit_memory(const run *r, size_t micro, size_t longest)
+{
+	const settings *s = r->s;
+	if (!s->max_memory)
+		return micro;
+	tk_lora_config c = {s->rank, (float)s->alpha, s->targets};
+	const tk_lora_config *lora = s->full ? NULL : &c;
+	double budget = s->max_memory * 1048576.0;
+	double per = (double)tk_train_activation_bytes(r->model, lora, s->recompute, 1024) / 1024;
+	size_t fit = per > 0 ? (size_t)(budget / per) : 0;
+	while (fit > 1 && tk_train_activation_bytes(r->model, lora, s->recompute, fit) > budget)
+		fit -= fit / 64 + 1;
+	if (fit < longest)
+		tk_die(TK_EUSAGE, "--max-memory %g MiB holds passes of %zu tokens, fewer than the "
+		       "longest record's %zu: raise it, add --recompute or lower --max-len",
+		       s->max_memory, fit, longest);
+	return micro < fit ? micro : fit;
+}
+
 static void alloc_buffers(run *r)
 {
 	size_t longest = 0;
@@ -389,6 +413,7 @@ static void alloc_buffers(run *r)
 	for (size_t i = 0; r->eval && i < r->eval->n_units; i++)
 		longest = r->eval->units[i].tokens > longest ? r->eval->units[i].tokens : longest;
 	size_t most = most_tokens(r), micro = r->s->micro < most ? r->s->micro : most;
+	micro = fit_memory(r, micro, longest);
 	r->micro = micro > longest ? micro : longest;
 	size_t n = r->data->n_units;
 	r->order = tk_calloc(n, sizeof *r->order);

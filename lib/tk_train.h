@@ -100,6 +100,13 @@ int tk_train_open_recompute(tk_train **out, tk_backend *be,
 			    const tk_train_config *c, int recompute);
 void tk_train_close(tk_train *t);  /* safe on NULL */
 
+/* Backend bytes of the activations of a pass of tokens tokens, for
+ * choosing a pass size under a memory budget (lora NULL: full training);
+ * 0 when the model lacks a weight. */
+size_t tk_train_activation_bytes(const struct tk_model *model,
+				 const tk_lora_config *lora, int recompute,
+				 size_t tokens);
+
 /* Checks b (sizes, token ids, records within max_tokens and the model's
  * positions) and runs it: adds its gradients to the accumulated ones (not
  * with eval) and fills res.  logprobs (n) may be NULL: the log-probability

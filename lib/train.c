@@ -264,6 +264,25 @@ static size_t plan_arena(tk_train *t, char *base)
 	return p.at;
 }
 
+size_t tr_arena_bytes(const tr_desc *d, int rank, unsigned targets, int recompute,
+		      size_t tokens)
+{
+	static float dummy;  // marks the adapted layers; never dereferenced
+	tk_train t = {.d = *d, .lora_rank = rank, .recompute = recompute, .max_tokens = tokens};
+	t.p = tk_calloc(d->n_layers ? d->n_layers : 1, sizeof *t.p);
+	t.a.layers = tk_calloc(d->n_layers ? d->n_layers : 1, sizeof *t.a.layers);
+	size_t bytes = 0;
+	if (t.p && t.a.layers) {
+		for (size_t l = 0; l < d->n_layers; l++)
+			for (int k = 0; k < TR_N_LINEAR; k++)
+				t.p[l].lora_a[k] = rank && (targets >> k & 1) ? &dummy : NULL;
+		bytes = plan_arena(&t, NULL);
+	}
+	free(t.p);
+	free(t.a.layers);
+	return bytes;
+}
+
 static int alloc_arena(tk_train *t)
 {
 	t->a.layers = tk_calloc(t->d.n_layers ? t->d.n_layers : 1, sizeof *t->a.layers);

@@ -131,6 +131,11 @@ struct tk_train {
 	double *h_ref, *h_pi;                      // (max_tokens) per record
 };
 
+/* lib/train.c: the activation arena's bytes for a model, an adapter's rank
+ * and targets (rank 0: full training) and a pass of tokens. */
+size_t tr_arena_bytes(const tr_desc *d, int rank, unsigned targets, int recompute,
+		      size_t tokens);
+
 /* lib/train.c: the tensor table by name. */
 const tr_tensor *tr_find(const tk_train *t, const char *name);
 

@@ -108,3 +108,15 @@ void tr_linear_shape(const tr_desc *d, int t, size_t *in, size_t *out)
 	default: *in = d->hidden; *out = d->inter; break;
 	}
 }
+
+size_t tk_train_activation_bytes(const tk_model *m, const tk_lora_config *lora,
+				 int recompute, size_t tokens)
+{
+	tr_desc d;
+	if (tr_describe(&d, m))
+		return 0;
+	size_t bytes = tr_arena_bytes(&d, lora ? lora->rank : 0, lora ? lora->targets : 0,
+				      recompute, tokens);
+	tr_desc_free(&d);
+	return bytes;
+}

@@ -53,7 +53,7 @@ copy_stream() {
 	for o in lora-rank lora-alpha lora-targets full lr lr-schedule warmup batch-tokens \
 		 batch steps epochs grad-clip weight-decay beta1 beta2 eps shuffle no-shuffle \
 		 max-len save-every resume loss dpo-beta eval eval-every normalize micro-tokens \
-		 recompute; do
+		 recompute max-memory; do
 		[[ "$output" == *"--$o"* ]]
 	done
 }
@@ -142,6 +142,23 @@ copy_stream() {
 	a=$(sed -n 6p plain/metrics.jsonl | grep -o '"train_mean_nll": [0-9.]*' | cut -d' ' -f2)
 	b=$(sed -n 6p micro/metrics.jsonl | grep -o '"train_mean_nll": [0-9.]*' | cut -d' ' -f2)
 	awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; exit !(d < 1e-4 && d > -1e-4) }'
+}
+
+@test "--max-memory sizes the passes, and refuses a budget below the longest record" {
+	copy_stream
+	run tk-sft -m "$FIX/tiny-llama" copy.tks -o run --steps 2 --lr 1e-3 --max-memory 1
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ steps\ of\ batch\ 8,\ ([0-9]+)\ tokens\ a\ pass ]]
+	[ "${BASH_REMATCH[1]}" -lt 432 ]
+	# the same numbers as one pass, up to rounding
+	tk-sft -m "$FIX/tiny-llama" copy.tks -o one --steps 2 --lr 1e-3 -q
+	a=$(sed -n 2p one/metrics.jsonl | grep -o '"train_mean_nll": [0-9.]*' | cut -d' ' -f2)
+	b=$(sed -n 2p run/metrics.jsonl | grep -o '"train_mean_nll": [0-9.]*' | cut -d' ' -f2)
+	awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; exit !(d < 1e-4 && d > -1e-4) }'
+	run tk-sft -m "$FIX/tiny-llama" copy.tks -o run2 --steps 2 --lr 1e-3 --max-memory 0.3
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--max-memory 0.3 MiB holds passes of "*" tokens, fewer than the longest record's "* ]]
+	[ ! -e run2 ]
 }
 
 @test "--batch-tokens packs records up to the budget; an epoch is all the records" {

@@ -377,6 +377,33 @@ static void test_nan_step_refused(void)
 	tk_model_free(model);
 }
 
+/* Activation bytes: linear in the pass size, smaller with recomputation,
+ * and what a trainer plans. */
+static void test_activation_bytes(void)
+{
+	struct tk_model *model;
+	TKT_CHECK(tk_model_load(&model, FIX "tiny-llama") == 0, "%s", tk_error_message());
+	tk_lora_config c = {4, 8, TK_LORA_ALL};
+	size_t a = tk_train_activation_bytes(model, &c, 0, 1024);
+	size_t b = tk_train_activation_bytes(model, &c, 0, 2048);
+	size_t r = tk_train_activation_bytes(model, &c, 1, 1024);
+	size_t f = tk_train_activation_bytes(model, NULL, 0, 1024);
+	TKT_CHECK(a > 0 && b > 2 * a - 4096 && b < 2 * a + 4096, "%zu, %zu", a, b);
+	TKT_CHECK(r < a, "recompute %zu of %zu (two layers: one kept)", r, a);
+	TKT_CHECK(f < a, "full training keeps no x·Aᵀ: %zu of %zu", f, a);
+	tk_lora *lora;
+	TKT_CHECK(tk_lora_create(&lora, model, &c, 1) == 0, "%s", tk_error_message());
+	tk_train *t = NULL, *u = NULL;
+	tk_train_config tc = {0, 1024}, tc2 = {0, 2048};
+	TKT_CHECK(tk_train_open(&t, be, model, lora, &tc) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_train_open(&u, be, model, lora, &tc2) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_train_memory(u) - tk_train_memory(t) == b - a, "planned as said");
+	tk_train_close(t);
+	tk_train_close(u);
+	tk_lora_free(lora);
+	tk_model_free(model);
+}
+
 static void test_schedule(void)
 {
 	TKT_CHECK(fabs(tk_lr_at(TK_LR_CONSTANT, 1, 0, 4, 100) - 0.25) < 1e-12, "warmup");
@@ -405,6 +432,7 @@ int main(void)
 	TKT_RUN(test_state_round_trip);
 	TKT_RUN(test_bad_batches);
 	TKT_RUN(test_nan_step_refused);
+	TKT_RUN(test_activation_bytes);
 	TKT_RUN(test_schedule);
 	tk_backend_close(be);
 	return tkt_done();
