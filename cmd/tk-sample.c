@@ -517,8 +517,10 @@ static int write_record(job *j, size_t pi, size_t sample, const tk_gen_result *r
 	if (!tokens || !weights || !logprobs)
 		tk_die(TK_EOSERR, "out of memory");
 	memcpy(tokens, p->ids.ids, np * sizeof *tokens);
-	memcpy(tokens + np, r->tokens, r->n * sizeof *tokens);
-	memcpy(logprobs + np, r->logprobs, r->n * sizeof *logprobs);
+	if (r->n) { // the arrays may be NULL when empty
+		memcpy(tokens + np, r->tokens, r->n * sizeof *tokens);
+		memcpy(logprobs + np, r->logprobs, r->n * sizeof *logprobs);
+	}
 	for (size_t i = np; i < n; i++)
 		weights[i] = 1.0f;
 	cJSON *meta = p->meta_json ? cJSON_Parse(p->meta_json) : cJSON_CreateObject();
@@ -611,7 +613,7 @@ static tk_forward *open_forward(tk_backend *be, const tk_model *m, const tk_lora
 	size_t longest = 0;
 	for (size_t i = 0; i < ps->n; i++)
 		longest = ps->v[i].ids.n > longest ? ps->v[i].ids.n : longest;
-	size_t context = longest + (size_t)s->max_tokens;
+	size_t context = longest + (s->max_tokens ? (size_t)s->max_tokens : 1);
 	if (context > (size_t)m->config.max_positions)
 		context = (size_t)m->config.max_positions;
 	size_t slots = (size_t)s->batch < requests ? (size_t)s->batch : requests;

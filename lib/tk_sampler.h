@@ -86,7 +86,8 @@ typedef struct tk_gen_request {
 } tk_gen_request;
 
 typedef struct tk_gen_result {
-	const int32_t *tokens;   /* (n) the completion, its stop token included */
+	const int32_t *tokens;   /* (n) the completion, its stop token included;
+	                          * the arrays may be NULL when n is 0 */
 	const float *logprobs;   /* (n) model logprobs (see tk_sampler_draw), or 0s */
 	size_t n;
 	int finish;              /* enum tk_finish */

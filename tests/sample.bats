@@ -171,3 +171,12 @@ EOF
 		[[ "$l" == *'"finish":"length"}' ]]
 	done
 }
+
+@test "--max-tokens 0: empty completions, finish length" {
+	run tk-sample -q -m "$M" --max-tokens 0 in.jsonl
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == *'"text":"","tokens":[],"finish":"length"}' ]]
+	run tk-sample -q -m "$M" --max-tokens 0 --tks -o z.tks in.jsonl
+	[ "$status" -eq 0 ]
+	[ -s z.tks ]
+}

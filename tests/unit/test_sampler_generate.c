@@ -33,8 +33,10 @@ static int keep(void *ctx, size_t index, const tk_gen_result *r)
 	c->count++;
 	if (index >= MAX_REQ || r->n > MAX_NEW)
 		return TK_ESOFTWARE;
-	memcpy(c->tokens[index], r->tokens, r->n * sizeof *r->tokens);
-	memcpy(c->logprobs[index], r->logprobs, r->n * sizeof *r->logprobs);
+	if (r->n) { // the arrays may be NULL when empty
+		memcpy(c->tokens[index], r->tokens, r->n * sizeof *r->tokens);
+		memcpy(c->logprobs[index], r->logprobs, r->n * sizeof *r->logprobs);
+	}
 	c->n[index] = r->n;
 	c->finish[index] = r->finish;
 	return TK_OK;
