@@ -26,6 +26,7 @@ void tk_progress_start(tk_progress *p, const char *label, const char *unit,
 	if (p->interval < 0)
 		p->interval = 0;
 	p->started = p->last_shown = tk_now();
+	p->shown = 0;
 }
 
 static void show(tk_progress *p, double now, int final)
@@ -55,6 +56,7 @@ static void show(tk_progress *p, double now, int final)
 	if (!p->live || final)
 		fputc('\n', p->out);
 	fflush(p->out);
+	p->shown = p->done + 1;
 }
 
 void tk_progress_update(tk_progress *p, uint64_t done)
@@ -72,6 +74,7 @@ void tk_progress_update(tk_progress *p, uint64_t done)
 
 void tk_progress_finish(tk_progress *p)
 {
-	if (!p->quiet)
+	/* a plain line already saying the final count is not printed again */
+	if (!p->quiet && (p->live || p->shown != p->done + 1))
 		show(p, tk_now(), 1);
 }

@@ -18,6 +18,7 @@ typedef struct tk_progress {
 	int live;             /* redraw in place (a terminal) */
 	double interval;      /* seconds between plain lines */
 	double started, last_shown;
+	uint64_t shown;       /* done as last printed, +1 (0: nothing printed) */
 } tk_progress;
 
 /* TK_PROGRESS_INTERVAL (seconds, default 10) sets the plain-line period. */
