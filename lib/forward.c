@@ -46,15 +46,15 @@ static void put_lora(upload *u, fwd_layer_dev *ld, const tk_lora *lora, size_t l
 
 static void put_layer(upload *u, size_t l, const tk_lora *lora)
 {
-	const fwd_desc *d = &u->f->d;
-	const fwd_layer_host *h = &d->layers[l];
+	const tk_model_desc *d = &u->f->d;
+	const tk_layer_desc *h = &d->layers[l];
 	fwd_layer_dev *ld = &u->f->layers[l];
 	size_t C = d->hidden, D = d->head_dim;
 	ld->attn_norm = put(u, h->attn_norm, C);
 	ld->mlp_norm = put(u, h->mlp_norm, C);
 	for (int t = 0; t < FWD_N_LINEAR; t++) {
 		size_t in, out;
-		fwd_linear_shape(d, t, &in, &out);
+		tk_model_linear_shape(d, t, &in, &out);
 		ld->w[t] = put(u, h->w[t], out * in);
 		if (t < 3 && h->bias[t])
 			ld->bias[t] = put(u, h->bias[t], out);
@@ -69,7 +69,7 @@ static void put_layer(upload *u, size_t l, const tk_lora *lora)
 static void put_all(upload *u, const tk_lora *lora, const float *inv_freq)
 {
 	tk_forward *f = u->f;
-	const fwd_desc *d = &f->d;
+	const tk_model_desc *d = &f->d;
 	f->embed = put(u, d->embed, d->vocab * d->hidden);
 	f->lm_head = d->tied ? f->embed : put(u, d->lm_head, d->vocab * d->hidden);
 	f->final_norm = put(u, d->final_norm, d->hidden);
@@ -80,7 +80,7 @@ static void put_all(upload *u, const tk_lora *lora, const float *inv_freq)
 
 static int upload_weights(tk_forward *f, const tk_lora *lora)
 {
-	const fwd_desc *d = &f->d;
+	const tk_model_desc *d = &f->d;
 	float *inv_freq = tk_malloc((d->head_dim / 2 + 1) * sizeof *inv_freq);
 	if (!inv_freq)
 		return TK_EOSERR;
@@ -119,7 +119,7 @@ float *fwd_v_cache(const tk_forward *f, size_t l)
 /* Lays out (or, with base NULL, sizes) the arena for n tokens. */
 static size_t plan_arena(fwd_arena *a, char *base, const tk_forward *f)
 {
-	const fwd_desc *d = &f->d;
+	const tk_model_desc *d = &f->d;
 	size_t n = f->tokens, L = TK_FORWARD_LOGIT_ROWS, C = d->hidden;
 	size_t HD = d->heads * d->head_dim, KVD = d->kv_heads * d->head_dim;
 	size_t max_out = d->inter > HD ? d->inter : HD;
@@ -178,7 +178,7 @@ static int alloc_host(tk_forward *f)
 
 /* ---- open, close ------------------------------------------------------- */
 
-static int check_sizes(const fwd_desc *d, const tk_lora *lora, size_t seqs,
+static int check_sizes(const tk_model_desc *d, const tk_lora *lora, size_t seqs,
 		       size_t context, size_t tokens)
 {
 	if (seqs == 0 || context == 0 || tokens == 0)
@@ -208,7 +208,7 @@ int tk_forward_open(tk_forward **out, tk_backend *be, const struct tk_model *mod
 	f->seqs = seqs;
 	f->context = context;
 	f->tokens = tokens;
-	int rc = fwd_describe(&f->d, model);
+	int rc = tk_model_desc_read(&f->d, model);
 	if (!rc)
 		rc = check_sizes(&f->d, lora, seqs, context, tokens);
 	if (!rc && lora) {
@@ -222,7 +222,7 @@ int tk_forward_open(tk_forward **out, tk_backend *be, const struct tk_model *mod
 		rc = upload_weights(f, lora);
 	if (!rc)
 		rc = alloc_cache_and_arena(f);
-	fwd_desc_free(&f->d); // the host pointers are not needed any more
+	tk_model_desc_free(&f->d); // the host pointers are not needed any more
 	f->d.embed = f->d.lm_head = f->d.final_norm = NULL;
 	if (rc) {
 		tk_forward_close(f);
@@ -239,7 +239,7 @@ void tk_forward_close(tk_forward *f)
 	tk_backend_free(f->be, f->weights);
 	tk_backend_free(f->be, f->cache);
 	tk_backend_free(f->be, f->arena_block);
-	fwd_desc_free(&f->d);
+	tk_model_desc_free(&f->d);
 	free(f->layers);
 	free(f->lengths);
 	free(f->h_ids);

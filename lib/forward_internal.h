@@ -1,7 +1,5 @@
-/* Private to lib/forward*.c.  The model is read into fwd_desc by
- * forward_model.c, which alone includes tk_model.h; the kernel-facing files
- * include kernels.h (the two headers each define an enum tk_rope_type, so
- * no file may include both). */
+/* Private to lib/forward*.c.  The model is read into a tk_model_desc
+ * (lib/model_desc.h) once, at open. */
 #ifndef TK_FORWARD_INTERNAL_H
 #define TK_FORWARD_INTERNAL_H
 
@@ -11,39 +9,11 @@
 #include "tk_forward.h"
 #include "tk_lora.h"
 
+#include "model_desc.h"
+
 /* The linear layers of a block, in the order of enum tk_lora_target. */
-#define FWD_N_LINEAR TK_LORA_N_TARGETS
+#define FWD_N_LINEAR TK_MODEL_N_LINEAR
 
-/* Host pointers to one layer's weights (into the model's tensors). */
-typedef struct fwd_layer_host {
-	const float *attn_norm, *mlp_norm;       // (C)
-	const float *w[FWD_N_LINEAR];            // (out, in) each
-	const float *bias[3];                    // q, k, v biases or NULL
-	const float *q_norm, *k_norm;            // (D) or NULL (Qwen3)
-} fwd_layer_host;
-
-/* What the forward needs of a model, as plain numbers and host pointers. */
-typedef struct fwd_desc {
-	size_t n_layers, hidden, heads, kv_heads, head_dim, inter, vocab;
-	size_t max_positions;
-	float eps;
-	double rope_theta;
-	int rope_llama3;
-	double rope_factor, rope_low, rope_high, rope_original;
-	int tied;
-	const float *embed;                      // (V, C)
-	const float *lm_head;                    // (V, C); == embed when tied
-	const float *final_norm;                 // (C)
-	fwd_layer_host *layers;                  // (n_layers) malloc'd
-	char fingerprint[17];
-} fwd_desc;
-
-/* Fills d from model (layers malloc'd; free with fwd_desc_free). */
-int fwd_describe(fwd_desc *d, const struct tk_model *model);
-void fwd_desc_free(fwd_desc *d);
-
-/* (in, out) of linear layer t. */
-void fwd_linear_shape(const fwd_desc *d, int t, size_t *in, size_t *out);
 
 /* One layer's weights on the backend. */
 typedef struct fwd_layer_dev {
@@ -72,7 +42,7 @@ typedef struct fwd_arena {
 
 struct tk_forward {
 	tk_backend *be;
-	fwd_desc d;                // host weight pointers cleared after upload
+	tk_model_desc d;                // host weight pointers cleared after upload
 	size_t seqs, context, tokens;
 	float attn_scale;
 	int lora_rank;             // 0: no adapter

@@ -14,7 +14,7 @@ static int linear(tk_forward *f, const fwd_layer_dev *ld, int t, float *y,
 		  const float *x, size_t n)
 {
 	size_t in, out;
-	fwd_linear_shape(&f->d, t, &in, &out);
+	tk_model_linear_shape(&f->d, t, &in, &out);
 	const float *bias = t < 3 ? ld->bias[t] : NULL;
 	int rc = tk_matmul_forward(f->be, y, x, ld->w[t], bias, n, in, out, 0);
 	if (rc || !ld->lora_a[t])
@@ -31,7 +31,7 @@ static int linear(tk_forward *f, const fwd_layer_dev *ld, int t, float *y,
 
 static int attention_block(tk_forward *f, size_t l, size_t n)
 {
-	const fwd_desc *d = &f->d;
+	const tk_model_desc *d = &f->d;
 	const fwd_layer_dev *ld = &f->layers[l];
 	fwd_arena *a = &f->a;
 	size_t C = d->hidden, H = d->heads, KV = d->kv_heads, D = d->head_dim;
@@ -65,7 +65,7 @@ static int attention_block(tk_forward *f, size_t l, size_t n)
 
 static int mlp_block(tk_forward *f, size_t l, size_t n)
 {
-	const fwd_desc *d = &f->d;
+	const tk_model_desc *d = &f->d;
 	const fwd_layer_dev *ld = &f->layers[l];
 	fwd_arena *a = &f->a;
 	size_t C = d->hidden;

@@ -64,7 +64,7 @@ static void add_lora(table *tb, const tk_lora *lora, size_t l)
 static void add_layer(table *tb, size_t l, const tk_lora *lora)
 {
 	tk_train *t = tb->t;
-	const tr_layer_host *h = &t->d.layers[l];
+	const tk_layer_desc *h = &t->d.layers[l];
 	tr_layer *p = &t->p[l], *g = &t->g[l];
 	size_t C = t->d.hidden;
 	int full = t->full;
@@ -75,7 +75,7 @@ static void add_layer(table *tb, size_t l, const tk_lora *lora)
 	add(tb, name, h->mlp_norm, C, 0, full, &p->mlp_norm, &g->mlp_norm);
 	for (int k = 0; k < TR_N_LINEAR; k++) {
 		size_t in, out;
-		tr_linear_shape(&t->d, k, &in, &out);
+		tk_model_linear_shape(&t->d, k, &in, &out);
 		snprintf(name, sizeof name, "model.layers.%zu.%s.weight", l, linear_names[k]);
 		add(tb, name, h->w[k], out, in, full, &p->w[k], &g->w[k]);
 		if (k < 3 && h->bias[k]) {
@@ -168,7 +168,7 @@ static int upload(tk_train *t)
 
 static int upload_inv_freq(tk_train *t)
 {
-	const tr_desc *d = &t->d;
+	const tk_model_desc *d = &t->d;
 	float host[512];
 	if (d->head_dim / 2 > sizeof host / sizeof *host)
 		return tk_fail(TK_ECONFIG, "train: head dimension %zu is too large", d->head_dim);
@@ -202,7 +202,7 @@ static void *take(planner *p, size_t bytes)
 
 static void plan_layer(const tk_train *t, tr_saved *s, planner *p, size_t l)
 {
-	const tr_desc *d = &t->d;
+	const tk_model_desc *d = &t->d;
 	size_t n = t->max_tokens, C = d->hidden, I = d->inter;
 	size_t HD = d->heads * d->head_dim, KVD = d->kv_heads * d->head_dim;
 	s->x_in = TAKE_F(p, n * C);
@@ -222,7 +222,7 @@ static void plan_layer(const tk_train *t, tr_saved *s, planner *p, size_t l)
 
 static size_t plan_arena(tk_train *t, char *base)
 {
-	const tr_desc *d = &t->d;
+	const tk_model_desc *d = &t->d;
 	tr_arena *a = &t->a;
 	planner p = {base, 0};
 	size_t n = t->max_tokens, C = d->hidden, I = d->inter;
@@ -264,7 +264,7 @@ static size_t plan_arena(tk_train *t, char *base)
 	return p.at;
 }
 
-size_t tr_arena_bytes(const tr_desc *d, int rank, unsigned targets, int recompute,
+size_t tr_arena_bytes(const tk_model_desc *d, int rank, unsigned targets, int recompute,
 		      size_t tokens)
 {
 	static float dummy;  // marks the adapted layers; never dereferenced
@@ -356,7 +356,7 @@ int tk_train_open_recompute(tk_train **out, tk_backend *be, const struct tk_mode
 	t->full = c->full;
 	t->recompute = recompute;
 	t->max_tokens = c->max_tokens;
-	int rc = tr_describe(&t->d, model);
+	int rc = tk_model_desc_read(&t->d, model);
 	if (!rc && t->d.n_layers == 0)
 		rc = tk_fail(TK_ECONFIG, "train: the model has no layers");
 	if (!rc)
@@ -377,7 +377,7 @@ int tk_train_open_recompute(tk_train **out, tk_backend *be, const struct tk_mode
 		rc = upload_inv_freq(t);
 	if (!rc)
 		rc = alloc_arena(t);
-	tr_desc_free(&t->d); // host pointers are not needed any more
+	tk_model_desc_free(&t->d); // host pointers are not needed any more
 	t->d.embed = t->d.lm_head = t->d.final_norm = NULL;
 	if (rc) {
 		tk_train_close(t);
@@ -399,7 +399,7 @@ void tk_train_close(tk_train *t)
 	tk_backend_free(t->be, t->sumsq);
 	tk_backend_free(t->be, t->inv_freq);
 	tk_backend_free(t->be, t->arena_block);
-	tr_desc_free(&t->d);
+	tk_model_desc_free(&t->d);
 	free(t->a.layers);
 	free(t->tensors);
 	free(t->p);

@@ -1,7 +1,5 @@
-/* Private to lib/train*.c.  Like forward_internal.h, the kernel-facing
- * files include kernels.h and never tk_model.h (both define an enum
- * tk_rope_type); the model is read through tr_describe
- * (lib/train_model.c). */
+/* Private to lib/train*.c.  The model is read into a tk_model_desc
+ * (lib/model_desc.h) once, at open. */
 #ifndef TK_TRAIN_INTERNAL_H
 #define TK_TRAIN_INTERNAL_H
 
@@ -11,38 +9,10 @@
 #include "tk_lora.h"
 #include "tk_train.h"
 
+#include "model_desc.h"
+
 /* The linear layers of a block, in the order of enum tk_lora_target. */
-#define TR_N_LINEAR TK_LORA_N_TARGETS
-
-/* Host pointers to one layer's weights (into the model's tensors). */
-typedef struct tr_layer_host {
-	const float *attn_norm, *mlp_norm;       // (C)
-	const float *w[TR_N_LINEAR];             // (out, in) each
-	const float *bias[3];                    // q, k, v biases or NULL
-	const float *q_norm, *k_norm;            // (D) or NULL (Qwen3)
-} tr_layer_host;
-
-/* What training needs of a model, as plain numbers and host pointers. */
-typedef struct tr_desc {
-	size_t n_layers, hidden, heads, kv_heads, head_dim, inter, vocab;
-	size_t max_positions;
-	float eps;
-	double rope_theta;
-	int rope_llama3;
-	double rope_factor, rope_low, rope_high, rope_original;
-	int tied;
-	const float *embed;                      // (V, C)
-	const float *lm_head;                    // (V, C); == embed when tied
-	const float *final_norm;                 // (C)
-	tr_layer_host *layers;                   // (n_layers) malloc'd
-	char fingerprint[17];
-} tr_desc;
-
-/* lib/train_model.c: fills d from model (layers malloc'd). */
-int tr_describe(tr_desc *d, const struct tk_model *model);
-void tr_desc_free(tr_desc *d);
-/* (in, out) of linear layer k. */
-void tr_linear_shape(const tr_desc *d, int k, size_t *in, size_t *out);
+#define TR_N_LINEAR TK_MODEL_N_LINEAR
 
 #define TR_NAME_MAX 128
 
@@ -101,7 +71,7 @@ typedef struct tr_arena {
 
 struct tk_train {
 	tk_backend *be;
-	tr_desc d;
+	tk_model_desc d;
 	int full;
 	int lora_rank;                 // 0 with .full
 	float lora_scale;
@@ -133,7 +103,7 @@ struct tk_train {
 
 /* lib/train.c: the activation arena's bytes for a model, an adapter's rank
  * and targets (rank 0: full training) and a pass of tokens. */
-size_t tr_arena_bytes(const tr_desc *d, int rank, unsigned targets, int recompute,
+size_t tr_arena_bytes(const tk_model_desc *d, int rank, unsigned targets, int recompute,
 		      size_t tokens);
 
 /* lib/train.c: the tensor table by name. */

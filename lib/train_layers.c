@@ -17,7 +17,7 @@ static int linear_forward(tk_train *t, size_t l, int k, float *y, const float *x
 {
 	const tr_layer *p = &t->p[l];
 	size_t in, out;
-	tr_linear_shape(&t->d, k, &in, &out);
+	tk_model_linear_shape(&t->d, k, &in, &out);
 	int rc = tk_matmul_forward(t->be, y, x, p->w[k], k < 3 ? p->bias[k] : NULL, n, in,
 				   out, 0);
 	if (rc || !p->lora_a[k] || lora_off)
@@ -39,7 +39,7 @@ static int linear_backward(tk_train *t, size_t l, int k, float *dx, const float 
 {
 	const tr_layer *p = &t->p[l], *g = &t->g[l];
 	size_t in, out;
-	tr_linear_shape(&t->d, k, &in, &out);
+	tk_model_linear_shape(&t->d, k, &in, &out);
 	int rc = tk_matmul_backward(t->be, dx, g->w[k], k < 3 ? g->bias[k] : NULL, dy, x,
 				    p->w[k], n, in, out, accumulate);
 	if (rc || !p->lora_a[k])
@@ -59,7 +59,7 @@ static int linear_backward(tk_train *t, size_t l, int k, float *dx, const float 
 /* x_mid = x_in + o_proj(attention(rope(q), rope(k), v)) over RMSNorm(x_in). */
 static int attention_forward(tk_train *t, size_t l, size_t n, size_t nr, int off)
 {
-	const tr_desc *d = &t->d;
+	const tk_model_desc *d = &t->d;
 	tr_saved *s = &t->a.layers[l];
 	tr_arena *a = &t->a;
 	size_t C = d->hidden, H = d->heads, KV = d->kv_heads, D = d->head_dim;
@@ -84,7 +84,7 @@ static int attention_forward(tk_train *t, size_t l, size_t n, size_t nr, int off
 /* out = x_mid + down_proj(silu(gate_proj) · up_proj) over RMSNorm(x_mid). */
 static int mlp_forward(tk_train *t, size_t l, size_t n, float *out, int off)
 {
-	const tr_desc *d = &t->d;
+	const tk_model_desc *d = &t->d;
 	tr_saved *s = &t->a.layers[l];
 	tr_arena *a = &t->a;
 	size_t C = d->hidden;
@@ -104,7 +104,7 @@ static int mlp_forward(tk_train *t, size_t l, size_t n, float *out, int off)
 
 int tr_forward(tk_train *t, size_t n, size_t n_records, int lora_off)
 {
-	const tr_desc *d = &t->d;
+	const tk_model_desc *d = &t->d;
 	tr_arena *a = &t->a;
 	// x (n, C) = embedding of ids, straight into layer 0's input
 	tk_embedding_forward(t->be, a->layers[0].x_in, a->ids, t->embed, n, d->hidden,
@@ -127,7 +127,7 @@ int tr_forward(tk_train *t, size_t n, size_t n_records, int lora_off)
 /* dx: gradient of the layer's output in, of x_mid out. */
 static int mlp_backward(tk_train *t, size_t l, size_t n)
 {
-	const tr_desc *d = &t->d;
+	const tk_model_desc *d = &t->d;
 	tr_saved *s = &t->a.layers[l];
 	tr_arena *a = &t->a;
 	size_t C = d->hidden, I = d->inter;
@@ -152,7 +152,7 @@ static int mlp_backward(tk_train *t, size_t l, size_t n)
 /* dx: gradient of x_mid in, of x_in out. */
 static int attention_backward(tk_train *t, size_t l, size_t n, size_t nr)
 {
-	const tr_desc *d = &t->d;
+	const tk_model_desc *d = &t->d;
 	tr_saved *s = &t->a.layers[l];
 	tr_arena *a = &t->a;
 	size_t C = d->hidden, H = d->heads, KV = d->kv_heads, D = d->head_dim;
@@ -182,7 +182,7 @@ static int attention_backward(tk_train *t, size_t l, size_t n, size_t nr)
 
 int tr_backward(tk_train *t, size_t n, size_t n_records)
 {
-	const tr_desc *d = &t->d;
+	const tk_model_desc *d = &t->d;
 	tr_arena *a = &t->a;
 	// dh (n, C) arrives in dxn
 	tk_rmsnorm_backward(t->be, a->dx, t->d_final_norm, a->dxn, a->x_out, t->final_norm,

@@ -1,7 +1,7 @@
-/* Reads what the forward needs out of a tk_model: numbers and host
+/* Reads what the compute code needs out of a tk_model: numbers and host
  * pointers to the weights by their HF names.  tk_model_load has already
  * checked every tensor's presence and shape (tk_model_check). */
-#include "forward_internal.h"
+#include "model_desc.h"
 
 #include "tk_error.h"
 #include "tk_model.h"
@@ -21,7 +21,7 @@ static const float *tensor(const tk_model *m, int layer, const char *suffix)
 	return t ? t->data : NULL;
 }
 
-static const char *const linear_names[FWD_N_LINEAR] = {
+static const char *const linear_names[TK_MODEL_N_LINEAR] = {
 	"self_attn.q_proj.weight", "self_attn.k_proj.weight", "self_attn.v_proj.weight",
 	"self_attn.o_proj.weight", "mlp.gate_proj.weight", "mlp.up_proj.weight",
 	"mlp.down_proj.weight",
@@ -30,12 +30,12 @@ static const char *const bias_names[3] = {
 	"self_attn.q_proj.bias", "self_attn.k_proj.bias", "self_attn.v_proj.bias",
 };
 
-static int describe_layer(fwd_layer_host *l, const tk_model *m, int i)
+static int describe_layer(tk_layer_desc *l, const tk_model *m, int i)
 {
 	l->attn_norm = tensor(m, i, "input_layernorm.weight");
 	l->mlp_norm = tensor(m, i, "post_attention_layernorm.weight");
 	int ok = l->attn_norm && l->mlp_norm;
-	for (int t = 0; t < FWD_N_LINEAR; t++)
+	for (int t = 0; t < TK_MODEL_N_LINEAR; t++)
 		ok &= (l->w[t] = tensor(m, i, linear_names[t])) != NULL;
 	for (int t = 0; t < 3 && m->config.attention_bias; t++)
 		ok &= (l->bias[t] = tensor(m, i, bias_names[t])) != NULL;
@@ -47,7 +47,7 @@ static int describe_layer(fwd_layer_host *l, const tk_model *m, int i)
 	return ok ? TK_OK : tk_fail(TK_EDATA, "%s: layer %d lacks a weight", m->path, i);
 }
 
-static void describe_numbers(fwd_desc *d, const tk_model_config *c)
+static void describe_numbers(tk_model_desc *d, const tk_model_config *c)
 {
 	d->n_layers = (size_t)c->n_layers;
 	d->hidden = (size_t)c->hidden;
@@ -67,7 +67,7 @@ static void describe_numbers(fwd_desc *d, const tk_model_config *c)
 	d->tied = c->tied_embeddings;
 }
 
-int fwd_describe(fwd_desc *d, const tk_model *m)
+int tk_model_desc_read(tk_model_desc *d, const tk_model *m)
 {
 	memset(d, 0, sizeof *d);
 	describe_numbers(d, &m->config);
@@ -83,20 +83,20 @@ int fwd_describe(fwd_desc *d, const tk_model *m)
 	for (int i = 0; i < m->config.n_layers; i++) {
 		int rc = describe_layer(&d->layers[i], m, i);
 		if (rc) {
-			fwd_desc_free(d);
+			tk_model_desc_free(d);
 			return rc;
 		}
 	}
 	return TK_OK;
 }
 
-void fwd_desc_free(fwd_desc *d)
+void tk_model_desc_free(tk_model_desc *d)
 {
 	free(d->layers);
 	d->layers = NULL;
 }
 
-void fwd_linear_shape(const fwd_desc *d, int t, size_t *in, size_t *out)
+void tk_model_linear_shape(const tk_model_desc *d, int t, size_t *in, size_t *out)
 {
 	size_t q = d->heads * d->head_dim, kv = d->kv_heads * d->head_dim;
 	switch (t) {
