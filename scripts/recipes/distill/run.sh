@@ -29,9 +29,11 @@
 #   KEEP      marker: train on teacher answers holding the marker [default];
 #             all: on every answer (the smoke test's random model has none)
 #
-# Expected here (SmolLM2-135M, 2 loaded cores): the base model ends with a
-# TL;DR line on almost no held-out question, the student on most; see
-# scripts/recipes/README.md for the measured figures and time.
+# Measured here (SmolLM2-135M, 2 cores at load ~11): with its context the
+# teacher wrote the marker in 70 of 85 samples; trained on the 57 finished
+# ones (11 steps of 4, LR=2e-3), the student ended 20 of 20 held-out answers
+# with a TL;DR line, the base model 0 of 20.  Teacher sampling is the slow
+# part here (about 3.5 samples a minute); see scripts/recipes/README.md.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
