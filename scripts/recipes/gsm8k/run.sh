@@ -27,9 +27,9 @@
 #   STEPS [50]  N_GROUPS [8]  GROUP_SIZE [8]  KL [0.01]  LR [LoRA size rule]
 #   THREADS  SEED [1]
 #
-# Expected: SmolLM2-135M-Instruct is weak at GSM8K (a few percent); on this
-# 2-core machine a 200-problem evaluation takes the better part of an hour
-# and RL hours: it is a recipe for a bigger machine, which the same
+# Expected: SmolLM2-135M-Instruct is weak at GSM8K (a few percent; not
+# measured here).  On this loaded 2-core machine a 200-problem evaluation
+# with 4 shots (prompts of about 800 tokens) takes hours, and so does RL: it is a recipe for a bigger machine, which the same
 # commands use unchanged.  See the README table.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
