@@ -20,11 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* tk_model.h and kernels.h each define enum tk_rope_type: the few backend
- * calls a command needs are declared here. */
-typedef struct tk_backend tk_backend;
-int tk_backend_open(tk_backend **out, const char *kind, int threads);
-void tk_backend_close(tk_backend *be);
+#include "kernels.h"
 #include "tk_forward.h"
 
 #define MAX_STOPS 64

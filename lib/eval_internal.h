@@ -79,8 +79,4 @@ typedef struct eval_table {
 eval_entry *eval_table_find(eval_table *t, const char *key, int create, int *failed);
 void eval_table_free(eval_table *t);
 
-/* ---- the model (eval_model.c) ------------------------------------------ */
-
-struct tk_model;
-void eval_model_limits(const struct tk_model *m, size_t *vocab, size_t *max_positions);
 #endif

@@ -3,6 +3,7 @@
  * trainer's fused cross-entropy's own log-sum-exp) normalises them, so a
  * token's logprob here equals the trainer's. */
 #include "eval_internal.h"
+#include "tk_model.h"
 #include "kernels.h"
 #include "tk_error.h"
 #include "tk_eval.h"
@@ -48,7 +49,8 @@ int tk_eval_scorer_open(tk_eval_scorer **out, const char *backend, int threads,
 	s->model = model;
 	s->adapter = adapter;
 	s->slots = slots ? slots : 1;
-	eval_model_limits(model, &s->vocab, &s->max_context);
+	s->vocab = (size_t)model->config.vocab;
+	s->max_context = (size_t)model->config.max_positions;
 	s->logits = tk_malloc(CHUNK * s->vocab * sizeof *s->logits);
 	s->lse = tk_malloc(CHUNK * sizeof *s->lse);
 	s->dev_logits = tk_backend_alloc(be, CHUNK * s->vocab * sizeof *s->dev_logits);
