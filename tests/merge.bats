@@ -155,3 +155,24 @@ setup() {
 	[ "$status" -eq 65 ]
 	[ ! -e bad.tkc ]
 }
+
+@test "a trained adapter: tk-eval nll with it equals nll on its HF and .tkc merges (1e-4)" {
+	F="$FIX/tiny-llama"
+	printf '{"messages":[{"role":"user","content":"say hi"},{"role":"assistant","content":"hi there, friend"}]}\n%.0s' 1 2 3 4 5 6 7 8 >chats.jsonl
+	tk-render -m "$F" chats.jsonl -o train.tks 2>/dev/null
+	tk-sft -m "$F" train.tks -o run --steps 4 --batch 4 --lora-rank 4 --lr 1e-2 -t 1 -q
+	[ -s run/final.tkc ]
+	tk-merge -m "$F" -a run/final.tkc -o merged-hf
+	tk-merge -m "$F" -a run/final.tkc -o merged.tkc
+	nll() { tk-eval nll -q "$@" train.tks | python3 -c 'import json,sys; print(json.load(sys.stdin)["nll"])'; }
+	with=$(nll -m "$F" -a run/final.tkc)
+	hf=$(nll -m merged-hf)
+	full=$(nll -m merged.tkc)
+	base=$(nll -m "$F")
+	python3 - "$with" "$hf" "$full" "$base" <<'PY'
+import sys
+w, hf, full, base = map(float, sys.argv[1:])
+assert abs(w - hf) < 1e-4 and abs(w - full) < 1e-4, (w, hf, full)
+assert abs(w - base) > 1e-3, (w, base)  # the adapter trained: it changed the model
+PY
+}
