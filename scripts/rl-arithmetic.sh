@@ -5,19 +5,25 @@
 #
 #   scripts/rl-arithmetic.sh [OUTDIR]          (default rl-arithmetic/)
 #
-# Settings through the environment (defaults in brackets): STEPS [20],
+# Settings through the environment (defaults in brackets): STEPS [15],
 # N_GROUPS [8], GROUP_SIZE [4], MAX_TOKENS [16], LR [LoRA size rule], LOSS
 # [is], HELDOUT [200], THREADS [all cores], SEED [1].  Held-out problems
 # are the environment's problems of another seed (1000 + SEED), minus any
 # the training run poses.  Prints one JSON line: accuracy before and
 # after, their difference, the wall time of each part; OUTDIR keeps the
 # run folder, the problems, the samples and the reports.
+#
+# Measured (2 busy CPU cores, 2026-11-28, seed 1): greedy accuracy 0.10
+# before; 0.48 after 10 steps, 0.475 after 15; about 140 s a step.  Run
+# on to step 20 the policy collapses (entropy 1.5 -> 0.07 nats a token,
+# greedy accuracy 0.075): at this lr, 32 samples a step are too few to go
+# further; lower LR or raise N_GROUPS for longer runs.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-rl-arithmetic}
 export PATH="$root/build/bin:$PATH"
-steps=${STEPS:-20} groups=${N_GROUPS:-8} group_size=${GROUP_SIZE:-4}
+steps=${STEPS:-15} groups=${N_GROUPS:-8} group_size=${GROUP_SIZE:-4}
 max_tokens=${MAX_TOKENS:-16} heldout=${HELDOUT:-200} seed=${SEED:-1}
 loss=${LOSS:-is}
 threads=${THREADS:+-t $THREADS}
