@@ -77,6 +77,7 @@ typedef struct settings {
 	int lr_given;
 	int64_t warmup, steps, epochs, save_every, eval_every;
 	size_t batch_tokens, batch, micro, max_len;
+	int micro_given;           // --micro-tokens on the command line
 	double max_memory;         // MiB, 0: none
 	unsigned targets;
 	uint64_t seed;
@@ -101,7 +102,10 @@ static void parse_one(tk_cli *cli, settings *s, int o, const char *v)
 	case OPT_WARMUP: s->warmup = tk_cli_int(cli, "warmup", v, 0, INT32_MAX); break;
 	case OPT_BATCH_TOKENS: s->batch_tokens = (size_t)tk_cli_int(cli, "batch-tokens", v, 1, INT32_MAX); break;
 	case OPT_BATCH: s->batch = (size_t)tk_cli_int(cli, "batch", v, 1, INT32_MAX); break;
-	case OPT_MICRO: s->micro = (size_t)tk_cli_int(cli, "micro-tokens", v, 1, 1 << 24); break;
+	case OPT_MICRO:
+		s->micro = (size_t)tk_cli_int(cli, "micro-tokens", v, 1, 1 << 24);
+		s->micro_given = 1;
+		break;
 	case OPT_STEPS: s->steps = tk_cli_int(cli, "steps", v, 1, INT64_MAX / 2); break;
 	case OPT_EPOCHS: s->epochs = tk_cli_int(cli, "epochs", v, 1, 1000000); break;
 	case OPT_CLIP: s->clip = tk_cli_double(cli, "grad-clip", v, 0, 1e30); break;
@@ -405,6 +409,22 @@ static size_t fit_memory(const run *r, size_t micro, size_t longest)
 	return micro < fit ? micro : fit;
 }
 
+/* --resume without --micro-tokens: the pass size the run was started with
+ * (config.json), whatever this build's default works out to; 0 otherwise. */
+static size_t resumed_micro(const run *r)
+{
+	char path[4096], *text;
+	if (!r->s->resume || r->s->micro_given ||
+	    tk_read_text(in_run(r, "config.json", path, sizeof path), 1 << 20, &text, NULL))
+		return 0;
+	cJSON *o = cJSON_Parse(text);
+	free(text);
+	const cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "settings"), "micro_tokens");
+	size_t micro = cJSON_IsNumber(m) && m->valuedouble >= 1 ? (size_t)m->valuedouble : 0;
+	cJSON_Delete(o);
+	return micro;
+}
+
 static void alloc_buffers(run *r)
 {
 	size_t longest = 0;
@@ -415,6 +435,9 @@ static void alloc_buffers(run *r)
 	size_t most = most_tokens(r), micro = r->s->micro < most ? r->s->micro : most;
 	micro = fit_memory(r, micro, longest);
 	r->micro = micro > longest ? micro : longest;
+	size_t stored = resumed_micro(r);
+	if (stored) // the pass size shapes the sums' order: keep the run's own
+		r->micro = stored > longest ? stored : longest;
 	size_t n = r->data->n_units;
 	r->order = tk_calloc(n, sizeof *r->order);
 	r->batch = tk_calloc(n, sizeof *r->batch);

@@ -265,3 +265,16 @@ copy_stream() {
 	[ "$status" -eq 64 ]
 	[[ "$output" == *"--loss dpo needs LoRA"* ]]
 }
+
+@test "--resume keeps the run's own pass size when --micro-tokens is not given" {
+	printf '{"messages":[{"role":"user","content":"say hi"},{"role":"assistant","content":"hi there, friend"}]}\n%.0s' 1 2 3 4 5 6 7 8 >c.jsonl
+	tk-render -m "$BATS_TEST_DIRNAME/fixtures/tiny-llama" c.jsonl -o t.tks 2>/dev/null
+	tk-sft -m "$BATS_TEST_DIRNAME/fixtures/tiny-llama" t.tks -o run --steps 4 --batch 4 --save-every 2 -t 1 -q
+	# as if an older build had worked out another default pass size
+	python3 -c 'import json; p="run/config.json"; c=json.load(open(p)); c["settings"]["micro_tokens"]=40; json.dump(c, open(p, "w"))'
+	run tk-sft -m "$BATS_TEST_DIRNAME/fixtures/tiny-llama" t.tks --resume run --steps 4 --batch 4 --save-every 2 -t 1 -q
+	[ "$status" -eq 0 ]
+	run tk-sft -m "$BATS_TEST_DIRNAME/fixtures/tiny-llama" t.tks --resume run --steps 4 --batch 4 --save-every 2 -t 1 -q --micro-tokens 100
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"setting micro_tokens was 40, now 100"* ]]
+}
