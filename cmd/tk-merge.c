@@ -199,7 +199,7 @@ static int load_tokenizer(const char *path, tk_tokenizer **out)
 		return tk_tokenizer_load_json(out, path, probe ? config : NULL);
 	}
 	tk_model *m;
-	int rc = tk_model_load(&m, path);
+	int rc = tk_model_load_meta(&m, path);
 	if (rc)
 		return rc;
 	*out = m->tokenizer;

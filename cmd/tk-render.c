@@ -165,7 +165,7 @@ static int load_model(loaded *l, const char *path)
 	} else if (ends_with(path, ".json")) {
 		rc = load_tokenizer_json(l, path);
 	} else {
-		rc = tk_model_load(&l->model, path);
+		rc = tk_model_load_meta(&l->model, path); // no weights: only tokenizing
 		if (!rc && !l->model->tokenizer)
 			rc = tk_fail(TK_ECONFIG, "%s: the model has no tokenizer", path);
 		if (!rc) {

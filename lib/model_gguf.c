@@ -216,7 +216,7 @@ int model_load_gguf(tk_model *m, const char *path)
 	const tk_gguf *g = m->source->gguf;
 	if (!rc)
 		rc = gguf_config(&m->config, g);
-	for (size_t i = 0; !rc && i < g->n_tensors; i++)
+	for (size_t i = 0; !rc && !m->source->meta_only && i < g->n_tensors; i++)
 		rc = gguf_tensor(m, g, &g->tensors[i]);
 	if (!rc)
 		rc = model_tokenizer_from_gguf(&m->tokenizer, g);

@@ -14,6 +14,7 @@ struct tk_model_source {
 	tk_safetensors *st;
 	tk_gguf *gguf;
 	tk_tkc *tkc;
+	int meta_only;   /* tk_model_load_meta: config and tokenizer, no weights */
 };
 
 /* Appends a tensor; with owned set the model frees data (also when this

@@ -238,9 +238,9 @@ int model_load_hf(tk_model *m, const char *dir)
 		rc = tk_model_config_from_json(&m->config, text, config_path);
 	free(text);
 	free(config_path);
-	if (!rc)
+	if (!rc && !m->source->meta_only)
 		rc = tk_safetensors_open(&m->source->st, dir);
-	if (!rc)
+	if (!rc && !m->source->meta_only)
 		rc = hf_tensors(m);
 	if (!rc)
 		rc = hf_tokenizer(m, dir);
@@ -279,7 +279,7 @@ static int detect_format(const char *path, int *format)
 
 static int load(tk_model *m, const char *path)
 {
-	int format, rc = detect_format(path, &format);
+	int format = FORMAT_HF, rc = detect_format(path, &format);
 	if (rc)
 		return rc;
 	if (format == FORMAT_HF) {
@@ -292,13 +292,13 @@ static int load(tk_model *m, const char *path)
 		m->format = "tkc";
 		rc = model_load_tkc(m, path);
 	}
-	if (rc)
+	if (rc || m->source->meta_only)
 		return rc;
 	model_sort_tensors(m);
 	return tk_model_check(m);
 }
 
-int tk_model_load(tk_model **out, const char *path)
+static int load_model(tk_model **out, const char *path, int meta_only)
 {
 	*out = NULL;
 	tk_model *m = tk_calloc(1, sizeof *m);
@@ -306,6 +306,8 @@ int tk_model_load(tk_model **out, const char *path)
 		return TK_EOSERR;
 	m->source = tk_calloc(1, sizeof *m->source);
 	m->path = tk_strdup(path);
+	if (m->source)
+		m->source->meta_only = meta_only;
 	int rc = m->source && m->path ? load(m, path) : TK_EOSERR;
 	if (rc) {
 		tk_model_free(m);
@@ -313,6 +315,16 @@ int tk_model_load(tk_model **out, const char *path)
 	}
 	*out = m;
 	return TK_OK;
+}
+
+int tk_model_load(tk_model **out, const char *path)
+{
+	return load_model(out, path, 0);
+}
+
+int tk_model_load_meta(tk_model **out, const char *path)
+{
+	return load_model(out, path, 1);
 }
 
 void tk_model_free(tk_model *m)

@@ -45,11 +45,14 @@ static int tkc_tensor(tk_model *m, const tk_tensor_info *t, const char *path)
 
 int model_load_tkc(tk_model *m, const char *path)
 {
-	int rc = tk_tkc_read(&m->source->tkc, path);
+	char *meta_only_json = NULL;
+	int rc = m->source->meta_only ? tk_tkc_read_meta(&meta_only_json, path)
+				      : tk_tkc_read(&m->source->tkc, path);
 	if (rc)
 		return rc;
 	const tk_tkc *c = m->source->tkc;
-	cJSON *meta = cJSON_Parse(c->meta_json ? c->meta_json : "");
+	cJSON *meta = cJSON_Parse(c ? (c->meta_json ? c->meta_json : "") : meta_only_json);
+	free(meta_only_json);
 	if (!cJSON_IsObject(meta))
 		rc = tk_fail(TK_EDATA, "%s: checkpoint metadata is not a JSON object", path);
 	if (!rc)
@@ -58,7 +61,7 @@ int model_load_tkc(tk_model *m, const char *path)
 	if (!rc && tok)
 		rc = model_tokenizer_from_json(&m->tokenizer, tok, path);
 	cJSON_Delete(meta);
-	for (size_t i = 0; !rc && i < c->count; i++)
+	for (size_t i = 0; !rc && c && i < c->count; i++)
 		rc = tkc_tensor(m, &c->tensors[i], path);
 	return rc;
 }

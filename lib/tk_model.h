@@ -85,6 +85,9 @@ typedef struct tk_model {
  * name the file and the tensor. */
 int tk_model_load(tk_model **out, const char *path);
 void tk_model_free(tk_model *m);  /* safe on NULL */
+/* The config, tokenizer and fingerprint alone, without reading a weight
+ * (n_tensors 0): what tokenizing needs, at the cost of parsing headers. */
+int tk_model_load_meta(tk_model **out, const char *path);
 
 const tk_model_tensor *tk_model_find(const tk_model *m, const char *name);
 

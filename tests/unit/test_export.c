@@ -212,6 +212,33 @@ static void test_tokenizer_json_variants_round_trip(void)
 	}
 }
 
+/* tk_model_load_meta: the same config, tokenizer and fingerprint as a full
+ * load, from every format, without a weight. */
+static void test_load_meta_matches_full_load(void)
+{
+	char gguf[512], tkc[512];
+	tk_model *m = load(TINY);
+	if (!m)
+		return;
+	tkt_scratch_path(gguf, sizeof gguf, "meta.gguf");
+	tkt_scratch_path(tkc, sizeof tkc, "meta.tkc");
+	TKT_CHECK(tk_model_write_gguf(m, gguf, TK_GGML_F32) == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(tk_model_write_tkc(m, tkc) == TK_OK, "%s", tk_error_message());
+	const char *paths[3] = {TINY, gguf, tkc};
+	for (int i = 0; i < 3; i++) {
+		tk_model *meta = NULL;
+		TKT_CHECK(tk_model_load_meta(&meta, paths[i]) == TK_OK, "%s: %s", paths[i], tk_error_message());
+		if (!meta)
+			continue;
+		TKT_CHECK(meta->n_tensors == 0, "%s: %zu tensors read", paths[i], meta->n_tensors);
+		TKT_CHECK(meta->tokenizer != NULL, "%s: no tokenizer", paths[i]);
+		TKT_CHECK(tk_model_config_equal(&meta->config, &m->config), "%s: config differs", paths[i]);
+		TKT_CHECK(tk_model_fingerprint(meta) == tk_model_fingerprint(m), "%s: fingerprint differs", paths[i]);
+		tk_model_free(meta);
+	}
+	tk_model_free(m);
+}
+
 static int exists(const char *path)
 {
 	struct stat st;
@@ -323,6 +350,7 @@ int main(void)
 	TKT_RUN(test_peft_export_names_and_values);
 	TKT_RUN(test_tokenizer_json_from_gguf_vocabulary);
 	TKT_RUN(test_tokenizer_json_variants_round_trip);
+	TKT_RUN(test_load_meta_matches_full_load);
 	TKT_RUN(test_outdir_whole_or_nothing);
 	TKT_RUN(test_logits_match_peft);
 	return tkt_done();
