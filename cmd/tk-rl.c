@@ -10,6 +10,7 @@
 #include "tk_lora.h"
 #include "tk_model.h"
 #include "tk_progress.h"
+#include "tk_run.h"
 #include "tk_render.h"
 #include "tk_rl.h"
 #include "tk_sampler.h"
@@ -296,22 +297,8 @@ typedef struct run {
 	char last_state[4096];
 } run;
 
-static volatile sig_atomic_t stop_signal;
 
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
 
-static void catch_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
 
 static const char *in_run(const run *r, const char *name, char *buf, size_t cap)
 {
@@ -565,25 +552,7 @@ static void free_rollouts(rollout *ro, size_t n)
 
 /* ---- run folder, checkpoints, resume ------------------------------------ */
 
-static void write_text(const char *path, const char *text)
-{
-	tk_outfile *f;
-	tk_check(tk_outfile_open(&f, path, 0));
-	int rc = tk_outfile_write(f, text, strlen(text));
-	if (rc) {
-		tk_outfile_abort(f);
-		tk_check(rc);
-	}
-	tk_check(tk_outfile_commit(f));
-}
 
-static void append_line(const run *r, const char *name, const char *line)
-{
-	char path[4096];
-	FILE *f = fopen(in_run(r, name, path, sizeof path), "a");
-	if (!f || fputs(line, f) == EOF || fflush(f) || fclose(f))
-		tk_die(TK_EIO, "%s: %s", path, strerror(errno));
-}
 
 static void save_state(run *r)
 {
@@ -594,7 +563,7 @@ static void save_state(run *r)
 		 "\"command\": \"tk-rl\"}", r->s->seed, r->model_fp);
 	tk_check(tk_train_save_state(r->t, in_run(r, name, path, sizeof path), meta));
 	snprintf(line, sizeof line, "{\"step\": %" PRId64 ", \"path\": \"%s\"}\n", step, name);
-	append_line(r, "checkpoints.jsonl", line);
+	tk_check(tk_run_append(r->s->rundir, "checkpoints.jsonl", line));
 	snprintf(r->last_state, sizeof r->last_state, "%s", path);
 }
 
@@ -663,7 +632,7 @@ static void write_config(const run *r, cJSON *settings)
 	char *line = xcalloc(len + 2, 1);
 	memcpy(line, text, len);
 	memcpy(line + len, "\n", 2);
-	write_text(in_run(r, "config.json", path, sizeof path), line);
+	tk_check(tk_write_text(in_run(r, "config.json", path, sizeof path), line, strlen(line)));
 	free(line);
 	free(text);
 	cJSON_Delete(o);
@@ -736,7 +705,7 @@ static void trim_metrics(const run *r, int64_t step)
 		cJSON_Delete(o);
 	}
 	keep[at] = 0;
-	write_text(path, keep);
+	tk_check(tk_write_text(path, keep, strlen(keep)));
 	free(keep);
 	free(text);
 }
@@ -757,19 +726,6 @@ static void resume(run *r)
 		tk_warn("resuming at step %" PRId64 " from %s", step, path);
 }
 
-static void make_rundir(const run *r)
-{
-	char path[4096];
-	if (mkdir(r->s->rundir, 0777) && errno != EEXIST)
-		tk_die(TK_ECANTCREAT, "%s: %s", r->s->rundir, strerror(errno));
-	struct stat sb;
-	if (!r->s->resume && stat(in_run(r, "checkpoints.jsonl", path, sizeof path), &sb) == 0)
-		tk_die(TK_ECANTCREAT, "%s already holds a run (checkpoints.jsonl): continue it "
-		       "with --resume %s, or write to another folder with -o", r->s->rundir,
-		       r->s->rundir);
-	if (!r->s->resume)
-		remove(in_run(r, "metrics.jsonl", path, sizeof path));
-}
 
 /* The rollouts of the finished steps stay when a run stops early. */
 static void close_rollouts(run *r)
@@ -1120,11 +1076,11 @@ static void after_step(run *r)
 {
 	const settings *s = r->s;
 	int64_t step = tk_train_steps(r->t);
-	if (stop_signal) {
+	if (tk_run_stop_signal()) {
 		save_state(r);
 		close_rollouts(r);
 		tk_die(TK_ETEMPFAIL, "interrupted (signal %d) after step %" PRId64 "; state in %s; "
-		       "continue with --resume %s", (int)stop_signal, step, r->last_state, s->rundir);
+		       "continue with --resume %s", tk_run_stop_signal(), step, r->last_state, s->rundir);
 	}
 	if (s->save_every && step % s->save_every == 0 && step < r->total)
 		save_state(r);
@@ -1132,7 +1088,7 @@ static void after_step(run *r)
 
 static void train_online(run *r)
 {
-	catch_signals();
+	tk_run_catch_signals();
 	while (tk_train_steps(r->t) < r->total) {
 		one_step(r);
 		after_step(r);
@@ -1257,7 +1213,7 @@ static void train_offline(run *r)
 		if (read_batch(r, &of) == 0)
 			tk_die(TK_EDATA, "--resume: %s ends before the checkpoint's step %" PRId64,
 			       r->s->from_stream, tk_train_steps(r->t));
-	catch_signals();
+	tk_run_catch_signals();
 	while ((!r->total || tk_train_steps(r->t) < r->total) && read_batch(r, &of)) {
 		offline_step(r, &of);
 		after_step(r);
@@ -1372,7 +1328,7 @@ static void setup(run *r)
 	tk_check(tk_train_open(&r->t, r->be, r->model, r->lora, &tc));
 	if (s->kl_coef > 0)
 		open_reference(r);
-	make_rundir(r);
+	tk_check(tk_run_open_dir(r->s->rundir, r->s->resume != NULL));
 	if (s->rollouts)
 		open_rollouts(r);
 	cJSON *now = settings_json(r);

@@ -8,6 +8,7 @@
 #include "tk_lora.h"
 #include "tk_model.h"
 #include "tk_progress.h"
+#include "tk_run.h"
 #include "tk_train.h"
 
 #include <cjson/cJSON.h>
@@ -217,22 +218,8 @@ typedef struct run {
 	char last_state[4096];     // last state checkpoint written or loaded
 } run;
 
-static volatile sig_atomic_t stop_signal;
 
-static void on_signal(int sig)
-{
-	stop_signal = sig;
-}
 
-static void catch_signals(void)
-{
-	struct sigaction sa;
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-}
 
 static const char *in_run(const run *r, const char *name, char *buf, size_t cap)
 {
@@ -578,17 +565,6 @@ static cJSON *settings_json(const run *r)
 	return o;
 }
 
-static void write_text(const char *path, const char *text)
-{
-	tk_outfile *f;
-	tk_check(tk_outfile_open(&f, path, 0));
-	int rc = tk_outfile_write(f, text, strlen(text));
-	if (rc) {
-		tk_outfile_abort(f);
-		tk_check(rc);
-	}
-	tk_check(tk_outfile_commit(f));
-}
 
 static void write_config(const run *r, cJSON *settings)
 {
@@ -612,7 +588,7 @@ static void write_config(const run *r, cJSON *settings)
 		tk_check(TK_EOSERR);
 	memcpy(line, text, len);
 	memcpy(line + len, "\n", 2);
-	write_text(in_run(r, "config.json", path, sizeof path), line);
+	tk_check(tk_write_text(in_run(r, "config.json", path, sizeof path), line, strlen(line)));
 	free(line);
 	free(text);
 	cJSON_Delete(o);
@@ -654,13 +630,6 @@ static void check_same_settings(const run *r, const cJSON *now)
 
 /* ---- checkpoints -------------------------------------------------------- */
 
-static void append_line(const run *r, const char *name, const char *line)
-{
-	char path[4096];
-	FILE *f = fopen(in_run(r, name, path, sizeof path), "a");
-	if (!f || fputs(line, f) == EOF || fflush(f) || fclose(f))
-		tk_die(TK_EIO, "%s: %s", path, strerror(errno));
-}
 
 static void save_state(run *r)
 {
@@ -673,7 +642,7 @@ static void save_state(run *r)
 	tk_check(tk_train_save_state(r->t, in_run(r, name, path, sizeof path), meta));
 	snprintf(line, sizeof line, "{\"step\": %" PRId64 ", \"path\": \"%s\", \"data\": "
 		 "{\"epoch\": %" PRIu64 ", \"index\": %zu}}\n", step, name, r->epoch, r->index);
-	append_line(r, "checkpoints.jsonl", line);
+	tk_check(tk_run_append(r->s->rundir, "checkpoints.jsonl", line));
 	snprintf(r->last_state, sizeof r->last_state, "%s", path);
 }
 
@@ -725,7 +694,7 @@ static void trim_metrics(const run *r, int64_t step)
 		cJSON_Delete(o);
 	}
 	keep[at] = 0;
-	write_text(path, keep);
+	tk_check(tk_write_text(path, keep, strlen(keep)));
 	free(keep);
 	free(text);
 }
@@ -749,19 +718,6 @@ static void resume(run *r)
 		tk_warn("resuming at step %" PRId64 " from %s", step, path);
 }
 
-static void make_rundir(const run *r)
-{
-	char path[4096];
-	if (mkdir(r->s->rundir, 0777) && errno != EEXIST)
-		tk_die(TK_ECANTCREAT, "%s: %s", r->s->rundir, strerror(errno));
-	struct stat sb;
-	if (!r->s->resume && stat(in_run(r, "checkpoints.jsonl", path, sizeof path), &sb) == 0)
-		tk_die(TK_ECANTCREAT, "%s already holds a run (checkpoints.jsonl): continue it "
-		       "with --resume %s, or write to another folder with -o", r->s->rundir,
-		       r->s->rundir);
-	if (!r->s->resume)
-		remove(in_run(r, "metrics.jsonl", path, sizeof path));
-}
 
 /* ---- the loop ----------------------------------------------------------- */
 
@@ -851,16 +807,16 @@ static void one_step(run *r)
 static void train(run *r)
 {
 	const settings *s = r->s;
-	catch_signals();
+	tk_run_catch_signals();
 	while (tk_train_steps(r->t) < r->total) {
 		one_step(r);
 		int64_t step = tk_train_steps(r->t);
 		if (r->eval && s->eval_every && step % s->eval_every == 0 && step < r->total)
 			evaluate(r, step);
-		if (stop_signal) {
+		if (tk_run_stop_signal()) {
 			save_state(r);
 			tk_die(TK_ETEMPFAIL, "interrupted (signal %d) after step %" PRId64 "; state "
-			       "in %s; continue with --resume %s", (int)stop_signal, step,
+			       "in %s; continue with --resume %s", tk_run_stop_signal(), step,
 			       r->last_state, s->rundir);
 		}
 		if (s->save_every && step % s->save_every == 0 && step < r->total)
@@ -943,7 +899,7 @@ static void setup(run *r)
 		tk_model_free(r->model);
 		r->model = NULL;
 	}
-	make_rundir(r);
+	tk_check(tk_run_open_dir(r->s->rundir, r->s->resume != NULL));
 	cJSON *now = settings_json(r);
 	if (s->resume) {
 		check_same_settings(r, now);

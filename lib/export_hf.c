@@ -10,19 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int write_text(const char *path, const char *text)
-{
-	tk_outfile *f;
-	int rc = tk_outfile_open(&f, path, 0);
-	if (!rc)
-		rc = tk_outfile_write(f, text, strlen(text));
-	if (rc) {
-		tk_outfile_abort(f);
-		return rc;
-	}
-	return tk_outfile_commit(f);
-}
-
 static int copy_file(const char *from, const char *to)
 {
 	char *text;
@@ -30,16 +17,9 @@ static int copy_file(const char *from, const char *to)
 	int rc = tk_read_text(from, (size_t)256 << 20, &text, &len);
 	if (rc)
 		return rc;
-	tk_outfile *f;
-	rc = tk_outfile_open(&f, to, 0);
-	if (!rc)
-		rc = tk_outfile_write(f, text, len);
+	rc = tk_write_text(to, text, len);
 	free(text);
-	if (rc) {
-		tk_outfile_abort(f);
-		return rc;
-	}
-	return tk_outfile_commit(f);
+	return rc;
 }
 
 /* The tokenizer files: the source's own when the model came from an HF
@@ -77,7 +57,7 @@ static int write_generation_config(const tk_model *m, tk_outdir *d)
 	char text[256];
 	snprintf(text, sizeof text, "{\n  \"bos_token_id\": %d,\n  \"eos_token_id\": %d\n}\n",
 		 (int)m->config.bos_id, (int)m->config.eos_id);
-	return write_text(tk_outdir_file(d, "generation_config.json"), text);
+	return tk_write_text(tk_outdir_file(d, "generation_config.json"), text, strlen(text));
 }
 
 static int write_weights(const tk_model *m, const char *path, int dtype)
@@ -100,7 +80,7 @@ int tk_export_hf(const tk_model *m, const char *dir, int dtype, int force)
 	if (rc)
 		return rc;
 	char *config = tk_model_config_to_json(&m->config);
-	rc = config ? write_text(tk_outdir_file(d, "config.json"), config) : TK_EOSERR;
+	rc = config ? tk_write_text(tk_outdir_file(d, "config.json"), config, strlen(config)) : TK_EOSERR;
 	free(config);
 	if (!rc)
 		rc = write_weights(m, tk_outdir_file(d, "model.safetensors"), dtype);
@@ -179,7 +159,7 @@ int tk_export_peft(const tk_lora *l, const char *base_name, const char *dir,
 	if (rc)
 		return rc;
 	char *config = peft_config(l, base_name);
-	rc = config ? write_text(tk_outdir_file(d, "adapter_config.json"), config) : TK_EOSERR;
+	rc = config ? tk_write_text(tk_outdir_file(d, "adapter_config.json"), config, strlen(config)) : TK_EOSERR;
 	free(config);
 	if (!rc)
 		rc = peft_weights(l, tk_outdir_file(d, "adapter_model.safetensors"), dtype);

@@ -47,3 +47,17 @@ int tk_read_text(const char *path, size_t max_bytes, char **out, size_t *len)
 		*len = n;
 	return TK_OK;
 }
+
+int tk_write_text(const char *path, const char *text, size_t len)
+{
+	tk_outfile *f;
+	int rc = tk_outfile_open(&f, path, 0);
+	if (rc)
+		return rc;
+	rc = tk_outfile_write(f, text, len);
+	if (rc) {
+		tk_outfile_abort(f);
+		return rc;
+	}
+	return tk_outfile_commit(f);
+}

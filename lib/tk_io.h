@@ -31,6 +31,9 @@ void tk_close_input(FILE *f);
  * read, so a wrong path never eats the memory.  len may be NULL. */
 int tk_read_text(const char *path, size_t max_bytes, char **out, size_t *len);
 
+/* Writes len bytes of text as the whole of PATH, atomically (tk_outfile). */
+int tk_write_text(const char *path, const char *text, size_t len);
+
 /* ---- zstd streams ------------------------------------------------------
  * Checksummed frames; the writer compresses with `threads` workers when
  * threads > 1 (zstd's multi-threaded mode), level as zstd's.  The reader

@@ -218,18 +218,16 @@ static int write_json(cJSON *o, const char *path)
 	cJSON_Delete(o);
 	if (!text)
 		return tk_fail(TK_EOSERR, "%s: cannot build the JSON", path);
-	tk_outfile *f;
-	int rc = tk_outfile_open(&f, path, 0);
-	if (!rc)
-		rc = tk_outfile_write(f, text, strlen(text));
-	if (!rc)
-		rc = tk_outfile_write(f, "\n", 1);
-	free(text);
-	if (rc) {
-		tk_outfile_abort(f);
-		return rc;
+	size_t len = strlen(text);
+	char *line = realloc(text, len + 2);
+	if (!line) {
+		free(text);
+		return tk_fail(TK_EOSERR, "%s: out of memory", path);
 	}
-	return tk_outfile_commit(f);
+	memcpy(line + len, "\n", 2);
+	int rc = tk_write_text(path, line, len + 1);
+	free(line);
+	return rc;
 }
 
 int tk_tokenizer_write_hf(const tk_tokenizer *tok, const char *json_path,
