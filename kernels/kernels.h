@@ -24,10 +24,15 @@
  * with --batch 1 or 64 gives the same bits; RL samples can be re-scored
  * exactly).  BLAS libraries do not promise that (OpenBLAS changes a row's
  * bits with the number of rows), so matmul and the loss's logits use the
- * cpu backend's own product, which computes every element by the same
- * instructions: about matrix-vector speed for one row (2x OpenBLAS's
- * sgemm), 0.8x OpenBLAS at 64 rows and 0.6x at 256 (AVX-512; measured on
- * one core).  Invariant results do not depend on the thread count either.  tk_backend_set_batch_invariant(be, 0) trades
+ * cpu backend's own product, which computes every element as one chain of
+ * fused multiply-adds over k in order: the same bits whatever the rows,
+ * the threads and the instruction set (AVX-512, AVX2 or portable C).
+ * With W packed beforehand (tk_matmul_pack, as the forward does) it runs
+ * at matrix-vector speed for one row (5x OpenBLAS's sgemm) and about
+ * OpenBLAS's speed at 64 rows, 0.8x at 512 (AVX-512, one core,
+ * scripts/bench/matmul.sh); unpacked W is packed a panel at a time on every
+ * call, which costs little with many rows and much with few.
+ * tk_backend_set_batch_invariant(be, 0) trades
  * invariance for training throughput (OpenBLAS, sgemm-blocked attention):
  * bits then depend on the batch shape and thread count, but a run with the
  * same shapes and threads repeats exactly.  Bits differ between backends.
@@ -95,6 +100,17 @@ void tk_copy_on_device(tk_backend *be, void *dst, const void *src, size_t bytes)
 int tk_matmul_forward(tk_backend *be, float *y, const float *x,
 		      const float *w, const float *bias,
 		      size_t n, size_t in, size_t out, int accumulate);
+
+/* Weights multiplied many times (the forward's) packed once for the
+ * batch-invariant product: tk_matmul_forward_packed gives the same bits as
+ * tk_matmul_forward on a batch-invariant backend, faster (W is not
+ * repacked on every call), whatever the backend's setting.
+ *   packed (tk_matmul_packed_floats(in, out))   w (out, in), host memory */
+size_t tk_matmul_packed_floats(tk_backend *be, size_t in, size_t out);
+void tk_matmul_pack(tk_backend *be, float *packed, const float *w, size_t in, size_t out);
+int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
+			     const float *packed, const float *bias, size_t n,
+			     size_t in, size_t out, int accumulate);
 
 /* dx = dy·W (or += when accumulate_dx), dw += dyᵀ·x, dbias += Σ dy.  Any of
  * dx, dw, dbias may be NULL.

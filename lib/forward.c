@@ -13,7 +13,9 @@
 /* ---- weights ----------------------------------------------------------- */
 
 /* Walks every weight in upload order: sizes them (dst NULL) or copies them
- * to the block at *next and records where (dst set). */
+ * to the block at *next and records where (dst set).  Matrices multiplied
+ * on every pass (linear layers, adapters, lm_head) are stored packed for
+ * the batch-invariant product (kernels.h). */
 typedef struct upload {
 	tk_forward *f;
 	float *next;       // NULL: only counting
@@ -32,6 +34,20 @@ static float *put(upload *u, const float *src, size_t n)
 	return dst;
 }
 
+/* w (out, in), packed. */
+static float *put_packed(upload *u, const float *w, size_t in, size_t out)
+{
+	size_t n = tk_matmul_packed_floats(u->f->be, in, out);
+	size_t padded = (n + 15) / 16 * 16;
+	u->floats += padded;
+	if (!u->next || !w)
+		return NULL;
+	float *dst = u->next;
+	tk_matmul_pack(u->f->be, dst, w, in, out);
+	u->next += padded;
+	return dst;
+}
+
 static void put_lora(upload *u, fwd_layer_dev *ld, const tk_lora *lora, size_t l)
 {
 	for (int t = 0; t < FWD_N_LINEAR && lora; t++) {
@@ -39,8 +55,8 @@ static void put_lora(upload *u, fwd_layer_dev *ld, const tk_lora *lora, size_t l
 		if (!p)
 			continue;
 		size_t r = (size_t)lora->config.rank;
-		ld->lora_a[t] = put(u, p->a, r * p->in);
-		ld->lora_b[t] = put(u, p->b, p->out * r);
+		ld->lora_a[t] = put_packed(u, p->a, p->in, r);
+		ld->lora_b[t] = put_packed(u, p->b, r, p->out);
 	}
 }
 
@@ -55,7 +71,7 @@ static void put_layer(upload *u, size_t l, const tk_lora *lora)
 	for (int t = 0; t < FWD_N_LINEAR; t++) {
 		size_t in, out;
 		tk_model_linear_shape(d, t, &in, &out);
-		ld->w[t] = put(u, h->w[t], out * in);
+		ld->w[t] = put_packed(u, h->w[t], in, out);
 		if (t < 3 && h->bias[t])
 			ld->bias[t] = put(u, h->bias[t], out);
 	}
@@ -71,7 +87,7 @@ static void put_all(upload *u, const tk_lora *lora, const float *inv_freq)
 	tk_forward *f = u->f;
 	const tk_model_desc *d = &f->d;
 	f->embed = put(u, d->embed, d->vocab * d->hidden);
-	f->lm_head = d->tied ? f->embed : put(u, d->lm_head, d->vocab * d->hidden);
+	f->lm_head = put_packed(u, d->lm_head, d->hidden, d->vocab);
 	f->final_norm = put(u, d->final_norm, d->hidden);
 	f->inv_freq = put(u, inv_freq, d->head_dim / 2);
 	for (size_t l = 0; l < d->n_layers; l++)

@@ -18,11 +18,11 @@
 /* One layer's weights on the backend. */
 typedef struct fwd_layer_dev {
 	float *attn_norm, *mlp_norm;             // (C)
-	float *w[FWD_N_LINEAR];                  // (out, in)
+	float *w[FWD_N_LINEAR];                  // (out, in), packed
 	float *bias[3];                          // (out) or NULL
 	float *q_norm, *k_norm;                  // (D) or NULL
-	float *lora_a[FWD_N_LINEAR];             // (r, in) or NULL
-	float *lora_b[FWD_N_LINEAR];             // (out, r)
+	float *lora_a[FWD_N_LINEAR];             // (r, in) packed, or NULL
+	float *lora_b[FWD_N_LINEAR];             // (out, r) packed
 } fwd_layer_dev;
 
 /* The activations of one pass of n <= tokens tokens; L = logit rows. */

@@ -16,13 +16,13 @@ static int linear(tk_forward *f, const fwd_layer_dev *ld, int t, float *y,
 	size_t in, out;
 	tk_model_linear_shape(&f->d, t, &in, &out);
 	const float *bias = t < 3 ? ld->bias[t] : NULL;
-	int rc = tk_matmul_forward(f->be, y, x, ld->w[t], bias, n, in, out, 0);
+	int rc = tk_matmul_forward_packed(f->be, y, x, ld->w[t], bias, n, in, out, 0);
 	if (rc || !ld->lora_a[t])
 		return rc;
 	size_t r = (size_t)f->lora_rank;
-	rc = tk_matmul_forward(f->be, f->a.lora_t, x, ld->lora_a[t], NULL, n, in, r, 0);
+	rc = tk_matmul_forward_packed(f->be, f->a.lora_t, x, ld->lora_a[t], NULL, n, in, r, 0);
 	if (!rc)
-		rc = tk_matmul_forward(f->be, f->a.lora_u, f->a.lora_t, ld->lora_b[t], NULL,
+		rc = tk_matmul_forward_packed(f->be, f->a.lora_u, f->a.lora_t, ld->lora_b[t], NULL,
 				       n, r, out, 0);
 	if (!rc)
 		tk_axpy(f->be, y, f->lora_scale, f->a.lora_u, n * out);

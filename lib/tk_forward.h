@@ -14,8 +14,10 @@
  *   tk_forward_close(f);
  *
  * Memory.  The weights (and the adapter) are uploaded to the backend once
- * at open.  The KV cache holds `seqs` slots of `context` positions each
- * (2 · layers · kv_heads · head_dim floats per position), and the
+ * at open, the matrices packed for the batch-invariant product (a tied
+ * embedding is held twice: as the table and packed as lm_head).  The KV
+ * cache holds `seqs` slots of `context` positions each (2 · layers ·
+ * kv_heads · head_dim floats per position), and the
  * activations live in one arena planned for `tokens` tokens per pass; a
  * run with more new tokens than that is cut into passes, which gives the
  * same bits.  Logits are made at most TK_FORWARD_LOGIT_ROWS rows at a

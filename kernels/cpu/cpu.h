@@ -13,6 +13,7 @@
 #endif
 
 #include <math.h>
+#include <omp.h>
 
 #include <stddef.h>
 #include <stdint.h>
@@ -29,21 +30,30 @@ struct tk_backend {
  * fork/join costs more than the work. */
 #define TK_CPU_PARALLEL_MIN 32768
 
-/* Below this many rows tk's own product beats OpenBLAS's sgemm (which has
- * no matrix-vector path for one row), so it is used even when the backend
- * is not batch invariant. */
-#define TK_CPU_FEW_ROWS 32
+/* Columns of y per panel of a packed W (xwt.c): three AVX-512 vectors. */
+#define TK_XWT_PANEL 48
 
-/* y (m, ldy) = x (m, k) · w (n, k)ᵀ (+ y when beta is 1), each element by
- * the same lane arithmetic whatever m, n and the threads (xwt_rowwise.c). */
-void tk_cpu_xwt_rowwise(tk_backend *be, float *y, size_t ldy, const float *x,
-			const float *w, size_t m, size_t n, size_t k, float beta);
-/* The same through one instruction set, "avx512", "avx2" or "c" (the
- * portable code), as a CPU of that kind runs it, for the tests; -1 when
- * this CPU lacks it. */
-int tk_cpu_xwt_rowwise_isa(tk_backend *be, const char *isa, float *y,
-			   size_t ldy, const float *x, const float *w, size_t m,
-			   size_t n, size_t k, float beta);
+/* The batch-invariant products of xwt.c: each element of y one chain of
+ * fused multiply-adds over k in order, whatever m, n, the threads and the
+ * instruction set; accumulate adds the chain to y.  TK_EOSERR when out of
+ * memory for x's packed copy.
+ *   tk_cpu_xwt:        y (m, ldy) = x (m, k) · w (n, k)ᵀ
+ *   tk_cpu_xwt_packed: the same with w packed by tk_cpu_xwt_pack
+ *   tk_cpu_xw:         y (m, ldy) = x (m, k) · w (k, n) */
+int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
+	       size_t m, size_t n, size_t k, int accumulate);
+int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
+		      const float *packed, size_t m, size_t n, size_t k, int accumulate);
+int tk_cpu_xw(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
+	      size_t m, size_t n, size_t k, int accumulate);
+/* Floats of w (n, k) packed: ⌈n / TK_XWT_PANEL⌉ panels of (k, TK_XWT_PANEL). */
+size_t tk_cpu_xwt_packed_floats(size_t n, size_t k);
+void tk_cpu_xwt_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k);
+/* tk_cpu_xwt through one instruction set, "avx512", "avx2" or "c" (the
+ * portable code), for the tests; -1 when this CPU lacks it. */
+int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
+		   const float *x, const float *w, size_t m, size_t n, size_t k,
+		   int accumulate);
 
 /* c (m, n) = op(a) · op(b) + beta · c with row-major operands, split into
  * one single-threaded sgemm per thread over rows of c (or over columns when

@@ -35,14 +35,14 @@ static size_t vocab_chunk(const tk_backend *be, size_t vocab)
 
 /* logits (tn, ld) = h (tn, c) · w (vn, c)ᵀ, by the product tk_matmul_forward
  * would use for these rows. */
-static void make_logits(tk_backend *be, float *logits, size_t ld,
-			const float *h, const float *w, size_t tn, size_t vn,
-			size_t c)
+static int make_logits(tk_backend *be, float *logits, size_t ld,
+		       const float *h, const float *w, size_t tn, size_t vn,
+		       size_t c)
 {
-	if (be->batch_invariant || tn < TK_CPU_FEW_ROWS)
-		tk_cpu_xwt_rowwise(be, logits, ld, h, w, tn, vn, c, 0.0f);
-	else
-		tk_cpu_gemm(be, 0, 1, tn, vn, c, h, c, w, c, 0.0f, logits, ld);
+	if (be->batch_invariant)
+		return tk_cpu_xwt(be, logits, ld, h, w, tn, vn, c, 0);
+	tk_cpu_gemm(be, 0, 1, tn, vn, c, h, c, w, c, 0.0f, logits, ld);
+	return TK_OK;
 }
 
 static void lse_update(tk_backend *be, struct lse_state *st,
@@ -89,7 +89,7 @@ static void logits_to_grad(tk_backend *be, float *logits, size_t ld,
 }
 
 /* One chunk of tokens; logits (CE_TOKENS, vchunk) is the workspace. */
-static void chunk_loss(tk_backend *be, float *logits, size_t vchunk,
+static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 		       float *loss, float *logprob, float *dh, float *dw,
 		       const float *h, const float *w, const int32_t *target,
 		       const float *weight, size_t tn, size_t c, size_t vocab)
@@ -100,7 +100,9 @@ static void chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 		st[i] = (struct lse_state){-INFINITY, 0.0f, 0.0f};
 	for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
 		size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
-		make_logits(be, logits, vchunk, h, w + v0 * c, tn, vn, c);
+		int rc = make_logits(be, logits, vchunk, h, w + v0 * c, tn, vn, c);
+		if (rc)
+			return rc;
 		lse_update(be, st, logits, vchunk, target, tn, v0, vn);
 	}
 	for (size_t i = 0; i < tn; i++) {
@@ -112,12 +114,13 @@ static void chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 			loss[i] = target[i] < 0 ? 0.0f : -weight[i] * lp;
 	}
 	if (!dh && !dw)
-		return;
+		return TK_OK;
 	for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
 		size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
 		const float *wc = w + v0 * c; // (vn, c)
-		if (vchunk < vocab)
-			make_logits(be, logits, vchunk, h, wc, tn, vn, c);
+		int rc = vchunk < vocab ? make_logits(be, logits, vchunk, h, wc, tn, vn, c) : TK_OK;
+		if (rc)
+			return rc;
 		logits_to_grad(be, logits, vchunk, lse, target, weight, tn, v0, vn);
 		if (dh) // dh (tn, c) (+)= g (tn, vn) · wc (vn, c)
 			tk_cpu_gemm(be, 0, 0, tn, c, vn, logits, vchunk, wc, c,
@@ -126,6 +129,7 @@ static void chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 			tk_cpu_gemm(be, 1, 0, vn, c, tn, logits, vchunk, h, c,
 				    1.0f, dw + v0 * c, c);
 	}
+	return TK_OK;
 }
 
 int tk_logsumexp_forward(tk_backend *be, float *lse, const float *logits,
@@ -165,12 +169,13 @@ int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 	if (!logits)
 		return tk_fail(TK_EOSERR, "out of memory for a %d x %zu logits chunk",
 			       CE_TOKENS, vchunk);
-	for (size_t t0 = 0; t0 < n; t0 += CE_TOKENS) {
+	int rc = TK_OK;
+	for (size_t t0 = 0; t0 < n && !rc; t0 += CE_TOKENS) {
 		size_t tn = n - t0 < CE_TOKENS ? n - t0 : CE_TOKENS;
-		chunk_loss(be, logits, vchunk, loss ? loss + t0 : NULL,
+		rc = chunk_loss(be, logits, vchunk, loss ? loss + t0 : NULL,
 			   logprob ? logprob + t0 : NULL, dh ? dh + t0 * c : NULL,
 			   dw, h + t0 * c, w, target + t0, weight + t0, tn, c, vocab);
 	}
 	free(logits);
-	return TK_OK;
+	return rc;
 }

@@ -1,6 +1,6 @@
 /* Linear layers: y = x·Wᵀ (+ bias) with W stored (out, in), and its
  * backward.  The forward goes through tk's own product when the backend is
- * batch invariant (xwt_rowwise.c), through OpenBLAS otherwise; the backward
+ * batch invariant (xwt.c), through OpenBLAS otherwise; the backward
  * only needs speed. */
 #include "cpu.h"
 
@@ -24,15 +24,40 @@ int tk_matmul_forward(tk_backend *be, float *y, const float *x,
 	// y (n, out)   x (n, in)   w (out, in)   bias (out)
 	if (n == 0 || out == 0)
 		return TK_OK;
-	float beta = accumulate ? 1.0f : 0.0f;
-	if (be->batch_invariant || n < TK_CPU_FEW_ROWS) {
-		tk_cpu_xwt_rowwise(be, y, out, x, w, n, out, in, beta);
+	if (be->batch_invariant) {
+		int rc = tk_cpu_xwt(be, y, out, x, w, n, out, in, accumulate);
+		if (rc)
+			return rc;
 	} else {
-		tk_cpu_gemm(be, 0, 1, n, out, in, x, in, w, in, beta, y, out);
+		tk_cpu_gemm(be, 0, 1, n, out, in, x, in, w, in, accumulate ? 1.0f : 0.0f, y, out);
 	}
 	if (bias)
 		add_bias(be, y, bias, n, out);
 	return TK_OK;
+}
+
+size_t tk_matmul_packed_floats(tk_backend *be, size_t in, size_t out)
+{
+	(void)be;
+	return tk_cpu_xwt_packed_floats(out, in);
+}
+
+void tk_matmul_pack(tk_backend *be, float *packed, const float *w, size_t in, size_t out)
+{
+	tk_cpu_xwt_pack(be, packed, w, out, in);
+}
+
+int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
+			     const float *packed, const float *bias, size_t n,
+			     size_t in, size_t out, int accumulate)
+{
+	// y (n, out)   x (n, in)   packed: w (out, in) by tk_matmul_pack
+	if (n == 0 || out == 0)
+		return TK_OK;
+	int rc = tk_cpu_xwt_packed(be, y, out, x, packed, n, out, in, accumulate);
+	if (!rc && bias)
+		add_bias(be, y, bias, n, out);
+	return rc;
 }
 
 /* dbias[j] += Σ_i dy[i][j], each column summed by one thread in row order. */

@@ -1,6 +1,7 @@
 /* Measures single-precision matrix-multiply throughput on this machine:
  * OpenBLAS's own sgemm on all threads (the peak that MFU figures divide
- * by), then tk_matmul_forward with and without batch invariance, on the
+ * by), then tk_matmul_forward with and without batch invariance, and
+ * tk_matmul_forward_packed (invariant, W packed beforehand), on the
  * square product and on a decoder's shape (576 -> 1536, SmolLM2's MLP) at
  * 1, 64 and 512 rows.  Built and run by scripts/bench/matmul.sh.
  *
@@ -25,6 +26,7 @@ typedef void (*product_fn)(void *ctx);
 struct problem {
 	tk_backend *be;
 	float *x, *w, *y; // x (m, k)   w (n, k)   y (m, n)
+	float *packed;    // w packed by tk_matmul_pack
 	size_t m, n, k;
 };
 
@@ -41,6 +43,15 @@ static void tk_product(void *p)
 	struct problem *c = p;
 	if (tk_matmul_forward(c->be, c->y, c->x, c->w, NULL, c->m, c->k, c->n, 0)) {
 		fprintf(stderr, "matmul_peak: %s\n", "tk_matmul_forward failed");
+		exit(1);
+	}
+}
+
+static void tk_packed_product(void *p)
+{
+	struct problem *c = p;
+	if (tk_matmul_forward_packed(c->be, c->y, c->x, c->packed, NULL, c->m, c->k, c->n, 0)) {
+		fprintf(stderr, "matmul_peak: %s\n", "tk_matmul_forward_packed failed");
 		exit(1);
 	}
 }
@@ -67,6 +78,14 @@ static void tk_rates(struct problem *c, const char *label, double seconds)
 	printf("tk_matmul_fast%s %.1f\n", label, best_gflops(tk_product, c, seconds));
 	tk_backend_set_batch_invariant(c->be, 1);
 	printf("tk_matmul_invariant%s %.1f\n", label, best_gflops(tk_product, c, seconds));
+	c->packed = malloc(tk_matmul_packed_floats(c->be, c->k, c->n) * sizeof *c->packed);
+	if (!c->packed) {
+		fprintf(stderr, "matmul_peak: out of memory\n");
+		exit(1);
+	}
+	tk_matmul_pack(c->be, c->packed, c->w, c->k, c->n);
+	printf("tk_matmul_packed%s %.1f\n", label, best_gflops(tk_packed_product, c, seconds));
+	free(c->packed);
 }
 
 int main(int argc, char **argv)

@@ -1,0 +1,396 @@
+/* The batch-invariant product y = x·Wᵀ (and dy·W for the backward): every
+ * element is one chain of fused multiply-adds over k in order, starting
+ * from zero, then added to y when accumulating.  Blocking, vector width
+ * and threading only decide which elements are computed side by side,
+ * never how one is computed, so a row's bits depend neither on the other
+ * rows nor on the thread count, and every instruction set gives the same
+ * bits (an FMA is exactly rounded; the portable code calls fmaf).
+ *
+ * The layout is the classic outer-product one: W is cut into panels of
+ * TK_XWT_PANEL columns of y, stored k-major (panel[k][c] = W[j0 + c][k]),
+ * and rows of x are packed in blocks of MR k-major too.  A register tile
+ * of MR rows × one panel then costs, per k, three vector loads of the
+ * panel and MR broadcasts for 3·MR multiply-adds: the multiply-add units,
+ * not the caches, set the pace.  Weights used many times (the forward's)
+ * are packed once (tk_matmul_pack); others are packed a panel at a time
+ * inside the product, each panel once per call. */
+#include "cpu.h"
+
+#include "tk_error.h"
+
+#include <immintrin.h>
+#include <stdlib.h>
+
+#define NR TK_XWT_PANEL
+#define MR 8 // rows of x per register tile
+
+/* Where the product reads its panels from. */
+enum panel_source {
+	PANELS_PACKED, // b is packed: panel p at b + p·k·NR, rows NR apart
+	PANELS_ROWS,   // b is (k, n) row-major (dy·W): panel p at b + p·NR, rows ldb apart
+	PANELS_PACK,   // b is W (n, k): each panel packed into a thread's buffer first
+};
+
+struct xwt {
+	float *y;
+	size_t ldy;
+	const float *ap; // x packed: (⌈m/MR⌉, k, MR)
+	const float *b;
+	size_t ldb;
+	enum panel_source source;
+	size_t m, n, k;
+	int accumulate;
+	float *buffers; // PANELS_PACK: one (k, NR) panel per thread
+};
+
+/* Rows of the next panel a tile fetches into the cache while it computes
+ * (row t during step t), so that the next panel does not start by
+ * waiting on memory. */
+struct prefetch {
+	const float *rows; // row 0; rows ld apart, NR floats each
+	size_t ld, count;
+};
+
+typedef void (*tile_fn)(size_t mr, const float *ap, const float *b, size_t ldb,
+			size_t k, size_t cols, float *y, size_t ldy, size_t rows,
+			int accumulate, struct prefetch pf);
+
+/* ---- packing ----------------------------------------------------------- */
+
+size_t tk_cpu_xwt_packed_floats(size_t n, size_t k)
+{
+	return (n + NR - 1) / NR * k * NR;
+}
+
+/* One panel: dst (k, NR) = columns j0.. of y, zero past n. */
+static void pack_panel(float *dst, const float *w, size_t n, size_t k, size_t j0)
+{
+	size_t cols = n - j0 < NR ? n - j0 : NR;
+	for (size_t c = 0; c < cols; c++) {
+		const float *row = w + (j0 + c) * k;
+		for (size_t t = 0; t < k; t++)
+			dst[t * NR + c] = row[t];
+	}
+	for (size_t c = cols; c < NR; c++)
+		for (size_t t = 0; t < k; t++)
+			dst[t * NR + c] = 0.0f;
+}
+
+void tk_cpu_xwt_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k)
+{
+	size_t panels = (n + NR - 1) / NR;
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * k >= TK_CPU_PARALLEL_MIN)
+	for (size_t p = 0; p < panels; p++)
+		pack_panel(packed + p * k * NR, w, n, k, p * NR);
+}
+
+/* Rows i0.. of x as block (k, MR), zero past m. */
+static void pack_rows(float *dst, const float *x, size_t lda, size_t m, size_t k, size_t i0)
+{
+	size_t rows = m - i0 < MR ? m - i0 : MR;
+	for (size_t r = 0; r < rows; r++) {
+		const float *row = x + (i0 + r) * lda;
+		for (size_t t = 0; t < k; t++)
+			dst[t * MR + r] = row[t];
+	}
+	for (size_t r = rows; r < MR; r++)
+		for (size_t t = 0; t < k; t++)
+			dst[t * MR + r] = 0.0f;
+}
+
+/* ---- AVX-512: MR rows × 48 columns, three 16-lane vectors a row -------- */
+
+__attribute__((target("avx512f"))) static inline __mmask16 mask16(size_t cols, size_t lo)
+{
+	size_t have = cols > lo ? cols - lo : 0;
+	return have >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << have) - 1u);
+}
+
+__attribute__((target("avx512f"))) static inline void
+store16(float *out, __mmask16 mask, __m512 s, int accumulate)
+{
+	if (accumulate)
+		s = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), s);
+	_mm512_mask_storeu_ps(out, mask, s);
+}
+
+/* Every index into the accumulators is a constant once unrolled, so they
+ * live in registers, not on the stack. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+tile_avx512_body(const size_t mr, const float *ap, const float *b, size_t ldb,
+		 size_t k, size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
+		 struct prefetch pf)
+{
+	const __mmask16 m0 = mask16(cols, 0), m1 = mask16(cols, 16), m2 = mask16(cols, 32);
+	__m512 c0[MR], c1[MR], c2[MR];
+#pragma GCC unroll 8
+	for (size_t r = 0; r < mr; r++)
+		c0[r] = c1[r] = c2[r] = _mm512_setzero_ps();
+	for (size_t t = 0; t < k; t++) {
+		const float *bt = b + t * ldb;
+		__m512 b0 = _mm512_maskz_loadu_ps(m0, bt);
+		__m512 b1 = _mm512_maskz_loadu_ps(m1, bt + 16);
+		__m512 b2 = _mm512_maskz_loadu_ps(m2, bt + 32);
+		if (t < pf.count) {
+			const char *next = (const char *)(pf.rows + t * pf.ld);
+			_mm_prefetch(next, _MM_HINT_T0);
+			_mm_prefetch(next + 64, _MM_HINT_T0);
+			_mm_prefetch(next + 128, _MM_HINT_T0);
+		}
+#pragma GCC unroll 8
+		for (size_t r = 0; r < mr; r++) {
+			__m512 a = _mm512_set1_ps(ap[t * MR + r]);
+			c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
+			c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
+			c2[r] = _mm512_fmadd_ps(a, b2, c2[r]);
+		}
+	}
+#pragma GCC unroll 8
+	for (size_t r = 0; r < mr; r++) {
+		if (r < rows) {
+			float *out = y + r * ldy;
+			store16(out, m0, c0[r], accumulate);
+			store16(out + 16, m1, c1[r], accumulate);
+			store16(out + 32, m2, c2[r], accumulate);
+		}
+	}
+}
+
+__attribute__((target("avx512f"))) static void
+tile_avx512(size_t mr, const float *ap, const float *b, size_t ldb, size_t k,
+	    size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
+	    struct prefetch pf)
+{
+	// one copy per row count, each with its accumulators in registers
+	if (mr > 4)
+		tile_avx512_body(8, ap, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+	else if (mr > 2)
+		tile_avx512_body(4, ap, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+	else if (mr > 1)
+		tile_avx512_body(2, ap, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+	else
+		tile_avx512_body(1, ap, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+}
+
+/* ---- AVX2 + FMA: 4 rows × 24 columns, twice a panel (16 registers) ----- */
+
+__attribute__((target("avx2,fma"))) static inline __m256i mask8(size_t have)
+{
+	static const int32_t ramp[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
+	return _mm256_loadu_si256((const __m256i *)(ramp + 8 - (have > 8 ? 8 : have)));
+}
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+half_avx2_body(const size_t mr, const float *ap, const float *b, size_t ldb, size_t k,
+	       size_t cols, float *y, size_t ldy, size_t rows, int accumulate)
+{
+	__m256i mask[3];
+	for (int v = 0; v < 3; v++) {
+		size_t lo = (size_t)v * 8;
+		mask[v] = mask8(cols > lo ? cols - lo : 0);
+	}
+	__m256 acc[4][3];
+#pragma GCC unroll 4
+	for (size_t r = 0; r < mr; r++)
+		acc[r][0] = acc[r][1] = acc[r][2] = _mm256_setzero_ps();
+	for (size_t t = 0; t < k; t++) {
+		const float *bt = b + t * ldb;
+		__m256 b0 = _mm256_maskload_ps(bt, mask[0]);
+		__m256 b1 = _mm256_maskload_ps(bt + 8, mask[1]);
+		__m256 b2 = _mm256_maskload_ps(bt + 16, mask[2]);
+#pragma GCC unroll 4
+		for (size_t r = 0; r < mr; r++) {
+			__m256 a = _mm256_broadcast_ss(ap + t * MR + r);
+			acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+			acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+			acc[r][2] = _mm256_fmadd_ps(a, b2, acc[r][2]);
+		}
+	}
+#pragma GCC unroll 4
+	for (size_t r = 0; r < mr; r++) {
+		if (r >= rows)
+			break;
+		for (int v = 0; v < 3; v++) {
+			float *out = y + r * ldy + v * 8;
+			__m256 s = acc[r][v];
+			if (accumulate)
+				s = _mm256_add_ps(_mm256_maskload_ps(out, mask[v]), s);
+			_mm256_maskstore_ps(out, mask[v], s);
+		}
+	}
+}
+
+__attribute__((target("avx2,fma"))) static void
+half_avx2(size_t mr, const float *ap, const float *b, size_t ldb, size_t k,
+	  size_t cols, float *y, size_t ldy, size_t rows, int accumulate)
+{
+	if (mr > 2)
+		half_avx2_body(4, ap, b, ldb, k, cols, y, ldy, rows, accumulate);
+	else if (mr > 1)
+		half_avx2_body(2, ap, b, ldb, k, cols, y, ldy, rows, accumulate);
+	else
+		half_avx2_body(1, ap, b, ldb, k, cols, y, ldy, rows, accumulate);
+}
+
+static void tile_avx2(size_t mr, const float *ap, const float *b, size_t ldb, size_t k,
+		      size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
+		      struct prefetch pf)
+{
+	(void)pf;
+	for (size_t r0 = 0; r0 < mr && r0 < rows; r0 += 4) {
+		size_t rr = rows - r0 < 4 ? rows - r0 : 4;
+		const float *a = ap + r0;
+		float *yr = y + r0 * ldy;
+		half_avx2(rr, a, b, ldb, k, cols, yr, ldy, rr, accumulate);
+		if (cols > 24)
+			half_avx2(rr, a, b + 24, ldb, k, cols - 24, yr + 24, ldy, rr, accumulate);
+	}
+}
+
+/* ---- portable C -------------------------------------------------------- */
+
+static void tile_c(size_t mr, const float *ap, const float *b, size_t ldb, size_t k,
+		   size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
+		   struct prefetch pf)
+{
+	(void)mr, (void)pf;
+	for (size_t r = 0; r < rows; r++)
+		for (size_t c = 0; c < cols; c++) {
+			float s = 0.0f;
+			for (size_t t = 0; t < k; t++)
+				s = fmaf(ap[t * MR + r], b[t * ldb + c], s);
+			float *out = y + r * ldy + c;
+			*out = accumulate ? *out + s : s;
+		}
+}
+
+/* ---- blocking and threads ---------------------------------------------- */
+
+static tile_fn pick_tile(void)
+{
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("avx512f"))
+		return tile_avx512;
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+		return tile_avx2;
+	return tile_c;
+}
+
+/* Columns j0..j0+cols of rows i0..i1 of y from panel b (rows ldb apart);
+ * the tiles share out fetching `next` (NULL: nothing to fetch). */
+static void panel_rows(const struct xwt *p, tile_fn tile, const float *b, size_t ldb,
+		       const float *next, size_t j0, size_t i0, size_t i1)
+{
+	size_t cols = p->n - j0 < NR ? p->n - j0 : NR;
+	size_t tiles = (i1 - i0 + MR - 1) / MR, share = (p->k + tiles - 1) / tiles;
+	for (size_t i = i0, s = 0; i < i1; i += MR, s++) {
+		size_t rows = i1 - i < MR ? i1 - i : MR;
+		size_t lo = s * share < p->k ? s * share : p->k;
+		size_t hi = lo + share < p->k ? lo + share : p->k;
+		struct prefetch pf = {next ? next + lo * ldb : b, ldb, next ? hi - lo : 0};
+		tile(rows, p->ap + i * p->k, b, ldb, p->k, cols, p->y + i * p->ldy + j0,
+		     p->ldy, rows, p->accumulate, pf);
+	}
+}
+
+static void run_panel(const struct xwt *p, tile_fn tile, size_t panel, int last,
+		      size_t i0, size_t i1, float *buffer)
+{
+	size_t j0 = panel * NR;
+	switch (p->source) {
+	case PANELS_PACKED: {
+		const float *b = p->b + panel * p->k * NR;
+		panel_rows(p, tile, b, NR, last ? NULL : b + p->k * NR, j0, i0, i1);
+		break;
+	}
+	case PANELS_ROWS:
+		panel_rows(p, tile, p->b + j0, p->ldb, last ? NULL : p->b + j0 + NR, j0, i0, i1);
+		break;
+	case PANELS_PACK:
+		pack_panel(buffer, p->b, p->n, p->k, j0);
+		panel_rows(p, tile, buffer, NR, NULL, j0, i0, i1);
+		break;
+	}
+}
+
+/* Packs x, then shares (panel, row range) items among the threads: panels
+ * in order, each thread a contiguous run of them; rows are split too when
+ * there are fewer panels than threads. */
+static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p, const float *x, size_t lda)
+{
+	size_t blocks = (p->m + MR - 1) / MR, panels = (p->n + NR - 1) / NR;
+	size_t threads = (size_t)be->threads;
+	int parallel = p->m * p->n * p->k >= TK_CPU_PARALLEL_MIN && threads > 1;
+	size_t row_parts = parallel && panels < threads ? threads : 1;
+	size_t rows = (blocks + row_parts - 1) / row_parts * MR;
+	row_parts = (p->m + rows - 1) / rows;
+	size_t items = panels * row_parts;
+	size_t buffer_floats = p->source == PANELS_PACK ? p->k * NR : 0;
+	float *ap = malloc((blocks * MR * p->k + threads * buffer_floats) * sizeof *ap + 64);
+	if (!ap)
+		return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product", p->m, p->n);
+	p->ap = ap;
+	p->buffers = ap + blocks * MR * p->k;
+#pragma omp parallel num_threads(be->threads) if (parallel)
+	{
+#pragma omp for schedule(static)
+		for (size_t blk = 0; blk < blocks; blk++)
+			pack_rows(ap + blk * MR * p->k, x, lda, p->m, p->k, blk * MR);
+		float *buffer = p->buffers + (size_t)omp_get_thread_num() * buffer_floats;
+		/* each thread a contiguous run of items, as schedule(static) */
+		size_t team = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
+		size_t per = (items + team - 1) / team, first = me * per;
+		size_t end = first + per < items ? first + per : items;
+		for (size_t t = first; t < end; t++) {
+			size_t i0 = t % row_parts * rows;
+			size_t i1 = i0 + rows < p->m ? i0 + rows : p->m;
+			size_t panel = t / row_parts;
+			int last = t + 1 >= end || panel + 1 >= panels || row_parts > 1;
+			run_panel(p, tile, panel, last, i0, i1, buffer);
+		}
+	}
+	free(ap);
+	return TK_OK;
+}
+
+int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
+		      const float *packed, size_t m, size_t n, size_t k, int accumulate)
+{
+	struct xwt p = {y, ldy, NULL, packed, NR, PANELS_PACKED, m, n, k, accumulate, NULL};
+	return m && n ? xwt_run(be, pick_tile(), &p, x, k) : TK_OK;
+}
+
+int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
+	       size_t m, size_t n, size_t k, int accumulate)
+{
+	struct xwt p = {y, ldy, NULL, w, k, PANELS_PACK, m, n, k, accumulate, NULL};
+	return m && n ? xwt_run(be, pick_tile(), &p, x, k) : TK_OK;
+}
+
+int tk_cpu_xw(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
+	      size_t m, size_t n, size_t k, int accumulate)
+{
+	struct xwt p = {y, ldy, NULL, w, n, PANELS_ROWS, m, n, k, accumulate, NULL};
+	return m && n ? xwt_run(be, pick_tile(), &p, x, k) : TK_OK;
+}
+
+int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
+		   const float *x, const float *w, size_t m, size_t n, size_t k,
+		   int accumulate)
+{
+	tile_fn tile = tile_c;
+	__builtin_cpu_init();
+	if (strcmp(isa, "avx512") == 0) {
+		if (!__builtin_cpu_supports("avx512f"))
+			return -1;
+		tile = tile_avx512;
+	} else if (strcmp(isa, "avx2") == 0) {
+		if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+			return -1;
+		tile = tile_avx2;
+	} else if (strcmp(isa, "c") != 0) {
+		return -1;
+	}
+	struct xwt p = {y, ldy, NULL, w, k, PANELS_PACK, m, n, k, accumulate, NULL};
+	return m && n ? xwt_run(be, tile, &p, x, k) : TK_OK;
+}
