@@ -85,6 +85,15 @@ static void attend(float *out, float *lse, const float *q, const float *k,
 	}
 }
 
+/* attend, or its AVX-512 twin where it applies (attend_avx512.c). */
+static void attend_group(float *out, float *lse, const float *q, const float *k,
+			 const float *v, size_t ld, size_t n_keys, size_t d,
+			 size_t group, float scale)
+{
+	if (!tk_cpu_attend_avx512(out, lse, q, k, v, ld, n_keys, d, group, scale))
+		attend(out, lse, q, k, v, ld, n_keys, d, group, scale);
+}
+
 void tk_attention_cached_forward(tk_backend *be, float *out, const float *q,
 				 const float *k_cache, const float *v_cache,
 				 const int32_t *kv_row, const int32_t *pos,
@@ -99,7 +108,7 @@ void tk_attention_cached_forward(tk_backend *be, float *out, const float *q,
 		size_t i = t / kv_heads, g = t % kv_heads;
 		size_t first = (size_t)kv_row[i] * ld + g * d;
 		size_t at = (i * heads + g * group) * d; // the group's first query head
-		attend(out + at, NULL, q + at, k_cache + first, v_cache + first, ld,
+		attend_group(out + at, NULL, q + at, k_cache + first, v_cache + first, ld,
 		       (size_t)pos[i] + 1, d, group, scale);
 	}
 }
@@ -136,7 +145,7 @@ int tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
 		size_t start = (size_t)cu_seqlens[record_of(cu_seqlens, n_records, i)];
 		size_t first = start * ld + g * d;
 		size_t at = i * heads + g * group; // the group's first (token, head)
-		attend(out + at * d, lse ? lse + at : NULL, q + at * d, k + first,
+		attend_group(out + at * d, lse ? lse + at : NULL, q + at * d, k + first,
 		       v + first, ld, i - start + 1, d, group, scale);
 	}
 	return TK_OK;

@@ -63,6 +63,13 @@ void tk_cpu_gemm(tk_backend *be, int trans_a, int trans_b, size_t m,
 		 size_t n, size_t k, const float *a, size_t lda,
 		 const float *b, size_t ldb, float beta, float *c, size_t ldc);
 
+/* attention.c's attend for one kv group in AVX-512 (attend_avx512.c):
+ * 1 when done, 0 when this CPU or head dimension (not 64 or 128) is not
+ * one it handles. */
+int tk_cpu_attend_avx512(float *out, float *lse, const float *q, const float *k,
+			 const float *v, size_t ld, size_t n_keys, size_t d,
+			 size_t group, float scale);
+
 /* The packed attention forward through sgemm blocks (attention_blocked.c):
  * fast, but a token's bits depend on its record's length. */
 int tk_cpu_attention_packed_forward_blocked(tk_backend *be, float *out, float *lse,

@@ -7,11 +7,10 @@
  * bits (an FMA is exactly rounded; the portable code calls fmaf).
  *
  * The layout is the classic outer-product one: W is cut into panels of
- * TK_XWT_PANEL columns of y, stored k-major (panel[k][c] = W[j0 + c][k]),
- * and rows of x are packed in blocks of MR k-major too.  A register tile
- * of MR rows × one panel then costs, per k, three vector loads of the
- * panel and MR broadcasts for 3·MR multiply-adds: the multiply-add units,
- * not the caches, set the pace.  Weights used many times (the forward's)
+ * TK_XWT_PANEL columns of y, stored k-major (panel[k][c] = W[j0 + c][k]).
+ * A register tile of MR rows of x × one panel then costs, per k, three
+ * vector loads of the panel and MR broadcasts from x's rows for 3·MR
+ * multiply-adds: the multiply-add units, not the caches, set the pace.  Weights used many times (the forward's)
  * are packed once (tk_matmul_pack); others are packed a panel at a time
  * inside the product, each panel once per call. */
 #include "cpu.h"
@@ -34,7 +33,8 @@ enum panel_source {
 struct xwt {
 	float *y;
 	size_t ldy;
-	const float *ap; // x packed: (⌈m/MR⌉, k, MR)
+	const float *x;
+	size_t lda;
 	const float *b;
 	size_t ldb;
 	enum panel_source source;
@@ -51,7 +51,7 @@ struct prefetch {
 	size_t ld, count;
 };
 
-typedef void (*tile_fn)(size_t mr, const float *ap, const float *b, size_t ldb,
+typedef void (*tile_fn)(size_t mr, const float *a, size_t lda, const float *b, size_t ldb,
 			size_t k, size_t cols, float *y, size_t ldy, size_t rows,
 			int accumulate, struct prefetch pf);
 
@@ -84,20 +84,6 @@ void tk_cpu_xwt_pack(tk_backend *be, float *packed, const float *w, size_t n, si
 		pack_panel(packed + p * k * NR, w, n, k, p * NR);
 }
 
-/* Rows i0.. of x as block (k, MR), zero past m. */
-static void pack_rows(float *dst, const float *x, size_t lda, size_t m, size_t k, size_t i0)
-{
-	size_t rows = m - i0 < MR ? m - i0 : MR;
-	for (size_t r = 0; r < rows; r++) {
-		const float *row = x + (i0 + r) * lda;
-		for (size_t t = 0; t < k; t++)
-			dst[t * MR + r] = row[t];
-	}
-	for (size_t r = rows; r < MR; r++)
-		for (size_t t = 0; t < k; t++)
-			dst[t * MR + r] = 0.0f;
-}
-
 /* ---- AVX-512: MR rows × 48 columns, three 16-lane vectors a row -------- */
 
 __attribute__((target("avx512f"))) static inline __mmask16 mask16(size_t cols, size_t lo)
@@ -117,32 +103,42 @@ store16(float *out, __mmask16 mask, __m512 s, int accumulate)
 /* Every index into the accumulators is a constant once unrolled, so they
  * live in registers, not on the stack. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-tile_avx512_body(const size_t mr, const float *ap, const float *b, size_t ldb,
+tile_avx512_body(const size_t mr, const float *a, size_t lda, const float *b, size_t ldb,
 		 size_t k, size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
 		 struct prefetch pf)
 {
 	const __mmask16 m0 = mask16(cols, 0), m1 = mask16(cols, 16), m2 = mask16(cols, 32);
 	__m512 c0[MR], c1[MR], c2[MR];
+	const float *ar[MR]; // rows past `rows` repeat row 0 (computed, not stored)
 #pragma GCC unroll 8
-	for (size_t r = 0; r < mr; r++)
+	for (size_t r = 0; r < mr; r++) {
 		c0[r] = c1[r] = c2[r] = _mm512_setzero_ps();
+		ar[r] = a + (r < rows ? r : 0) * lda;
+	}
 	for (size_t t = 0; t < k; t++) {
 		const float *bt = b + t * ldb;
-		__m512 b0 = _mm512_maskz_loadu_ps(m0, bt);
-		__m512 b1 = _mm512_maskz_loadu_ps(m1, bt + 16);
-		__m512 b2 = _mm512_maskz_loadu_ps(m2, bt + 32);
+		__m512 b0, b1, b2;
+		if (cols == NR) { // the common case: no mask registers in the loop
+			b0 = _mm512_loadu_ps(bt);
+			b1 = _mm512_loadu_ps(bt + 16);
+			b2 = _mm512_loadu_ps(bt + 32);
+		} else {
+			b0 = _mm512_maskz_loadu_ps(m0, bt);
+			b1 = _mm512_maskz_loadu_ps(m1, bt + 16);
+			b2 = _mm512_maskz_loadu_ps(m2, bt + 32);
+		}
 		if (t < pf.count) {
 			const char *next = (const char *)(pf.rows + t * pf.ld);
-			_mm_prefetch(next, _MM_HINT_T0);
-			_mm_prefetch(next + 64, _MM_HINT_T0);
-			_mm_prefetch(next + 128, _MM_HINT_T0);
+			_mm_prefetch(next, _MM_HINT_T1);
+			_mm_prefetch(next + 64, _MM_HINT_T1);
+			_mm_prefetch(next + 128, _MM_HINT_T1);
 		}
 #pragma GCC unroll 8
 		for (size_t r = 0; r < mr; r++) {
-			__m512 a = _mm512_set1_ps(ap[t * MR + r]);
-			c0[r] = _mm512_fmadd_ps(a, b0, c0[r]);
-			c1[r] = _mm512_fmadd_ps(a, b1, c1[r]);
-			c2[r] = _mm512_fmadd_ps(a, b2, c2[r]);
+			__m512 x = _mm512_set1_ps(ar[r][t]);
+			c0[r] = _mm512_fmadd_ps(x, b0, c0[r]);
+			c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);
+			c2[r] = _mm512_fmadd_ps(x, b2, c2[r]);
 		}
 	}
 #pragma GCC unroll 8
@@ -157,19 +153,19 @@ tile_avx512_body(const size_t mr, const float *ap, const float *b, size_t ldb,
 }
 
 __attribute__((target("avx512f"))) static void
-tile_avx512(size_t mr, const float *ap, const float *b, size_t ldb, size_t k,
+tile_avx512(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
 	    size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
 	    struct prefetch pf)
 {
 	// one copy per row count, each with its accumulators in registers
 	if (mr > 4)
-		tile_avx512_body(8, ap, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+		tile_avx512_body(8, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
 	else if (mr > 2)
-		tile_avx512_body(4, ap, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+		tile_avx512_body(4, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
 	else if (mr > 1)
-		tile_avx512_body(2, ap, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+		tile_avx512_body(2, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
 	else
-		tile_avx512_body(1, ap, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+		tile_avx512_body(1, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
 }
 
 /* ---- AVX2 + FMA: 4 rows × 24 columns, twice a panel (16 registers) ----- */
@@ -181,7 +177,7 @@ __attribute__((target("avx2,fma"))) static inline __m256i mask8(size_t have)
 }
 
 __attribute__((target("avx2,fma"), always_inline)) static inline void
-half_avx2_body(const size_t mr, const float *ap, const float *b, size_t ldb, size_t k,
+half_avx2_body(const size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
 	       size_t cols, float *y, size_t ldy, size_t rows, int accumulate)
 {
 	__m256i mask[3];
@@ -190,9 +186,12 @@ half_avx2_body(const size_t mr, const float *ap, const float *b, size_t ldb, siz
 		mask[v] = mask8(cols > lo ? cols - lo : 0);
 	}
 	__m256 acc[4][3];
+	const float *ar[4];
 #pragma GCC unroll 4
-	for (size_t r = 0; r < mr; r++)
+	for (size_t r = 0; r < mr; r++) {
 		acc[r][0] = acc[r][1] = acc[r][2] = _mm256_setzero_ps();
+		ar[r] = a + (r < rows ? r : 0) * lda;
+	}
 	for (size_t t = 0; t < k; t++) {
 		const float *bt = b + t * ldb;
 		__m256 b0 = _mm256_maskload_ps(bt, mask[0]);
@@ -200,10 +199,10 @@ half_avx2_body(const size_t mr, const float *ap, const float *b, size_t ldb, siz
 		__m256 b2 = _mm256_maskload_ps(bt + 16, mask[2]);
 #pragma GCC unroll 4
 		for (size_t r = 0; r < mr; r++) {
-			__m256 a = _mm256_broadcast_ss(ap + t * MR + r);
-			acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-			acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
-			acc[r][2] = _mm256_fmadd_ps(a, b2, acc[r][2]);
+			__m256 x = _mm256_broadcast_ss(ar[r] + t);
+			acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
+			acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+			acc[r][2] = _mm256_fmadd_ps(x, b2, acc[r][2]);
 		}
 	}
 #pragma GCC unroll 4
@@ -221,35 +220,35 @@ half_avx2_body(const size_t mr, const float *ap, const float *b, size_t ldb, siz
 }
 
 __attribute__((target("avx2,fma"))) static void
-half_avx2(size_t mr, const float *ap, const float *b, size_t ldb, size_t k,
+half_avx2(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
 	  size_t cols, float *y, size_t ldy, size_t rows, int accumulate)
 {
 	if (mr > 2)
-		half_avx2_body(4, ap, b, ldb, k, cols, y, ldy, rows, accumulate);
+		half_avx2_body(4, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate);
 	else if (mr > 1)
-		half_avx2_body(2, ap, b, ldb, k, cols, y, ldy, rows, accumulate);
+		half_avx2_body(2, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate);
 	else
-		half_avx2_body(1, ap, b, ldb, k, cols, y, ldy, rows, accumulate);
+		half_avx2_body(1, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate);
 }
 
-static void tile_avx2(size_t mr, const float *ap, const float *b, size_t ldb, size_t k,
+static void tile_avx2(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
 		      size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
 		      struct prefetch pf)
 {
 	(void)pf;
 	for (size_t r0 = 0; r0 < mr && r0 < rows; r0 += 4) {
 		size_t rr = rows - r0 < 4 ? rows - r0 : 4;
-		const float *a = ap + r0;
+		const float *ar = a + r0 * lda;
 		float *yr = y + r0 * ldy;
-		half_avx2(rr, a, b, ldb, k, cols, yr, ldy, rr, accumulate);
+		half_avx2(rr, ar, lda, b, ldb, k, cols, yr, ldy, rr, accumulate);
 		if (cols > 24)
-			half_avx2(rr, a, b + 24, ldb, k, cols - 24, yr + 24, ldy, rr, accumulate);
+			half_avx2(rr, ar, lda, b + 24, ldb, k, cols - 24, yr + 24, ldy, rr, accumulate);
 	}
 }
 
 /* ---- portable C -------------------------------------------------------- */
 
-static void tile_c(size_t mr, const float *ap, const float *b, size_t ldb, size_t k,
+static void tile_c(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
 		   size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
 		   struct prefetch pf)
 {
@@ -258,7 +257,7 @@ static void tile_c(size_t mr, const float *ap, const float *b, size_t ldb, size_
 		for (size_t c = 0; c < cols; c++) {
 			float s = 0.0f;
 			for (size_t t = 0; t < k; t++)
-				s = fmaf(ap[t * MR + r], b[t * ldb + c], s);
+				s = fmaf(a[r * lda + t], b[t * ldb + c], s);
 			float *out = y + r * ldy + c;
 			*out = accumulate ? *out + s : s;
 		}
@@ -288,7 +287,7 @@ static void panel_rows(const struct xwt *p, tile_fn tile, const float *b, size_t
 		size_t lo = s * share < p->k ? s * share : p->k;
 		size_t hi = lo + share < p->k ? lo + share : p->k;
 		struct prefetch pf = {next ? next + lo * ldb : b, ldb, next ? hi - lo : 0};
-		tile(rows, p->ap + i * p->k, b, ldb, p->k, cols, p->y + i * p->ldy + j0,
+		tile(rows, p->x + i * p->lda, p->lda, b, ldb, p->k, cols, p->y + i * p->ldy + j0,
 		     p->ldy, rows, p->accumulate, pf);
 	}
 }
@@ -313,10 +312,10 @@ static void run_panel(const struct xwt *p, tile_fn tile, size_t panel, int last,
 	}
 }
 
-/* Packs x, then shares (panel, row range) items among the threads: panels
- * in order, each thread a contiguous run of them; rows are split too when
- * there are fewer panels than threads. */
-static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p, const float *x, size_t lda)
+/* Shares (panel, row range) items among the threads: panels in order,
+ * each thread a contiguous run of them; rows are split too when there are
+ * fewer panels than threads. */
+static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p)
 {
 	size_t blocks = (p->m + MR - 1) / MR, panels = (p->n + NR - 1) / NR;
 	size_t threads = (size_t)be->threads;
@@ -326,19 +325,16 @@ static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p, const float *x, 
 	row_parts = (p->m + rows - 1) / rows;
 	size_t items = panels * row_parts;
 	size_t buffer_floats = p->source == PANELS_PACK ? p->k * NR : 0;
-	float *ap = malloc((blocks * MR * p->k + threads * buffer_floats) * sizeof *ap + 64);
-	if (!ap)
-		return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product", p->m, p->n);
-	p->ap = ap;
-	p->buffers = ap + blocks * MR * p->k;
+	p->buffers = NULL;
+	if (buffer_floats) {
+		p->buffers = malloc(threads * buffer_floats * sizeof *p->buffers);
+		if (!p->buffers)
+			return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product", p->m, p->n);
+	}
 #pragma omp parallel num_threads(be->threads) if (parallel)
 	{
-#pragma omp for schedule(static)
-		for (size_t blk = 0; blk < blocks; blk++)
-			pack_rows(ap + blk * MR * p->k, x, lda, p->m, p->k, blk * MR);
-		float *buffer = p->buffers + (size_t)omp_get_thread_num() * buffer_floats;
-		/* each thread a contiguous run of items, as schedule(static) */
 		size_t team = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
+		float *buffer = p->buffers ? p->buffers + me * buffer_floats : NULL;
 		size_t per = (items + team - 1) / team, first = me * per;
 		size_t end = first + per < items ? first + per : items;
 		for (size_t t = first; t < end; t++) {
@@ -349,29 +345,29 @@ static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p, const float *x, 
 			run_panel(p, tile, panel, last, i0, i1, buffer);
 		}
 	}
-	free(ap);
+	free(p->buffers);
 	return TK_OK;
 }
 
 int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
 		      const float *packed, size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, NULL, packed, NR, PANELS_PACKED, m, n, k, accumulate, NULL};
-	return m && n ? xwt_run(be, pick_tile(), &p, x, k) : TK_OK;
+	struct xwt p = {y, ldy, x, k, packed, NR, PANELS_PACKED, m, n, k, accumulate, NULL};
+	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
 int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
 	       size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, NULL, w, k, PANELS_PACK, m, n, k, accumulate, NULL};
-	return m && n ? xwt_run(be, pick_tile(), &p, x, k) : TK_OK;
+	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, accumulate, NULL};
+	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
 int tk_cpu_xw(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
 	      size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, NULL, w, n, PANELS_ROWS, m, n, k, accumulate, NULL};
-	return m && n ? xwt_run(be, pick_tile(), &p, x, k) : TK_OK;
+	struct xwt p = {y, ldy, x, k, w, n, PANELS_ROWS, m, n, k, accumulate, NULL};
+	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
 int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
@@ -391,6 +387,6 @@ int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
 	} else if (strcmp(isa, "c") != 0) {
 		return -1;
 	}
-	struct xwt p = {y, ldy, NULL, w, k, PANELS_PACK, m, n, k, accumulate, NULL};
-	return m && n ? xwt_run(be, tile, &p, x, k) : TK_OK;
+	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, accumulate, NULL};
+	return m && n ? xwt_run(be, tile, &p) : TK_OK;
 }

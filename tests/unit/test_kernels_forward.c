@@ -198,9 +198,9 @@ static void test_rope(void)
 /* Three sequences in a cache of 80 rows each; a prefill of 70 tokens at
  * positions 3..72 of sequence 1 (crossing a 64-key block), one decode token
  * of each of sequences 0 and 2. */
-static void test_attention_cached(void)
+static void attention_cached(size_t heads, size_t kv_heads, size_t d)
 {
-	size_t heads = 4, kv_heads = 2, d = 12, s_max = 80, seqs = 3;
+	size_t s_max = 80, seqs = 3;
 	size_t rows = seqs * s_max, n = 72;
 	float *kc = kt_random(rows * kv_heads * d, 1), *vc = kt_random(rows * kv_heads * d, 1);
 	float *q = kt_random(n * heads * d, 1.5), *out = kt_floats(n * heads * d);
@@ -222,6 +222,17 @@ static void test_attention_cached(void)
 		}
 	KT_CHECK_NEAR(out, want, n * heads * d, 1e-5);
 	free(kc), free(vc), free(q), free(out), free(kd), free(vd), free(qd), free(want);
+}
+
+/* The portable code (d = 12) and the AVX-512 one (d = 64, 128; groups of
+ * 3 as SmolLM2's, 5 and 2 that leave heads past its register groups). */
+static void test_attention_cached(void)
+{
+	attention_cached(4, 2, 12);
+	attention_cached(9, 3, 64);
+	attention_cached(10, 2, 64);
+	attention_cached(4, 2, 128);
+	attention_cached(3, 1, 128);
 }
 
 static void test_attention_packed(void)

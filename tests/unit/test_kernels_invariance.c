@@ -109,9 +109,8 @@ static void test_rowwise_kernels(void)
 
 /* One record's queries through the cache path equal the same tokens inside
  * a packed batch of other records, bit for bit. */
-static void test_attention_cache_equals_packed(void)
+static void attention_cache_equals_packed(size_t heads, size_t kv_heads, size_t d)
 {
-	size_t heads = 4, kv_heads = 2, d = 16;
 	int32_t cu[4] = {0, 7, 77, 80}; // the middle record is 70 tokens
 	size_t n = 80, n_records = 3;
 	float *q = kt_random(n * heads * d, 2), *k = kt_random(n * kv_heads * d, 2);
@@ -137,6 +136,13 @@ static void test_attention_cache_equals_packed(void)
 	tk_attention_packed_forward(be, alone, NULL, q + first * heads * d, kc, vc, cu1, 1, len, heads, kv_heads, d, scale);
 	KT_CHECK_SAME(alone, packed + first * heads * d, len * heads * d);
 	free(q), free(k), free(v), free(packed), free(cached), free(alone);
+}
+
+static void test_attention_cache_equals_packed(void)
+{
+	attention_cache_equals_packed(4, 2, 16);  // the portable code
+	attention_cache_equals_packed(9, 3, 64);  // AVX-512
+	attention_cache_equals_packed(4, 2, 128);
 }
 
 /* Fused cross-entropy: a token's loss and logprob do not depend on the
