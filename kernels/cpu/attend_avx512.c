@@ -39,44 +39,6 @@ __attribute__((target("avx512f"))) static inline __m512 reduce16(__m512 v[16])
 			     _mm512_shuffle_ps(w[0], w[1], _MM_SHUFFLE(3, 1, 3, 1)));
 }
 
-/* e^x, sixteen lanes: tk_cpu_expf's steps (cpu.h), lane by lane the same
- * operations (within 2 ulp, 0 below TK_EXP_LO, inf above TK_EXP_HI). */
-__attribute__((target("avx512f"))) static inline __m512 exp16(__m512 x)
-{
-	const __m512 lo = _mm512_set1_ps(TK_EXP_LO), hi = _mm512_set1_ps(TK_EXP_HI);
-	__mmask16 below = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-	__mmask16 above = _mm512_cmp_ps_mask(x, hi, _CMP_GT_OQ);
-	__mmask16 nan = _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
-	__m512 c = _mm512_mask_blend_ps(below, x, lo);
-	c = _mm512_mask_blend_ps(above, c, hi);
-	c = _mm512_mask_blend_ps(nan, c, _mm512_setzero_ps());
-	__m512 fx = _mm512_add_ps(_mm512_mul_ps(c, _mm512_set1_ps(1.44269504088896341f)),
-				  _mm512_set1_ps(0.5f));
-	__m512i n = _mm512_cvttps_epi32(fx);
-	__m512 fn = _mm512_cvtepi32_ps(n);
-	__mmask16 up = _mm512_cmp_ps_mask(fn, fx, _CMP_GT_OQ);
-	n = _mm512_mask_sub_epi32(n, up, n, _mm512_set1_epi32(1));
-	fn = _mm512_cvtepi32_ps(n);
-	__m512 r = _mm512_sub_ps(c, _mm512_mul_ps(fn, _mm512_set1_ps(0.693359375f)));
-	r = _mm512_sub_ps(r, _mm512_mul_ps(fn, _mm512_set1_ps(-2.12194440e-4f)));
-	__m512 p = _mm512_add_ps(_mm512_mul_ps(r, _mm512_set1_ps(1.9875691500e-4f)),
-				 _mm512_set1_ps(1.3981999507e-3f));
-	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
-	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
-	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
-	p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
-	p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(r, r)), r),
-			  _mm512_set1_ps(1.0f));
-	__mmask16 big = _mm512_cmp_epi32_mask(n, _mm512_set1_epi32(127), _MM_CMPINT_GT);
-	__m512 twice = _mm512_mask_blend_ps(big, _mm512_set1_ps(1.0f), _mm512_set1_ps(2.0f));
-	n = _mm512_min_epi32(n, _mm512_set1_epi32(127));
-	__m512 scale = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(n, _mm512_set1_epi32(127)), 23));
-	__m512 y = _mm512_mul_ps(_mm512_mul_ps(p, scale), twice);
-	y = _mm512_mask_blend_ps(below, y, _mm512_setzero_ps());
-	y = _mm512_mask_blend_ps(above, y, _mm512_set1_ps(INFINITY));
-	return _mm512_mask_blend_ps(nan, y, x);
-}
-
 /* s (nb) = e^(s − new_max) in place, nb <= KEY_BLOCK, new_max the larger
  * of running_max and the block's; *total = Σ s afterwards, in a fixed
  * order. */
@@ -91,14 +53,12 @@ softmax_block(float *s, size_t nb, float running_max, float *new_max, float *tot
 	}
 	float bm = _mm512_reduce_max_ps(m);
 	float m_new = bm > running_max ? bm : running_max;
-	__m512 shift = _mm512_set1_ps(m_new), sum = _mm512_setzero_ps();
+	tk_cpu_exp_shifted(s, s, nb, m_new);
+	__m512 sum = _mm512_setzero_ps();
 	for (size_t j = 0; j < nb; j += 16) {
 		size_t left = nb - j;
 		__mmask16 k = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1u);
-		__m512 e = exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), shift));
-		e = _mm512_maskz_mov_ps(k, e);
-		_mm512_mask_storeu_ps(s + j, k, e);
-		sum = _mm512_add_ps(sum, e);
+		sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(k, s + j));
 	}
 	*new_max = m_new;
 	*total = _mm512_reduce_add_ps(sum);

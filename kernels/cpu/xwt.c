@@ -53,7 +53,7 @@ struct prefetch {
 
 typedef void (*tile_fn)(size_t mr, const float *a, size_t lda, const float *b, size_t ldb,
 			size_t k, size_t cols, float *y, size_t ldy, size_t rows,
-			int accumulate, struct prefetch pf);
+			int accumulate, const struct prefetch *pf);
 
 /* ---- packing ----------------------------------------------------------- */
 
@@ -105,8 +105,9 @@ store16(float *out, __mmask16 mask, __m512 s, int accumulate)
 __attribute__((target("avx512f"), always_inline)) static inline void
 tile_avx512_body(const size_t mr, const float *a, size_t lda, const float *b, size_t ldb,
 		 size_t k, size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
-		 struct prefetch pf)
+		 const struct prefetch *prefetch)
 {
+	const struct prefetch pf = *prefetch;
 	const __mmask16 m0 = mask16(cols, 0), m1 = mask16(cols, 16), m2 = mask16(cols, 32);
 	__m512 c0[MR], c1[MR], c2[MR];
 	const float *ar[MR]; // rows past `rows` repeat row 0 (computed, not stored)
@@ -155,7 +156,7 @@ tile_avx512_body(const size_t mr, const float *a, size_t lda, const float *b, si
 __attribute__((target("avx512f"))) static void
 tile_avx512(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
 	    size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
-	    struct prefetch pf)
+	    const struct prefetch *pf)
 {
 	// one copy per row count, each with its accumulators in registers
 	if (mr > 4)
@@ -233,7 +234,7 @@ half_avx2(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, siz
 
 static void tile_avx2(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
 		      size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
-		      struct prefetch pf)
+		      const struct prefetch *pf)
 {
 	(void)pf;
 	for (size_t r0 = 0; r0 < mr && r0 < rows; r0 += 4) {
@@ -250,7 +251,7 @@ static void tile_avx2(size_t mr, const float *a, size_t lda, const float *b, siz
 
 static void tile_c(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
 		   size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
-		   struct prefetch pf)
+		   const struct prefetch *pf)
 {
 	(void)mr, (void)pf;
 	for (size_t r = 0; r < rows; r++)
@@ -288,7 +289,7 @@ static void panel_rows(const struct xwt *p, tile_fn tile, const float *b, size_t
 		size_t hi = lo + share < p->k ? lo + share : p->k;
 		struct prefetch pf = {next ? next + lo * ldb : b, ldb, next ? hi - lo : 0};
 		tile(rows, p->x + i * p->lda, p->lda, b, ldb, p->k, cols, p->y + i * p->ldy + j0,
-		     p->ldy, rows, p->accumulate, pf);
+		     p->ldy, rows, p->accumulate, &pf);
 	}
 }
 

@@ -360,13 +360,15 @@ static void test_cpu_expf(void)
 	TKT_CHECK(tk_cpu_expf(0.0f) == 1.0f, "%.9g", tk_cpu_expf(0.0f));
 	TKT_CHECK(isinf(tk_cpu_expf(INFINITY)) && isinf(tk_cpu_expf(89.0f)), "%s", "overflow");
 	TKT_CHECK(isnan(tk_cpu_expf(NAN)), "%s", "NaN");
-	/* The four-lane array version gives the scalar's bits. */
-	float x[103], y[103];
-	for (size_t i = 0; i < 103; i++)
-		x[i] = (float)((double)i * 1.9 - 97.0);
-	x[0] = -INFINITY, x[1] = INFINITY, x[2] = NAN, x[3] = 0.0f;
-	tk_cpu_exp_shifted(y, x, 103, 0.25f);
-	for (size_t i = 0; i < 103; i++) {
+	/* The array version (sixteen, four lanes and scalar) gives the
+	 * scalar's bits, over the range and past both ends. */
+	enum { N = 20011 };
+	static float x[N], y[N];
+	for (size_t i = 0; i < N; i++)
+		x[i] = (float)((double)i * 0.0093 - 97.0);
+	x[0] = -INFINITY, x[1] = INFINITY, x[2] = NAN, x[3] = 0.0f, x[17] = NAN, x[18] = INFINITY;
+	tk_cpu_exp_shifted(y, x, N, 0.25f);
+	for (size_t i = 0; i < N; i++) {
 		float want = tk_cpu_expf(x[i] - 0.25f);
 		TKT_CHECK(memcmp(&want, &y[i], sizeof want) == 0, "[%zu] e^(%g): %.9g vs %.9g", i, x[i] - 0.25f, y[i], want);
 	}
