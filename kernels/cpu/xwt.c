@@ -43,9 +43,11 @@ struct xwt {
 	float *buffers; // PANELS_PACK: one (k, NR) panel per thread
 };
 
-/* Rows of the next panel a tile fetches into the cache while it computes
- * (row t during step t), so that the next panel does not start by
- * waiting on memory. */
+/* Rows of the next panel a tile fetches into the cache while it computes,
+ * so that the next panel does not start by waiting on memory: spread over
+ * the tile's steps (a row a step when there are as many rows as steps, else
+ * a line every few steps), never in bursts that would fill the memory
+ * queues and stall the multiply-adds. */
 struct prefetch {
 	const float *rows; // row 0; rows ld apart, NR floats each
 	size_t ld, count;
@@ -108,6 +110,9 @@ tile_avx512_body(const size_t mr, const float *a, size_t lda, const float *b, si
 		 const struct prefetch *prefetch)
 {
 	const struct prefetch pf = *prefetch;
+	const int dense = pf.count >= k; // a row (three lines) a step
+	size_t lines = dense ? 0 : 3 * pf.count, every = lines ? k / lines : 1, due = 0, part = 0;
+	const char *line = (const char *)pf.rows;
 	const __mmask16 m0 = mask16(cols, 0), m1 = mask16(cols, 16), m2 = mask16(cols, 32);
 	__m512 c0[MR], c1[MR], c2[MR];
 	const float *ar[MR]; // rows past `rows` repeat row 0 (computed, not stored)
@@ -128,11 +133,16 @@ tile_avx512_body(const size_t mr, const float *a, size_t lda, const float *b, si
 			b1 = _mm512_maskz_loadu_ps(m1, bt + 16);
 			b2 = _mm512_maskz_loadu_ps(m2, bt + 32);
 		}
-		if (t < pf.count) {
+		if (dense && t < pf.count) {
 			const char *next = (const char *)(pf.rows + t * pf.ld);
 			_mm_prefetch(next, _MM_HINT_T1);
 			_mm_prefetch(next + 64, _MM_HINT_T1);
 			_mm_prefetch(next + 128, _MM_HINT_T1);
+		} else if (t == due && lines) {
+			_mm_prefetch(line + 64 * part, _MM_HINT_T1);
+			if (++part == 3)
+				part = 0, line += pf.ld * sizeof(float);
+			lines--, due += every;
 		}
 #pragma GCC unroll 8
 		for (size_t r = 0; r < mr; r++) {
