@@ -5,10 +5,12 @@
 # new tokens (end-of-sequence ignored on both sides).
 #
 # Decode tokens/s = batch * (NEW - 1) / (t(NEW new tokens) - t(1 new token)),
-# so loading and prefill are left out on both sides.
+# so loading and prefill are left out on both sides.  Each time is the best
+# of REPEAT runs (default 3), on both sides: on a shared VM the same binary
+# varies by 10-15% from one run to the next.
 #
 #   scripts/bench/sample.sh [THREADS]      (default: all cores; or TK_THREADS)
-#   NEW=128 BATCHES="1 64" to change the shape.
+#   NEW=128 BATCHES="1 64" REPEAT=3 to change the shape.
 #
 # OpenMP threads wait passively (OMP_WAIT_POLICY=passive, both sides) unless
 # the caller sets the policy: on a shared machine whose load exceeds its
@@ -25,6 +27,7 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 cd "$(dirname "$0")/../.."
 THREADS=${1:-${TK_THREADS:-$(nproc)}}
 NEW=${NEW:-128}
+REPEAT=${REPEAT:-3}
 BATCHES=${BATCHES:-"1 64"}
 BUILD=${BUILD:-build}
 make --no-print-directory -s BUILD="$BUILD" "$BUILD/bin/tk-sample" >/dev/null
@@ -41,7 +44,13 @@ done >"$work/all.jsonl"
 # Seconds tk-sample spent sampling (its progress line's elapsed time: from
 # after the model is loaded to the last sample), as torch's side is timed
 # with its model loaded.
-tk_time() { # batch, new tokens -> seconds
+tk_time() { # batch, new tokens -> best seconds of REPEAT runs
+	for _ in $(seq "$REPEAT"); do
+		tk_time_once "$1" "$2"
+	done | sort -g | head -n 1
+}
+
+tk_time_once() { # batch, new tokens -> seconds
 	head -n "$1" "$work/all.jsonl" >"$work/in.jsonl"
 	"$BUILD/bin/tk-sample" -m "$MODEL" -t "$THREADS" --temperature 0 --ignore-eos \
 		--max-tokens "$2" --batch "$1" -o "$work/out.jsonl" "$work/in.jsonl" 2>"$work/err"
@@ -60,7 +69,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 path, threads, new, prompts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-batches = [int(b) for b in sys.argv[5:]]
+repeat = int(sys.argv[5])
+batches = [int(b) for b in sys.argv[6:]]
 torch.set_num_threads(threads)
 torch.set_grad_enabled(False)
 folder, name = os.path.split(path)
@@ -75,16 +85,17 @@ for b in batches:
     model.generate(**enc, do_sample=False, max_new_tokens=2, pad_token_id=tok.pad_token_id)  # warm up
     times = {}
     for n in (1, new):
-        t0 = time.perf_counter()
-        model.generate(**enc, do_sample=False, max_new_tokens=n, min_new_tokens=n,
-                       pad_token_id=tok.pad_token_id)
-        times[n] = time.perf_counter() - t0
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            model.generate(**enc, do_sample=False, max_new_tokens=n, min_new_tokens=n,
+                           pad_token_id=tok.pad_token_id)
+            times[n] = min(times.get(n, 1e30), time.perf_counter() - t0)
     print(b, times[1], times[new], flush=True)
 PYEOF
 
-echo "# tk-sample vs transformers generate: SmolLM2-135M-Instruct, $THREADS threads, $NEW new tokens"
+echo "# tk-sample vs transformers generate: SmolLM2-135M-Instruct, $THREADS threads, $NEW new tokens, best of $REPEAT"
 echo "# $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), OMP_WAIT_POLICY=$OMP_WAIT_POLICY; $(python3 -c 'import platform; print(platform.processor() or platform.machine())' 2>/dev/null || uname -m)"
-"$PY" "$work/torch_bench.py" "$MODEL" "$THREADS" "$NEW" "$work/all.jsonl" $BATCHES \
+"$PY" "$work/torch_bench.py" "$MODEL" "$THREADS" "$NEW" "$work/all.jsonl" "$REPEAT" $BATCHES \
 	2>/dev/null >"$work/torch.txt"
 printf '%-6s %14s %14s %8s\n' batch "tk tok/s" "torch tok/s" ratio
 for b in $BATCHES; do
