@@ -112,6 +112,18 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
 			     const float *packed, const float *bias, size_t n,
 			     size_t in, size_t out, int accumulate);
 
+/* A frozen W packed for the backward's dx = dy·W (or += when
+ * accumulate_dx), faster than tk_matmul_backward's product; the same
+ * multiply-add chains as tk_matmul_forward_packed.
+ *   packed (tk_matmul_packed_backward_floats(in, out))   w (out, in), host
+ *   dx (n, in)   dy (n, out) */
+size_t tk_matmul_packed_backward_floats(tk_backend *be, size_t in, size_t out);
+void tk_matmul_pack_backward(tk_backend *be, float *packed, const float *w, size_t in,
+			     size_t out);
+int tk_matmul_backward_packed(tk_backend *be, float *dx, const float *dy,
+			      const float *packed, size_t n, size_t in, size_t out,
+			      int accumulate_dx);
+
 /* dx = dy·W (or += when accumulate_dx), dw += dyᵀ·x, dbias += Σ dy.  Any of
  * dx, dw, dbias may be NULL.
  *   dx (n, in)   dw (out, in)   dbias (out)   dy (n, out) */
@@ -259,13 +271,16 @@ void tk_scale(tk_backend *be, float *y, const float *x, float alpha, size_t n);
  * dw accumulated.  Weights may be any sign (normalization, DPO and policy
  * gradient coefficients go there); a negative target means "no target":
  * loss, logprob and gradient 0.  The forward (loss, logprob) is batch
- * invariant; loss and logprob may be NULL.
+ * invariant; loss and logprob may be NULL.  w_packed and w_packed_backward,
+ * when not NULL, are w packed by tk_matmul_pack (the logits: faster, the
+ * same bits as the batch-invariant product whatever the backend's setting)
+ * and by tk_matmul_pack_backward (dh).
  *   loss, logprob (n)   dh, h (n, c)   dw, w (vocab, c)   target, weight (n) */
 int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 			   float *dh, float *dw, const float *h,
-			   const float *w, const int32_t *target,
-			   const float *weight, size_t n, size_t c,
-			   size_t vocab);
+			   const float *w, const float *w_packed,
+			   const float *w_packed_backward, const int32_t *target,
+			   const float *weight, size_t n, size_t c, size_t vocab);
 
 /* lse[i] = log Σ_j exp(logits[i][j]), by the very operations (chunks,
  * order) tk_cross_entropy_fused uses, so that a sampler's logprob

@@ -166,6 +166,53 @@ static int upload(tk_train *t)
 	return TK_OK;
 }
 
+/* The frozen base's matrices (LoRA training) packed once, for the
+ * forward's products and for the backward's dx = dy·W (kernels.h:
+ * tk_matmul_pack, tk_matmul_pack_backward); --full training changes them
+ * every step, so it multiplies the plain copies.  Sizes them (at NULL) or
+ * packs them from the host weights into the block at `at`. */
+static size_t pack_matrix(tk_train *t, float *at, const float *w, size_t in, size_t out,
+			  float **fwd, float **bwd)
+{
+	size_t f = PAD(tk_matmul_packed_floats(t->be, in, out));
+	size_t b = PAD(tk_matmul_packed_backward_floats(t->be, in, out));
+	if (at) {
+		*fwd = at, *bwd = at + f;
+		tk_matmul_pack(t->be, *fwd, w, in, out);
+		tk_matmul_pack_backward(t->be, *bwd, w, in, out);
+	}
+	return f + b;
+}
+
+static size_t pack_all(tk_train *t, float *at)
+{
+	const tk_model_desc *d = &t->d;
+	size_t floats = 0;
+	for (size_t l = 0; l < d->n_layers; l++)
+		for (int k = 0; k < TR_N_LINEAR; k++) {
+			size_t in, out;
+			tk_model_linear_shape(d, k, &in, &out);
+			floats += pack_matrix(t, at ? at + floats : NULL, d->layers[l].w[k], in, out,
+					      &t->p[l].w_packed[k], &t->p[l].w_packed_bwd[k]);
+		}
+	return floats + pack_matrix(t, at ? at + floats : NULL, d->tied ? d->embed : d->lm_head,
+				    d->hidden, d->vocab, &t->lm_head_packed,
+				    &t->lm_head_packed_bwd);
+}
+
+static int pack_frozen(tk_train *t)
+{
+	if (t->full)
+		return TK_OK;
+	size_t floats = pack_all(t, NULL);
+	t->packed = tk_backend_alloc(t->be, floats * sizeof(float));
+	if (!t->packed)
+		return tk_fail_context(TK_EOSERR, "packed base weights (%zu floats): ", floats);
+	t->memory += floats * sizeof(float);
+	pack_all(t, t->packed);
+	return TK_OK;
+}
+
 static int upload_inv_freq(tk_train *t)
 {
 	const tk_model_desc *d = &t->d;
@@ -374,6 +421,8 @@ int tk_train_open_recompute(tk_train **out, tk_backend *be, const struct tk_mode
 	if (!rc)
 		rc = upload(t);
 	if (!rc)
+		rc = pack_frozen(t);
+	if (!rc)
 		rc = upload_inv_freq(t);
 	if (!rc)
 		rc = alloc_arena(t);
@@ -392,6 +441,7 @@ void tk_train_close(tk_train *t)
 	if (!t)
 		return;
 	tk_backend_free(t->be, t->frozen);
+	tk_backend_free(t->be, t->packed);
 	tk_backend_free(t->be, t->param);
 	tk_backend_free(t->be, t->grad);
 	tk_backend_free(t->be, t->m);

@@ -33,6 +33,8 @@ typedef struct tr_tensor {
 typedef struct tr_layer {
 	float *attn_norm, *mlp_norm;           // (C)
 	float *w[TR_N_LINEAR];                // (out, in)
+	float *w_packed[TR_N_LINEAR];         // w packed (frozen base only) or NULL
+	float *w_packed_bwd[TR_N_LINEAR];     // w packed for dy·w, or NULL
 	float *bias[3];                        // (out) q, k, v or NULL
 	float *lora_a[TR_N_LINEAR];           // (r, in) or NULL
 	float *lora_b[TR_N_LINEAR];           // (out, r)
@@ -89,6 +91,9 @@ struct tk_train {
 	float *sumsq;                  // (1) grad norm accumulator
 	/* device pointers into the blocks */
 	float *embed, *lm_head, *final_norm, *inv_freq;
+	float *packed;                 // frozen matrices packed (LoRA), or NULL
+	float *lm_head_packed;         // into packed, or NULL
+	float *lm_head_packed_bwd;     // into packed, for dh, or NULL
 	float *d_embed, *d_lm_head, *d_final_norm; // NULL when frozen
 	tr_layer *p, *g;               // (n_layers) each
 	/* activations */

@@ -18,8 +18,10 @@ static int linear_forward(tk_train *t, size_t l, int k, float *y, const float *x
 	const tr_layer *p = &t->p[l];
 	size_t in, out;
 	tk_model_linear_shape(&t->d, k, &in, &out);
-	int rc = tk_matmul_forward(t->be, y, x, p->w[k], k < 3 ? p->bias[k] : NULL, n, in,
-				   out, 0);
+	const float *bias = k < 3 ? p->bias[k] : NULL;
+	int rc = p->w_packed[k]
+			 ? tk_matmul_forward_packed(t->be, y, x, p->w_packed[k], bias, n, in, out, 0)
+			 : tk_matmul_forward(t->be, y, x, p->w[k], bias, n, in, out, 0);
 	if (rc || !p->lora_a[k] || lora_off)
 		return rc;
 	size_t r = (size_t)t->lora_rank;
@@ -40,8 +42,13 @@ static int linear_backward(tk_train *t, size_t l, int k, float *dx, const float 
 	const tr_layer *p = &t->p[l], *g = &t->g[l];
 	size_t in, out;
 	tk_model_linear_shape(&t->d, k, &in, &out);
-	int rc = tk_matmul_backward(t->be, dx, g->w[k], k < 3 ? g->bias[k] : NULL, dy, x,
-				    p->w[k], n, in, out, accumulate);
+	int rc = TK_OK;
+	if (p->w_packed_bwd[k]) // frozen: W's gradients are not wanted
+		rc = tk_matmul_backward_packed(t->be, dx, dy, p->w_packed_bwd[k], n, in, out,
+					       accumulate);
+	else
+		rc = tk_matmul_backward(t->be, dx, g->w[k], k < 3 ? g->bias[k] : NULL, dy, x,
+					p->w[k], n, in, out, accumulate);
 	if (rc || !p->lora_a[k])
 		return rc;
 	size_t r = (size_t)t->lora_rank;

@@ -83,7 +83,7 @@ static int unembed(tk_train *t, size_t n, int grads)
 	tr_arena *a = &t->a;
 	int rc = tk_cross_entropy_fused(t->be, a->loss, a->logprob, grads ? a->dxn : NULL,
 					grads ? t->d_lm_head : NULL, a->h, t->lm_head,
-					a->target, a->coef, n, t->d.hidden, t->d.vocab);
+					t->lm_head_packed, t->lm_head_packed_bwd, a->target, a->coef, n, t->d.hidden, t->d.vocab);
 	if (rc)
 		return rc;
 	tk_copy_to_host(t->be, t->h_loss, a->loss, n * sizeof *t->h_loss);

@@ -44,11 +44,19 @@ int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float
 	       size_t m, size_t n, size_t k, int accumulate);
 int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
 		      const float *packed, size_t m, size_t n, size_t k, int accumulate);
+/* tk_cpu_xwt_packed over the panels' rows kb..kb+kn only (of k), with x
+ * (m, lda) holding those kn columns. */
+int tk_cpu_xwt_packed_part(tk_backend *be, float *y, size_t ldy, const float *x,
+			   size_t lda, const float *packed, size_t m, size_t n, size_t k,
+			   size_t kb, size_t kn, int accumulate);
 int tk_cpu_xw(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
 	      size_t m, size_t n, size_t k, int accumulate);
 /* Floats of w (n, k) packed: ⌈n / TK_XWT_PANEL⌉ panels of (k, TK_XWT_PANEL). */
 size_t tk_cpu_xwt_packed_floats(size_t n, size_t k);
 void tk_cpu_xwt_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k);
+/* w (k, n) packed the same way for y = x · w through tk_cpu_xwt_packed
+ * (⌈n / TK_XWT_PANEL⌉ panels of (k, TK_XWT_PANEL)). */
+void tk_cpu_xw_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k);
 /* tk_cpu_xwt through one instruction set, "avx512", "avx2" or "c" (the
  * portable code), for the tests; -1 when this CPU lacks it. */
 int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,

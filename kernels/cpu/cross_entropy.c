@@ -13,7 +13,7 @@
 
 /* Tokens per chunk, and the granule of a vocabulary chunk. */
 #define CE_TOKENS 64
-#define CE_VOCAB_GRANULE 256
+#define CE_VOCAB_GRANULE 768 // whole panels of a packed W (TK_XWT_PANEL)
 
 /* Exponentials made at a time for a sum (a stack buffer). */
 #define LSE_PIECE 256
@@ -35,10 +35,18 @@ static size_t vocab_chunk(const tk_backend *be, size_t vocab)
 
 /* logits (tn, ld) = h (tn, c) · w (vn, c)ᵀ, by the product tk_matmul_forward
  * would use for these rows. */
-static int make_logits(tk_backend *be, float *logits, size_t ld,
-		       const float *h, const float *w, size_t tn, size_t vn,
-		       size_t c)
+/* W (vocab, c) as given, and packed for the logits and for dh (or NULL). */
+struct ce_weights {
+	const float *w, *fwd, *bwd;
+};
+
+static int make_logits(tk_backend *be, float *logits, size_t ld, const float *h,
+		       struct ce_weights cw, size_t v0, size_t tn, size_t vn, size_t c)
 {
+	if (cw.fwd) // v0 is a whole number of panels (CE_VOCAB_GRANULE)
+		return tk_cpu_xwt_packed(be, logits, ld, h, cw.fwd + v0 / TK_XWT_PANEL * c * TK_XWT_PANEL,
+					 tn, vn, c, 0);
+	const float *w = cw.w + v0 * c;
 	if (be->batch_invariant)
 		return tk_cpu_xwt(be, logits, ld, h, w, tn, vn, c, 0);
 	tk_cpu_gemm(be, 0, 1, tn, vn, c, h, c, w, c, 0.0f, logits, ld);
@@ -91,7 +99,7 @@ static void logits_to_grad(tk_backend *be, float *logits, size_t ld,
 /* One chunk of tokens; logits (CE_TOKENS, vchunk) is the workspace. */
 static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 		       float *loss, float *logprob, float *dh, float *dw,
-		       const float *h, const float *w, const int32_t *target,
+		       const float *h, struct ce_weights cw, const int32_t *target,
 		       const float *weight, size_t tn, size_t c, size_t vocab)
 {
 	struct lse_state st[CE_TOKENS];
@@ -100,7 +108,7 @@ static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 		st[i] = (struct lse_state){-INFINITY, 0.0f, 0.0f};
 	for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
 		size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
-		int rc = make_logits(be, logits, vchunk, h, w + v0 * c, tn, vn, c);
+		int rc = make_logits(be, logits, vchunk, h, cw, v0, tn, vn, c);
 		if (rc)
 			return rc;
 		lse_update(be, st, logits, vchunk, target, tn, v0, vn);
@@ -117,14 +125,20 @@ static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 		return TK_OK;
 	for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
 		size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
-		const float *wc = w + v0 * c; // (vn, c)
-		int rc = vchunk < vocab ? make_logits(be, logits, vchunk, h, wc, tn, vn, c) : TK_OK;
+		const float *wc = cw.w + v0 * c; // (vn, c)
+		int rc = vchunk < vocab ? make_logits(be, logits, vchunk, h, cw, v0, tn, vn, c)
+					: TK_OK;
 		if (rc)
 			return rc;
 		logits_to_grad(be, logits, vchunk, lse, target, weight, tn, v0, vn);
-		if (dh) // dh (tn, c) (+)= g (tn, vn) · wc (vn, c)
+		if (dh && cw.bwd) // dh (tn, c) (+)= g (tn, vn) · wc (vn, c)
+			rc = tk_cpu_xwt_packed_part(be, dh, c, logits, vchunk, cw.bwd, tn, c, vocab,
+						    v0, vn, v0 > 0);
+		else if (dh)
 			tk_cpu_gemm(be, 0, 0, tn, c, vn, logits, vchunk, wc, c,
 				    v0 == 0 ? 0.0f : 1.0f, dh, c);
+		if (rc)
+			return rc;
 		if (dw) // dw[v0:] (vn, c) += gᵀ (vn, tn) · h (tn, c)
 			tk_cpu_gemm(be, 1, 0, vn, c, tn, logits, vchunk, h, c,
 				    1.0f, dw + v0 * c, c);
@@ -157,10 +171,11 @@ int tk_logsumexp_forward(tk_backend *be, float *lse, const float *logits,
 
 int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 			   float *dh, float *dw, const float *h,
-			   const float *w, const int32_t *target,
-			   const float *weight, size_t n, size_t c,
-			   size_t vocab)
+			   const float *w, const float *w_packed,
+			   const float *w_packed_backward, const int32_t *target,
+			   const float *weight, size_t n, size_t c, size_t vocab)
 {
+	struct ce_weights cw = {w, w_packed, w_packed_backward};
 	// loss, logprob, target, weight (n)   dh, h (n, c)   dw, w (vocab, c)
 	if (n == 0)
 		return TK_OK;
@@ -174,7 +189,7 @@ int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 		size_t tn = n - t0 < CE_TOKENS ? n - t0 : CE_TOKENS;
 		rc = chunk_loss(be, logits, vchunk, loss ? loss + t0 : NULL,
 			   logprob ? logprob + t0 : NULL, dh ? dh + t0 * c : NULL,
-			   dw, h + t0 * c, w, target + t0, weight + t0, tn, c, vocab);
+			   dw, h + t0 * c, cw, target + t0, weight + t0, tn, c, vocab);
 	}
 	free(logits);
 	return rc;

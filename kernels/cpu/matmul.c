@@ -60,6 +60,28 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
 	return rc;
 }
 
+size_t tk_matmul_packed_backward_floats(tk_backend *be, size_t in, size_t out)
+{
+	(void)be;
+	return tk_cpu_xwt_packed_floats(in, out);
+}
+
+void tk_matmul_pack_backward(tk_backend *be, float *packed, const float *w, size_t in,
+			     size_t out)
+{
+	tk_cpu_xw_pack(be, packed, w, in, out);
+}
+
+int tk_matmul_backward_packed(tk_backend *be, float *dx, const float *dy,
+			      const float *packed, size_t n, size_t in, size_t out,
+			      int accumulate_dx)
+{
+	// dx (n, in) = dy (n, out) · w (out, in), w packed by tk_matmul_pack_backward
+	if (n == 0 || in == 0)
+		return TK_OK;
+	return tk_cpu_xwt_packed(be, dx, in, dy, packed, n, in, out, accumulate_dx);
+}
+
 /* dbias[j] += Σ_i dy[i][j], each column summed by one thread in row order. */
 static void bias_backward(tk_backend *be, float *dbias, const float *dy,
 			  size_t n, size_t out)

@@ -22,6 +22,7 @@
 
 #define NR TK_XWT_PANEL
 #define MR 8 // rows of x per register tile
+#define KC 2048 // k indices per pass over a panel (a 384 KiB piece of it)
 
 /* Where the product reads its panels from. */
 enum panel_source {
@@ -38,7 +39,8 @@ struct xwt {
 	const float *b;
 	size_t ldb;
 	enum panel_source source;
-	size_t m, n, k;
+	size_t m, n, k;   // k: the panels' height
+	size_t kb, kn;    // the k indices multiplied: kb..kb+kn (x's columns 0..kn)
 	int accumulate;
 	float *buffers; // PANELS_PACK: one (k, NR) panel per thread
 };
@@ -64,18 +66,29 @@ size_t tk_cpu_xwt_packed_floats(size_t n, size_t k)
 	return (n + NR - 1) / NR * k * NR;
 }
 
-/* One panel: dst (k, NR) = columns j0.. of y, zero past n. */
-static void pack_panel(float *dst, const float *w, size_t n, size_t k, size_t j0)
+/* One panel: dst (kc, NR) = columns j0.. of y from w (n, k), the first kc
+ * of each row, zero past n. */
+static void pack_panel(float *dst, const float *w, size_t n, size_t k, size_t kc, size_t j0)
 {
 	size_t cols = n - j0 < NR ? n - j0 : NR;
 	for (size_t c = 0; c < cols; c++) {
 		const float *row = w + (j0 + c) * k;
-		for (size_t t = 0; t < k; t++)
+		for (size_t t = 0; t < kc; t++)
 			dst[t * NR + c] = row[t];
 	}
 	for (size_t c = cols; c < NR; c++)
-		for (size_t t = 0; t < k; t++)
+		for (size_t t = 0; t < kc; t++)
 			dst[t * NR + c] = 0.0f;
+}
+
+/* One panel of w (k, n) as it is: dst (k, NR) = w[t][j0..], zero past n. */
+static void pack_panel_rows(float *dst, const float *w, size_t n, size_t k, size_t j0)
+{
+	size_t cols = n - j0 < NR ? n - j0 : NR;
+	for (size_t t = 0; t < k; t++) {
+		memcpy(dst + t * NR, w + t * n + j0, cols * sizeof *dst);
+		memset(dst + t * NR + cols, 0, (NR - cols) * sizeof *dst);
+	}
 }
 
 void tk_cpu_xwt_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k)
@@ -83,7 +96,15 @@ void tk_cpu_xwt_pack(tk_backend *be, float *packed, const float *w, size_t n, si
 	size_t panels = (n + NR - 1) / NR;
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (n * k >= TK_CPU_PARALLEL_MIN)
 	for (size_t p = 0; p < panels; p++)
-		pack_panel(packed + p * k * NR, w, n, k, p * NR);
+		pack_panel(packed + p * k * NR, w, n, k, k, p * NR);
+}
+
+void tk_cpu_xw_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k)
+{
+	size_t panels = (n + NR - 1) / NR;
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * k >= TK_CPU_PARALLEL_MIN)
+	for (size_t p = 0; p < panels; p++)
+		pack_panel_rows(packed + p * k * NR, w, n, k, p * NR);
 }
 
 /* ---- AVX-512: MR rows × 48 columns, three 16-lane vectors a row -------- */
@@ -286,56 +307,68 @@ static tile_fn pick_tile(void)
 	return tile_c;
 }
 
-/* Columns j0..j0+cols of rows i0..i1 of y from panel b (rows ldb apart);
- * the tiles share out fetching `next` (NULL: nothing to fetch). */
-static void panel_rows(const struct xwt *p, tile_fn tile, const float *b, size_t ldb,
-		       const float *next, size_t j0, size_t i0, size_t i1)
+/* One step of the product: k indices k0..k0+kc of panel rows, the first
+ * step writing (or accumulating into) y, the later ones adding to it. */
+struct chunk {
+	size_t k0, kc;
+	int accumulate;
+};
+
+/* Columns j0..j0+cols of rows i0..i1 of y from panel rows b (ldb apart)
+ * for chunk c; the tiles share out fetching `next` (NULL: nothing). */
+static void panel_rows(const struct xwt *p, tile_fn tile, struct chunk c, const float *b,
+		       size_t ldb, const float *next, size_t j0, size_t i0, size_t i1)
 {
 	size_t cols = p->n - j0 < NR ? p->n - j0 : NR;
-	size_t tiles = (i1 - i0 + MR - 1) / MR, share = (p->k + tiles - 1) / tiles;
+	size_t tiles = (i1 - i0 + MR - 1) / MR, share = (c.kc + tiles - 1) / tiles;
 	for (size_t i = i0, s = 0; i < i1; i += MR, s++) {
 		size_t rows = i1 - i < MR ? i1 - i : MR;
-		size_t lo = s * share < p->k ? s * share : p->k;
-		size_t hi = lo + share < p->k ? lo + share : p->k;
+		size_t lo = s * share < c.kc ? s * share : c.kc;
+		size_t hi = lo + share < c.kc ? lo + share : c.kc;
 		struct prefetch pf = {next ? next + lo * ldb : b, ldb, next ? hi - lo : 0};
-		tile(rows, p->x + i * p->lda, p->lda, b, ldb, p->k, cols, p->y + i * p->ldy + j0,
-		     p->ldy, rows, p->accumulate, &pf);
+		tile(rows, p->x + i * p->lda + (c.k0 - p->kb), p->lda, b, ldb, c.kc, cols,
+		     p->y + i * p->ldy + j0, p->ldy, rows, c.accumulate, &pf);
 	}
 }
 
-static void run_panel(const struct xwt *p, tile_fn tile, size_t panel, int last,
-		      size_t i0, size_t i1, float *buffer)
+static void run_panel(const struct xwt *p, tile_fn tile, struct chunk c, size_t panel,
+		      int last, size_t i0, size_t i1, float *buffer)
 {
 	size_t j0 = panel * NR;
 	switch (p->source) {
 	case PANELS_PACKED: {
-		const float *b = p->b + panel * p->k * NR;
-		panel_rows(p, tile, b, NR, last ? NULL : b + p->k * NR, j0, i0, i1);
+		const float *b = p->b + panel * p->k * NR + c.k0 * NR;
+		panel_rows(p, tile, c, b, NR, last ? NULL : b + p->k * NR, j0, i0, i1);
 		break;
 	}
-	case PANELS_ROWS:
-		panel_rows(p, tile, p->b + j0, p->ldb, last ? NULL : p->b + j0 + NR, j0, i0, i1);
+	case PANELS_ROWS: {
+		const float *b = p->b + c.k0 * p->ldb + j0;
+		panel_rows(p, tile, c, b, p->ldb, last ? NULL : b + NR, j0, i0, i1);
 		break;
+	}
 	case PANELS_PACK:
-		pack_panel(buffer, p->b, p->n, p->k, j0);
-		panel_rows(p, tile, buffer, NR, NULL, j0, i0, i1);
+		pack_panel(buffer, p->b + c.k0, p->n, p->k, c.kc, j0);
+		panel_rows(p, tile, c, buffer, NR, NULL, j0, i0, i1);
 		break;
 	}
 }
 
 /* Shares (panel, row range) items among the threads: panels in order,
  * each thread a contiguous run of them; rows are split too when there are
- * fewer panels than threads. */
+ * fewer panels than threads.  k is cut into chunks of at most KC, so that
+ * a panel's chunk stays in the cache while every row block passes over
+ * it; the chunks depend on k alone, never on m or the threads. */
 static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p)
 {
 	size_t blocks = (p->m + MR - 1) / MR, panels = (p->n + NR - 1) / NR;
 	size_t threads = (size_t)be->threads;
-	int parallel = p->m * p->n * p->k >= TK_CPU_PARALLEL_MIN && threads > 1;
+	int parallel = p->m * p->n * p->kn >= TK_CPU_PARALLEL_MIN && threads > 1;
 	size_t row_parts = parallel && panels < threads ? threads : 1;
 	size_t rows = (blocks + row_parts - 1) / row_parts * MR;
 	row_parts = (p->m + rows - 1) / rows;
 	size_t items = panels * row_parts;
-	size_t buffer_floats = p->source == PANELS_PACK ? p->k * NR : 0;
+	size_t chunk = p->kn < KC ? p->kn : KC, kend = p->kb + p->kn;
+	size_t buffer_floats = p->source == PANELS_PACK ? chunk * NR : 0;
 	p->buffers = NULL;
 	if (buffer_floats) {
 		p->buffers = malloc(threads * buffer_floats * sizeof *p->buffers);
@@ -348,12 +381,18 @@ static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p)
 		float *buffer = p->buffers ? p->buffers + me * buffer_floats : NULL;
 		size_t per = (items + team - 1) / team, first = me * per;
 		size_t end = first + per < items ? first + per : items;
-		for (size_t t = first; t < end; t++) {
-			size_t i0 = t % row_parts * rows;
-			size_t i1 = i0 + rows < p->m ? i0 + rows : p->m;
-			size_t panel = t / row_parts;
-			int last = t + 1 >= end || panel + 1 >= panels || row_parts > 1;
-			run_panel(p, tile, panel, last, i0, i1, buffer);
+		for (size_t k0 = p->kb; k0 < kend || k0 == p->kb; k0 += chunk) {
+			struct chunk c = {k0, kend - k0 < chunk ? kend - k0 : chunk,
+					  k0 > p->kb || p->accumulate};
+			for (size_t t = first; t < end; t++) {
+				size_t i0 = t % row_parts * rows;
+				size_t i1 = i0 + rows < p->m ? i0 + rows : p->m;
+				size_t panel = t / row_parts;
+				int last = t + 1 >= end || panel + 1 >= panels || row_parts > 1;
+				run_panel(p, tile, c, panel, last, i0, i1, buffer);
+			}
+			if (p->kn == 0)
+				break;
 		}
 	}
 	free(p->buffers);
@@ -363,21 +402,29 @@ static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p)
 int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
 		      const float *packed, size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, x, k, packed, NR, PANELS_PACKED, m, n, k, accumulate, NULL};
+	struct xwt p = {y, ldy, x, k, packed, NR, PANELS_PACKED, m, n, k, 0, k, accumulate, NULL};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
 int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
 	       size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, accumulate, NULL};
+	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, 0, k, accumulate, NULL};
+	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
+}
+
+int tk_cpu_xwt_packed_part(tk_backend *be, float *y, size_t ldy, const float *x,
+			   size_t lda, const float *packed, size_t m, size_t n, size_t k,
+			   size_t kb, size_t kn, int accumulate)
+{
+	struct xwt p = {y, ldy, x, lda, packed, NR, PANELS_PACKED, m, n, k, kb, kn, accumulate, NULL};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
 int tk_cpu_xw(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
 	      size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, x, k, w, n, PANELS_ROWS, m, n, k, accumulate, NULL};
+	struct xwt p = {y, ldy, x, k, w, n, PANELS_ROWS, m, n, k, 0, k, accumulate, NULL};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
@@ -398,6 +445,6 @@ int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
 	} else if (strcmp(isa, "c") != 0) {
 		return -1;
 	}
-	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, accumulate, NULL};
+	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, 0, k, accumulate, NULL};
 	return m && n ? xwt_run(be, tile, &p) : TK_OK;
 }

@@ -94,6 +94,16 @@ static void test_matmul_backward(void)
 	TKT_CHECK(tk_matmul_backward(be, dx, NULL, NULL, dy, x, w, n, in, out, 1) == 0, "%s", tk_error_message());
 	minus(dx, dx0, n * in);
 	KT_CHECK_NEAR(dx, gx, n * in, 1e-5);
+	/* W packed for the backward: the same dx, assigned or added. */
+	float *packed = kt_floats(tk_matmul_packed_backward_floats(be, in, out));
+	tk_matmul_pack_backward(be, packed, w, in, out);
+	TKT_CHECK(tk_matmul_backward_packed(be, dx, dy, packed, n, in, out, 0) == 0, "%s", tk_error_message());
+	KT_CHECK_NEAR(dx, gx, n * in, 1e-5);
+	memcpy(dx0, dx, n * in * sizeof *dx);
+	TKT_CHECK(tk_matmul_backward_packed(be, dx, dy, packed, n, in, out, 1) == 0, "%s", tk_error_message());
+	minus(dx, dx0, n * in);
+	KT_CHECK_NEAR(dx, gx, n * in, 1e-5);
+	free(packed);
 	/* Invariance off takes the other sgemm path; same gradients. */
 	tk_backend_set_batch_invariant(be, 0);
 	memcpy(dw, dw0, out * in * sizeof *dw);

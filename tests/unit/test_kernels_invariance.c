@@ -149,16 +149,16 @@ static void test_attention_cache_equals_packed(void)
  * other tokens, with the vocabulary in several chunks. */
 static void test_cross_entropy_batch_invariant(void)
 {
-	size_t n = 70, c = 24, vocab = 700;
+	size_t n = 70, c = 24, vocab = 1700;
 	float *h = kt_random(n * c, 1), *w = kt_random(vocab * c, 1);
 	float *weight = kt_random(n, 1), lp_all[70], loss_all[70], lp1, loss1;
 	int32_t target[70];
 	for (size_t i = 0; i < n; i++)
 		target[i] = (int32_t)(tkt_rand64() % vocab);
-	tk_backend_set_workspace(be, 64 * 256 * sizeof(float)); // 3 vocab chunks
-	TKT_CHECK(tk_cross_entropy_fused(be, loss_all, lp_all, NULL, NULL, h, w, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+	tk_backend_set_workspace(be, 64 * 768 * sizeof(float)); // 3 vocab chunks
+	TKT_CHECK(tk_cross_entropy_fused(be, loss_all, lp_all, NULL, NULL, h, w, NULL, NULL, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
 	for (size_t i = 0; i < n; i += 13) {
-		TKT_CHECK(tk_cross_entropy_fused(be, &loss1, &lp1, NULL, NULL, h + i * c, w, target + i, weight + i, 1, c, vocab) == 0, "%s", tk_error_message());
+		TKT_CHECK(tk_cross_entropy_fused(be, &loss1, &lp1, NULL, NULL, h + i * c, w, NULL, NULL, target + i, weight + i, 1, c, vocab) == 0, "%s", tk_error_message());
 		KT_CHECK_SAME(&lp1, &lp_all[i], 1);
 		KT_CHECK_SAME(&loss1, &loss_all[i], 1);
 	}
@@ -171,18 +171,18 @@ static void test_cross_entropy_batch_invariant(void)
  * for bit, with one vocabulary chunk or several. */
 static void test_sampler_logprob_equals_trainer(void)
 {
-	size_t n = 37, c = 40, vocab = 1000;
+	size_t n = 37, c = 40, vocab = 2000;
 	float *h = kt_random(n * c, 1), *w = kt_random(vocab * c, 1), *weight = kt_random(n, 1);
 	float *logits = kt_floats(n * vocab), lse[37], lp[37], sampled[37];
 	int32_t target[37];
 	for (size_t i = 0; i < n; i++)
 		target[i] = (int32_t)(tkt_rand64() % vocab);
-	static const size_t workspaces[] = {(size_t)16 << 20, 64 * 256 * sizeof(float)};
+	static const size_t workspaces[] = {(size_t)16 << 20, 64 * 768 * sizeof(float)};
 	for (size_t k = 0; k < 2; k++) {
 		tk_backend_set_workspace(be, workspaces[k]);
 		TKT_CHECK(tk_matmul_forward(be, logits, h, w, NULL, n, c, vocab, 0) == 0, "%s", tk_error_message());
 		TKT_CHECK(tk_logsumexp_forward(be, lse, logits, n, vocab) == 0, "%s", tk_error_message());
-		TKT_CHECK(tk_cross_entropy_fused(be, NULL, lp, NULL, NULL, h, w, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+		TKT_CHECK(tk_cross_entropy_fused(be, NULL, lp, NULL, NULL, h, w, NULL, NULL, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
 		for (size_t i = 0; i < n; i++)
 			sampled[i] = logits[i * vocab + (size_t)target[i]] - lse[i];
 		KT_CHECK_SAME(sampled, lp, n);

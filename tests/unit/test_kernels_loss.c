@@ -44,14 +44,14 @@ static void ref_ce_grad(double *dh, double *dw, const struct ce *s)
 
 static void check_cross_entropy(size_t workspace, int invariant)
 {
-	size_t n = 70, c = 19, vocab = 600; // two token chunks
+	size_t n = 70, c = 19, vocab = 1700; // two token chunks
 	float *h = kt_random(n * c, 2), *w = kt_random(vocab * c, 2), *weight = kt_random(n, 1);
 	int32_t target[70];
 	for (size_t i = 0; i < n; i++)
 		target[i] = (int32_t)(tkt_rand64() % vocab);
 	target[3] = -1;     // no target
 	weight[4] = 0.0f;   // masked
-	target[5] = 599;    // the last column of the last chunk
+	target[5] = 1699;   // the last column of the last chunk
 	struct ce s = {kt_widen(h, n * c), kt_widen(w, vocab * c), kt_widen(weight, n), target, n, c, vocab};
 	double *loss_want = kt_doubles(n), *lp_want = kt_doubles(n);
 	double *dh_want = kt_doubles(n * c), *dw_want = kt_doubles(vocab * c);
@@ -63,7 +63,7 @@ static void check_cross_entropy(size_t workspace, int invariant)
 	memcpy(dw0, dw, vocab * c * sizeof *dw);
 	tk_backend_set_workspace(be, workspace);
 	tk_backend_set_batch_invariant(be, invariant);
-	TKT_CHECK(tk_cross_entropy_fused(be, loss, lp, dh, dw, h, w, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_cross_entropy_fused(be, loss, lp, dh, dw, h, w, NULL, NULL, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
 	for (size_t i = 0; i < vocab * c; i++)
 		dw[i] -= dw0[i];
 	KT_CHECK_NEAR(loss, loss_want, n, 1e-5);
@@ -73,8 +73,22 @@ static void check_cross_entropy(size_t workspace, int invariant)
 	TKT_CHECK(loss[3] == 0 && lp[3] == 0 && loss[4] == 0 && lp[4] < 0, "masked tokens");
 	/* Forward only: the same loss, nothing else touched. */
 	float *loss2 = kt_floats(n);
-	TKT_CHECK(tk_cross_entropy_fused(be, loss2, NULL, NULL, NULL, h, w, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_cross_entropy_fused(be, loss2, NULL, NULL, NULL, h, w, NULL, NULL, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
 	KT_CHECK_SAME(loss2, loss, n);
+	/* With W packed: the same bits as the batch-invariant product. */
+	float *packed = kt_floats(tk_matmul_packed_floats(be, c, vocab));
+	float *packed_bwd = kt_floats(tk_matmul_packed_backward_floats(be, c, vocab));
+	tk_matmul_pack(be, packed, w, c, vocab);
+	tk_matmul_pack_backward(be, packed_bwd, w, c, vocab);
+	float *loss3 = kt_floats(n), *lp3 = kt_floats(n), *dh3 = kt_floats(n * c);
+	TKT_CHECK(tk_cross_entropy_fused(be, loss3, lp3, dh3, NULL, h, w, packed, packed_bwd, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+	if (invariant) {
+		KT_CHECK_SAME(loss3, loss, n);
+		KT_CHECK_SAME(lp3, lp, n);
+	}
+	KT_CHECK_NEAR(loss3, loss_want, n, 1e-5);
+	KT_CHECK_NEAR(dh3, dh_want, n * c, 1e-5);
+	free(packed), free(packed_bwd), free(loss3), free(lp3), free(dh3);
 	tk_backend_set_workspace(be, (size_t)16 << 20);
 	tk_backend_set_batch_invariant(be, 1);
 	free(h), free(w), free(weight), free(loss), free(lp), free(dh), free(dw), free(dw0), free(loss2);
@@ -82,8 +96,8 @@ static void check_cross_entropy(size_t workspace, int invariant)
 }
 
 static void test_cross_entropy_one_chunk(void) { check_cross_entropy((size_t)16 << 20, 1); }
-static void test_cross_entropy_vocab_chunks(void) { check_cross_entropy(64 * 256 * sizeof(float), 1); }
-static void test_cross_entropy_not_invariant(void) { check_cross_entropy(64 * 512 * sizeof(float), 0); }
+static void test_cross_entropy_vocab_chunks(void) { check_cross_entropy(64 * 768 * sizeof(float), 1); }
+static void test_cross_entropy_not_invariant(void) { check_cross_entropy(64 * 1536 * sizeof(float), 0); }
 
 /* The float64 reference gradient itself, against finite differences. */
 static void test_cross_entropy_reference_gradient(void)
