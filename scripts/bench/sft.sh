@@ -8,16 +8,17 @@
 # tokens by tk-render --text; every token trained.  Settings on both sides:
 # LoRA rank 32, alpha 32, all seven targets, AdamW (0.9, 0.95, 1e-8, no
 # weight decay), constant lr 1e-4, grad clip 1, BATCH records a step, STEPS
-# steps; float32, eager attention for PyTorch.  Throughput counts the steps
-# after the first (warm-up), by wall time; peak RSS is the whole process's
-# (/usr/bin/time), model loading included.
+# steps (default 8); float32, eager attention for PyTorch.  Throughput is
+# that of the median step after the first (warm-up), by wall time, on both
+# sides (a shared VM's speed varies from step to step); peak RSS is the
+# whole process's (/usr/bin/time), model loading included.
 #
 #   scripts/bench/sft.sh [THREADS] [STEPS] [BATCH] [LEN]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 THREADS=${1:-$(nproc)}
-STEPS=${2:-6}
+STEPS=${2:-8}
 BATCH=${3:-1}
 LEN=${4:-512}
 BUILD=${BUILD:-build}
@@ -56,8 +57,8 @@ tk_rss=$( { /usr/bin/time -f 'RSS %M' "$BUILD/bin/tk-sft" -m "$GGUF" -o "$work/r
 	--micro-tokens $((BATCH * LEN)) -t "$THREADS" -q "$work/all.tks" >/dev/null; } 2>&1 |
 	sed -n 's/^RSS //p')
 tk_tps=$(sed -n '2,$p' "$work/run/metrics.jsonl" | head -n $((STEPS - 1)) |
-	grep -o '"num_tokens": [0-9]*\|"time/tokens_per_sec": [0-9.]*' |
-	awk '/num_tokens/ { t += $2 } /tokens_per_sec/ { s += $2 / 1; n++ } END { printf "%.1f", s / n }')
+	grep -o '"time/tokens_per_sec": [0-9.]*' | cut -d' ' -f2 | sort -g |
+	awk '{ v[NR] = $1 } END { printf "%.1f", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 tk_loss=$(sed -n '1p' "$work/run/metrics.jsonl" | grep -o '"train_mean_nll": [0-9.]*' | cut -d' ' -f2)
 
 py_out=$( { OMP_NUM_THREADS=$THREADS /usr/bin/time -f 'RSS %M' "$PY" - "$GGUF" "$work/all.tks" \
@@ -94,7 +95,10 @@ for s in range(steps):
     times.append(time.perf_counter() - t0)
     if first is None:
         first = out.loss.item()
-tps = batch * length * (steps - 1) / sum(times[1:])
+rest = sorted(times[1:])
+mid = len(rest) // 2
+median = rest[mid] if len(rest) % 2 else (rest[mid - 1] + rest[mid]) / 2
+tps = batch * length / median
 print('PY %.1f %.6f' % (tps, first))
 PY
 } 2>&1 )
