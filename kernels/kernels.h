@@ -112,6 +112,20 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
 			     const float *packed, const float *bias, size_t n,
 			     size_t in, size_t out, int accumulate);
 
+/* Several products of one x by packed weights at once (q, k and v; gate
+ * and up), each as tk_matmul_forward_packed computes it, bits included,
+ * but in one parallel region: fewer thread wake-ups, which cost much on a
+ * machine whose idle threads sleep.  At most 8 jobs.
+ *   x (n, in)   each job: y (n, out) = x·Wᵀ (+ bias, which may be NULL) */
+typedef struct tk_matmul_job {
+	float *y;
+	const float *packed; /* by tk_matmul_pack(in, out) */
+	const float *bias;
+	size_t out;
+} tk_matmul_job;
+int tk_matmul_forward_packed_many(tk_backend *be, const float *x, size_t n, size_t in,
+				  const tk_matmul_job *jobs, size_t count);
+
 /* A frozen W packed for the backward's dx = dy·W (or += when
  * accumulate_dx), faster than tk_matmul_backward's product; the same
  * multiply-add chains as tk_matmul_forward_packed.

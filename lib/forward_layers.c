@@ -8,24 +8,58 @@
 #include "kernels.h"
 #include "tk_error.h"
 
-/* y = x·Wᵀ (+ bias) (+ scale · x·Aᵀ·Bᵀ) for linear layer t of ld.
+/* y += scale · x·Aᵀ·Bᵀ for linear layer t of ld, when it has an adapter.
  *   y (n, out)   x (n, in) */
-static int linear(tk_forward *f, const fwd_layer_dev *ld, int t, float *y,
-		  const float *x, size_t n)
+static int lora_add(tk_forward *f, const fwd_layer_dev *ld, int t, float *y,
+		    const float *x, size_t n)
+{
+	if (!ld->lora_a[t])
+		return TK_OK;
+	size_t in, out, r = (size_t)f->lora_rank;
+	tk_model_linear_shape(&f->d, t, &in, &out);
+	int rc = tk_matmul_forward_packed(f->be, f->a.lora_t, x, ld->lora_a[t], NULL, n, in, r, 0);
+	if (!rc)
+		rc = tk_matmul_forward_packed(f->be, f->a.lora_u, f->a.lora_t, ld->lora_b[t], NULL,
+					      n, r, out, 0);
+	if (!rc)
+		tk_axpy(f->be, y, f->lora_scale, f->a.lora_u, n * out);
+	return rc;
+}
+
+/* ys[i] = x·Wᵀ (+ bias) (+ scale · x·Aᵀ·Bᵀ) for the linear layers ts[i]
+ * of ld, which share their input: the base products in one go.
+ *   ys[i] (n, out_i)   x (n, in) */
+static int linears(tk_forward *f, const fwd_layer_dev *ld, const int *ts, float *const *ys,
+		   size_t count, const float *x, size_t n)
+{
+	tk_matmul_job jobs[3];
+	size_t in = 0;
+	for (size_t i = 0; i < count; i++) {
+		size_t out;
+		tk_model_linear_shape(&f->d, ts[i], &in, &out);
+		jobs[i] = (tk_matmul_job){ys[i], ld->w[ts[i]], ts[i] < 3 ? ld->bias[ts[i]] : NULL, out};
+	}
+	int rc = tk_matmul_forward_packed_many(f->be, x, n, in, jobs, count);
+	for (size_t i = 0; i < count && !rc; i++)
+		rc = lora_add(f, ld, ts[i], ys[i], x, n);
+	return rc;
+}
+
+/* x += x_in·Wᵀ (+ LoRA) for linear layer t (o_proj, down_proj: the
+ * residual add); scratch (n, out) holds the product when there is an
+ * adapter, so that x + (base + LoRA) keeps PEFT's order. */
+static int linear_residual(tk_forward *f, const fwd_layer_dev *ld, int t, float *x,
+			   float *scratch, const float *x_in, size_t n)
 {
 	size_t in, out;
 	tk_model_linear_shape(&f->d, t, &in, &out);
-	const float *bias = t < 3 ? ld->bias[t] : NULL;
-	int rc = tk_matmul_forward_packed(f->be, y, x, ld->w[t], bias, n, in, out, 0);
-	if (rc || !ld->lora_a[t])
-		return rc;
-	size_t r = (size_t)f->lora_rank;
-	rc = tk_matmul_forward_packed(f->be, f->a.lora_t, x, ld->lora_a[t], NULL, n, in, r, 0);
+	if (!ld->lora_a[t]) // straight into x: x + chain, the bits of a separate add
+		return tk_matmul_forward_packed(f->be, x, x_in, ld->w[t], NULL, n, in, out, 1);
+	int rc = tk_matmul_forward_packed(f->be, scratch, x_in, ld->w[t], NULL, n, in, out, 0);
 	if (!rc)
-		rc = tk_matmul_forward_packed(f->be, f->a.lora_u, f->a.lora_t, ld->lora_b[t], NULL,
-				       n, r, out, 0);
+		rc = lora_add(f, ld, t, scratch, x_in, n);
 	if (!rc)
-		tk_axpy(f->be, y, f->lora_scale, f->a.lora_u, n * out);
+		tk_add(f->be, x, x, scratch, n * out);
 	return rc;
 }
 
@@ -36,11 +70,9 @@ static int attention_block(tk_forward *f, size_t l, size_t n)
 	fwd_arena *a = &f->a;
 	size_t C = d->hidden, H = d->heads, KV = d->kv_heads, D = d->head_dim;
 	tk_rmsnorm_forward(f->be, a->xn, NULL, a->x, ld->attn_norm, n, C, d->eps);
-	int rc = linear(f, ld, TK_LORA_Q, a->q, a->xn, n);
-	if (!rc)
-		rc = linear(f, ld, TK_LORA_K, a->k, a->xn, n);
-	if (!rc)
-		rc = linear(f, ld, TK_LORA_V, a->v, a->xn, n);
+	static const int qkv[3] = {TK_LORA_Q, TK_LORA_K, TK_LORA_V};
+	float *const qkv_out[3] = {a->q, a->k, a->v};
+	int rc = linears(f, ld, qkv, qkv_out, 3, a->xn, n);
 	if (rc)
 		return rc;
 	if (ld->q_norm) { // Qwen3: RMSNorm of each head before the rotation, via att
@@ -57,10 +89,7 @@ static int attention_block(tk_forward *f, size_t l, size_t n)
 	tk_rows_scatter(f->be, vc, a->v, a->cache_row, n, KV * D);
 	tk_attention_cached_forward(f->be, a->att, a->q, kc, vc, a->kv_row, a->pos, n, H,
 				    KV, D, f->attn_scale);
-	rc = linear(f, ld, TK_LORA_O, a->xn, a->att, n);
-	if (!rc)
-		tk_add(f->be, a->x, a->x, a->xn, n * C);
-	return rc;
+	return linear_residual(f, ld, TK_LORA_O, a->x, a->xn, a->att, n);
 }
 
 static int mlp_block(tk_forward *f, size_t l, size_t n)
@@ -70,16 +99,13 @@ static int mlp_block(tk_forward *f, size_t l, size_t n)
 	fwd_arena *a = &f->a;
 	size_t C = d->hidden;
 	tk_rmsnorm_forward(f->be, a->xn, NULL, a->x, ld->mlp_norm, n, C, d->eps);
-	int rc = linear(f, ld, TK_LORA_GATE, a->gate, a->xn, n);
-	if (!rc)
-		rc = linear(f, ld, TK_LORA_UP, a->up, a->xn, n);
+	static const int gate_up[2] = {TK_LORA_GATE, TK_LORA_UP};
+	float *const gate_up_out[2] = {a->gate, a->up};
+	int rc = linears(f, ld, gate_up, gate_up_out, 2, a->xn, n);
 	if (rc)
 		return rc;
 	tk_swiglu_forward(f->be, a->act, a->gate, a->up, n * d->inter);
-	rc = linear(f, ld, TK_LORA_DOWN, a->xn, a->act, n);
-	if (!rc)
-		tk_add(f->be, a->x, a->x, a->xn, n * C);
-	return rc;
+	return linear_residual(f, ld, TK_LORA_DOWN, a->x, a->xn, a->act, n);
 }
 
 int fwd_layers(tk_forward *f, size_t n)

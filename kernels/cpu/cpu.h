@@ -44,6 +44,17 @@ int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float
 	       size_t m, size_t n, size_t k, int accumulate);
 int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
 		      const float *packed, size_t m, size_t n, size_t k, int accumulate);
+/* Several products of one x (m, k) by packed weights in one parallel
+ * region (fewer thread wake-ups): y (m, n) = x · w_packedᵀ each, the same
+ * bits as tk_cpu_xwt_packed. */
+#define TK_CPU_XWT_MANY 8
+struct tk_cpu_xwt_job {
+	float *y;
+	const float *packed;
+	size_t n;
+};
+int tk_cpu_xwt_packed_many(tk_backend *be, const float *x, size_t m, size_t k,
+			   const struct tk_cpu_xwt_job *jobs, size_t count);
 /* tk_cpu_xwt_packed over the panels' rows kb..kb+kn only (of k), with x
  * (m, lda) holding those kn columns. */
 int tk_cpu_xwt_packed_part(tk_backend *be, float *y, size_t ldy, const float *x,

@@ -60,6 +60,22 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
 	return rc;
 }
 
+int tk_matmul_forward_packed_many(tk_backend *be, const float *x, size_t n, size_t in,
+				  const tk_matmul_job *jobs, size_t count)
+{
+	struct tk_cpu_xwt_job cj[TK_CPU_XWT_MANY] = {{0}};
+	if (count > TK_CPU_XWT_MANY)
+		return tk_fail(TK_EUSAGE, "%zu products at once, more than %d", count,
+			       TK_CPU_XWT_MANY);
+	for (size_t i = 0; i < count; i++)
+		cj[i] = (struct tk_cpu_xwt_job){jobs[i].y, jobs[i].packed, jobs[i].out};
+	int rc = n ? tk_cpu_xwt_packed_many(be, x, n, in, cj, count) : TK_OK;
+	for (size_t i = 0; i < count && !rc && n; i++)
+		if (jobs[i].bias)
+			add_bias(be, jobs[i].y, jobs[i].bias, n, jobs[i].out);
+	return rc;
+}
+
 size_t tk_matmul_packed_backward_floats(tk_backend *be, size_t in, size_t out)
 {
 	(void)be;

@@ -42,7 +42,6 @@ struct xwt {
 	size_t m, n, k;   // k: the panels' height
 	size_t kb, kn;    // the k indices multiplied: kb..kb+kn (x's columns 0..kn)
 	int accumulate;
-	float *buffers; // PANELS_PACK: one (k, NR) panel per thread
 };
 
 /* Rows of the next panel a tile fetches into the cache while it computes,
@@ -353,63 +352,115 @@ static void run_panel(const struct xwt *p, tile_fn tile, struct chunk c, size_t 
 	}
 }
 
-/* Shares (panel, row range) items among the threads: panels in order,
- * each thread a contiguous run of them; rows are split too when there are
- * fewer panels than threads.  k is cut into chunks of at most KC, so that
- * a panel's chunk stays in the cache while every row block passes over
- * it; the chunks depend on k alone, never on m or the threads. */
-static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p)
+/* How a product's (panel, row range) items are cut: rows are split too
+ * when there are fewer panels than threads. */
+struct plan {
+	size_t panels, row_parts, rows, items;
+};
+
+static struct plan plan_of(const struct xwt *p, size_t threads, int parallel)
 {
-	size_t blocks = (p->m + MR - 1) / MR, panels = (p->n + NR - 1) / NR;
-	size_t threads = (size_t)be->threads;
-	int parallel = p->m * p->n * p->kn >= TK_CPU_PARALLEL_MIN && threads > 1;
-	size_t row_parts = parallel && panels < threads ? threads : 1;
-	size_t rows = (blocks + row_parts - 1) / row_parts * MR;
-	row_parts = (p->m + rows - 1) / rows;
-	size_t items = panels * row_parts;
+	struct plan pl;
+	size_t blocks = (p->m + MR - 1) / MR;
+	pl.panels = (p->n + NR - 1) / NR;
+	pl.row_parts = parallel && pl.panels < threads ? threads : 1;
+	pl.rows = (blocks + pl.row_parts - 1) / pl.row_parts * MR;
+	pl.row_parts = (p->m + pl.rows - 1) / pl.rows;
+	pl.items = pl.panels * pl.row_parts;
+	return pl;
+}
+
+/* Items first..end of p, k cut into chunks of at most KC, so that a
+ * panel's chunk stays in the cache while every row block passes over it;
+ * the chunks depend on k alone, never on m or the threads. */
+static void run_items(const struct xwt *p, struct plan pl, tile_fn tile, size_t first,
+		      size_t end, float *buffer)
+{
 	size_t chunk = p->kn < KC ? p->kn : KC, kend = p->kb + p->kn;
-	size_t buffer_floats = p->source == PANELS_PACK ? chunk * NR : 0;
-	p->buffers = NULL;
-	if (buffer_floats) {
-		p->buffers = malloc(threads * buffer_floats * sizeof *p->buffers);
-		if (!p->buffers)
-			return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product", p->m, p->n);
+	for (size_t k0 = p->kb; k0 < kend || k0 == p->kb; k0 += chunk) {
+		struct chunk c = {k0, kend - k0 < chunk ? kend - k0 : chunk,
+				  k0 > p->kb || p->accumulate};
+		for (size_t t = first; t < end; t++) {
+			size_t i0 = t % pl.row_parts * pl.rows;
+			size_t i1 = i0 + pl.rows < p->m ? i0 + pl.rows : p->m;
+			size_t panel = t / pl.row_parts;
+			int last = t + 1 >= end || panel + 1 >= pl.panels || pl.row_parts > 1;
+			run_panel(p, tile, c, panel, last, i0, i1, buffer);
+		}
+		if (p->kn == 0)
+			break;
+	}
+}
+
+/* Runs products ps[0..count) (packed panels, or one product of any kind)
+ * in one parallel region: their items in order, each thread a contiguous
+ * run of them. */
+static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t count)
+{
+	size_t threads = (size_t)be->threads, work = 0, total = 0;
+	for (size_t i = 0; i < count; i++)
+		work += ps[i].m * ps[i].n * ps[i].kn;
+	int parallel = work >= TK_CPU_PARALLEL_MIN && threads > 1;
+	struct plan pl[TK_CPU_XWT_MANY];
+	for (size_t i = 0; i < count; i++) {
+		pl[i] = plan_of(&ps[i], threads, parallel);
+		total += pl[i].items;
+	}
+	size_t buffer_floats = 0;
+	float *buffers = NULL;
+	if (count == 1 && ps[0].source == PANELS_PACK) {
+		buffer_floats = (ps[0].kn < KC ? ps[0].kn : KC) * NR;
+		buffers = malloc(threads * buffer_floats * sizeof *buffers);
+		if (!buffers)
+			return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product", ps[0].m,
+				       ps[0].n);
 	}
 #pragma omp parallel num_threads(be->threads) if (parallel)
 	{
 		size_t team = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
-		float *buffer = p->buffers ? p->buffers + me * buffer_floats : NULL;
-		size_t per = (items + team - 1) / team, first = me * per;
-		size_t end = first + per < items ? first + per : items;
-		for (size_t k0 = p->kb; k0 < kend || k0 == p->kb; k0 += chunk) {
-			struct chunk c = {k0, kend - k0 < chunk ? kend - k0 : chunk,
-					  k0 > p->kb || p->accumulate};
-			for (size_t t = first; t < end; t++) {
-				size_t i0 = t % row_parts * rows;
-				size_t i1 = i0 + rows < p->m ? i0 + rows : p->m;
-				size_t panel = t / row_parts;
-				int last = t + 1 >= end || panel + 1 >= panels || row_parts > 1;
-				run_panel(p, tile, c, panel, last, i0, i1, buffer);
-			}
-			if (p->kn == 0)
-				break;
+		float *buffer = buffers ? buffers + me * buffer_floats : NULL;
+		size_t per = (total + team - 1) / team, first = me * per;
+		size_t end = first + per < total ? first + per : total;
+		for (size_t i = 0, at = 0; i < count; at += pl[i].items, i++) {
+			size_t lo = first > at ? first - at : 0;
+			size_t hi = end <= at ? 0 : end - at < pl[i].items ? end - at : pl[i].items;
+			if (lo < hi)
+				run_items(&ps[i], pl[i], tile, lo, hi, buffer);
 		}
 	}
-	free(p->buffers);
+	free(buffers);
 	return TK_OK;
+}
+
+static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p)
+{
+	return xwt_run_many(be, tile, p, 1);
+}
+
+int tk_cpu_xwt_packed_many(tk_backend *be, const float *x, size_t m, size_t k,
+			   const struct tk_cpu_xwt_job *jobs, size_t count)
+{
+	struct xwt ps[TK_CPU_XWT_MANY];
+	if (count > TK_CPU_XWT_MANY)
+		return tk_fail(TK_EUSAGE, "%zu products at once, more than %d", count,
+			       TK_CPU_XWT_MANY);
+	for (size_t i = 0; i < count; i++)
+		ps[i] = (struct xwt){jobs[i].y, jobs[i].n, x, k, jobs[i].packed, NR, PANELS_PACKED,
+				     m, jobs[i].n, k, 0, k, 0};
+	return m && count ? xwt_run_many(be, pick_tile(), ps, count) : TK_OK;
 }
 
 int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
 		      const float *packed, size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, x, k, packed, NR, PANELS_PACKED, m, n, k, 0, k, accumulate, NULL};
+	struct xwt p = {y, ldy, x, k, packed, NR, PANELS_PACKED, m, n, k, 0, k, accumulate};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
 int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
 	       size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, 0, k, accumulate, NULL};
+	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, 0, k, accumulate};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
@@ -417,14 +468,14 @@ int tk_cpu_xwt_packed_part(tk_backend *be, float *y, size_t ldy, const float *x,
 			   size_t lda, const float *packed, size_t m, size_t n, size_t k,
 			   size_t kb, size_t kn, int accumulate)
 {
-	struct xwt p = {y, ldy, x, lda, packed, NR, PANELS_PACKED, m, n, k, kb, kn, accumulate, NULL};
+	struct xwt p = {y, ldy, x, lda, packed, NR, PANELS_PACKED, m, n, k, kb, kn, accumulate};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
 int tk_cpu_xw(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
 	      size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, x, k, w, n, PANELS_ROWS, m, n, k, 0, k, accumulate, NULL};
+	struct xwt p = {y, ldy, x, k, w, n, PANELS_ROWS, m, n, k, 0, k, accumulate};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
@@ -445,6 +496,6 @@ int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
 	} else if (strcmp(isa, "c") != 0) {
 		return -1;
 	}
-	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, 0, k, accumulate, NULL};
+	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, 0, k, accumulate};
 	return m && n ? xwt_run(be, tile, &p) : TK_OK;
 }

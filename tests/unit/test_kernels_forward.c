@@ -49,6 +49,31 @@ static void test_matmul(void)
 	tk_backend_set_batch_invariant(be, 1);
 }
 
+/* Three products of one x in one go: each the bits of its own call. */
+static void test_matmul_packed_many(void)
+{
+	size_t n = 21, in = 53, outs[3] = {96, 7, 130};
+	float *x = kt_random(n * in, 1);
+	tk_matmul_job jobs[3];
+	float *w[3], *packed[3], *alone[3], *bias = kt_random(130, 1);
+	for (int i = 0; i < 3; i++) {
+		w[i] = kt_random(outs[i] * in, 1);
+		packed[i] = kt_floats(tk_matmul_packed_floats(be, in, outs[i]));
+		tk_matmul_pack(be, packed[i], w[i], in, outs[i]);
+		alone[i] = kt_floats(n * outs[i]);
+		const float *b = i == 2 ? bias : NULL;
+		TKT_CHECK(tk_matmul_forward_packed(be, alone[i], x, packed[i], b, n, in, outs[i], 0) == 0, "%s", tk_error_message());
+		jobs[i] = (tk_matmul_job){kt_floats(n * outs[i]), packed[i], b, outs[i]};
+	}
+	TKT_CHECK(tk_matmul_forward_packed_many(be, x, n, in, jobs, 3) == 0, "%s", tk_error_message());
+	for (int i = 0; i < 3; i++) {
+		KT_CHECK_SAME(jobs[i].y, alone[i], n * outs[i]);
+		free(w[i]), free(packed[i]), free(alone[i]), free(jobs[i].y);
+	}
+	TKT_CHECK(tk_matmul_forward_packed_many(be, x, n, in, jobs, 9) != 0, "%s", "9 jobs accepted");
+	free(x), free(bias);
+}
+
 static void test_embedding(void)
 {
 	size_t n = 9, c = 13, vocab = 11;
@@ -433,6 +458,7 @@ int main(void)
 	printf("# %s\n", tk_backend_name(be));
 	TKT_RUN(test_backend_memory);
 	TKT_RUN(test_matmul);
+	TKT_RUN(test_matmul_packed_many);
 	TKT_RUN(test_embedding);
 	TKT_RUN(test_rows_gather_scatter);
 	TKT_RUN(test_rmsnorm);
