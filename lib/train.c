@@ -61,6 +61,14 @@ static void add_lora(table *tb, const tk_lora *lora, size_t l)
 	}
 }
 
+/* The tensor just added, a matrix of the frozen base that LoRA training
+ * multiplies only through its packed copies (pack_frozen): not uploaded. */
+static void packed_only(table *tb)
+{
+	if (tb->out && !tb->t->full)
+		tb->out[tb->count - 1].packed_only = 1;
+}
+
 static void add_layer(table *tb, size_t l, const tk_lora *lora)
 {
 	tk_train *t = tb->t;
@@ -78,6 +86,7 @@ static void add_layer(table *tb, size_t l, const tk_lora *lora)
 		tk_model_linear_shape(&t->d, k, &in, &out);
 		snprintf(name, sizeof name, "model.layers.%zu.%s.weight", l, linear_names[k]);
 		add(tb, name, h->w[k], out, in, full, &p->w[k], &g->w[k]);
+		packed_only(tb);
 		if (k < 3 && h->bias[k]) {
 			snprintf(name, sizeof name, "model.layers.%zu.%s.bias", l, linear_names[k]);
 			add(tb, name, h->bias[k], out, 0, full, &p->bias[k], &g->bias[k]);
@@ -92,8 +101,10 @@ static void add_all(table *tb, const tk_lora *lora)
 	tk_train *t = tb->t;
 	size_t V = t->d.vocab, C = t->d.hidden;
 	add(tb, "model.embed_tokens.weight", t->d.embed, V, C, t->full, &t->embed, &t->d_embed);
-	if (!t->d.tied)
+	if (!t->d.tied) {
 		add(tb, "lm_head.weight", t->d.lm_head, V, C, t->full, &t->lm_head, &t->d_lm_head);
+		packed_only(tb);
+	}
 	add(tb, "model.norm.weight", t->d.final_norm, C, 0, t->full, &t->final_norm,
 	    &t->d_final_norm);
 	for (size_t l = 0; l < t->d.n_layers; l++)
@@ -139,7 +150,7 @@ static int upload(tk_train *t)
 		tr_tensor *x = &t->tensors[i];
 		size_t *size = x->trainable ? &t->train_floats : &t->frozen_floats;
 		x->offset = *size;
-		*size += PAD(x->numel);
+		*size += x->packed_only ? 0 : PAD(x->numel);
 	}
 	t->frozen = block(t, t->frozen_floats);
 	t->param = block(t, t->train_floats);
@@ -153,6 +164,11 @@ static int upload(tk_train *t)
 	for (size_t i = 0; i < t->n_tensors; i++) {
 		tr_tensor *x = &t->tensors[i];
 		float *base = x->trainable ? t->param : t->frozen;
+		if (x->packed_only) {
+			*x->param = NULL;
+			x->host = NULL;
+			continue;
+		}
 		*x->param = base + x->offset;
 		if (x->grad)
 			*x->grad = t->grad + x->offset;
@@ -476,6 +492,8 @@ int tk_train_get(const tk_train *t, const char *name, char which, float *out, si
 	const tr_tensor *x = tr_find(t, name);
 	if (!x || (which != 'p' && !x->trainable))
 		return tk_fail(TK_EUSAGE, "train: no trained tensor %s", name);
+	if (x->packed_only)
+		return tk_fail(TK_EUSAGE, "train: %s is held only packed for LoRA training", name);
 	if (n != x->numel)
 		return tk_fail(TK_EUSAGE, "train: %s has %zu values, not %zu", name, x->numel, n);
 	const float *src = which == 'p' ? *x->param

@@ -23,6 +23,7 @@ typedef struct tr_tensor {
 	int64_t shape[2];
 	size_t numel;
 	int trainable;              /* in the trained block (else frozen) */
+	int packed_only;            /* frozen matrix held only packed (LoRA) */
 	size_t offset;              /* floats into its block */
 	const float *host;          /* source at open; NULL afterwards */
 	float **param, **grad;      /* the device pointers to set */

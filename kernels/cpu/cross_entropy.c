@@ -125,17 +125,16 @@ static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 		return TK_OK;
 	for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
 		size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
-		const float *wc = cw.w + v0 * c; // (vn, c)
 		int rc = vchunk < vocab ? make_logits(be, logits, vchunk, h, cw, v0, tn, vn, c)
 					: TK_OK;
 		if (rc)
 			return rc;
 		logits_to_grad(be, logits, vchunk, lse, target, weight, tn, v0, vn);
-		if (dh && cw.bwd) // dh (tn, c) (+)= g (tn, vn) · wc (vn, c)
+		if (dh && cw.bwd) // dh (tn, c) (+)= g (tn, vn) · W[v0..] (vn, c)
 			rc = tk_cpu_xwt_packed_part(be, dh, c, logits, vchunk, cw.bwd, tn, c, vocab,
 						    v0, vn, v0 > 0);
 		else if (dh)
-			tk_cpu_gemm(be, 0, 0, tn, c, vn, logits, vchunk, wc, c,
+			tk_cpu_gemm(be, 0, 0, tn, c, vn, logits, vchunk, cw.w + v0 * c, c,
 				    v0 == 0 ? 0.0f : 1.0f, dh, c);
 		if (rc)
 			return rc;
