@@ -2,7 +2,9 @@
 # Measures this machine's single-precision matrix-multiply peak (OpenBLAS
 # sgemm, square SIZE³ products, best of repeated runs) for MFU figures, and
 # tk_matmul_forward's rates beside it (fast: not batch invariant, OpenBLAS;
-# invariant: tk's own product), square and at a decoder's shapes.
+# invariant: tk's own product, packing W on every call; packed: the same
+# with W packed beforehand, as the forward does), square and at a
+# decoder's shapes.
 #
 #   scripts/bench/matmul.sh [-t THREADS] [-n SIZE] [-s SECONDS] [--gflops]
 #
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
 	-n) size=$2; shift 2 ;;
 	-s) seconds=$2; shift 2 ;;
 	--gflops) only=1; shift ;;
-	-h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "matmul.sh: unknown option $1 (try --help)" >&2; exit 64 ;;
 	esac
 done

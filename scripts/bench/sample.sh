@@ -17,11 +17,12 @@
 # cores, spinning barriers cost both sides several times the work itself
 # and the comparison measures the scheduler instead.
 #
-# Measured 2026-11-28 on the 2-core AVX-512 development VM, shared (load
-# about 12), 2 threads:
-#   batch 1:  tk 10.9 tok/s, torch 6.4 tok/s  (1.71x)
-#   batch 64: tk 83.9 tok/s, torch 51.0 tok/s (1.64x)
-# At batch 64, 72% of tk's time is in the batch-invariant matrix product.
+# Measured 2026-11-28 on the 2-core AVX-512 development VM, otherwise idle,
+# 2 threads, two runs:
+#   batch 1:  tk 37.4 / 42.3 tok/s, torch 22.1 / 20.7 tok/s (1.69x / 2.04x)
+#   batch 64: tk 640.0 / 564.4 tok/s, torch 285.6 / 281.4 tok/s (2.24x / 2.01x)
+# At batch 64 about 70% of tk's time is in the batch-invariant product
+# (kernels/cpu/xwt.c), 10% in attention over the KV cache.
 set -euo pipefail
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 cd "$(dirname "$0")/../.."
