@@ -10,11 +10,11 @@
 #define ROUNDS 20000
 
 static const char *const lines[] = {
-	"{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":"
-	"\"Gr\\u00fc\\u00dfe \\\"q\\\" {x}\"},{\"role\":\"assistant\",\"content\":\"<think>\\nr\\n"
-	"</think>\\n\\nA\",\"reasoning_content\":null}],\"id\":1}",
-	"{\"prompt\":[{\"role\":\"user\",\"content\":\"Q\"}],\"chosen\":\"A\",\"rejected\":"
-	"{\"role\":\"assistant\",\"content\":\"B\"}}",
+	("{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":"
+	 "\"Gr\\u00fc\\u00dfe \\\"q\\\" {x}\"},{\"role\":\"assistant\",\"content\":\"<think>\\nr\\n"
+	 "</think>\\n\\nA\",\"reasoning_content\":null}],\"id\":1}"),
+	("{\"prompt\":[{\"role\":\"user\",\"content\":\"Q\"}],\"chosen\":\"A\",\"rejected\":"
+	 "{\"role\":\"assistant\",\"content\":\"B\"}}"),
 	"{\"text\":\"plain \\ud83d\\ude80 text\",\"meta\":[1,2,{\"k\":null}]}",
 };
 
