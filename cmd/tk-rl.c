@@ -638,15 +638,20 @@ static void write_config(const run *r, cJSON *settings)
 	cJSON_Delete(o);
 }
 
-/* --resume: the stored settings must be these. */
-static void check_same_settings(const run *r, const cJSON *now)
+/* --resume: the stored settings must be these.  now is freed before
+ * dying, so that nothing is left allocated. */
+static void check_same_settings(const run *r, cJSON *now)
 {
 	char path[4096], *text;
 	tk_check(tk_read_text(in_run(r, "config.json", path, sizeof path), 1 << 20, &text, NULL));
 	cJSON *o = cJSON_Parse(text);
 	const cJSON *was = cJSON_GetObjectItem(o, "settings"), *item;
-	if (!cJSON_IsObject(was))
+	if (!cJSON_IsObject(was)) {
+		cJSON_Delete(o);
+		free(text);
+		cJSON_Delete(now);
 		tk_die(TK_EDATA, "%s: no settings to resume with", path);
+	}
 	char differs[1024] = "";
 	cJSON_ArrayForEach(item, was) {
 		const cJSON *x = cJSON_GetObjectItem(now, item->string);
@@ -661,9 +666,11 @@ static void check_same_settings(const run *r, const cJSON *now)
 	}
 	cJSON_Delete(o);
 	free(text);
-	if (differs[0])
+	if (differs[0]) {
+		cJSON_Delete(now);
 		tk_die(TK_EUSAGE, "--resume %s: %s; resume with the options of the run",
 		       r->s->rundir, differs);
+	}
 }
 
 /* The last line of checkpoints.jsonl: its state file and step. */

@@ -612,7 +612,8 @@ static int same_settings(const cJSON *was, const cJSON *now, char *msg, size_t c
 	return 1;
 }
 
-static void check_same_settings(const run *r, const cJSON *now)
+/* now is freed before dying, so that nothing is left allocated. */
+static void check_same_settings(const run *r, cJSON *now)
 {
 	char path[4096], msg[1024], *text;
 	tk_check(tk_read_text(in_run(r, "config.json", path, sizeof path), 1 << 20, &text, NULL));
@@ -621,6 +622,8 @@ static void check_same_settings(const run *r, const cJSON *now)
 	const cJSON *was = cJSON_GetObjectItem(o, "settings");
 	int valid = cJSON_IsObject(was), same = valid && same_settings(was, now, msg, sizeof msg);
 	cJSON_Delete(o);
+	if (!valid || !same)
+		cJSON_Delete(now);
 	if (!valid)
 		tk_die(TK_EDATA, "%s: no settings to resume with", path);
 	if (!same)

@@ -32,7 +32,7 @@ static int lora_add(tk_forward *f, const fwd_layer_dev *ld, int t, float *y,
 static int linears(tk_forward *f, const fwd_layer_dev *ld, const int *ts, float *const *ys,
 		   size_t count, const float *x, size_t n)
 {
-	tk_matmul_job jobs[3];
+	tk_matmul_job jobs[3] = {{0}};
 	size_t in = 0;
 	for (size_t i = 0; i < count; i++) {
 		size_t out;

@@ -141,7 +141,9 @@ size_t tk_train_memory(const tk_train *t);   /* backend bytes held */
 
 /* Host copies by tensor name (HF names, PEFT names for LoRA): which 'p'
  * parameter, 'g' gradient, 'm' / 'v' AdamW moments.  TK_EUSAGE for an
- * unknown or frozen name or a wrong count. */
+ * unknown name, a frozen one (but 'p' of a frozen tensor the trainer holds
+ * as it is), a base matrix LoRA training holds only packed, or a wrong
+ * count. */
 int tk_train_get(const tk_train *t, const char *name, char which, float *out,
 		 size_t n);
 
