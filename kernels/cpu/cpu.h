@@ -38,8 +38,7 @@ struct tk_backend {
  * instruction set; accumulate adds the chain to y.  TK_EOSERR when out of
  * memory for x's packed copy.
  *   tk_cpu_xwt:        y (m, ldy) = x (m, k) · w (n, k)ᵀ
- *   tk_cpu_xwt_packed: the same with w packed by tk_cpu_xwt_pack
- *   tk_cpu_xw:         y (m, ldy) = x (m, k) · w (k, n) */
+ *   tk_cpu_xwt_packed: the same with w packed by tk_cpu_xwt_pack */
 int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
 	       size_t m, size_t n, size_t k, int accumulate);
 int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
@@ -60,8 +59,6 @@ int tk_cpu_xwt_packed_many(tk_backend *be, const float *x, size_t m, size_t k,
 int tk_cpu_xwt_packed_part(tk_backend *be, float *y, size_t ldy, const float *x,
 			   size_t lda, const float *packed, size_t m, size_t n, size_t k,
 			   size_t kb, size_t kn, int accumulate);
-int tk_cpu_xw(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
-	      size_t m, size_t n, size_t k, int accumulate);
 /* Floats of w (n, k) packed: ⌈n / TK_XWT_PANEL⌉ panels of (k, TK_XWT_PANEL). */
 size_t tk_cpu_xwt_packed_floats(size_t n, size_t k);
 void tk_cpu_xwt_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k);

@@ -27,7 +27,6 @@
 /* Where the product reads its panels from. */
 enum panel_source {
 	PANELS_PACKED, // b is packed: panel p at b + p·k·NR, rows NR apart
-	PANELS_ROWS,   // b is (k, n) row-major (dy·W): panel p at b + p·NR, rows ldb apart
 	PANELS_PACK,   // b is W (n, k): each panel packed into a thread's buffer first
 };
 
@@ -143,16 +142,9 @@ tile_avx512_body(const size_t mr, const float *a, size_t lda, const float *b, si
 	}
 	for (size_t t = 0; t < k; t++) {
 		const float *bt = b + t * ldb;
-		__m512 b0, b1, b2;
-		if (cols == NR) { // the common case: no mask registers in the loop
-			b0 = _mm512_loadu_ps(bt);
-			b1 = _mm512_loadu_ps(bt + 16);
-			b2 = _mm512_loadu_ps(bt + 32);
-		} else {
-			b0 = _mm512_maskz_loadu_ps(m0, bt);
-			b1 = _mm512_maskz_loadu_ps(m1, bt + 16);
-			b2 = _mm512_maskz_loadu_ps(m2, bt + 32);
-		}
+		// panels are NR wide, zero past n: whole loads, masked stores
+		__m512 b0 = _mm512_loadu_ps(bt), b1 = _mm512_loadu_ps(bt + 16);
+		__m512 b2 = _mm512_loadu_ps(bt + 32);
 		if (dense && t < pf.count) {
 			const char *next = (const char *)(pf.rows + t * pf.ld);
 			_mm_prefetch(next, _MM_HINT_T1);
@@ -340,11 +332,6 @@ static void run_panel(const struct xwt *p, tile_fn tile, struct chunk c, size_t 
 		panel_rows(p, tile, c, b, NR, last ? NULL : b + p->k * NR, j0, i0, i1);
 		break;
 	}
-	case PANELS_ROWS: {
-		const float *b = p->b + c.k0 * p->ldb + j0;
-		panel_rows(p, tile, c, b, p->ldb, last ? NULL : b + NR, j0, i0, i1);
-		break;
-	}
 	case PANELS_PACK:
 		pack_panel(buffer, p->b + c.k0, p->n, p->k, c.kc, j0);
 		panel_rows(p, tile, c, buffer, NR, NULL, j0, i0, i1);
@@ -401,7 +388,7 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 	for (size_t i = 0; i < count; i++)
 		work += ps[i].m * ps[i].n * ps[i].kn;
 	int parallel = work >= TK_CPU_PARALLEL_MIN && threads > 1;
-	struct plan pl[TK_CPU_XWT_MANY];
+	struct plan pl[TK_CPU_XWT_MANY] = {{0}};
 	for (size_t i = 0; i < count; i++) {
 		pl[i] = plan_of(&ps[i], threads, parallel);
 		total += pl[i].items;
@@ -440,7 +427,7 @@ static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p)
 int tk_cpu_xwt_packed_many(tk_backend *be, const float *x, size_t m, size_t k,
 			   const struct tk_cpu_xwt_job *jobs, size_t count)
 {
-	struct xwt ps[TK_CPU_XWT_MANY];
+	struct xwt ps[TK_CPU_XWT_MANY] = {{0}};
 	if (count > TK_CPU_XWT_MANY)
 		return tk_fail(TK_EUSAGE, "%zu products at once, more than %d", count,
 			       TK_CPU_XWT_MANY);
@@ -469,13 +456,6 @@ int tk_cpu_xwt_packed_part(tk_backend *be, float *y, size_t ldy, const float *x,
 			   size_t kb, size_t kn, int accumulate)
 {
 	struct xwt p = {y, ldy, x, lda, packed, NR, PANELS_PACKED, m, n, k, kb, kn, accumulate};
-	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
-}
-
-int tk_cpu_xw(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
-	      size_t m, size_t n, size_t k, int accumulate)
-{
-	struct xwt p = {y, ldy, x, k, w, n, PANELS_ROWS, m, n, k, 0, k, accumulate};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
