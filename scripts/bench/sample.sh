@@ -5,9 +5,10 @@
 # new tokens (end-of-sequence ignored on both sides).
 #
 # Decode tokens/s = batch * (NEW - 1) / (t(NEW new tokens) - t(1 new token)),
-# so loading and prefill are left out on both sides.  Each time is the best
-# of REPEAT runs (default 3), on both sides: on a shared VM the same binary
-# varies by 10-15% from one run to the next.
+# so loading and prefill are left out on both sides.  The sides take turns
+# for REPEAT rounds (default 3) and each time is the best of its rounds:
+# on a shared VM the same binary varies by 10-15% from one run to the next,
+# and its speed drifts over minutes.
 #
 #   scripts/bench/sample.sh [THREADS]      (default: all cores; or TK_THREADS)
 #   NEW=128 BATCHES="1 64" REPEAT=3 to change the shape.
@@ -18,9 +19,10 @@
 # and the comparison measures the scheduler instead.
 #
 # Measured 2026-11-28 on the 2-core AVX-512 development VM, otherwise idle,
-# 2 threads, two runs:
-#   batch 1:  tk 37.4 / 42.3 tok/s, torch 22.1 / 20.7 tok/s (1.69x / 2.04x)
-#   batch 64: tk 640.0 / 564.4 tok/s, torch 285.6 / 281.4 tok/s (2.24x / 2.01x)
+# 2 threads, taking turns, best of 3 rounds (OMP_WAIT_POLICY passive, then
+# active):
+#   batch 1:  tk 42.3 / 45.4 tok/s, torch 18.7 / 22.1 tok/s (2.26x / 2.05x)
+#   batch 64: tk 531.2 / 597.6 tok/s, torch 309.0 / 298.8 tok/s (1.72x / 2.00x)
 # At batch 64 about 70% of tk's time is in the batch-invariant product
 # (kernels/cpu/xwt.c), 10% in attention over the KV cache.
 set -euo pipefail
@@ -45,12 +47,6 @@ done >"$work/all.jsonl"
 # Seconds tk-sample spent sampling (its progress line's elapsed time: from
 # after the model is loaded to the last sample), as torch's side is timed
 # with its model loaded.
-tk_time() { # batch, new tokens -> best seconds of REPEAT runs
-	for _ in $(seq "$REPEAT"); do
-		tk_time_once "$1" "$2"
-	done | sort -g | head -n 1
-}
-
 tk_time_once() { # batch, new tokens -> seconds
 	head -n "$1" "$work/all.jsonl" >"$work/in.jsonl"
 	"$BUILD/bin/tk-sample" -m "$MODEL" -t "$THREADS" --temperature 0 --ignore-eos \
@@ -96,13 +92,24 @@ PYEOF
 
 echo "# tk-sample vs transformers generate: SmolLM2-135M-Instruct, $THREADS threads, $NEW new tokens, best of $REPEAT"
 echo "# $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), OMP_WAIT_POLICY=$OMP_WAIT_POLICY; $(python3 -c 'import platform; print(platform.processor() or platform.machine())' 2>/dev/null || uname -m)"
-"$PY" "$work/torch_bench.py" "$MODEL" "$THREADS" "$NEW" "$work/all.jsonl" "$REPEAT" $BATCHES \
-	2>/dev/null >"$work/torch.txt"
+# The two sides take turns, REPEAT rounds, so that both see the same spells
+# of a shared machine's speed; each time is the best of its rounds.
+for _ in $(seq "$REPEAT"); do
+	"$PY" "$work/torch_bench.py" "$MODEL" "$THREADS" "$NEW" "$work/all.jsonl" 1 $BATCHES \
+		2>/dev/null >>"$work/torch.txt"
+	for b in $BATCHES; do
+		t1=$(tk_time_once "$b" 1)
+		tn=$(tk_time_once "$b" "$NEW")
+		echo "$b $t1 $tn" >>"$work/tk.txt"
+	done
+done
+best() { # file, batch, column -> the smallest value
+	awk -v b="$2" -v c="$3" '$1 == b { print $c }' "$1" | sort -g | head -n 1
+}
 printf '%-6s %14s %14s %8s\n' batch "tk tok/s" "torch tok/s" ratio
 for b in $BATCHES; do
-	t1=$(tk_time "$b" 1)
-	tn=$(tk_time "$b" "$NEW")
-	read -r _ p1 pn < <(grep "^$b " "$work/torch.txt")
+	t1=$(best "$work/tk.txt" "$b" 2) tn=$(best "$work/tk.txt" "$b" 3)
+	p1=$(best "$work/torch.txt" "$b" 2) pn=$(best "$work/torch.txt" "$b" 3)
 	tk_rate=$(echo "$b * ($NEW - 1) / ($tn - $t1)" | bc -l)
 	pt_rate=$(echo "$b * ($NEW - 1) / ($pn - $p1)" | bc -l)
 	printf '%-6s %14.1f %14.1f %7.2fx\n' "$b" "$tk_rate" "$pt_rate" "$(echo "$tk_rate / $pt_rate" | bc -l)"
