@@ -1,6 +1,7 @@
 /* The batch-invariant product y = x·Wᵀ (and dy·W for the backward): every
  * element is one chain of fused multiply-adds over k in order, starting
- * from zero, then added to y when accumulating.  Blocking, vector width
+ * from zero, then added to y when accumulating (k longer than KC goes in
+ * chunks of KC, each chunk's chain added to y in turn).  Blocking, vector width
  * and threading only decide which elements are computed side by side,
  * never how one is computed, so a row's bits depend neither on the other
  * rows nor on the thread count, and every instruction set gives the same
@@ -10,9 +11,10 @@
  * TK_XWT_PANEL columns of y, stored k-major (panel[k][c] = W[j0 + c][k]).
  * A register tile of MR rows of x × one panel then costs, per k, three
  * vector loads of the panel and MR broadcasts from x's rows for 3·MR
- * multiply-adds: the multiply-add units, not the caches, set the pace.  Weights used many times (the forward's)
- * are packed once (tk_matmul_pack); others are packed a panel at a time
- * inside the product, each panel once per call. */
+ * multiply-adds: the multiply-add units, not the caches, set the pace.
+ * Weights used many times (the forward's, a frozen base's) are packed
+ * once (tk_matmul_pack, tk_matmul_pack_backward); others are packed a
+ * panel at a time inside the product, each panel once per call. */
 #include "cpu.h"
 
 #include "tk_error.h"
@@ -36,7 +38,6 @@ struct xwt {
 	const float *x;
 	size_t lda;
 	const float *b;
-	size_t ldb;
 	enum panel_source source;
 	size_t m, n, k;   // k: the panels' height
 	size_t kb, kn;    // the k indices multiplied: kb..kb+kn (x's columns 0..kn)
@@ -432,7 +433,7 @@ int tk_cpu_xwt_packed_many(tk_backend *be, const float *x, size_t m, size_t k,
 		return tk_fail(TK_EUSAGE, "%zu products at once, more than %d", count,
 			       TK_CPU_XWT_MANY);
 	for (size_t i = 0; i < count; i++)
-		ps[i] = (struct xwt){jobs[i].y, jobs[i].n, x, k, jobs[i].packed, NR, PANELS_PACKED,
+		ps[i] = (struct xwt){jobs[i].y, jobs[i].n, x, k, jobs[i].packed, PANELS_PACKED,
 				     m, jobs[i].n, k, 0, k, 0};
 	return m && count ? xwt_run_many(be, pick_tile(), ps, count) : TK_OK;
 }
@@ -440,14 +441,14 @@ int tk_cpu_xwt_packed_many(tk_backend *be, const float *x, size_t m, size_t k,
 int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
 		      const float *packed, size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, x, k, packed, NR, PANELS_PACKED, m, n, k, 0, k, accumulate};
+	struct xwt p = {y, ldy, x, k, packed, PANELS_PACKED, m, n, k, 0, k, accumulate};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
 int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
 	       size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, 0, k, accumulate};
+	struct xwt p = {y, ldy, x, k, w, PANELS_PACK, m, n, k, 0, k, accumulate};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
@@ -455,7 +456,7 @@ int tk_cpu_xwt_packed_part(tk_backend *be, float *y, size_t ldy, const float *x,
 			   size_t lda, const float *packed, size_t m, size_t n, size_t k,
 			   size_t kb, size_t kn, int accumulate)
 {
-	struct xwt p = {y, ldy, x, lda, packed, NR, PANELS_PACKED, m, n, k, kb, kn, accumulate};
+	struct xwt p = {y, ldy, x, lda, packed, PANELS_PACKED, m, n, k, kb, kn, accumulate};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
@@ -476,6 +477,6 @@ int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
 	} else if (strcmp(isa, "c") != 0) {
 		return -1;
 	}
-	struct xwt p = {y, ldy, x, k, w, k, PANELS_PACK, m, n, k, 0, k, accumulate};
+	struct xwt p = {y, ldy, x, k, w, PANELS_PACK, m, n, k, 0, k, accumulate};
 	return m && n ? xwt_run(be, tile, &p) : TK_OK;
 }
