@@ -625,109 +625,24 @@ static void write_config(const run *r, cJSON *settings)
 	cJSON_AddStringToObject(o, "model", r->s->model);
 	cJSON_AddNumberToObject(o, "trainable_parameters", (double)tk_train_trainable(r->t));
 	cJSON_AddItemReferenceToObject(o, "settings", settings);
-	char *text = cJSON_Print(o), path[4096];
-	if (!text)
-		tk_check(TK_EOSERR);
-	size_t len = strlen(text);
-	char *line = xcalloc(len + 2, 1);
-	memcpy(line, text, len);
-	memcpy(line + len, "\n", 2);
-	tk_check(tk_write_text(in_run(r, "config.json", path, sizeof path), line, strlen(line)));
-	free(line);
-	free(text);
+	int rc = tk_run_write_json(r->s->rundir, "config.json", o);
 	cJSON_Delete(o);
-}
-
-/* --resume: the stored settings must be these.  now is freed before
- * dying, so that nothing is left allocated. */
-static void check_same_settings(const run *r, cJSON *now)
-{
-	char path[4096], *text;
-	tk_check(tk_read_text(in_run(r, "config.json", path, sizeof path), 1 << 20, &text, NULL));
-	cJSON *o = cJSON_Parse(text);
-	const cJSON *was = cJSON_GetObjectItem(o, "settings"), *item;
-	if (!cJSON_IsObject(was)) {
-		cJSON_Delete(o);
-		free(text);
-		cJSON_Delete(now);
-		tk_die(TK_EDATA, "%s: no settings to resume with", path);
-	}
-	char differs[1024] = "";
-	cJSON_ArrayForEach(item, was) {
-		const cJSON *x = cJSON_GetObjectItem(now, item->string);
-		if (x && cJSON_Compare(item, x, 1))
-			continue;
-		char *a = cJSON_PrintUnformatted(item), *b = x ? cJSON_PrintUnformatted(x) : NULL;
-		snprintf(differs, sizeof differs, "setting %s was %s, now %s", item->string,
-			 a ? a : "?", b ? b : "unset");
-		free(a);
-		free(b);
-		break;
-	}
-	cJSON_Delete(o);
-	free(text);
-	if (differs[0]) {
-		cJSON_Delete(now);
-		tk_die(TK_EUSAGE, "--resume %s: %s; resume with the options of the run",
-		       r->s->rundir, differs);
-	}
-}
-
-/* The last line of checkpoints.jsonl: its state file and step. */
-static void last_checkpoint(const run *r, char *name, size_t cap, int64_t *step)
-{
-	char path[4096], *text;
-	in_run(r, "checkpoints.jsonl", path, sizeof path);
-	if (tk_read_text(path, 64 << 20, &text, NULL))
-		tk_die(TK_ENOINPUT, "--resume %s: no checkpoints.jsonl (was the run started with "
-		       "-o %s, and did it write a checkpoint?)", r->s->rundir, r->s->rundir);
-	char *last = NULL;
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-		last = line;
-	cJSON *o = last ? cJSON_Parse(last) : NULL;
-	const cJSON *p = cJSON_GetObjectItem(o, "path"), *st = cJSON_GetObjectItem(o, "step");
-	if (!cJSON_IsString(p) || !cJSON_IsNumber(st))
-		tk_die(TK_EDATA, "%s: the last line is not a checkpoint record", path);
-	snprintf(name, cap, "%s", p->valuestring);
-	*step = (int64_t)st->valuedouble;
-	cJSON_Delete(o);
-	free(text);
-}
-
-/* Keeps the metrics of steps up to the checkpoint's, so that the resumed
- * run's file reads as the uninterrupted run's. */
-static void trim_metrics(const run *r, int64_t step)
-{
-	char path[4096], *text;
-	in_run(r, "metrics.jsonl", path, sizeof path);
-	if (tk_read_text(path, (size_t)1 << 30, &text, NULL))
-		return;
-	size_t at = 0;
-	char *keep = xcalloc(strlen(text) + 1, 1);
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-		cJSON *o = cJSON_Parse(line);
-		const cJSON *s = cJSON_GetObjectItem(o, "step");
-		if (cJSON_IsNumber(s) && s->valuedouble <= (double)step)
-			at += (size_t)sprintf(keep + at, "%s\n", line);
-		cJSON_Delete(o);
-	}
-	keep[at] = 0;
-	tk_check(tk_write_text(path, keep, strlen(keep)));
-	free(keep);
-	free(text);
+	tk_check(rc);
 }
 
 static void resume(run *r)
 {
 	char name[1024], path[4096];
 	int64_t step;
-	last_checkpoint(r, name, sizeof name, &step);
+	cJSON *record;
+	tk_check(tk_run_last_checkpoint(r->s->rundir, name, sizeof name, &step, &record));
+	cJSON_Delete(record);
 	in_run(r, name, path, sizeof path);
 	tk_check(tk_train_load_state(r->t, path, NULL));
 	if (tk_train_steps(r->t) != step)
 		tk_die(TK_EDATA, "%s: holds step %" PRId64 ", checkpoints.jsonl says %" PRId64,
 		       path, tk_train_steps(r->t), step);
-	trim_metrics(r, step);
+	tk_check(tk_run_trim_metrics(r->s->rundir, step));
 	snprintf(r->last_state, sizeof r->last_state, "%s", path);
 	if (!r->s->quiet)
 		tk_warn("resuming at step %" PRId64 " from %s", step, path);
@@ -1340,7 +1255,10 @@ static void setup(run *r)
 		open_rollouts(r);
 	cJSON *now = settings_json(r);
 	if (s->resume) {
-		check_same_settings(r, now);
+		int rc = tk_run_check_settings(r->s->rundir, now);
+		if (rc)
+			cJSON_Delete(now); // nothing left allocated at exit
+		tk_check(rc);
 		resume(r);
 	} else {
 		write_config(r, now);

@@ -579,56 +579,9 @@ static void write_config(const run *r, cJSON *settings)
 		cJSON_AddStringToObject(o, "eval", r->s->eval);
 	cJSON_AddNumberToObject(o, "trainable_parameters", (double)tk_train_trainable(r->t));
 	cJSON_AddItemReferenceToObject(o, "settings", settings);
-	char *text = cJSON_Print(o), path[4096];
-	if (!text)
-		tk_check(TK_EOSERR);
-	size_t len = strlen(text);
-	char *line = malloc(len + 2);
-	if (!line)
-		tk_check(TK_EOSERR);
-	memcpy(line, text, len);
-	memcpy(line + len, "\n", 2);
-	tk_check(tk_write_text(in_run(r, "config.json", path, sizeof path), line, strlen(line)));
-	free(line);
-	free(text);
+	int rc = tk_run_write_json(r->s->rundir, "config.json", o);
 	cJSON_Delete(o);
-}
-
-/* --resume: the stored settings must be these.  Fills msg when not. */
-static int same_settings(const cJSON *was, const cJSON *now, char *msg, size_t cap)
-{
-	const cJSON *item;
-	cJSON_ArrayForEach(item, was) {
-		const cJSON *x = cJSON_GetObjectItem(now, item->string);
-		if (x && cJSON_Compare(item, x, 1))
-			continue;
-		char *a = cJSON_PrintUnformatted(item), *b = x ? cJSON_PrintUnformatted(x) : NULL;
-		snprintf(msg, cap, "setting %s was %s, now %s", item->string, a ? a : "?",
-			 b ? b : "unset");
-		free(a);
-		free(b);
-		return 0;
-	}
-	return 1;
-}
-
-/* now is freed before dying, so that nothing is left allocated. */
-static void check_same_settings(const run *r, cJSON *now)
-{
-	char path[4096], msg[1024], *text;
-	tk_check(tk_read_text(in_run(r, "config.json", path, sizeof path), 1 << 20, &text, NULL));
-	cJSON *o = cJSON_Parse(text);
-	free(text);
-	const cJSON *was = cJSON_GetObjectItem(o, "settings");
-	int valid = cJSON_IsObject(was), same = valid && same_settings(was, now, msg, sizeof msg);
-	cJSON_Delete(o);
-	if (!valid || !same)
-		cJSON_Delete(now);
-	if (!valid)
-		tk_die(TK_EDATA, "%s: no settings to resume with", path);
-	if (!same)
-		tk_die(TK_EUSAGE, "--resume %s: %s; resume with the options (and data) of the run",
-		       r->s->rundir, msg);
+	tk_check(rc);
 }
 
 /* ---- checkpoints -------------------------------------------------------- */
@@ -649,57 +602,22 @@ static void save_state(run *r)
 	snprintf(r->last_state, sizeof r->last_state, "%s", path);
 }
 
-/* The last line of checkpoints.jsonl: state path and data position. */
+/* The last record of checkpoints.jsonl: state file, step and data position. */
 static void last_checkpoint(run *r, char *name, size_t cap, int64_t *step)
 {
-	char path[4096], *text;
-	in_run(r, "checkpoints.jsonl", path, sizeof path);
-	if (tk_read_text(path, 64 << 20, &text, NULL))
-		tk_die(TK_ENOINPUT, "--resume %s: no checkpoints.jsonl (was the run started with "
-		       "-o %s, and did it write a checkpoint?)", r->s->rundir, r->s->rundir);
-	char *last = NULL;
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-		last = line;
-	cJSON *o = last ? cJSON_Parse(last) : NULL;
-	free(text);
-	const cJSON *p = cJSON_GetObjectItem(o, "path"), *d = cJSON_GetObjectItem(o, "data");
-	const cJSON *st = cJSON_GetObjectItem(o, "step");
+	cJSON *o;
+	tk_check(tk_run_last_checkpoint(r->s->rundir, name, cap, step, &o));
+	const cJSON *d = cJSON_GetObjectItem(o, "data");
 	const cJSON *e = cJSON_GetObjectItem(d, "epoch"), *i = cJSON_GetObjectItem(d, "index");
-	int ok = cJSON_IsString(p) && cJSON_IsNumber(e) && cJSON_IsNumber(i) && cJSON_IsNumber(st);
+	int ok = cJSON_IsNumber(e) && cJSON_IsNumber(i);
 	if (ok) {
-		snprintf(name, cap, "%s", p->valuestring);
 		r->epoch = (uint64_t)e->valuedouble;
 		r->index = (size_t)i->valuedouble;
-		*step = (int64_t)st->valuedouble;
 	}
 	cJSON_Delete(o);
 	if (!ok)
-		tk_die(TK_EDATA, "%s: the last line is not a checkpoint record", path);
-}
-
-/* Keeps the metrics of steps up to the checkpoint's, so that the resumed
- * run's file reads as the uninterrupted run's. */
-static void trim_metrics(const run *r, int64_t step)
-{
-	char path[4096], *text;
-	in_run(r, "metrics.jsonl", path, sizeof path);
-	if (tk_read_text(path, (size_t)1 << 30, &text, NULL))
-		return;
-	size_t len = strlen(text), at = 0;
-	char *keep = malloc(len + 1);
-	if (!keep)
-		tk_check(TK_EOSERR);
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-		cJSON *o = cJSON_Parse(line);
-		const cJSON *s = cJSON_GetObjectItem(o, "step");
-		if (cJSON_IsNumber(s) && s->valuedouble <= (double)step)
-			at += (size_t)sprintf(keep + at, "%s\n", line);
-		cJSON_Delete(o);
-	}
-	keep[at] = 0;
-	tk_check(tk_write_text(path, keep, strlen(keep)));
-	free(keep);
-	free(text);
+		tk_die(TK_EDATA, "%s/checkpoints.jsonl: the last checkpoint has no data position",
+		       r->s->rundir);
 }
 
 static void resume(run *r)
@@ -715,7 +633,7 @@ static void resume(run *r)
 	if (r->index > r->data->n_units)
 		tk_die(TK_EDATA, "%s: data position %zu is past the data's %zu units", path,
 		       r->index, r->data->n_units);
-	trim_metrics(r, step);
+	tk_check(tk_run_trim_metrics(r->s->rundir, step));
 	snprintf(r->last_state, sizeof r->last_state, "%s", path);
 	if (!r->s->quiet)
 		tk_warn("resuming at step %" PRId64 " from %s", step, path);
@@ -905,7 +823,10 @@ static void setup(run *r)
 	tk_check(tk_run_open_dir(r->s->rundir, r->s->resume != NULL));
 	cJSON *now = settings_json(r);
 	if (s->resume) {
-		check_same_settings(r, now);
+		int rc = tk_run_check_settings(s->rundir, now);
+		if (rc)
+			cJSON_Delete(now); // nothing left allocated at exit
+		tk_check(rc);
 		resume(r);
 	} else {
 		write_config(r, now);
