@@ -13,6 +13,7 @@
 #include "tk_run.h"
 #include "tk_render.h"
 #include "tk_rl.h"
+#include "tk_utf8.h"
 #include "tk_sampler.h"
 #include "tk_tks.h"
 #include "tk_train.h"
@@ -459,7 +460,7 @@ static char *completion_text(const run *r, const tk_gen_result *g, int *complete
 			resp.complete = 1;
 		}
 	}
-	char *text = tk_rl_valid_utf8(resp.content, len);
+	char *text = tk_utf8_valid_copy(resp.content, len);
 	if (!text)
 		tk_check(TK_EOSERR);
 	*complete = resp.complete;

@@ -13,6 +13,7 @@
 #include "tk_render.h"
 #include "tk_sampler.h"
 #include "tk_tks.h"
+#include "tk_utf8.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -355,45 +356,6 @@ static void read_input(prompts *ps, settings *s, const tk_model *m,
 
 /* ---- output ------------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len = s[0] < 0x80 ? 1 : (s[0] & 0xe0) == 0xc0 ? 2 : (s[0] & 0xf0) == 0xe0 ? 3
-		     : (s[0] & 0xf8) == 0xf0 ? 4 : 0;
-	if (len == 0 || len > n || (len == 2 && s[0] < 0xc2) || (len == 4 && s[0] > 0xf4))
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((len == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (len == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
-	    (len == 4 && s[0] == 0xf0 && s[1] < 0x90) || (len == 4 && s[0] == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return len;
-}
-
-/* text with every invalid UTF-8 byte shown as U+FFFD (malloc'd): a
- * completion cut by max-tokens may end inside a character. */
-static char *valid_utf8(const char *text, size_t n)
-{
-	char *out = malloc(3 * n + 1), *o = out;
-	if (!out)
-		tk_die(TK_EOSERR, "out of memory");
-	for (size_t i = 0; i < n;) {
-		size_t len = utf8_len((const unsigned char *)text + i, n - i);
-		if (len && text[i] != '\0') {
-			memcpy(o, text + i, len);
-			o += len;
-			i += len;
-		} else {
-			memcpy(o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	*o = '\0';
-	return out;
-}
-
 static int is_stop_token(const tk_gen_options *o, int32_t id)
 {
 	for (size_t i = 0; i < o->n_stop_ids; i++)
@@ -436,8 +398,10 @@ static char *completion_text(const job *j, const prompt *p, const tk_gen_result 
 		tk_check(tk_tokenizer_decode(j->model->tokenizer, r->tokens, n, 0, &text, &len));
 	}
 	cut_at_stops(j->s, text, &len);
-	char *clean = valid_utf8(text, len);
+	char *clean = tk_utf8_valid_copy(text, len);
 	free(text);
+	if (!clean)
+		tk_check(TK_EOSERR);
 	return clean;
 }
 

@@ -5,6 +5,7 @@
  * bytes in text (so that the spans put back together are the text). */
 #include "tk_error.h"
 #include "tk_render.h"
+#include "tk_utf8.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -97,41 +98,9 @@ int tk_render_show_text(FILE *out, const tk_tokenizer *tok, const tk_record *rec
 	return TK_OK;
 }
 
-/* Copies s[0..n) as valid UTF-8, each invalid byte as U+FFFD. */
-static char *valid_utf8(const char *s, size_t n)
-{
-	char *o = tk_malloc(3 * n + 1), *p = o;
-	if (!o)
-		return NULL;
-	const unsigned char *u = (const unsigned char *)s;
-	for (size_t i = 0; i < n;) {
-		size_t k = u[i] < 0x80 ? 1 : (u[i] >> 5) == 6 ? 2 : (u[i] >> 4) == 14 ? 3 :
-			   (u[i] >> 3) == 30 ? 4 : 0;
-		int ok = k > 0 && i + k <= n && !(k == 2 && u[i] < 0xc2);
-		for (size_t j = 1; ok && j < k; j++)
-			ok = (u[i + j] & 0xc0) == 0x80;
-		if (ok && k == 3)
-			ok = !(u[i] == 0xe0 && u[i + 1] < 0xa0) && !(u[i] == 0xed && u[i + 1] >= 0xa0);
-		if (ok && k == 4)
-			ok = !(u[i] == 0xf0 && u[i + 1] < 0x90) && u[i] <= 0xf4 &&
-			     !(u[i] == 0xf4 && u[i + 1] >= 0x90);
-		if (ok && u[i] != 0) {
-			memcpy(p, s + i, k);
-			p += k;
-			i += k;
-		} else {
-			memcpy(p, "\xef\xbf\xbd", 3);
-			p += 3;
-			i += 1;
-		}
-	}
-	*p = '\0';
-	return o;
-}
-
 static int add_text(cJSON *obj, const char *key, const char *s, size_t n)
 {
-	char *v = valid_utf8(s, n);
+	char *v = tk_utf8_valid_copy(s, n);
 	if (!v || !cJSON_AddStringToObject(obj, key, v)) {
 		free(v);
 		return TK_EOSERR;
@@ -146,7 +115,7 @@ static int add_pieces(cJSON *obj, const tk_tokenizer *tok, const tk_record *rec)
 	for (size_t i = 0; pieces && i < rec->n; i++) {
 		size_t len = 0;
 		const char *p = tk_tokenizer_piece(tok, rec->tokens[i], &len);
-		char *v = valid_utf8(p ? p : "", p ? len : 0);
+		char *v = tk_utf8_valid_copy(p ? p : "", p ? len : 0);
 		cJSON *s = v ? cJSON_CreateString(v) : NULL;
 		free(v);
 		if (!s || !cJSON_AddItemToArray(pieces, s))

@@ -214,11 +214,6 @@ int tk_rl_env_prompt(tk_rl_env *e, uint64_t k, tk_rl_prompt *p);
 int tk_rl_env_score(tk_rl_env *e, const tk_rl_sample *s, size_t n, tk_rl_score *out);
 void tk_rl_score_free(tk_rl_score *s, size_t n);
 
-/* text (n bytes) with each byte that is not part of valid UTF-8, and each
- * NUL, shown as U+FFFD (malloc'd; NULL when out of memory): a completion
- * cut by --max-tokens may end inside a character, and the reward program
- * must get valid JSON.  (lib/rl_text.c) */
-char *tk_rl_valid_utf8(const char *text, size_t n);
 
 /* ---- pieces, exposed for tests ----------------------------------------- */
 

@@ -7,6 +7,7 @@
 #include "tk_error.h"
 #include "tk_eval.h"
 #include "tk_rl.h"
+#include "tk_utf8.h"
 
 #include <time.h>
 
@@ -266,9 +267,15 @@ static void test_valid_utf8(void)
 {
 	// a cut 3-byte character, a NUL, a lone continuation byte, an overlong '/'
 	const char in[] = "ok \xe2\x82 \xc3\xa9\0x\x80\xc0\xaf";
-	char *out = tk_rl_valid_utf8(in, sizeof in - 1);
+	char *out = tk_utf8_valid_copy(in, sizeof in - 1);
 	TKT_CHECK(out && !strcmp(out, "ok \xef\xbf\xbd\xef\xbf\xbd \xc3\xa9\xef\xbf\xbdx"
 				 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"), "%s", out);
+	free(out);
+	// a surrogate and a code point past U+10FFFF go byte by byte; an emoji stays
+	const char far[] = "\xed\xa0\x80|\xf4\x90\x80\x80|\xf0\x9f\x98\x80";
+	out = tk_utf8_valid_copy(far, sizeof far - 1);
+	TKT_CHECK(out && !strcmp(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xef\xbf\xbd"
+				 "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd|\xf0\x9f\x98\x80"), "%s", out);
 	free(out);
 }
 

@@ -1,5 +1,5 @@
-/* Completion text made safe for JSON (tk_rl.h). */
-#include "tk_rl.h"
+/* Text made valid UTF-8 (tk_utf8.h). */
+#include "tk_utf8.h"
 
 #include "tk_error.h"
 
@@ -22,7 +22,7 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
-char *tk_rl_valid_utf8(const char *text, size_t n)
+char *tk_utf8_valid_copy(const char *text, size_t n)
 {
 	char *out = tk_malloc(3 * n + 1), *o = out;
 	if (!out)
