@@ -676,6 +676,7 @@ int main(int argc, char **argv)
 	tk_check(tk_backend_open(&be, "cpu", cli.threads));
 	tk_forward *f = open_forward(be, m, lora, &ps, &s, total);
 	tk_lora_free(lora);
+	tk_model_drop_weights(m); // the forward holds its own copy
 	stops st = {0};
 	collect_stops(&st, &s, m, r);
 	st.o.params = s.params;

@@ -149,6 +149,11 @@ int tk_matmul_backward(tk_backend *be, float *dx, float *dw, float *dbias,
  *   y (n, c)   tokens (n)   table (vocab, c) */
 void tk_embedding_forward(tk_backend *be, float *y, const int32_t *tokens,
 			  const float *table, size_t n, size_t c, size_t vocab);
+/* The same lookup from the table packed by tk_matmul_pack(c, vocab) (a
+ * tied lm_head), so that a tied model keeps one copy: the same values.
+ *   y (n, c)   tokens (n)   packed: table (vocab, c) packed */
+void tk_embedding_forward_packed(tk_backend *be, float *y, const int32_t *tokens,
+				 const float *packed, size_t n, size_t c, size_t vocab);
 /* dtable[tokens[i]] += dy[i], in token order (deterministic). */
 void tk_embedding_backward(tk_backend *be, float *dtable, const float *dy,
 			   const int32_t *tokens, size_t n, size_t c,

@@ -86,7 +86,8 @@ static void put_all(upload *u, const tk_lora *lora, const float *inv_freq)
 {
 	tk_forward *f = u->f;
 	const tk_model_desc *d = &f->d;
-	f->embed = put(u, d->embed, d->vocab * d->hidden);
+	// a tied table is looked up in the packed lm_head: one copy, not two
+	f->embed = d->tied ? NULL : put(u, d->embed, d->vocab * d->hidden);
 	f->lm_head = put_packed(u, d->lm_head, d->hidden, d->vocab);
 	f->final_norm = put(u, d->final_norm, d->hidden);
 	f->inv_freq = put(u, inv_freq, d->head_dim / 2);

@@ -49,7 +49,8 @@ struct tk_forward {
 	float lora_scale;
 	/* backend memory */
 	float *weights;            // one block: everything below points into it
-	float *embed, *lm_head, *final_norm, *inv_freq;
+	float *embed;              // NULL when tied: looked up in lm_head
+	float *lm_head, *final_norm, *inv_freq;
 	fwd_layer_dev *layers;     // (n_layers) host array of device pointers
 	float *cache;              // (layers, 2, seqs · context, KV, D)
 	void *arena_block;

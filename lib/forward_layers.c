@@ -111,7 +111,11 @@ static int mlp_block(tk_forward *f, size_t l, size_t n)
 int fwd_layers(tk_forward *f, size_t n)
 {
 	// x (n, C) = embedding of ids
-	tk_embedding_forward(f->be, f->a.x, f->a.ids, f->embed, n, f->d.hidden, f->d.vocab);
+	if (f->d.tied)
+		tk_embedding_forward_packed(f->be, f->a.x, f->a.ids, f->lm_head, n, f->d.hidden,
+					    f->d.vocab);
+	else
+		tk_embedding_forward(f->be, f->a.x, f->a.ids, f->embed, n, f->d.hidden, f->d.vocab);
 	for (size_t l = 0; l < f->d.n_layers; l++) {
 		int rc = attention_block(f, l, n);
 		if (!rc)

@@ -327,16 +327,23 @@ int tk_model_load_meta(tk_model **out, const char *path)
 	return load_model(out, path, 1);
 }
 
-void tk_model_free(tk_model *m)
+void tk_model_drop_weights(tk_model *m)
 {
-	if (!m)
-		return;
 	for (size_t i = 0; i < m->n_tensors; i++) {
 		free(m->tensors[i].name);
 		if (m->tensors[i].owned)
 			free(m->tensors[i].data);
 	}
 	free(m->tensors);
+	m->tensors = NULL;
+	m->n_tensors = 0;
+}
+
+void tk_model_free(tk_model *m)
+{
+	if (!m)
+		return;
+	tk_model_drop_weights(m);
 	if (m->tokenizer)
 		tk_tokenizer_free(m->tokenizer);
 	if (m->source) {

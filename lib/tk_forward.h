@@ -15,7 +15,9 @@
  *
  * Memory.  The weights (and the adapter) are uploaded to the backend once
  * at open, the matrices packed for the batch-invariant product (a tied
- * embedding is held twice: as the table and packed as lm_head).  The KV
+ * embedding is held once, packed as lm_head; its rows are read from there),
+ * so the model's own copy may be dropped after open
+ * (tk_model_drop_weights).  The KV
  * cache holds `seqs` slots of `context` positions each (2 · layers ·
  * kv_heads · head_dim floats per position), and the
  * activations live in one arena planned for `tokens` tokens per pass; a

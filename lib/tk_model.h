@@ -89,6 +89,11 @@ void tk_model_free(tk_model *m);  /* safe on NULL */
  * (n_tensors 0): what tokenizing needs, at the cost of parsing headers. */
 int tk_model_load_meta(tk_model **out, const char *path);
 
+/* Frees the weights once they are no longer needed (tk_forward_open has
+ * copied them): the model keeps its config, tokenizer and fingerprint,
+ * with n_tensors 0, as tk_model_load_meta leaves it. */
+void tk_model_drop_weights(tk_model *m);
+
 const tk_model_tensor *tk_model_find(const tk_model *m, const char *name);
 
 /* Checks that every tensor the config implies is there with the right

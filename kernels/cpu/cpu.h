@@ -59,6 +59,8 @@ int tk_cpu_xwt_packed_many(tk_backend *be, const float *x, size_t m, size_t k,
 int tk_cpu_xwt_packed_part(tk_backend *be, float *y, size_t ldy, const float *x,
 			   size_t lda, const float *packed, size_t m, size_t n, size_t k,
 			   size_t kb, size_t kn, int accumulate);
+/* Row j of w (n, k) read back from its packing by tk_cpu_xwt_pack. */
+void tk_cpu_xwt_packed_row(float *dst, const float *packed, size_t k, size_t j);
 /* Floats of w (n, k) packed: ⌈n / TK_XWT_PANEL⌉ panels of (k, TK_XWT_PANEL). */
 size_t tk_cpu_xwt_packed_floats(size_t n, size_t k);
 void tk_cpu_xwt_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k);

@@ -98,6 +98,13 @@ void tk_cpu_xwt_pack(tk_backend *be, float *packed, const float *w, size_t n, si
 		pack_panel(packed + p * k * NR, w, n, k, k, p * NR);
 }
 
+void tk_cpu_xwt_packed_row(float *dst, const float *packed, size_t k, size_t j)
+{
+	const float *column = packed + j / NR * k * NR + j % NR;
+	for (size_t t = 0; t < k; t++)
+		dst[t] = column[t * NR];
+}
+
 void tk_cpu_xw_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k)
 {
 	size_t panels = (n + NR - 1) / NR;

@@ -85,6 +85,21 @@ static void test_embedding(void)
 	free(table), free(y);
 }
 
+/* A tied model looks its embedding up in the packed lm_head: the table's
+ * own values, in the last (partial) panel too. */
+static void test_embedding_packed(void)
+{
+	size_t n = 8, c = 37, vocab = 301;
+	float *table = kt_random(vocab * c, 1), *y = kt_floats(n * c);
+	float *packed = kt_floats(tk_matmul_packed_floats(be, c, vocab));
+	tk_matmul_pack(be, packed, table, c, vocab);
+	int32_t tokens[8] = {0, 300, 47, 48, 299, 5, 288, 300};
+	tk_embedding_forward_packed(be, y, tokens, packed, n, c, vocab);
+	for (size_t i = 0; i < n; i++)
+		KT_CHECK_SAME(y + i * c, table + (size_t)tokens[i] * c, c);
+	free(table), free(y), free(packed);
+}
+
 static void test_rows_gather_scatter(void)
 {
 	size_t n = 4, width = 6, rows_total = 10;
@@ -460,6 +475,7 @@ int main(void)
 	TKT_RUN(test_matmul);
 	TKT_RUN(test_matmul_packed_many);
 	TKT_RUN(test_embedding);
+	TKT_RUN(test_embedding_packed);
 	TKT_RUN(test_rows_gather_scatter);
 	TKT_RUN(test_rmsnorm);
 	TKT_RUN(test_rope_inv_freq);
