@@ -23,6 +23,8 @@
 # active):
 #   batch 1:  tk 42.3 / 45.4 tok/s, torch 18.7 / 22.1 tok/s (2.26x / 2.05x)
 #   batch 64: tk 531.2 / 597.6 tok/s, torch 309.0 / 298.8 tok/s (1.72x / 2.00x)
+# and two later runs (passive): batch 1 2.02x, 2.01x; batch 64 564.4 / 278.2
+# = 2.03x, 531.2 / 263.1 = 2.02x.
 # At batch 64 about 70% of tk's time is in the batch-invariant product
 # (kernels/cpu/xwt.c), 10% in attention over the KV cache.
 set -euo pipefail
