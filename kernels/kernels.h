@@ -112,6 +112,29 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
 			     const float *packed, const float *bias, size_t n,
 			     size_t in, size_t out, int accumulate);
 
+/* Packed weights in a compact form.  Many models' weights take few
+ * distinct values (a GGUF file's Q4_1 or Q8_0 blocks, a bf16 checkpoint)
+ * that float32 holds with room to spare; a decode step reads every weight
+ * for a few rows, so its pace is set by the bytes read.  A form is chosen
+ * only when it holds every value of W exactly (checked value by value),
+ * and the product expands it to the same floats before multiplying: the
+ * bits of y do not depend on the form, only the memory it takes.
+ *   TK_PACK_Q4   per 32 inputs of an output: w = d·q + m, q in 0..15, d and
+ *                m f16 (0.625 bytes a weight)
+ *   TK_PACK_Q8   per 32 inputs: w = d·q, q in -128..127, d f16 (1.06)
+ *   TK_PACK_BF16 w is a bf16 value (2)
+ *   TK_PACK_F32  anything (4): tk_matmul_pack's layout
+ * tk_matmul_pack_form returns the smallest form that holds w (out, in). */
+enum tk_pack_form { TK_PACK_F32 = 0, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4 };
+int tk_matmul_pack_form(tk_backend *be, const float *w, size_t in, size_t out);
+const char *tk_matmul_pack_form_name(int form);
+size_t tk_matmul_packed_bytes(tk_backend *be, int form, size_t in, size_t out);
+void tk_matmul_pack_as(tk_backend *be, void *packed, int form, const float *w, size_t in,
+		       size_t out);
+int tk_matmul_forward_packed_as(tk_backend *be, float *y, const float *x,
+				const void *packed, int form, const float *bias, size_t n,
+				size_t in, size_t out, int accumulate);
+
 /* Several products of one x by packed weights at once (q, k and v; gate
  * and up), each as tk_matmul_forward_packed computes it, bits included,
  * but in one parallel region: fewer thread wake-ups, which cost much on a
@@ -119,7 +142,8 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
  *   x (n, in)   each job: y (n, out) = x·Wᵀ (+ bias, which may be NULL) */
 typedef struct tk_matmul_job {
 	float *y;
-	const float *packed; /* by tk_matmul_pack(in, out) */
+	const void *packed; /* by tk_matmul_pack_as(form, in, out) */
+	int form;           /* TK_PACK_F32 for tk_matmul_pack's */
 	const float *bias;
 	size_t out;
 } tk_matmul_job;
@@ -149,11 +173,13 @@ int tk_matmul_backward(tk_backend *be, float *dx, float *dw, float *dbias,
  *   y (n, c)   tokens (n)   table (vocab, c) */
 void tk_embedding_forward(tk_backend *be, float *y, const int32_t *tokens,
 			  const float *table, size_t n, size_t c, size_t vocab);
-/* The same lookup from the table packed by tk_matmul_pack(c, vocab) (a
- * tied lm_head), so that a tied model keeps one copy: the same values.
+/* The same lookup from the table packed by tk_matmul_pack_as(form, c,
+ * vocab) (a tied lm_head), so that a tied model keeps one copy: the same
+ * values.
  *   y (n, c)   tokens (n)   packed: table (vocab, c) packed */
 void tk_embedding_forward_packed(tk_backend *be, float *y, const int32_t *tokens,
-				 const float *packed, size_t n, size_t c, size_t vocab);
+				 const void *packed, int form, size_t n, size_t c,
+				 size_t vocab);
 /* dtable[tokens[i]] += dy[i], in token order (deterministic). */
 void tk_embedding_backward(tk_backend *be, float *dtable, const float *dy,
 			   const int32_t *tokens, size_t n, size_t c,

@@ -12,39 +12,47 @@
 
 /* ---- weights ----------------------------------------------------------- */
 
-/* Walks every weight in upload order: sizes them (dst NULL) or copies them
- * to the block at *next and records where (dst set).  Matrices multiplied
- * on every pass (linear layers, adapters, lm_head) are stored packed for
- * the batch-invariant product (kernels.h). */
+/* Walks every weight in upload order: sizes them (next NULL) or copies
+ * them to the block at next and records where.  Matrices multiplied on
+ * every pass (linear layers, adapters, lm_head) are stored packed for the
+ * batch-invariant product (kernels.h), base weights in the smallest form
+ * that holds them exactly: the sizing walk picks it, the copying one uses
+ * it. */
 typedef struct upload {
 	tk_forward *f;
-	float *next;       // NULL: only counting
-	size_t floats;
+	char *next;        // NULL: only sizing
+	size_t bytes;
 } upload;
 
-static float *put(upload *u, const float *src, size_t n)
+/* Takes `bytes` of the block, 64-byte aligned; NULL when sizing. */
+static void *take(upload *u, size_t bytes)
 {
-	size_t padded = (n + 15) / 16 * 16; // keep every tensor 64-byte aligned
-	u->floats += padded;
-	if (!u->next || !src)
+	size_t padded = (bytes + 63) / 64 * 64;
+	u->bytes += padded;
+	if (!u->next)
 		return NULL;
-	float *dst = u->next;
-	tk_copy_to_device(u->f->be, dst, src, n * sizeof *src);
+	void *dst = u->next;
 	u->next += padded;
 	return dst;
 }
 
-/* w (out, in), packed. */
-static float *put_packed(upload *u, const float *w, size_t in, size_t out)
+static float *put(upload *u, const float *src, size_t n)
 {
-	size_t n = tk_matmul_packed_floats(u->f->be, in, out);
-	size_t padded = (n + 15) / 16 * 16;
-	u->floats += padded;
-	if (!u->next || !w)
-		return NULL;
-	float *dst = u->next;
-	tk_matmul_pack(u->f->be, dst, w, in, out);
-	u->next += padded;
+	float *dst = take(u, n * sizeof *src);
+	if (dst && src)
+		tk_copy_to_device(u->f->be, dst, src, n * sizeof *src);
+	return src ? dst : NULL;
+}
+
+/* w (out, in), packed in *form (chosen when sizing: NULL form, f32). */
+static void *put_packed(upload *u, const float *w, size_t in, size_t out, int *form)
+{
+	int f32 = TK_PACK_F32, *as = form ? form : &f32;
+	if (!u->next && form)
+		*form = tk_matmul_pack_form(u->f->be, w, in, out);
+	void *dst = take(u, tk_matmul_packed_bytes(u->f->be, *as, in, out));
+	if (dst)
+		tk_matmul_pack_as(u->f->be, dst, *as, w, in, out);
 	return dst;
 }
 
@@ -55,8 +63,8 @@ static void put_lora(upload *u, fwd_layer_dev *ld, const tk_lora *lora, size_t l
 		if (!p)
 			continue;
 		size_t r = (size_t)lora->config.rank;
-		ld->lora_a[t] = put_packed(u, p->a, p->in, r);
-		ld->lora_b[t] = put_packed(u, p->b, r, p->out);
+		ld->lora_a[t] = put_packed(u, p->a, p->in, r, NULL);
+		ld->lora_b[t] = put_packed(u, p->b, r, p->out, NULL);
 	}
 }
 
@@ -71,7 +79,7 @@ static void put_layer(upload *u, size_t l, const tk_lora *lora)
 	for (int t = 0; t < FWD_N_LINEAR; t++) {
 		size_t in, out;
 		tk_model_linear_shape(d, t, &in, &out);
-		ld->w[t] = put_packed(u, h->w[t], in, out);
+		ld->w[t] = put_packed(u, h->w[t], in, out, &ld->w_form[t]);
 		if (t < 3 && h->bias[t])
 			ld->bias[t] = put(u, h->bias[t], out);
 	}
@@ -88,7 +96,7 @@ static void put_all(upload *u, const tk_lora *lora, const float *inv_freq)
 	const tk_model_desc *d = &f->d;
 	// a tied table is looked up in the packed lm_head: one copy, not two
 	f->embed = d->tied ? NULL : put(u, d->embed, d->vocab * d->hidden);
-	f->lm_head = put_packed(u, d->lm_head, d->hidden, d->vocab);
+	f->lm_head = put_packed(u, d->lm_head, d->hidden, d->vocab, &f->lm_head_form);
 	f->final_norm = put(u, d->final_norm, d->hidden);
 	f->inv_freq = put(u, inv_freq, d->head_dim / 2);
 	for (size_t l = 0; l < d->n_layers; l++)
@@ -107,12 +115,12 @@ static int upload_weights(tk_forward *f, const tk_lora *lora)
 	tk_rope_inv_freq(inv_freq, d->head_dim, d->rope_theta, d->rope_llama3 ? &s : NULL);
 	upload count = {f, NULL, 0};
 	put_all(&count, lora, inv_freq);
-	f->weights = tk_backend_alloc(f->be, count.floats * sizeof(float));
+	f->weights = tk_backend_alloc(f->be, count.bytes);
 	if (!f->weights) {
 		free(inv_freq);
 		return TK_EOSERR;
 	}
-	f->memory += count.floats * sizeof(float);
+	f->memory += count.bytes;
 	upload copy = {f, f->weights, 0};
 	put_all(&copy, lora, inv_freq);
 	free(inv_freq);

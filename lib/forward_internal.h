@@ -18,7 +18,8 @@
 /* One layer's weights on the backend. */
 typedef struct fwd_layer_dev {
 	float *attn_norm, *mlp_norm;             // (C)
-	float *w[FWD_N_LINEAR];                  // (out, in), packed
+	void *w[FWD_N_LINEAR];                   // (out, in), packed in w_form
+	int w_form[FWD_N_LINEAR];                // enum tk_pack_form
 	float *bias[3];                          // (out) or NULL
 	float *q_norm, *k_norm;                  // (D) or NULL
 	float *lora_a[FWD_N_LINEAR];             // (r, in) packed, or NULL
@@ -48,9 +49,11 @@ struct tk_forward {
 	int lora_rank;             // 0: no adapter
 	float lora_scale;
 	/* backend memory */
-	float *weights;            // one block: everything below points into it
+	void *weights;             // one block: everything below points into it
 	float *embed;              // NULL when tied: looked up in lm_head
-	float *lm_head, *final_norm, *inv_freq;
+	void *lm_head;             // packed in lm_head_form
+	int lm_head_form;          // enum tk_pack_form
+	float *final_norm, *inv_freq;
 	fwd_layer_dev *layers;     // (n_layers) host array of device pointers
 	float *cache;              // (layers, 2, seqs · context, KV, D)
 	void *arena_block;

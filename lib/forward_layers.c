@@ -37,7 +37,8 @@ static int linears(tk_forward *f, const fwd_layer_dev *ld, const int *ts, float 
 	for (size_t i = 0; i < count; i++) {
 		size_t out;
 		tk_model_linear_shape(&f->d, ts[i], &in, &out);
-		jobs[i] = (tk_matmul_job){ys[i], ld->w[ts[i]], ts[i] < 3 ? ld->bias[ts[i]] : NULL, out};
+		jobs[i] = (tk_matmul_job){.y = ys[i], .packed = ld->w[ts[i]], .form = ld->w_form[ts[i]],
+					  .bias = ts[i] < 3 ? ld->bias[ts[i]] : NULL, .out = out};
 	}
 	int rc = tk_matmul_forward_packed_many(f->be, x, n, in, jobs, count);
 	for (size_t i = 0; i < count && !rc; i++)
@@ -54,8 +55,10 @@ static int linear_residual(tk_forward *f, const fwd_layer_dev *ld, int t, float 
 	size_t in, out;
 	tk_model_linear_shape(&f->d, t, &in, &out);
 	if (!ld->lora_a[t]) // straight into x: x + chain, the bits of a separate add
-		return tk_matmul_forward_packed(f->be, x, x_in, ld->w[t], NULL, n, in, out, 1);
-	int rc = tk_matmul_forward_packed(f->be, scratch, x_in, ld->w[t], NULL, n, in, out, 0);
+		return tk_matmul_forward_packed_as(f->be, x, x_in, ld->w[t], ld->w_form[t], NULL,
+						   n, in, out, 1);
+	int rc = tk_matmul_forward_packed_as(f->be, scratch, x_in, ld->w[t], ld->w_form[t], NULL,
+					     n, in, out, 0);
 	if (!rc)
 		rc = lora_add(f, ld, t, scratch, x_in, n);
 	if (!rc)
@@ -112,8 +115,8 @@ int fwd_layers(tk_forward *f, size_t n)
 {
 	// x (n, C) = embedding of ids
 	if (f->d.tied)
-		tk_embedding_forward_packed(f->be, f->a.x, f->a.ids, f->lm_head, n, f->d.hidden,
-					    f->d.vocab);
+		tk_embedding_forward_packed(f->be, f->a.x, f->a.ids, f->lm_head, f->lm_head_form, n,
+					    f->d.hidden, f->d.vocab);
 	else
 		tk_embedding_forward(f->be, f->a.x, f->a.ids, f->embed, n, f->d.hidden, f->d.vocab);
 	for (size_t l = 0; l < f->d.n_layers; l++) {

@@ -49,7 +49,8 @@ int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
 #define TK_CPU_XWT_MANY 8
 struct tk_cpu_xwt_job {
 	float *y;
-	const float *packed;
+	const void *packed;
+	int form; /* enum tk_pack_form */
 	size_t n;
 };
 int tk_cpu_xwt_packed_many(tk_backend *be, const float *x, size_t m, size_t k,
@@ -67,6 +68,24 @@ void tk_cpu_xwt_pack(tk_backend *be, float *packed, const float *w, size_t n, si
 /* w (k, n) packed the same way for y = x · w through tk_cpu_xwt_packed
  * (⌈n / TK_XWT_PANEL⌉ panels of (k, TK_XWT_PANEL)). */
 void tk_cpu_xw_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k);
+/* The compact forms of a packed w (n, k) (xwt_forms.c, kernels.h): the
+ * smallest that holds w exactly; bytes of one panel of k rows; w packed in
+ * a form; panel rows t0..t0+kc expanded to float32 (dst (kc, TK_XWT_PANEL);
+ * t0 and kc multiples of 32 for the quantized forms), through the portable
+ * code when `portable`; row j of w read back. */
+int tk_cpu_xwt_form_of(tk_backend *be, const float *w, size_t n, size_t k);
+const char *tk_cpu_xwt_form_name(int form);
+size_t tk_cpu_xwt_form_panel_bytes(int form, size_t k);
+void tk_cpu_xwt_pack_form(tk_backend *be, void *packed, int form, const float *w, size_t n,
+			  size_t k);
+void tk_cpu_xwt_expand(float *dst, int form, const void *panel, size_t t0, size_t kc,
+		       int portable);
+void tk_cpu_xwt_form_row(float *dst, int form, const void *packed, size_t k, size_t j);
+/* tk_cpu_xwt_packed with w packed in `form` by tk_cpu_xwt_pack_form. */
+int tk_cpu_xwt_packed_form(tk_backend *be, float *y, size_t ldy, const float *x,
+			   const void *packed, int form, size_t m, size_t n, size_t k,
+			   int accumulate);
+
 /* tk_cpu_xwt through one instruction set, "avx512", "avx2" or "c" (the
  * portable code), for the tests; -1 when this CPU lacks it. */
 int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,

@@ -36,13 +36,14 @@ void tk_embedding_forward(tk_backend *be, float *y, const int32_t *tokens,
 }
 
 void tk_embedding_forward_packed(tk_backend *be, float *y, const int32_t *tokens,
-				 const float *packed, size_t n, size_t c, size_t vocab)
+				 const void *packed, int form, size_t n, size_t c,
+				 size_t vocab)
 {
-	// y (n, c)   tokens (n)   packed: table (vocab, c) by tk_matmul_pack(c, vocab)
+	// y (n, c)   tokens (n)   packed: table (vocab, c) by tk_matmul_pack_as(form, c, vocab)
 	(void)vocab;
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (n * c >= TK_CPU_PARALLEL_MIN)
 	for (size_t i = 0; i < n; i++)
-		tk_cpu_xwt_packed_row(y + i * c, packed, c, (size_t)tokens[i]);
+		tk_cpu_xwt_form_row(y + i * c, form, packed, c, (size_t)tokens[i]);
 }
 
 void tk_embedding_backward(tk_backend *be, float *dtable, const float *dy,

@@ -47,17 +47,47 @@ void tk_matmul_pack(tk_backend *be, float *packed, const float *w, size_t in, si
 	tk_cpu_xwt_pack(be, packed, w, out, in);
 }
 
+int tk_matmul_pack_form(tk_backend *be, const float *w, size_t in, size_t out)
+{
+	return tk_cpu_xwt_form_of(be, w, out, in);
+}
+
+const char *tk_matmul_pack_form_name(int form)
+{
+	return tk_cpu_xwt_form_name(form);
+}
+
+size_t tk_matmul_packed_bytes(tk_backend *be, int form, size_t in, size_t out)
+{
+	(void)be;
+	return (out + TK_XWT_PANEL - 1) / TK_XWT_PANEL * tk_cpu_xwt_form_panel_bytes(form, in);
+}
+
+void tk_matmul_pack_as(tk_backend *be, void *packed, int form, const float *w, size_t in,
+		       size_t out)
+{
+	tk_cpu_xwt_pack_form(be, packed, form, w, out, in);
+}
+
+int tk_matmul_forward_packed_as(tk_backend *be, float *y, const float *x,
+				const void *packed, int form, const float *bias, size_t n,
+				size_t in, size_t out, int accumulate)
+{
+	// y (n, out)   x (n, in)   packed: w (out, in) by tk_matmul_pack_as(form)
+	if (n == 0 || out == 0)
+		return TK_OK;
+	int rc = tk_cpu_xwt_packed_form(be, y, out, x, packed, form, n, out, in, accumulate);
+	if (!rc && bias)
+		add_bias(be, y, bias, n, out);
+	return rc;
+}
+
 int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
 			     const float *packed, const float *bias, size_t n,
 			     size_t in, size_t out, int accumulate)
 {
-	// y (n, out)   x (n, in)   packed: w (out, in) by tk_matmul_pack
-	if (n == 0 || out == 0)
-		return TK_OK;
-	int rc = tk_cpu_xwt_packed(be, y, out, x, packed, n, out, in, accumulate);
-	if (!rc && bias)
-		add_bias(be, y, bias, n, out);
-	return rc;
+	return tk_matmul_forward_packed_as(be, y, x, packed, TK_PACK_F32, bias, n, in, out,
+					   accumulate);
 }
 
 int tk_matmul_forward_packed_many(tk_backend *be, const float *x, size_t n, size_t in,
@@ -68,7 +98,8 @@ int tk_matmul_forward_packed_many(tk_backend *be, const float *x, size_t n, size
 		return tk_fail(TK_EUSAGE, "%zu products at once, more than %d", count,
 			       TK_CPU_XWT_MANY);
 	for (size_t i = 0; i < count; i++)
-		cj[i] = (struct tk_cpu_xwt_job){jobs[i].y, jobs[i].packed, jobs[i].out};
+		cj[i] = (struct tk_cpu_xwt_job){jobs[i].y, jobs[i].packed, jobs[i].form,
+						jobs[i].out};
 	int rc = n ? tk_cpu_xwt_packed_many(be, x, n, in, cj, count) : TK_OK;
 	for (size_t i = 0; i < count && !rc && n; i++)
 		if (jobs[i].bias)

@@ -14,10 +14,13 @@
  * multiply-adds: the multiply-add units, not the caches, set the pace.
  * Weights used many times (the forward's, a frozen base's) are packed
  * once (tk_matmul_pack, tk_matmul_pack_backward); others are packed a
- * panel at a time inside the product, each panel once per call. */
+ * panel at a time inside the product, each panel once per call.  Panels
+ * packed in a compact form (xwt_forms.c) are expanded a chunk at a time
+ * into a thread's buffer, as W is packed, and multiplied from there. */
 #include "cpu.h"
 
 #include "tk_error.h"
+#include "xwt_expand.h"
 
 #include <immintrin.h>
 #include <stdlib.h>
@@ -37,11 +40,13 @@ struct xwt {
 	size_t ldy;
 	const float *x;
 	size_t lda;
-	const float *b;
+	const void *b;
 	enum panel_source source;
+	int form;         // packed panels' form (xwt_forms.c): all but f32 are expanded first
 	size_t m, n, k;   // k: the panels' height
 	size_t kb, kn;    // the k indices multiplied: kb..kb+kn (x's columns 0..kn)
 	int accumulate;
+	const float *xp;  // x packed by pack_x for the AVX-512 tile, or NULL
 };
 
 /* Rows of the next panel a tile fetches into the cache while it computes,
@@ -129,27 +134,40 @@ store16(float *out, __mmask16 mask, __m512 s, int accumulate)
 	_mm512_mask_storeu_ps(out, mask, s);
 }
 
+/* A panel in a quantized form that the tile expands a block at a time
+ * into the cache's nearest level, as it goes: for few rows, whose tile
+ * would otherwise wait on a whole chunk expanded into a larger buffer. */
+struct compact {
+	int form;
+	const unsigned char *panel;
+	size_t t0; // the panel row of the tile's step 0, a multiple of QK
+};
+
 /* Every index into the accumulators is a constant once unrolled, so they
  * live in registers, not on the stack. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 tile_avx512_body(const size_t mr, const float *a, size_t lda, const float *b, size_t ldb,
 		 size_t k, size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
-		 const struct prefetch *prefetch)
+		 const struct prefetch *prefetch, const struct compact *cp)
 {
+	float block[QK * NR] __attribute__((aligned(64)));
 	const struct prefetch pf = *prefetch;
 	const int dense = pf.count >= k; // a row (three lines) a step
 	size_t lines = dense ? 0 : 3 * pf.count, every = lines ? k / lines : 1, due = 0, part = 0;
 	const char *line = (const char *)pf.rows;
 	const __mmask16 m0 = mask16(cols, 0), m1 = mask16(cols, 16), m2 = mask16(cols, 32);
 	__m512 c0[MR], c1[MR], c2[MR];
-	const float *ar[MR]; // rows past `rows` repeat row 0 (computed, not stored)
+	(void)lda; // a is x packed (k, MR): row r of step t at a[t·MR + r]
 #pragma GCC unroll 8
-	for (size_t r = 0; r < mr; r++) {
+	for (size_t r = 0; r < mr; r++)
 		c0[r] = c1[r] = c2[r] = _mm512_setzero_ps();
-		ar[r] = a + (r < rows ? r : 0) * lda;
-	}
 	for (size_t t = 0; t < k; t++) {
 		const float *bt = b + t * ldb;
+		if (cp) {
+			if (t % QK == 0)
+				xwt_expand_block_avx512(block, cp->form, cp->panel, (cp->t0 + t) / QK);
+			bt = block + t % QK * NR;
+		}
 		// panels are NR wide, zero past n: whole loads, masked stores
 		__m512 b0 = _mm512_loadu_ps(bt), b1 = _mm512_loadu_ps(bt + 16);
 		__m512 b2 = _mm512_loadu_ps(bt + 32);
@@ -166,7 +184,7 @@ tile_avx512_body(const size_t mr, const float *a, size_t lda, const float *b, si
 		}
 #pragma GCC unroll 8
 		for (size_t r = 0; r < mr; r++) {
-			__m512 x = _mm512_set1_ps(ar[r][t]);
+			__m512 x = _mm512_set1_ps(a[t * MR + r]);
 			c0[r] = _mm512_fmadd_ps(x, b0, c0[r]);
 			c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);
 			c2[r] = _mm512_fmadd_ps(x, b2, c2[r]);
@@ -190,13 +208,29 @@ tile_avx512(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, s
 {
 	// one copy per row count, each with its accumulators in registers
 	if (mr > 4)
-		tile_avx512_body(8, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+		tile_avx512_body(8, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf, NULL);
 	else if (mr > 2)
-		tile_avx512_body(4, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+		tile_avx512_body(4, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf, NULL);
 	else if (mr > 1)
-		tile_avx512_body(2, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+		tile_avx512_body(2, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf, NULL);
 	else
-		tile_avx512_body(1, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf);
+		tile_avx512_body(1, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate, pf, NULL);
+}
+
+/* tile_avx512 over a panel in a quantized form (k a multiple of QK). */
+__attribute__((target("avx512f"))) static void
+tile_avx512_compact(size_t mr, const float *a, const struct compact *cp, size_t k, size_t cols,
+		    float *y, size_t ldy, size_t rows, int accumulate)
+{
+	const struct prefetch none = {NULL, 0, 0};
+	if (mr > 4)
+		tile_avx512_body(8, a, MR, NULL, 0, k, cols, y, ldy, rows, accumulate, &none, cp);
+	else if (mr > 2)
+		tile_avx512_body(4, a, MR, NULL, 0, k, cols, y, ldy, rows, accumulate, &none, cp);
+	else if (mr > 1)
+		tile_avx512_body(2, a, MR, NULL, 0, k, cols, y, ldy, rows, accumulate, &none, cp);
+	else
+		tile_avx512_body(1, a, MR, NULL, 0, k, cols, y, ldy, rows, accumulate, &none, cp);
 }
 
 /* ---- AVX2 + FMA: 4 rows × 24 columns, twice a panel (16 registers) ----- */
@@ -325,8 +359,10 @@ static void panel_rows(const struct xwt *p, tile_fn tile, struct chunk c, const 
 		size_t lo = s * share < c.kc ? s * share : c.kc;
 		size_t hi = lo + share < c.kc ? lo + share : c.kc;
 		struct prefetch pf = {next ? next + lo * ldb : b, ldb, next ? hi - lo : 0};
-		tile(rows, p->x + i * p->lda + (c.k0 - p->kb), p->lda, b, ldb, c.kc, cols,
-		     p->y + i * p->ldy + j0, p->ldy, rows, c.accumulate, &pf);
+		const float *a = p->xp ? p->xp + i * p->kn + (c.k0 - p->kb) * MR
+				       : p->x + i * p->lda + (c.k0 - p->kb);
+		tile(rows, a, p->lda, b, ldb, c.kc, cols, p->y + i * p->ldy + j0, p->ldy, rows,
+		     c.accumulate, &pf);
 	}
 }
 
@@ -336,14 +372,44 @@ static void run_panel(const struct xwt *p, tile_fn tile, struct chunk c, size_t 
 	size_t j0 = panel * NR;
 	switch (p->source) {
 	case PANELS_PACKED: {
-		const float *b = p->b + panel * p->k * NR + c.k0 * NR;
+		if (p->form != TK_PACK_F32) {
+			const unsigned char *packed = (const unsigned char *)p->b +
+					     panel * tk_cpu_xwt_form_panel_bytes(p->form, p->k);
+			if (tile == tile_avx512 && p->form != TK_PACK_BF16 && i1 - i0 <= MR) {
+				// one tile: expanding as it multiplies saves the buffer's round trip
+				struct compact cp = {p->form, packed, c.k0};
+				size_t cols = p->n - j0 < NR ? p->n - j0 : NR;
+				tile_avx512_compact(i1 - i0, p->xp + i0 * p->kn + (c.k0 - p->kb) * MR,
+						    &cp, c.kc, cols, p->y + i0 * p->ldy + j0, p->ldy,
+						    i1 - i0, c.accumulate);
+				break;
+			}
+			tk_cpu_xwt_expand(buffer, p->form, packed, c.k0, c.kc, 0);
+			panel_rows(p, tile, c, buffer, NR, NULL, j0, i0, i1);
+			break;
+		}
+		const float *b = (const float *)p->b + panel * p->k * NR + c.k0 * NR;
 		panel_rows(p, tile, c, b, NR, last ? NULL : b + p->k * NR, j0, i0, i1);
 		break;
 	}
 	case PANELS_PACK:
-		pack_panel(buffer, p->b + c.k0, p->n, p->k, c.kc, j0);
+		pack_panel(buffer, (const float *)p->b + c.k0, p->n, p->k, c.kc, j0);
 		panel_rows(p, tile, c, buffer, NR, NULL, j0, i0, i1);
 		break;
+	}
+}
+
+/* Rows of x block by block for the AVX-512 tile: block i / MR holds
+ * x[i..i+MR) k-major, (kn, MR), zero past m, so that a step's MR values
+ * are one line and one address register serves them all. */
+static void pack_x(float *xp, const struct xwt *p, size_t block)
+{
+	float *dst = xp + block * MR * p->kn;
+	for (size_t r = 0; r < MR; r++) {
+		size_t i = block * MR + r;
+		const float *row = p->x + i * p->lda;
+		for (size_t t = 0; t < p->kn; t++)
+			dst[t * MR + r] = i < p->m ? row[t] : 0.0f;
 	}
 }
 
@@ -403,16 +469,39 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 	}
 	size_t buffer_floats = 0;
 	float *buffers = NULL;
-	if (count == 1 && ps[0].source == PANELS_PACK) {
-		buffer_floats = (ps[0].kn < KC ? ps[0].kn : KC) * NR;
-		buffers = malloc(threads * buffer_floats * sizeof *buffers);
+	for (size_t i = 0; i < count; i++)
+		if (ps[i].source == PANELS_PACK || ps[i].form != TK_PACK_F32) {
+			size_t floats = (ps[i].kn < KC ? ps[i].kn : KC) * NR;
+			buffer_floats = floats > buffer_floats ? floats : buffer_floats;
+		}
+	if (buffer_floats) {
+		// whole cache lines: the panels are stored a line at a time
+		buffers = aligned_alloc(64, threads * buffer_floats * sizeof *buffers);
 		if (!buffers)
-			return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product", ps[0].m,
-				       ps[0].n);
+			return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product's panels",
+				       ps[0].m, ps[0].n);
+	}
+	// the products share x (one x, or the one product's)
+	float *xp = NULL;
+	size_t x_blocks = (ps[0].m + MR - 1) / MR;
+	if (tile == tile_avx512) {
+		xp = aligned_alloc(64, x_blocks * MR * (ps[0].kn ? ps[0].kn : 1) * sizeof *xp);
+		if (!xp) {
+			free(buffers);
+			return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product's rows",
+				       ps[0].m, ps[0].kn);
+		}
+		for (size_t i = 0; i < count; i++)
+			ps[i].xp = xp;
 	}
 #pragma omp parallel num_threads(be->threads) if (parallel)
 	{
 		size_t team = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
+		if (xp) {
+			for (size_t b = me; b < x_blocks; b += team)
+				pack_x(xp, &ps[0], b);
+#pragma omp barrier
+		}
 		float *buffer = buffers ? buffers + me * buffer_floats : NULL;
 		size_t per = (total + team - 1) / team, first = me * per;
 		size_t end = first + per < total ? first + per : total;
@@ -424,6 +513,7 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 		}
 	}
 	free(buffers);
+	free(xp);
 	return TK_OK;
 }
 
@@ -441,21 +531,32 @@ int tk_cpu_xwt_packed_many(tk_backend *be, const float *x, size_t m, size_t k,
 			       TK_CPU_XWT_MANY);
 	for (size_t i = 0; i < count; i++)
 		ps[i] = (struct xwt){jobs[i].y, jobs[i].n, x, k, jobs[i].packed, PANELS_PACKED,
-				     m, jobs[i].n, k, 0, k, 0};
+				     jobs[i].form, m, jobs[i].n, k, 0, k, 0, NULL};
 	return m && count ? xwt_run_many(be, pick_tile(), ps, count) : TK_OK;
 }
 
 int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
 		      const float *packed, size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, x, k, packed, PANELS_PACKED, m, n, k, 0, k, accumulate};
+	struct xwt p = {y, ldy, x, k, packed, PANELS_PACKED, TK_PACK_F32, m, n, k, 0, k,
+			accumulate, NULL};
+	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
+}
+
+int tk_cpu_xwt_packed_form(tk_backend *be, float *y, size_t ldy, const float *x,
+			   const void *packed, int form, size_t m, size_t n, size_t k,
+			   int accumulate)
+{
+	struct xwt p = {y, ldy, x, k, packed, PANELS_PACKED, form, m, n, k, 0, k, accumulate,
+			NULL};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
 int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
 	       size_t m, size_t n, size_t k, int accumulate)
 {
-	struct xwt p = {y, ldy, x, k, w, PANELS_PACK, m, n, k, 0, k, accumulate};
+	struct xwt p = {y, ldy, x, k, w, PANELS_PACK, TK_PACK_F32, m, n, k, 0, k, accumulate,
+			NULL};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
@@ -463,7 +564,8 @@ int tk_cpu_xwt_packed_part(tk_backend *be, float *y, size_t ldy, const float *x,
 			   size_t lda, const float *packed, size_t m, size_t n, size_t k,
 			   size_t kb, size_t kn, int accumulate)
 {
-	struct xwt p = {y, ldy, x, lda, packed, PANELS_PACKED, m, n, k, kb, kn, accumulate};
+	struct xwt p = {y, ldy, x, lda, packed, PANELS_PACKED, TK_PACK_F32, m, n, k, kb, kn,
+			accumulate, NULL};
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
 }
 
@@ -484,6 +586,7 @@ int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
 	} else if (strcmp(isa, "c") != 0) {
 		return -1;
 	}
-	struct xwt p = {y, ldy, x, k, w, PANELS_PACK, m, n, k, 0, k, accumulate};
+	struct xwt p = {y, ldy, x, k, w, PANELS_PACK, TK_PACK_F32, m, n, k, 0, k, accumulate,
+			NULL};
 	return m && n ? xwt_run(be, tile, &p) : TK_OK;
 }

@@ -63,7 +63,8 @@ static void test_matmul_packed_many(void)
 		alone[i] = kt_floats(n * outs[i]);
 		const float *b = i == 2 ? bias : NULL;
 		TKT_CHECK(tk_matmul_forward_packed(be, alone[i], x, packed[i], b, n, in, outs[i], 0) == 0, "%s", tk_error_message());
-		jobs[i] = (tk_matmul_job){kt_floats(n * outs[i]), packed[i], b, outs[i]};
+		jobs[i] = (tk_matmul_job){.y = kt_floats(n * outs[i]), .packed = packed[i], .bias = b,
+					  .out = outs[i]};
 	}
 	TKT_CHECK(tk_matmul_forward_packed_many(be, x, n, in, jobs, 3) == 0, "%s", tk_error_message());
 	for (int i = 0; i < 3; i++) {
@@ -94,7 +95,7 @@ static void test_embedding_packed(void)
 	float *packed = kt_floats(tk_matmul_packed_floats(be, c, vocab));
 	tk_matmul_pack(be, packed, table, c, vocab);
 	int32_t tokens[8] = {0, 300, 47, 48, 299, 5, 288, 300};
-	tk_embedding_forward_packed(be, y, tokens, packed, n, c, vocab);
+	tk_embedding_forward_packed(be, y, tokens, packed, TK_PACK_F32, n, c, vocab);
 	for (size_t i = 0; i < n; i++)
 		KT_CHECK_SAME(y + i * c, table + (size_t)tokens[i] * c, c);
 	free(table), free(y), free(packed);

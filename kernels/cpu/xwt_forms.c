@@ -1,0 +1,375 @@
+/* Compact forms of a packed W for the batch-invariant product (xwt.c).
+ *
+ * A decode step multiplies a few rows by every weight of the model, so it
+ * reads more weight bytes than it does multiply-adds per byte: the weights'
+ * size sets its pace.  Many models' weights take few distinct values (a
+ * GGUF file's Q4_1 and Q8_0 blocks, a checkpoint's bf16), and float32 holds
+ * them with room to spare.  A form stores a panel in fewer bytes and the
+ * product expands each panel's chunk into float32 in a thread's buffer
+ * before its tiles run over it, as it does when it packs an unpacked W.
+ *
+ * A form is taken only when it gives back every value of W exactly, bit for
+ * bit, checked here value by value: the product then computes the same
+ * chains over the same floats, and its bits do not depend on the form.
+ * The forms' block parameters are fitted to W's floats, not read from the
+ * file W came from, so that any source (a GGUF file whose q and k rows were
+ * permuted on loading, a checkpoint written from one) gets them.
+ *
+ * Layouts, per panel of NR columns (zero past n), k-major as the f32 form:
+ *   BF16: k rows of NR bf16 values.
+ *   Q8:   per 32 k: d[NR] (f16), then q[32][NR] (int8); w = d·q.
+ *   Q4:   per 32 k: d[NR], m[NR] (f16), then 16 rows of NR bytes, the low
+ *         nibble for k row t and the high one for t + 16; w = d·q + m, the
+ *         product rounded before the sum (as ggml's Q4_1 and Q8_0 are
+ *         expanded, lib/gguf_dequant.c). */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+#include "cpu.h"
+
+#include "tk_dtype.h"
+
+#include <immintrin.h>
+#include <stdatomic.h>
+
+#include "xwt_expand.h"
+
+#define NR TK_XWT_PANEL
+#define PREFETCH_BLOCKS 4 // how far ahead expanding asks for blocks
+
+/* ---- sizes and values -------------------------------------------------- */
+
+size_t tk_cpu_xwt_form_panel_bytes(int form, size_t k)
+{
+	switch (form) {
+	case TK_PACK_BF16: return k * NR * 2;
+	case TK_PACK_Q8: case TK_PACK_Q4: return k / QK * block_bytes(form);
+	default: return k * NR * sizeof(float);
+	}
+}
+
+static float q4_value(float d, float m, int q)
+{
+	float scaled = d * (float)q; // rounded before the sum, never fused
+	return scaled + m;
+}
+
+static float q8_value(float d, int q)
+{
+	return d * (float)q;
+}
+
+static uint32_t bits(float v)
+{
+	uint32_t u;
+	memcpy(&u, &v, sizeof u);
+	return u;
+}
+
+static int same(float a, float b)
+{
+	return bits(a) == bits(b);
+}
+
+/* ---- fitting a block's parameters ------------------------------------- */
+
+/* The q, among round(v) and its neighbours, whose value is v. */
+static int q4_level(float v, float d, float m, int *q)
+{
+	long r = lrintf((v - m) / d);
+	for (long c = r - 1; c <= r + 1; c++)
+		if (c >= 0 && c <= 15 && same(q4_value(d, m, (int)c), v))
+			return *q = (int)c, 1;
+	return 0;
+}
+
+static int q8_level(float v, float d, int *q)
+{
+	long r = lrintf(v / d);
+	for (long c = r - 1; c <= r + 1; c++)
+		if (c >= -128 && c <= 127 && same(q8_value(d, (int)c), v))
+			return *q = (int)c, 1;
+	return 0;
+}
+
+/* f16 scales near `estimate`: its rounding and two steps either side. */
+static int scale_candidates(float estimate, uint16_t out[5])
+{
+	uint16_t h = tk_f32_to_f16(estimate);
+	if (!(estimate > 0) || (h & 0x7c00) == 0x7c00)
+		return 0;
+	int count = 0;
+	for (int step = -2; step <= 2; step++) {
+		int c = (int)h + step;
+		if (c > 0 && c < 0x7c00)
+			out[count++] = (uint16_t)c;
+	}
+	return count;
+}
+
+/* d, m (f16) and q for v[0..QK) (stride apart) as a Q4 block, or 0. */
+static int fit_q4(const float *v, size_t stride, uint16_t *dh, uint16_t *mh, uint8_t q[QK])
+{
+	float lo = v[0], hi = v[0];
+	for (int t = 1; t < QK; t++) {
+		float x = v[t * stride];
+		lo = x < lo ? x : lo;
+		hi = x > hi ? x : hi;
+	}
+	*mh = tk_f32_to_f16(lo);
+	float m = tk_f16_to_f32(*mh);
+	if (!isfinite(hi - lo) || !same(m, lo))
+		return 0;
+	uint16_t cand[5] = {0};
+	for (int top = 15; top >= 1; top--) {
+		int count = hi > lo ? scale_candidates((hi - lo) / (float)top, cand) : 1;
+		for (int c = 0; c < count; c++) {
+			float d = tk_f16_to_f32(cand[c]);
+			int ok = 1, level = 0;
+			for (int t = 0; t < QK && ok; t++) {
+				ok = hi > lo ? q4_level(v[t * stride], d, m, &level)
+					     : same(q4_value(d, m, 0), v[t * stride]);
+				q[t] = (uint8_t)level;
+			}
+			if (ok)
+				return *dh = cand[c], 1;
+		}
+		if (hi == lo)
+			break;
+	}
+	return 0;
+}
+
+/* d (f16) and q for v[0..QK) (stride apart) as a Q8 block, or 0. */
+static int fit_q8(const float *v, size_t stride, uint16_t *dh, int8_t q[QK])
+{
+	float top = 0.0f;
+	for (int t = 0; t < QK; t++)
+		top = fabsf(v[t * stride]) > top ? fabsf(v[t * stride]) : top;
+	if (!isfinite(top))
+		return 0;
+	if (top == 0.0f) { // d = 0: +0 from q = 0, -0 from q = -1
+		for (int t = 0; t < QK; t++)
+			q[t] = signbit(v[t * stride]) ? -1 : 0;
+		return *dh = 0, 1;
+	}
+	uint16_t cand[5];
+	for (int qmax = 127; qmax >= 100; qmax--) {
+		int count = scale_candidates(top / (float)qmax, cand);
+		for (int c = 0; c < count; c++) {
+			float d = tk_f16_to_f32(cand[c]);
+			int ok = 1, level = 0;
+			for (int t = 0; t < QK && ok; t++) {
+				ok = q8_level(v[t * stride], d, &level);
+				q[t] = (int8_t)level;
+			}
+			if (ok)
+				return *dh = cand[c], 1;
+		}
+	}
+	return 0;
+}
+
+static int fits_bf16(float v)
+{
+	return (bits(v) & 0xffffu) == 0;
+}
+
+/* Whether row j of w (n, k) is held exactly by `form`. */
+static int row_fits(int form, const float *row, size_t k)
+{
+	uint16_t dh, mh;
+	uint8_t q4[QK];
+	int8_t q8[QK];
+	for (size_t t = 0; t < k; t += form == TK_PACK_BF16 ? 1 : QK) {
+		int ok = form == TK_PACK_BF16 ? fits_bf16(row[t])
+			 : form == TK_PACK_Q8 ? fit_q8(row + t, 1, &dh, q8)
+					      : fit_q4(row + t, 1, &dh, &mh, q4);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+static int matrix_fits(tk_backend *be, int form, const float *w, size_t n, size_t k)
+{
+	if (form != TK_PACK_BF16 && k % QK)
+		return 0;
+	atomic_int misfit = 0;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(be->threads) if (n * k >= TK_CPU_PARALLEL_MIN)
+	for (size_t j = 0; j < n; j++)
+		if (!atomic_load_explicit(&misfit, memory_order_relaxed) && !row_fits(form, w + j * k, k))
+			atomic_store_explicit(&misfit, 1, memory_order_relaxed);
+	return !misfit;
+}
+
+int tk_cpu_xwt_form_of(tk_backend *be, const float *w, size_t n, size_t k)
+{
+	static const int smallest_first[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16};
+	for (size_t i = 0; i < sizeof smallest_first / sizeof *smallest_first; i++)
+		if (n && k && matrix_fits(be, smallest_first[i], w, n, k))
+			return smallest_first[i];
+	return TK_PACK_F32;
+}
+
+/* ---- packing ----------------------------------------------------------- */
+
+static void pack_block_q4(unsigned char *dst, const float *w, size_t k, size_t cols)
+{
+	uint16_t *d = (uint16_t *)dst, *m = d + NR;
+	unsigned char *qs = dst + NR * 4;
+	memset(dst, 0, block_bytes(TK_PACK_Q4));
+	for (size_t c = 0; c < cols; c++) {
+		uint8_t q[QK];
+		fit_q4(w + c * k, 1, &d[c], &m[c], q); // fits: checked by the caller
+		for (int t = 0; t < QK / 2; t++)
+			qs[t * NR + c] = (unsigned char)(q[t] | q[t + QK / 2] << 4);
+	}
+}
+
+static void pack_block_q8(unsigned char *dst, const float *w, size_t k, size_t cols)
+{
+	uint16_t *d = (uint16_t *)dst;
+	int8_t *qs = (int8_t *)(dst + NR * 2);
+	memset(dst, 0, block_bytes(TK_PACK_Q8));
+	for (size_t c = 0; c < cols; c++) {
+		int8_t q[QK];
+		fit_q8(w + c * k, 1, &d[c], q);
+		for (int t = 0; t < QK; t++)
+			qs[t * NR + c] = q[t];
+	}
+}
+
+/* Panel p of w (n, k) in `form` at dst. */
+static void pack_panel_form(unsigned char *dst, int form, const float *w, size_t n, size_t k,
+			    size_t p)
+{
+	size_t j0 = p * NR, cols = n - j0 < NR ? n - j0 : NR;
+	const float *first = w + j0 * k;
+	if (form == TK_PACK_BF16) {
+		uint16_t *out = (uint16_t *)dst;
+		for (size_t t = 0; t < k; t++)
+			for (size_t c = 0; c < NR; c++)
+				out[t * NR + c] = c < cols ? (uint16_t)(bits(first[c * k + t]) >> 16) : 0;
+		return;
+	}
+	for (size_t b = 0; b < k / QK; b++) {
+		unsigned char *block = dst + b * block_bytes(form);
+		if (form == TK_PACK_Q8)
+			pack_block_q8(block, first + b * QK, k, cols);
+		else
+			pack_block_q4(block, first + b * QK, k, cols);
+	}
+}
+
+void tk_cpu_xwt_pack_form(tk_backend *be, void *packed, int form, const float *w, size_t n,
+			  size_t k)
+{
+	if (form == TK_PACK_F32) {
+		tk_cpu_xwt_pack(be, packed, w, n, k);
+		return;
+	}
+	size_t panels = (n + NR - 1) / NR, bytes = tk_cpu_xwt_form_panel_bytes(form, k);
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * k >= TK_CPU_PARALLEL_MIN)
+	for (size_t p = 0; p < panels; p++)
+		pack_panel_form((unsigned char *)packed + p * bytes, form, w, n, k, p);
+}
+
+/* ---- expanding --------------------------------------------------------- */
+
+/* Element (t, c) of a panel in `form`. */
+static float value_at(int form, const unsigned char *panel, size_t t, size_t c)
+{
+	if (form == TK_PACK_BF16)
+		return tk_bf16_to_f32(((const uint16_t *)panel)[t * NR + c]);
+	const unsigned char *block = panel + t / QK * block_bytes(form);
+	const uint16_t *d = (const uint16_t *)block;
+	size_t r = t % QK;
+	if (form == TK_PACK_Q8) {
+		const int8_t *qs = (const int8_t *)(block + NR * 2);
+		return q8_value(tk_f16_to_f32(d[c]), qs[r * NR + c]);
+	}
+	unsigned char byte = block[NR * 4 + r % (QK / 2) * NR + c];
+	int q = r < QK / 2 ? byte & 0x0f : byte >> 4;
+	return q4_value(tk_f16_to_f32(d[c]), tk_f16_to_f32(d[NR + c]), q);
+}
+
+static void expand_c(float *dst, int form, const unsigned char *panel, size_t t0, size_t kc)
+{
+	for (size_t t = t0; t < t0 + kc; t++)
+		for (size_t c = 0; c < NR; c++)
+			dst[(t - t0) * NR + c] = value_at(form, panel, t, c);
+}
+
+__attribute__((target("avx512f"))) static void
+expand_bf16_avx512(float *dst, const unsigned char *panel, size_t t0, size_t kc)
+{
+	const uint16_t *src = (const uint16_t *)panel + t0 * NR;
+	for (size_t i = 0; i < kc * NR; i += 16) {
+		__m512i h = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + i)));
+		_mm512_storeu_ps(dst + i, _mm512_castsi512_ps(_mm512_slli_epi32(h, 16)));
+	}
+}
+
+/* Blocks t0 / QK .. (t0 + kc) / QK: the product's chunks start and end on
+ * block boundaries. */
+__attribute__((target("avx512f"))) static void
+expand_blocks_avx512(float *dst, int form, const unsigned char *panel, size_t t0, size_t kc)
+{
+	size_t bytes = block_bytes(form);
+	for (size_t b = t0 / QK; b < (t0 + kc) / QK; b++) {
+		/* one stream does not keep enough loads in flight to read
+		 * memory at its pace: ask for the blocks ahead (past the
+		 * chunk: the next panel's, which follow) */
+		const char *ahead = (const char *)panel + (b + PREFETCH_BLOCKS) * bytes;
+		for (size_t line = 0; line < bytes; line += 64)
+			_mm_prefetch(ahead + line, _MM_HINT_T0);
+		xwt_expand_block_avx512(dst + (b * QK - t0) * NR, form, panel, b);
+	}
+}
+
+static int has_avx512(void)
+{
+	static int known = -1;
+	if (known < 0) {
+		__builtin_cpu_init();
+		known = __builtin_cpu_supports("avx512f") ? 1 : 0;
+	}
+	return known;
+}
+
+void tk_cpu_xwt_expand(float *dst, int form, const void *panel, size_t t0, size_t kc,
+		       int portable)
+{
+	const unsigned char *p = panel;
+	if (portable || !has_avx512()) {
+		expand_c(dst, form, p, t0, kc);
+	} else if (form == TK_PACK_BF16) {
+		expand_bf16_avx512(dst, p, t0, kc);
+	} else {
+		expand_blocks_avx512(dst, form, p, t0, kc);
+	}
+}
+
+void tk_cpu_xwt_form_row(float *dst, int form, const void *packed, size_t k, size_t j)
+{
+	if (form == TK_PACK_F32) {
+		tk_cpu_xwt_packed_row(dst, packed, k, j);
+		return;
+	}
+	const unsigned char *panel =
+		(const unsigned char *)packed + j / NR * tk_cpu_xwt_form_panel_bytes(form, k);
+	for (size_t t = 0; t < k; t++)
+		dst[t] = value_at(form, panel, t, j % NR);
+}
+
+const char *tk_cpu_xwt_form_name(int form)
+{
+	switch (form) {
+	case TK_PACK_F32: return "f32";
+	case TK_PACK_BF16: return "bf16";
+	case TK_PACK_Q8: return "q8";
+	case TK_PACK_Q4: return "q4";
+	default: return "?";
+	}
+}
