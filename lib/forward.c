@@ -22,6 +22,7 @@ typedef struct upload {
 	tk_forward *f;
 	char *next;        // NULL: only sizing
 	size_t bytes;
+	int compact;       // base weights in compact forms (tk_forward.h)
 } upload;
 
 /* Takes `bytes` of the block, 64-byte aligned; NULL when sizing. */
@@ -44,7 +45,7 @@ static float *put(upload *u, const float *src, size_t n)
 	return src ? dst : NULL;
 }
 
-/* w (out, in), packed in *form (chosen when sizing: NULL form, f32). */
+/* w (out, in), packed in *form (chosen when sizing; form NULL: f32). */
 static void *put_packed(upload *u, const float *w, size_t in, size_t out, int *form)
 {
 	int f32 = TK_PACK_F32, *as = form ? form : &f32;
@@ -79,7 +80,7 @@ static void put_layer(upload *u, size_t l, const tk_lora *lora)
 	for (int t = 0; t < FWD_N_LINEAR; t++) {
 		size_t in, out;
 		tk_model_linear_shape(d, t, &in, &out);
-		ld->w[t] = put_packed(u, h->w[t], in, out, &ld->w_form[t]);
+		ld->w[t] = put_packed(u, h->w[t], in, out, u->compact ? &ld->w_form[t] : NULL);
 		if (t < 3 && h->bias[t])
 			ld->bias[t] = put(u, h->bias[t], out);
 	}
@@ -96,7 +97,8 @@ static void put_all(upload *u, const tk_lora *lora, const float *inv_freq)
 	const tk_model_desc *d = &f->d;
 	// a tied table is looked up in the packed lm_head: one copy, not two
 	f->embed = d->tied ? NULL : put(u, d->embed, d->vocab * d->hidden);
-	f->lm_head = put_packed(u, d->lm_head, d->hidden, d->vocab, &f->lm_head_form);
+	f->lm_head = put_packed(u, d->lm_head, d->hidden, d->vocab,
+				u->compact ? &f->lm_head_form : NULL);
 	f->final_norm = put(u, d->final_norm, d->hidden);
 	f->inv_freq = put(u, inv_freq, d->head_dim / 2);
 	for (size_t l = 0; l < d->n_layers; l++)
@@ -113,7 +115,8 @@ static int upload_weights(tk_forward *f, const tk_lora *lora)
 		TK_ROPE_LLAMA3, d->rope_factor, d->rope_low, d->rope_high, d->rope_original,
 	};
 	tk_rope_inv_freq(inv_freq, d->head_dim, d->rope_theta, d->rope_llama3 ? &s : NULL);
-	upload count = {f, NULL, 0};
+	int compact = f->seqs <= TK_FORWARD_COMPACT_SLOTS;
+	upload count = {f, NULL, 0, compact};
 	put_all(&count, lora, inv_freq);
 	f->weights = tk_backend_alloc(f->be, count.bytes);
 	if (!f->weights) {
@@ -121,7 +124,7 @@ static int upload_weights(tk_forward *f, const tk_lora *lora)
 		return TK_EOSERR;
 	}
 	f->memory += count.bytes;
-	upload copy = {f, f->weights, 0};
+	upload copy = {f, f->weights, 0, compact};
 	put_all(&copy, lora, inv_freq);
 	free(inv_freq);
 	return TK_OK;

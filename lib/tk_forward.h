@@ -17,7 +17,14 @@
  * at open, the matrices packed for the batch-invariant product (a tied
  * embedding is held once, packed as lm_head; its rows are read from there),
  * so the model's own copy may be dropped after open
- * (tk_model_drop_weights).  The KV
+ * (tk_model_drop_weights).  A forward of at most TK_FORWARD_COMPACT_SLOTS
+ * slots, whose decode steps multiply a few rows by every weight, holds the
+ * base weights in the smallest packed form that gives back every value
+ * exactly (kernels.h: a Q4_1 GGUF's layers in 0.625 bytes a weight, not 4),
+ * which its product expands as it goes: the same bits, less memory, and
+ * faster where reading weights sets the pace; with more slots the product
+ * has the floats to hand, faster on a CPU when it multiplies many rows.
+ * The KV
  * cache holds `seqs` slots of `context` positions each (2 · layers ·
  * kv_heads · head_dim floats per position), and the
  * activations live in one arena planned for `tokens` tokens per pass; a
@@ -59,6 +66,8 @@ typedef struct tk_forward_batch {
 	const int32_t *tokens;   /* (Σ counts) */
 	int all_logits;
 } tk_forward_batch;
+
+#define TK_FORWARD_COMPACT_SLOTS 8
 
 /* Uploads model's weights (and adapter's, which may be NULL; it must have
  * been loaded or created for this model) and plans the cache and arena:

@@ -46,7 +46,7 @@ struct xwt {
 	size_t m, n, k;   // k: the panels' height
 	size_t kb, kn;    // the k indices multiplied: kb..kb+kn (x's columns 0..kn)
 	int accumulate;
-	const float *xp;  // x packed by pack_x for the AVX-512 tile, or NULL
+	const float *xp;  // x packed by pack_x for the quantized panels, or NULL
 };
 
 /* Rows of the next panel a tile fetches into the cache while it computes,
@@ -157,10 +157,14 @@ tile_avx512_body(const size_t mr, const float *a, size_t lda, const float *b, si
 	const char *line = (const char *)pf.rows;
 	const __mmask16 m0 = mask16(cols, 0), m1 = mask16(cols, 16), m2 = mask16(cols, 32);
 	__m512 c0[MR], c1[MR], c2[MR];
-	(void)lda; // a is x packed (k, MR): row r of step t at a[t·MR + r]
+	/* x's rows lda apart, or (with cp) x packed (k, MR): row r of step t
+	 * at a[t·MR + r]; rows past `rows` repeat row 0 (computed, not stored) */
+	const float *ar[MR];
 #pragma GCC unroll 8
-	for (size_t r = 0; r < mr; r++)
+	for (size_t r = 0; r < mr; r++) {
 		c0[r] = c1[r] = c2[r] = _mm512_setzero_ps();
+		ar[r] = a + (r < rows ? r : 0) * lda;
+	}
 	for (size_t t = 0; t < k; t++) {
 		const float *bt = b + t * ldb;
 		if (cp) {
@@ -184,7 +188,7 @@ tile_avx512_body(const size_t mr, const float *a, size_t lda, const float *b, si
 		}
 #pragma GCC unroll 8
 		for (size_t r = 0; r < mr; r++) {
-			__m512 x = _mm512_set1_ps(a[t * MR + r]);
+			__m512 x = _mm512_set1_ps(cp ? a[t * MR + r] : ar[r][t]);
 			c0[r] = _mm512_fmadd_ps(x, b0, c0[r]);
 			c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);
 			c2[r] = _mm512_fmadd_ps(x, b2, c2[r]);
@@ -231,6 +235,89 @@ tile_avx512_compact(size_t mr, const float *a, const struct compact *cp, size_t 
 		tile_avx512_body(2, a, MR, NULL, 0, k, cols, y, ldy, rows, accumulate, &none, cp);
 	else
 		tile_avx512_body(1, a, MR, NULL, 0, k, cols, y, ldy, rows, accumulate, &none, cp);
+}
+
+/* Steps of one tile whose chains are kept in acc (MR, NR) between calls
+ * (zero when `first`): storing a chain's float and loading it back leaves
+ * it as it was, so the chains are those of one long tile. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+steps_avx512_body(const size_t mr, const float *a, const float *b, size_t steps, float *acc,
+		  int first)
+{
+	__m512 c0[MR], c1[MR], c2[MR];
+#pragma GCC unroll 8
+	for (size_t r = 0; r < mr; r++) {
+		const float *in = acc + r * NR;
+		c0[r] = first ? _mm512_setzero_ps() : _mm512_load_ps(in);
+		c1[r] = first ? _mm512_setzero_ps() : _mm512_load_ps(in + 16);
+		c2[r] = first ? _mm512_setzero_ps() : _mm512_load_ps(in + 32);
+	}
+	for (size_t t = 0; t < steps; t++) {
+		const float *bt = b + t * NR;
+		__m512 b0 = _mm512_load_ps(bt), b1 = _mm512_load_ps(bt + 16);
+		__m512 b2 = _mm512_load_ps(bt + 32);
+#pragma GCC unroll 8
+		for (size_t r = 0; r < mr; r++) {
+			__m512 x = _mm512_set1_ps(a[t * MR + r]);
+			c0[r] = _mm512_fmadd_ps(x, b0, c0[r]);
+			c1[r] = _mm512_fmadd_ps(x, b1, c1[r]);
+			c2[r] = _mm512_fmadd_ps(x, b2, c2[r]);
+		}
+	}
+#pragma GCC unroll 8
+	for (size_t r = 0; r < mr; r++) {
+		float *out = acc + r * NR;
+		_mm512_store_ps(out, c0[r]);
+		_mm512_store_ps(out + 16, c1[r]);
+		_mm512_store_ps(out + 32, c2[r]);
+	}
+}
+
+__attribute__((target("avx512f"))) static void
+steps_avx512(size_t mr, const float *a, const float *b, size_t steps, float *acc, int first)
+{
+	if (mr > 4)
+		steps_avx512_body(8, a, b, steps, acc, first);
+	else if (mr > 2)
+		steps_avx512_body(4, a, b, steps, acc, first);
+	else if (mr > 1)
+		steps_avx512_body(2, a, b, steps, acc, first);
+	else
+		steps_avx512_body(1, a, b, steps, acc, first);
+}
+
+/* Rows of y (rows, ldy) from chains in acc (rows, NR): written, or added
+ * to y when accumulating. */
+__attribute__((target("avx512f"))) static void
+store_chains_avx512(float *y, size_t ldy, const float *acc, size_t rows, size_t cols,
+		    int accumulate)
+{
+	const __mmask16 m0 = mask16(cols, 0), m1 = mask16(cols, 16), m2 = mask16(cols, 32);
+	for (size_t r = 0; r < rows; r++) {
+		const float *in = acc + r * NR;
+		store16(y + r * ldy, m0, _mm512_load_ps(in), accumulate);
+		store16(y + r * ldy + 16, m1, _mm512_load_ps(in + 16), accumulate);
+		store16(y + r * ldy + 32, m2, _mm512_load_ps(in + 32), accumulate);
+	}
+}
+
+/* A panel in a quantized form times many rows: block by block (QK steps),
+ * each block expanded once into the nearest cache and multiplied there by
+ * every tile of rows, the tiles' chains kept in acc (rows rounded up to
+ * MR, NR) between blocks.  Everything stays in the first-level cache; a
+ * whole chunk expanded at once would go through the second level. */
+__attribute__((target("avx512f"))) static void
+rows_avx512_compact(const float *xp, size_t kn, const struct compact *cp, size_t k,
+		    size_t cols, float *y, size_t ldy, size_t rows, int accumulate, float *acc)
+{
+	float block[QK * NR] __attribute__((aligned(64)));
+	for (size_t t = 0; t < k; t += QK) {
+		xwt_expand_block_avx512(block, cp->form, cp->panel, (cp->t0 + t) / QK);
+		for (size_t i = 0; i < rows; i += MR)
+			steps_avx512(rows - i < MR ? rows - i : MR, xp + i * kn + t * MR, block, QK,
+				     acc + i * NR, t == 0);
+	}
+	store_chains_avx512(y, ldy, acc, rows, cols, accumulate);
 }
 
 /* ---- AVX2 + FMA: 4 rows × 24 columns, twice a panel (16 registers) ----- */
@@ -359,10 +446,8 @@ static void panel_rows(const struct xwt *p, tile_fn tile, struct chunk c, const 
 		size_t lo = s * share < c.kc ? s * share : c.kc;
 		size_t hi = lo + share < c.kc ? lo + share : c.kc;
 		struct prefetch pf = {next ? next + lo * ldb : b, ldb, next ? hi - lo : 0};
-		const float *a = p->xp ? p->xp + i * p->kn + (c.k0 - p->kb) * MR
-				       : p->x + i * p->lda + (c.k0 - p->kb);
-		tile(rows, a, p->lda, b, ldb, c.kc, cols, p->y + i * p->ldy + j0, p->ldy, rows,
-		     c.accumulate, &pf);
+		tile(rows, p->x + i * p->lda + (c.k0 - p->kb), p->lda, b, ldb, c.kc, cols,
+		     p->y + i * p->ldy + j0, p->ldy, rows, c.accumulate, &pf);
 	}
 }
 
@@ -375,13 +460,18 @@ static void run_panel(const struct xwt *p, tile_fn tile, struct chunk c, size_t 
 		if (p->form != TK_PACK_F32) {
 			const unsigned char *packed = (const unsigned char *)p->b +
 					     panel * tk_cpu_xwt_form_panel_bytes(p->form, p->k);
-			if (tile == tile_avx512 && p->form != TK_PACK_BF16 && i1 - i0 <= MR) {
-				// one tile: expanding as it multiplies saves the buffer's round trip
+			if (tile == tile_avx512 && p->form != TK_PACK_BF16) {
+				// expanding as it multiplies saves a buffer's round trip
 				struct compact cp = {p->form, packed, c.k0};
 				size_t cols = p->n - j0 < NR ? p->n - j0 : NR;
-				tile_avx512_compact(i1 - i0, p->xp + i0 * p->kn + (c.k0 - p->kb) * MR,
-						    &cp, c.kc, cols, p->y + i0 * p->ldy + j0, p->ldy,
-						    i1 - i0, c.accumulate);
+				const float *xp = p->xp + i0 * p->kn + (c.k0 - p->kb) * MR;
+				float *y = p->y + i0 * p->ldy + j0;
+				if (i1 - i0 <= MR)
+					tile_avx512_compact(i1 - i0, xp, &cp, c.kc, cols, y, p->ldy,
+							    i1 - i0, c.accumulate);
+				else
+					rows_avx512_compact(xp, p->kn, &cp, c.kc, cols, y, p->ldy,
+							    i1 - i0, c.accumulate, buffer);
 				break;
 			}
 			tk_cpu_xwt_expand(buffer, p->form, packed, c.k0, c.kc, 0);
@@ -399,9 +489,10 @@ static void run_panel(const struct xwt *p, tile_fn tile, struct chunk c, size_t 
 	}
 }
 
-/* Rows of x block by block for the AVX-512 tile: block i / MR holds
- * x[i..i+MR) k-major, (kn, MR), zero past m, so that a step's MR values
- * are one line and one address register serves them all. */
+/* Rows of x block by block for the AVX-512 tiles over quantized panels:
+ * block i / MR holds x[i..i+MR) k-major, (kn, MR), zero past m, so that a
+ * step's MR values are one line and one address register serves them all
+ * (the registers the expanding takes). */
 static void pack_x(float *xp, const struct xwt *p, size_t block)
 {
 	float *dst = xp + block * MR * p->kn;
@@ -471,7 +562,10 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 	float *buffers = NULL;
 	for (size_t i = 0; i < count; i++)
 		if (ps[i].source == PANELS_PACK || ps[i].form != TK_PACK_F32) {
-			size_t floats = (ps[i].kn < KC ? ps[i].kn : KC) * NR;
+			// a chunk of panel rows, or a quantized panel's chains
+			size_t steps = ps[i].kn < KC ? ps[i].kn : KC;
+			size_t rows = (ps[i].m + MR - 1) / MR * MR;
+			size_t floats = (steps > rows ? steps : rows) * NR;
 			buffer_floats = floats > buffer_floats ? floats : buffer_floats;
 		}
 	if (buffer_floats) {
@@ -481,26 +575,33 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 			return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product's panels",
 				       ps[0].m, ps[0].n);
 	}
-	// the products share x (one x, or the one product's)
-	float *xp = NULL;
-	size_t x_blocks = (ps[0].m + MR - 1) / MR;
-	if (tile == tile_avx512) {
-		xp = aligned_alloc(64, x_blocks * MR * (ps[0].kn ? ps[0].kn : 1) * sizeof *xp);
-		if (!xp) {
+	/* the products share x (one x, or the one product's); each thread
+	 * packs its own copy, which costs less than waiting for the others */
+	float *xps = NULL;
+	size_t x_blocks = (ps[0].m + MR - 1) / MR, x_floats = x_blocks * MR * ps[0].kn;
+	x_floats = (x_floats + 15) / 16 * 16;
+	int compact = 0;
+	for (size_t i = 0; i < count; i++)
+		compact |= ps[i].form != TK_PACK_F32 && ps[i].form != TK_PACK_BF16;
+	if (tile == tile_avx512 && compact) {
+		xps = aligned_alloc(64, threads * (x_floats ? x_floats : 16) * sizeof *xps);
+		if (!xps) {
 			free(buffers);
 			return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product's rows",
 				       ps[0].m, ps[0].kn);
 		}
-		for (size_t i = 0; i < count; i++)
-			ps[i].xp = xp;
 	}
 #pragma omp parallel num_threads(be->threads) if (parallel)
 	{
 		size_t team = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
-		if (xp) {
-			for (size_t b = me; b < x_blocks; b += team)
+		struct xwt mine[TK_CPU_XWT_MANY];
+		memcpy(mine, ps, count * sizeof *ps);
+		if (xps) {
+			float *xp = xps + me * x_floats;
+			for (size_t b = 0; b < x_blocks; b++)
 				pack_x(xp, &ps[0], b);
-#pragma omp barrier
+			for (size_t i = 0; i < count; i++)
+				mine[i].xp = xp;
 		}
 		float *buffer = buffers ? buffers + me * buffer_floats : NULL;
 		size_t per = (total + team - 1) / team, first = me * per;
@@ -509,11 +610,11 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 			size_t lo = first > at ? first - at : 0;
 			size_t hi = end <= at ? 0 : end - at < pl[i].items ? end - at : pl[i].items;
 			if (lo < hi)
-				run_items(&ps[i], pl[i], tile, lo, hi, buffer);
+				run_items(&mine[i], pl[i], tile, lo, hi, buffer);
 		}
 	}
 	free(buffers);
-	free(xp);
+	free(xps);
 	return TK_OK;
 }
 
