@@ -46,8 +46,10 @@
  * lib/): each entry point here routes on the backend's kind to a
  * tk_cpu_NAME or tk_cuda_NAME of the same arguments, so a test can run
  * both on one input.  Today the cpu files define these names directly.
- * Every array is float32 today; the GPU's bf16 frozen weights will come as
- * separate typed entry points, not as a change to these. */
+ * Every array is float32 today, but for packed weights, which may be held
+ * in a compact form that gives back the same floats (tk_matmul_pack_as);
+ * the GPU's bf16 frozen weights will come as separate typed entry points,
+ * not as a change to these. */
 #ifndef TK_KERNELS_H
 #define TK_KERNELS_H
 

@@ -25,6 +25,9 @@
 #   batch 64: tk 531.2 / 597.6 tok/s, torch 309.0 / 298.8 tok/s (1.72x / 2.00x)
 # and two later runs (passive): batch 1 2.02x, 2.01x; batch 64 564.4 / 278.2
 # = 2.03x, 531.2 / 263.1 = 2.02x.
+# With compact weights for forwards of at most 8 slots (kernels.h), a run
+# the same day: batch 1 84.7 / 20.3 tok/s = 4.18x; batch 64 560.6 / 276.3
+# = 2.03x.
 # At batch 64 about 70% of tk's time is in the batch-invariant product
 # (kernels/cpu/xwt.c), 10% in attention over the KV cache.
 set -euo pipefail
