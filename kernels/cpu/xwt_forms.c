@@ -35,7 +35,6 @@
 #include "xwt_expand.h"
 
 #define NR TK_XWT_PANEL
-#define PREFETCH_BLOCKS 4 // how far ahead expanding asks for blocks
 
 /* ---- sizes and values -------------------------------------------------- */
 
@@ -316,16 +315,8 @@ expand_bf16_avx512(float *dst, const unsigned char *panel, size_t t0, size_t kc)
 __attribute__((target("avx512f"))) static void
 expand_blocks_avx512(float *dst, int form, const unsigned char *panel, size_t t0, size_t kc)
 {
-	size_t bytes = block_bytes(form);
-	for (size_t b = t0 / QK; b < (t0 + kc) / QK; b++) {
-		/* one stream does not keep enough loads in flight to read
-		 * memory at its pace: ask for the blocks ahead (past the
-		 * chunk: the next panel's, which follow) */
-		const char *ahead = (const char *)panel + (b + PREFETCH_BLOCKS) * bytes;
-		for (size_t line = 0; line < bytes; line += 64)
-			_mm_prefetch(ahead + line, _MM_HINT_T0);
+	for (size_t b = t0 / QK; b < (t0 + kc) / QK; b++)
 		xwt_expand_block_avx512(dst + (b * QK - t0) * NR, form, panel, b);
-	}
 }
 
 static int has_avx512(void)
