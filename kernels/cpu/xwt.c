@@ -544,9 +544,29 @@ static void run_items(const struct xwt *p, struct plan pl, tile_fn tile, size_t 
 	}
 }
 
+/* The next run of items [*first, *end) of total, taken from the shared
+ * counter *next: runs shrink as the items run out (half a thread's share
+ * of what is left), so a thread that starts late (woken from sleep) or
+ * runs slow takes fewer, and each run is contiguous, for the tiles'
+ * fetching of the next panel.  0 when none are left. */
+static int take_items(size_t *next, size_t total, size_t team, size_t *first, size_t *end)
+{
+	size_t at = __atomic_load_n(next, __ATOMIC_RELAXED);
+	for (;;) {
+		if (at >= total)
+			return 0;
+		size_t run = (total - at) / (2 * team);
+		run = run ? run : 1;
+		if (__atomic_compare_exchange_n(next, &at, at + run, 0, __ATOMIC_RELAXED,
+						__ATOMIC_RELAXED)) {
+			*first = at, *end = at + run;
+			return 1;
+		}
+	}
+}
+
 /* Runs products ps[0..count) (packed panels, or one product of any kind)
- * in one parallel region: their items in order, each thread a contiguous
- * run of them. */
+ * in one parallel region: their items in order, shared out in runs. */
 static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t count)
 {
 	size_t threads = (size_t)be->threads, work = 0, total = 0;
@@ -591,6 +611,7 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 				       ps[0].m, ps[0].kn);
 		}
 	}
+	size_t next = 0;
 #pragma omp parallel num_threads(be->threads) if (parallel)
 	{
 		size_t team = (size_t)omp_get_num_threads(), me = (size_t)omp_get_thread_num();
@@ -604,14 +625,16 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 				mine[i].xp = xp;
 		}
 		float *buffer = buffers ? buffers + me * buffer_floats : NULL;
-		size_t per = (total + team - 1) / team, first = me * per;
-		size_t end = first + per < total ? first + per : total;
-		for (size_t i = 0, at = 0; i < count; at += pl[i].items, i++) {
-			size_t lo = first > at ? first - at : 0;
-			size_t hi = end <= at ? 0 : end - at < pl[i].items ? end - at : pl[i].items;
-			if (lo < hi)
-				run_items(&mine[i], pl[i], tile, lo, hi, buffer);
-		}
+		size_t first, end;
+		while (take_items(&next, total, team, &first, &end))
+			for (size_t i = 0, at = 0; i < count; at += pl[i].items, i++) {
+				size_t lo = first > at ? first - at : 0;
+				size_t hi = end <= at ? 0
+					    : end - at < pl[i].items ? end - at
+								     : pl[i].items;
+				if (lo < hi)
+					run_items(&mine[i], pl[i], tile, lo, hi, buffer);
+			}
 	}
 	free(buffers);
 	free(xps);
