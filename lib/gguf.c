@@ -334,7 +334,7 @@ static int place_tensors(tk_gguf *g, size_t info_end)
 static int parse(tk_gguf *g)
 {
 	cursor c = {g->file->data, 0, g->file->size, g->file->path};
-	uint64_t n_tensors, n_kv;
+	uint64_t n_tensors = 0, n_kv = 0;
 	int rc = read_header(&c, g, &n_tensors, &n_kv);
 	if (rc)
 		return rc;

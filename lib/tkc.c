@@ -256,7 +256,7 @@ int tk_tkc_write_tensor(tk_tkc_writer *w, const char *name, int dtype,
 	tk_put_u32(fixed + 8, (uint32_t)dtype);
 	tk_put_u32(fixed + 12, (uint32_t)ndim);
 	tk_put_u64(fixed + 16, nbytes);
-	for (int d = 0; d < ndim; d++)
+	for (int d = 0; d < ndim && d < TK_TENSOR_MAX_DIMS; d++) // checked; the bound tells the compiler
 		tk_put_u64(fixed + TENSOR_FIXED + 8 * d, (uint64_t)shape[d]);
 	rc = remember_name(w, name);
 	if (rc == TK_OK)

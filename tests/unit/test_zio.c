@@ -161,7 +161,7 @@ static void test_concatenated_frames(void)
 	snprintf(pb, sizeof pb, "%s", scratch("b.zst"));
 	TKT_CHECK(write_file(pa, a, na, 3, 1, na) == TK_OK, "%s", tk_error_message());
 	TKT_CHECK(write_file(pb, b, nb, 3, 2, nb) == TK_OK, "%s", tk_error_message());
-	size_t za, zb;
+	size_t za = 0, zb = 0;
 	unsigned char *ca = slurp(pa, &za), *cb = slurp(pb, &zb);
 	unsigned char *cat = malloc(za + zb + za);
 	memcpy(cat, ca, za);
@@ -189,7 +189,7 @@ static void test_truncated_at_every_byte(void)
 	unsigned char *data = make_data(size, 0);
 	TKT_CHECK(write_file(scratch("t.zst"), data, size, 3, 1, size) == TK_OK,
 		  "%s", tk_error_message());
-	size_t zn;
+	size_t zn = 0;
 	unsigned char *z = slurp(scratch("t.zst"), &zn);
 	int undetected = 0;
 	for (size_t cut = 1; cut < zn; cut++) {
@@ -218,7 +218,7 @@ static void test_flipped_bytes(void)
 	free(noise);
 	TKT_CHECK(write_file(scratch("f.zst"), data, size, 3, 1, size) == TK_OK,
 		  "%s", tk_error_message());
-	size_t zn;
+	size_t zn = 0;
 	unsigned char *z = slurp(scratch("f.zst"), &zn);
 	int wrong = 0, harmless = 0;
 	for (size_t at = 0; at < zn; at++) {
@@ -256,7 +256,7 @@ static void test_checksum_message(void)
 	unsigned char *data = make_data(size, 0);
 	TKT_CHECK(write_file(scratch("c.zst"), data, size, 1, 1, size) == TK_OK,
 		  "%s", tk_error_message());
-	size_t zn;
+	size_t zn = 0;
 	unsigned char *z = slurp(scratch("c.zst"), &zn);
 	/* random data is stored raw: a flip in the middle changes content
 	 * only, which the content checksum alone can catch */
@@ -346,7 +346,7 @@ static void test_pipe(void)
 	unsigned char *data = make_data(size, 0);
 	TKT_CHECK(write_file(scratch("pipe.zst"), data, size, 3, 1, size) == TK_OK, "%s",
 		  tk_error_message());
-	size_t zn;
+	size_t zn = 0;
 	unsigned char *z = slurp(scratch("pipe.zst"), &zn);
 	int fds[2];
 	TKT_CHECK(pipe(fds) == 0, "pipe");
