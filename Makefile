@@ -49,16 +49,28 @@ CMDS := $(CMD_SRC:cmd/%.c=$(BUILD)/bin/%)
 UNITS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 MANS := $(sort $(wildcard man/*.[157]))
 
+# Objects remember the flags they were built with: a build whose compiler
+# or flags (CC, OPT, SAN, CFLAGS, CUDA, MPI) differ from the last one's in
+# the same BUILD rebuilds everything, rather than mixing the two.
+FLAGS_STAMP := $(BUILD)/flags
+FLAGS_NOW := $(CC) $(CPPFLAGS_TK) $(CFLAGS_TK) $(LDFLAGS_TK) $(LDLIBS_TK)
+ifneq ($(FLAGS_NOW),$(file <$(FLAGS_STAMP)))
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_STAMP),$(FLAGS_NOW))
+endif
+$(FLAGS_STAMP):
+	@mkdir -p $(@D) && touch $@
+
 .PHONY: all test unit bats asan install uninstall clean deps demo versions help lint-man
 
 all: $(BUILD)/libtk.a $(CMDS)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(say) CC $<
 	$(Q)$(CC) $(CPPFLAGS_TK) $(CFLAGS_TK) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.cu
+$(BUILD)/obj/%.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(say) NVCC $<
 	$(Q)$(NVCC) -O2 -Ilib -Ikernels -c $< -o $@
