@@ -238,6 +238,18 @@ void tk_rope_forward(tk_backend *be, float *y, const float *x,
 void tk_rope_backward(tk_backend *be, float *dx, const float *dy,
 		      const int32_t *pos, const float *inv_freq,
 		      size_t n, size_t heads, size_t head_dim);
+/* The angles of tk_rope_forward once for a pass, shared by every layer's
+ * q and k, forward and backward (head_dim / 2 double-precision cos and sin
+ * a token, not per call): per token cos then sin of pos·inv_freq.  The
+ * _table rotations use them: the same bits as tk_rope_forward and
+ * tk_rope_backward.  In place allowed.
+ *   table (n, head_dim)   pos (n)   y, x, dx, dy (n, heads, head_dim) */
+void tk_rope_table(tk_backend *be, float *table, const int32_t *pos,
+		   const float *inv_freq, size_t n, size_t head_dim);
+void tk_rope_forward_table(tk_backend *be, float *y, const float *x,
+			   const float *table, size_t n, size_t heads, size_t head_dim);
+void tk_rope_backward_table(tk_backend *be, float *dx, const float *dy,
+			    const float *table, size_t n, size_t heads, size_t head_dim);
 
 /* ---- Attention --------------------------------------------------------- */
 

@@ -165,6 +165,7 @@ static size_t plan_arena(fwd_arena *a, char *base, const tk_forward *f)
 	TAKE(k, n * KVD); TAKE(v, n * KVD);
 	TAKE(gate, n * d->inter); TAKE(up, n * d->inter); TAKE(act, n * d->inter);
 	TAKE(lora_t, n * (r ? r : 1)); TAKE(lora_u, r ? n * max_out : 1);
+	TAKE(rope, n * d->head_dim);
 	TAKE(hsel, L * C); TAKE(hnorm, L * C); TAKE(logits, L * d->vocab);
 	TAKE(ids, n); TAKE(pos, n); TAKE(kv_row, n); TAKE(cache_row, n); TAKE(sel, L);
 #undef TAKE

@@ -37,6 +37,7 @@ typedef struct fwd_arena {
 	float *lora_u;     // (n, max out)
 	float *hsel, *hnorm; // (L, C) rows whose logits are wanted
 	float *logits;     // (L, V)
+	float *rope;       // (n, D) each token's cos and sin (tk_rope_table)
 	int32_t *ids, *pos, *kv_row, *cache_row; // (n)
 	int32_t *sel;      // (L) rows of x to make logits of
 } fwd_arena;

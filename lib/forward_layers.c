@@ -80,12 +80,12 @@ static int attention_block(tk_forward *f, size_t l, size_t n)
 		return rc;
 	if (ld->q_norm) { // Qwen3: RMSNorm of each head before the rotation, via att
 		tk_rmsnorm_forward(f->be, a->att, NULL, a->q, ld->q_norm, n * H, D, d->eps);
-		tk_rope_forward(f->be, a->q, a->att, a->pos, f->inv_freq, n, H, D);
+		tk_rope_forward_table(f->be, a->q, a->att, a->rope, n, H, D);
 		tk_rmsnorm_forward(f->be, a->att, NULL, a->k, ld->k_norm, n * KV, D, d->eps);
-		tk_rope_forward(f->be, a->k, a->att, a->pos, f->inv_freq, n, KV, D);
+		tk_rope_forward_table(f->be, a->k, a->att, a->rope, n, KV, D);
 	} else {
-		tk_rope_forward(f->be, a->q, a->q, a->pos, f->inv_freq, n, H, D);
-		tk_rope_forward(f->be, a->k, a->k, a->pos, f->inv_freq, n, KV, D);
+		tk_rope_forward_table(f->be, a->q, a->q, a->rope, n, H, D);
+		tk_rope_forward_table(f->be, a->k, a->k, a->rope, n, KV, D);
 	}
 	float *kc = fwd_k_cache(f, l), *vc = fwd_v_cache(f, l);
 	tk_rows_scatter(f->be, kc, a->k, a->cache_row, n, KV * D);
@@ -119,6 +119,7 @@ int fwd_layers(tk_forward *f, size_t n)
 					    f->d.hidden, f->d.vocab);
 	else
 		tk_embedding_forward(f->be, f->a.x, f->a.ids, f->embed, n, f->d.hidden, f->d.vocab);
+	tk_rope_table(f->be, f->a.rope, f->a.pos, f->inv_freq, n, f->d.head_dim);
 	for (size_t l = 0; l < f->d.n_layers; l++) {
 		int rc = attention_block(f, l, n);
 		if (!rc)

@@ -320,6 +320,7 @@ static size_t plan_arena(tk_train *t, char *base)
 	a->coef = TAKE_F(&p, n);
 	a->loss = TAKE_F(&p, n);
 	a->logprob = TAKE_F(&p, n);
+	a->rope = TAKE_F(&p, n * d->head_dim);
 	a->ids = TAKE_I(&p, n);
 	a->pos = TAKE_I(&p, n);
 	a->target = TAKE_I(&p, n);

@@ -68,6 +68,7 @@ typedef struct tr_arena {
 	float *lora_dt;                        // (n, r)
 	float *lora_u;                         // (n, max out)
 	float *coef, *loss, *logprob;          // (n)
+	float *rope;                           // (n, D) tk_rope_table of pos
 	int32_t *ids, *pos, *target;           // (n)
 	int32_t *cu;                           // (n + 1)
 } tr_arena;

@@ -78,8 +78,8 @@ static int attention_forward(tk_train *t, size_t l, size_t n, size_t nr, int off
 		rc = linear_forward(t, l, TK_LORA_V, s->v, a->xn, s->lora_t[TK_LORA_V], n, off);
 	if (rc)
 		return rc;
-	tk_rope_forward(t->be, s->q, s->q, a->pos, t->inv_freq, n, H, D);
-	tk_rope_forward(t->be, s->k, s->k, a->pos, t->inv_freq, n, KV, D);
+	tk_rope_forward_table(t->be, s->q, s->q, a->rope, n, H, D);
+	tk_rope_forward_table(t->be, s->k, s->k, a->rope, n, KV, D);
 	tk_attention_packed_forward(t->be, s->att, s->lse, s->q, s->k, s->v, a->cu, nr, n,
 				    H, KV, D, t->attn_scale);
 	rc = linear_forward(t, l, TK_LORA_O, s->x_mid, s->att, s->lora_t[TK_LORA_O], n, off);
@@ -116,6 +116,8 @@ int tr_forward(tk_train *t, size_t n, size_t n_records, int lora_off)
 	// x (n, C) = embedding of ids, straight into layer 0's input
 	tk_embedding_forward(t->be, a->layers[0].x_in, a->ids, t->embed, n, d->hidden,
 			     d->vocab);
+	// the rotation's angles, for every layer's forward and backward
+	tk_rope_table(t->be, a->rope, a->pos, t->inv_freq, n, d->head_dim);
 	for (size_t l = 0; l < d->n_layers; l++) {
 		float *out = l + 1 < d->n_layers ? a->layers[l + 1].x_in : a->x_out;
 		int rc = attention_forward(t, l, n, n_records, lora_off);
@@ -171,8 +173,8 @@ static int attention_backward(tk_train *t, size_t l, size_t n, size_t nr)
 						  H, KV, D, t->attn_scale);
 	if (rc)
 		return rc;
-	tk_rope_backward(t->be, a->dq, a->dq, a->pos, t->inv_freq, n, H, D);
-	tk_rope_backward(t->be, a->dk, a->dk, a->pos, t->inv_freq, n, KV, D);
+	tk_rope_backward_table(t->be, a->dq, a->dq, a->rope, n, H, D);
+	tk_rope_backward_table(t->be, a->dk, a->dk, a->rope, n, KV, D);
 	tk_rmsnorm_forward(t->be, a->xn, NULL, s->x_in, t->p[l].attn_norm, n, C, d->eps);
 	rc = linear_backward(t, l, TK_LORA_Q, a->dxn, a->dq, a->xn, s->lora_t[TK_LORA_Q], n, 0);
 	if (!rc)

@@ -56,28 +56,72 @@ static void rope_angles(float *cosv, float *sinv, int32_t pos,
 	}
 }
 
-/* sign +1 rotates forward, −1 applies the transpose (the backward). */
+/* One token's heads: y = x rotated by the angles whose cos and sin are
+ * cosv, sinv; sign +1 rotates forward, −1 applies the transpose (the
+ * backward). */
+static void rotate_token(float *y, const float *x, const float *cosv, const float *sinv,
+			 size_t heads, size_t head_dim, float sign)
+{
+	size_t half = head_dim / 2;
+	for (size_t h = 0; h < heads; h++) {
+		const float *xh = x + h * head_dim;
+		float *yh = y + h * head_dim;
+		for (size_t j = 0; j < half; j++) {
+			float a = xh[j], b = xh[j + half];
+			float s = sign * sinv[j];
+			yh[j] = a * cosv[j] - b * s;
+			yh[j + half] = b * cosv[j] + a * s;
+		}
+	}
+}
+
 static void rope_apply(tk_backend *be, float *y, const float *x,
 		       const int32_t *pos, const float *inv_freq, size_t n,
 		       size_t heads, size_t head_dim, float sign)
 {
 	// y, x (n, heads, head_dim)   pos (n)
-	size_t half = head_dim / 2;
-#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * heads * head_dim >= TK_CPU_PARALLEL_MIN)
+	size_t half = head_dim / 2, row = heads * head_dim;
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * row >= TK_CPU_PARALLEL_MIN)
 	for (size_t i = 0; i < n; i++) {
 		float cosv[ROPE_MAX_HALF], sinv[ROPE_MAX_HALF];
 		rope_angles(cosv, sinv, pos[i], inv_freq, half);
-		for (size_t h = 0; h < heads; h++) {
-			const float *xh = x + (i * heads + h) * head_dim;
-			float *yh = y + (i * heads + h) * head_dim;
-			for (size_t j = 0; j < half; j++) {
-				float a = xh[j], b = xh[j + half];
-				float s = sign * sinv[j];
-				yh[j] = a * cosv[j] - b * s;
-				yh[j + half] = b * cosv[j] + a * s;
-			}
-		}
+		rotate_token(y + i * row, x + i * row, cosv, sinv, heads, head_dim, sign);
 	}
+}
+
+void tk_rope_table(tk_backend *be, float *table, const int32_t *pos, const float *inv_freq,
+		   size_t n, size_t head_dim)
+{
+	// table (n, head_dim)   pos (n)
+	size_t half = head_dim / 2;
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * head_dim * 16 >= TK_CPU_PARALLEL_MIN)
+	for (size_t i = 0; i < n; i++)
+		rope_angles(table + i * head_dim, table + i * head_dim + half, pos[i], inv_freq,
+			    half);
+}
+
+static void rope_apply_table(tk_backend *be, float *y, const float *x, const float *table,
+			     size_t n, size_t heads, size_t head_dim, float sign)
+{
+	// y, x (n, heads, head_dim)   table (n, head_dim)
+	size_t half = head_dim / 2, row = heads * head_dim;
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * row >= TK_CPU_PARALLEL_MIN)
+	for (size_t i = 0; i < n; i++) {
+		const float *t = table + i * head_dim;
+		rotate_token(y + i * row, x + i * row, t, t + half, heads, head_dim, sign);
+	}
+}
+
+void tk_rope_forward_table(tk_backend *be, float *y, const float *x, const float *table,
+			   size_t n, size_t heads, size_t head_dim)
+{
+	rope_apply_table(be, y, x, table, n, heads, head_dim, 1.0f);
+}
+
+void tk_rope_backward_table(tk_backend *be, float *dx, const float *dy, const float *table,
+			    size_t n, size_t heads, size_t head_dim)
+{
+	rope_apply_table(be, dx, dy, table, n, heads, head_dim, -1.0f);
 }
 
 void tk_rope_forward(tk_backend *be, float *y, const float *x,

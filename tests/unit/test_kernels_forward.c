@@ -247,6 +247,33 @@ static void test_rope(void)
 	free(x), free(y), free(want), free(xd);
 }
 
+/* The angles made once for a pass rotate to the same bits as the angles
+ * made by each call, on and off the threads' threshold. */
+static void test_rope_table(void)
+{
+	size_t heads = 9, d = 64;
+	for (size_t n = 3; n <= 200; n += 197) {
+		int32_t *pos = malloc(n * sizeof *pos);
+		for (size_t i = 0; i < n; i++)
+			pos[i] = (int32_t)((i * 7919) % 9000);
+		float inv_freq[32], *x = kt_random(n * heads * d, 2), *want = kt_floats(n * heads * d);
+		float *table = kt_floats(n * d), *got = kt_floats(n * heads * d);
+		tk_rope_inv_freq(inv_freq, d, 10000.0, NULL);
+		tk_rope_forward(be, want, x, pos, inv_freq, n, heads, d);
+		tk_rope_table(be, table, pos, inv_freq, n, d);
+		tk_rope_forward_table(be, got, x, table, n, heads, d);
+		KT_CHECK_SAME(got, want, n * heads * d);
+		tk_rope_forward_table(be, x, x, table, n, heads, d); // in place
+		KT_CHECK_SAME(x, want, n * heads * d);
+		tk_rope_backward(be, want, x, pos, inv_freq, n, heads, d);
+		tk_rope_backward_table(be, got, x, table, n, heads, d);
+		KT_CHECK_SAME(got, want, n * heads * d);
+		TKT_CHECK(pos[0] == 0 && table[0] == 1.0f && table[d / 2] == 0.0f,
+			  "position 0: cos %g, sin %g", table[0], table[d / 2]);
+		free(pos), free(x), free(want), free(table), free(got);
+	}
+}
+
 /* Three sequences in a cache of 80 rows each; a prefill of 70 tokens at
  * positions 3..72 of sequence 1 (crossing a 64-key block), one decode token
  * of each of sequences 0 and 2. */
@@ -483,6 +510,7 @@ int main(void)
 	TKT_RUN(test_rope_inv_freq_oracle);
 	TKT_RUN(test_rope_oracle);
 	TKT_RUN(test_rope);
+	TKT_RUN(test_rope_table);
 	TKT_RUN(test_attention_cached);
 	TKT_RUN(test_attention_packed);
 	TKT_RUN(test_attention_empty_records);
