@@ -75,19 +75,25 @@ static int same(float a, float b)
 /* The q, among round(v) and its neighbours, whose value is v. */
 static int q4_level(float v, float d, float m, int *q)
 {
-	long r = lrintf((v - m) / d);
-	for (long c = r - 1; c <= r + 1; c++)
-		if (c >= 0 && c <= 15 && same(q4_value(d, m, (int)c), v))
-			return *q = (int)c, 1;
+	float e = (v - m) / d;
+	if (!(e > -2.0f && e < 17.0f))
+		return 0;
+	int r = (int)(e + 2.5f) - 2; // floor(e + 0.5): inline, unlike lrintf
+	for (int c = r - 1; c <= r + 1; c++)
+		if (c >= 0 && c <= 15 && same(q4_value(d, m, c), v))
+			return *q = c, 1;
 	return 0;
 }
 
 static int q8_level(float v, float d, int *q)
 {
-	long r = lrintf(v / d);
-	for (long c = r - 1; c <= r + 1; c++)
-		if (c >= -128 && c <= 127 && same(q8_value(d, (int)c), v))
-			return *q = (int)c, 1;
+	float e = v / d;
+	if (!(e > -130.0f && e < 129.0f))
+		return 0;
+	int r = (int)(e + 130.5f) - 130; // floor(e + 0.5)
+	for (int c = r - 1; c <= r + 1; c++)
+		if (c >= -128 && c <= 127 && same(q8_value(d, c), v))
+			return *q = c, 1;
 	return 0;
 }
 
