@@ -28,7 +28,11 @@
 # With compact weights for forwards of at most 8 slots (kernels.h), a run
 # the same day: batch 1 84.7 / 20.3 tok/s = 4.18x; batch 64 560.6 / 276.3
 # = 2.03x.
-# At batch 64 about 70% of tk's time is in the batch-invariant product
+# After sharing the product's items out dynamically (xwt.c), building at
+# -O3 and making the RoPE angles once a pass, two runs the same day:
+#   batch 1:  74.7 / 18.0 = 4.16x, 84.7 / 20.1 = 4.22x
+#   batch 64: 602.1 / 259.9 = 2.32x, 620.5 / 285.2 = 2.18x
+# At batch 64 about 74% of tk's time is in the batch-invariant product
 # (kernels/cpu/xwt.c), 10% in attention over the KV cache.
 set -euo pipefail
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
