@@ -179,7 +179,8 @@ static int alloc_cache_and_arena(tk_forward *f)
 	if (!f->cache)
 		return tk_fail_context(TK_EOSERR, "KV cache of %zu slots x %zu positions: ",
 				       f->seqs, f->context);
-	tk_backend_zero(f->be, f->cache, cache_floats * sizeof(float));
+	/* not zeroed: a row is written (tk_rows_scatter) before attention
+	 * reads it, so only the rows sequences reach are ever touched */
 	size_t bytes = plan_arena(&f->a, NULL, f);
 	f->arena_block = tk_backend_alloc(f->be, bytes);
 	if (!f->arena_block)
