@@ -6,7 +6,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
-export TK_BIN="$PWD/$BUILD/bin"
+case $BUILD in
+/*) export TK_BIN="$BUILD/bin" ;;
+*) export TK_BIN="$PWD/$BUILD/bin" ;;
+esac
 export PATH="$TK_BIN:$PATH"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/tk-tests.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
