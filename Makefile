@@ -58,12 +58,12 @@ ifneq ($(FLAGS_NOW),$(file <$(FLAGS_STAMP)))
 $(shell mkdir -p $(BUILD))
 $(file >$(FLAGS_STAMP),$(FLAGS_NOW))
 endif
-$(FLAGS_STAMP):
-	@mkdir -p $(@D) && touch $@
-
 .PHONY: all test unit bats asan install uninstall clean deps demo versions help lint-man
 
 all: $(BUILD)/libtk.a $(CMDS)
+
+$(FLAGS_STAMP):
+	@mkdir -p $(@D) && touch $@
 
 $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)

@@ -36,3 +36,21 @@ setup() {
 	[[ "$output" == *undeclared_name* ]]
 	[ ! -e "$BATS_TEST_TMPDIR/b/obj/tests/$name.o" ]
 }
+
+@test "plain make builds the library and every command" {
+	run make -n -C "$REPO" BUILD="$BATS_TEST_TMPDIR/fresh"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"$BATS_TEST_TMPDIR/fresh/libtk.a"* ]]
+	for c in tk-render tk-sft tk-rl tk-sample tk-eval tk-merge; do
+		[[ "$output" == *"$BATS_TEST_TMPDIR/fresh/bin/$c"* ]]
+	done
+}
+
+@test "changing the flags rebuilds every object; the same flags rebuild none" {
+	b="$BATS_TEST_TMPDIR/flags"
+	make -s -C "$REPO" BUILD="$b" "$b/obj/lib/utf8.o"
+	run make -n -C "$REPO" BUILD="$b" "$b/obj/lib/utf8.o"
+	[[ "$output" != *"lib/utf8.c"* ]]
+	run make -n -C "$REPO" BUILD="$b" OPT=-O1 "$b/obj/lib/utf8.o"
+	[[ "$output" == *"-O1"*"lib/utf8.c"* ]]
+}
