@@ -126,13 +126,17 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
  *   TK_PACK_Q8   per 32 inputs: w = d·q, q in -128..127, d f16 (1.06)
  *   TK_PACK_BF16 w is a bf16 value (2)
  *   TK_PACK_F32  anything (4): tk_matmul_pack's layout
- * tk_matmul_pack_form returns the smallest form that holds w (out, in). */
+ * tk_matmul_pack_form returns the smallest form that holds w (out, in);
+ * tk_matmul_pack_as packs w in a form and checks as it goes: it returns 1
+ * when every value fits (always for F32), 0 when some does not (the packed
+ * matrix is then unusable), so that a caller sure of the form in advance
+ * may skip tk_matmul_pack_form's pass and still not be wrong. */
 enum tk_pack_form { TK_PACK_F32 = 0, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4 };
 int tk_matmul_pack_form(tk_backend *be, const float *w, size_t in, size_t out);
 const char *tk_matmul_pack_form_name(int form);
 size_t tk_matmul_packed_bytes(tk_backend *be, int form, size_t in, size_t out);
-void tk_matmul_pack_as(tk_backend *be, void *packed, int form, const float *w, size_t in,
-		       size_t out);
+int tk_matmul_pack_as(tk_backend *be, void *packed, int form, const float *w, size_t in,
+		      size_t out);
 int tk_matmul_forward_packed_as(tk_backend *be, float *y, const float *x,
 				const void *packed, int form, const float *bias, size_t n,
 				size_t in, size_t out, int accumulate);

@@ -16,13 +16,20 @@
  * them to the block at next and records where.  Matrices multiplied on
  * every pass (linear layers, adapters, lm_head) are stored packed for the
  * batch-invariant product (kernels.h), base weights in the smallest form
- * that holds them exactly: the sizing walk picks it, the copying one uses
- * it. */
+ * that holds them exactly.  Finding that form means fitting every block,
+ * as packing does again; so the sizing walk first guesses it from a
+ * matrix's first rows, and the copying walk's packing checks every value:
+ * when a guess was wrong (some later row needs a larger form) both walks
+ * run again with the forms of whole matrices. */
+#define GUESS_ROWS 64
+
 typedef struct upload {
 	tk_forward *f;
 	char *next;        // NULL: only sizing
 	size_t bytes;
 	int compact;       // base weights in compact forms (tk_forward.h)
+	int whole;         // forms from whole matrices, not their first rows
+	int misfit;        // a guessed form did not hold some value
 } upload;
 
 /* Takes `bytes` of the block, 64-byte aligned; NULL when sizing. */
@@ -50,10 +57,11 @@ static void *put_packed(upload *u, const float *w, size_t in, size_t out, int *f
 {
 	int f32 = TK_PACK_F32, *as = form ? form : &f32;
 	if (!u->next && form)
-		*form = tk_matmul_pack_form(u->f->be, w, in, out);
+		*form = tk_matmul_pack_form(u->f->be, w, in,
+					    u->whole || out < GUESS_ROWS ? out : GUESS_ROWS);
 	void *dst = take(u, tk_matmul_packed_bytes(u->f->be, *as, in, out));
-	if (dst)
-		tk_matmul_pack_as(u->f->be, dst, *as, w, in, out);
+	if (dst && !tk_matmul_pack_as(u->f->be, dst, *as, w, in, out))
+		u->misfit = 1;
 	return dst;
 }
 
@@ -115,19 +123,28 @@ static int upload_weights(tk_forward *f, const tk_lora *lora)
 		TK_ROPE_LLAMA3, d->rope_factor, d->rope_low, d->rope_high, d->rope_original,
 	};
 	tk_rope_inv_freq(inv_freq, d->head_dim, d->rope_theta, d->rope_llama3 ? &s : NULL);
-	int compact = f->seqs <= TK_FORWARD_COMPACT_SLOTS;
-	upload count = {f, NULL, 0, compact};
-	put_all(&count, lora, inv_freq);
-	f->weights = tk_backend_alloc(f->be, count.bytes);
-	if (!f->weights) {
-		free(inv_freq);
-		return TK_EOSERR;
+	int compact = f->seqs <= TK_FORWARD_COMPACT_SLOTS, rc = TK_OK;
+	for (int whole = 0; whole < 2; whole++) {
+		upload count = {f, NULL, 0, compact, whole, 0};
+		put_all(&count, lora, inv_freq);
+		f->weights = tk_backend_alloc(f->be, count.bytes);
+		if (!f->weights) {
+			rc = TK_EOSERR;
+			break;
+		}
+		upload copy = {f, f->weights, 0, compact, whole, 0};
+		put_all(&copy, lora, inv_freq);
+		if (!copy.misfit) {
+			f->memory += count.bytes;
+			break;
+		}
+		tk_backend_free(f->be, f->weights);
+		f->weights = NULL;
+		if (whole) // the whole matrix's form holds it: packing cannot refuse
+			rc = tk_fail(TK_EDATA, "forward: a weight does not fit the form chosen for it");
 	}
-	f->memory += count.bytes;
-	upload copy = {f, f->weights, 0, compact};
-	put_all(&copy, lora, inv_freq);
 	free(inv_freq);
-	return TK_OK;
+	return rc;
 }
 
 /* ---- cache and arena --------------------------------------------------- */

@@ -72,12 +72,13 @@ void tk_cpu_xw_pack(tk_backend *be, float *packed, const float *w, size_t n, siz
  * smallest that holds w exactly; bytes of one panel of k rows; w packed in
  * a form; panel rows t0..t0+kc expanded to float32 (dst (kc, TK_XWT_PANEL);
  * t0 and kc multiples of 32 for the quantized forms), through the portable
- * code when `portable`; row j of w read back. */
+ * code when `portable`; row j of w read back.  Packing returns 0 when some
+ * value of w does not fit the form (what is packed is then wrong). */
 int tk_cpu_xwt_form_of(tk_backend *be, const float *w, size_t n, size_t k);
 const char *tk_cpu_xwt_form_name(int form);
 size_t tk_cpu_xwt_form_panel_bytes(int form, size_t k);
-void tk_cpu_xwt_pack_form(tk_backend *be, void *packed, int form, const float *w, size_t n,
-			  size_t k);
+int tk_cpu_xwt_pack_form(tk_backend *be, void *packed, int form, const float *w, size_t n,
+			 size_t k);
 void tk_cpu_xwt_expand(float *dst, int form, const void *panel, size_t t0, size_t kc,
 		       int portable);
 void tk_cpu_xwt_form_row(float *dst, int form, const void *packed, size_t k, size_t j);

@@ -63,10 +63,10 @@ size_t tk_matmul_packed_bytes(tk_backend *be, int form, size_t in, size_t out)
 	return (out + TK_XWT_PANEL - 1) / TK_XWT_PANEL * tk_cpu_xwt_form_panel_bytes(form, in);
 }
 
-void tk_matmul_pack_as(tk_backend *be, void *packed, int form, const float *w, size_t in,
-		       size_t out)
+int tk_matmul_pack_as(tk_backend *be, void *packed, int form, const float *w, size_t in,
+		      size_t out)
 {
-	tk_cpu_xwt_pack_form(be, packed, form, w, out, in);
+	return tk_cpu_xwt_pack_form(be, packed, form, w, out, in);
 }
 
 int tk_matmul_forward_packed_as(tk_backend *be, float *y, const float *x,

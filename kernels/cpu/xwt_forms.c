@@ -219,65 +219,84 @@ int tk_cpu_xwt_form_of(tk_backend *be, const float *w, size_t n, size_t k)
 
 /* ---- packing ----------------------------------------------------------- */
 
-static void pack_block_q4(unsigned char *dst, const float *w, size_t k, size_t cols)
+/* The pack_block functions return 0 when some value of the block has no
+ * exact form (its place is then zero). */
+static int pack_block_q4(unsigned char *dst, const float *w, size_t k, size_t cols)
 {
 	uint16_t *d = (uint16_t *)dst, *m = d + NR;
 	unsigned char *qs = dst + NR * 4;
+	int ok = 1;
 	memset(dst, 0, block_bytes(TK_PACK_Q4));
 	for (size_t c = 0; c < cols; c++) {
 		uint8_t q[QK];
-		fit_q4(w + c * k, 1, &d[c], &m[c], q); // fits: checked by the caller
+		if (!fit_q4(w + c * k, 1, &d[c], &m[c], q)) {
+			ok = 0, d[c] = m[c] = 0;
+			continue;
+		}
 		for (int t = 0; t < QK / 2; t++)
 			qs[t * NR + c] = (unsigned char)(q[t] | q[t + QK / 2] << 4);
 	}
+	return ok;
 }
 
-static void pack_block_q8(unsigned char *dst, const float *w, size_t k, size_t cols)
+static int pack_block_q8(unsigned char *dst, const float *w, size_t k, size_t cols)
 {
 	uint16_t *d = (uint16_t *)dst;
 	int8_t *qs = (int8_t *)(dst + NR * 2);
+	int ok = 1;
 	memset(dst, 0, block_bytes(TK_PACK_Q8));
 	for (size_t c = 0; c < cols; c++) {
 		int8_t q[QK];
-		fit_q8(w + c * k, 1, &d[c], q);
+		if (!fit_q8(w + c * k, 1, &d[c], q)) {
+			ok = 0, d[c] = 0;
+			continue;
+		}
 		for (int t = 0; t < QK; t++)
 			qs[t * NR + c] = q[t];
 	}
+	return ok;
 }
 
-/* Panel p of w (n, k) in `form` at dst. */
-static void pack_panel_form(unsigned char *dst, int form, const float *w, size_t n, size_t k,
-			    size_t p)
+/* Panel p of w (n, k) in `form`; 0 when a value does not fit it. */
+static int pack_panel_form(unsigned char *dst, int form, const float *w, size_t n, size_t k,
+			   size_t p)
 {
 	size_t j0 = p * NR, cols = n - j0 < NR ? n - j0 : NR;
 	const float *first = w + j0 * k;
+	int ok = 1;
 	if (form == TK_PACK_BF16) {
 		uint16_t *out = (uint16_t *)dst;
 		for (size_t t = 0; t < k; t++)
-			for (size_t c = 0; c < NR; c++)
-				out[t * NR + c] = c < cols ? (uint16_t)(bits(first[c * k + t]) >> 16) : 0;
-		return;
+			for (size_t c = 0; c < NR; c++) {
+				float v = c < cols ? first[c * k + t] : 0.0f;
+				ok &= fits_bf16(v);
+				out[t * NR + c] = (uint16_t)(bits(v) >> 16);
+			}
+		return ok;
 	}
 	for (size_t b = 0; b < k / QK; b++) {
 		unsigned char *block = dst + b * block_bytes(form);
-		if (form == TK_PACK_Q8)
-			pack_block_q8(block, first + b * QK, k, cols);
-		else
-			pack_block_q4(block, first + b * QK, k, cols);
+		ok &= form == TK_PACK_Q8 ? pack_block_q8(block, first + b * QK, k, cols)
+					 : pack_block_q4(block, first + b * QK, k, cols);
 	}
+	return ok;
 }
 
-void tk_cpu_xwt_pack_form(tk_backend *be, void *packed, int form, const float *w, size_t n,
-			  size_t k)
+int tk_cpu_xwt_pack_form(tk_backend *be, void *packed, int form, const float *w, size_t n,
+			 size_t k)
 {
 	if (form == TK_PACK_F32) {
 		tk_cpu_xwt_pack(be, packed, w, n, k);
-		return;
+		return 1;
 	}
+	if (form != TK_PACK_BF16 && k % QK)
+		return 0;
 	size_t panels = (n + NR - 1) / NR, bytes = tk_cpu_xwt_form_panel_bytes(form, k);
-#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * k >= TK_CPU_PARALLEL_MIN)
+	int misfit = 0;
+#pragma omp parallel for schedule(static) num_threads(be->threads) reduction(| : misfit) if (n * k >= TK_CPU_PARALLEL_MIN)
 	for (size_t p = 0; p < panels; p++)
-		pack_panel_form((unsigned char *)packed + p * bytes, form, w, n, k, p);
+		misfit |= !pack_panel_form((unsigned char *)packed + p * bytes, form, w, n, k, p);
+	return !misfit;
 }
 
 /* ---- expanding --------------------------------------------------------- */

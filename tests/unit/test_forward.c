@@ -13,11 +13,9 @@
 #include <cjson/cJSON.h>
 #include <stdint.h>
 
-/* tk_model.h and kernels.h both define enum tk_rope_type: declare the two
- * model functions used here instead of including tk_model.h. */
-struct tk_model;
-int tk_model_load(struct tk_model **out, const char *path);
-void tk_model_free(struct tk_model *m);
+#include "tk_dtype.h"
+#include "tk_gguf.h"
+#include "tk_model.h"
 
 #define FIX "tests/fixtures/"
 #define VOCAB 512
@@ -401,6 +399,64 @@ static void test_lora_targets(void)
 
 /* ---- errors -------------------------------------------------------------- */
 
+/* Rows 0..rows of w (n, k) made exactly Q4_1 (ggml's dequantization of
+ * their quantization). */
+static void make_q4_rows(float *w, size_t rows, size_t k)
+{
+	for (size_t b = 0; b < rows * k / 32; b++) {
+		float *v = w + b * 32, lo = v[0], hi = v[0];
+		for (int t = 1; t < 32; t++)
+			lo = v[t] < lo ? v[t] : lo, hi = v[t] > hi ? v[t] : hi;
+		uint16_t d = tk_f32_to_f16((hi - lo) / 15.0f), m = tk_f32_to_f16(lo);
+		float df = tk_f16_to_f32(d), mf = tk_f16_to_f32(m);
+		unsigned char raw[20];
+		memcpy(raw, &d, 2), memcpy(raw + 2, &m, 2);
+		for (int j = 0; j < 16; j++) {
+			int q[2];
+			for (int h = 0; h < 2; h++) {
+				float e = (v[j + 16 * h] - mf) / df;
+				q[h] = e < 0.0f ? 0 : e > 15.0f ? 15 : (int)(e + 0.5f);
+			}
+			raw[4 + j] = (unsigned char)(q[0] | q[1] << 4);
+		}
+		tk_ggml_to_f32(TK_GGML_Q4_1, raw, v, 32);
+	}
+}
+
+/* A small-batch forward guesses a matrix's compact form from its first
+ * rows; when a later row does not fit, it packs the matrix again in the
+ * form that holds all of it: the same logits as float32 panels. */
+static void test_compact_guess_refused(void)
+{
+	struct tk_model *m;
+	TKT_CHECK(tk_model_load(&m, FIX "tiny-llama") == 0, "%s", tk_error_message());
+	tk_model_tensor *head = (tk_model_tensor *)tk_model_find(m, "lm_head.weight");
+	size_t k = (size_t)head->shape[1], n = (size_t)head->shape[0];
+	float *w = malloc(n * k * sizeof *w);
+	memcpy(w, head->data, n * k * sizeof *w);
+	make_q4_rows(w, 64, k);
+	if (head->owned)
+		free(head->data);
+	head->data = w, head->owned = 1;
+	TKT_CHECK(tk_matmul_pack_form(backend(), w, k, 64) == TK_PACK_Q4 &&
+		  tk_matmul_pack_form(backend(), w, k, n) == TK_PACK_F32,
+		  "the first 64 rows are Q4, the whole matrix is not");
+	int32_t ids[5] = {1, 17, 300, 42, 9};
+	size_t slot = 0, count = 5;
+	tk_forward_batch b = {1, &slot, &count, ids, 1};
+	float *small = malloc(5 * VOCAB * sizeof *small), *large = malloc(5 * VOCAB * sizeof *large);
+	tk_forward *f = open_forward(m, NULL, 1, 16, 8);
+	TKT_CHECK(f && tk_forward_run(f, &b, small) == TK_OK, "%s", tk_error_message());
+	tk_forward_close(f);
+	f = open_forward(m, NULL, TK_FORWARD_COMPACT_SLOTS + 1, 16, 8);
+	TKT_CHECK(f && tk_forward_run(f, &b, large) == TK_OK, "%s", tk_error_message());
+	tk_forward_close(f);
+	TKT_CHECK(memcmp(small, large, 5 * VOCAB * sizeof *small) == 0,
+		  "1 slot (guess refused) and 9 slots (float32) give different logits");
+	free(small), free(large);
+	tk_model_free(m);
+}
+
 static void test_bad_runs(void)
 {
 	struct tk_model *m;
@@ -438,6 +494,7 @@ int main(void)
 	TKT_RUN(test_lora_matches_peft);
 	TKT_RUN(test_lora_save_load);
 	TKT_RUN(test_lora_targets);
+	TKT_RUN(test_compact_guess_refused);
 	TKT_RUN(test_bad_runs);
 	tk_backend_close(backend());
 	return tkt_done();

@@ -86,8 +86,28 @@ static void *packed_as(int form, const float *w, size_t in, size_t out)
 	void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
 	if (!p)
 		exit(2);
-	tk_matmul_pack_as(be, p, form, w, in, out);
+	TKT_CHECK(tk_matmul_pack_as(be, p, form, w, in, out) == 1, "packing as %s refused",
+		  tk_matmul_pack_form_name(form));
 	return p;
+}
+
+/* Packing checks every value: a form that does not hold one is refused
+ * (the forward then packs in the form of the whole matrix). */
+static void test_pack_refuses_misfits(void)
+{
+	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16};
+	for (size_t i = 0; i < 3; i++) {
+		float *w = matrix_of(forms[i], 150, 64);
+		size_t bytes = tk_matmul_packed_bytes(be, TK_PACK_F32, 64, 150);
+		void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+		const char *name = tk_matmul_pack_form_name(forms[i]);
+		TKT_CHECK(tk_matmul_pack_as(be, p, forms[i], w, 64, 150) == 1, "%s as itself", name);
+		w[149 * 64 + 63] = nextafterf(w[149 * 64 + 63], 2.0f); // the last value
+		TKT_CHECK(tk_matmul_pack_as(be, p, forms[i], w, 64, 150) == 0,
+			  "%s with its last value an ulp off: accepted", name);
+		TKT_CHECK(tk_matmul_pack_as(be, p, TK_PACK_F32, w, 64, 150) == 1, "f32 holds all");
+		free(w), free(p);
+	}
 }
 
 static void test_form_chosen(void)
@@ -206,6 +226,7 @@ int main(void)
 	be = kt_open(0);
 	printf("# %s\n", tk_backend_name(be));
 	TKT_RUN(test_form_chosen);
+	TKT_RUN(test_pack_refuses_misfits);
 	TKT_RUN(test_product_bits);
 	TKT_RUN(test_product_many);
 	TKT_RUN(test_expand_and_rows);
