@@ -29,9 +29,10 @@
 # the same day: batch 1 84.7 / 20.3 tok/s = 4.18x; batch 64 560.6 / 276.3
 # = 2.03x.
 # After sharing the product's items out dynamically (xwt.c), building at
-# -O3 and making the RoPE angles once a pass, two runs the same day:
-#   batch 1:  74.7 / 18.0 = 4.16x, 84.7 / 20.1 = 4.22x
-#   batch 64: 602.1 / 259.9 = 2.32x, 620.5 / 285.2 = 2.18x
+# -O3 and making the RoPE angles once a pass, three runs the same day:
+#   batch 1:  74.7 / 18.0 = 4.16x, 84.7 / 20.1 = 4.22x, 84.7 / 20.6 = 4.11x
+#   batch 64: 602.1 / 259.9 = 2.32x, 620.5 / 285.2 = 2.18x,
+#             615.8 / 285.3 = 2.16x
 # At batch 64 about 74% of tk's time is in the batch-invariant product
 # (kernels/cpu/xwt.c), 10% in attention over the KV cache.
 set -euo pipefail
