@@ -272,6 +272,42 @@ static void test_greedy_and_seeds(void)
 	tk_sampler_close(s);
 }
 
+/* Greedy picks the first index of the largest logit: ties to the lowest,
+ * NaNs never (but a NaN first logit stays, as a scan keeping the first
+ * strictly greater one would leave it), wherever the maximum is. */
+static void test_greedy_first_of_max(void)
+{
+	enum { N = 37 }; // two blocks of sixteen and a tail
+	tk_sampler *g;
+	tk_sampler_params greedy = {0.0f, 0, 1.0f};
+	TKT_CHECK(tk_sampler_open(&g, N, &greedy) == 0, "open");
+	tk_rng r;
+	tk_sampler_seed(&r, 1, 1);
+	float x[N];
+	for (size_t at = 0; at < N; at++) {
+		for (size_t i = 0; i < N; i++)
+			x[i] = -1.0f - (float)i;
+		x[at] = 5.0f;
+		TKT_CHECK(tk_sampler_draw(g, x, &r, NULL) == (int32_t)at, "max at %zu", at);
+		if (at + 3 < N) {
+			x[at + 3] = 5.0f; // a tie later: the first wins
+			size_t nan_at = (at + 20) % N;
+			x[nan_at ? nan_at : N - 1] = NAN; // not the first: see below
+			int32_t got = tk_sampler_draw(g, x, &r, NULL);
+			TKT_CHECK(got == (int32_t)at, "tie and NaN: %d, not %zu", got, at);
+		}
+	}
+	for (size_t i = 0; i < N; i++)
+		x[i] = (float)i;
+	x[0] = NAN;
+	TKT_CHECK(tk_sampler_draw(g, x, &r, NULL) == 0, "a NaN first logit stays");
+	for (size_t i = 0; i < N; i++)
+		x[i] = -INFINITY;
+	x[33] = 0.0f, x[35] = -0.0f;
+	TKT_CHECK(tk_sampler_draw(g, x, &r, NULL) == 33, "max in the tail");
+	tk_sampler_close(g);
+}
+
 static void test_bad_parameters(void)
 {
 	tk_sampler *s = NULL;
@@ -290,6 +326,7 @@ int main(void)
 	TKT_RUN(test_cuts_against_full_sort);
 	TKT_RUN(test_logprobs_are_model_log_softmax);
 	TKT_RUN(test_greedy_and_seeds);
+	TKT_RUN(test_greedy_first_of_max);
 	TKT_RUN(test_bad_parameters);
 	return tkt_done();
 }
