@@ -4,6 +4,7 @@
  * lowered until that set surely holds what the cuts keep. */
 #include "tk_sampler.h"
 
+#include "sampler_internal.h"
 #include "tk_error.h"
 
 #include <math.h>
@@ -102,22 +103,16 @@ static size_t argmax(const float *x, size_t n)
 
 double tk_log_softmax_at(const float *logits, size_t vocab, int32_t id)
 {
-	double max = logits[argmax(logits, vocab)], sum = 0.0;
-	for (size_t i = 0; i < vocab; i++)
-		sum += exp((double)logits[i] - max);
+	double max = logits[argmax(logits, vocab)];
+	double sum = sampler_exp_weights(NULL, logits, vocab, max, 1.0);
 	return (double)logits[id] - max - log(sum);
 }
 
 /* s->p = exp((logits - max) / T); returns their sum. */
 static double weights(tk_sampler *s, const float *logits)
 {
-	double max = logits[argmax(logits, s->vocab)], inv_t = 1.0 / s->params.temperature;
-	double z = 0.0;
-	for (size_t i = 0; i < s->vocab; i++) {
-		s->p[i] = exp(((double)logits[i] - max) * inv_t);
-		z += s->p[i];
-	}
-	return z;
+	double max = logits[argmax(logits, s->vocab)];
+	return sampler_exp_weights(s->p, logits, s->vocab, max, 1.0 / s->params.temperature);
 }
 
 static int by_prob(const void *a, const void *b)

@@ -5,6 +5,7 @@
 #include "tkt.h"
 
 #include "tk_error.h"
+#include "sampler_internal.h"
 #include "tk_sampler.h"
 
 #include <stdint.h>
@@ -308,6 +309,37 @@ static void test_greedy_first_of_max(void)
 	tk_sampler_close(g);
 }
 
+/* The draw's weights e^((x − max)/T) against libm's exp, weight by weight,
+ * over lanes and tail, with −inf (0), NaN (NaN) and the −708 floor. */
+static void test_exp_weights(void)
+{
+	enum { N = 1003 };
+	float x[N];
+	double p[N];
+	for (size_t i = 0; i < N; i++)
+		x[i] = (float)(40.0 * tkt_uniform() - 30.0);
+	x[0] = 10.0f, x[5] = -INFINITY, x[9] = -1e30f, x[N - 1] = -20.0f;
+	static const double temps[] = {1.0, 0.7, 2.3, 0.05};
+	for (size_t c = 0; c < 4; c++) {
+		double inv_t = 1.0 / temps[c], sum = 0.0, worst = 0.0;
+		double got_sum = sampler_exp_weights(p, x, N, 10.0, inv_t);
+		for (size_t i = 0; i < N; i++) {
+			double t = ((double)x[i] - 10.0) * inv_t, want = t < -708.0 ? 0.0 : exp(t);
+			sum += want;
+			double err = want > 0.0 ? fabs(p[i] - want) / want : fabs(p[i]);
+			worst = err > worst ? err : worst;
+		}
+		TKT_CHECK(worst < 1e-15, "T %g: a weight off by %g of itself", temps[c], worst);
+		TKT_CHECK(fabs(got_sum - sum) <= 1e-14 * sum, "T %g: sum %.17g, not %.17g",
+			  temps[c], got_sum, sum);
+		TKT_CHECK(p[5] == 0.0 && p[9] == 0.0 && p[0] == 1.0, "-inf and far below weigh 0, max 1");
+	}
+	x[17] = NAN;
+	sampler_exp_weights(p, x, N, 10.0, 1.0);
+	TKT_CHECK(isnan(p[17]) && !isnan(p[16]), "NaN stays NaN, alone");
+	TKT_CHECK(sampler_exp_weights(NULL, x, 3, 10.0, 1.0) > 0.0, "weights not kept");
+}
+
 static void test_bad_parameters(void)
 {
 	tk_sampler *s = NULL;
@@ -327,6 +359,7 @@ int main(void)
 	TKT_RUN(test_logprobs_are_model_log_softmax);
 	TKT_RUN(test_greedy_and_seeds);
 	TKT_RUN(test_greedy_first_of_max);
+	TKT_RUN(test_exp_weights);
 	TKT_RUN(test_bad_parameters);
 	return tkt_done();
 }
