@@ -73,37 +73,44 @@ void tk_sampler_seed(tk_rng *rng, uint64_t seed, uint64_t stream)
 	tk_rng_seed(rng, splitmix64(&x));
 }
 
-/* The first index of the largest value (NaNs never win; x[0] when it is
- * NaN, as a scan keeping the first strictly greater would say).  The
- * maximum first, sixteen running maxima that the compiler makes one vector
- * register, then a look for its first place: a vocabulary-sized scan per
- * draw, five times faster than one branchy pass (14 vs 69 µs over 49152). */
-#define ARGMAX_LANES 16
-static size_t argmax(const float *x, size_t n)
+/* The largest value (NaNs never win; x[0] when it is NaN, as a scan
+ * keeping the first strictly greater would say), by sixteen running maxima
+ * that the compiler makes one vector register: a vocabulary-sized scan per
+ * draw, five times faster than one branchy pass (14 vs 69 µs over 49152
+ * with argmax's look for its place). */
+#define MAX_LANES 16
+static float max_of(const float *x, size_t n)
 {
 	if (n == 0 || isnan(x[0]))
-		return 0;
-	float lane[ARGMAX_LANES];
-	for (int j = 0; j < ARGMAX_LANES; j++)
+		return n ? x[0] : 0.0f;
+	float lane[MAX_LANES];
+	for (int j = 0; j < MAX_LANES; j++)
 		lane[j] = x[0];
 	size_t i = 0;
-	for (; i + ARGMAX_LANES <= n; i += ARGMAX_LANES)
-		for (int j = 0; j < ARGMAX_LANES; j++)
+	for (; i + MAX_LANES <= n; i += MAX_LANES)
+		for (int j = 0; j < MAX_LANES; j++)
 			lane[j] = x[i + j] > lane[j] ? x[i + j] : lane[j];
 	float max = lane[0];
-	for (int j = 1; j < ARGMAX_LANES; j++)
+	for (int j = 1; j < MAX_LANES; j++)
 		max = lane[j] > max ? lane[j] : max;
 	for (; i < n; i++)
 		max = x[i] > max ? x[i] : max;
-	for (i = 0; i < n; i++)
+	return max;
+}
+
+/* The first index of max_of(x): ties to the lowest. */
+static size_t argmax(const float *x, size_t n)
+{
+	float max = max_of(x, n);
+	for (size_t i = 0; i < n; i++)
 		if (x[i] == max)
 			return i;
-	return 0; // not reached: max is one of the values
+	return 0; // x[0] NaN, or n = 0
 }
 
 double tk_log_softmax_at(const float *logits, size_t vocab, int32_t id)
 {
-	double max = logits[argmax(logits, vocab)];
+	double max = max_of(logits, vocab);
 	double sum = sampler_exp_weights(NULL, logits, vocab, max, 1.0);
 	return (double)logits[id] - max - log(sum);
 }
@@ -111,7 +118,7 @@ double tk_log_softmax_at(const float *logits, size_t vocab, int32_t id)
 /* s->p = exp((logits - max) / T); returns their sum. */
 static double weights(tk_sampler *s, const float *logits)
 {
-	double max = logits[argmax(logits, s->vocab)];
+	double max = max_of(logits, s->vocab);
 	return sampler_exp_weights(s->p, logits, s->vocab, max, 1.0 / s->params.temperature);
 }
 
@@ -234,7 +241,7 @@ int32_t tk_sampler_draw(tk_sampler *s, const float *logits, tk_rng *rng, float *
 	if (!logprob)
 		return id;
 	if (s->params.temperature == 1.0f && z > 0.0) { // the weights are the softmax's
-		double max = logits[argmax(logits, s->vocab)];
+		double max = max_of(logits, s->vocab);
 		*logprob = (float)((double)logits[id] - max - log(z));
 	} else {
 		*logprob = (float)tk_log_softmax_at(logits, s->vocab, id);
