@@ -24,12 +24,12 @@ endif
 
 WARN := -Wall -Wextra -Werror
 STD := -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
-CPPFLAGS_TK := -Ilib -Ikernels -I/usr/include/x86_64-linux-gnu -DTK_VERSION='"$(VERSION)"'
+CPPFLAGS_TK := -Iinclude/tk -Ilib -Ikernels -I/usr/include/x86_64-linux-gnu -DTK_VERSION='"$(VERSION)"'
 CFLAGS_TK := $(STD) $(OPT) $(WARN) -fopenmp -MMD -MP $(SAN) $(CFLAGS)
 LDLIBS_TK := -lzstd -lcjson -lopenblas -lm -lpthread
 LDFLAGS_TK := -fopenmp $(SAN) $(LDFLAGS)
 
-LIB_SRC := $(sort $(wildcard lib/*.c) $(wildcard kernels/cpu/*.c))
+LIB_SRC := $(sort $(wildcard lib/*/*.c) $(wildcard kernels/cpu/*.c))
 CMD_SRC := $(sort $(wildcard cmd/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 
@@ -73,7 +73,7 @@ $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 $(BUILD)/obj/%.o: %.cu $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(say) NVCC $<
-	$(Q)$(NVCC) -O2 -Ilib -Ikernels -c $< -o $@
+	$(Q)$(NVCC) -O2 -Iinclude/tk -Ilib -Ikernels -c $< -o $@
 
 $(BUILD)/libtk.a: $(LIB_OBJ)
 	@mkdir -p $(@D)
@@ -116,11 +116,16 @@ install: all
 	  $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/tk
 	install -m 755 $(CMDS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(BUILD)/libtk.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 644 lib/tk*.h $(DESTDIR)$(PREFIX)/include/tk/
+	install -m 644 include/tk/*.h $(DESTDIR)$(PREFIX)/include/tk/
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	printf '%s\n' 'prefix=$(PREFIX)' 'Name: tk' 'Description: post-training for language models' \
+	  'Version: $(VERSION)' 'Cflags: -I$${prefix}/include' \
+	  'Libs: -L$${prefix}/lib -ltk $(LDFLAGS_TK) $(LDLIBS_TK)' >$(DESTDIR)$(PREFIX)/lib/pkgconfig/tk.pc
 	for m in $(MANS); do s=$${m##*.}; install -m 644 $$m $(DESTDIR)$(PREFIX)/share/man/man$$s/; done
 
 uninstall:
-	rm -f $(CMDS:$(BUILD)/bin/%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/lib/libtk.a
+	rm -f $(CMDS:$(BUILD)/bin/%=$(DESTDIR)$(PREFIX)/bin/%) $(DESTDIR)$(PREFIX)/lib/libtk.a \
+	  $(DESTDIR)$(PREFIX)/lib/pkgconfig/tk.pc
 	rm -rf $(DESTDIR)$(PREFIX)/include/tk
 	for m in $(MANS); do s=$${m##*.}; rm -f $(DESTDIR)$(PREFIX)/share/man/man$$s/$${m##*/}; done
 

@@ -3,7 +3,7 @@
  * `choice` answers multiple-choice questions by the logprob of each
  * option.  Each prints one JSON report (or --table).  See tk-eval(1); the
  * work is in lib/eval*.c. */
-#include "tk_cli.h"
+#include "cli/tk_cli.h"
 #include "tk_error.h"
 #include "tk_eval.h"
 #include "tk_io.h"

@@ -2,7 +2,7 @@
  * checkpoint or model holds; --init makes a model with random weights;
  * -m MODEL [-a ADAPTER] -o OUT folds an adapter in and exports (HF folder,
  * PEFT adapter, GGUF, .tkc); --average averages checkpoints. */
-#include "tk_cli.h"
+#include "cli/tk_cli.h"
 #include "tk_dtype.h"
 #include "tk_error.h"
 #include "tk_export.h"

@@ -3,7 +3,7 @@
  * preference pairs, raw text; and --show, the way back to text.  See
  * tk-render(1).  The work is in lib/render*.c; this file reads lines,
  * counts, and reports. */
-#include "tk_cli.h"
+#include "cli/tk_cli.h"
 #include "tk_error.h"
 #include "tk_io.h"
 #include "tk_model.h"

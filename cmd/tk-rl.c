@@ -3,7 +3,7 @@
  * (arithmetic, math, or any reward program), group-centred advantages,
  * update through the trainer; or offline, one update per batch of a token
  * stream of scored rollouts.  See man/tk-rl.1. */
-#include "tk_cli.h"
+#include "cli/tk_cli.h"
 #include "tk_error.h"
 #include "tk_eval.h"
 #include "tk_io.h"
@@ -28,12 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* kernels.h and tk_model.h both define enum tk_rope_type: the backend
- * functions used here are declared instead. */
-int tk_backend_open(tk_backend **out, const char *kind, int threads);
-void tk_backend_close(tk_backend *be);
-const char *tk_backend_name(const tk_backend *be);
-void tk_backend_set_batch_invariant(tk_backend *be, int on);
+#include "tk_backend.h"
 #include "tk_forward.h"
 
 #define MAX_STOPS 64

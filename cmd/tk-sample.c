@@ -4,7 +4,7 @@
  * completions of each with continuous batching over a KV cache, and writes
  * one JSON line per sample in input order, or a token stream (--tks).  The
  * work is in lib/forward*.c and lib/sampler*.c; see tk-sample(1). */
-#include "tk_cli.h"
+#include "cli/tk_cli.h"
 #include "tk_error.h"
 #include "tk_io.h"
 #include "tk_lora.h"
@@ -21,7 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "kernels.h"
+#include "tk_backend.h"
 #include "tk_forward.h"
 
 #define MAX_STOPS 64

@@ -1,7 +1,7 @@
 /* tk-sft: supervised fine-tuning on a token stream (weighted cross-entropy
  * or DPO), LoRA or full, with checkpoints and exact resume.  See
  * man/tk-sft.1. */
-#include "tk_cli.h"
+#include "cli/tk_cli.h"
 #include "tk_dataset.h"
 #include "tk_error.h"
 #include "tk_io.h"
@@ -21,12 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* kernels.h and tk_model.h both define enum tk_rope_type: the backend
- * functions used here are declared instead. */
-int tk_backend_open(tk_backend **out, const char *kind, int threads);
-void tk_backend_close(tk_backend *be);
-const char *tk_backend_name(const tk_backend *be);
-void tk_backend_set_batch_invariant(tk_backend *be, int on);
+#include "tk_backend.h"
 
 enum {
 	OPT_MODEL, OPT_RANK, OPT_ALPHA, OPT_TARGETS, OPT_FULL, OPT_LR, OPT_SCHEDULE,

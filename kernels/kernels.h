@@ -38,7 +38,7 @@
  * same shapes and threads repeats exactly.  Bits differ between backends.
  *
  * Errors.  Kernels that may need working memory return a tk_status (from
- * lib/tk_error.h: TK_OK or TK_EOSERR with a message); the others cannot
+ * include/tk/tk_error.h: TK_OK or TK_EOSERR with a message); the others cannot
  * fail on valid arguments and return void.  Arguments are trusted: lib
  * checks token ids, sizes and positions before calling.
  *
@@ -58,32 +58,9 @@
 
 /* ---- Backend: threads, memory, copies ---------------------------------- */
 
-typedef struct tk_backend tk_backend;
-
-/* Opens a backend of the given kind ("cpu"; "cuda" once it exists) using
- * `threads` threads (0: all cores).  OpenBLAS runs single-threaded inside
- * OpenMP work shares, so the two never oversubscribe the cores.  When an
- * OpenBLAS older than the CPU fell back to generic kernels, the cpu backend
- * re-picks them from the CPU's features (AVX-512 or AVX2) unless
- * OPENBLAS_CORETYPE is set.  Open backends from one thread, before other
- * threads use the environment. */
-int tk_backend_open(tk_backend **out, const char *kind, int threads);
-void tk_backend_close(tk_backend *be);
-
-/* "cpu: OpenBLAS 0.3.21 (SkylakeX), 8 threads": for logs and reports. */
-const char *tk_backend_name(const tk_backend *be);
-int tk_backend_threads(const tk_backend *be);
-
-/* Batch-invariant forward kernels (default on); see above. */
-void tk_backend_set_batch_invariant(tk_backend *be, int on);
-int tk_backend_batch_invariant(const tk_backend *be);
-
-/* Working memory a kernel may take for itself (fused cross-entropy's logits
- * chunk); default 16 MiB.  Smaller means more, smaller chunks. */
-void tk_backend_set_workspace(tk_backend *be, size_t bytes);
-
-/* Waits for queued work and reports a deferred failure (GPU); TK_OK on CPU. */
-int tk_backend_sync(tk_backend *be);
+/* Opening, naming and tuning a backend: include/tk/tk_backend.h, the
+ * public part. */
+#include "tk_backend.h"
 
 /* Backend memory, 64-byte aligned; NULL with a tk_fail message when out of
  * memory.  Free accepts NULL. */
@@ -214,7 +191,9 @@ void tk_rmsnorm_backward(tk_backend *be, float *dx, float *dw, const float *dy,
 
 /* ---- Rotary position embedding ----------------------------------------- */
 
-#include "tk_rope_type.h" /* enum tk_rope_type, shared with the model config */
+/* Frequency scaling kinds.  The model config has its own (enum
+ * tk_model_rope in tk_model.h, the same values); lib translates. */
+enum tk_rope_type { TK_ROPE_DEFAULT = 0, TK_ROPE_LINEAR = 1, TK_ROPE_LLAMA3 = 2 };
 
 struct tk_rope_scaling {
 	enum tk_rope_type type;

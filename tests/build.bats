@@ -48,9 +48,9 @@ setup() {
 
 @test "changing the flags rebuilds every object; the same flags rebuild none" {
 	b="$BATS_TEST_TMPDIR/flags"
-	make -s -C "$REPO" BUILD="$b" "$b/obj/lib/utf8.o"
-	run make -n -C "$REPO" BUILD="$b" "$b/obj/lib/utf8.o"
-	[[ "$output" != *"lib/utf8.c"* ]]
-	run make -n -C "$REPO" BUILD="$b" OPT=-O1 "$b/obj/lib/utf8.o"
-	[[ "$output" == *"-O1"*"lib/utf8.c"* ]]
+	make -s -C "$REPO" BUILD="$b" "$b/obj/lib/base/utf8.o"
+	run make -n -C "$REPO" BUILD="$b" "$b/obj/lib/base/utf8.o"
+	[[ "$output" != *"lib/base/utf8.c"* ]]
+	run make -n -C "$REPO" BUILD="$b" OPT=-O1 "$b/obj/lib/base/utf8.o"
+	[[ "$output" == *"-O1"*"lib/base/utf8.c"* ]]
 }

@@ -21,7 +21,7 @@
  *   Q4:   per 32 k: d[NR], m[NR] (f16), then 16 rows of NR bytes, the low
  *         nibble for k row t and the high one for t + 16; w = d·q + m, the
  *         product rounded before the sum (as ggml's Q4_1 and Q8_0 are
- *         expanded, lib/gguf_dequant.c). */
+ *         expanded, lib/io/gguf_dequant.c). */
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif

@@ -36,7 +36,7 @@ BUILD=${BUILD:-build}
 make --no-print-directory -s "$BUILD/libtk.a" >/dev/null
 bin="$BUILD/bench/matmul_peak"
 mkdir -p "$(dirname "$bin")"
-${CC:-cc} -std=c11 -D_DEFAULT_SOURCE -O2 -fopenmp -Ilib -Ikernels \
+${CC:-cc} -std=c11 -D_DEFAULT_SOURCE -O2 -fopenmp -Iinclude/tk -Ikernels \
 	-I/usr/include/x86_64-linux-gnu scripts/bench/matmul_peak.c \
 	"$BUILD/libtk.a" -lzstd -lcjson -lopenblas -lm -lpthread -o "$bin"
 

@@ -14,6 +14,9 @@
 # whole process's (/usr/bin/time), model loading included.
 #
 #   scripts/bench/sft.sh [THREADS] [STEPS] [BATCH] [LEN]
+#
+# JSONL= names the GSM8K train.jsonl (default: ../shared/data/gsm8k/
+# beside the checkout, where this workplace keeps it).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -22,7 +25,7 @@ STEPS=${2:-8}
 BATCH=${3:-1}
 LEN=${4:-512}
 BUILD=${BUILD:-build}
-JSONL=${JSONL:-/work/shared/data/gsm8k/train.jsonl}
+JSONL=${JSONL:-../shared/data/gsm8k/train.jsonl}
 GGUF=$(scripts/get-model.sh smollm2-135m-instruct)
 PY=$(scripts/oracle/venv.sh)
 

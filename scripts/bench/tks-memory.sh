@@ -25,7 +25,7 @@ BUILD=${BUILD:-build}
 make -s --no-print-directory "$BUILD/libtk.a"
 work=$(mktemp -d "${TMPDIR:-/tmp}/tks-memory.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-${CC:-cc} -std=c11 -D_DEFAULT_SOURCE -O2 -Wall -Wextra -Werror -Ilib \
+${CC:-cc} -std=c11 -D_DEFAULT_SOURCE -O2 -Wall -Wextra -Werror -Iinclude/tk \
 	scripts/bench/tks-memory.c "$BUILD/libtk.a" \
 	-fopenmp -lzstd -lcjson -lopenblas -lm -lpthread -o "$work/tks-memory"
 

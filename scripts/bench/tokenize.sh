@@ -4,7 +4,7 @@
 # their MB/s by CPU time (wall time printed too; on a busy machine only the
 # CPU figures compare).
 # The text: the "question" of every line of a JSON Lines file (GSM8K's
-# train.jsonl by default), each encoded as its own text.  The tokenizer:
+# train.jsonl, found beside the checkout in ../shared/data, by default), each encoded as its own text.  The tokenizer:
 # SmolLM2's (from its GGUF, see scripts/get-model.sh; the HF reference is
 # built from the same vocabulary as scripts/oracle/tokenizer_fixtures.py
 # does), or the tiny test tokenizer when the model is absent.  Both sides
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-JSONL=${1:-/work/shared/data/gsm8k/train.jsonl}
+JSONL=${1:-../shared/data/gsm8k/train.jsonl}
 REPEAT=${2:-5}
 BUILD=${BUILD:-build}
 TK_HOME=${TK_HOME:-$HOME/.cache/tk}
@@ -24,7 +24,7 @@ PY=$(scripts/oracle/venv.sh)
 make -s --no-print-directory "$BUILD/libtk.a"
 work=$(mktemp -d "${TMPDIR:-/tmp}/tokenize-bench.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-${CC:-cc} -std=c11 -D_DEFAULT_SOURCE -O2 -Wall -Wextra -Werror -Ilib \
+${CC:-cc} -std=c11 -D_DEFAULT_SOURCE -O2 -Wall -Wextra -Werror -Iinclude/tk \
 	scripts/bench/tokenize.c "$BUILD/libtk.a" \
 	-fopenmp -lzstd -lcjson -lopenblas -lm -lpthread -o "$work/tokenize"
 

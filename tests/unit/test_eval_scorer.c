@@ -11,11 +11,7 @@
 #include "tk_lora.h"
 #include "tk_train.h"
 
-/* tk_model.h and kernels.h both define enum tk_rope_type: declare the two
- * model functions used here instead of including tk_model.h. */
-struct tk_model;
-int tk_model_load(struct tk_model **out, const char *path);
-void tk_model_free(struct tk_model *m);
+#include "tk_model.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>

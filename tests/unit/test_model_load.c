@@ -16,7 +16,7 @@
 #include "tk_model.h"
 #include "tk_safetensors.h"
 #include "tkt.h"
-#include "model_internal.h" /* model_add_tensor: variants of the tiny model */
+#include "model/model_internal.h" /* model_add_tensor: variants of the tiny model */
 
 #define TINY "tests/fixtures/tiny-llama"
 #define TINY_TIED "tests/fixtures/tiny-llama-tied"
@@ -83,7 +83,7 @@ static void test_tiny_from_hf(void)
 		  c->intermediate == 128 && c->vocab == 512 && c->max_positions == 256,
 		  "config sizes");
 	TKT_CHECK(c->rope_theta == 10000.0f && c->rms_norm_eps == 1e-5f &&
-		  c->rope_type == TK_ROPE_DEFAULT, "config floats");
+		  c->rope_type == TK_MODEL_ROPE_DEFAULT, "config floats");
 	TKT_CHECK(!c->tied_embeddings && !c->attention_bias && !c->qk_norm, "flags");
 	TKT_CHECK(c->bos_id == 1 && c->eos_id == 2, "bos %d eos %d", c->bos_id, c->eos_id);
 	TKT_CHECK(m->n_tensors == 2 * 9 + 3, "%zu tensors", m->n_tensors);
@@ -315,7 +315,7 @@ static void test_config_json(void)
 	tk_model_config a, b;
 	TKT_CHECK(tk_model_config_from_json(&a, v4, "v4") == TK_OK, "%s", tk_error_message());
 	TKT_CHECK(tk_model_config_from_json(&b, v5, "v5") == TK_OK, "%s", tk_error_message());
-	TKT_CHECK(a.rope_type == TK_ROPE_LLAMA3 && a.rope_factor == 8 && a.rope_high_freq_factor == 4 &&
+	TKT_CHECK(a.rope_type == TK_MODEL_ROPE_LLAMA3 && a.rope_factor == 8 && a.rope_high_freq_factor == 4 &&
 		  a.rope_original_max_positions == 8192 && a.rope_theta == 500000 &&
 		  a.eos_id == 128001 && a.n_kv_heads == 4 && a.head_dim == 16, "llama3 config");
 	TKT_CHECK(tk_model_config_equal(&a, &b), "transformers 4 and 5 forms differ");
@@ -535,7 +535,7 @@ static void test_variants_through_gguf(void)
 			strcpy(c->architecture, "qwen3");
 			c->qk_norm = 1;
 		} else {
-			c->rope_type = TK_ROPE_LLAMA3;
+			c->rope_type = TK_MODEL_ROPE_LLAMA3;
 			c->rope_factor = 8;
 			c->rope_low_freq_factor = 1;
 			c->rope_high_freq_factor = 4;

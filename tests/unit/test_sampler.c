@@ -5,7 +5,7 @@
 #include "tkt.h"
 
 #include "tk_error.h"
-#include "sampler_internal.h"
+#include "infer/sampler_internal.h"
 #include "tk_sampler.h"
 
 #include <stdint.h>

@@ -10,10 +10,7 @@
 
 #include <stdint.h>
 
-/* tk_model.h and kernels.h both define enum tk_rope_type. */
-struct tk_model;
-int tk_model_load(struct tk_model **out, const char *path);
-void tk_model_free(struct tk_model *m);
+#include "tk_model.h"
 
 #define MAX_REQ 8
 #define MAX_NEW 16

@@ -8,8 +8,8 @@
 #include "tk_error.h"
 #include "tk_gguf.h"
 #include "tk_tokenizer.h"
-#include "tokenizer_nfc.h"
-#include "unicode.h"
+#include "tokenizer/tokenizer_nfc.h"
+#include "base/unicode.h"
 
 #include <cjson/cJSON.h>
 #include <time.h>

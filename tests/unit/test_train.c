@@ -13,10 +13,7 @@
 
 #include <stdint.h>
 
-/* tk_model.h and kernels.h both define enum tk_rope_type. */
-struct tk_model;
-int tk_model_load(struct tk_model **out, const char *path);
-void tk_model_free(struct tk_model *m);
+#include "tk_model.h"
 
 #define FIX "tests/fixtures/"
 #define REL 1e-4

@@ -4,8 +4,9 @@
 #   scripts/recipes/gsm8k/run.sh GSM8K_DIR [eval|rl|both]     (default both)
 #
 # GSM8K_DIR holds train.jsonl and test.jsonl, lines {"question", "answer"}
-# whose answer ends "#### N" (the data set is not part of tk; here it is in
-# /work/shared/data/gsm8k).
+# whose answer ends "#### N" (the data set is not part of tk: it is
+# published as "openai/gsm8k", MIT licence; a copy may sit beside the
+# checkout in ../shared/data/gsm8k).
 #
 # eval  The first SHOTS train problems, their worked solutions cleaned of
 #       the <<...>> calculator notes and ending "The answer is N.", are put

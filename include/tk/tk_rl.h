@@ -1,0 +1,225 @@
+/* Reinforcement learning pieces: group advantages, the policy losses and
+ * their gradients with respect to the policy's per-token logprobs, the KL
+ * penalty, and the environments that pose prompts and score completions
+ * (arithmetic, math, an external reward program).  tk-rl(1) puts them
+ * around the sampler (tk_sampler.h) and the trainer (tk_train.h).
+ *
+ *   double adv[n];
+ *   tk_rl_advantages(rewards, groups, n, 1, adv, &stats);   // per sample
+ *   tk_rl_loss_params lp = {TK_RL_PPO, 0.8, 1.2, 0};
+ *   for each sampled token t of sample s:
+ *           loss += tk_rl_token_loss(&lp, logprob[t], sampler[t], adv[s], &g[t]);
+ *   // g[t] = dloss/dlogprob[t]: the trainer's weighted cross-entropy with
+ *   // weight −g[t] has exactly this gradient (its loss is −Σ w·logprob).
+ *
+ * Losses, per sampled token with p = the policy's logprob (trained),
+ * q = the sampler's logprob of the same token, A = its advantage and
+ * r = exp(p − q) (all summed over tokens; the caller normalises):
+ *   is     −r·A                              importance sampling (default)
+ *   ppo    −min(r·A, clip(r, lo, hi)·A)      clipped ratio, default 0.8/1.2
+ *   cispo  −sg(clip(r, lo, hi))·A·p          clipped stop-gradient ratio
+ *   dro    −(A·p − β/2·(p − q)²)             direct reward optimisation
+ *   pg     −A·p                              REINFORCE
+ * (sg: stop gradient.)  Gradients: is −r·A; ppo −r·A where the unclipped
+ * term is the smaller (or the two are equal), else 0; cispo
+ * −clip(r, lo, hi)·A; dro −(A − β(p − q)); pg −A. */
+#ifndef TK_RL_H
+#define TK_RL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- losses (lib/rl/rl_loss.c) --------------------------------------------- */
+
+enum tk_rl_loss_kind { TK_RL_IS, TK_RL_PPO, TK_RL_CISPO, TK_RL_DRO, TK_RL_PG,
+		       TK_RL_N_LOSSES };
+
+int tk_rl_loss_parse(const char *name);       /* "ppo" -> enum, or -1 */
+const char *tk_rl_loss_name(int kind);
+
+typedef struct tk_rl_loss_params {
+	int kind;               /* enum tk_rl_loss_kind */
+	double clip_low;        /* ppo, cispo: lower ratio bound (0.8) */
+	double clip_high;       /* ppo, cispo: upper ratio bound (1.2) */
+	double dro_beta;        /* dro: weight of the quadratic term */
+} tk_rl_loss_params;
+
+/* The loss of one token and, in *grad, its derivative with respect to the
+ * policy logprob p.  q is the sampler's logprob, adv the advantage. */
+double tk_rl_token_loss(const tk_rl_loss_params *lp, double p, double q,
+			double adv, double *grad);
+
+/* 1 when the loss needs the policy's logprobs before the gradient can be
+ * formed (every loss but pg): the trainer then runs a forward first. */
+int tk_rl_loss_needs_logprobs(int kind);
+
+/* ---- advantages (lib/rl/rl_loss.c) ----------------------------------------- */
+
+typedef struct tk_rl_group_stats {
+	size_t groups;          /* distinct groups seen */
+	size_t flat;            /* groups whose rewards are all equal */
+	size_t all_good;        /* flat groups whose reward is > 0 (all right) */
+	size_t all_bad;         /* flat groups whose reward is <= 0 (all wrong) */
+} tk_rl_group_stats;
+
+/* adv[i] = reward[i] − mean of its group's rewards, divided by the group's
+ * standard deviation (population, + 1e-6) when scale_by_std.  group[i]
+ * names the group of sample i (any ids, samples of a group need not be
+ * adjacent).  A group whose rewards are all equal gets advantages 0.
+ * stats may be NULL.  TK_EOSERR only.   reward, group, adv (n) */
+int tk_rl_advantages(const double *reward, const int64_t *group, size_t n,
+		     int scale_by_std, double *adv, tk_rl_group_stats *stats);
+
+/* The KL penalty folded into per-token advantages, as the cookbook does:
+ * with d[t] = q[t] − base[t] the sampled-token estimate of KL(policy ‖
+ * base), adv[t] += coef · (mean(d) − d[t]) over the n tokens with
+ * mask[t] != 0 (mask NULL: all).  Returns mean(d) (0 when no token).
+ *   q, base, adv, mask (n) */
+double tk_rl_kl_penalty(const float *q, const float *base, const float *mask,
+			size_t n, double coef, float *adv);
+
+/* Sums behind the sample/train consistency metrics over tokens with
+ * mask != 0: v1 = mean(q − p), v2 = mean((q − p)²)/2 (the cookbook's
+ * kl_sample_train_v1 and _v2), entropy = −mean(q). */
+typedef struct tk_rl_kl_sums {
+	double diff, diff2, neg_q;
+	size_t tokens;
+} tk_rl_kl_sums;
+
+void tk_rl_kl_add(tk_rl_kl_sums *s, const float *q, const float *p,
+		  const float *mask, size_t n);
+double tk_rl_kl_v1(const tk_rl_kl_sums *s);
+double tk_rl_kl_v2(const tk_rl_kl_sums *s);
+double tk_rl_entropy(const tk_rl_kl_sums *s);
+
+/* ---- the update (lib/rl/rl_update.c) --------------------------------------
+ * One optimizer batch of records through the trainer: the policy's
+ * logprobs (a forward first when the loss needs them), the per-token
+ * gradients of the loss, then a forward/backward of the trainer's
+ * weighted cross-entropy with weights −gradient, whose parameter gradient
+ * is the loss's.  Gradients accumulate; the caller takes the optimizer
+ * step (tk_train_optim_step). */
+
+struct tk_train;
+
+typedef struct tk_rl_record {
+	const int32_t *tokens;  /* (n) prompt then completion */
+	size_t n;
+	const float *mask;      /* (n) 1 on the tokens the loss covers */
+	const float *sampler;   /* (n) sampler logprobs q; NULL: none (pg only) */
+	const float *adv;       /* (n) advantage of each token */
+} tk_rl_record;
+
+typedef struct tk_rl_update_result {
+	double loss;            /* Σ token losses / denominator */
+	size_t records;         /* records run through the trainer */
+	size_t tokens;          /* their tokens */
+	size_t skipped;         /* records left out: no gradient (all advantages 0) */
+	tk_rl_kl_sums kl;       /* sampler vs trainer over the masked tokens run */
+} tk_rl_update_result;
+
+/* Runs recs[0..n) in micro-batches of at most micro_tokens tokens (every
+ * record must fit one) and adds the gradient of Σ loss / denominator.
+ * A record whose masked advantages are all 0 has no gradient (except
+ * with dro) and is skipped.  res is zeroed first. */
+int tk_rl_update(struct tk_train *t, const tk_rl_loss_params *lp, const tk_rl_record *recs,
+		 size_t n, size_t micro_tokens, double denominator, tk_rl_update_result *res);
+
+/* ---- environments (lib/rl/rl_env.c, lib/rl/rl_env_arith.c, lib/rl/rl_env_cmd.c) ---
+ * An environment poses prompts and scores completions.  A prompt is a
+ * conversation (messages as a JSON array) with an id, an optional
+ * reference answer and the other fields of its source line.  Prompt k of
+ * a run is a pure function of (seed, k), so a resumed run poses the same
+ * prompts: generated problems come from a stream seeded with (seed, k),
+ * file prompts in a seeded order reshuffled each pass over the file. */
+
+typedef struct tk_rl_prompt {
+	char *id_json;          /* the prompt's id as a JSON value */
+	char *messages_json;    /* [{"role":..,"content":..},..] */
+	char *answer;           /* reference answer text, or NULL */
+	char *meta_json;        /* other fields as a JSON object ("{}" when none) */
+} tk_rl_prompt;
+
+void tk_rl_prompt_free(tk_rl_prompt *p);  /* frees the strings; safe on zero */
+
+/* One completion to score. */
+typedef struct tk_rl_sample {
+	const tk_rl_prompt *prompt;
+	size_t group;           /* index of its group in the step */
+	const char *text;       /* the completion, as the renderer parsed it back */
+	int complete;           /* 1 when a stop token or string ended it */
+} tk_rl_sample;
+
+/* What scoring gives for one sample. */
+typedef struct tk_rl_score {
+	double reward;
+	int correct;            /* 1 right, 0 wrong, -1 unknown (cmd without it) */
+	int formatted;          /* arithmetic: a bare number; math: an answer read */
+	char *metrics_json;     /* cmd: the program's "metrics" object, or NULL */
+} tk_rl_score;
+
+typedef struct tk_rl_env tk_rl_env;
+
+enum tk_rl_arith_op { TK_RL_ADD = 1, TK_RL_SUB = 2, TK_RL_MUL = 4 };
+
+typedef struct tk_rl_arith_config {
+	int digits;             /* operands of exactly this many digits, 1..9 */
+	unsigned ops;           /* TK_RL_ADD | ... */
+	double format_reward;   /* added when the answer is a bare number */
+	uint64_t seed;
+} tk_rl_arith_config;
+
+/* "add,sub,mul" -> mask; TK_EUSAGE naming the bad item. */
+int tk_rl_arith_ops_parse(const char *list, unsigned *ops);
+
+/* Generated problems "What is 47 + 38? Answer with the number only.";
+ * subtraction never below zero; reward 1 for the right number (the last
+ * number of the completion), plus format_reward when the completion is a
+ * number alone. */
+int tk_rl_env_arithmetic(tk_rl_env **out, const tk_rl_arith_config *c);
+
+/* Prompts from a JSON Lines file: {"messages": [...]} or {"prompt":
+ * "text"} (or "question", GSM8K's name) as a user message, with "answer"
+ * the reference (GSM8K's "... #### 72" understood) and "id" (default the
+ * line number).  task: TK_EVAL_NUMBER or TK_EVAL_BOXED, the extraction of
+ * tk_eval.h; reward 1 when the extracted answer equals the reference.
+ * Lines without an answer are refused. */
+int tk_rl_env_math(tk_rl_env **out, const char *prompts_path, int task,
+		   uint64_t seed);
+
+/* The same prompts (answer optional), scored by an external program
+ * started once with /bin/sh -c command, speaking JSON Lines: tk writes
+ * {"id","group","messages","text","meta"} per sample, the program answers
+ * {"reward": x} (optional "metrics": {...}, "correct": bool) per sample,
+ * in order.  timeout: seconds the program may take to answer while
+ * answers are awaited.  A program that exits, hangs past the timeout
+ * (then it is killed) or answers something else fails the scoring with a
+ * message saying which (TK_EIO for exits and hangs, TK_EDATA for a bad
+ * answer).  SIGPIPE is ignored from then on, so a write to a dead program
+ * is an error, not a signal. */
+int tk_rl_env_cmd(tk_rl_env **out, const char *prompts_path, const char *command,
+		  double timeout, uint64_t seed);
+
+void tk_rl_env_free(tk_rl_env *e);  /* stops a reward program; safe on NULL */
+
+const char *tk_rl_env_name(const tk_rl_env *e);  /* "arithmetic", "math", "cmd" */
+/* Prompts in the source file (0 for generated problems). */
+size_t tk_rl_env_size(const tk_rl_env *e);
+
+/* Prompt k of the run into *p (the caller frees it). */
+int tk_rl_env_prompt(tk_rl_env *e, uint64_t k, tk_rl_prompt *p);
+
+/* Scores n samples; out (n) gets the scores (metrics_json to free with
+ * tk_rl_score_free). */
+int tk_rl_env_score(tk_rl_env *e, const tk_rl_sample *s, size_t n, tk_rl_score *out);
+void tk_rl_score_free(tk_rl_score *s, size_t n);
+
+
+/* ---- pieces, exposed for tests ----------------------------------------- */
+
+/* The protocol line sent for a sample (malloc'd, no newline). */
+char *tk_rl_request_line(const tk_rl_sample *s);
+/* Parses an answer line: TK_EDATA with a message saying what is wrong. */
+int tk_rl_parse_answer(const char *line, size_t len, tk_rl_score *out);
+
+#endif
