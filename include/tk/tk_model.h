@@ -52,6 +52,9 @@ typedef struct tk_model_config {
 	int tied_embeddings;
 	int attention_bias;       /* q/k/v projections have biases (Qwen2) */
 	int qk_norm;              /* RMSNorm on q and k per head (Qwen3) */
+	int sliding_window;       /* keys a query sees, itself included; 0: all */
+	int full_attention_layers;/* layers below this see all keys (Qwen's
+	                           * max_window_layers); 0 for Mistral */
 	int32_t bos_id, eos_id;   /* -1 when none */
 } tk_model_config;
 

@@ -147,6 +147,42 @@ static int read_rope(tk_model_config *c, const cJSON *root, const char *what)
 	return TK_OK;
 }
 
+/* Mistral: sliding_window (transformers' default 4096 when the key is
+ * absent; null: none).  Qwen2/3: a window only with use_sliding_window, on
+ * the layers from max_window_layers on.  A config's explicit layer_types
+ * must say the same. */
+static int read_window(tk_model_config *c, const cJSON *root, const char *what)
+{
+	int mistral = strcmp(c->architecture, "mistral") == 0;
+	int qwen = strncmp(c->architecture, "qwen", 4) == 0;
+	if (!mistral && !qwen)
+		return TK_OK;
+	int use = mistral, rc;
+	c->sliding_window = mistral && !item(root, "sliding_window") ? 4096 : 0;
+	c->full_attention_layers = mistral ? 0 : 28; // Qwen2Config's default
+	if ((rc = get_bool(root, "use_sliding_window", &use, what)) ||
+	    (rc = get_int(root, "sliding_window", 1, 1 << 30, &c->sliding_window, what)) ||
+	    (rc = get_int(root, "max_window_layers", 0, 100000, &c->full_attention_layers, what)))
+		return rc;
+	if (qwen && !use)
+		c->sliding_window = 0;
+	if (!c->sliding_window || c->full_attention_layers > c->n_layers)
+		c->full_attention_layers = c->sliding_window ? c->n_layers : 0;
+	const cJSON *types = item(root, "layer_types");
+	if (!cJSON_IsArray(types))
+		return TK_OK;
+	int l = 0;
+	for (const cJSON *t = types->child; t; t = t->next, l++) {
+		int windowed = c->sliding_window && l >= c->full_attention_layers;
+		const char *want = windowed ? "sliding_attention" : "full_attention";
+		if (!cJSON_IsString(t) || strcmp(t->valuestring, want) != 0)
+			return tk_fail(TK_ECONFIG, "%s: layer_types[%d] is not \"%s\" (tk runs a "
+				       "sliding window on the layers from max_window_layers on)",
+				       what, l, want);
+	}
+	return TK_OK;
+}
+
 static int read_sizes(tk_model_config *c, const cJSON *root, const char *what)
 {
 	const int big = 1 << 30;
@@ -177,7 +213,7 @@ static int parse_config(tk_model_config *c, const cJSON *root, const char *what)
 	c->bos_id = c->eos_id = -1;
 	int rc;
 	if ((rc = read_architecture(c, root, what)) || (rc = read_sizes(c, root, what)) ||
-	    (rc = read_rope(c, root, what)) ||
+	    (rc = read_rope(c, root, what)) || (rc = read_window(c, root, what)) ||
 	    (rc = get_float(root, "rms_norm_eps", &c->rms_norm_eps, what)) ||
 	    (rc = get_bool(root, "tie_word_embeddings", &c->tied_embeddings, what)) ||
 	    (rc = get_bool(root, "attention_bias", &c->attention_bias, what)) ||
@@ -263,6 +299,20 @@ static cJSON *rope_scaling_json(const tk_model_config *c, int with_theta)
 	return s;
 }
 
+/* Written for the architectures that know a window, null when there is
+ * none: a Mistral config without the key would mean 4096 to transformers. */
+static void add_window_json(cJSON *o, const tk_model_config *c)
+{
+	if (strcmp(c->architecture, "mistral") == 0) {
+		cJSON_AddItemToObject(o, "sliding_window", c->sliding_window ?
+				      cJSON_CreateNumber(c->sliding_window) : cJSON_CreateNull());
+	} else if (c->sliding_window) {
+		cJSON_AddBoolToObject(o, "use_sliding_window", 1);
+		cJSON_AddNumberToObject(o, "sliding_window", c->sliding_window);
+		cJSON_AddNumberToObject(o, "max_window_layers", c->full_attention_layers);
+	}
+}
+
 char *tk_model_config_to_json(const tk_model_config *c)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -285,6 +335,7 @@ char *tk_model_config_to_json(const tk_model_config *c)
 	cJSON_AddItemToObject(o, "rope_parameters", rope_scaling_json(c, 1));
 	cJSON_AddBoolToObject(o, "tie_word_embeddings", c->tied_embeddings);
 	cJSON_AddBoolToObject(o, "attention_bias", c->attention_bias);
+	add_window_json(o, c);
 	cJSON_AddItemToObject(o, "bos_token_id", id_json(c->bos_id));
 	cJSON_AddItemToObject(o, "eos_token_id", id_json(c->eos_id));
 	cJSON_AddStringToObject(o, "hidden_act", "silu");
@@ -311,5 +362,7 @@ int tk_model_config_equal(const tk_model_config *a, const tk_model_config *b)
 	       a->rms_norm_eps == b->rms_norm_eps &&
 	       a->tied_embeddings == b->tied_embeddings &&
 	       a->attention_bias == b->attention_bias && a->qk_norm == b->qk_norm &&
+	       a->sliding_window == b->sliding_window &&
+	       a->full_attention_layers == b->full_attention_layers &&
 	       a->bos_id == b->bos_id && a->eos_id == b->eos_id;
 }

@@ -32,6 +32,9 @@ static void describe_config(const tk_model_config *c, FILE *out)
 	fprintf(out, "tied embeddings: %s\n", yes_no(c->tied_embeddings));
 	fprintf(out, "attention bias: %s\n", yes_no(c->attention_bias));
 	fprintf(out, "qk norm: %s\n", yes_no(c->qk_norm));
+	if (c->sliding_window)
+		fprintf(out, "sliding window: %d keys, layers %d-%d\n", c->sliding_window,
+			c->full_attention_layers, c->n_layers - 1);
 	fprintf(out, "bos id: %d\n", c->bos_id);
 	fprintf(out, "eos id: %d\n", c->eos_id);
 }

@@ -58,6 +58,10 @@ static uint64_t config_hash(uint64_t h, const tk_model_config *c)
 	};
 	for (size_t i = 0; i < sizeof floats / sizeof *floats; i++)
 		h = fnv_float(h, floats[i]);
+	if (c->sliding_window) { // hashed only when set: older fingerprints stand
+		h = fnv_int(h, c->sliding_window);
+		h = fnv_int(h, c->full_attention_layers);
+	}
 	return h;
 }
 
