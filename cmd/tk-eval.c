@@ -195,31 +195,21 @@ static void emit_report(const tk_cli *cli, cJSON *report, int table)
 }
 
 /* --per-record FILE: one JSON line per sample, record or question.  A
- * run that dies on bad input leaves no part of it (the temporary file is
- * removed at exit). */
-static tk_outfile *pending_per_record;
-
-static void abort_per_record(void)
-{
-	tk_outfile_abort(pending_per_record);
-	pending_per_record = NULL;
-}
-
+ * run that dies on bad input or a failed write leaves no part of it (the
+ * library removes uncommitted files at exit). */
 static tk_outfile *open_per_record(const char *path)
 {
 	if (!path)
 		return NULL;
-	tk_check(tk_outfile_open(&pending_per_record, path, 0));
-	atexit(abort_per_record);
-	return pending_per_record;
+	tk_outfile *out;
+	tk_check(tk_outfile_open(&out, path, 0));
+	return out;
 }
 
 static void close_per_record(tk_outfile *out)
 {
-	if (!out)
-		return;
-	pending_per_record = NULL;
-	tk_check(tk_outfile_commit(out));
+	if (out)
+		tk_check(tk_outfile_commit(out));
 }
 
 /* ---- tk-eval score ------------------------------------------------------ */

@@ -101,6 +101,16 @@ json_number() { # key file
 	[ "$(grep -c '"reference":"6"' per.jsonl)" -eq 3 ]
 }
 
+@test "score --per-record to a full device: exit 74 with the write error, no crash" {
+	run tk-eval score -q --task number --per-record /dev/full "$FIX/gsm8k-samples.jsonl"
+	[ "$status" -eq 74 ]
+	[[ "$output" == "tk-eval: /dev/full: write failed: No space left on device" ]]
+	run tk-eval score -q --task number --table -o /dev/full "$FIX/gsm8k-samples.jsonl"
+	[ "$status" -eq 74 ]
+	[[ "$output" == "tk-eval: /dev/full: write failed: No space left on device" ]]
+	[ -z "$(ls -A)" ]
+}
+
 @test "score: a malformed line is named by file and line" {
 	{ head -2 "$FIX/gsm8k-samples.jsonl"; echo '{"id": 3, "text": '; } >bad.jsonl
 	run tk-eval score -q --task number --per-record per.jsonl -o report.json bad.jsonl

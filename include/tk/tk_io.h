@@ -20,6 +20,11 @@ int tk_outfile_commit(tk_outfile *f);
 /* Removes the temporary file and frees f.  Safe on NULL. */
 void tk_outfile_abort(tk_outfile *f);
 const char *tk_outfile_path(const tk_outfile *f);
+/* Removes the temporary file of every outfile not yet committed or
+ * aborted, for exit paths (the tk commands call it at exit, so a command
+ * that dies half-way leaves no temporary file).  The outfiles stay
+ * allocated: a later abort only frees one, a later commit fails. */
+void tk_outfile_discard_pending(void);
 
 /* Opens PATH for reading ("-" = stdin); TK_ENOINPUT with a message on
  * failure. */

@@ -1,5 +1,6 @@
 #include "tk_cli.h"
 #include "tk_error.h"
+#include "tk_io.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -61,6 +62,12 @@ static int default_threads(void)
 
 void tk_cli_init(tk_cli *cli)
 {
+	static int cleanup_registered;
+	if (!cleanup_registered) {
+		/* a command that dies half-way (tk_die) leaves no temporary
+		 * output file behind, whoever opened it */
+		cleanup_registered = atexit(tk_outfile_discard_pending) == 0;
+	}
 	program_name = cli->name;
 	cli->quiet = 0;
 	cli->threads = default_threads();

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +19,50 @@ struct tk_outfile {
 	int is_stdout;   /* written in place: stdout, a device or a FIFO */
 	char *final_path;
 	char *temp_path;
+	struct tk_outfile *next_pending; /* the list of uncommitted files */
 };
+
+/* Every file still under its temporary name, so that a process exiting
+ * on an error (tk_die) removes them all, whichever code owned them, and no
+ * owner has to keep a second pointer to its file for an exit handler. */
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static tk_outfile *pending;
+
+static void add_pending(tk_outfile *f)
+{
+	pthread_mutex_lock(&pending_lock);
+	f->next_pending = pending;
+	pending = f;
+	pthread_mutex_unlock(&pending_lock);
+}
+
+/* Takes f off the list; 0 when it was not on it (already discarded). */
+static int remove_pending(tk_outfile *f)
+{
+	int found = 0;
+	pthread_mutex_lock(&pending_lock);
+	for (tk_outfile **at = &pending; *at; at = &(*at)->next_pending)
+		if (*at == f) {
+			*at = f->next_pending;
+			found = 1;
+			break;
+		}
+	pthread_mutex_unlock(&pending_lock);
+	return found;
+}
+
+void tk_outfile_discard_pending(void)
+{
+	pthread_mutex_lock(&pending_lock);
+	for (tk_outfile *f = pending; f; f = f->next_pending) {
+		if (f->fd >= 0)
+			close(f->fd);
+		f->fd = -1;
+		unlink(f->temp_path);
+	}
+	pending = NULL;
+	pthread_mutex_unlock(&pending_lock);
+}
 
 static int temp_path_for(const char *path, char **out)
 {
@@ -89,6 +133,7 @@ int tk_outfile_open(tk_outfile **out, const char *path, int binary)
 	mode_t mask = umask(0);
 	umask(mask);
 	fchmod(f->fd, 0666 & ~mask);
+	add_pending(f);
 	*out = f;
 	return TK_OK;
 }
@@ -144,6 +189,12 @@ int tk_outfile_commit(tk_outfile *f)
 		free_outfile(f);
 		return rc;
 	}
+	if (!remove_pending(f)) {
+		/* tk_outfile_discard_pending already removed the file */
+		rc = tk_fail(TK_EIO, "%s: discarded before commit", f->final_path);
+		free_outfile(f);
+		return rc;
+	}
 	if (fsync(f->fd) != 0 && errno != EINVAL)
 		rc = tk_fail(TK_EIO, "%s: fsync failed: %s", f->final_path, strerror(errno));
 	if (close(f->fd) != 0 && rc == TK_OK)
@@ -165,9 +216,10 @@ void tk_outfile_abort(tk_outfile *f)
 	if (!f)
 		return;
 	if (!f->is_stdout) {
-		if (f->fd >= 0)
+		if (remove_pending(f)) {
 			close(f->fd);
-		unlink(f->temp_path);
+			unlink(f->temp_path);
+		}
 	} else if (f->fd != STDOUT_FILENO) {
 		close(f->fd);
 	}

@@ -92,6 +92,30 @@ static void test_abort_leaves_nothing(void)
 	TKT_CHECK(count_files(".aborted.bin.tmp") == 0, "temporary file left behind");
 }
 
+/* What a command's exit handler does when it dies half-way: every
+ * uncommitted file's temporary is gone, and the owner may still abort
+ * (free) or commit (refused) its handle without a double close or free. */
+static void test_discard_pending_removes_temporaries(void)
+{
+	const char *a_path = scratch("pending-a.txt");
+	char b_path[512];
+	snprintf(b_path, sizeof b_path, "%s/pending-b.txt", tkt_tmpdir());
+	tk_outfile *a, *b;
+	TKT_CHECK(tk_outfile_open(&a, a_path, 0) == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(tk_outfile_open(&b, b_path, 0) == TK_OK, "%s", tk_error_message());
+	tk_outfile_write(a, "half", 4);
+	TKT_CHECK(count_files(".pending-") == 2, "%d temporaries", count_files(".pending-"));
+	tk_outfile_discard_pending();
+	TKT_CHECK(count_files(".pending-") == 0, "temporary file left behind");
+	tk_outfile_abort(a);
+	int rc = tk_outfile_commit(b);
+	TKT_CHECK(rc == TK_EIO, "commit after discard: rc=%d", rc);
+	TKT_CHECK(!exists(a_path) && !exists(b_path), "a discarded file appeared");
+	/* a file opened afterwards is unaffected */
+	TKT_CHECK(tk_outfile_open(&a, a_path, 0) == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(tk_outfile_commit(a) == TK_OK && exists(a_path), "%s", tk_error_message());
+}
+
 static void test_full_device_fails_cleanly(void)
 {
 	tk_outfile *f;
@@ -179,6 +203,7 @@ int main(void)
 	TKT_RUN(test_commit_makes_file);
 	TKT_RUN(test_commit_replaces_old_file_whole);
 	TKT_RUN(test_abort_leaves_nothing);
+	TKT_RUN(test_discard_pending_removes_temporaries);
 	TKT_RUN(test_full_device_fails_cleanly);
 	TKT_RUN(test_unwritable_folder_is_reported);
 	TKT_RUN(test_binary_to_terminal_refused);
