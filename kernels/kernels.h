@@ -242,9 +242,12 @@ void tk_rope_backward_table(tk_backend *be, float *dx, const float *dy,
  * query sees; both run the same per-query code, so a token gets the same
  * bits from a KV cache (sampling) as from a packed batch (training).
  *
+ * A sliding window (Mistral, Qwen's windowed layers) limits a query to the
+ * `window` latest keys, itself included: window 0 means every earlier key.
+ *
  * Cached (sampling): keys and values live in a cache of rows; query i sees
  * the pos[i] + 1 rows kv_row[i] .. kv_row[i] + pos[i] (its sequence's first
- * row and its position in it).  T new tokens of a sequence at positions
+ * row and its position in it), the last `window` of them with a window.  T new tokens of a sequence at positions
  * p0..p0+T-1 thus attend to the cache of length p0+T; the cache must already
  * hold their own keys (tk_rows_scatter).
  *   out, q (n, heads, d)   k_cache, v_cache (rows, kv_heads, d)
@@ -253,7 +256,7 @@ void tk_attention_cached_forward(tk_backend *be, float *out, const float *q,
 				 const float *k_cache, const float *v_cache,
 				 const int32_t *kv_row, const int32_t *pos,
 				 size_t n, size_t heads, size_t kv_heads,
-				 size_t d, float scale);
+				 size_t d, float scale, size_t window);
 
 /* Packed (training): n tokens hold n_records records back to back, record r
  * being tokens cu_seqlens[r] .. cu_seqlens[r+1]-1 (cu_seqlens[0] = 0,
@@ -269,7 +272,7 @@ int tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
 				const float *q, const float *k, const float *v,
 				const int32_t *cu_seqlens, size_t n_records,
 				size_t n, size_t heads, size_t kv_heads,
-				size_t d, float scale);
+				size_t d, float scale, size_t window);
 /* dq, dk, dv (assigned) from dout, recomputing the probabilities from q, k
  * and the forward's out and lse. */
 int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk,
@@ -278,7 +281,7 @@ int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk,
 				 const float *out, const float *lse,
 				 const int32_t *cu_seqlens, size_t n_records,
 				 size_t n, size_t heads, size_t kv_heads,
-				 size_t d, float scale);
+				 size_t d, float scale, size_t window);
 
 /* ---- Elementwise ------------------------------------------------------- */
 

@@ -85,6 +85,12 @@ static void attend(float *out, float *lse, const float *q, const float *k,
 	}
 }
 
+/* The first of the n_seen keys ending at a query that it attends to. */
+static size_t first_seen(size_t n_seen, size_t window)
+{
+	return window && n_seen > window ? n_seen - window : 0;
+}
+
 /* attend, or its AVX-512 twin where it applies (attend_avx512.c). */
 static void attend_group(float *out, float *lse, const float *q, const float *k,
 			 const float *v, size_t ld, size_t n_keys, size_t d,
@@ -98,18 +104,19 @@ void tk_attention_cached_forward(tk_backend *be, float *out, const float *q,
 				 const float *k_cache, const float *v_cache,
 				 const int32_t *kv_row, const int32_t *pos,
 				 size_t n, size_t heads, size_t kv_heads,
-				 size_t d, float scale)
+				 size_t d, float scale, size_t window)
 {
 	// out, q (n, heads, d)   k_cache, v_cache (rows, kv_heads, d)   kv_row, pos (n)
 	size_t group = heads / kv_heads, ld = kv_heads * d;
 	size_t work = n * kv_heads;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(be->threads) if (work > 1)
 	for (size_t t = 0; t < work; t++) {
-		size_t i = t / kv_heads, g = t % kv_heads;
-		size_t first = (size_t)kv_row[i] * ld + g * d;
+		size_t i = t / kv_heads, g = t % kv_heads, seen = (size_t)pos[i] + 1;
+		size_t skip = first_seen(seen, window);
+		size_t first = ((size_t)kv_row[i] + skip) * ld + g * d;
 		size_t at = (i * heads + g * group) * d; // the group's first query head
 		attend_group(out + at, NULL, q + at, k_cache + first, v_cache + first, ld,
-		       (size_t)pos[i] + 1, d, group, scale);
+			     seen - skip, d, group, scale);
 	}
 }
 
@@ -131,22 +138,24 @@ int tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
 				const float *q, const float *k, const float *v,
 				const int32_t *cu_seqlens, size_t n_records,
 				size_t n, size_t heads, size_t kv_heads,
-				size_t d, float scale)
+				size_t d, float scale, size_t window)
 {
 	// out, q (n, heads, d)   lse (n, heads)   k, v (n, kv_heads, d)
 	if (!be->batch_invariant)
 		return tk_cpu_attention_packed_forward_blocked(be, out, lse, q, k, v, cu_seqlens,
-							       n_records, heads, kv_heads, d, scale);
+							       n_records, heads, kv_heads, d, scale,
+							       window);
 	size_t group = heads / kv_heads, ld = kv_heads * d;
 	size_t work = n * kv_heads;
 #pragma omp parallel for schedule(dynamic, 4) num_threads(be->threads) if (work > 1)
 	for (size_t t = 0; t < work; t++) {
 		size_t i = t / kv_heads, g = t % kv_heads;
 		size_t start = (size_t)cu_seqlens[record_of(cu_seqlens, n_records, i)];
-		size_t first = start * ld + g * d;
+		size_t seen = i - start + 1, skip = first_seen(seen, window);
+		size_t first = (start + skip) * ld + g * d;
 		size_t at = i * heads + g * group; // the group's first (token, head)
 		attend_group(out + at * d, lse ? lse + at : NULL, q + at * d, k + first,
-		       v + first, ld, i - start + 1, d, group, scale);
+			     v + first, ld, seen - skip, d, group, scale);
 	}
 	return TK_OK;
 }

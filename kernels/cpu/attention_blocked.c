@@ -7,7 +7,8 @@
  * comes here.  Work items are (record, query head); each head writes its
  * own slice of dk and dv, summed over the group in a fixed order at the
  * end, so no two threads write one row and the bits do not depend on the
- * thread count. */
+ * thread count.  With a sliding window a block's product covers only the
+ * keys its queries see, from the first query's first key on. */
 #include "cpu.h"
 
 #include "tk_error.h"
@@ -26,7 +27,14 @@ struct head_view {
 	const float *q, *k, *v;   // q (len, ldq) from its head; k, v (len, ldk)
 	size_t len, d, ldq, ldk;
 	float scale;
+	size_t window;            // 0: every earlier key
 };
+
+/* The first key query i sees (keys and queries numbered in its record). */
+static size_t first_key(size_t i, size_t window)
+{
+	return window && i + 1 > window ? i + 1 - window : 0;
+}
 
 static void gemm(int ta, int tb, size_t m, size_t n, size_t k, float alpha,
 		 const float *a, size_t lda, const float *b, size_t ldb,
@@ -48,29 +56,47 @@ static size_t longest(const int32_t *cu, size_t n_records)
 	return most;
 }
 
-/* p (bq, nk) = exp(s − lse) for the keys each query sees (key j ≤ query
- * i0 + r), 0 after them; s holds scale·q·kᵀ. */
-static void probabilities(float *p, const float *s, const float *lse,
-			  size_t lse_stride, size_t i0, size_t bq, size_t nk)
+/* The keys of a block's score row r that its query sees: [*from, *to) of
+ * the block's nk keys, which start at key lo. */
+static void seen_keys(const struct head_view *hv, size_t i0, size_t lo, size_t r,
+		      size_t *from, size_t *to)
+{
+	*from = first_key(i0 + r, hv->window) - lo;
+	*to = i0 + r + 1 - lo;
+}
+
+static void zero_outside(float *row, size_t from, size_t to, size_t nk)
+{
+	for (size_t j = 0; j < from; j++)
+		row[j] = 0.0f;
+	for (size_t j = to; j < nk; j++)
+		row[j] = 0.0f;
+}
+
+/* p (bq, nk) = exp(s − lse) for the keys each query sees, 0 elsewhere; s
+ * holds scale·q·kᵀ over keys lo..lo+nk-1. */
+static void probabilities(float *p, const float *s, const float *lse, size_t lse_stride,
+			  const struct head_view *hv, size_t i0, size_t lo, size_t bq, size_t nk)
 {
 	for (size_t r = 0; r < bq; r++) {
-		const float *sr = s + r * nk;
-		float *pr = p + r * nk, l = lse[(i0 + r) * lse_stride];
-		size_t seen = i0 + r + 1;
-		tk_cpu_exp_shifted(pr, sr, seen, l);
-		for (size_t j = seen; j < nk; j++)
-			pr[j] = 0.0f;
+		size_t from, to;
+		seen_keys(hv, i0, lo, r, &from, &to);
+		tk_cpu_exp_shifted(p + r * nk + from, s + r * nk + from, to - from,
+				   lse[(i0 + r) * lse_stride]);
+		zero_outside(p + r * nk, from, to, nk);
 	}
 }
 
 /* s (bq, nk) becomes the softmax over the keys each query sees; lse gets
  * each row's log-sum-exp. */
-static void softmax_rows(float *s, float *lse, size_t lse_stride, size_t i0,
-			 size_t bq, size_t nk)
+static void softmax_rows(float *s, float *lse, size_t lse_stride, const struct head_view *hv,
+			 size_t i0, size_t lo, size_t bq, size_t nk)
 {
 	for (size_t r = 0; r < bq; r++) {
-		float *sr = s + r * nk, m = -INFINITY, sum = 0.0f;
-		size_t seen = i0 + r + 1;
+		size_t from, to;
+		seen_keys(hv, i0, lo, r, &from, &to);
+		float *sr = s + r * nk + from, m = -INFINITY, sum = 0.0f;
+		size_t seen = to - from;
 		for (size_t j = 0; j < seen; j++)
 			m = sr[j] > m ? sr[j] : m;
 		tk_cpu_exp_shifted(sr, sr, seen, m);
@@ -79,8 +105,7 @@ static void softmax_rows(float *s, float *lse, size_t lse_stride, size_t i0,
 		float inv = 1.0f / sum;
 		for (size_t j = 0; j < seen; j++)
 			sr[j] *= inv;
-		for (size_t j = seen; j < nk; j++)
-			sr[j] = 0.0f;
+		zero_outside(s + r * nk, from, to, nk);
 		if (lse)
 			lse[(i0 + r) * lse_stride] = m + logf(sum);
 	}
@@ -92,20 +117,20 @@ static void head_forward(float *out, float *lse, size_t lse_stride,
 {
 	for (size_t i0 = 0; i0 < hv->len; i0 += ATTN_BLOCK) {
 		size_t bq = hv->len - i0 < ATTN_BLOCK ? hv->len - i0 : ATTN_BLOCK;
-		size_t nk = i0 + bq; // the keys the block's last query sees
-		// s (bq, nk) = scale · q[i0:] · k[:nk]ᵀ
+		size_t lo = first_key(i0, hv->window), nk = i0 + bq - lo; // the block's keys
+		// s (bq, nk) = scale · q[i0:] · k[lo:lo+nk]ᵀ
 		gemm(0, 1, bq, nk, hv->d, hv->scale, hv->q + i0 * hv->ldq, hv->ldq,
-		     hv->k, hv->ldk, 0.0f, s, nk);
-		softmax_rows(s, lse, lse_stride, i0, bq, nk);
-		// out[i0:] (bq, d) = p (bq, nk) · v[:nk] (nk, d)
-		gemm(0, 0, bq, hv->d, nk, 1.0f, s, nk, hv->v, hv->ldk, 0.0f,
+		     hv->k + lo * hv->ldk, hv->ldk, 0.0f, s, nk);
+		softmax_rows(s, lse, lse_stride, hv, i0, lo, bq, nk);
+		// out[i0:] (bq, d) = p (bq, nk) · v[lo:lo+nk] (nk, d)
+		gemm(0, 0, bq, hv->d, nk, 1.0f, s, nk, hv->v + lo * hv->ldk, hv->ldk, 0.0f,
 		     out + i0 * hv->ldq, hv->ldq);
 	}
 }
 
 static struct head_view view_of(const float *q, const float *k, const float *v,
 				const int32_t *cu, size_t item, size_t heads,
-				size_t kv_heads, size_t d, float scale)
+				size_t kv_heads, size_t d, float scale, size_t window)
 {
 	size_t r = item / heads, h = item % heads, g = h / (heads / kv_heads);
 	size_t start = (size_t)cu[r];
@@ -114,7 +139,7 @@ static struct head_view view_of(const float *q, const float *k, const float *v,
 		.k = k + start * kv_heads * d + g * d,
 		.v = v + start * kv_heads * d + g * d,
 		.len = (size_t)(cu[r + 1] - cu[r]), .d = d,
-		.ldq = heads * d, .ldk = kv_heads * d, .scale = scale,
+		.ldq = heads * d, .ldk = kv_heads * d, .scale = scale, .window = window,
 	};
 	return hv;
 }
@@ -122,7 +147,8 @@ static struct head_view view_of(const float *q, const float *k, const float *v,
 int tk_cpu_attention_packed_forward_blocked(tk_backend *be, float *out, float *lse,
 					    const float *q, const float *k, const float *v,
 					    const int32_t *cu, size_t n_records,
-					    size_t heads, size_t kv_heads, size_t d, float scale)
+					    size_t heads, size_t kv_heads, size_t d, float scale,
+					    size_t window)
 {
 	// out, q (n, heads, d)   lse (n, heads)   k, v (n, kv_heads, d)
 	size_t block_keys = longest(cu, n_records), items = n_records * heads;
@@ -136,7 +162,8 @@ int tk_cpu_attention_packed_forward_blocked(tk_backend *be, float *out, float *l
 				failed = 1;
 				continue;
 			}
-			struct head_view hv = view_of(q, k, v, cu, item, heads, kv_heads, d, scale);
+			struct head_view hv = view_of(q, k, v, cu, item, heads, kv_heads, d, scale,
+						      window);
 			size_t r = item / heads, h = item % heads, start = (size_t)cu[r];
 			head_forward(out + start * heads * d + h * d,
 				     lse ? lse + start * heads + h : NULL, heads, &hv, s);
@@ -164,13 +191,14 @@ static void head_backward(float *dq, float *dk_h, float *dv_h,
 			dk_h[j * ld + c] = dv_h[j * ld + c] = 0.0f;
 	for (size_t i0 = 0; i0 < hv->len; i0 += ATTN_BLOCK) {
 		size_t bq = hv->len - i0 < ATTN_BLOCK ? hv->len - i0 : ATTN_BLOCK;
-		size_t nk = i0 + bq;
+		size_t lo = first_key(i0, hv->window), nk = i0 + bq - lo;
 		const float *qb = hv->q + i0 * ld, *gb = dout + i0 * ld;
-		// p = exp(scale · q kᵀ − lse), causal
-		gemm(0, 1, bq, nk, d, hv->scale, qb, ld, hv->k, hv->ldk, 0.0f, w->p, nk);
-		probabilities(w->p, w->p, lse, stride, i0, bq, nk);
+		const float *kb = hv->k + lo * hv->ldk, *vb = hv->v + lo * hv->ldk;
+		// p = exp(scale · q kᵀ − lse), causal (and windowed)
+		gemm(0, 1, bq, nk, d, hv->scale, qb, ld, kb, hv->ldk, 0.0f, w->p, nk);
+		probabilities(w->p, w->p, lse, stride, hv, i0, lo, bq, nk);
 		// dp (bq, nk) = dout · vᵀ;  ds = p · (dp − δ), kept in dp
-		gemm(0, 1, bq, nk, d, 1.0f, gb, ld, hv->v, hv->ldk, 0.0f, w->dp, nk);
+		gemm(0, 1, bq, nk, d, 1.0f, gb, ld, vb, hv->ldk, 0.0f, w->dp, nk);
 		for (size_t r = 0; r < bq; r++) {
 			float dl = delta[(i0 + r) * stride];
 			float *pr = w->p + r * nk, *dr = w->dp + r * nk;
@@ -179,9 +207,9 @@ static void head_backward(float *dq, float *dk_h, float *dv_h,
 				dr[j] = pr[j] * (dr[j] - dl);
 		}
 		// dq[i0:] = scale · ds · k;  dk_h += scale · dsᵀ · q;  dv_h += pᵀ · dout
-		gemm(0, 0, bq, d, nk, hv->scale, w->dp, nk, hv->k, hv->ldk, 0.0f, dq + i0 * ld, ld);
-		gemm(1, 0, nk, d, bq, hv->scale, w->dp, nk, qb, ld, 1.0f, dk_h, ld);
-		gemm(1, 0, nk, d, bq, 1.0f, w->p, nk, gb, ld, 1.0f, dv_h, ld);
+		gemm(0, 0, bq, d, nk, hv->scale, w->dp, nk, kb, hv->ldk, 0.0f, dq + i0 * ld, ld);
+		gemm(1, 0, nk, d, bq, hv->scale, w->dp, nk, qb, ld, 1.0f, dk_h + lo * ld, ld);
+		gemm(1, 0, nk, d, bq, 1.0f, w->p, nk, gb, ld, 1.0f, dv_h + lo * ld, ld);
 	}
 }
 
@@ -222,7 +250,7 @@ int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk,
 				 const float *out, const float *lse,
 				 const int32_t *cu_seqlens, size_t n_records,
 				 size_t n, size_t heads, size_t kv_heads,
-				 size_t d, float scale)
+				 size_t d, float scale, size_t window)
 {
 	// dq, dout, q, out (n, heads, d)   dk, dv, k, v (n, kv_heads, d)   lse (n, heads)
 	size_t cells = n * heads > 0 ? n * heads : 1, block_keys = longest(cu_seqlens, n_records);
@@ -243,7 +271,8 @@ int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk,
 					failed = 1;
 					continue;
 				}
-				struct head_view hv = view_of(q, k, v, cu_seqlens, item, heads, kv_heads, d, scale);
+				struct head_view hv = view_of(q, k, v, cu_seqlens, item, heads, kv_heads, d,
+							      scale, window);
 				size_t r = item / heads, h = item % heads;
 				size_t at = (size_t)cu_seqlens[r] * heads + h; // (token, head) of the record's start
 				head_backward(dq + at * d, dk_heads + at * d, dv_heads + at * d,

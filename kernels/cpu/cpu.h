@@ -113,7 +113,8 @@ int tk_cpu_attend_avx512(float *out, float *lse, const float *q, const float *k,
 int tk_cpu_attention_packed_forward_blocked(tk_backend *be, float *out, float *lse,
 					    const float *q, const float *k, const float *v,
 					    const int32_t *cu, size_t n_records,
-					    size_t heads, size_t kv_heads, size_t d, float scale);
+					    size_t heads, size_t kv_heads, size_t d, float scale,
+					    size_t window);
 
 /* e^x in float32 within 2 ulp (Cephes' expf: x = n·ln2 + r, a degree-6
  * polynomial for e^r, then 2^n into the exponent bits).  e^x is 0 below

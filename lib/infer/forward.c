@@ -4,6 +4,7 @@
 #include "forward_internal.h"
 
 #include "kernels.h"
+#include "model/decoder_layer.h"
 #include "tk_error.h"
 
 #include <math.h>
@@ -99,7 +100,7 @@ static void put_layer(upload *u, size_t l, const tk_lora *lora)
 	put_lora(u, ld, lora, l);
 }
 
-static void put_all(upload *u, const tk_lora *lora, const float *inv_freq)
+static void put_all(upload *u, const tk_lora *lora)
 {
 	tk_forward *f = u->f;
 	const tk_model_desc *d = &f->d;
@@ -108,32 +109,25 @@ static void put_all(upload *u, const tk_lora *lora, const float *inv_freq)
 	f->lm_head = put_packed(u, d->lm_head, d->hidden, d->vocab,
 				u->compact ? &f->lm_head_form : NULL);
 	f->final_norm = put(u, d->final_norm, d->hidden);
-	f->inv_freq = put(u, inv_freq, d->head_dim / 2);
 	for (size_t l = 0; l < d->n_layers; l++)
 		put_layer(u, l, lora);
 }
 
 static int upload_weights(tk_forward *f, const tk_lora *lora)
 {
-	const tk_model_desc *d = &f->d;
-	float *inv_freq = tk_malloc((d->head_dim / 2 + 1) * sizeof *inv_freq);
-	if (!inv_freq)
+	if (!(f->inv_freq = tk_decoder_inv_freq(f->be, &f->d)))
 		return TK_EOSERR;
-	struct tk_rope_scaling s = {
-		TK_ROPE_LLAMA3, d->rope_factor, d->rope_low, d->rope_high, d->rope_original,
-	};
-	tk_rope_inv_freq(inv_freq, d->head_dim, d->rope_theta, d->rope_llama3 ? &s : NULL);
 	int compact = f->seqs <= TK_FORWARD_COMPACT_SLOTS, rc = TK_OK;
 	for (int whole = 0; whole < 2; whole++) {
 		upload count = {f, NULL, 0, compact, whole, 0};
-		put_all(&count, lora, inv_freq);
+		put_all(&count, lora);
 		f->weights = tk_backend_alloc(f->be, count.bytes);
 		if (!f->weights) {
 			rc = TK_EOSERR;
 			break;
 		}
 		upload copy = {f, f->weights, 0, compact, whole, 0};
-		put_all(&copy, lora, inv_freq);
+		put_all(&copy, lora);
 		if (!copy.misfit) {
 			f->memory += count.bytes;
 			break;
@@ -143,7 +137,6 @@ static int upload_weights(tk_forward *f, const tk_lora *lora)
 		if (whole) // the whole matrix's form holds it: packing cannot refuse
 			rc = tk_fail(TK_EDATA, "forward: a weight does not fit the form chosen for it");
 	}
-	free(inv_freq);
 	return rc;
 }
 
@@ -179,7 +172,7 @@ static size_t plan_arena(fwd_arena *a, char *base, const tk_forward *f)
 	} while (0)
 	TAKE(x, n * C); TAKE(xn, n * C);
 	TAKE(q, n * HD); TAKE(att, n * HD);
-	TAKE(k, n * KVD); TAKE(v, n * KVD);
+	TAKE(k, n * KVD); TAKE(v, n * KVD); TAKE(k_pre, d->qk_norm ? n * KVD : 1);
 	TAKE(gate, n * d->inter); TAKE(up, n * d->inter); TAKE(act, n * d->inter);
 	TAKE(lora_t, n * (r ? r : 1)); TAKE(lora_u, r ? n * max_out : 1);
 	TAKE(rope, n * d->head_dim);
@@ -284,6 +277,7 @@ void tk_forward_close(tk_forward *f)
 	if (!f)
 		return;
 	tk_backend_free(f->be, f->weights);
+	tk_backend_free(f->be, f->inv_freq);
 	tk_backend_free(f->be, f->cache);
 	tk_backend_free(f->be, f->arena_block);
 	tk_model_desc_free(&f->d);

@@ -32,6 +32,7 @@ typedef struct fwd_arena {
 	float *xn;         // (n, C) normed input of a block, then its output
 	float *q, *att;    // (n, H, D)
 	float *k, *v;      // (n, KV, D)
+	float *k_pre;      // (n, KV, D) k before the q/k norm (Qwen3), else 1 float
 	float *gate, *up, *act; // (n, I)
 	float *lora_t;     // (n, r)
 	float *lora_u;     // (n, max out)

@@ -1,11 +1,11 @@
-/* One pass of n tokens through the decoder layers, on the backend:
- *   x += o_proj(attention(rope(q), rope(k), v))   over RMSNorm(x)
- *   x += down_proj(silu(gate_proj) · up_proj)     over RMSNorm(x)
- * as transformers' LlamaDecoderLayer computes it, each linear layer plus
- * its LoRA update (PEFT's order: base + (x·Aᵀ·Bᵀ)·scale). */
+/* One pass of n tokens through the decoder layers on the backend: the
+ * layer of lib/model/decoder_layer.c, with the products of packed (and
+ * compact) weights, each linear layer plus its LoRA update (PEFT's order:
+ * base + (x·Aᵀ·Bᵀ)·scale), and attention over the KV cache. */
 #include "forward_internal.h"
 
 #include "kernels.h"
+#include "model/decoder_layer.h"
 #include "tk_error.h"
 
 /* y += scale · x·Aᵀ·Bᵀ for linear layer t of ld, when it has an adapter.
@@ -26,12 +26,12 @@ static int lora_add(tk_forward *f, const fwd_layer_dev *ld, int t, float *y,
 	return rc;
 }
 
-/* ys[i] = x·Wᵀ (+ bias) (+ scale · x·Aᵀ·Bᵀ) for the linear layers ts[i]
- * of ld, which share their input: the base products in one go.
- *   ys[i] (n, out_i)   x (n, in) */
-static int linears(tk_forward *f, const fwd_layer_dev *ld, const int *ts, float *const *ys,
-		   size_t count, const float *x, size_t n)
+/* The base products of linears that share x in one go, then the adapters. */
+static int linears(void *pass, size_t l, const int *ts, float *const *ys, size_t count,
+		   const float *x, size_t n)
 {
+	tk_forward *f = pass;
+	const fwd_layer_dev *ld = &f->layers[l];
 	tk_matmul_job jobs[3] = {{0}};
 	size_t in = 0;
 	for (size_t i = 0; i < count; i++) {
@@ -46,17 +46,22 @@ static int linears(tk_forward *f, const fwd_layer_dev *ld, const int *ts, float 
 	return rc;
 }
 
-/* x += x_in·Wᵀ (+ LoRA) for linear layer t (o_proj, down_proj: the
- * residual add); scratch (n, out) holds the product when there is an
- * adapter, so that x + (base + LoRA) keeps PEFT's order. */
-static int linear_residual(tk_forward *f, const fwd_layer_dev *ld, int t, float *x,
-			   float *scratch, const float *x_in, size_t n)
+/* x += x_in·Wᵀ (+ LoRA) for linear layer t: the residual stream is updated
+ * in place (out == resid).  With an adapter the product goes through
+ * a.xn, free by then, so that x + (base + LoRA) keeps PEFT's order. */
+static int residual(void *pass, size_t l, int t, float *x, const float *resid,
+		    const float *x_in, size_t n)
 {
+	tk_forward *f = pass;
+	const fwd_layer_dev *ld = &f->layers[l];
 	size_t in, out;
 	tk_model_linear_shape(&f->d, t, &in, &out);
+	if (x != resid)
+		return tk_fail(TK_EUSAGE, "forward: the residual stream is updated in place");
 	if (!ld->lora_a[t]) // straight into x: x + chain, the bits of a separate add
 		return tk_matmul_forward_packed_as(f->be, x, x_in, ld->w[t], ld->w_form[t], NULL,
 						   n, in, out, 1);
+	float *scratch = f->a.xn;
 	int rc = tk_matmul_forward_packed_as(f->be, scratch, x_in, ld->w[t], ld->w_form[t], NULL,
 					     n, in, out, 0);
 	if (!rc)
@@ -66,64 +71,43 @@ static int linear_residual(tk_forward *f, const fwd_layer_dev *ld, int t, float 
 	return rc;
 }
 
-static int attention_block(tk_forward *f, size_t l, size_t n)
+/* The new tokens' keys and values go into their cache rows first. */
+static int attend(void *pass, size_t l, float *att, const float *q, const float *k,
+		  const float *v, size_t n, size_t window)
 {
+	tk_forward *f = pass;
 	const tk_model_desc *d = &f->d;
-	const fwd_layer_dev *ld = &f->layers[l];
-	fwd_arena *a = &f->a;
-	size_t C = d->hidden, H = d->heads, KV = d->kv_heads, D = d->head_dim;
-	tk_rmsnorm_forward(f->be, a->xn, NULL, a->x, ld->attn_norm, n, C, d->eps);
-	static const int qkv[3] = {TK_LORA_Q, TK_LORA_K, TK_LORA_V};
-	float *const qkv_out[3] = {a->q, a->k, a->v};
-	int rc = linears(f, ld, qkv, qkv_out, 3, a->xn, n);
-	if (rc)
-		return rc;
-	if (ld->q_norm) { // Qwen3: RMSNorm of each head before the rotation, via att
-		tk_rmsnorm_forward(f->be, a->att, NULL, a->q, ld->q_norm, n * H, D, d->eps);
-		tk_rope_forward_table(f->be, a->q, a->att, a->rope, n, H, D);
-		tk_rmsnorm_forward(f->be, a->att, NULL, a->k, ld->k_norm, n * KV, D, d->eps);
-		tk_rope_forward_table(f->be, a->k, a->att, a->rope, n, KV, D);
-	} else {
-		tk_rope_forward_table(f->be, a->q, a->q, a->rope, n, H, D);
-		tk_rope_forward_table(f->be, a->k, a->k, a->rope, n, KV, D);
-	}
 	float *kc = fwd_k_cache(f, l), *vc = fwd_v_cache(f, l);
-	tk_rows_scatter(f->be, kc, a->k, a->cache_row, n, KV * D);
-	tk_rows_scatter(f->be, vc, a->v, a->cache_row, n, KV * D);
-	tk_attention_cached_forward(f->be, a->att, a->q, kc, vc, a->kv_row, a->pos, n, H,
-				    KV, D, f->attn_scale);
-	return linear_residual(f, ld, TK_LORA_O, a->x, a->xn, a->att, n);
+	size_t KVD = d->kv_heads * d->head_dim;
+	tk_rows_scatter(f->be, kc, k, f->a.cache_row, n, KVD);
+	tk_rows_scatter(f->be, vc, v, f->a.cache_row, n, KVD);
+	tk_attention_cached_forward(f->be, att, q, kc, vc, f->a.kv_row, f->a.pos, n, d->heads,
+				    d->kv_heads, d->head_dim, f->attn_scale, window);
+	return TK_OK;
 }
 
-static int mlp_block(tk_forward *f, size_t l, size_t n)
-{
-	const tk_model_desc *d = &f->d;
-	const fwd_layer_dev *ld = &f->layers[l];
-	fwd_arena *a = &f->a;
-	size_t C = d->hidden;
-	tk_rmsnorm_forward(f->be, a->xn, NULL, a->x, ld->mlp_norm, n, C, d->eps);
-	static const int gate_up[2] = {TK_LORA_GATE, TK_LORA_UP};
-	float *const gate_up_out[2] = {a->gate, a->up};
-	int rc = linears(f, ld, gate_up, gate_up_out, 2, a->xn, n);
-	if (rc)
-		return rc;
-	tk_swiglu_forward(f->be, a->act, a->gate, a->up, n * d->inter);
-	return linear_residual(f, ld, TK_LORA_DOWN, a->x, a->xn, a->act, n);
-}
+static const tk_decoder_ops forward_ops = {linears, residual, attend};
 
 int fwd_layers(tk_forward *f, size_t n)
 {
+	fwd_arena *a = &f->a;
 	// x (n, C) = embedding of ids
 	if (f->d.tied)
-		tk_embedding_forward_packed(f->be, f->a.x, f->a.ids, f->lm_head, f->lm_head_form, n,
+		tk_embedding_forward_packed(f->be, a->x, a->ids, f->lm_head, f->lm_head_form, n,
 					    f->d.hidden, f->d.vocab);
 	else
-		tk_embedding_forward(f->be, f->a.x, f->a.ids, f->embed, n, f->d.hidden, f->d.vocab);
-	tk_rope_table(f->be, f->a.rope, f->a.pos, f->inv_freq, n, f->d.head_dim);
+		tk_embedding_forward(f->be, a->x, a->ids, f->embed, n, f->d.hidden, f->d.vocab);
+	tk_rope_table(f->be, a->rope, a->pos, f->inv_freq, n, f->d.head_dim);
+	// q and k before the q/k norm (Qwen3) in att and k_pre, free until attention
+	tk_decoder_bufs b = {
+		.x_in = a->x, .x_mid = a->x, .x_out = a->x, .xn = a->xn,
+		.q_pre = a->att, .k_pre = a->k_pre, .q = a->q, .k = a->k, .v = a->v,
+		.att = a->att, .gate = a->gate, .up = a->up, .act = a->act, .rope = a->rope,
+	};
 	for (size_t l = 0; l < f->d.n_layers; l++) {
-		int rc = attention_block(f, l, n);
-		if (!rc)
-			rc = mlp_block(f, l, n);
+		const fwd_layer_dev *ld = &f->layers[l];
+		tk_decoder_norms w = {ld->attn_norm, ld->mlp_norm, ld->q_norm, ld->k_norm};
+		int rc = tk_decoder_layer_forward(f->be, &f->d, l, &w, &forward_ops, f, &b, n);
 		if (rc)
 			return rc;
 	}

@@ -65,6 +65,9 @@ static void describe_numbers(tk_model_desc *d, const tk_model_config *c)
 	d->rope_high = c->rope_high_freq_factor;
 	d->rope_original = c->rope_original_max_positions;
 	d->tied = c->tied_embeddings;
+	d->qk_norm = c->qk_norm;
+	d->window = (size_t)c->sliding_window;
+	d->full_attention_layers = (size_t)c->full_attention_layers;
 }
 
 int tk_model_desc_read(tk_model_desc *d, const tk_model *m)

@@ -31,6 +31,9 @@ typedef struct tk_model_desc {
 	int rope_llama3;
 	double rope_factor, rope_low, rope_high, rope_original;
 	int tied;
+	int qk_norm;                             // layers have q_norm, k_norm (Qwen3)
+	size_t window;                           // keys a query sees, or 0: all
+	size_t full_attention_layers;            // layers below this: no window
 	const float *embed;                      // (V, C)
 	const float *lm_head;                    // (V, C); == embed when tied
 	const float *final_norm;                 // (C)

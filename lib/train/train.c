@@ -5,6 +5,7 @@
 #include "train_internal.h"
 
 #include "kernels.h"
+#include "model/decoder_layer.h"
 #include "tk_error.h"
 
 #include <math.h>
@@ -91,6 +92,12 @@ static void add_layer(table *tb, size_t l, const tk_lora *lora)
 			snprintf(name, sizeof name, "model.layers.%zu.%s.bias", l, linear_names[k]);
 			add(tb, name, h->bias[k], out, 0, full, &p->bias[k], &g->bias[k]);
 		}
+	}
+	if (h->q_norm) {
+		snprintf(name, sizeof name, "model.layers.%zu.self_attn.q_norm.weight", l);
+		add(tb, name, h->q_norm, t->d.head_dim, 0, full, &p->q_norm, &g->q_norm);
+		snprintf(name, sizeof name, "model.layers.%zu.self_attn.k_norm.weight", l);
+		add(tb, name, h->k_norm, t->d.head_dim, 0, full, &p->k_norm, &g->k_norm);
 	}
 	if (lora)
 		add_lora(tb, lora, l);
@@ -231,19 +238,8 @@ static int pack_frozen(tk_train *t)
 
 static int upload_inv_freq(tk_train *t)
 {
-	const tk_model_desc *d = &t->d;
-	float host[512];
-	if (d->head_dim / 2 > sizeof host / sizeof *host)
-		return tk_fail(TK_ECONFIG, "train: head dimension %zu is too large", d->head_dim);
-	struct tk_rope_scaling s = {
-		TK_ROPE_LLAMA3, d->rope_factor, d->rope_low, d->rope_high, d->rope_original,
-	};
-	tk_rope_inv_freq(host, d->head_dim, d->rope_theta, d->rope_llama3 ? &s : NULL);
-	t->inv_freq = tk_backend_alloc(t->be, sizeof host);
-	if (!t->inv_freq)
-		return TK_EOSERR;
-	tk_copy_to_device(t->be, t->inv_freq, host, d->head_dim / 2 * sizeof *host);
-	return TK_OK;
+	t->inv_freq = tk_decoder_inv_freq(t->be, &t->d);
+	return t->inv_freq ? TK_OK : TK_EOSERR;
 }
 
 /* ---- the activation arena ---------------------------------------------- */
@@ -274,6 +270,12 @@ static void plan_layer(const tk_train *t, tr_saved *s, planner *p, size_t l)
 	s->att = TAKE_F(p, n * HD);
 	s->k = TAKE_F(p, n * KVD);
 	s->v = TAKE_F(p, n * KVD);
+	if (d->qk_norm) {
+		s->q_pre = TAKE_F(p, n * HD);
+		s->k_pre = TAKE_F(p, n * KVD);
+		s->rstd_q = TAKE_F(p, n * d->heads);
+		s->rstd_k = TAKE_F(p, n * d->kv_heads);
+	}
 	s->lse = TAKE_F(p, n * d->heads);
 	s->x_mid = TAKE_F(p, n * C);
 	s->rstd2 = TAKE_F(p, n);
@@ -311,6 +313,7 @@ static size_t plan_arena(tk_train *t, char *base)
 	a->datt = TAKE_F(&p, n * HD);
 	a->dk = TAKE_F(&p, n * KVD);
 	a->dv = TAKE_F(&p, n * KVD);
+	a->dk_pre = d->qk_norm ? TAKE_F(&p, n * KVD) : NULL;
 	a->act = TAKE_F(&p, n * I);
 	a->dact = TAKE_F(&p, n * I);
 	a->dgate = TAKE_F(&p, n * I);
@@ -395,9 +398,6 @@ static int check_open(const tk_train *t, const tk_lora *lora, const tk_train_con
 		     strcmp(lora->base_fingerprint, t->d.fingerprint) != 0))
 		return tk_fail(TK_EDATA, "adapter was made for another base model (fingerprint "
 			       "%s, model %s)", lora->base_fingerprint, t->d.fingerprint);
-	if (t->d.layers[0].q_norm || (t->d.n_layers && !t->d.layers[0].attn_norm))
-		return tk_fail(TK_ECONFIG, "train: models with q/k norms (Qwen3) cannot be "
-			       "trained yet");
 	if (t->d.head_dim % 2)
 		return tk_fail(TK_ECONFIG, "train: head dimension %zu is odd", t->d.head_dim);
 	return TK_OK;

@@ -37,6 +37,7 @@ typedef struct tr_layer {
 	float *w_packed[TR_N_LINEAR];         // w packed (frozen base only) or NULL
 	float *w_packed_bwd[TR_N_LINEAR];     // w packed for dy·w, or NULL
 	float *bias[3];                        // (out) q, k, v or NULL
+	float *q_norm, *k_norm;                // (D) or NULL (Qwen3)
 	float *lora_a[TR_N_LINEAR];           // (r, in) or NULL
 	float *lora_b[TR_N_LINEAR];           // (out, r)
 } tr_layer;
@@ -47,6 +48,8 @@ typedef struct tr_saved {
 	float *rstd1;                          // (n) of the attention norm
 	float *q, *att;                        // (n, H, D) q after RoPE, attention output
 	float *k, *v;                          // (n, KV, D) k after RoPE
+	float *q_pre, *k_pre;                  // (n, H, D), (n, KV, D) before the q/k norm, or NULL
+	float *rstd_q, *rstd_k;                // (n·H), (n·KV) of the q/k norm, or NULL
 	float *lse;                            // (n, H)
 	float *x_mid;                          // (n, C) residual after attention
 	float *rstd2;                          // (n) of the MLP norm
@@ -64,6 +67,7 @@ typedef struct tr_arena {
 	float *xn, *dx, *dxn;                  // (n, C)
 	float *dq, *datt;                      // (n, H, D)
 	float *dk, *dv;                        // (n, KV, D)
+	float *dk_pre;                         // (n, KV, D) through the k norm (Qwen3) or NULL
 	float *act, *dact, *dgate, *dup;       // (n, I)
 	float *lora_dt;                        // (n, r)
 	float *lora_u;                         // (n, max out)
@@ -83,6 +87,8 @@ struct tk_train {
 	float attn_scale;
 	size_t max_tokens;
 	int recompute;                 // layers share one set of saved activations
+	size_t n_records;              // of the pass being run
+	int lora_off;                  // the pass skips the adapter (DPO reference)
 	int64_t step;
 	/* tensors */
 	size_t n_tensors;

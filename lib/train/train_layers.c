@@ -1,11 +1,13 @@
-/* The training forward and backward through the decoder, layer by layer,
- * as transformers' LlamaDecoderLayer computes it and PEFT adds LoRA
- * (base + (x·Aᵀ)·Bᵀ·scale).  The forward keeps what the backward needs
- * (tr_saved) and recomputes the cheap rest (normed inputs, SwiGLU output);
- * the backward assigns activation gradients and adds parameter gradients. */
+/* The training forward and backward through the decoder, layer by layer:
+ * the forward is the layer of lib/model/decoder_layer.c with PEFT's LoRA
+ * (base + (x·Aᵀ)·Bᵀ·scale) and packed-record attention, keeping what the
+ * backward needs (tr_saved); the backward recomputes the cheap rest (normed
+ * inputs, SwiGLU output), assigns activation gradients and adds parameter
+ * gradients. */
 #include "train_internal.h"
 
 #include "kernels.h"
+#include "model/decoder_layer.h"
 #include "tk_error.h"
 
 /* ---- linear layers ----------------------------------------------------- */
@@ -61,58 +63,63 @@ static int linear_backward(tk_train *t, size_t l, int k, float *dx, const float 
 	return rc;
 }
 
-/* ---- forward ----------------------------------------------------------- */
+/* ---- forward: the layer of lib/model/decoder_layer.c ---------------- */
 
-/* x_mid = x_in + o_proj(attention(rope(q), rope(k), v)) over RMSNorm(x_in). */
-static int attention_forward(tk_train *t, size_t l, size_t n, size_t nr, int off)
+static int train_linears(void *pass, size_t l, const int *ts, float *const *ys, size_t count,
+			 const float *x, size_t n)
 {
-	const tk_model_desc *d = &t->d;
-	tr_saved *s = &t->a.layers[l];
-	tr_arena *a = &t->a;
-	size_t C = d->hidden, H = d->heads, KV = d->kv_heads, D = d->head_dim;
-	tk_rmsnorm_forward(t->be, a->xn, s->rstd1, s->x_in, t->p[l].attn_norm, n, C, d->eps);
-	int rc = linear_forward(t, l, TK_LORA_Q, s->q, a->xn, s->lora_t[TK_LORA_Q], n, off);
-	if (!rc)
-		rc = linear_forward(t, l, TK_LORA_K, s->k, a->xn, s->lora_t[TK_LORA_K], n, off);
-	if (!rc)
-		rc = linear_forward(t, l, TK_LORA_V, s->v, a->xn, s->lora_t[TK_LORA_V], n, off);
-	if (rc)
-		return rc;
-	tk_rope_forward_table(t->be, s->q, s->q, a->rope, n, H, D);
-	tk_rope_forward_table(t->be, s->k, s->k, a->rope, n, KV, D);
-	tk_attention_packed_forward(t->be, s->att, s->lse, s->q, s->k, s->v, a->cu, nr, n,
-				    H, KV, D, t->attn_scale);
-	rc = linear_forward(t, l, TK_LORA_O, s->x_mid, s->att, s->lora_t[TK_LORA_O], n, off);
-	if (!rc)
-		tk_add(t->be, s->x_mid, s->x_mid, s->x_in, n * C);
+	tk_train *t = pass;
+	int rc = TK_OK;
+	for (size_t i = 0; i < count && !rc; i++)
+		rc = linear_forward(t, l, ts[i], ys[i], x, t->a.layers[l].lora_t[ts[i]], n,
+				    t->lora_off);
 	return rc;
 }
 
-/* out = x_mid + down_proj(silu(gate_proj) · up_proj) over RMSNorm(x_mid). */
-static int mlp_forward(tk_train *t, size_t l, size_t n, float *out, int off)
+static int train_residual(void *pass, size_t l, int k, float *out, const float *resid,
+			  const float *x, size_t n)
 {
-	const tk_model_desc *d = &t->d;
-	tr_saved *s = &t->a.layers[l];
-	tr_arena *a = &t->a;
-	size_t C = d->hidden;
-	tk_rmsnorm_forward(t->be, a->xn, s->rstd2, s->x_mid, t->p[l].mlp_norm, n, C, d->eps);
-	int rc = linear_forward(t, l, TK_LORA_GATE, s->gate, a->xn, s->lora_t[TK_LORA_GATE],
-				n, off);
+	tk_train *t = pass;
+	int rc = linear_forward(t, l, k, out, x, t->a.layers[l].lora_t[k], n, t->lora_off);
 	if (!rc)
-		rc = linear_forward(t, l, TK_LORA_UP, s->up, a->xn, s->lora_t[TK_LORA_UP], n, off);
-	if (rc)
-		return rc;
-	tk_swiglu_forward(t->be, a->act, s->gate, s->up, n * d->inter);
-	rc = linear_forward(t, l, TK_LORA_DOWN, out, a->act, s->lora_t[TK_LORA_DOWN], n, off);
-	if (!rc)
-		tk_add(t->be, out, out, s->x_mid, n * C);
+		tk_add(t->be, out, out, resid, n * t->d.hidden);
 	return rc;
+}
+
+static int train_attend(void *pass, size_t l, float *att, const float *q, const float *k,
+			const float *v, size_t n, size_t window)
+{
+	tk_train *t = pass;
+	const tk_model_desc *d = &t->d;
+	return tk_attention_packed_forward(t->be, att, t->a.layers[l].lse, q, k, v, t->a.cu,
+					   t->n_records, n, d->heads, d->kv_heads, d->head_dim,
+					   t->attn_scale, window);
+}
+
+static const tk_decoder_ops train_ops = {train_linears, train_residual, train_attend};
+
+/* Layer l's forward, keeping what its backward needs in a.layers[l]. */
+static int layer_forward(tk_train *t, size_t l, size_t n, float *out)
+{
+	tr_saved *s = &t->a.layers[l];
+	const tr_layer *p = &t->p[l];
+	tk_decoder_norms w = {p->attn_norm, p->mlp_norm, p->q_norm, p->k_norm};
+	tk_decoder_bufs b = {
+		.x_in = s->x_in, .x_mid = s->x_mid, .x_out = out, .xn = t->a.xn,
+		.rstd_attn = s->rstd1, .rstd_mlp = s->rstd2,
+		.q_pre = s->q_pre, .k_pre = s->k_pre, .rstd_q = s->rstd_q, .rstd_k = s->rstd_k,
+		.q = s->q, .k = s->k, .v = s->v, .att = s->att,
+		.gate = s->gate, .up = s->up, .act = t->a.act, .rope = t->a.rope,
+	};
+	return tk_decoder_layer_forward(t->be, &t->d, l, &w, &train_ops, t, &b, n);
 }
 
 int tr_forward(tk_train *t, size_t n, size_t n_records, int lora_off)
 {
 	const tk_model_desc *d = &t->d;
 	tr_arena *a = &t->a;
+	t->n_records = n_records;
+	t->lora_off = lora_off;
 	// x (n, C) = embedding of ids, straight into layer 0's input
 	tk_embedding_forward(t->be, a->layers[0].x_in, a->ids, t->embed, n, d->hidden,
 			     d->vocab);
@@ -120,9 +127,7 @@ int tr_forward(tk_train *t, size_t n, size_t n_records, int lora_off)
 	tk_rope_table(t->be, a->rope, a->pos, t->inv_freq, n, d->head_dim);
 	for (size_t l = 0; l < d->n_layers; l++) {
 		float *out = l + 1 < d->n_layers ? a->layers[l + 1].x_in : a->x_out;
-		int rc = attention_forward(t, l, n, n_records, lora_off);
-		if (!rc)
-			rc = mlp_forward(t, l, n, out, lora_off);
+		int rc = layer_forward(t, l, n, out);
 		if (rc)
 			return rc;
 	}
@@ -158,6 +163,22 @@ static int mlp_backward(tk_train *t, size_t l, size_t n)
 	return rc;
 }
 
+/* dq, dk (after RoPE's backward) through the per-head q/k norms (Qwen3):
+ * the gradients of q and k as the projections made them, in *dq, *dk. */
+static void qk_norm_backward(tk_train *t, size_t l, size_t n, float **dq, float **dk)
+{
+	const tk_model_desc *d = &t->d;
+	tr_saved *s = &t->a.layers[l];
+	tr_arena *a = &t->a;
+	size_t H = d->heads, KV = d->kv_heads, D = d->head_dim;
+	// datt is free once attention's backward has run
+	tk_rmsnorm_backward(t->be, a->datt, t->g[l].q_norm, a->dq, s->q_pre, t->p[l].q_norm,
+			    s->rstd_q, n * H, D, 0);
+	tk_rmsnorm_backward(t->be, a->dk_pre, t->g[l].k_norm, a->dk, s->k_pre, t->p[l].k_norm,
+			    s->rstd_k, n * KV, D, 0);
+	*dq = a->datt, *dk = a->dk_pre;
+}
+
 /* dx: gradient of x_mid in, of x_in out. */
 static int attention_backward(tk_train *t, size_t l, size_t n, size_t nr)
 {
@@ -170,15 +191,18 @@ static int attention_backward(tk_train *t, size_t l, size_t n, size_t nr)
 	if (!rc)
 		rc = tk_attention_packed_backward(t->be, a->dq, a->dk, a->dv, a->datt, s->q,
 						  s->k, s->v, s->att, s->lse, a->cu, nr, n,
-						  H, KV, D, t->attn_scale);
+						  H, KV, D, t->attn_scale, tk_decoder_window(d, l));
 	if (rc)
 		return rc;
 	tk_rope_backward_table(t->be, a->dq, a->dq, a->rope, n, H, D);
 	tk_rope_backward_table(t->be, a->dk, a->dk, a->rope, n, KV, D);
+	float *dq = a->dq, *dk = a->dk;
+	if (t->p[l].q_norm)
+		qk_norm_backward(t, l, n, &dq, &dk);
 	tk_rmsnorm_forward(t->be, a->xn, NULL, s->x_in, t->p[l].attn_norm, n, C, d->eps);
-	rc = linear_backward(t, l, TK_LORA_Q, a->dxn, a->dq, a->xn, s->lora_t[TK_LORA_Q], n, 0);
+	rc = linear_backward(t, l, TK_LORA_Q, a->dxn, dq, a->xn, s->lora_t[TK_LORA_Q], n, 0);
 	if (!rc)
-		rc = linear_backward(t, l, TK_LORA_K, a->dxn, a->dk, a->xn,
+		rc = linear_backward(t, l, TK_LORA_K, a->dxn, dk, a->xn,
 				     s->lora_t[TK_LORA_K], n, 1);
 	if (!rc)
 		rc = linear_backward(t, l, TK_LORA_V, a->dxn, a->dv, a->xn,
@@ -193,16 +217,15 @@ int tr_backward(tk_train *t, size_t n, size_t n_records)
 {
 	const tk_model_desc *d = &t->d;
 	tr_arena *a = &t->a;
+	t->n_records = n_records;
+	t->lora_off = 0; // recomputed layers are the policy's
 	// dh (n, C) arrives in dxn
 	tk_rmsnorm_backward(t->be, a->dx, t->d_final_norm, a->dxn, a->x_out, t->final_norm,
 			    a->rstd_f, n, d->hidden, 0);
 	for (size_t l = d->n_layers; l-- > 0;) {
 		int rc = TK_OK;
-		if (t->recompute) { // refill the shared activations; the output is not needed
-			rc = attention_forward(t, l, n, n_records, 0);
-			if (!rc)
-				rc = mlp_forward(t, l, n, a->dxn, 0);
-		}
+		if (t->recompute) // refill the shared activations; the output is not needed
+			rc = layer_forward(t, l, n, a->dxn);
 		if (!rc)
 			rc = mlp_backward(t, l, n);
 		if (!rc)

@@ -163,20 +163,23 @@ static inline void ref_attend(double *out, const double *q, const double *k,
 	free(s);
 }
 
-/* Packed causal attention within records.
+/* Packed causal attention within records, each query over its `window`
+ * latest keys (0: all).
  *   out, q (n, heads, d)   k, v (n, kv_heads, d) */
 static inline void ref_attention_packed(double *out, const double *q, const double *k,
 				 const double *v, const int32_t *cu,
 				 size_t n_records, size_t heads,
-				 size_t kv_heads, size_t d, double scale)
+				 size_t kv_heads, size_t d, double scale, size_t window)
 {
 	size_t group = heads / kv_heads, ld = kv_heads * d;
 	for (size_t r = 0; r < n_records; r++)
 		for (size_t i = (size_t)cu[r]; i < (size_t)cu[r + 1]; i++)
 			for (size_t h = 0; h < heads; h++) {
-				size_t first = (size_t)cu[r] * ld + (h / group) * d;
+				size_t seen = i - (size_t)cu[r] + 1;
+				size_t skip = window && seen > window ? seen - window : 0;
+				size_t first = ((size_t)cu[r] + skip) * ld + (h / group) * d;
 				ref_attend(out + (i * heads + h) * d, q + (i * heads + h) * d,
-					   k + first, v + first, ld, i - (size_t)cu[r] + 1, d, scale);
+					   k + first, v + first, ld, seen - skip, d, scale);
 			}
 }
 

@@ -202,19 +202,20 @@ static void test_rope_backward(void)
 
 /* ---- attention ---- */
 
-struct at { double *q, *k, *v, *r, *y; const int32_t *cu; size_t n_records, n, heads, kv_heads, d; double scale; };
+struct at { double *q, *k, *v, *r, *y; const int32_t *cu; size_t n_records, n, heads, kv_heads, d; double scale; size_t window; };
 
 static double at_loss(void *p)
 {
 	struct at *s = p;
-	ref_attention_packed(s->y, s->q, s->k, s->v, s->cu, s->n_records, s->heads, s->kv_heads, s->d, s->scale);
+	ref_attention_packed(s->y, s->q, s->k, s->v, s->cu, s->n_records, s->heads, s->kv_heads, s->d, s->scale, s->window);
 	return dot_r(s->r, s->y, s->n * s->heads * s->d);
 }
 
 /* Records of 3, 5 and 1 tokens; forward batch invariant or through sgemm
- * blocks (the lse the backward gets comes from either). */
+ * blocks (the lse the backward gets comes from either); window 0 (all
+ * keys) or a sliding window. */
 static void check_attention_backward(int invariant, const int32_t *cu,
-				     size_t n_records, size_t stride)
+				     size_t n_records, size_t stride, size_t window)
 {
 	size_t heads = 4, kv_heads = 2, d = 6, n = (size_t)cu[n_records];
 	size_t nq = n * heads * d, nk = n * kv_heads * d;
@@ -223,16 +224,16 @@ static void check_attention_backward(int invariant, const int32_t *cu,
 	float *dq = kt_floats(nq), *dk = kt_floats(nk), *dv = kt_floats(nk);
 	float scale = 1.0f / sqrtf((float)d);
 	struct at s = {kt_widen(q, nq), kt_widen(k, nk), kt_widen(v, nk), kt_widen(dout, nq),
-		       kt_doubles(nq), cu, n_records, n, heads, kv_heads, d, scale};
+		       kt_doubles(nq), cu, n_records, n, heads, kv_heads, d, scale, window};
 	double *gq = kt_doubles(nq), *gk = kt_doubles(nk), *gv = kt_doubles(nk);
 	fd_grad_sampled(gq, s.q, nq, stride, at_loss, &s);
 	fd_grad_sampled(gk, s.k, nk, stride, at_loss, &s);
 	fd_grad_sampled(gv, s.v, nk, stride, at_loss, &s);
 	tk_backend_set_batch_invariant(be, invariant);
-	TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, scale) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, scale, window) == 0, "%s", tk_error_message());
 	tk_backend_set_batch_invariant(be, 1);
 	TKT_CHECK(tk_attention_packed_backward(be, dq, dk, dv, dout, q, k, v, out, lse, cu, n_records,
-					       n, heads, kv_heads, d, scale) == 0, "%s", tk_error_message());
+					       n, heads, kv_heads, d, scale, window) == 0, "%s", tk_error_message());
 	check_sampled(dq, gq, nq, stride, "dq");
 	check_sampled(dk, gk, nk, stride, "dk");
 	check_sampled(dv, gv, nk, stride, "dv");
@@ -243,18 +244,25 @@ static void check_attention_backward(int invariant, const int32_t *cu,
 static void test_attention_backward(void)
 {
 	int32_t cu[4] = {0, 3, 8, 9};
-	check_attention_backward(1, cu, 3, 1);
-	check_attention_backward(0, cu, 3, 1);
+	check_attention_backward(1, cu, 3, 1, 0);
+	check_attention_backward(0, cu, 3, 1, 0);
 	int32_t with_empty[5] = {0, 0, 3, 3, 5};
-	check_attention_backward(0, with_empty, 4, 1);
+	check_attention_backward(0, with_empty, 4, 1, 0);
+	/* sliding windows: within short records, and past a 64-query block
+	 * (the blocks' key ranges then start after key 0) */
+	check_attention_backward(1, cu, 3, 1, 2);
+	check_attention_backward(0, cu, 3, 1, 2);
+	int32_t long_record[3] = {0, 70, 75};
+	check_attention_backward(0, long_record, 2, 13, 20);
+	check_attention_backward(1, long_record, 2, 13, 20);
 }
 
 /* A record longer than a block of queries (64), every 23rd input checked. */
 static void test_attention_backward_long(void)
 {
 	int32_t cu[3] = {0, 2, 72};
-	check_attention_backward(0, cu, 2, 23);
-	check_attention_backward(1, cu, 2, 23);
+	check_attention_backward(0, cu, 2, 23, 0);
+	check_attention_backward(1, cu, 2, 23, 0);
 }
 
 /* ---- swiglu ---- */

@@ -291,7 +291,7 @@ static void attention_cached(size_t heads, size_t kv_heads, size_t d)
 	kv_row[70] = 0, pos[70] = 0;
 	kv_row[71] = (int32_t)(2 * s_max), pos[71] = 41;
 	float scale = 1.0f / sqrtf((float)d);
-	tk_attention_cached_forward(be, out, q, kc, vc, kv_row, pos, n, heads, kv_heads, d, scale);
+	tk_attention_cached_forward(be, out, q, kc, vc, kv_row, pos, n, heads, kv_heads, d, scale, 0);
 	size_t ld = kv_heads * d;
 	for (size_t i = 0; i < n; i++)
 		for (size_t h = 0; h < heads; h++) {
@@ -325,15 +325,15 @@ static void test_attention_packed(void)
 	double *qd = kt_widen(q, n * heads * d), *kd = kt_widen(k, n * kv_heads * d);
 	double *vd = kt_widen(v, n * kv_heads * d), *want = kt_doubles(n * heads * d);
 	float scale = 1.0f / sqrtf((float)d);
-	ref_attention_packed(want, qd, kd, vd, cu, n_records, heads, kv_heads, d, scale);
+	ref_attention_packed(want, qd, kd, vd, cu, n_records, heads, kv_heads, d, scale, 0);
 	/* Through sgemm blocks first (not batch invariant), then per query. */
 	tk_backend_set_batch_invariant(be, 0);
-	TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, scale) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, scale, 0) == 0, "%s", tk_error_message());
 	tk_backend_set_batch_invariant(be, 1);
 	KT_CHECK_NEAR(out, want, n * heads * d, 1e-5);
 	float *lse_blocked = kt_floats(n * heads);
 	memcpy(lse_blocked, lse, n * heads * sizeof *lse);
-	TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, scale) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, scale, 0) == 0, "%s", tk_error_message());
 	KT_CHECK_NEAR(out, want, n * heads * d, 1e-5);
 	double *lse_d = kt_widen(lse, n * heads);
 	KT_CHECK_NEAR(lse_blocked, lse_d, n * heads, 1e-6);
@@ -349,6 +349,46 @@ static void test_attention_packed(void)
 	free(q), free(k), free(v), free(out), free(lse), free(qd), free(kd), free(vd), free(want);
 }
 
+/* A sliding window: packed, both ways, and cached, against the reference,
+ * with records longer than a 64-key block and windows across blocks. */
+static void attention_window(size_t heads, size_t kv_heads, size_t d, size_t window)
+{
+	int32_t cu[4] = {0, 9, 139, 150};
+	size_t n = 150, n_records = 3;
+	float *q = kt_random(n * heads * d, 1.5), *k = kt_random(n * kv_heads * d, 1.5);
+	float *v = kt_random(n * kv_heads * d, 1), *out = kt_floats(n * heads * d);
+	double *qd = kt_widen(q, n * heads * d), *kd = kt_widen(k, n * kv_heads * d);
+	double *vd = kt_widen(v, n * kv_heads * d), *want = kt_doubles(n * heads * d);
+	float scale = 1.0f / sqrtf((float)d);
+	ref_attention_packed(want, qd, kd, vd, cu, n_records, heads, kv_heads, d, scale, window);
+	for (int inv = 0; inv <= 1; inv++) {
+		tk_backend_set_batch_invariant(be, inv);
+		TKT_CHECK(tk_attention_packed_forward(be, out, NULL, q, k, v, cu, n_records, n, heads,
+						      kv_heads, d, scale, window) == 0, "%s",
+			  tk_error_message());
+		KT_CHECK_NEAR(out, want, n * heads * d, 1e-5);
+	}
+	/* the middle record from a cache, one decode step per token after a prefill */
+	int32_t kv_row[130], pos[130];
+	for (size_t i = 0; i < 130; i++)
+		kv_row[i] = 9, pos[i] = (int32_t)i;
+	tk_attention_cached_forward(be, out, q + 9 * heads * d, k, v, kv_row, pos, 100, heads,
+				    kv_heads, d, scale, window);
+	for (size_t t = 100; t < 130; t++)
+		tk_attention_cached_forward(be, out + t * heads * d, q + (9 + t) * heads * d, k, v,
+					    kv_row + t, pos + t, 1, heads, kv_heads, d, scale, window);
+	KT_CHECK_NEAR(out, want + 9 * heads * d, 130 * heads * d, 1e-5);
+	free(q), free(k), free(v), free(out), free(qd), free(kd), free(vd), free(want);
+}
+
+static void test_attention_window(void)
+{
+	attention_window(4, 2, 12, 16);   // portable code
+	attention_window(6, 2, 64, 80);   // AVX-512, window past a key block
+	attention_window(2, 2, 64, 1);    // each token sees itself alone
+	attention_window(4, 1, 12, 1000); // longer than every record: no window
+}
+
 /* Empty records (cu_seqlens repeating a value) are allowed, both ways. */
 static void test_attention_empty_records(void)
 {
@@ -358,10 +398,10 @@ static void test_attention_empty_records(void)
 	float *v = kt_random(n * kv_heads * d, 1), *out = kt_floats(n * heads * d), lse[12];
 	double *qd = kt_widen(q, n * heads * d), *kd = kt_widen(k, n * kv_heads * d);
 	double *vd = kt_widen(v, n * kv_heads * d), *want = kt_doubles(n * heads * d);
-	ref_attention_packed(want, qd, kd, vd, cu, n_records, heads, kv_heads, d, 0.5);
+	ref_attention_packed(want, qd, kd, vd, cu, n_records, heads, kv_heads, d, 0.5, 0);
 	for (int inv = 0; inv <= 1; inv++) {
 		tk_backend_set_batch_invariant(be, inv);
-		TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, 0.5f) == 0, "%s", tk_error_message());
+		TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, 0.5f, 0) == 0, "%s", tk_error_message());
 		KT_CHECK_NEAR(out, want, n * heads * d, 1e-5);
 	}
 	free(q), free(k), free(v), free(out), free(qd), free(kd), free(vd), free(want);
@@ -505,6 +545,7 @@ int main(void)
 	TKT_RUN(test_embedding);
 	TKT_RUN(test_embedding_packed);
 	TKT_RUN(test_rows_gather_scatter);
+	TKT_RUN(test_attention_window);
 	TKT_RUN(test_rmsnorm);
 	TKT_RUN(test_rope_inv_freq);
 	TKT_RUN(test_rope_inv_freq_oracle);

@@ -109,14 +109,15 @@ static void test_rowwise_kernels(void)
 
 /* One record's queries through the cache path equal the same tokens inside
  * a packed batch of other records, bit for bit. */
-static void attention_cache_equals_packed(size_t heads, size_t kv_heads, size_t d)
+static void attention_cache_equals_packed(size_t heads, size_t kv_heads, size_t d,
+					  size_t window)
 {
 	int32_t cu[4] = {0, 7, 77, 80}; // the middle record is 70 tokens
 	size_t n = 80, n_records = 3;
 	float *q = kt_random(n * heads * d, 2), *k = kt_random(n * kv_heads * d, 2);
 	float *v = kt_random(n * kv_heads * d, 1), *packed = kt_floats(n * heads * d);
 	float scale = 1.0f / sqrtf((float)d);
-	tk_attention_packed_forward(be, packed, NULL, q, k, v, cu, n_records, n, heads, kv_heads, d, scale);
+	tk_attention_packed_forward(be, packed, NULL, q, k, v, cu, n_records, n, heads, kv_heads, d, scale, window);
 	/* Middle record: a prefill of 50 tokens, then 20 decode steps of one
 	 * token each, from a cache holding only this record. */
 	size_t len = 70, first = 7;
@@ -125,24 +126,26 @@ static void attention_cache_equals_packed(size_t heads, size_t kv_heads, size_t 
 	int32_t kv_row[70], pos[70];
 	for (size_t i = 0; i < len; i++)
 		kv_row[i] = 0, pos[i] = (int32_t)i;
-	tk_attention_cached_forward(be, cached, q + first * heads * d, kc, vc, kv_row, pos, 50, heads, kv_heads, d, scale);
+	tk_attention_cached_forward(be, cached, q + first * heads * d, kc, vc, kv_row, pos, 50, heads, kv_heads, d, scale, window);
 	for (size_t t = 50; t < len; t++)
 		tk_attention_cached_forward(be, cached + t * heads * d, q + (first + t) * heads * d, kc, vc,
-					    kv_row + t, pos + t, 1, heads, kv_heads, d, scale);
+					    kv_row + t, pos + t, 1, heads, kv_heads, d, scale, window);
 	KT_CHECK_SAME(cached, packed + first * heads * d, len * heads * d);
 	/* The same record packed alone. */
 	int32_t cu1[2] = {0, 70};
 	float *alone = kt_floats(len * heads * d);
-	tk_attention_packed_forward(be, alone, NULL, q + first * heads * d, kc, vc, cu1, 1, len, heads, kv_heads, d, scale);
+	tk_attention_packed_forward(be, alone, NULL, q + first * heads * d, kc, vc, cu1, 1, len, heads, kv_heads, d, scale, window);
 	KT_CHECK_SAME(alone, packed + first * heads * d, len * heads * d);
 	free(q), free(k), free(v), free(packed), free(cached), free(alone);
 }
 
 static void test_attention_cache_equals_packed(void)
 {
-	attention_cache_equals_packed(4, 2, 16);  // the portable code
-	attention_cache_equals_packed(9, 3, 64);  // AVX-512
-	attention_cache_equals_packed(4, 2, 128);
+	attention_cache_equals_packed(4, 2, 16, 0);  // the portable code
+	attention_cache_equals_packed(9, 3, 64, 0);  // AVX-512
+	attention_cache_equals_packed(4, 2, 128, 0);
+	attention_cache_equals_packed(4, 2, 16, 20); // sliding windows
+	attention_cache_equals_packed(9, 3, 64, 33);
 }
 
 /* Fused cross-entropy: a token's loss and logprob do not depend on the
