@@ -49,7 +49,7 @@ static const tk_option options[] = {
 	 "--prompts, else arithmetic)"},
 	{"prompts", 0, "FILE", "math, cmd: prompts, JSON Lines {\"messages\"|\"prompt\", \"answer\"}"},
 	{"env-cmd", 0, "CMD", "cmd: reward program, run once with sh -c (protocol in tk-rl(1))"},
-	{"env-timeout", 0, "S", "cmd: seconds the program may stay silent (default 60)"},
+	{"env-timeout", 0, "S", "cmd: seconds the program may stay silent (default 60, at most 1e6)"},
 	{"digits", 0, "N", "arithmetic: operands of N digits (default 2)"},
 	{"ops", 0, "LIST", "arithmetic: add,sub,mul (default add)"},
 	{"format-reward", 0, "X", "arithmetic: added when the answer is a bare number (default 0)"},
@@ -120,7 +120,9 @@ static void parse_env_option(tk_cli *cli, settings *s, int o, const char *v)
 		break;
 	case OPT_PROMPTS: s->prompts = v; break;
 	case OPT_ENV_CMD: s->env_cmd = v; break;
-	case OPT_ENV_TIMEOUT: s->env_timeout = tk_cli_double(cli, "env-timeout", v, 0.001, 1e7); break;
+	case OPT_ENV_TIMEOUT:
+		s->env_timeout = tk_cli_double(cli, "env-timeout", v, 0.001, TK_RL_ENV_TIMEOUT_MAX);
+		break;
 	case OPT_DIGITS: s->digits = (int)tk_cli_int(cli, "digits", v, 1, 9); break;
 	case OPT_OPS: s->ops_list = v; break;
 	case OPT_FORMAT_REWARD: s->format_reward = tk_cli_double(cli, "format-reward", v, -1e6, 1e6); break;

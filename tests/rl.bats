@@ -151,6 +151,11 @@ check_stops_and_resumes() {
 	check_stops_and_resumes 65 "answer 1 of this step answered 'reward: 1': not a JSON object"
 }
 
+@test "a reward program that answers twice stops the run (65) at that step; the run resumes" {
+	failing_program "echo '{\"reward\": 0}'"
+	check_stops_and_resumes 65 "wrote a line no request asked for ("
+}
+
 @test "a reward program that cannot start is named" {
 	run tk-rl $(small) --env-cmd './no-such-program' --steps 2 -o run
 	[ "$status" -eq 74 ]
@@ -217,6 +222,9 @@ check_stops_and_resumes() {
 	[ "$status" -eq 64 ]
 	run tk-rl -m "$FIX/tiny-llama" --prompts /nonexistent.jsonl
 	[ "$status" -eq 66 ]
+	run tk-rl $(small) --env-cmd ./reward.sh --env-timeout 1e7 --steps 1 -o long
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--env-timeout: '1e7' is not a number in [0.001, 1e+06]"* ]]
 	run tk-rl $(small) --env-cmd ./reward.sh --steps 1 -o used
 	[ "$status" -eq 0 ]
 	run tk-rl $(small) --env-cmd ./reward.sh --steps 1 -o used

@@ -191,12 +191,16 @@ int tk_rl_env_math(tk_rl_env **out, const char *prompts_path, int task,
  * started once with /bin/sh -c command, speaking JSON Lines: tk writes
  * {"id","group","messages","text","meta"} per sample, the program answers
  * {"reward": x} (optional "metrics": {...}, "correct": bool) per sample,
- * in order.  timeout: seconds the program may take to answer while
- * answers are awaited.  A program that exits, hangs past the timeout
- * (then it is killed) or answers something else fails the scoring with a
- * message saying which (TK_EIO for exits and hangs, TK_EDATA for a bad
- * answer).  SIGPIPE is ignored from then on, so a write to a dead program
- * is an error, not a signal. */
+ * in order, and nothing else but blank lines.  timeout: seconds the
+ * program may take to answer while answers are awaited, in (0,
+ * TK_RL_ENV_TIMEOUT_MAX] (else TK_EUSAGE).  A program that exits, hangs
+ * past the timeout (then it is killed), answers something else or writes
+ * a line no request asked for (before a step's requests or after its
+ * answers) fails the scoring with a message saying which (TK_EIO for
+ * exits and hangs, TK_EDATA for a bad or unasked line).  SIGPIPE is
+ * ignored from then on, so a write to a dead program is an error, not a
+ * signal. */
+#define TK_RL_ENV_TIMEOUT_MAX 1e6
 int tk_rl_env_cmd(tk_rl_env **out, const char *prompts_path, const char *command,
 		  double timeout, uint64_t seed);
 

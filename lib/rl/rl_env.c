@@ -319,8 +319,9 @@ int tk_rl_env_cmd(tk_rl_env **out, const char *prompts_path, const char *command
 {
 	if (!command || !*command)
 		return tk_fail(TK_EUSAGE, "cmd: no reward program");
-	if (!(timeout > 0))
-		return tk_fail(TK_EUSAGE, "cmd: the timeout must be positive");
+	if (!(timeout > 0 && timeout <= TK_RL_ENV_TIMEOUT_MAX))
+		return tk_fail(TK_EUSAGE, "cmd: the timeout must be in (0, %g] seconds, not %g",
+			       TK_RL_ENV_TIMEOUT_MAX, timeout);
 	tk_rl_env *e = new_env(RL_CMD, seed);
 	if (!e)
 		return TK_EOSERR;

@@ -11,23 +11,36 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #define MAX_ANSWER ((size_t)1 << 20)
+/* Seconds to wait after a step's last answer for a line too many (the
+ * answer of a request that an extra line made look answered): long
+ * enough for a quick program's last answer, short beside a step. */
+#define STRAY_WAIT 0.05
 
 static double now(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* poll's timeout in milliseconds, clamped to what an int holds. */
+static int poll_ms(double seconds)
+{
+	double ms = ceil(seconds * 1000);
+	return ms <= 0 ? 0 : ms >= INT_MAX ? INT_MAX : (int)ms;
 }
 
 /* ---- the protocol ------------------------------------------------------- */
@@ -55,6 +68,7 @@ char *tk_rl_request_line(const tk_rl_sample *s)
 static void excerpt(char *out, size_t cap, const char *line, size_t len)
 {
 	size_t n = len < 60 ? len : 60, o = 0;
+	out[0] = '\0';
 	for (size_t i = 0; i < n && o + 5 < cap; i++) {
 		unsigned char c = (unsigned char)line[i];
 		o += (size_t)snprintf(out + o, cap - o, c >= 32 && c < 127 ? "%c" : "\\x%02x", c);
@@ -261,8 +275,9 @@ static char *requests(const tk_rl_sample *s, size_t n, size_t *len)
 	return buf;
 }
 
-/* Reads what is there; parses each whole line into out[*got...]. */
-static int read_answers(rl_child *c, tk_rl_score *out, size_t *got, size_t n, int *eof)
+/* Reads once what the program wrote (the caller knows it is readable);
+ * *eof when its output ended. */
+static int read_more(rl_child *c, int *eof)
 {
 	if (c->len + 4096 > c->cap) {
 		size_t cap = c->cap ? 2 * c->cap : 8192;
@@ -278,26 +293,100 @@ static int read_answers(rl_child *c, tk_rl_score *out, size_t *got, size_t n, in
 			"the reward program: %s", strerror(errno));
 	*eof = r == 0;
 	c->len += (size_t)r;
+	return TK_OK;
+}
+
+static int blank(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
+			return 0;
+	return 1;
+}
+
+static void drop_front(rl_child *c, size_t n)
+{
+	memmove(c->buf, c->buf + n, c->len - n);
+	c->len -= n;
+}
+
+/* Parses each whole line buffered into out[*got...], up to n answers;
+ * what is left stays buffered. */
+static int take_answers(rl_child *c, tk_rl_score *out, size_t *got, size_t n)
+{
 	char *nl;
 	while (*got < n && (nl = memchr(c->buf, '\n', c->len))) {
 		size_t len = (size_t)(nl - c->buf);
-		int empty = len == 0 || (len == 1 && c->buf[0] == '\r');
+		int empty = blank(c->buf, len);
 		int rc = empty ? TK_OK : tk_rl_parse_answer(c->buf, len, &out[*got]);
 		if (rc) {
 			c->failed = 1;
 			return tk_fail_context(rc, "reward program '%s': answer %zu of this step ",
 					       c->command, *got + 1);
 		}
+		if (!empty)
+			excerpt(c->last, sizeof c->last, c->buf, len);
 		*got += !empty;
 		c->answered += !empty;
-		memmove(c->buf, nl + 1, c->len - len - 1);
-		c->len -= len + 1;
+		drop_front(c, len + 1);
 	}
 	if (c->len > MAX_ANSWER) {
 		c->failed = 1;
 		return bad_answer(c->buf, c->len, "a line longer than 1 MiB");
 	}
 	return TK_OK;
+}
+
+/* Output no request asked for: an error naming it, since keeping it as
+ * the next answer would pair every later reward with the wrong sample. */
+static int unasked(rl_child *c, const char *when)
+{
+	size_t at = 0;
+	while (at < c->len && blank(c->buf + at, 1))
+		at++;
+	const char *nl = memchr(c->buf + at, '\n', c->len - at);
+	size_t len = nl ? (size_t)(nl - (c->buf + at)) : c->len - at;
+	char shown[320];
+	excerpt(shown, sizeof shown, c->buf + at, len);
+	c->failed = 1;
+	return tk_fail(TK_EDATA, "reward program '%s' wrote a line no request asked for (%s): "
+		       "'%s'; it must answer each request with exactly one line (see tk-rl(1))",
+		       c->command, when, shown);
+}
+
+/* Between steps the program must be silent: reads what it wrote, or
+ * writes within `wait` seconds, and refuses anything but blank lines. */
+static int expect_silence(rl_child *c, const char *when, double wait)
+{
+	double until = now() + wait;
+	for (;;) {
+		if (!blank(c->buf, c->len))
+			return unasked(c, when);
+		c->len = 0;
+		struct pollfd fd = {c->from, POLLIN, 0};
+		int r = poll(&fd, 1, poll_ms(until - now()));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0 || !(fd.revents & (POLLIN | POLLHUP | POLLERR)))
+			return TK_OK;
+		int eof = 0, rc = read_more(c, &eof);
+		if (rc || eof)
+			return rc; // an ended program is reported by the exchange
+	}
+}
+
+/* All n answers are in: a program that has not yet read every request
+ * answered one it never saw, so one of its lines was no answer. */
+static int check_all_read(rl_child *c, size_t sent, size_t len, size_t n)
+{
+	int unread = 0;
+	if (sent == len && (ioctl(c->to, FIONREAD, &unread) != 0 || unread == 0))
+		return TK_OK;
+	c->failed = 1;
+	return tk_fail(TK_EDATA, "reward program '%s' wrote a line no request asked for (all %zu "
+		       "answers of this step came before it read all the requests: a banner? two "
+		       "answers to one request?); its last answer was '%s'; it must answer each "
+		       "request with exactly one line (see tk-rl(1))", c->command, n, c->last);
 }
 
 static int write_some(rl_child *c, const char *buf, size_t len, size_t *sent)
@@ -319,7 +408,7 @@ static int exchange(rl_child *c, const char *req, size_t len, tk_rl_score *out, 
 		double left = deadline - now();
 		if (left <= 0)
 			return hung(c, got, n);
-		int r = poll(fds, nfds, (int)ceil(left * 1000));
+		int r = poll(fds, nfds, poll_ms(left));
 		if (r < 0 && errno != EINTR)
 			return tk_fail(TK_EIO, "poll: %s", strerror(errno));
 		if (r <= 0)
@@ -329,7 +418,9 @@ static int exchange(rl_child *c, const char *req, size_t len, tk_rl_score *out, 
 				return died(c, got, n);
 		if (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) {
 			size_t before = got;
-			int eof = 0, rc = read_answers(c, out, &got, n, &eof);
+			int eof = 0, rc = read_more(c, &eof);
+			if (!rc)
+				rc = take_answers(c, out, &got, n);
 			if (rc)
 				return rc;
 			if (eof && got < n)
@@ -338,7 +429,7 @@ static int exchange(rl_child *c, const char *req, size_t len, tk_rl_score *out, 
 				deadline = now() + c->timeout;
 		}
 	}
-	return TK_OK;
+	return check_all_read(c, sent, len, n);
 }
 
 int rl_child_score(rl_child *c, const tk_rl_sample *s, size_t n, tk_rl_score *out)
@@ -349,7 +440,11 @@ int rl_child_score(rl_child *c, const tk_rl_sample *s, size_t n, tk_rl_score *ou
 	char *req = requests(s, n, &len);
 	if (!req)
 		return TK_EOSERR;
-	int rc = exchange(c, req, len, out, n);
+	int rc = expect_silence(c, "before this step's requests", 0);
+	if (!rc)
+		rc = exchange(c, req, len, out, n);
+	if (!rc)
+		rc = expect_silence(c, "after this step's answers", fmin(STRAY_WAIT, c->timeout));
 	free(req);
 	if (rc)
 		tk_rl_score_free(out, n);

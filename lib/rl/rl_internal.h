@@ -25,6 +25,7 @@ typedef struct rl_child {
 	char *buf;              /* bytes read, not yet a whole line */
 	size_t len, cap;
 	uint64_t answered;      /* answer lines read over the run */
+	char last[320];         /* the last answer line, shortened, for messages */
 	int failed;             /* a failure ended it: later scoring refuses */
 } rl_child;
 

@@ -263,6 +263,77 @@ static void test_program_garbage(void)
 	TKT_CHECK(rc == TK_EIO && strstr(tk_error_message(), "status 127"), "%s", tk_error_message());
 }
 
+/* One line more than asked, whenever it comes, is refused by name: kept,
+ * it would shift every later reward onto the previous sample. */
+static void test_program_unasked_lines(void)
+{
+	tk_rl_score sc[8];
+	double seconds;
+	const char *banner = "echo '{\"reward\": 0}'\nsleep 0.2\n"
+			     "while read -r l; do echo '{\"reward\": 1}'; done\n";
+	// the banner races the first requests: it is caught in the same step
+	int rc = score_with(banner, 5, 2, sc, &seconds);
+	TKT_CHECK(rc == TK_EDATA, "banner: rc %d", rc);
+	TKT_CHECK(strstr(tk_error_message(), "wrote a line no request asked for") &&
+		  strstr(tk_error_message(), "'{\"reward\": 1}'") &&
+		  strstr(tk_error_message(), "reward.sh"), "%s", tk_error_message());
+	// a banner already written when the step starts is shown itself
+	tk_rl_env *e = NULL;
+	char command[1200];
+	snprintf(command, sizeof command, "sh %s", write_file("banner.sh", banner));
+	rc = tk_rl_env_cmd(&e, prompts_file(), command, 5, 1);
+	TKT_CHECK(rc == 0, "%s", tk_error_message());
+	struct timespec pause = {0, 100 * 1000 * 1000};
+	nanosleep(&pause, NULL);
+	tk_rl_sample one = {&cmd_prompt, 0, "yes", 1};
+	rc = e ? tk_rl_env_score(e, &one, 1, sc) : TK_EOSERR;
+	TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), "(before this step's requests): "
+					    "'{\"reward\": 0}'"), "rc %d %s", rc, tk_error_message());
+	tk_rl_env_free(e);
+	const char *twice = "while read -r l; do echo '{\"reward\": 1}'; echo '{\"reward\": 0}'; done\n";
+	rc = score_with(twice, 5, 2, sc, &seconds);
+	TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), "no request asked for"), "twice: "
+		  "rc %d %s", rc, tk_error_message());
+	// blank lines around the answers are still fine
+	const char *blanks = "echo\nwhile read -r l; do echo '{\"reward\": 1}'; echo ' '; done\n";
+	rc = score_with(blanks, 5, 2, sc, &seconds);
+	TKT_CHECK(rc == 0, "blank lines: %s", tk_error_message());
+	if (!rc)
+		tk_rl_score_free(sc, 4);
+}
+
+/* A program that wrote more answers than asked, then waits: the buffered
+ * lines are seen at once, not after the timeout as "0 of N answers". */
+static void test_program_answers_ahead(void)
+{
+	tk_rl_score sc[8];
+	double seconds;
+	const char *ahead = "read -r l; for i in 1 2 3 4 5 6; do echo '{\"reward\": 1}'; done\n"
+			    "sleep 0.2; read -r l; read -r l; sleep 30\n";
+	int rc = score_with(ahead, 2, 2, sc, &seconds);
+	TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), "no request asked for"), "rc %d %s",
+		  rc, tk_error_message());
+	TKT_CHECK(seconds < 1.5, "refused after %.2f s", seconds);
+}
+
+static void test_timeout_bounds(void)
+{
+	tk_rl_env *e = NULL;
+	int rc = tk_rl_env_cmd(&e, prompts_file(), "cat", 1e10, 1);
+	TKT_CHECK(rc == TK_EUSAGE && !e, "1e10 s: rc %d", rc);
+	TKT_CHECK(strstr(tk_error_message(), "(0, 1e+06]"), "%s", tk_error_message());
+	rc = tk_rl_env_cmd(&e, prompts_file(), "cat", NAN, 1);
+	TKT_CHECK(rc == TK_EUSAGE && !e, "NaN s: rc %d", rc);
+	// the largest allowed timeout waits as asked (poll's int milliseconds hold it)
+	tk_rl_score sc[4];
+	double seconds;
+	rc = score_with("while read -r l; do echo '{\"reward\": 1}'; done\n", TK_RL_ENV_TIMEOUT_MAX,
+			2, sc, &seconds);
+	TKT_CHECK(rc == 0, "%s", tk_error_message());
+	if (!rc)
+		tk_rl_score_free(sc, 4);
+}
+
 static void test_valid_utf8(void)
 {
 	// a cut 3-byte character, a NUL, a lone continuation byte, an overlong '/'
@@ -292,5 +363,8 @@ int main(void)
 	TKT_RUN(test_program_exits);
 	TKT_RUN(test_program_hangs);
 	TKT_RUN(test_program_garbage);
+	TKT_RUN(test_program_unasked_lines);
+	TKT_RUN(test_program_answers_ahead);
+	TKT_RUN(test_timeout_bounds);
 	return tkt_done();
 }
