@@ -2,7 +2,7 @@
 """Reference logits and greedy generations from transformers, for
 tests/unit/test_forward*.c.  Writes tests/fixtures/logits/:
 
-  tiny-llama.json, tiny-llama-tied.json + .f32
+  tiny-llama.json, tiny-llama-tied.json, tiny-qwen3.json, tiny-mistral.json + .f32
       token-id prompts of several lengths and the logits of every position
       of each (float32 little-endian, rows back to back, vocab 512), and a
       greedy generation of 32 tokens from each prompt;
@@ -20,6 +20,7 @@ All in float32 on the CPU with eager attention.  The C tests never need
 Python; rerun this only to regenerate.
 
 Usage: "$(scripts/oracle/venv.sh)" scripts/oracle/logits_fixtures.py [SMOLLM2.gguf]
+       "$(scripts/oracle/venv.sh)" scripts/oracle/logits_fixtures.py --tiny FOLDER...
 """
 import json
 import os
@@ -124,7 +125,13 @@ def smollm2(gguf_path):
 
 def main():
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:2] == ["--tiny"]:
+        for folder in sys.argv[2:]:
+            tiny(folder)
+        return
     tiny("tiny-llama")
+    tiny("tiny-qwen3")
+    tiny("tiny-mistral")
     tiny("tiny-llama-tied")
     tiny_lora()
     gguf_path = sys.argv[1] if len(sys.argv) > 1 else subprocess.run(

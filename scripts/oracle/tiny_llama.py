@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Creates the tiny random Llama fixtures with transformers (fixed seed).
+"""Creates the tiny random model fixtures with transformers (fixed seed).
 
   tests/fixtures/tiny-llama/       untied embeddings
   tests/fixtures/tiny-llama-tied/  tied embeddings
+  tests/fixtures/tiny-qwen3/       Qwen3: per-head q/k norms
+  tests/fixtures/tiny-mistral/     Mistral with a sliding window of 8 keys,
+                                   shorter than the test prompts and records
 
 Each folder gets config.json, model.safetensors (F32), the tiny tokenizer
 (tokenizer.json, tokenizer_config.json copied from tests/fixtures/tiny-tokenizer/
@@ -10,7 +13,8 @@ when it exists) and expected.json: a few values of selected tensors, read back
 through the safetensors library, that tests/unit/test_model_load.c compares
 against.  The C tests never need Python; rerun this only to regenerate.
 
-Usage: "$(scripts/oracle/venv.sh)" scripts/oracle/tiny_llama.py
+Usage: "$(scripts/oracle/venv.sh)" scripts/oracle/tiny_llama.py [FOLDER...]
+(default: all four)
 """
 import json
 import os
@@ -19,7 +23,8 @@ import sys
 
 import torch
 from safetensors.torch import load_file
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import (LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM,
+                          Qwen3Config, Qwen3ForCausalLM)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIX = os.path.join(ROOT, "tests", "fixtures")
@@ -40,15 +45,23 @@ SAMPLED = [
 ]
 
 
-def make(folder, tied, seed):
+SHAPE = dict(vocab_size=512, hidden_size=64, intermediate_size=128,
+             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+             max_position_embeddings=256, rope_theta=10000.0, bos_token_id=1,
+             eos_token_id=2)
+FAMILIES = {
+    "llama": (LlamaConfig, LlamaForCausalLM, dict(rms_norm_eps=1e-5)),
+    "qwen3": (Qwen3Config, Qwen3ForCausalLM, dict(rms_norm_eps=1e-6, head_dim=16)),
+    "mistral": (MistralConfig, MistralForCausalLM,
+                dict(rms_norm_eps=1e-5, head_dim=16, sliding_window=8)),
+}
+
+
+def make(folder, tied, seed, family="llama"):
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=512, hidden_size=64, intermediate_size=128,
-        num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-        max_position_embeddings=256, rms_norm_eps=1e-5, rope_theta=10000.0,
-        tie_word_embeddings=tied, bos_token_id=1, eos_token_id=2,
-        torch_dtype="float32")
-    model = LlamaForCausalLM(config).eval()
+    config_class, model_class, extra = FAMILIES[family]
+    config = config_class(**SHAPE, **extra, tie_word_embeddings=tied, torch_dtype="float32")
+    model = model_class(config).eval()
     with torch.no_grad():
         # Norm weights start at 1.0: perturb them so a swapped or dropped
         # norm shows in the comparison.
@@ -63,7 +76,8 @@ def make(folder, tied, seed):
         if os.path.exists(path):
             os.remove(path)
     copy_tokenizer(out)
-    write_expected(out, tied)
+    if family == "llama":
+        write_expected(out, tied)
 
 
 def copy_tokenizer(out):
@@ -98,9 +112,17 @@ def write_expected(out, tied):
         f.write("\n")
 
 
+MODELS = {
+    "tiny-llama": dict(tied=False, seed=1234),
+    "tiny-llama-tied": dict(tied=True, seed=4321),
+    "tiny-qwen3": dict(tied=False, seed=2024, family="qwen3"),
+    "tiny-mistral": dict(tied=False, seed=2025, family="mistral"),
+}
+
+
 def main():
-    make("tiny-llama", tied=False, seed=1234)
-    make("tiny-llama-tied", tied=True, seed=4321)
+    for folder in sys.argv[1:] or list(MODELS):
+        make(folder, **MODELS[folder])
 
 
 if __name__ == "__main__":

@@ -15,12 +15,20 @@ tests/unit/test_train.c.  Writes tests/fixtures/train/:
       pairs (chosen, rejected), DPO with beta 0.5 against the base model
       without the adapter: loss and every A/B gradient.
 
+With --families, instead (the files above untouched):
+  qwen3-lora-ce.safetensors, mistral-lora-ce.safetensors   as lora-ce (no
+      AdamW step) on tiny-qwen3 (q/k norms) and tiny-mistral (a window of 8
+      keys; records of 9 and 12 tokens exceed it).
+  qwen3-full-ce.safetensors   as full-ce on tiny-qwen3: the q/k norm
+      weights' gradients included.
+
 Records are run one at a time (a packed row in tk: attention never crosses
 records, so the two agree).  float32 on the CPU, eager attention.
 
-Usage: "$(scripts/oracle/venv.sh)" scripts/oracle/train_fixtures.py
+Usage: "$(scripts/oracle/venv.sh)" scripts/oracle/train_fixtures.py [--families]
 """
 import os
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -103,12 +111,18 @@ def lora_grads(pm):
             for n, p in pm.named_parameters() if p.requires_grad}
 
 
-def lora_ce(records):
-    pm, init = with_lora(load("tiny-llama"))
+def lora_ce(records, folder="tiny-llama", name="lora-ce", step=True):
+    pm, init = with_lora(load(folder))
     loss, lps = ce_loss(pm, records, per_example=True)
     loss.backward()
     out = {"init." + k: v for k, v in init.items()}
     out.update(lora_grads(pm))
+    if not step:
+        out.update(batch_tensors(records))
+        out["loss"] = loss.detach().reshape(1)
+        out["logprobs"] = lps
+        save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(OUT, name + ".safetensors"))
+        return init
     params = [p for p in pm.parameters() if p.requires_grad]
     norm = torch.nn.utils.clip_grad_norm_(params, ADAMW["clip"])
     opt = torch.optim.AdamW(params, lr=ADAMW["lr"], betas=(ADAMW["beta1"], ADAMW["beta2"]),
@@ -126,14 +140,14 @@ def lora_ce(records):
     return init
 
 
-def full_ce(records):
-    m = load("tiny-llama-tied")
+def full_ce(records, folder="tiny-llama-tied", name="full-ce"):
+    m = load(folder)
     loss, _ = ce_loss(m, records, per_example=False)
     loss.backward()
     out = {"grad." + n: p.grad.detach().clone() for n, p in m.named_parameters()}
     out.update(batch_tensors(records))
     out["loss"] = loss.detach().reshape(1)
-    save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(OUT, "full-ce.safetensors"))
+    save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(OUT, name + ".safetensors"))
 
 
 def lora_dpo(pairs, init):
@@ -162,8 +176,19 @@ def lora_dpo(pairs, init):
     save_file({k: v.contiguous() for k, v in out.items()}, os.path.join(OUT, "lora-dpo.safetensors"))
 
 
+def families():
+    g.manual_seed(99)
+    records = [record(9), record(6), record(12)]
+    lora_ce(records, "tiny-qwen3", "qwen3-lora-ce", step=False)
+    full_ce(records, "tiny-qwen3", "qwen3-full-ce")
+    lora_ce(records, "tiny-mistral", "mistral-lora-ce", step=False)
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    if sys.argv[1:] == ["--families"]:
+        families()
+        return
     torch.manual_seed(0)
     records = [record(9), record(6), record(12)]
     init = lora_ce(records)

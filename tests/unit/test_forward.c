@@ -162,6 +162,46 @@ static void test_tiny_llama_tied_logits(void)
 	tk_model_free(m);
 }
 
+/* Qwen3 (per-head q/k norms) and Mistral (a window of 8 keys, shorter than
+ * the longer prompts) against transformers. */
+static void test_family_logits(void)
+{
+	static const char *const families[] = {"tiny-qwen3", "tiny-mistral"};
+	for (size_t i = 0; i < 2; i++) {
+		struct tk_model *m;
+		char dir[64];
+		snprintf(dir, sizeof dir, FIX "%s", families[i]);
+		TKT_CHECK(tk_model_load(&m, dir) == 0, "%s", tk_error_message());
+		check_oracle(families[i], families[i], NULL, m);
+		tk_model_free(m);
+	}
+}
+
+/* The window changes the logits of tokens past it: without it, the
+ * prompt of 21 tokens is far from transformers'. */
+static void test_window_matters(void)
+{
+	struct tk_model *m;
+	TKT_CHECK(tk_model_load(&m, FIX "tiny-mistral") == 0, "%s", tk_error_message());
+	TKT_CHECK(m->config.sliding_window == 8, "window %d", m->config.sliding_window);
+	m->config.sliding_window = 0;
+	fixture fx;
+	TKT_CHECK(fixture_load(&fx, "tiny-mistral") == 0, "fixture");
+	tk_forward *f = open_forward(m, NULL, 1, 64, 64);
+	float *got = malloc(fx.len[2] * VOCAB * sizeof *got);
+	size_t before = fx.len[0] + fx.len[1];
+	TKT_CHECK(f && prompt_logits(f, &fx, 2, got) == TK_OK, "%s", tk_error_message());
+	double far_first8 = max_abs_error(got, fx.logits + before * VOCAB, 8 * VOCAB);
+	double far_rest = max_abs_error(got + 8 * VOCAB, fx.logits + (before + 8) * VOCAB,
+					(fx.len[2] - 8) * VOCAB);
+	TKT_CHECK(far_first8 < 1e-4 && far_rest > 1e-2, "full attention: first 8 tokens off by "
+		  "%.3g, the rest by %.3g", far_first8, far_rest);
+	free(got);
+	tk_forward_close(f);
+	fixture_free(&fx);
+	tk_model_free(m);
+}
+
 static size_t argmax(const float *x, size_t n)
 {
 	size_t best = 0;
@@ -215,6 +255,8 @@ static void test_greedy_matches_generate(void)
 {
 	check_greedy(FIX "tiny-llama");
 	check_greedy(FIX "tiny-llama-tied");
+	check_greedy(FIX "tiny-qwen3");
+	check_greedy(FIX "tiny-mistral"); // decode steps 25-53 only see the last 8
 }
 
 /* ---- batch invariance ---------------------------------------------------- */
@@ -488,6 +530,8 @@ int main(void)
 {
 	TKT_RUN(test_tiny_llama_logits);
 	TKT_RUN(test_tiny_llama_tied_logits);
+	TKT_RUN(test_family_logits);
+	TKT_RUN(test_window_matters);
 	TKT_RUN(test_greedy_matches_generate);
 	TKT_RUN(test_batch_invariance);
 	TKT_RUN(test_prefill_decode_fork_agree);

@@ -1,7 +1,8 @@
 /* The training step against PyTorch + PEFT (tests/fixtures/train/,
  * scripts/oracle/train_fixtures.py): weighted cross-entropy loss,
  * logprobs and every LoRA A/B gradient, full-model gradients (tied), one
- * clipped AdamW step, DPO; then gradient accumulation, state round trips
+ * clipped AdamW step, DPO; Qwen3 (q/k norms, LoRA and full) and Mistral
+ * (a sliding window); then gradient accumulation, state round trips
  * and bad batches. */
 #include "tkt.h"
 
@@ -94,11 +95,11 @@ static size_t check_all(const tk_train *t, const tk_safetensors *st, const char 
 	return checked;
 }
 
-/* tiny-llama with a rank-4 adapter set to the fixture's init values. */
-static tk_train *lora_trainer(const tk_safetensors *st, struct tk_model **model,
-			      tk_lora **lora)
+/* A tiny model with a rank-4 adapter set to the fixture's init values. */
+static tk_train *lora_trainer_of(const char *dir, const tk_safetensors *st,
+				 struct tk_model **model, tk_lora **lora)
 {
-	TKT_CHECK(tk_model_load(model, FIX "tiny-llama") == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_model_load(model, dir) == 0, "%s", tk_error_message());
 	tk_lora_config c = {4, 8, TK_LORA_ALL};
 	TKT_CHECK(tk_lora_create(lora, *model, &c, 1) == 0, "%s", tk_error_message());
 	char name[160];
@@ -120,6 +121,48 @@ static tk_train *lora_trainer(const tk_safetensors *st, struct tk_model **model,
 	tk_train_config tc = {0, 64};
 	TKT_CHECK(tk_train_open(&t, be, *model, *lora, &tc) == 0, "%s", tk_error_message());
 	return t;
+}
+
+static tk_train *lora_trainer(const tk_safetensors *st, struct tk_model **model,
+			      tk_lora **lora)
+{
+	return lora_trainer_of(FIX "tiny-llama", st, model, lora);
+}
+
+/* Loss, logprobs and every A/B gradient of a fixture without an AdamW step
+ * (qwen3-lora-ce: q/k norms; mistral-lora-ce: a sliding window). */
+static void lora_ce_family(const char *dir, const char *fixture)
+{
+	tk_safetensors *st;
+	TKT_CHECK(tk_safetensors_open(&st, fixture) == 0, "%s", tk_error_message());
+	fbatch fb;
+	read_batch(st, &fb);
+	struct tk_model *model;
+	tk_lora *lora;
+	tk_train *t = lora_trainer_of(dir, st, &model, &lora);
+	tk_train_loss loss = {TK_TRAIN_CE, TK_TRAIN_PER_EXAMPLE, (double)fb.b.n_records, 0};
+	tk_train_result res;
+	float lp[64];
+	TKT_CHECK(tk_train_forward_backward(t, &fb.b, &loss, &res, lp) == 0, "%s",
+		  tk_error_message());
+	check_value("loss", res.loss, tensor(st, "loss", NULL)[0]);
+	check_rel("logprobs", lp, tensor(st, "logprobs", NULL), fb.b.n);
+	size_t n = check_all(t, st, "grad.", 'g');
+	TKT_CHECK(n == 2 * 7 * 2, "%s: %zu A/B gradients compared", dir, n);
+	tk_train_close(t);
+	tk_lora_free(lora);
+	tk_model_free(model);
+	tk_safetensors_close(st);
+}
+
+static void test_qwen3_lora_matches_peft(void)
+{
+	lora_ce_family(FIX "tiny-qwen3", FIX "train/qwen3-lora-ce.safetensors");
+}
+
+static void test_mistral_window_lora_matches_peft(void)
+{
+	lora_ce_family(FIX "tiny-mistral", FIX "train/mistral-lora-ce.safetensors");
 }
 
 static void test_lora_ce_matches_peft(void)
@@ -155,15 +198,15 @@ static void test_lora_ce_matches_peft(void)
 	tk_safetensors_close(st);
 }
 
-static void full_ce(int recompute)
+/* Every weight's gradient of a fully trained model; `tensors` of them. */
+static void full_ce_of(const char *dir, const char *fixture, size_t tensors, int recompute)
 {
 	tk_safetensors *st;
-	TKT_CHECK(tk_safetensors_open(&st, FIX "train/full-ce.safetensors") == 0, "%s",
-		  tk_error_message());
+	TKT_CHECK(tk_safetensors_open(&st, fixture) == 0, "%s", tk_error_message());
 	fbatch fb;
 	read_batch(st, &fb);
 	struct tk_model *model;
-	TKT_CHECK(tk_model_load(&model, FIX "tiny-llama-tied") == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_model_load(&model, dir) == 0, "%s", tk_error_message());
 	tk_train *t = NULL;
 	tk_train_config tc = {1, 64};
 	TKT_CHECK(tk_train_open_recompute(&t, be, model, NULL, &tc, recompute) == 0, "%s",
@@ -178,10 +221,23 @@ static void full_ce(int recompute)
 		  tk_error_message());
 	check_value("loss", res.loss, tensor(st, "loss", NULL)[0]);
 	size_t n = check_all(t, st, "grad.", 'g');
-	TKT_CHECK(n == 2 + 2 * 9, "%zu gradients compared", n);
+	TKT_CHECK(n == tensors, "%s: %zu gradients compared", dir, n);
 	tk_train_close(t);
 	tk_model_free(model);
 	tk_safetensors_close(st);
+}
+
+static void full_ce(int recompute)
+{
+	full_ce_of(FIX "tiny-llama-tied", FIX "train/full-ce.safetensors", 2 + 2 * 9, recompute);
+}
+
+/* Qwen3 untied: embedding, lm_head, final norm, and per layer two norms,
+ * seven matrices, the q and k norms; also with activations recomputed. */
+static void test_qwen3_full_matches_torch(void)
+{
+	full_ce_of(FIX "tiny-qwen3", FIX "train/qwen3-full-ce.safetensors", 3 + 2 * 11, 0);
+	full_ce_of(FIX "tiny-qwen3", FIX "train/qwen3-full-ce.safetensors", 3 + 2 * 11, 1);
 }
 
 static void test_full_ce_matches_torch(void)
@@ -422,6 +478,9 @@ int main(void)
 		return 1;
 	}
 	TKT_RUN(test_lora_ce_matches_peft);
+	TKT_RUN(test_qwen3_lora_matches_peft);
+	TKT_RUN(test_qwen3_full_matches_torch);
+	TKT_RUN(test_mistral_window_lora_matches_peft);
 	TKT_RUN(test_full_ce_matches_torch);
 	TKT_RUN(test_full_ce_recomputed);
 	TKT_RUN(test_dpo_matches_peft);
