@@ -41,14 +41,6 @@ static const char *single_input(const tk_cli *cli, int argc, char **argv)
  * reading and is reported as "PATH:LINE: message". */
 typedef int (*line_fn)(void *ctx, const char *line, size_t len, uint64_t number);
 
-static int blank(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return 0;
-	return 1;
-}
-
 static void read_lines(const char *path, line_fn fn, void *ctx, tk_progress *p)
 {
 	FILE *in;
@@ -62,7 +54,7 @@ static void read_lines(const char *path, line_fn fn, void *ctx, tk_progress *p)
 		number++;
 		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
-		if (blank(line, len))
+		if (tk_jsonl_blank(line, len))
 			continue;
 		int rc = fn(ctx, line, len, number);
 		if (rc)
@@ -75,24 +67,6 @@ static void read_lines(const char *path, line_fn fn, void *ctx, tk_progress *p)
 	tk_close_input(in);
 	if (failed)
 		tk_die(TK_EIO, "%s: read error", shown_name(path));
-}
-
-/* The line as a JSON object, or NULL with a TK_EDATA message. */
-static cJSON *parse_object(const char *line, size_t len)
-{
-	cJSON *o = cJSON_ParseWithLength(line, len);
-	if (!o) {
-		const char *at = cJSON_GetErrorPtr();
-		size_t column = at && at >= line && at <= line + len ? (size_t)(at - line) + 1 : 1;
-		tk_fail(TK_EDATA, "malformed JSON (near column %zu)", column);
-		return NULL;
-	}
-	if (!cJSON_IsObject(o)) {
-		cJSON_Delete(o);
-		tk_fail(TK_EDATA, "not a JSON object");
-		return NULL;
-	}
-	return o;
 }
 
 /* An id or answer as text: a string as it is, a number as JSON writes it
@@ -286,7 +260,7 @@ static int answers_line(void *ctx, const char *line, size_t len, uint64_t number
 {
 	(void)number;
 	score_job *j = ctx;
-	cJSON *o = parse_object(line, len);
+	cJSON *o = tk_jsonl_parse(line, len);
 	if (!o)
 		return TK_EDATA;
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
@@ -415,7 +389,7 @@ static int grade(score_job *j, const cJSON *o, uint64_t number, const char *text
 static int score_line(void *ctx, const char *line, size_t len, uint64_t number)
 {
 	score_job *j = ctx;
-	cJSON *o = parse_object(line, len);
+	cJSON *o = tk_jsonl_parse(line, len);
 	if (!o)
 		return TK_EDATA;
 	const cJSON *text = cJSON_GetObjectItemCaseSensitive(o, "text");

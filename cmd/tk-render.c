@@ -398,14 +398,6 @@ static int handle_line(job *j, const char *line, size_t len)
 
 /* ---- the input loop ----------------------------------------------------- */
 
-static int blank(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return 0;
-	return 1;
-}
-
 static void bad_line(job *j, int rc)
 {
 	const char *name = strcmp(j->s->input, "-") ? j->s->input : "stdin";
@@ -442,7 +434,7 @@ static void read_lines(job *j, FILE *in)
 		j->line++;
 		while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
-		if (blank(line, len))
+		if (tk_jsonl_blank(line, len))
 			continue;
 		sniff_text(j, line, len);
 		j->c.lines++;

@@ -226,11 +226,11 @@ static int text_line(prompt *p, const tk_tokenizer *tok, cJSON *j)
 static int parse_line(prompts *ps, const tk_model *m, const tk_renderer *r, const char *line,
 		      size_t len)
 {
-	cJSON *j = cJSON_ParseWithLength(line, len);
+	cJSON *j = tk_jsonl_parse(line, len);
 	int rc = TK_OK;
 	prompt *p = new_prompt(ps);
-	if (!cJSON_IsObject(j))
-		rc = tk_fail(TK_EDATA, "not a JSON object");
+	if (!j)
+		rc = TK_EDATA;
 	else if (cJSON_HasObjectItem(j, "messages"))
 		rc = messages_line(p, r, line, len);
 	else if (cJSON_HasObjectItem(j, "prompt"))
@@ -239,14 +239,6 @@ static int parse_line(prompts *ps, const tk_model *m, const tk_renderer *r, cons
 		rc = tk_fail(TK_EDATA, "neither \"messages\" nor \"prompt\"");
 	cJSON_Delete(j);
 	return rc;
-}
-
-static int blank(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-			return 0;
-	return 1;
 }
 
 static void read_jsonl(prompts *ps, FILE *in, const settings *s, const tk_model *m,
@@ -258,7 +250,7 @@ static void read_jsonl(prompts *ps, FILE *in, const settings *s, const tk_model 
 	uint64_t number = 0;
 	while ((len = getline(&line, &cap, in)) >= 0) {
 		number++;
-		if (blank(line, (size_t)len))
+		if (tk_jsonl_blank(line, (size_t)len))
 			continue;
 		if ((size_t)len > MAX_LINE)
 			tk_die(TK_EDATA, "%s:%" PRIu64 ": line longer than %zu bytes", s->input, number, MAX_LINE);

@@ -111,6 +111,26 @@ json_number() { # key file
 	[ -z "$(ls -A)" ]
 }
 
+@test "score, --answers, choice: a second object or a NUL byte after the object is refused by line" {
+	printf '%s\n' '{"id": 1, "text": "4", "meta": {"answer": 4}}' \
+		'{"id": 2, "text": "5", "meta": {"answer": 5}} {"id": 3, "text": "6"}' >two.jsonl
+	run tk-eval score -q --task number two.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == "tk-eval: two.jsonl:2: text after the JSON object (column 47)" ]]
+	printf '{"id": 1, "text": "4", "meta": {"answer": 4}}\0garbage\n' >nul.jsonl
+	run tk-eval score -q --task number nul.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == "tk-eval: nul.jsonl:1: text after the JSON object (column 46)" ]]
+	printf '{"id": "q1", "answer": "paris"} {"id": "q2", "answer": "rome"}\n' >answers.jsonl
+	run tk-eval score -q --task exact --answers answers.jsonl "$FIX/exact-samples.jsonl"
+	[ "$status" -eq 65 ]
+	[[ "$output" == "tk-eval: answers.jsonl:1: text after the JSON object (column 33)" ]]
+	printf '%s\n' '{"question": "Q", "choices": ["a", "b"], "answer": 0} {"question": "R"}' >twoq.jsonl
+	run tk-eval choice -q -m "$TINY" twoq.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == "tk-eval: twoq.jsonl:1: text after the JSON object (column 55)" ]]
+}
+
 @test "score: a malformed line is named by file and line" {
 	{ head -2 "$FIX/gsm8k-samples.jsonl"; echo '{"id": 3, "text": '; } >bad.jsonl
 	run tk-eval score -q --task number --per-record per.jsonl -o report.json bad.jsonl

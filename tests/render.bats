@@ -162,6 +162,19 @@ chat() { # role content role content ...
 	[ -z "$(ls -a | grep '\.tmp-')" ]
 }
 
+@test "a second object or a NUL byte after the object is refused by line" {
+	good=$(chat user Hi assistant Hello)
+	printf '%s\n' "$good" "$good $good" >two.jsonl
+	run tk-render -m "$TINY" -o out.tks two.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == "tk-render: two.jsonl:2: text after the JSON object (column $(( ${#good} + 2 )))"* ]]
+	{ printf '%s' "$good"; printf '\0{}\n'; } >nul.jsonl
+	run tk-render -m "$TINY" -o out.tks nul.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == "tk-render: nul.jsonl:1: text after the JSON object (column $(( ${#good} + 1 )))"* ]]
+	[ ! -e out.tks ]
+}
+
 @test "--skip-bad skips bad lines, names each and counts them" {
 	good=$(chat user Hi assistant Hello)
 	printf '%s\n' "$good" 'not json' "$good" '{"messages":"x"}' "$(chat user Hi)" "$good" >mixed.jsonl

@@ -148,12 +148,21 @@ check_stops_and_resumes() {
 
 @test "a reward program that prints garbage stops the run (65), the line shown; the run resumes" {
 	failing_program "echo 'reward: 1'"
-	check_stops_and_resumes 65 "answer 1 of this step answered 'reward: 1': not a JSON object"
+	check_stops_and_resumes 65 "answer 1 of this step answered 'reward: 1': malformed JSON (near column 1)"
 }
 
 @test "a reward program that answers twice stops the run (65) at that step; the run resumes" {
 	failing_program "echo '{\"reward\": 0}'"
 	check_stops_and_resumes 65 "wrote a line no request asked for ("
+}
+
+@test "a prompt line or a reward answer holding a second object is refused by line" {
+	printf '{"prompt": "a", "answer": "e"} {"prompt": "b"}\n' >two.jsonl
+	run tk-rl $(small) --prompts two.jsonl --env-cmd ./reward.sh --steps 1 -o two
+	[ "$status" -eq 65 ]
+	[[ "$output" == *"two.jsonl:1: text after the JSON object (column 32)"* ]]
+	failing_program "printf '{\"reward\": 1} {\"reward\": 0}\\n'; continue"
+	check_stops_and_resumes 65 "answered '{\"reward\": 1} {\"reward\": 0}': text after the JSON object (column 15)"
 }
 
 @test "a reward program that cannot start is named" {

@@ -155,6 +155,13 @@ EOF
 	[[ "$output" == *'bad2.jsonl:1: neither "messages" nor "prompt"'* ]]
 }
 
+@test "a second object on a prompt line is refused by line" {
+	printf '{"prompt": "a"} {"prompt": "b"}\n' >two.jsonl
+	run tk-sample -q -m "$M" two.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == "tk-sample: two.jsonl:1: text after the JSON object (column 17)" ]]
+}
+
 @test "--help lists every option" {
 	run tk-sample --help
 	[ "$status" -eq 0 ]

@@ -39,6 +39,18 @@ int tk_read_text(const char *path, size_t max_bytes, char **out, size_t *len);
 /* Writes len bytes of text as the whole of PATH, atomically (tk_outfile). */
 int tk_write_text(const char *path, const char *text, size_t len);
 
+/* ---- JSON Lines ----------------------------------------------------------
+ * One line of a JSON Lines file (len bytes without its newline) as the one
+ * JSON object it must hold, for cJSON_Delete; NULL with TK_EDATA and a
+ * message for malformed JSON ("malformed JSON (near column N)"), anything
+ * but spaces after the object, a NUL byte included ("text after the JSON
+ * object (column N)"), or a value that is not an object ("not a JSON
+ * object").  Readers prefix the message with "FILE:LINE: ". */
+struct cJSON;
+struct cJSON *tk_jsonl_parse(const char *line, size_t len);
+/* 1 when the line holds only spaces, tabs and line ends: skipped. */
+int tk_jsonl_blank(const char *line, size_t len);
+
 /* ---- zstd streams ------------------------------------------------------
  * Checksummed frames; the writer compresses with `threads` workers when
  * threads > 1 (zstd's multi-threaded mode), level as zstd's.  The reader

@@ -3,6 +3,7 @@
  * shared prompt), in chat form or as raw text. */
 #include "eval_internal.h"
 #include "tk_eval.h"
+#include "tk_io.h"
 
 #include <cjson/cJSON.h>
 #include <stdlib.h>
@@ -82,10 +83,9 @@ static int set_answer(tk_eval_question *q, const cJSON *a, const cJSON *labels)
 int tk_eval_question_parse(tk_eval_question *q, const char *line, size_t len)
 {
 	cJSON_Delete(q->json);
-	q->json = cJSON_ParseWithLength(line, len);
-	cJSON *o = q->json;
-	if (!cJSON_IsObject(o))
-		return tk_fail(TK_EDATA, o ? "not a JSON object" : "malformed JSON");
+	cJSON *o = q->json = tk_jsonl_parse(line, len);
+	if (!o)
+		return TK_EDATA;
 	const cJSON *question = cJSON_GetObjectItemCaseSensitive(o, "question");
 	const cJSON *choices = cJSON_GetObjectItemCaseSensitive(o, "choices");
 	const cJSON *labels = NULL;

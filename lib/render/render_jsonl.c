@@ -4,6 +4,7 @@
  * object, for the record's meta.  Messages point into the parsed JSON,
  * which the tk_chat keeps until the next line. */
 #include "tk_error.h"
+#include "tk_io.h"
 #include "tk_render.h"
 
 #include <cjson/cJSON.h>
@@ -34,20 +35,8 @@ void tk_chat_free(tk_chat *c)
 static int parse_object(tk_chat *c, const char *line, size_t len)
 {
 	reset(c);
-	const char *end = NULL;
-	c->json = cJSON_ParseWithLengthOpts(line, len, &end, 0);
-	if (!c->json) {
-		size_t at = end && end >= line ? (size_t)(end - line) : 0;
-		return tk_fail(TK_EDATA, "malformed JSON at byte %zu", at + 1);
-	}
-	while (end < line + len && (*end == ' ' || *end == '\t' || *end == '\r' || *end == '\n'))
-		end++;
-	if (end < line + len)
-		return tk_fail(TK_EDATA, "malformed JSON: text after the object at byte %zu",
-			       (size_t)(end - line) + 1);
-	if (!cJSON_IsObject(c->json))
-		return tk_fail(TK_EDATA, "expected a JSON object");
-	return TK_OK;
+	c->json = tk_jsonl_parse(line, len);
+	return c->json ? TK_OK : TK_EDATA;
 }
 
 static int push(tk_message **arr, size_t *n, size_t *cap, const tk_message *m)

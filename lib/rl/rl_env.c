@@ -106,11 +106,9 @@ static char *print_json(const cJSON *j)
 static int parse_prompt(tk_rl_prompt *p, const char *text, size_t len, uint64_t number,
 			int need_answer)
 {
-	cJSON *line = cJSON_ParseWithLength(text, len);
-	if (!cJSON_IsObject(line)) {
-		cJSON_Delete(line);
-		return tk_fail(TK_EDATA, "not a JSON object");
-	}
+	cJSON *line = tk_jsonl_parse(text, len);
+	if (!line)
+		return TK_EDATA;
 	cJSON *reference, *msgs = take_messages(line, &reference);
 	int rc = msgs ? TK_OK : TK_EDATA;
 	const cJSON *answer = cJSON_GetObjectItemCaseSensitive(line, "answer");
@@ -142,14 +140,6 @@ static int parse_prompt(tk_rl_prompt *p, const char *text, size_t len, uint64_t 
 }
 
 /* ---- the file ----------------------------------------------------------- */
-
-static int blank(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-			return 0;
-	return 1;
-}
 
 static int add_line(rl_prompts *ps, size_t *cap, const char *line, size_t len, uint64_t number,
 		    int need_answer)
@@ -187,7 +177,7 @@ int rl_prompts_load(rl_prompts *ps, const char *path, int need_answer)
 		const char *nl = memchr(text + at, '\n', size - at);
 		size_t len = nl ? (size_t)(nl - (text + at)) : size - at;
 		number++;
-		if (!blank(text + at, len))
+		if (!tk_jsonl_blank(text + at, len))
 			rc = add_line(ps, &cap, text + at, len, number, need_answer);
 		if (rc)
 			rc = tk_fail_context(rc, "%s:%" PRIu64 ": ", path, number);

@@ -6,6 +6,7 @@
 #include "rl_internal.h"
 
 #include "tk_error.h"
+#include "tk_io.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -87,14 +88,16 @@ static int bad_answer(const char *line, size_t len, const char *what)
 
 int tk_rl_parse_answer(const char *line, size_t len, tk_rl_score *out)
 {
-	cJSON *o = cJSON_ParseWithLength(line, len);
+	cJSON *o = tk_jsonl_parse(line, len);
 	int rc = TK_OK;
 	const cJSON *reward = cJSON_GetObjectItemCaseSensitive(o, "reward");
 	const cJSON *metrics = cJSON_GetObjectItemCaseSensitive(o, "metrics");
 	const cJSON *correct = cJSON_GetObjectItemCaseSensitive(o, "correct");
-	if (!cJSON_IsObject(o))
-		rc = bad_answer(line, len, "not a JSON object");
-	else if (!cJSON_IsNumber(reward))
+	if (!o) {
+		char what[256];
+		snprintf(what, sizeof what, "%s", tk_error_message());
+		rc = bad_answer(line, len, what);
+	} else if (!cJSON_IsNumber(reward))
 		rc = bad_answer(line, len, "no number \"reward\"");
 	else if (!isfinite(reward->valuedouble))
 		rc = bad_answer(line, len, "the reward is not finite");
@@ -296,14 +299,6 @@ static int read_more(rl_child *c, int *eof)
 	return TK_OK;
 }
 
-static int blank(const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n')
-			return 0;
-	return 1;
-}
-
 static void drop_front(rl_child *c, size_t n)
 {
 	memmove(c->buf, c->buf + n, c->len - n);
@@ -317,7 +312,7 @@ static int take_answers(rl_child *c, tk_rl_score *out, size_t *got, size_t n)
 	char *nl;
 	while (*got < n && (nl = memchr(c->buf, '\n', c->len))) {
 		size_t len = (size_t)(nl - c->buf);
-		int empty = blank(c->buf, len);
+		int empty = tk_jsonl_blank(c->buf, len);
 		int rc = empty ? TK_OK : tk_rl_parse_answer(c->buf, len, &out[*got]);
 		if (rc) {
 			c->failed = 1;
@@ -342,7 +337,7 @@ static int take_answers(rl_child *c, tk_rl_score *out, size_t *got, size_t n)
 static int unasked(rl_child *c, const char *when)
 {
 	size_t at = 0;
-	while (at < c->len && blank(c->buf + at, 1))
+	while (at < c->len && tk_jsonl_blank(c->buf + at, 1))
 		at++;
 	const char *nl = memchr(c->buf + at, '\n', c->len - at);
 	size_t len = nl ? (size_t)(nl - (c->buf + at)) : c->len - at;
@@ -360,7 +355,7 @@ static int expect_silence(rl_child *c, const char *when, double wait)
 {
 	double until = now() + wait;
 	for (;;) {
-		if (!blank(c->buf, c->len))
+		if (!tk_jsonl_blank(c->buf, c->len))
 			return unasked(c, when);
 		c->len = 0;
 		struct pollfd fd = {c->from, POLLIN, 0};

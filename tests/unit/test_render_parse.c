@@ -47,8 +47,8 @@ static void test_chat_lines(void)
 		  "reuse: n=%zu", c.n);
 	tk_chat_free(&c);
 	TKT_CHECK(parse_fails("{\"messages\": [", "malformed JSON"), "unterminated");
-	TKT_CHECK(parse_fails("{\"messages\":[]} x", "text after the object"), "trailing");
-	TKT_CHECK(parse_fails("[1,2]", "expected a JSON object"), "array");
+	TKT_CHECK(parse_fails("{\"messages\":[]} x", "text after the JSON object (column 17)"), "trailing");
+	TKT_CHECK(parse_fails("[1,2]", "not a JSON object"), "array");
 	TKT_CHECK(parse_fails("{\"conversation\":[]}", "no \"messages\""), "missing");
 	TKT_CHECK(parse_fails("{\"messages\":[]}", "is empty"), "empty");
 	TKT_CHECK(parse_fails("{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}",

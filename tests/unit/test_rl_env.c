@@ -89,7 +89,10 @@ static void test_bad_prompt_files(void)
 {
 	struct { const char *text, *want; } cases[] = {
 		{"{\"prompt\": \"x\"}\n", "no \"answer\""},
-		{"not json\n", "not a JSON object"},
+		{"not json\n", "malformed JSON (near column 1)"},
+		{"[1]\n", "not a JSON object"},
+		{"{\"prompt\": \"x\", \"answer\": 1} {\"prompt\": \"y\", \"answer\": 2}\n",
+		 ":1: text after the JSON object (column 30)"},
 		{"{\"answer\": 1}\n", "no \"messages\" array"},
 		{"{\"messages\": [{\"role\": \"robot\", \"content\": \"x\"}], \"answer\": 1}\n", "role"},
 		{"{\"prompt\": \"x\", \"answer\": [1]}\n", "neither a string"},
@@ -199,8 +202,8 @@ static void test_request_line(void)
 			  "\"meta\":{\"answer\":\"yes\"}}"), "%s", line);
 	free(line);
 	tk_rl_score sc;
-	TKT_CHECK(tk_rl_parse_answer("{\"reward\": 0.5, \"correct\": true, \"metrics\": {\"x\": 1}}",
-				     54, &sc) == 0, "%s", tk_error_message());
+	const char *good = "{\"reward\": 0.5, \"correct\": true, \"metrics\": {\"x\": 1}}";
+	TKT_CHECK(tk_rl_parse_answer(good, strlen(good), &sc) == 0, "%s", tk_error_message());
 	TKT_CHECK(sc.reward == 0.5 && sc.correct == 1 && !strcmp(sc.metrics_json, "{\"x\":1}"),
 		  "%g %d %s", sc.reward, sc.correct, sc.metrics_json);
 	free(sc.metrics_json);
@@ -208,6 +211,14 @@ static void test_request_line(void)
 			     "{\"reward\": 1, \"metrics\": 3}", "{\"reward\": 1e999}"};
 	for (size_t i = 0; i < 5; i++)
 		TKT_CHECK(tk_rl_parse_answer(bad[i], strlen(bad[i]), &sc) == TK_EDATA, "%s", bad[i]);
+	/* one answer a line: a second object, or anything after a NUL, is refused */
+	const char two[] = "{\"reward\":1} {\"reward\":0}", nul[] = "{\"reward\":1}\0garbage";
+	TKT_CHECK(tk_rl_parse_answer(two, sizeof two - 1, &sc) == TK_EDATA &&
+		  strstr(tk_error_message(), "text after the JSON object (column 14)"), "%s",
+		  tk_error_message());
+	TKT_CHECK(tk_rl_parse_answer(nul, sizeof nul - 1, &sc) == TK_EDATA &&
+		  strstr(tk_error_message(), "'{\"reward\":1}\\x00garbage': text after the JSON "
+			 "object (column 13)"), "%s", tk_error_message());
 }
 
 /* Answers 1 when the completion is "yes" (a line-oriented shell program). */
@@ -258,7 +269,7 @@ static void test_program_garbage(void)
 	int rc = score_with("while read -r l; do echo 'reward=1'; done\n", 5, 2, sc, &seconds);
 	TKT_CHECK(rc == TK_EDATA, "rc %d", rc);
 	TKT_CHECK(strstr(tk_error_message(), "answer 1 of this step") &&
-		  strstr(tk_error_message(), "'reward=1': not a JSON object"), "%s", tk_error_message());
+		  strstr(tk_error_message(), "'reward=1': malformed JSON (near column 1)"), "%s", tk_error_message());
 	rc = score_with("exec nonexistent-reward-program\n", 5, 2, sc, &seconds);
 	TKT_CHECK(rc == TK_EIO && strstr(tk_error_message(), "status 127"), "%s", tk_error_message());
 }
