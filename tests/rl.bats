@@ -165,6 +165,18 @@ check_stops_and_resumes() {
 	check_stops_and_resumes 65 "answered '{\"reward\": 1} {\"reward\": 0}': text after the JSON object (column 15)"
 }
 
+@test "reward program metrics: tk-rl's own names, non-finite values refused (65); others under env/all/" {
+	failing_program "echo '{\"reward\": 1, \"metrics\": {\"correct\": 1}}'; continue"
+	check_stops_and_resumes 65 "metric \"correct\" is one tk-rl writes itself (env/all/correct)"
+	rm -r run
+	failing_program "echo '{\"reward\": 1, \"metrics\": {\"x\": 1e999}}'; continue"
+	check_stops_and_resumes 65 "metric \"x\" is not finite"
+	rm -r run
+	tk-rl $(small) --env-cmd ./reward.sh --steps 1 -o ok
+	grep -q '"env/all/seen":1' ok/metrics.jsonl
+	[ "$(grep -o '"env/all/correct"' ok/metrics.jsonl | wc -l)" -le 1 ]
+}
+
 @test "a reward program that cannot start is named" {
 	run tk-rl $(small) --env-cmd './no-such-program' --steps 2 -o run
 	[ "$status" -eq 74 ]

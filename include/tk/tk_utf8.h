@@ -12,4 +12,8 @@
  * memory. */
 char *tk_utf8_valid_copy(const char *text, size_t n);
 
+/* 1 when text (n bytes) is valid UTF-8 without a NUL, as a JSON string
+ * tk writes must be. */
+int tk_utf8_valid(const char *text, size_t n);
+
 #endif

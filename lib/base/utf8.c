@@ -22,6 +22,17 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+int tk_utf8_valid(const char *text, size_t n)
+{
+	for (size_t i = 0; i < n;) {
+		size_t len = utf8_len((const unsigned char *)text + i, n - i);
+		if (!len || text[i] == '\0')
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
 char *tk_utf8_valid_copy(const char *text, size_t n)
 {
 	char *out = tk_malloc(3 * n + 1), *o = out;

@@ -7,6 +7,7 @@
 
 #include "tk_error.h"
 #include "tk_io.h"
+#include "tk_utf8.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -86,6 +87,52 @@ static int bad_answer(const char *line, size_t len, const char *what)
 		       "{\"reward\": NUMBER} (see tk-rl(1))", shown, what);
 }
 
+/* The names tk-rl writes under env/all/ itself (cmd/tk-rl.c env_metrics,
+ * tk-rl(1)): a program metric of the same name would put the key twice
+ * in one metrics line. */
+static const char *const own_metrics[] = {
+	"reward/total", "reward/std", "correct", "format", "frac_mixed", "frac_all_good",
+	"frac_all_bad", "ac_tokens_per_turn", "total_ac_tokens", NULL
+};
+
+/* Bytes of a metric name, so that "env/all/NAME" stays a short key. */
+#define MAX_METRIC_NAME 200
+
+static int own_metric(const char *name)
+{
+	for (size_t i = 0; own_metrics[i]; i++)
+		if (!strcmp(name, own_metrics[i]))
+			return 1;
+	return 0;
+}
+
+/* Each metric a name that makes a valid, unique JSON key and, when a
+ * number, a finite one (JSON has no inf: 1e999 would vanish as null). */
+static int check_metrics(const cJSON *metrics, const char *line, size_t len)
+{
+	char why[400];
+	for (const cJSON *m = metrics->child; m; m = m->next) {
+		size_t n = strlen(m->string);
+		if (!tk_utf8_valid(m->string, n))
+			return bad_answer(line, len, "a metric name is not valid UTF-8");
+		if (n == 0 || n > MAX_METRIC_NAME) {
+			snprintf(why, sizeof why, "a metric name of %zu bytes (1 to %d)", n,
+				 MAX_METRIC_NAME);
+			return bad_answer(line, len, why);
+		}
+		if (own_metric(m->string)) {
+			snprintf(why, sizeof why, "metric \"%s\" is one tk-rl writes itself "
+				 "(env/all/%s); name it otherwise", m->string, m->string);
+			return bad_answer(line, len, why);
+		}
+		if (cJSON_IsNumber(m) && !isfinite(m->valuedouble)) {
+			snprintf(why, sizeof why, "metric \"%.200s\" is not finite", m->string);
+			return bad_answer(line, len, why);
+		}
+	}
+	return TK_OK;
+}
+
 int tk_rl_parse_answer(const char *line, size_t len, tk_rl_score *out)
 {
 	cJSON *o = tk_jsonl_parse(line, len);
@@ -103,6 +150,8 @@ int tk_rl_parse_answer(const char *line, size_t len, tk_rl_score *out)
 		rc = bad_answer(line, len, "the reward is not finite");
 	else if (metrics && !cJSON_IsObject(metrics))
 		rc = bad_answer(line, len, "\"metrics\" is not an object");
+	else if (metrics && check_metrics(metrics, line, len))
+		rc = TK_EDATA;
 	else if (correct && !cJSON_IsBool(correct) && !cJSON_IsNumber(correct))
 		rc = bad_answer(line, len, "\"correct\" is neither a boolean nor a number");
 	if (!rc) {

@@ -221,6 +221,39 @@ static void test_request_line(void)
 			 "object (column 13)"), "%s", tk_error_message());
 }
 
+/* Program metrics become env/all/NAME keys of metrics.jsonl: a name tk-rl
+ * writes itself, a name that is not UTF-8, or a value JSON cannot hold
+ * would break that line. */
+static void test_answer_metrics(void)
+{
+	static const char *const own[] = {"reward/total", "reward/std", "correct", "format",
+		"frac_mixed", "frac_all_good", "frac_all_bad", "ac_tokens_per_turn", "total_ac_tokens"};
+	char line[256];
+	tk_rl_score sc;
+	for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
+		snprintf(line, sizeof line, "{\"reward\": 1, \"metrics\": {\"%s\": 1}}", own[i]);
+		int rc = tk_rl_parse_answer(line, strlen(line), &sc);
+		TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), "one tk-rl writes itself"),
+			  "%s: rc %d %s", own[i], rc, tk_error_message());
+	}
+	struct { const char *line, *why; } bad[] = {
+		{"{\"reward\": 1, \"metrics\": {\"a\xff\": 1}}", "a metric name is not valid UTF-8"},
+		{"{\"reward\": 1, \"metrics\": {\"x\": 1e999}}", "metric \"x\" is not finite"},
+		{"{\"reward\": 1, \"metrics\": {\"\": 1}}", "a metric name of 0 bytes"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		int rc = tk_rl_parse_answer(bad[i].line, strlen(bad[i].line), &sc);
+		TKT_CHECK(rc == TK_EDATA && strstr(tk_error_message(), bad[i].why), "%zu: rc %d %s",
+			  i, rc, tk_error_message());
+	}
+	const char *ok = "{\"reward\": 1, \"metrics\": {\"env/correct\": 1, \"r\u00e9\": 2, "
+			 "\"note\": \"text\"}}";
+	TKT_CHECK(tk_rl_parse_answer(ok, strlen(ok), &sc) == 0, "%s", tk_error_message());
+	free(sc.metrics_json);
+	TKT_CHECK(tk_utf8_valid("r\xc3\xa9", 3) && !tk_utf8_valid("a\0b", 3) &&
+		  !tk_utf8_valid("\xc3", 1) && !tk_utf8_valid("\xed\xa0\x80", 3), "tk_utf8_valid");
+}
+
 /* Answers 1 when the completion is "yes" (a line-oriented shell program). */
 static const char *yes_program =
 	"while IFS= read -r line; do\n"
@@ -370,6 +403,7 @@ int main(void)
 	TKT_RUN(test_math_grading);
 	TKT_RUN(test_arithmetic);
 	TKT_RUN(test_request_line);
+	TKT_RUN(test_answer_metrics);
 	TKT_RUN(test_program_answers);
 	TKT_RUN(test_program_exits);
 	TKT_RUN(test_program_hangs);
