@@ -62,6 +62,22 @@ setup() {
 	[[ "$output" == *"/nonexistent-dir/out.tkc"* ]]
 }
 
+@test "a config float beyond the float range is refused naming the key, not exported as inf" {
+	cp -r "$FIX/tiny-llama" big-eps
+	sed -i 's/"rms_norm_eps": 1e-05/"rms_norm_eps": 1e39/' big-eps/config.json
+	grep -q '"rms_norm_eps": 1e39' big-eps/config.json
+	run tk-merge -m big-eps --format hf -o out
+	[ "$status" -eq 78 ]
+	[[ "$output" == *'"rms_norm_eps" 1e+39 is beyond the float range'* ]]
+	[ ! -e out ]
+	run tk-merge -m big-eps -o out.tkc
+	[ "$status" -eq 78 ]
+	[[ "$output" == *'"rms_norm_eps" 1e+39 is beyond the float range'* ]]
+	run tk-merge --init big-eps/config.json -o init.tkc
+	[ "$status" -eq 78 ]
+	[ ! -e out.tkc ] && [ ! -e init.tkc ]
+}
+
 @test "--info on a truncated checkpoint reports it and exits 65" {
 	tk-merge --init "$FIX/tiny-llama/config.json" --seed 1 -o full.tkc
 	size=$(stat -c %s full.tkc)

@@ -2,6 +2,7 @@
 #include "tk_model.h"
 
 #include <cjson/cJSON.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,9 @@ static int get_int(const cJSON *o, const char *key, int lo, int hi, int *out,
 	return TK_OK;
 }
 
+/* A float field: a finite number that stays finite as a float (1e39
+ * would become inf, pass the checks and be written back as `inf`, which
+ * no JSON reader takes). */
 static int get_float(const cJSON *o, const char *key, float *out, const char *what)
 {
 	const cJSON *j = item(o, key);
@@ -69,6 +73,9 @@ static int get_float(const cJSON *o, const char *key, float *out, const char *wh
 		return TK_OK;
 	if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble))
 		return tk_fail(TK_ECONFIG, "%s: \"%s\" must be a number", what, key);
+	if (fabs(j->valuedouble) > FLT_MAX)
+		return tk_fail(TK_ECONFIG, "%s: \"%s\" %g is beyond the float range (%g)", what,
+			       key, j->valuedouble, (double)FLT_MAX);
 	*out = (float)j->valuedouble;
 	return TK_OK;
 }
@@ -251,6 +258,10 @@ int tk_model_config_validate(const tk_model_config *c, const char *what)
 	if (!(c->rms_norm_eps > 0) || !(c->rope_theta > 0))
 		return tk_fail(TK_ECONFIG, "%s: rms_norm_eps and rope_theta must be positive",
 			       what);
+	if (!isfinite(c->rms_norm_eps) || !isfinite(c->rope_theta) || !isfinite(c->rope_factor) ||
+	    !isfinite(c->rope_low_freq_factor) || !isfinite(c->rope_high_freq_factor))
+		return tk_fail(TK_ECONFIG, "%s: rms_norm_eps, rope_theta and the RoPE scaling "
+			       "factors must be finite", what);
 	if (c->rope_type == TK_MODEL_ROPE_LLAMA3 &&
 	    (!(c->rope_factor > 0) || !(c->rope_low_freq_factor > 0) ||
 	     !(c->rope_high_freq_factor > c->rope_low_freq_factor) ||

@@ -350,6 +350,13 @@ static void test_config_json(void)
 		{"{\"model_type\":\"llama\"}", "positive"},
 		{"[]", "not a JSON object"},
 		{"{", "not valid JSON"},
+		/* finite as a double, inf as a float */
+		{"{\"model_type\":\"llama\",\"num_hidden_layers\":2,\"hidden_size\":64,"
+		 "\"num_attention_heads\":4,\"intermediate_size\":128,\"vocab_size\":512,"
+		 "\"rms_norm_eps\":1e39}", "\"rms_norm_eps\" 1e+39 is beyond the float range"},
+		{"{\"model_type\":\"llama\",\"num_hidden_layers\":2,\"hidden_size\":64,"
+		 "\"num_attention_heads\":4,\"intermediate_size\":128,\"vocab_size\":512,"
+		 "\"rope_parameters\":{\"rope_theta\":-4e38}}", "\"rope_theta\" -4e+38 is beyond"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		int rc = tk_model_config_from_json(&a, bad[i].json, "bad.json");
@@ -357,6 +364,28 @@ static void test_config_json(void)
 			  strstr(tk_error_message(), bad[i].needle), "case %zu: rc %d: %s", i, rc,
 			  tk_error_message());
 	}
+}
+
+/* Validation, for configs that come from elsewhere than config.json
+ * (GGUF, --init, code): infinities are refused as well as zeros. */
+static void test_config_validate_finite(void)
+{
+	tk_model *m = load_ok(TINY);
+	if (!m)
+		return;
+	tk_model_config c = m->config;
+	TKT_CHECK(tk_model_config_validate(&c, "ok") == TK_OK, "%s", tk_error_message());
+	c.rms_norm_eps = INFINITY;
+	TKT_CHECK(tk_model_config_validate(&c, "eps") == TK_ECONFIG &&
+		  strstr(tk_error_message(), "eps: rms_norm_eps, rope_theta and the RoPE scaling "
+			 "factors must be finite"), "%s", tk_error_message());
+	c = m->config;
+	c.rope_theta = INFINITY;
+	TKT_CHECK(tk_model_config_validate(&c, "theta") == TK_ECONFIG, "inf rope_theta passed");
+	c = m->config;
+	c.rope_factor = NAN;
+	TKT_CHECK(tk_model_config_validate(&c, "factor") == TK_ECONFIG, "NaN factor passed");
+	tk_model_free(m);
 }
 
 static void test_fingerprint(void)
@@ -626,6 +655,7 @@ int main(void)
 	TKT_RUN(test_bf16_folder);
 	TKT_RUN(test_variants_through_gguf);
 	TKT_RUN(test_config_json);
+	TKT_RUN(test_config_validate_finite);
 	TKT_RUN(test_fingerprint);
 	TKT_RUN(test_describe);
 	TKT_RUN(test_smollm2);
