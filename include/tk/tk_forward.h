@@ -46,6 +46,7 @@
 #include <stdint.h>
 
 typedef struct tk_backend tk_backend;
+typedef struct tk_engine tk_engine;
 struct tk_model;
 struct tk_lora;
 
@@ -78,6 +79,12 @@ int tk_forward_open(tk_forward **out, tk_backend *be, const struct tk_model *mod
 		    const struct tk_lora *adapter, size_t seqs, size_t context,
 		    size_t tokens);
 void tk_forward_close(tk_forward *f);  /* safe on NULL */
+
+/* The same on an engine's weights (tk_engine.h), with its adapter of that
+ * name (NULL: the bare base), which may be a trainer's live one: nothing
+ * is uploaded but the cache and the arena.  The engine must outlive f. */
+int tk_forward_open_engine(tk_forward **out, tk_engine *e, const char *adapter,
+			   size_t seqs, size_t context, size_t tokens);
 
 /* Runs b and writes the logits to host memory.  TK_EUSAGE (nothing run)
  * for a slot out of range, a token id outside the vocabulary, an empty

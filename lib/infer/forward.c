@@ -1,6 +1,6 @@
-/* The forward's lifetime: weights uploaded once into one backend block, a
- * KV cache of fixed slots, and one activation arena planned from the
- * config and the pass size (tk_forward.h). */
+/* The forward's lifetime: the weights of an engine (its own, or borrowed
+ * with an adapter by name), a KV cache of fixed slots, and one activation
+ * arena planned from the config and the pass size (tk_forward.h). */
 #include "forward_internal.h"
 
 #include "kernels.h"
@@ -10,135 +10,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- weights ----------------------------------------------------------- */
-
-/* Walks every weight in upload order: sizes them (next NULL) or copies
- * them to the block at next and records where.  Matrices multiplied on
- * every pass (linear layers, adapters, lm_head) are stored packed for the
- * batch-invariant product (kernels.h), base weights in the smallest form
- * that holds them exactly.  Finding that form means fitting every block,
- * as packing does again; so the sizing walk first guesses it from a
- * matrix's first rows, and the copying walk's packing checks every value:
- * when a guess was wrong (some later row needs a larger form) both walks
- * run again with the forms of whole matrices. */
-#define GUESS_ROWS 64
-
-typedef struct upload {
-	tk_forward *f;
-	char *next;        // NULL: only sizing
-	size_t bytes;
-	int compact;       // base weights in compact forms (tk_forward.h)
-	int whole;         // forms from whole matrices, not their first rows
-	int misfit;        // a guessed form did not hold some value
-} upload;
-
-/* Takes `bytes` of the block, 64-byte aligned; NULL when sizing. */
-static void *take(upload *u, size_t bytes)
-{
-	size_t padded = (bytes + 63) / 64 * 64;
-	u->bytes += padded;
-	if (!u->next)
-		return NULL;
-	void *dst = u->next;
-	u->next += padded;
-	return dst;
-}
-
-static float *put(upload *u, const float *src, size_t n)
-{
-	float *dst = take(u, n * sizeof *src);
-	if (dst && src)
-		tk_copy_to_device(u->f->be, dst, src, n * sizeof *src);
-	return src ? dst : NULL;
-}
-
-/* w (out, in), packed in *form (chosen when sizing; form NULL: f32). */
-static void *put_packed(upload *u, const float *w, size_t in, size_t out, int *form)
-{
-	int f32 = TK_PACK_F32, *as = form ? form : &f32;
-	if (!u->next && form)
-		*form = tk_matmul_pack_form(u->f->be, w, in,
-					    u->whole || out < GUESS_ROWS ? out : GUESS_ROWS);
-	void *dst = take(u, tk_matmul_packed_bytes(u->f->be, *as, in, out));
-	if (dst && !tk_matmul_pack_as(u->f->be, dst, *as, w, in, out))
-		u->misfit = 1;
-	return dst;
-}
-
-static void put_lora(upload *u, fwd_layer_dev *ld, const tk_lora *lora, size_t l)
-{
-	for (int t = 0; t < FWD_N_LINEAR && lora; t++) {
-		const tk_lora_pair *p = tk_lora_get(lora, (int)l, t);
-		if (!p)
-			continue;
-		size_t r = (size_t)lora->config.rank;
-		ld->lora_a[t] = put_packed(u, p->a, p->in, r, NULL);
-		ld->lora_b[t] = put_packed(u, p->b, r, p->out, NULL);
-	}
-}
-
-static void put_layer(upload *u, size_t l, const tk_lora *lora)
-{
-	const tk_model_desc *d = &u->f->d;
-	const tk_layer_desc *h = &d->layers[l];
-	fwd_layer_dev *ld = &u->f->layers[l];
-	size_t C = d->hidden, D = d->head_dim;
-	ld->attn_norm = put(u, h->attn_norm, C);
-	ld->mlp_norm = put(u, h->mlp_norm, C);
-	for (int t = 0; t < FWD_N_LINEAR; t++) {
-		size_t in, out;
-		tk_model_linear_shape(d, t, &in, &out);
-		ld->w[t] = put_packed(u, h->w[t], in, out, u->compact ? &ld->w_form[t] : NULL);
-		if (t < 3 && h->bias[t])
-			ld->bias[t] = put(u, h->bias[t], out);
-	}
-	if (h->q_norm) {
-		ld->q_norm = put(u, h->q_norm, D);
-		ld->k_norm = put(u, h->k_norm, D);
-	}
-	put_lora(u, ld, lora, l);
-}
-
-static void put_all(upload *u, const tk_lora *lora)
-{
-	tk_forward *f = u->f;
-	const tk_model_desc *d = &f->d;
-	// a tied table is looked up in the packed lm_head: one copy, not two
-	f->embed = d->tied ? NULL : put(u, d->embed, d->vocab * d->hidden);
-	f->lm_head = put_packed(u, d->lm_head, d->hidden, d->vocab,
-				u->compact ? &f->lm_head_form : NULL);
-	f->final_norm = put(u, d->final_norm, d->hidden);
-	for (size_t l = 0; l < d->n_layers; l++)
-		put_layer(u, l, lora);
-}
-
-static int upload_weights(tk_forward *f, const tk_lora *lora)
-{
-	if (!(f->inv_freq = tk_decoder_inv_freq(f->be, &f->d)))
-		return TK_EOSERR;
-	int compact = f->seqs <= TK_FORWARD_COMPACT_SLOTS, rc = TK_OK;
-	for (int whole = 0; whole < 2; whole++) {
-		upload count = {f, NULL, 0, compact, whole, 0};
-		put_all(&count, lora);
-		f->weights = tk_backend_alloc(f->be, count.bytes);
-		if (!f->weights) {
-			rc = TK_EOSERR;
-			break;
-		}
-		upload copy = {f, f->weights, 0, compact, whole, 0};
-		put_all(&copy, lora);
-		if (!copy.misfit) {
-			f->memory += count.bytes;
-			break;
-		}
-		tk_backend_free(f->be, f->weights);
-		f->weights = NULL;
-		if (whole) // the whole matrix's form holds it: packing cannot refuse
-			rc = tk_fail(TK_EDATA, "forward: a weight does not fit the form chosen for it");
-	}
-	return rc;
-}
 
 /* ---- cache and arena --------------------------------------------------- */
 
@@ -162,7 +33,7 @@ static size_t plan_arena(fwd_arena *a, char *base, const tk_forward *f)
 	size_t HD = d->heads * d->head_dim, KVD = d->kv_heads * d->head_dim;
 	size_t max_out = d->inter > HD ? d->inter : HD;
 	max_out = max_out > C ? max_out : C;
-	size_t r = (size_t)f->lora_rank;
+	size_t r = f->adapter ? (size_t)f->adapter->rank : 0;
 	size_t at = 0;
 #define TAKE(field, count) do {                                         \
 		size_t bytes_ = ((count) * sizeof *a->field + 63) / 64 * 64;    \
@@ -206,8 +77,7 @@ static int alloc_host(tk_forward *f)
 	f->lengths = tk_calloc(f->seqs, sizeof *f->lengths);
 	f->h_ids = tk_calloc(5 * n, sizeof *f->h_ids);
 	f->h_out = tk_calloc(n, sizeof *f->h_out);
-	f->layers = tk_calloc(f->d.n_layers ? f->d.n_layers : 1, sizeof *f->layers);
-	if (!f->lengths || !f->h_ids || !f->h_out || !f->layers)
+	if (!f->lengths || !f->h_ids || !f->h_out)
 		return TK_EOSERR;
 	f->h_pos = f->h_ids + n;
 	f->h_kv_row = f->h_pos + n;
@@ -218,8 +88,7 @@ static int alloc_host(tk_forward *f)
 
 /* ---- open, close ------------------------------------------------------- */
 
-static int check_sizes(const tk_model_desc *d, const tk_lora *lora, size_t seqs,
-		       size_t context, size_t tokens)
+static int check_sizes(const tk_model_desc *d, size_t seqs, size_t context, size_t tokens)
 {
 	if (seqs == 0 || context == 0 || tokens == 0)
 		return tk_fail(TK_EUSAGE, "forward: slots, context and pass size must be positive");
@@ -228,42 +97,33 @@ static int check_sizes(const tk_model_desc *d, const tk_lora *lora, size_t seqs,
 			       "positions", context, d->max_positions);
 	if (seqs * context > INT32_MAX || tokens > INT32_MAX)
 		return tk_fail(TK_EUSAGE, "forward: %zu slots x %zu positions is too many", seqs, context);
-	if (lora && (lora->n_layers != (int)d->n_layers ||
-		     strcmp(lora->base_fingerprint, d->fingerprint) != 0))
-		return tk_fail(TK_EDATA, "adapter was made for another base model (fingerprint "
-			       "%s, model %s)", lora->base_fingerprint, d->fingerprint);
-	if (d->head_dim % 2)
-		return tk_fail(TK_ECONFIG, "forward: head dimension %zu is odd", d->head_dim);
 	return TK_OK;
 }
 
-int tk_forward_open(tk_forward **out, tk_backend *be, const struct tk_model *model,
-		    const tk_lora *lora, size_t seqs, size_t context, size_t tokens)
+int tk_forward_open_engine(tk_forward **out, tk_engine *e, const char *adapter, size_t seqs,
+			   size_t context, size_t tokens)
 {
 	*out = NULL;
+	engine_adapter *a = adapter ? engine_adapter_find(e, adapter) : NULL;
+	if (adapter && !a)
+		return tk_fail(TK_EUSAGE, "forward: the engine has no adapter named \"%s\"", adapter);
 	tk_forward *f = tk_calloc(1, sizeof *f);
 	if (!f)
 		return TK_EOSERR;
-	f->be = be;
+	f->be = e->be;
+	f->e = e;
+	f->d = e->d;
 	f->seqs = seqs;
 	f->context = context;
 	f->tokens = tokens;
-	int rc = tk_model_desc_read(&f->d, model);
-	if (!rc)
-		rc = check_sizes(&f->d, lora, seqs, context, tokens);
-	if (!rc && lora) {
-		f->lora_rank = lora->config.rank;
-		f->lora_scale = tk_lora_scale(&lora->config);
-	}
 	f->attn_scale = (float)(1.0 / sqrt((double)f->d.head_dim));
+	if ((f->adapter = a))
+		a->borrowed++;
+	int rc = check_sizes(&f->d, seqs, context, tokens);
 	if (!rc)
 		rc = alloc_host(f);
 	if (!rc)
-		rc = upload_weights(f, lora);
-	if (!rc)
 		rc = alloc_cache_and_arena(f);
-	tk_model_desc_free(&f->d); // the host pointers are not needed any more
-	f->d.embed = f->d.lm_head = f->d.final_norm = NULL;
 	if (rc) {
 		tk_forward_close(f);
 		return rc;
@@ -272,16 +132,36 @@ int tk_forward_open(tk_forward **out, tk_backend *be, const struct tk_model *mod
 	return TK_OK;
 }
 
+int tk_forward_open(tk_forward **out, tk_backend *be, const struct tk_model *model,
+		    const tk_lora *lora, size_t seqs, size_t context, size_t tokens)
+{
+	*out = NULL;
+	tk_engine *e;
+	tk_engine_config c = {.compact = seqs <= TK_FORWARD_COMPACT_SLOTS};
+	int rc = tk_engine_open(&e, be, model, &c);
+	if (!rc && lora)
+		rc = tk_engine_attach(e, "adapter", lora);
+	if (!rc)
+		rc = tk_forward_open_engine(out, e, lora ? "adapter" : NULL, seqs, context, tokens);
+	if (rc) {
+		tk_engine_close(e);
+		return rc;
+	}
+	(*out)->owns_engine = 1;
+	(*out)->memory += tk_engine_memory(e);
+	return TK_OK;
+}
+
 void tk_forward_close(tk_forward *f)
 {
 	if (!f)
 		return;
-	tk_backend_free(f->be, f->weights);
-	tk_backend_free(f->be, f->inv_freq);
+	if (f->adapter)
+		f->adapter->borrowed--;
 	tk_backend_free(f->be, f->cache);
 	tk_backend_free(f->be, f->arena_block);
-	tk_model_desc_free(&f->d);
-	free(f->layers);
+	if (f->owns_engine)
+		tk_engine_close(f->e);
 	free(f->lengths);
 	free(f->h_ids);
 	free(f->h_out);

@@ -9,22 +9,8 @@
 #include "tk_forward.h"
 #include "tk_lora.h"
 
+#include "engine/engine_internal.h"
 #include "model/model_desc.h"
-
-/* The linear layers of a block, in the order of enum tk_lora_target. */
-#define FWD_N_LINEAR TK_MODEL_N_LINEAR
-
-
-/* One layer's weights on the backend. */
-typedef struct fwd_layer_dev {
-	float *attn_norm, *mlp_norm;             // (C)
-	void *w[FWD_N_LINEAR];                   // (out, in), packed in w_form
-	int w_form[FWD_N_LINEAR];                // enum tk_pack_form
-	float *bias[3];                          // (out) or NULL
-	float *q_norm, *k_norm;                  // (D) or NULL
-	float *lora_a[FWD_N_LINEAR];             // (r, in) packed, or NULL
-	float *lora_b[FWD_N_LINEAR];             // (out, r) packed
-} fwd_layer_dev;
 
 /* The activations of one pass of n <= tokens tokens; L = logit rows. */
 typedef struct fwd_arena {
@@ -45,22 +31,17 @@ typedef struct fwd_arena {
 
 struct tk_forward {
 	tk_backend *be;
-	tk_model_desc d;                // host weight pointers cleared after upload
+	tk_engine *e;              // the weights: borrowed, or the forward's own
+	int owns_engine;
+	engine_adapter *adapter;   // NULL: the bare base
+	tk_model_desc d;           // the engine's numbers (no host weights)
 	size_t seqs, context, tokens;
 	float attn_scale;
-	int lora_rank;             // 0: no adapter
-	float lora_scale;
 	/* backend memory */
-	void *weights;             // one block: everything below points into it
-	float *embed;              // NULL when tied: looked up in lm_head
-	void *lm_head;             // packed in lm_head_form
-	int lm_head_form;          // enum tk_pack_form
-	float *final_norm, *inv_freq;
-	fwd_layer_dev *layers;     // (n_layers) host array of device pointers
 	float *cache;              // (layers, 2, seqs · context, KV, D)
 	void *arena_block;
 	fwd_arena a;
-	size_t memory;
+	size_t memory;             // cache and arena (and an owned engine)
 	/* host */
 	size_t *lengths;           // (seqs) tokens each slot holds
 	int32_t *h_ids, *h_pos, *h_kv_row, *h_cache_row; // (tokens) one pass

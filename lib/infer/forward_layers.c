@@ -8,22 +8,37 @@
 #include "model/decoder_layer.h"
 #include "tk_error.h"
 
-/* y += scale · x·Aᵀ·Bᵀ for linear layer t of ld, when it has an adapter.
- *   y (n, out)   x (n, in) */
-static int lora_add(tk_forward *f, const fwd_layer_dev *ld, int t, float *y,
-		    const float *x, size_t n)
+/* y = x·Wᵀ for an adapter's matrix: packed (an attached copy) or as a
+ * trainer holds it (a live adapter), the same bits on a batch-invariant
+ * backend.   y (n, out)   x (n, in) */
+static int adapter_product(tk_forward *f, float *y, const float *x, const float *w,
+			   size_t n, size_t in, size_t out)
 {
-	if (!ld->lora_a[t])
+	return f->adapter->packed ? tk_matmul_forward_packed(f->be, y, x, w, NULL, n, in, out, 0)
+				  : tk_matmul_forward(f->be, y, x, w, NULL, n, in, out, 0);
+}
+
+/* y += scale · x·Aᵀ·Bᵀ for linear layer t of layer l, when the adapter
+ * has it.   y (n, out)   x (n, in) */
+static int lora_add(tk_forward *f, size_t l, int t, float *y, const float *x, size_t n)
+{
+	const engine_adapter *ad = f->adapter;
+	size_t at = l * ENGINE_N_LINEAR + (size_t)t;
+	if (!ad || !ad->a[at])
 		return TK_OK;
-	size_t in, out, r = (size_t)f->lora_rank;
+	size_t in, out, r = (size_t)ad->rank;
 	tk_model_linear_shape(&f->d, t, &in, &out);
-	int rc = tk_matmul_forward_packed(f->be, f->a.lora_t, x, ld->lora_a[t], NULL, n, in, r, 0);
+	int rc = adapter_product(f, f->a.lora_t, x, ad->a[at], n, in, r);
 	if (!rc)
-		rc = tk_matmul_forward_packed(f->be, f->a.lora_u, f->a.lora_t, ld->lora_b[t], NULL,
-					      n, r, out, 0);
+		rc = adapter_product(f, f->a.lora_u, f->a.lora_t, ad->b[at], n, r, out);
 	if (!rc)
-		tk_axpy(f->be, y, f->lora_scale, f->a.lora_u, n * out);
+		tk_axpy(f->be, y, ad->scale, f->a.lora_u, n * out);
 	return rc;
+}
+
+static int has_lora(const tk_forward *f, size_t l, int t)
+{
+	return f->adapter && f->adapter->a[l * ENGINE_N_LINEAR + (size_t)t];
 }
 
 /* The base products of linears that share x in one go, then the adapters. */
@@ -31,7 +46,7 @@ static int linears(void *pass, size_t l, const int *ts, float *const *ys, size_t
 		   const float *x, size_t n)
 {
 	tk_forward *f = pass;
-	const fwd_layer_dev *ld = &f->layers[l];
+	const engine_layer *ld = &f->e->layers[l];
 	tk_matmul_job jobs[3] = {{0}};
 	size_t in = 0;
 	for (size_t i = 0; i < count; i++) {
@@ -42,7 +57,7 @@ static int linears(void *pass, size_t l, const int *ts, float *const *ys, size_t
 	}
 	int rc = tk_matmul_forward_packed_many(f->be, x, n, in, jobs, count);
 	for (size_t i = 0; i < count && !rc; i++)
-		rc = lora_add(f, ld, ts[i], ys[i], x, n);
+		rc = lora_add(f, l, ts[i], ys[i], x, n);
 	return rc;
 }
 
@@ -53,19 +68,19 @@ static int residual(void *pass, size_t l, int t, float *x, const float *resid,
 		    const float *x_in, size_t n)
 {
 	tk_forward *f = pass;
-	const fwd_layer_dev *ld = &f->layers[l];
+	const engine_layer *ld = &f->e->layers[l];
 	size_t in, out;
 	tk_model_linear_shape(&f->d, t, &in, &out);
 	if (x != resid)
 		return tk_fail(TK_EUSAGE, "forward: the residual stream is updated in place");
-	if (!ld->lora_a[t]) // straight into x: x + chain, the bits of a separate add
+	if (!has_lora(f, l, t)) // straight into x: x + chain, the bits of a separate add
 		return tk_matmul_forward_packed_as(f->be, x, x_in, ld->w[t], ld->w_form[t], NULL,
 						   n, in, out, 1);
 	float *scratch = f->a.xn;
 	int rc = tk_matmul_forward_packed_as(f->be, scratch, x_in, ld->w[t], ld->w_form[t], NULL,
 					     n, in, out, 0);
 	if (!rc)
-		rc = lora_add(f, ld, t, scratch, x_in, n);
+		rc = lora_add(f, l, t, scratch, x_in, n);
 	if (!rc)
 		tk_add(f->be, x, x, scratch, n * out);
 	return rc;
@@ -91,13 +106,14 @@ static const tk_decoder_ops forward_ops = {linears, residual, attend};
 int fwd_layers(tk_forward *f, size_t n)
 {
 	fwd_arena *a = &f->a;
+	const tk_engine *e = f->e;
 	// x (n, C) = embedding of ids
 	if (f->d.tied)
-		tk_embedding_forward_packed(f->be, a->x, a->ids, f->lm_head, f->lm_head_form, n,
+		tk_embedding_forward_packed(f->be, a->x, a->ids, e->lm_head, e->lm_head_form, n,
 					    f->d.hidden, f->d.vocab);
 	else
-		tk_embedding_forward(f->be, a->x, a->ids, f->embed, n, f->d.hidden, f->d.vocab);
-	tk_rope_table(f->be, a->rope, a->pos, f->inv_freq, n, f->d.head_dim);
+		tk_embedding_forward(f->be, a->x, a->ids, e->embed, n, f->d.hidden, f->d.vocab);
+	tk_rope_table(f->be, a->rope, a->pos, e->inv_freq, n, f->d.head_dim);
 	// q and k before the q/k norm (Qwen3) in att and k_pre, free until attention
 	tk_decoder_bufs b = {
 		.x_in = a->x, .x_mid = a->x, .x_out = a->x, .xn = a->xn,
@@ -105,7 +121,7 @@ int fwd_layers(tk_forward *f, size_t n)
 		.att = a->att, .gate = a->gate, .up = a->up, .act = a->act, .rope = a->rope,
 	};
 	for (size_t l = 0; l < f->d.n_layers; l++) {
-		const fwd_layer_dev *ld = &f->layers[l];
+		const engine_layer *ld = &e->layers[l];
 		tk_decoder_norms w = {ld->attn_norm, ld->mlp_norm, ld->q_norm, ld->k_norm};
 		int rc = tk_decoder_layer_forward(f->be, &f->d, l, &w, &forward_ops, f, &b, n);
 		if (rc)

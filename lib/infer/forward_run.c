@@ -49,9 +49,9 @@ static int logits_of(tk_forward *f, size_t n, float *logits)
 		size_t rows = m - lo < TK_FORWARD_LOGIT_ROWS ? m - lo : TK_FORWARD_LOGIT_ROWS;
 		tk_copy_to_device(f->be, a->sel, f->h_sel + lo, rows * sizeof *a->sel);
 		tk_rows_gather(f->be, a->hsel, a->x, a->sel, rows, C);
-		tk_rmsnorm_forward(f->be, a->hnorm, NULL, a->hsel, f->final_norm, rows, C, f->d.eps);
-		int rc = tk_matmul_forward_packed_as(f->be, a->logits, a->hnorm, f->lm_head,
-						     f->lm_head_form, NULL, rows, C, V, 0);
+		tk_rmsnorm_forward(f->be, a->hnorm, NULL, a->hsel, f->e->final_norm, rows, C, f->d.eps);
+		int rc = tk_matmul_forward_packed_as(f->be, a->logits, a->hnorm, f->e->lm_head,
+						     f->e->lm_head_form, NULL, rows, C, V, 0);
 		if (rc)
 			return rc;
 		for (size_t r = 0; r < rows; r++)

@@ -1,0 +1,185 @@
+/* The engine's lifetime: every base weight uploaded once into one backend
+ * block, packed for the product (and for the backward with .train), or in
+ * compact forms (tk_engine.h). */
+#include "engine_internal.h"
+
+#include "kernels.h"
+#include "model/decoder_layer.h"
+#include "tk_error.h"
+#include "tk_model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Walks every weight in upload order: sizes them (next NULL) or copies
+ * them to the block at next and records where.  Base weights in compact
+ * forms are in the smallest form that holds them exactly.  Finding that
+ * form means fitting every block, as packing does again; so the sizing
+ * walk first guesses it from a matrix's first rows, and the copying
+ * walk's packing checks every value: when a guess was wrong (some later
+ * row needs a larger form) both walks run again with the forms of whole
+ * matrices. */
+#define GUESS_ROWS 64
+
+typedef struct upload {
+	tk_engine *e;
+	char *next;        // NULL: only sizing
+	size_t bytes;
+	int whole;         // forms from whole matrices, not their first rows
+	int misfit;        // a guessed form did not hold some value
+} upload;
+
+/* Takes `bytes` of the block, 64-byte aligned; NULL when sizing. */
+static void *take(upload *u, size_t bytes)
+{
+	size_t padded = (bytes + 63) / 64 * 64;
+	u->bytes += padded;
+	if (!u->next)
+		return NULL;
+	void *dst = u->next;
+	u->next += padded;
+	return dst;
+}
+
+static float *put(upload *u, const float *src, size_t n)
+{
+	float *dst = take(u, n * sizeof *src);
+	if (dst && src)
+		tk_copy_to_device(u->e->be, dst, src, n * sizeof *src);
+	return src ? dst : NULL;
+}
+
+/* w (out, in), packed in *form (chosen when sizing; form NULL: f32). */
+static void *put_packed(upload *u, const float *w, size_t in, size_t out, int *form)
+{
+	int f32 = TK_PACK_F32, *as = form ? form : &f32;
+	if (!u->next && form)
+		*form = tk_matmul_pack_form(u->e->be, w, in,
+					    u->whole || out < GUESS_ROWS ? out : GUESS_ROWS);
+	void *dst = take(u, tk_matmul_packed_bytes(u->e->be, *as, in, out));
+	if (dst && !tk_matmul_pack_as(u->e->be, dst, *as, w, in, out))
+		u->misfit = 1;
+	return dst;
+}
+
+/* w packed for dx = dy·W (the trainer's backward). */
+static float *put_backward(upload *u, const float *w, size_t in, size_t out)
+{
+	float *dst = take(u, tk_matmul_packed_backward_floats(u->e->be, in, out) * sizeof(float));
+	if (dst)
+		tk_matmul_pack_backward(u->e->be, dst, w, in, out);
+	return dst;
+}
+
+static void put_layer(upload *u, size_t l)
+{
+	tk_engine *e = u->e;
+	const tk_model_desc *d = &e->d;
+	const tk_layer_desc *h = &d->layers[l];
+	engine_layer *el = &e->layers[l];
+	size_t C = d->hidden, D = d->head_dim;
+	el->attn_norm = put(u, h->attn_norm, C);
+	el->mlp_norm = put(u, h->mlp_norm, C);
+	for (int t = 0; t < ENGINE_N_LINEAR; t++) {
+		size_t in, out;
+		tk_model_linear_shape(d, t, &in, &out);
+		el->w[t] = put_packed(u, h->w[t], in, out, e->compact ? &el->w_form[t] : NULL);
+		if (e->train)
+			el->w_bwd[t] = put_backward(u, h->w[t], in, out);
+		if (t < 3 && h->bias[t])
+			el->bias[t] = put(u, h->bias[t], out);
+	}
+	if (h->q_norm) {
+		el->q_norm = put(u, h->q_norm, D);
+		el->k_norm = put(u, h->k_norm, D);
+	}
+}
+
+static void put_all(upload *u)
+{
+	tk_engine *e = u->e;
+	const tk_model_desc *d = &e->d;
+	// a tied table is looked up in the packed lm_head: one copy, not two
+	e->embed = d->tied ? NULL : put(u, d->embed, d->vocab * d->hidden);
+	e->lm_head = put_packed(u, d->lm_head, d->hidden, d->vocab,
+				e->compact ? &e->lm_head_form : NULL);
+	if (e->train)
+		e->lm_head_bwd = put_backward(u, d->lm_head, d->hidden, d->vocab);
+	e->final_norm = put(u, d->final_norm, d->hidden);
+	for (size_t l = 0; l < d->n_layers; l++)
+		put_layer(u, l);
+}
+
+static int upload_weights(tk_engine *e)
+{
+	for (int whole = 0; whole < 2; whole++) {
+		upload count = {e, NULL, 0, whole, 0};
+		put_all(&count);
+		e->block = tk_backend_alloc(e->be, count.bytes);
+		if (!e->block)
+			return tk_fail_context(TK_EOSERR, "model weights (%zu MiB): ",
+					       count.bytes >> 20);
+		upload copy = {e, e->block, 0, whole, 0};
+		put_all(&copy);
+		if (!copy.misfit) {
+			e->memory += count.bytes;
+			return TK_OK;
+		}
+		tk_backend_free(e->be, e->block);
+		e->block = NULL;
+	}
+	// the whole matrix's form holds it: packing cannot refuse
+	return tk_fail(TK_EDATA, "engine: a weight does not fit the form chosen for it");
+}
+
+int tk_engine_open(tk_engine **out, tk_backend *be, const tk_model *model,
+		   const tk_engine_config *c)
+{
+	*out = NULL;
+	tk_engine *e = tk_calloc(1, sizeof *e);
+	if (!e)
+		return TK_EOSERR;
+	e->be = be;
+	e->train = c && c->train;
+	e->compact = c && c->compact && !e->train;
+	int rc = tk_model_desc_read(&e->d, model);
+	if (!rc && e->d.head_dim % 2)
+		rc = tk_fail(TK_ECONFIG, "engine: head dimension %zu is odd", e->d.head_dim);
+	if (!rc && !(e->layers = tk_calloc(e->d.n_layers ? e->d.n_layers : 1, sizeof *e->layers)))
+		rc = TK_EOSERR;
+	if (!rc)
+		rc = upload_weights(e);
+	if (!rc && !(e->inv_freq = tk_decoder_inv_freq(be, &e->d)))
+		rc = TK_EOSERR;
+	tk_model_desc_free(&e->d); // the host pointers are not needed any more
+	e->d.embed = e->d.lm_head = e->d.final_norm = NULL;
+	if (rc) {
+		tk_engine_close(e);
+		return rc;
+	}
+	*out = e;
+	return TK_OK;
+}
+
+void tk_engine_close(tk_engine *e)
+{
+	if (!e)
+		return;
+	while (e->adapters)
+		engine_adapter_remove(e, e->adapters);
+	tk_backend_free(e->be, e->block);
+	tk_backend_free(e->be, e->inv_freq);
+	tk_model_desc_free(&e->d);
+	free(e->layers);
+	free(e);
+}
+
+tk_backend *tk_engine_backend(const tk_engine *e) { return e->be; }
+
+size_t tk_engine_memory(const tk_engine *e)
+{
+	size_t bytes = e->memory;
+	for (const engine_adapter *a = e->adapters; a; a = a->next)
+		bytes += a->bytes;
+	return bytes;
+}
