@@ -633,6 +633,11 @@ static void resume(run *r)
 	char name[1024], path[4096];
 	int64_t step;
 	cJSON *record;
+	size_t cut;
+	tk_check(tk_run_repair_checkpoints(r->s->rundir, &cut));
+	if (cut)
+		tk_warn("%s/checkpoints.jsonl: ignored its last line, cut short (%zu bytes) when "
+			"a run was killed, and rewrote the file without it", r->s->rundir, cut);
 	tk_check(tk_run_last_checkpoint(r->s->rundir, name, sizeof name, &step, &record));
 	cJSON_Delete(record);
 	in_run(r, name, path, sizeof path);

@@ -601,6 +601,11 @@ static void save_state(run *r)
 static void last_checkpoint(run *r, char *name, size_t cap, int64_t *step)
 {
 	cJSON *o;
+	size_t cut;
+	tk_check(tk_run_repair_checkpoints(r->s->rundir, &cut));
+	if (cut)
+		tk_warn("%s/checkpoints.jsonl: ignored its last line, cut short (%zu bytes) when "
+			"a run was killed, and rewrote the file without it", r->s->rundir, cut);
 	tk_check(tk_run_last_checkpoint(r->s->rundir, name, cap, step, &o));
 	const cJSON *d = cJSON_GetObjectItem(o, "data");
 	const cJSON *e = cJSON_GetObjectItem(d, "epoch"), *i = cJSON_GetObjectItem(d, "index");

@@ -159,6 +159,16 @@ setup() {
 	[ ! -e big ]
 }
 
+@test "-m: temporary folders a killed export left beside the output are removed, nothing else" {
+	mkdir .out.tmp-Ab12Cd .out.old-XyZ789 .out.tmp-mine .other.tmp-Ab12Cd
+	touch .out.tmp-Ab12Cd/model.safetensors .out.old-XyZ789/config.json .out.tmp-mine/keep
+	touch .out.tmp-Zz99Yy   # a file, not a folder tk made
+	tk-merge -m "$FIX/tiny-llama" -o out
+	[ -f out/model.safetensors ]
+	[ ! -e .out.tmp-Ab12Cd ] && [ ! -e .out.old-XyZ789 ]
+	[ -f .out.tmp-mine/keep ] && [ -d .other.tmp-Ab12Cd ] && [ -f .out.tmp-Zz99Yy ]
+}
+
 @test "--average: weighted mean of checkpoints, layouts checked" {
 	tk-merge --init "$FIX/tiny-llama/config.json" --seed 1 -o a.tkc
 	tk-merge --init "$FIX/tiny-llama/config.json" --seed 2 -o b.tkc

@@ -131,6 +131,40 @@ copy_stream() {
 	diff <(sed 's/, "time.*//' whole/metrics.jsonl) <(sed 's/, "time.*//' cut/metrics.jsonl)
 }
 
+@test "--resume: a cut last line of checkpoints.jsonl is dropped with a warning, stale temporaries cleared" {
+	copy_chats 32 > copy.jsonl
+	tk-render -q -m "$FIX/tiny-llama" copy.jsonl -o copy.tks
+	opts=(-m "$FIX/tiny-llama" copy.tks --steps 6 --batch 4 --save-every 2 --lr 1e-2
+	      --lora-rank 4 -t 1 --seed 5 -q)
+	tk-sft "${opts[@]}" -o whole
+	tk-sft "${opts[@]}" -o cut
+	# as if killed while appending step 4's record, and while writing a state
+	[ "$(wc -l < cut/checkpoints.jsonl)" -eq 2 ]
+	{ head -1 cut/checkpoints.jsonl; sed -n 2p cut/checkpoints.jsonl | head -c 25; } >cp.tmp
+	mv cp.tmp cut/checkpoints.jsonl
+	rm cut/final.tkc
+	touch cut/.step-000006.tkc.tmp-Ab12Cd cut/.final.tkc.tmp-XyZ789
+	# the user's own files, whatever their names, stay
+	touch cut/.notes.tmp-Ab12Cd cut/step-000006.tkc.tmp-Ab12Cd cut/.final.tkc.tmp-long123 cut/mine.txt
+	run tk-sft "${opts[@]}" --resume cut
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"cut/checkpoints.jsonl: ignored its last line, cut short (25 bytes)"* ]]
+	cmp whole/final.tkc cut/final.tkc
+	diff whole/checkpoints.jsonl cut/checkpoints.jsonl
+	[ ! -e cut/.step-000006.tkc.tmp-Ab12Cd ] && [ ! -e cut/.final.tkc.tmp-XyZ789 ]
+	[ -e cut/.notes.tmp-Ab12Cd ] && [ -e cut/step-000006.tkc.tmp-Ab12Cd ]
+	[ -e cut/.final.tkc.tmp-long123 ] && [ -e cut/mine.txt ]
+	# a record whole but for its newline is kept, and the next one starts a line
+	head -c -1 whole/checkpoints.jsonl >cp.tmp && mv cp.tmp whole/checkpoints.jsonl
+	rm whole/final.tkc
+	run tk-sft "${opts[@]}" --resume whole
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"ignored its last line"* ]]
+	cmp whole/final.tkc cut/final.tkc
+	[ "$(grep -c '^{.*}$' whole/checkpoints.jsonl)" -eq "$(wc -l < whole/checkpoints.jsonl)" ]
+}
+
 @test "--recompute and micro-batches of one record give the same adapter, less memory" {
 	copy_stream
 	opts=(-m "$FIX/tiny-llama" copy.tks --steps 6 --batch 8 --lr 1e-2 --lora-rank 4 -t 2 -q)

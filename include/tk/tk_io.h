@@ -20,6 +20,12 @@ int tk_outfile_commit(tk_outfile *f);
 /* Removes the temporary file and frees f.  Safe on NULL. */
 void tk_outfile_abort(tk_outfile *f);
 const char *tk_outfile_path(const tk_outfile *f);
+/* When name (a file name, no folder) has the form of a temporary name
+ * tk makes beside a final name BASE, ".BASE.TAG-XXXXXX" (TAG "tmp" for
+ * tk_outfile; XXXXXX six letters or digits, as mkstemp makes them), the
+ * length of BASE; else 0.  For clearing what a killed run left, and
+ * nothing else. */
+size_t tk_temp_name_base(const char *name, const char *tag);
 /* Removes the temporary file of every outfile not yet committed or
  * aborted, for exit paths (the tk commands call it at exit, so a command
  * that dies half-way leaves no temporary file).  The outfiles stay

@@ -29,6 +29,13 @@ int tk_run_write_json(const char *dir, const char *name, const struct cJSON *o);
  * no settings, or the read's error. */
 int tk_run_check_settings(const char *dir, const struct cJSON *now);
 
+/* Before a --resume reads DIR/checkpoints.jsonl: a last line cut short
+ * (the run was killed while appending it) is dropped, the file rewritten
+ * without it, and *dropped set to its bytes for a warning; a whole record
+ * that only lacks its newline is kept and ended.  0 with the file as it
+ * was when it ends with a newline, or is missing. */
+int tk_run_repair_checkpoints(const char *dir, size_t *dropped);
+
 /* The last record of DIR/checkpoints.jsonl: its state file's name, step,
  * and the whole record (for the caller's own keys; cJSON_Delete it).
  * TK_ENOINPUT when there is no checkpoints.jsonl, TK_EDATA when the last

@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "tk_error.h"
 #include "tk_export.h"
+#include "tk_io.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -55,12 +56,51 @@ static char *sibling_name(const char *path, const char *tag)
 	return s;
 }
 
+/* 1 when name is a temporary folder name tk makes for an output named
+ * base (".BASE.tmp-XXXXXX", or ".BASE.old-XXXXXX" for --force's old
+ * folder). */
+static int stale_name(const char *name, const char *base, size_t base_len)
+{
+	size_t tmp = tk_temp_name_base(name, "tmp"), old = tk_temp_name_base(name, "old");
+	size_t n = tmp ? tmp : old;
+	return n == base_len && strncmp(name + 1, base, base_len) == 0;
+}
+
+/* A killed export leaves its temporary folder beside the output: the
+ * next export to the same name removes those (tk's names only, folders
+ * only; anything else there is the user's). */
+static void clear_stale(const char *path)
+{
+	size_t n = strlen(path);
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	const char *slash = memrchr(path, '/', n);
+	const char *base = slash ? slash + 1 : path;
+	size_t base_len = (size_t)(path + n - base);
+	char dir[PATH_MAX], entry[PATH_MAX];
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct stat st;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (!stale_name(e->d_name, base, base_len))
+			continue;
+		if (snprintf(entry, sizeof entry, "%s/%s", dir, e->d_name) >= (int)sizeof entry)
+			continue;
+		if (lstat(entry, &st) == 0 && S_ISDIR(st.st_mode))
+			remove_flat_dir(entry);
+	}
+	closedir(d);
+}
+
 int tk_outdir_open(tk_outdir **out, const char *path, int force)
 {
 	*out = NULL;
 	struct stat st;
 	if (!force && stat(path, &st) == 0)
 		return tk_fail(TK_ECANTCREAT, "%s: exists (use --force to replace it)", path);
+	clear_stale(path);
 	tk_outdir *d = tk_calloc(1, sizeof *d);
 	if (!d)
 		return TK_EOSERR;

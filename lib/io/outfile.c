@@ -4,6 +4,7 @@
 #include "tk_error.h"
 #include "tk_io.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -136,6 +137,21 @@ int tk_outfile_open(tk_outfile **out, const char *path, int binary)
 	add_pending(f);
 	*out = f;
 	return TK_OK;
+}
+
+size_t tk_temp_name_base(const char *name, const char *tag)
+{
+	size_t n = strlen(name), t = strlen(tag);
+	/* "." BASE "." TAG "-" XXXXXX, BASE not empty */
+	if (name[0] != '.' || n < 1 + 1 + 1 + t + 1 + 6)
+		return 0;
+	const char *suffix = name + n - (1 + t + 1 + 6);
+	if (suffix[0] != '.' || strncmp(suffix + 1, tag, t) != 0 || suffix[1 + t] != '-')
+		return 0;
+	for (const char *x = suffix + 1 + t + 1; *x; x++)
+		if (!isalnum((unsigned char)*x))
+			return 0;
+	return (size_t)(suffix - (name + 1));
 }
 
 const char *tk_outfile_path(const tk_outfile *f)

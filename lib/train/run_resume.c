@@ -1,6 +1,7 @@
 /* The run folder's JSON files for --resume (tk_run.h): config.json written
  * and checked against the settings of the resumed run, the last record of
  * checkpoints.jsonl, and metrics.jsonl cut back to a checkpoint's step. */
+#define _GNU_SOURCE /* memrchr */
 #include "tk_run.h"
 
 #include "tk_error.h"
@@ -76,24 +77,71 @@ int tk_run_check_settings(const char *dir, const cJSON *now)
 	return TK_OK;
 }
 
+#define MAX_CHECKPOINTS_FILE (64 << 20)
+
+static int read_checkpoints(const char *dir, char *path, size_t cap, char **text, size_t *len)
+{
+	join(path, cap, dir, "checkpoints.jsonl");
+	if (tk_read_text(path, MAX_CHECKPOINTS_FILE, text, len))
+		return tk_fail(TK_ENOINPUT, "--resume %s: no checkpoints.jsonl (was the run started "
+			       "with -o %s, and did it write a checkpoint?)", dir, dir);
+	return TK_OK;
+}
+
+/* The record a line holds (path and step), or NULL. */
+static cJSON *checkpoint_record(const char *line, size_t len)
+{
+	cJSON *o = tk_jsonl_parse(line, len);
+	const cJSON *p = cJSON_GetObjectItem(o, "path"), *st = cJSON_GetObjectItem(o, "step");
+	if (cJSON_IsString(p) && cJSON_IsNumber(st))
+		return o;
+	cJSON_Delete(o);
+	return NULL;
+}
+
+int tk_run_repair_checkpoints(const char *dir, size_t *dropped)
+{
+	char path[4096], *text;
+	size_t len;
+	*dropped = 0;
+	if (read_checkpoints(dir, path, sizeof path, &text, &len))
+		return TK_OK; /* tk_run_last_checkpoint says what is missing */
+	if (len == 0 || text[len - 1] == '\n') {
+		free(text);
+		return TK_OK;
+	}
+	const char *nl = memrchr(text, '\n', len);
+	size_t start = nl ? (size_t)(nl - text) + 1 : 0;
+	/* a whole record that only lacks its newline is kept, and ended */
+	cJSON *whole = checkpoint_record(text + start, len - start);
+	cJSON_Delete(whole);
+	if (whole)
+		text[len++] = '\n'; /* tk_read_text leaves room for its NUL */
+	else
+		*dropped = len - start;
+	int rc = tk_write_text(path, text, whole ? len : start);
+	free(text);
+	return rc;
+}
+
 int tk_run_last_checkpoint(const char *dir, char *name, size_t cap, int64_t *step,
 			   cJSON **record)
 {
 	char path[4096], *text;
-	join(path, sizeof path, dir, "checkpoints.jsonl");
-	if (tk_read_text(path, 64 << 20, &text, NULL))
-		return tk_fail(TK_ENOINPUT, "--resume %s: no checkpoints.jsonl (was the run started "
-			       "with -o %s, and did it write a checkpoint?)", dir, dir);
-	char *last = NULL;
-	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n"))
-		last = line;
-	cJSON *o = last ? cJSON_Parse(last) : NULL;
+	size_t len;
+	int rc = read_checkpoints(dir, path, sizeof path, &text, &len);
+	if (rc)
+		return rc;
+	while (len && tk_jsonl_blank(text + len - 1, 1))
+		len--;
+	const char *nl = memrchr(text, '\n', len);
+	size_t start = nl ? (size_t)(nl - text) + 1 : 0;
+	cJSON *o = len ? checkpoint_record(text + start, len - start) : NULL;
 	free(text);
+	if (!o)
+		return tk_fail(TK_EDATA, len ? "%s: the last line is not a checkpoint record"
+				       : "%s: holds no checkpoint record", path);
 	const cJSON *p = cJSON_GetObjectItem(o, "path"), *st = cJSON_GetObjectItem(o, "step");
-	if (!cJSON_IsString(p) || !cJSON_IsNumber(st)) {
-		cJSON_Delete(o);
-		return tk_fail(TK_EDATA, "%s: the last line is not a checkpoint record", path);
-	}
 	snprintf(name, cap, "%s", p->valuestring);
 	*step = (int64_t)st->valuedouble;
 	*record = o;

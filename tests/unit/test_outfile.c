@@ -100,6 +100,8 @@ static void test_discard_pending_removes_temporaries(void)
 	const char *a_path = scratch("pending-a.txt");
 	char b_path[512];
 	snprintf(b_path, sizeof b_path, "%s/pending-b.txt", tkt_tmpdir());
+	unlink(a_path);
+	unlink(b_path);
 	tk_outfile *a, *b;
 	TKT_CHECK(tk_outfile_open(&a, a_path, 0) == TK_OK, "%s", tk_error_message());
 	TKT_CHECK(tk_outfile_open(&b, b_path, 0) == TK_OK, "%s", tk_error_message());
@@ -114,6 +116,33 @@ static void test_discard_pending_removes_temporaries(void)
 	/* a file opened afterwards is unaffected */
 	TKT_CHECK(tk_outfile_open(&a, a_path, 0) == TK_OK, "%s", tk_error_message());
 	TKT_CHECK(tk_outfile_commit(a) == TK_OK && exists(a_path), "%s", tk_error_message());
+}
+
+/* The names tk's own temporaries have, and only those, are recognised
+ * (what a later run may clear). */
+static void test_temp_name_base(void)
+{
+	TKT_CHECK(tk_temp_name_base(".step-000004.tkc.tmp-Ab12Cd", "tmp") == 15, "step");
+	TKT_CHECK(tk_temp_name_base(".out.old-XyZ789", "old") == 3, "old folder");
+	TKT_CHECK(tk_temp_name_base(".a.b.tmp-000000", "tmp") == 3, "dots in the name");
+	static const char *const not_ours[] = {
+		"step.tkc.tmp-Ab12Cd", ".step.tkc.tmp-Ab12C", ".step.tkc.tmp-Ab12Cd7",
+		".step.tkc.tmp-Ab_2Cd", "..tmp-Ab12Cd", ".x.tmp_Ab12Cd", ".x.old-Ab12Cd", "", ".",
+	};
+	for (size_t i = 0; i < sizeof not_ours / sizeof *not_ours; i++)
+		TKT_CHECK(tk_temp_name_base(not_ours[i], "tmp") == 0, "'%s' taken as tk's", not_ours[i]);
+	/* what tk_outfile_open makes is one */
+	tk_outfile *f;
+	TKT_CHECK(tk_outfile_open(&f, scratch("named.txt"), 0) == TK_OK, "%s", tk_error_message());
+	DIR *d = opendir(tkt_tmpdir());
+	int found = 0;
+	for (struct dirent *e; d && (e = readdir(d));)
+		found += strncmp(e->d_name, ".named.txt.", 11) == 0 &&
+			 tk_temp_name_base(e->d_name, "tmp") == strlen("named.txt");
+	if (d)
+		closedir(d);
+	tk_outfile_abort(f);
+	TKT_CHECK(found == 1, "tk_outfile's own temporary not recognised");
 }
 
 static void test_full_device_fails_cleanly(void)
@@ -204,6 +233,7 @@ int main(void)
 	TKT_RUN(test_commit_replaces_old_file_whole);
 	TKT_RUN(test_abort_leaves_nothing);
 	TKT_RUN(test_discard_pending_removes_temporaries);
+	TKT_RUN(test_temp_name_base);
 	TKT_RUN(test_full_device_fails_cleanly);
 	TKT_RUN(test_unwritable_folder_is_reported);
 	TKT_RUN(test_binary_to_terminal_refused);
