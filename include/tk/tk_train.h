@@ -45,6 +45,7 @@
 #include "tk_lora.h"
 
 typedef struct tk_backend tk_backend;
+typedef struct tk_engine tk_engine;
 struct tk_model;
 
 typedef struct tk_train tk_train;
@@ -98,6 +99,14 @@ int tk_train_open(tk_train **out, tk_backend *be, const struct tk_model *model,
 int tk_train_open_recompute(tk_train **out, tk_backend *be,
 			    const struct tk_model *model, const tk_lora *adapter,
 			    const tk_train_config *c, int recompute);
+/* LoRA training on an engine opened with .train (tk_engine.h): the base is
+ * the engine's, the adapter (made or loaded for the model) the trainer's,
+ * lent to the engine under `name` while the trainer is open, so that
+ * tk_forward_open_engine(.., name, ..) samples from the weights being
+ * trained.  tk_train_open with an adapter is this on an engine of the
+ * trainer's own. */
+int tk_train_open_engine(tk_train **out, tk_engine *e, const tk_lora *adapter,
+			 const char *name, const tk_train_config *c, int recompute);
 void tk_train_close(tk_train *t);  /* safe on NULL */
 
 /* Backend bytes of the activations of a pass of tokens tokens, for
@@ -142,8 +151,8 @@ size_t tk_train_memory(const tk_train *t);   /* backend bytes held */
 /* Host copies by tensor name (HF names, PEFT names for LoRA): which 'p'
  * parameter, 'g' gradient, 'm' / 'v' AdamW moments.  TK_EUSAGE for an
  * unknown name, a frozen one (but 'p' of a frozen tensor the trainer holds
- * as it is), a base matrix LoRA training holds only packed, or a wrong
- * count. */
+ * as it is), a base weight in LoRA training (the engine holds it), or a
+ * wrong count. */
 int tk_train_get(const tk_train *t, const char *name, char which, float *out,
 		 size_t n);
 

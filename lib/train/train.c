@@ -62,17 +62,13 @@ static void add_lora(table *tb, const tk_lora *lora, size_t l)
 	}
 }
 
-/* The tensor just added, a matrix of the frozen base that LoRA training
- * multiplies only through its packed copies (pack_frozen): not uploaded. */
-static void packed_only(table *tb)
-{
-	if (tb->out && !tb->t->full)
-		tb->out[tb->count - 1].packed_only = 1;
-}
-
 static void add_layer(table *tb, size_t l, const tk_lora *lora)
 {
 	tk_train *t = tb->t;
+	if (t->e) { // the base is the engine's: only the adapter is the trainer's
+		add_lora(tb, lora, l);
+		return;
+	}
 	const tk_layer_desc *h = &t->d.layers[l];
 	tr_layer *p = &t->p[l], *g = &t->g[l];
 	size_t C = t->d.hidden;
@@ -87,7 +83,6 @@ static void add_layer(table *tb, size_t l, const tk_lora *lora)
 		tk_model_linear_shape(&t->d, k, &in, &out);
 		snprintf(name, sizeof name, "model.layers.%zu.%s.weight", l, linear_names[k]);
 		add(tb, name, h->w[k], out, in, full, &p->w[k], &g->w[k]);
-		packed_only(tb);
 		if (k < 3 && h->bias[k]) {
 			snprintf(name, sizeof name, "model.layers.%zu.%s.bias", l, linear_names[k]);
 			add(tb, name, h->bias[k], out, 0, full, &p->bias[k], &g->bias[k]);
@@ -107,10 +102,14 @@ static void add_all(table *tb, const tk_lora *lora)
 {
 	tk_train *t = tb->t;
 	size_t V = t->d.vocab, C = t->d.hidden;
+	if (t->e) {
+		for (size_t l = 0; l < t->d.n_layers; l++)
+			add_layer(tb, l, lora);
+		return;
+	}
 	add(tb, "model.embed_tokens.weight", t->d.embed, V, C, t->full, &t->embed, &t->d_embed);
 	if (!t->d.tied) {
 		add(tb, "lm_head.weight", t->d.lm_head, V, C, t->full, &t->lm_head, &t->d_lm_head);
-		packed_only(tb);
 	}
 	add(tb, "model.norm.weight", t->d.final_norm, C, 0, t->full, &t->final_norm,
 	    &t->d_final_norm);
@@ -157,7 +156,7 @@ static int upload(tk_train *t)
 		tr_tensor *x = &t->tensors[i];
 		size_t *size = x->trainable ? &t->train_floats : &t->frozen_floats;
 		x->offset = *size;
-		*size += x->packed_only ? 0 : PAD(x->numel);
+		*size += PAD(x->numel);
 	}
 	t->frozen = block(t, t->frozen_floats);
 	t->param = block(t, t->train_floats);
@@ -171,11 +170,6 @@ static int upload(tk_train *t)
 	for (size_t i = 0; i < t->n_tensors; i++) {
 		tr_tensor *x = &t->tensors[i];
 		float *base = x->trainable ? t->param : t->frozen;
-		if (x->packed_only) {
-			*x->param = NULL;
-			x->host = NULL;
-			continue;
-		}
 		*x->param = base + x->offset;
 		if (x->grad)
 			*x->grad = t->grad + x->offset;
@@ -189,55 +183,48 @@ static int upload(tk_train *t)
 	return TK_OK;
 }
 
-/* The frozen base's matrices (LoRA training) packed once, for the
- * forward's products and for the backward's dx = dy·W (kernels.h:
- * tk_matmul_pack, tk_matmul_pack_backward); --full training changes them
- * every step, so it multiplies the plain copies.  Sizes them (at NULL) or
- * packs them from the host weights into the block at `at`. */
-static size_t pack_matrix(tk_train *t, float *at, const float *w, size_t in, size_t out,
-			  float **fwd, float **bwd)
+/* LoRA training on an engine: the frozen base is the engine's (packed for
+ * the product and for the backward), read where it lies. */
+static void borrow_base(tk_train *t)
 {
-	size_t f = PAD(tk_matmul_packed_floats(t->be, in, out));
-	size_t b = PAD(tk_matmul_packed_backward_floats(t->be, in, out));
-	if (at) {
-		*fwd = at, *bwd = at + f;
-		tk_matmul_pack(t->be, *fwd, w, in, out);
-		tk_matmul_pack_backward(t->be, *bwd, w, in, out);
-	}
-	return f + b;
-}
-
-static size_t pack_all(tk_train *t, float *at)
-{
-	const tk_model_desc *d = &t->d;
-	size_t floats = 0;
-	for (size_t l = 0; l < d->n_layers; l++)
+	const tk_engine *e = t->e;
+	t->embed = e->embed;
+	t->embed_packed = e->lm_head, t->embed_form = e->lm_head_form;
+	t->lm_head_packed = e->lm_head;
+	t->lm_head_packed_bwd = e->lm_head_bwd;
+	t->final_norm = e->final_norm;
+	t->inv_freq = e->inv_freq;
+	for (size_t l = 0; l < t->d.n_layers; l++) {
+		const engine_layer *el = &e->layers[l];
+		tr_layer *p = &t->p[l];
+		p->attn_norm = el->attn_norm, p->mlp_norm = el->mlp_norm;
+		p->q_norm = el->q_norm, p->k_norm = el->k_norm;
 		for (int k = 0; k < TR_N_LINEAR; k++) {
-			size_t in, out;
-			tk_model_linear_shape(d, k, &in, &out);
-			floats += pack_matrix(t, at ? at + floats : NULL, d->layers[l].w[k], in, out,
-					      &t->p[l].w_packed[k], &t->p[l].w_packed_bwd[k]);
+			p->w_packed[k] = el->w[k], p->w_form[k] = el->w_form[k];
+			p->w_packed_bwd[k] = el->w_bwd[k];
+			if (k < 3)
+				p->bias[k] = el->bias[k];
 		}
-	return floats + pack_matrix(t, at ? at + floats : NULL, d->tied ? d->embed : d->lm_head,
-				    d->hidden, d->vocab, &t->lm_head_packed,
-				    &t->lm_head_packed_bwd);
+	}
 }
 
-static int pack_frozen(tk_train *t)
+/* The adapter under training, lent to the engine by name: a forward on
+ * it reads the trainer's own weights. */
+static int lend_adapter(tk_train *t, const char *name)
 {
-	if (t->full)
-		return TK_OK;
-	size_t floats = pack_all(t, NULL);
-	t->packed = tk_backend_alloc(t->be, floats * sizeof(float));
-	if (!t->packed)
-		return tk_fail_context(TK_EOSERR, "packed base weights (%zu floats): ", floats);
-	t->memory += floats * sizeof(float);
-	pack_all(t, t->packed);
-	return TK_OK;
+	int rc = engine_adapter_live(t->e, name, t->lora_rank, t->lora_scale, &t->live);
+	for (size_t l = 0; !rc && l < t->d.n_layers; l++)
+		for (int k = 0; k < TR_N_LINEAR; k++) {
+			t->live->a[l * TR_N_LINEAR + (size_t)k] = t->p[l].lora_a[k];
+			t->live->b[l * TR_N_LINEAR + (size_t)k] = t->p[l].lora_b[k];
+		}
+	return rc;
 }
 
 static int upload_inv_freq(tk_train *t)
 {
+	if (t->e)
+		return TK_OK; // the engine's
 	t->inv_freq = tk_decoder_inv_freq(t->be, &t->d);
 	return t->inv_freq ? TK_OK : TK_EOSERR;
 }
@@ -403,46 +390,90 @@ static int check_open(const tk_train *t, const tk_lora *lora, const tk_train_con
 	return TK_OK;
 }
 
-int tk_train_open(tk_train **out, tk_backend *be, const struct tk_model *model,
-		  const tk_lora *lora, const tk_train_config *c)
+/* What both opens share once the model's numbers are in t->d. */
+static int open_common(tk_train *t, const tk_lora *lora, const tk_train_config *c,
+		       int recompute)
 {
-	return tk_train_open_recompute(out, be, model, lora, c, 0);
-}
-
-int tk_train_open_recompute(tk_train **out, tk_backend *be, const struct tk_model *model,
-			    const tk_lora *lora, const tk_train_config *c, int recompute)
-{
-	*out = NULL;
-	tk_train *t = tk_calloc(1, sizeof *t);
-	if (!t)
-		return TK_EOSERR;
-	t->be = be;
 	t->full = c->full;
 	t->recompute = recompute;
 	t->max_tokens = c->max_tokens;
-	int rc = tk_model_desc_read(&t->d, model);
-	if (!rc && t->d.n_layers == 0)
-		rc = tk_fail(TK_ECONFIG, "train: the model has no layers");
-	if (!rc)
-		rc = check_open(t, lora, c);
+	t->attn_scale = (float)(1.0 / sqrt((double)t->d.head_dim));
+	int rc = t->d.n_layers == 0 ? tk_fail(TK_ECONFIG, "train: the model has no layers")
+				    : check_open(t, lora, c);
 	if (!rc && lora) {
 		t->lora_rank = lora->config.rank;
 		t->lora_scale = tk_lora_scale(&lora->config);
 		t->lora_targets = lora->config.targets;
 	}
-	t->attn_scale = (float)(1.0 / sqrt((double)t->d.head_dim));
 	if (!rc)
 		rc = alloc_host(t);
 	if (!rc)
 		rc = build_table(t, lora);
 	if (!rc)
 		rc = upload(t);
-	if (!rc)
-		rc = pack_frozen(t);
+	if (!rc && t->e)
+		borrow_base(t);
 	if (!rc)
 		rc = upload_inv_freq(t);
+	return rc ? rc : alloc_arena(t);
+}
+
+int tk_train_open_engine(tk_train **out, tk_engine *e, const tk_lora *lora, const char *name,
+			 const tk_train_config *c, int recompute)
+{
+	*out = NULL;
+	if (c->full || !lora)
+		return tk_fail(TK_EUSAGE, "train: on an engine, an adapter trains (full training "
+			       "holds its own weights: tk_train_open)");
+	if (!e->train)
+		return tk_fail(TK_EUSAGE, "train: the engine was opened without .train");
+	tk_train *t = tk_calloc(1, sizeof *t);
+	if (!t)
+		return TK_EOSERR;
+	t->be = e->be;
+	t->e = e;
+	t->d = e->d;
+	int rc = open_common(t, lora, c, recompute);
 	if (!rc)
-		rc = alloc_arena(t);
+		rc = lend_adapter(t, name);
+	if (rc) {
+		tk_train_close(t);
+		return rc;
+	}
+	*out = t;
+	return TK_OK;
+}
+
+int tk_train_open(tk_train **out, tk_backend *be, const struct tk_model *model,
+		  const tk_lora *lora, const tk_train_config *c)
+{
+	return tk_train_open_recompute(out, be, model, lora, c, 0);
+}
+
+/* LoRA: an engine of the trainer's own; full: every weight its own. */
+int tk_train_open_recompute(tk_train **out, tk_backend *be, const struct tk_model *model,
+			    const tk_lora *lora, const tk_train_config *c, int recompute)
+{
+	*out = NULL;
+	if (!c->full && lora) {
+		tk_engine *e;
+		tk_engine_config ec = {.train = 1};
+		int rc = tk_engine_open(&e, be, model, &ec);
+		if (!rc && (rc = tk_train_open_engine(out, e, lora, "train", c, recompute)))
+			tk_engine_close(e);
+		if (!rc) {
+			(*out)->owns_engine = 1;
+			(*out)->memory += tk_engine_memory(e);
+		}
+		return rc;
+	}
+	tk_train *t = tk_calloc(1, sizeof *t);
+	if (!t)
+		return TK_EOSERR;
+	t->be = be;
+	int rc = tk_model_desc_read(&t->d, model);
+	if (!rc)
+		rc = open_common(t, lora, c, recompute);
 	tk_model_desc_free(&t->d); // host pointers are not needed any more
 	t->d.embed = t->d.lm_head = t->d.final_norm = NULL;
 	if (rc) {
@@ -457,15 +488,19 @@ void tk_train_close(tk_train *t)
 {
 	if (!t)
 		return;
+	if (t->live)
+		engine_adapter_remove(t->e, t->live);
 	tk_backend_free(t->be, t->frozen);
-	tk_backend_free(t->be, t->packed);
 	tk_backend_free(t->be, t->param);
 	tk_backend_free(t->be, t->grad);
 	tk_backend_free(t->be, t->m);
 	tk_backend_free(t->be, t->v);
 	tk_backend_free(t->be, t->sumsq);
-	tk_backend_free(t->be, t->inv_freq);
+	if (!t->e)
+		tk_backend_free(t->be, t->inv_freq);
 	tk_backend_free(t->be, t->arena_block);
+	if (t->owns_engine)
+		tk_engine_close(t->e);
 	tk_model_desc_free(&t->d);
 	free(t->a.layers);
 	free(t->tensors);
@@ -493,8 +528,6 @@ int tk_train_get(const tk_train *t, const char *name, char which, float *out, si
 	const tr_tensor *x = tr_find(t, name);
 	if (!x || (which != 'p' && !x->trainable))
 		return tk_fail(TK_EUSAGE, "train: no trained tensor %s", name);
-	if (x->packed_only)
-		return tk_fail(TK_EUSAGE, "train: %s is held only packed for LoRA training", name);
 	if (n != x->numel)
 		return tk_fail(TK_EUSAGE, "train: %s has %zu values, not %zu", name, x->numel, n);
 	const float *src = which == 'p' ? *x->param

@@ -9,6 +9,7 @@
 #include "tk_lora.h"
 #include "tk_train.h"
 
+#include "engine/engine_internal.h"
 #include "model/model_desc.h"
 
 /* The linear layers of a block, in the order of enum tk_lora_target. */
@@ -23,7 +24,6 @@ typedef struct tr_tensor {
 	int64_t shape[2];
 	size_t numel;
 	int trainable;              /* in the trained block (else frozen) */
-	int packed_only;            /* frozen matrix held only packed (LoRA) */
 	size_t offset;              /* floats into its block */
 	const float *host;          /* source at open; NULL afterwards */
 	float **param, **grad;      /* the device pointers to set */
@@ -34,7 +34,8 @@ typedef struct tr_tensor {
 typedef struct tr_layer {
 	float *attn_norm, *mlp_norm;           // (C)
 	float *w[TR_N_LINEAR];                // (out, in)
-	float *w_packed[TR_N_LINEAR];         // w packed (frozen base only) or NULL
+	void *w_packed[TR_N_LINEAR];          // w packed (frozen base only) or NULL
+	int w_form[TR_N_LINEAR];              // w_packed's enum tk_pack_form
 	float *w_packed_bwd[TR_N_LINEAR];     // w packed for dy·w, or NULL
 	float *bias[3];                        // (out) q, k, v or NULL
 	float *q_norm, *k_norm;                // (D) or NULL (Qwen3)
@@ -79,6 +80,9 @@ typedef struct tr_arena {
 
 struct tk_train {
 	tk_backend *be;
+	tk_engine *e;                  // the frozen base (LoRA), or NULL (full)
+	int owns_engine;
+	engine_adapter *live;          // the adapter as the engine lends it
 	tk_model_desc d;
 	int full;
 	int lora_rank;                 // 0 with .full
@@ -99,9 +103,10 @@ struct tk_train {
 	float *sumsq;                  // (1) grad norm accumulator
 	/* device pointers into the blocks */
 	float *embed, *lm_head, *final_norm, *inv_freq;
-	float *packed;                 // frozen matrices packed (LoRA), or NULL
-	float *lm_head_packed;         // into packed, or NULL
-	float *lm_head_packed_bwd;     // into packed, for dh, or NULL
+	const void *embed_packed;      // tied on an engine: the table in lm_head
+	int embed_form;
+	const float *lm_head_packed;   // the engine's (LoRA), or NULL
+	const float *lm_head_packed_bwd; // the engine's, for dh, or NULL
 	float *d_embed, *d_lm_head, *d_final_norm; // NULL when frozen
 	tr_layer *p, *g;               // (n_layers) each
 	/* activations */

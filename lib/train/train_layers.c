@@ -22,7 +22,8 @@ static int linear_forward(tk_train *t, size_t l, int k, float *y, const float *x
 	tk_model_linear_shape(&t->d, k, &in, &out);
 	const float *bias = k < 3 ? p->bias[k] : NULL;
 	int rc = p->w_packed[k]
-			 ? tk_matmul_forward_packed(t->be, y, x, p->w_packed[k], bias, n, in, out, 0)
+			 ? tk_matmul_forward_packed_as(t->be, y, x, p->w_packed[k], p->w_form[k], bias,
+						       n, in, out, 0)
 			 : tk_matmul_forward(t->be, y, x, p->w[k], bias, n, in, out, 0);
 	if (rc || !p->lora_a[k] || lora_off)
 		return rc;
@@ -121,8 +122,12 @@ int tr_forward(tk_train *t, size_t n, size_t n_records, int lora_off)
 	t->n_records = n_records;
 	t->lora_off = lora_off;
 	// x (n, C) = embedding of ids, straight into layer 0's input
-	tk_embedding_forward(t->be, a->layers[0].x_in, a->ids, t->embed, n, d->hidden,
-			     d->vocab);
+	if (t->embed)
+		tk_embedding_forward(t->be, a->layers[0].x_in, a->ids, t->embed, n, d->hidden,
+				     d->vocab);
+	else
+		tk_embedding_forward_packed(t->be, a->layers[0].x_in, a->ids, t->embed_packed,
+					    t->embed_form, n, d->hidden, d->vocab);
 	// the rotation's angles, for every layer's forward and backward
 	tk_rope_table(t->be, a->rope, a->pos, t->inv_freq, n, d->head_dim);
 	for (size_t l = 0; l < d->n_layers; l++) {
