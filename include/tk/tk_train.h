@@ -131,6 +131,18 @@ int tk_train_forward_backward(tk_train *t, const tk_train_batch *b,
 int tk_train_forward_backward_ref(tk_train *t, const tk_train_batch *b,
 				  const tk_train_loss *loss, double *ref_logprob,
 				  tk_train_result *res, float *logprobs);
+/* A loss given as a function of the trained model's per-token logprobs,
+ * the way a hosted trainer's custom loss works: one forward, fn, one
+ * backward.  fn gets logprob (n) as forward_backward's logprobs (0 at a
+ * record's first token) and writes dloss (n), d loss / d logprob[i] (a
+ * record's first entry is ignored), and the loss's value; a non-zero return
+ * stops the step with that status.  res gets the loss and the weights' sums
+ * (b->weights are not used otherwise). */
+typedef int (*tk_train_loss_fn)(void *ctx, const tk_train_batch *b, const float *logprob,
+				float *dloss, double *loss);
+int tk_train_forward_backward_fn(tk_train *t, const tk_train_batch *b, tk_train_loss_fn fn,
+				 void *ctx, tk_train_result *res, float *logprobs);
+
 /* The same without gradients (evaluation). */
 int tk_train_forward(tk_train *t, const tk_train_batch *b,
 		     const tk_train_loss *loss, tk_train_result *res,

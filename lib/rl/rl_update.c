@@ -1,6 +1,6 @@
 /* One RL update through the trainer (tk_rl.h): records packed into
- * micro-batches, the policy's logprobs, the loss's per-token gradients
- * turned into cross-entropy weights, forward/backward. */
+ * micro-batches, each one forward, the policy loss from its logprobs
+ * (the trainer's loss hook), one backward. */
 #include "tk_rl.h"
 
 #include "tk_error.h"
@@ -64,69 +64,65 @@ static tk_train_batch batch_of(const stage *s)
 	return (tk_train_batch){s->n, s->n_records, s->tokens, s->weights, s->starts};
 }
 
-/* weights = mask: what the first forward scores (its loss is unused). */
-static void mask_weights(stage *s, const tk_rl_record *recs)
-{
-	for (size_t k = 0; k < s->n_records; k++) {
-		const tk_rl_record *r = &recs[s->which[k]];
-		memcpy(s->weights + s->starts[k], r->mask, r->n * sizeof *s->weights);
-	}
-}
+/* What the trainer's loss hook needs to score one micro-batch. */
+typedef struct micro_loss {
+	const stage *s;
+	const tk_rl_loss_params *lp;
+	const tk_rl_record *recs;
+	double denominator;
+} micro_loss;
 
-/* With p the trainer's logprobs in s->logprob: weights = −dloss/dp / denominator;
- * without p (pg) the gradient does not need it. */
-static void gradient_weights(stage *s, const tk_rl_loss_params *lp, const tk_rl_record *recs,
-			     double denominator)
+/* The policy loss of the staged records from the trainer's logprobs p:
+ * d loss / dp per token (pg's gradient does not need p). */
+static int policy_loss(void *ctx, const tk_train_batch *b, const float *p, float *dloss,
+		       double *loss)
 {
-	for (size_t k = 0; k < s->n_records; k++) {
-		const tk_rl_record *r = &recs[s->which[k]];
-		float *w = s->weights + s->starts[k];
-		const float *p = s->logprob + s->starts[k];
-		for (size_t i = 0; i < r->n; i++) {
+	const micro_loss *m = ctx;
+	(void)b;
+	for (size_t k = 0; k < m->s->n_records; k++) {
+		const tk_rl_record *r = &m->recs[m->s->which[k]];
+		const float *pk = p + m->s->starts[k];
+		float *dk = dloss + m->s->starts[k];
+		for (size_t i = 1; i < r->n; i++) {
+			if (r->mask[i] == 0)
+				continue;
 			double g = 0;
-			if (i > 0 && r->mask[i] != 0)
-				tk_rl_token_loss(lp, p[i], r->sampler ? r->sampler[i] : p[i], r->adv[i], &g);
-			w[i] = (float)(-g / denominator);
+			*loss += tk_rl_token_loss(m->lp, pk[i], r->sampler ? r->sampler[i] : pk[i],
+						  r->adv[i], &g) / m->denominator;
+			dk[i] = (float)(g / m->denominator);
 		}
 	}
+	return TK_OK;
 }
 
-static void account(const stage *s, const tk_rl_loss_params *lp, const tk_rl_record *recs,
-		    double denominator, tk_rl_update_result *res)
+static void account(const stage *s, const tk_rl_record *recs, double loss,
+		    tk_rl_update_result *res)
 {
 	for (size_t k = 0; k < s->n_records; k++) {
 		const tk_rl_record *r = &recs[s->which[k]];
 		const float *p = s->logprob + s->starts[k];
-		double g;
-		for (size_t i = 1; i < r->n; i++)
-			if (r->mask[i] != 0)
-				res->loss += tk_rl_token_loss(lp, p[i], r->sampler ? r->sampler[i] : p[i],
-							     r->adv[i], &g) / denominator;
 		if (r->sampler)
 			tk_rl_kl_add(&res->kl, r->sampler + 1, p + 1, r->mask + 1, r->n - 1);
 	}
+	res->loss += loss;
 	res->records += s->n_records;
 	res->tokens += s->n;
 }
 
+/* One forward, the loss from its logprobs, one backward. */
 static int run_micro(tk_train *t, stage *s, const tk_rl_loss_params *lp,
 		     const tk_rl_record *recs, double denominator, tk_rl_update_result *res)
 {
-	tk_train_batch b = batch_of(s);
-	tk_train_loss ce = {TK_TRAIN_CE, TK_TRAIN_PER_TOKEN, 1, 0};
-	tk_train_result tr = {0};
-	int rc = TK_OK;
-	if (tk_rl_loss_needs_logprobs(lp->kind)) {
-		mask_weights(s, recs);
-		rc = tk_train_forward(t, &b, &ce, &tr, s->logprob);
+	for (size_t k = 0; k < s->n_records; k++) { // weights: what is trained, for the counts
+		const tk_rl_record *r = &recs[s->which[k]];
+		memcpy(s->weights + s->starts[k], r->mask, r->n * sizeof *s->weights);
 	}
-	if (rc)
-		return rc;
-	gradient_weights(s, lp, recs, denominator);
-	// pg: the weights did not need p; the forward/backward gives it
-	rc = tk_train_forward_backward(t, &b, &ce, &tr, s->logprob);
+	tk_train_batch b = batch_of(s);
+	micro_loss m = {s, lp, recs, denominator};
+	tk_train_result tr = {0};
+	int rc = tk_train_forward_backward_fn(t, &b, policy_loss, &m, &tr, s->logprob);
 	if (!rc)
-		account(s, lp, recs, denominator, res);
+		account(s, recs, tr.loss, res);
 	return rc;
 }
 

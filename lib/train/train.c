@@ -356,7 +356,7 @@ static int alloc_host(tk_train *t)
 {
 	size_t n = t->max_tokens;
 	t->h_ids = tk_calloc(4 * n + 1, sizeof *t->h_ids);
-	t->h_coef = tk_calloc(3 * n, sizeof *t->h_coef);
+	t->h_coef = tk_calloc(5 * n, sizeof *t->h_coef);
 	t->h_ref = tk_calloc(2 * n, sizeof *t->h_ref);
 	t->p = tk_calloc(t->d.n_layers ? t->d.n_layers : 1, sizeof *t->p);
 	t->g = tk_calloc(t->d.n_layers ? t->d.n_layers : 1, sizeof *t->g);
@@ -367,6 +367,8 @@ static int alloc_host(tk_train *t)
 	t->h_cu = t->h_target + n;
 	t->h_loss = t->h_coef + n;
 	t->h_logprob = t->h_loss + n;
+	t->h_fn_logprob = t->h_logprob + n;
+	t->h_fn_dloss = t->h_fn_logprob + n;
 	t->h_pi = t->h_ref + n;
 	return TK_OK;
 }

@@ -117,6 +117,7 @@ struct tk_train {
 	int32_t *h_ids, *h_pos, *h_target, *h_cu;  // (max_tokens (+1))
 	float *h_coef, *h_loss, *h_logprob;        // (max_tokens)
 	double *h_ref, *h_pi;                      // (max_tokens) per record
+	float *h_fn_logprob, *h_fn_dloss;          // (max_tokens) a loss function's
 };
 
 /* lib/train/train.c: the activation arena's bytes for a model, an adapter's rank

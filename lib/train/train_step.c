@@ -231,6 +231,43 @@ static int dpo(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 	return rc ? rc : tr_backward(t, b->n, b->n_records);
 }
 
+/* ---- a loss of the logprobs -------------------------------------------- */
+
+/* coef[i] = −dloss[i+1]: the cross-entropy coefficient whose gradient is
+ * the loss's (CE's loss is −coef·logprob). */
+static void coef_of_dloss(tk_train *t, const tk_train_batch *b, const float *dloss)
+{
+	for (size_t r = 0; r < b->n_records; r++) {
+		size_t s = b->starts[r], e = b->starts[r + 1];
+		for (size_t i = s; i + 1 < e; i++)
+			t->h_coef[i] = -dloss[i + 1];
+		t->h_coef[e - 1] = 0;
+	}
+	tk_copy_to_device(t->be, t->a.coef, t->h_coef, b->n * sizeof *t->h_coef);
+}
+
+static int custom(tk_train *t, const tk_train_batch *b, tk_train_loss_fn fn, void *ctx,
+		  tk_train_result *res)
+{
+	tk_backend_zero(t->be, t->a.coef, b->n * sizeof *t->a.coef);
+	int rc = tr_forward(t, b->n, b->n_records, 0);
+	if (!rc)
+		rc = unembed(t, b->n, 0);
+	if (rc)
+		return rc;
+	float *logprob = t->h_fn_logprob, *dloss = t->h_fn_dloss;
+	copy_logprobs(t, b, logprob);
+	memset(dloss, 0, b->n * sizeof *dloss);
+	double value = 0;
+	if ((rc = fn(ctx, b, logprob, dloss, &value)))
+		return rc;
+	res->loss += value;
+	count_tokens(b, res);
+	coef_of_dloss(t, b, dloss);
+	rc = unembed(t, b->n, 1); // a.h still holds the hidden state: no second forward
+	return rc ? rc : tr_backward(t, b->n, b->n_records);
+}
+
 /* ---- entry points ------------------------------------------------------ */
 
 static int run(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
@@ -261,6 +298,20 @@ int tk_train_forward_backward_ref(tk_train *t, const tk_train_batch *b,
 				  tk_train_result *res, float *logprobs)
 {
 	return run(t, b, loss, ref_logprob, res, logprobs, 1);
+}
+
+int tk_train_forward_backward_fn(tk_train *t, const tk_train_batch *b, tk_train_loss_fn fn,
+				 void *ctx, tk_train_result *res, float *logprobs)
+{
+	memset(res, 0, sizeof *res);
+	int rc = check_batch(t, b);
+	if (rc)
+		return rc;
+	stage(t, b);
+	rc = custom(t, b, fn, ctx, res);
+	if (!rc)
+		copy_logprobs(t, b, logprobs);
+	return rc;
 }
 
 int tk_train_forward(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
