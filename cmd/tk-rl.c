@@ -4,6 +4,7 @@
  * update through the trainer; or offline, one update per batch of a token
  * stream of scored rollouts.  See man/tk-rl.1. */
 #include "cli/tk_cli.h"
+#include "tk_engine.h"
 #include "tk_error.h"
 #include "tk_eval.h"
 #include "tk_io.h"
@@ -276,6 +277,7 @@ typedef struct rollout {
 typedef struct run {
 	const settings *s;
 	tk_backend *be;
+	tk_engine *engine;         // LoRA: the base, once, for trainer, sampler and reference
 	tk_model *model, *base;    // base: the reference for --kl-coef with --full
 	tk_lora *lora;
 	tk_train *t;
@@ -487,14 +489,11 @@ static int keep_rollout(void *ctx, size_t index, const tk_gen_result *g)
 	return TK_OK;
 }
 
-/* The policy as it is now: the trainer's weights into the adapter (or the
- * model) a forward is opened with. */
+/* The policy as it is now: with LoRA the trainer's live adapter on the
+ * engine (nothing copied); with --full its weights exported into the
+ * model a forward of its own is opened with. */
 static tk_forward *open_policy(run *r, const step_prompts *sp, size_t requests)
 {
-	if (r->s->full)
-		tk_check(tk_train_export_model(r->t, r->model));
-	else
-		tk_check(tk_train_export_lora(r->t, r->lora));
 	size_t longest = 0;
 	for (size_t g = 0; g < sp->n; g++)
 		longest = sp->ids[g].n > longest ? sp->ids[g].n : longest;
@@ -503,7 +502,12 @@ static tk_forward *open_policy(run *r, const step_prompts *sp, size_t requests)
 		context = (size_t)r->model->config.max_positions;
 	size_t slots = requests < 64 ? requests : 64;
 	tk_forward *f;
-	tk_check(tk_forward_open(&f, r->be, r->model, r->lora, slots, context, 1024));
+	if (r->engine) {
+		tk_check(tk_forward_open_engine(&f, r->engine, "policy", slots, context, 1024));
+		return f;
+	}
+	tk_check(tk_train_export_model(r->t, r->model));
+	tk_check(tk_forward_open(&f, r->be, r->model, NULL, slots, context, 1024));
 	return f;
 }
 
@@ -1203,14 +1207,31 @@ static void choose_lr(run *r)
 		tk_warn("lr %.4g from the LoRA rule 5e-4 * (2000 / hidden %d)^%.4g", r->lr, c->hidden, p);
 }
 
+/* The base model's logprobs: with LoRA the engine's bare base (no second
+ * copy); --full changes the base itself, so the reference is a copy. */
 static void open_reference(run *r)
 {
-	const tk_model *base = r->model;
-	if (r->s->full) { // the trained model changes: the reference is a copy
-		tk_check(tk_model_load(&r->base, r->s->model));
-		base = r->base;
+	if (r->engine) {
+		tk_check(tk_eval_scorer_open_engine(&r->ref, r->engine, NULL, 1));
+		return;
 	}
-	tk_check(tk_eval_scorer_open(&r->ref, "cpu", r->s->threads, base, NULL, 1));
+	tk_check(tk_model_load(&r->base, r->s->model));
+	tk_check(tk_eval_scorer_open(&r->ref, "cpu", r->s->threads, r->base, NULL, 1));
+}
+
+/* LoRA: the base uploaded and packed once into an engine the trainer, the
+ * sampler and the reference share; the host copy of the weights is then
+ * dropped.  --full: the trainer's own weights. */
+static void open_trainer(run *r, const tk_train_config *tc)
+{
+	if (r->s->full) {
+		tk_check(tk_train_open(&r->t, r->be, r->model, NULL, tc));
+		return;
+	}
+	tk_engine_config ec = {.train = 1};
+	tk_check(tk_engine_open(&r->engine, r->be, r->model, &ec));
+	tk_check(tk_train_open_engine(&r->t, r->engine, r->lora, "policy", tc, 0));
+	tk_model_drop_weights(r->model);
 }
 
 static void print_plan(const run *r)
@@ -1250,7 +1271,7 @@ static void setup(run *r)
 	r->micro = s->micro > record || s->from_stream ? s->micro : record;
 	tk_check(tk_backend_open(&r->be, "cpu", s->threads));
 	tk_train_config tc = {s->full, r->micro};
-	tk_check(tk_train_open(&r->t, r->be, r->model, r->lora, &tc));
+	open_trainer(r, &tc);
 	if (s->kl_coef > 0)
 		open_reference(r);
 	tk_check(tk_run_open_dir(r->s->rundir, r->s->resume != NULL));
@@ -1298,6 +1319,7 @@ static void teardown(run *r)
 	close_rollouts(r);
 	tk_eval_scorer_close(r->ref);
 	tk_train_close(r->t);
+	tk_engine_close(r->engine);
 	tk_backend_close(r->be);
 	tk_rl_env_free(r->env);
 	tk_renderer_free(r->renderer);

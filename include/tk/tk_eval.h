@@ -19,6 +19,8 @@
 #include "tk_render.h"
 #include "tk_tokenizer.h"
 
+struct tk_engine;
+
 struct tk_model;
 struct tk_lora;
 
@@ -153,6 +155,11 @@ typedef struct tk_eval_scorer tk_eval_scorer;
 int tk_eval_scorer_open(tk_eval_scorer **out, const char *backend, int threads,
 			const struct tk_model *model, const struct tk_lora *adapter,
 			size_t slots);
+/* The same on an engine (tk_engine.h) and its adapter of that name (NULL:
+ * the bare base; a trainer's live adapter scores its current weights): no
+ * weights of its own.  The engine must outlive the scorer. */
+int tk_eval_scorer_open_engine(tk_eval_scorer **out, struct tk_engine *e, const char *adapter,
+			       size_t slots);
 void tk_eval_scorer_close(tk_eval_scorer *s);   /* safe on NULL */
 size_t tk_eval_scorer_max_length(const tk_eval_scorer *s); /* model context */
 

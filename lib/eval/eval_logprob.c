@@ -3,12 +3,14 @@
  * trainer's fused cross-entropy's own log-sum-exp) normalises them, so a
  * token's logprob here equals the trainer's. */
 #include "eval_internal.h"
+#include "engine/engine_internal.h"
 #include "tk_model.h"
 #include "kernels.h"
 #include "tk_error.h"
 #include "tk_eval.h"
 #include "tk_forward.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,8 +21,11 @@
 
 struct tk_eval_scorer {
 	tk_backend *be;
+	int owns_backend;
 	const struct tk_model *model;
 	const struct tk_lora *adapter;
+	tk_engine *e;           /* or the engine and adapter name it reads */
+	char adapter_name[64];
 	tk_forward *f;          /* NULL until the first sequence */
 	size_t slots, context, max_context, vocab;
 	float *logits;          /* host (CHUNK, vocab) */
@@ -31,6 +36,8 @@ struct tk_eval_scorer {
 	size_t *batch_slots, *batch_counts; /* (slots) one run's sequences */
 	int32_t ids[CHUNK];     /* one run's tokens */
 };
+
+static int plan(tk_eval_scorer *s, size_t slots, size_t vocab, size_t max_context);
 
 int tk_eval_scorer_open(tk_eval_scorer **out, const char *backend, int threads,
 			const struct tk_model *model, const struct tk_lora *adapter,
@@ -45,12 +52,42 @@ int tk_eval_scorer_open(tk_eval_scorer **out, const char *backend, int threads,
 		free(s);
 		return rc;
 	}
-	tk_backend *be = s->be;
+	s->owns_backend = 1;
 	s->model = model;
 	s->adapter = adapter;
+	rc = plan(s, slots, (size_t)model->config.vocab, (size_t)model->config.max_positions);
+	if (!rc)
+		*out = s;
+	return rc;
+}
+
+int tk_eval_scorer_open_engine(tk_eval_scorer **out, tk_engine *e, const char *adapter,
+			       size_t slots)
+{
+	*out = NULL;
+	if (adapter && (!tk_engine_has(e, adapter) || strlen(adapter) >= 64))
+		return tk_fail(TK_EUSAGE, "scorer: the engine has no adapter named \"%s\"", adapter);
+	tk_eval_scorer *s = tk_calloc(1, sizeof *s);
+	if (!s)
+		return TK_EOSERR;
+	s->be = e->be;
+	s->e = e;
+	if (adapter)
+		snprintf(s->adapter_name, sizeof s->adapter_name, "%s", adapter);
+	int rc = plan(s, slots, e->d.vocab, e->d.max_positions);
+	if (!rc)
+		*out = s;
+	return rc;
+}
+
+/* Host and backend buffers; the forward comes with the first sequence.
+ * On failure s is closed. */
+static int plan(tk_eval_scorer *s, size_t slots, size_t vocab, size_t max_context)
+{
+	tk_backend *be = s->be;
 	s->slots = slots ? slots : 1;
-	s->vocab = (size_t)model->config.vocab;
-	s->max_context = (size_t)model->config.max_positions;
+	s->vocab = vocab;
+	s->max_context = max_context;
 	s->logits = tk_malloc(CHUNK * s->vocab * sizeof *s->logits);
 	s->lse = tk_malloc(CHUNK * sizeof *s->lse);
 	s->dev_logits = tk_backend_alloc(be, CHUNK * s->vocab * sizeof *s->dev_logits);
@@ -62,7 +99,6 @@ int tk_eval_scorer_open(tk_eval_scorer **out, const char *backend, int threads,
 		tk_eval_scorer_close(s);
 		return TK_EOSERR;
 	}
-	*out = s;
 	return TK_OK;
 }
 
@@ -76,7 +112,8 @@ void tk_eval_scorer_close(tk_eval_scorer *s)
 	free(s->logits);
 	free(s->lse);
 	free(s->done);
-	tk_backend_close(s->be);
+	if (s->owns_backend)
+		tk_backend_close(s->be);
 	free(s);
 }
 
@@ -98,7 +135,9 @@ static int ensure_context(tk_eval_scorer *s, size_t positions)
 		context = s->max_context;
 	tk_forward_close(s->f);
 	s->f = NULL;
-	int rc = tk_forward_open(&s->f, s->be, s->model, s->adapter, s->slots, context, CHUNK);
+	int rc = s->e ? tk_forward_open_engine(&s->f, s->e, *s->adapter_name ? s->adapter_name : NULL,
+					       s->slots, context, CHUNK)
+		      : tk_forward_open(&s->f, s->be, s->model, s->adapter, s->slots, context, CHUNK);
 	if (!rc)
 		s->context = context;
 	return rc;
