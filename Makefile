@@ -29,7 +29,10 @@ CFLAGS_TK := $(STD) $(OPT) $(WARN) -fopenmp -MMD -MP $(SAN) $(CFLAGS)
 LDLIBS_TK := -lzstd -lcjson -lopenblas -lm -lpthread
 LDFLAGS_TK := -fopenmp $(SAN) $(LDFLAGS)
 
-LIB_SRC := $(sort $(wildcard lib/*/*.c) $(wildcard kernels/cpu/*.c))
+# kernels/*.c: the backend object and the dispatchers (kernels/README.md);
+# kernels/cpu and kernels/ref: the two backends' tables.
+LIB_SRC := $(sort $(wildcard lib/*/*.c) $(wildcard kernels/*.c) $(wildcard kernels/cpu/*.c) \
+	     $(wildcard kernels/ref/*.c))
 CMD_SRC := $(sort $(wildcard cmd/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 

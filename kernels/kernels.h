@@ -1,13 +1,28 @@
 /* kernels.h — the compute kernels behind tk's models, one header for every
  * backend.  lib/ calls only these; kernels/ knows nothing of models, files
- * or options.  kernels/cpu/ implements them with OpenBLAS and OpenMP; a
- * CUDA twin (kernels/cuda/) will implement the same declarations.
+ * or options, and includes nothing of lib/ but include/tk/tk_backend.h.
+ *
+ * Backends.  A backend is a table of operations (kernels/backend_ops.h, in
+ * the manner of ggml's backend interface): one function pointer per kernel
+ * below, plus memory, copies and sync.  Each name here is a thin dispatcher
+ * (kernels/dispatch.c) calling the table of the backend it is given, so
+ * lib/ is written once and one binary holds every backend;
+ * tk_backend_open picks the table by its kind:
+ *   "cpu"  kernels/cpu/: OpenBLAS, SIMD (AVX-512, AVX2, portable C) and
+ *          OpenMP; batch invariant by its own product (below).  The default.
+ *   "ref"  kernels/ref/: plain C written for clarity (straight loops,
+ *          float64 sums, no BLAS, SIMD or threads); the other backends are
+ *          tested against it (tests/unit/test_backends*.c).  Always batch
+ *          invariant; holds packed weights as float32 copies.
+ * The CUDA twin (kernels/cuda/) will be a third table; kernels/README.md
+ * says how to add one.  A backend is used by one thread at a time.
  *
  * Memory.  Every float and int32 array a kernel takes is backend memory:
  * allocated with tk_backend_alloc and filled with tk_copy_to_device (on the
  * CPU these are plain memory and memcpy; on a GPU they are device pointers).
  * Sizes are always passed explicitly; no kernel calls back into lib.  The
- * few host-side helpers (tk_rope_inv_freq) are marked "host".
+ * few host-side helpers (tk_rope_inv_freq, tk_exp_weights) are marked
+ * "host": they take host memory and no backend, and live in kernels/cpu/.
  *
  * Layouts are row-major and written as shape comments, e.g. (N, H, D):
  * N tokens (a batch flattened to rows), H heads, D head dimension.
@@ -37,15 +52,15 @@
  * bits then depend on the batch shape and thread count, but a run with the
  * same shapes and threads repeats exactly.  Bits differ between backends.
  *
- * Errors.  Kernels that may need working memory return a tk_status (from
- * include/tk/tk_error.h: TK_OK or TK_EOSERR with a message); the others cannot
- * fail on valid arguments and return void.  Arguments are trusted: lib
- * checks token ids, sizes and positions before calling.
+ * Errors.  Kernels that may need working memory return a status (enum
+ * tk_kernel_status: TK_KERNEL_OK, or the value of include/tk/tk_error.h's
+ * code for the case, e.g. 71 = TK_EOSERR when out of memory) and leave a
+ * message in the backend (tk_backend_error), which is also passed on to
+ * lib's error recorder; the others cannot fail on valid arguments and
+ * return void.  Arguments are trusted: lib checks token ids, sizes and
+ * positions before calling.  Working memory comes from the backend's
+ * workspace, grown on first use and reused, not allocated per call.
  *
- * Two backends in one binary (planned with the CUDA twin, invisible to
- * lib/): each entry point here routes on the backend's kind to a
- * tk_cpu_NAME or tk_cuda_NAME of the same arguments, so a test can run
- * both on one input.  Today the cpu files define these names directly.
  * Every array is float32 today, but for packed weights, which may be held
  * in a compact form that gives back the same floats (tk_matmul_pack_as);
  * the GPU's bf16 frozen weights will come as separate typed entry points,
@@ -62,7 +77,25 @@
  * public part. */
 #include "tk_backend.h"
 
-/* Backend memory, 64-byte aligned; NULL with a tk_fail message when out of
+/* What a kernel returns when it can fail: the numeric values of
+ * include/tk/tk_error.h's codes for the same cases, so lib passes them on
+ * as they are. */
+enum tk_kernel_status {
+	TK_KERNEL_OK = 0,
+	TK_KERNEL_EUSAGE = 64,  /* a call beyond a kernel's limits (TK_EUSAGE) */
+	TK_KERNEL_ENOMEM = 71,  /* out of memory (TK_EOSERR) */
+	TK_KERNEL_ECONFIG = 78, /* no backend of that kind (TK_ECONFIG) */
+};
+
+/* The message of the backend's last failure ("" when none). */
+const char *tk_backend_error(const tk_backend *be);
+
+/* Defined by lib (not by kernels/) to receive every failure's message as it
+ * happens, so that lib's own error message says it; kernels/backend.c
+ * calls it when the program defines it. */
+void tk_backend_error_hook(int status, const char *message);
+
+/* Backend memory, 64-byte aligned; NULL with a message when out of
  * memory.  Free accepts NULL. */
 void *tk_backend_alloc(tk_backend *be, size_t bytes);
 void tk_backend_free(tk_backend *be, void *p);
@@ -360,5 +393,15 @@ int tk_sumsq(tk_backend *be, float *acc, const float *x, size_t n);
  * round trip is needed.   x (n)   sumsq (1) */
 void tk_clip_by_norm(tk_backend *be, float *x, size_t n, const float *sumsq,
 		     float max_norm);
+
+/* ---- Host helpers ------------------------------------------------------ */
+
+/* Host: the weights of a draw over a vocabulary, p[i] = e^((x[i] − max)·inv_t)
+ * in double for i < n (p NULL: not kept); returns their sum.  x[i] <= max,
+ * so every weight is at most 1; weights under e^−708 are 0; NaN stays NaN.
+ * Within a few ulp of libm's exp per weight (eight lanes of AVX-512 where
+ * the CPU has them, libm otherwise); the sum is taken in eight running
+ * parts, not one. */
+double tk_exp_weights(double *p, const float *x, size_t n, double max, double inv_t);
 
 #endif

@@ -4,18 +4,15 @@
  * Python, rounded to float32 where torch hands them to a float kernel. */
 #include "cpu.h"
 
-#include "tk_error.h"
-
 #include <math.h>
-#include <stdlib.h>
 
-/* Elements per partial sum of tk_sumsq: fixed, so the summation order (and
+/* Elements per partial sum of tk_cpu_sumsq: fixed, so the summation order (and
  * the bits of the norm) do not depend on the thread count. */
 #define SUMSQ_CHUNK 16384
 
-void tk_adamw_step(tk_backend *be, float *param, const float *grad, float *m,
-		   float *v, size_t n, const struct tk_adamw *opt,
-		   int64_t step)
+void tk_cpu_adamw_step(tk_backend *be, float *param, const float *grad, float *m,
+		       float *v, size_t n, const struct tk_adamw *opt,
+		       int64_t step)
 {
 	// param, grad, m, v (n)
 	double bias1 = 1.0 - pow(opt->beta1, (double)step);
@@ -38,13 +35,14 @@ void tk_adamw_step(tk_backend *be, float *param, const float *grad, float *m,
 	}
 }
 
-int tk_sumsq(tk_backend *be, float *acc, const float *x, size_t n)
+int tk_cpu_sumsq(tk_backend *be, float *acc, const float *x, size_t n)
 {
 	// acc (1)   x (n)
 	size_t chunks = (n + SUMSQ_CHUNK - 1) / SUMSQ_CHUNK;
-	double *partial = malloc((chunks ? chunks : 1) * sizeof *partial);
+	tk_workspace_mark mark = tk_workspace_mark_now(be);
+	double *partial = tk_workspace_take(be, chunks * sizeof *partial); // (chunks)
 	if (!partial)
-		return tk_fail(TK_EOSERR, "out of memory for a gradient norm");
+		return tk_backend_fail(be, TK_KERNEL_ENOMEM, "out of memory for a gradient norm");
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (chunks > 1)
 	for (size_t k = 0; k < chunks; k++) {
 		size_t lo = k * SUMSQ_CHUNK, hi = lo + SUMSQ_CHUNK < n ? lo + SUMSQ_CHUNK : n;
@@ -56,18 +54,18 @@ int tk_sumsq(tk_backend *be, float *acc, const float *x, size_t n)
 	double total = 0.0;
 	for (size_t k = 0; k < chunks; k++)
 		total += partial[k];
-	free(partial);
+	tk_workspace_release(be, mark);
 	acc[0] = (float)((double)acc[0] + total);
-	return TK_OK;
+	return TK_KERNEL_OK;
 }
 
-void tk_clip_by_norm(tk_backend *be, float *x, size_t n, const float *sumsq,
-		     float max_norm)
+void tk_cpu_clip_by_norm(tk_backend *be, float *x, size_t n, const float *sumsq,
+			 float max_norm)
 {
 	// x (n)   sumsq (1)
 	float norm = sqrtf(sumsq[0]);
 	float coef = max_norm / (norm + 1e-6f);
 	if (!(coef < 1.0f))
 		return; // clamped to 1: nothing to do (and NaN norms left to lib)
-	tk_scale(be, x, x, coef, n);
+	tk_cpu_scale(be, x, x, coef, n);
 }

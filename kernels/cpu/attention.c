@@ -7,8 +7,6 @@
  * instead (attention_blocked.c, which also has the backward). */
 #include "cpu.h"
 
-#include "tk_error.h"
-
 #include <math.h>
 
 /* Keys per online-softmax block.  Fixed, so the arithmetic of a query
@@ -100,11 +98,11 @@ static void attend_group(float *out, float *lse, const float *q, const float *k,
 		attend(out, lse, q, k, v, ld, n_keys, d, group, scale);
 }
 
-void tk_attention_cached_forward(tk_backend *be, float *out, const float *q,
-				 const float *k_cache, const float *v_cache,
-				 const int32_t *kv_row, const int32_t *pos,
-				 size_t n, size_t heads, size_t kv_heads,
-				 size_t d, float scale, size_t window)
+void tk_cpu_attention_cached_forward(tk_backend *be, float *out, const float *q,
+				     const float *k_cache, const float *v_cache,
+				     const int32_t *kv_row, const int32_t *pos,
+				     size_t n, size_t heads, size_t kv_heads,
+				     size_t d, float scale, size_t window)
 {
 	// out, q (n, heads, d)   k_cache, v_cache (rows, kv_heads, d)   kv_row, pos (n)
 	size_t group = heads / kv_heads, ld = kv_heads * d;
@@ -134,11 +132,11 @@ static size_t record_of(const int32_t *cu, size_t n_records, size_t i)
 	return lo;
 }
 
-int tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
-				const float *q, const float *k, const float *v,
-				const int32_t *cu_seqlens, size_t n_records,
-				size_t n, size_t heads, size_t kv_heads,
-				size_t d, float scale, size_t window)
+int tk_cpu_attention_packed_forward(tk_backend *be, float *out, float *lse,
+				    const float *q, const float *k, const float *v,
+				    const int32_t *cu_seqlens, size_t n_records,
+				    size_t n, size_t heads, size_t kv_heads,
+				    size_t d, float scale, size_t window)
 {
 	// out, q (n, heads, d)   lse (n, heads)   k, v (n, kv_heads, d)
 	if (!be->batch_invariant)
@@ -157,5 +155,5 @@ int tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
 		attend_group(out + at * d, lse ? lse + at : NULL, q + at * d, k + first,
 			     v + first, ld, seen - skip, d, group, scale);
 	}
-	return TK_OK;
+	return TK_KERNEL_OK;
 }

@@ -11,11 +11,8 @@
  * keys its queries see, from the first query's first key on. */
 #include "cpu.h"
 
-#include "tk_error.h"
-
 #include <cblas.h>
 #include <math.h>
-#include <stdlib.h>
 
 /* Queries per block: the scores of a block are (ATTN_BLOCK, record length). */
 #define ATTN_BLOCK 64
@@ -152,25 +149,26 @@ int tk_cpu_attention_packed_forward_blocked(tk_backend *be, float *out, float *l
 {
 	// out, q (n, heads, d)   lse (n, heads)   k, v (n, kv_heads, d)
 	size_t block_keys = longest(cu, n_records), items = n_records * heads;
-	int failed = 0;
+	size_t scores = ATTN_BLOCK * (block_keys ? block_keys : 1) * sizeof(float); // (bq, nk)
+	tk_workspace_mark mark = tk_workspace_mark_now(be);
+	unsigned char *slices = tk_workspace_slices(be, (size_t)be->threads, scores);
+	if (!slices)
+		return tk_backend_fail(be, TK_KERNEL_ENOMEM, "out of memory for attention scores");
 #pragma omp parallel num_threads(be->threads)
 	{
-		float *s = malloc(ATTN_BLOCK * (block_keys ? block_keys : 1) * sizeof *s); // (bq, nk)
+		float *s = (float *)(slices + (size_t)omp_get_thread_num() *
+					      tk_workspace_slice_bytes(scores));
 #pragma omp for schedule(dynamic)
 		for (size_t item = 0; item < items; item++) {
-			if (!s) {
-				failed = 1;
-				continue;
-			}
 			struct head_view hv = view_of(q, k, v, cu, item, heads, kv_heads, d, scale,
 						      window);
 			size_t r = item / heads, h = item % heads, start = (size_t)cu[r];
 			head_forward(out + start * heads * d + h * d,
 				     lse ? lse + start * heads + h : NULL, heads, &hv, s);
 		}
-		free(s);
 	}
-	return failed ? tk_fail(TK_EOSERR, "out of memory for attention scores") : TK_OK;
+	tk_workspace_release(be, mark);
+	return TK_KERNEL_OK;
 }
 
 /* Scratch of one thread for the backward: (ATTN_BLOCK, longest) each. */
@@ -244,50 +242,45 @@ static void deltas(tk_backend *be, float *delta, const float *dout,
 	}
 }
 
-int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk,
-				 float *dv, const float *dout, const float *q,
-				 const float *k, const float *v,
-				 const float *out, const float *lse,
-				 const int32_t *cu_seqlens, size_t n_records,
-				 size_t n, size_t heads, size_t kv_heads,
-				 size_t d, float scale, size_t window)
+int tk_cpu_attention_packed_backward(tk_backend *be, float *dq, float *dk,
+				     float *dv, const float *dout, const float *q,
+				     const float *k, const float *v,
+				     const float *out, const float *lse,
+				     const int32_t *cu_seqlens, size_t n_records,
+				     size_t n, size_t heads, size_t kv_heads,
+				     size_t d, float scale, size_t window)
 {
 	// dq, dout, q, out (n, heads, d)   dk, dv, k, v (n, kv_heads, d)   lse (n, heads)
-	size_t cells = n * heads > 0 ? n * heads : 1, block_keys = longest(cu_seqlens, n_records);
-	float *delta = malloc(cells * sizeof *delta);            // (n, heads)
-	float *dk_heads = malloc(cells * d * sizeof *dk_heads);  // (n, heads, d)
-	float *dv_heads = malloc(cells * d * sizeof *dv_heads);  // (n, heads, d)
-	int failed = !delta || !dk_heads || !dv_heads;
-	if (!failed) {
-		deltas(be, delta, dout, out, n * heads, d);
-		size_t items = n_records * heads;
+	size_t cells = n * heads, block_keys = longest(cu_seqlens, n_records);
+	size_t len = ATTN_BLOCK * (block_keys ? block_keys : 1); // a thread's p and dp, each
+	tk_workspace_mark mark = tk_workspace_mark_now(be);
+	float *delta = tk_workspace_take(be, cells * sizeof *delta);            // (n, heads)
+	float *dk_heads = tk_workspace_take(be, cells * d * sizeof *dk_heads);  // (n, heads, d)
+	float *dv_heads = tk_workspace_take(be, cells * d * sizeof *dv_heads);  // (n, heads, d)
+	unsigned char *slices = tk_workspace_slices(be, (size_t)be->threads, 2 * len * sizeof(float));
+	if (!delta || !dk_heads || !dv_heads || !slices) {
+		tk_workspace_release(be, mark);
+		return tk_backend_fail(be, TK_KERNEL_ENOMEM, "out of memory for the attention backward");
+	}
+	deltas(be, delta, dout, out, n * heads, d);
+	size_t items = n_records * heads;
 #pragma omp parallel num_threads(be->threads)
-		{
-			size_t len = ATTN_BLOCK * (block_keys ? block_keys : 1);
-			struct grad_scratch w = {malloc(len * sizeof *w.p), malloc(len * sizeof *w.dp)};
+	{
+		float *mine = (float *)(slices + (size_t)omp_get_thread_num() *
+						 tk_workspace_slice_bytes(2 * len * sizeof(float)));
+		struct grad_scratch w = {mine, mine + len};
 #pragma omp for schedule(dynamic)
-			for (size_t item = 0; item < items; item++) {
-				if (!w.p || !w.dp) {
-					failed = 1;
-					continue;
-				}
-				struct head_view hv = view_of(q, k, v, cu_seqlens, item, heads, kv_heads, d,
-							      scale, window);
-				size_t r = item / heads, h = item % heads;
-				size_t at = (size_t)cu_seqlens[r] * heads + h; // (token, head) of the record's start
-				head_backward(dq + at * d, dk_heads + at * d, dv_heads + at * d,
-					      dout + at * d, lse + at, delta + at, heads, &hv, &w);
-			}
-			free(w.p);
-			free(w.dp);
+		for (size_t item = 0; item < items; item++) {
+			struct head_view hv = view_of(q, k, v, cu_seqlens, item, heads, kv_heads, d,
+						      scale, window);
+			size_t r = item / heads, h = item % heads;
+			size_t at = (size_t)cu_seqlens[r] * heads + h; // (token, head) of the record's start
+			head_backward(dq + at * d, dk_heads + at * d, dv_heads + at * d,
+				      dout + at * d, lse + at, delta + at, heads, &hv, &w);
 		}
 	}
-	if (!failed) {
-		sum_groups(be, dk, dk_heads, n, heads, kv_heads, d);
-		sum_groups(be, dv, dv_heads, n, heads, kv_heads, d);
-	}
-	free(delta);
-	free(dk_heads);
-	free(dv_heads);
-	return failed ? tk_fail(TK_EOSERR, "out of memory for the attention backward") : TK_OK;
+	sum_groups(be, dk, dk_heads, n, heads, kv_heads, d);
+	sum_groups(be, dv, dv_heads, n, heads, kv_heads, d);
+	tk_workspace_release(be, mark);
+	return TK_KERNEL_OK;
 }

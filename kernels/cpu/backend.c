@@ -1,17 +1,13 @@
-/* The CPU backend: thread settings, memory and copies.  Memory is plain
- * host memory, so the copies are memcpy; they exist so that lib/ is
- * written once for every backend. */
+/* The CPU backend: its table of operations, thread settings, memory and
+ * copies.  Memory is plain host memory, so the copies are memcpy; they
+ * exist so that lib/ is written once for every backend. */
 #include "cpu.h"
-
-#include "tk_error.h"
 
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define DEFAULT_WORKSPACE ((size_t)16 << 20)
 
 /* OpenBLAS built with DYNAMIC_ARCH (Debian's) picks its kernels from the
  * CPU model when it loads, and falls back to SSE3 "Prescott" kernels for a
@@ -49,19 +45,9 @@ static void openblas_fix_core(void)
 	unsetenv("OPENBLAS_CORETYPE");
 }
 
-int tk_backend_open(tk_backend **out, const char *kind, int threads)
+static int cpu_open(tk_backend *be, int threads)
 {
-	*out = NULL;
-	if (strcmp(kind, "cpu") != 0)
-		return tk_fail(TK_ECONFIG, "backend \"%s\" is not built in (this build has: cpu)", kind);
-	if (threads < 0)
-		return tk_fail(TK_EUSAGE, "thread count %d is negative", threads);
-	tk_backend *be = tk_calloc(1, sizeof *be);
-	if (!be)
-		return TK_EOSERR;
 	be->threads = threads ? threads : omp_get_num_procs();
-	be->batch_invariant = 1;
-	be->workspace = DEFAULT_WORKSPACE;
 	/* All parallelism is ours (OpenMP); each sgemm runs on the thread
 	 * that calls it, so OpenBLAS never adds threads of its own. */
 	openblas_fix_core();
@@ -71,72 +57,112 @@ int tk_backend_open(tk_backend **out, const char *kind, int threads)
 	snprintf(be->name, sizeof be->name, "cpu:%s(%s), %d thread%s",
 		 OPENBLAS_VERSION, openblas_get_corename(), be->threads,
 		 be->threads == 1 ? "" : "s");
-	*out = be;
-	return TK_OK;
+	return TK_KERNEL_OK;
 }
 
-void tk_backend_close(tk_backend *be) { free(be); }
+static void cpu_close(tk_backend *be) { (void)be; }
 
-const char *tk_backend_name(const tk_backend *be) { return be->name; }
-
-int tk_backend_threads(const tk_backend *be) { return be->threads; }
-
-void tk_backend_set_batch_invariant(tk_backend *be, int on)
-{
-	be->batch_invariant = on != 0;
-}
-
-int tk_backend_batch_invariant(const tk_backend *be) { return be->batch_invariant; }
-
-void tk_backend_set_workspace(tk_backend *be, size_t bytes) { be->workspace = bytes; }
-
-int tk_backend_sync(tk_backend *be)
+int tk_cpu_sync(tk_backend *be)
 {
 	(void)be;
-	return TK_OK;
+	return TK_KERNEL_OK;
 }
 
-void *tk_backend_alloc(tk_backend *be, size_t bytes)
+void *tk_cpu_alloc(tk_backend *be, size_t bytes)
 {
-	(void)be;
 	/* aligned_alloc wants a multiple of the alignment. */
 	size_t rounded = (bytes + 63) / 64 * 64;
 	void *p = aligned_alloc(64, rounded ? rounded : 64);
 	if (!p)
-		tk_fail(TK_EOSERR, "out of memory allocating %zu bytes of backend memory", bytes);
+		tk_backend_fail(be, TK_KERNEL_ENOMEM,
+				"out of memory allocating %zu bytes of backend memory", bytes);
 	return p;
 }
 
-void tk_backend_free(tk_backend *be, void *p)
+void tk_cpu_free(tk_backend *be, void *p)
 {
 	(void)be;
 	free(p);
 }
 
-void tk_backend_zero(tk_backend *be, void *p, size_t bytes)
+void tk_cpu_zero(tk_backend *be, void *p, size_t bytes)
 {
 	(void)be;
 	if (bytes)
 		memset(p, 0, bytes);
 }
 
-void tk_copy_to_device(tk_backend *be, void *dst, const void *src, size_t bytes)
+void tk_cpu_copy_to_device(tk_backend *be, void *dst, const void *src, size_t bytes)
 {
 	(void)be;
 	if (bytes)
 		memcpy(dst, src, bytes);
 }
 
-void tk_copy_to_host(tk_backend *be, void *dst, const void *src, size_t bytes)
+void tk_cpu_copy_to_host(tk_backend *be, void *dst, const void *src, size_t bytes)
 {
 	(void)be;
 	if (bytes)
 		memcpy(dst, src, bytes);
 }
 
-void tk_copy_on_device(tk_backend *be, void *dst, const void *src, size_t bytes)
+void tk_cpu_copy_on_device(tk_backend *be, void *dst, const void *src, size_t bytes)
 {
 	(void)be;
 	if (bytes)
 		memmove(dst, src, bytes);
 }
+
+const struct tk_backend_ops tk_cpu_ops = {
+	.kind = "cpu",
+	.always_batch_invariant = 0,
+	.open = cpu_open,
+	.close = cpu_close,
+	.sync = tk_cpu_sync,
+	.alloc = tk_cpu_alloc,
+	.free = tk_cpu_free,
+	.zero = tk_cpu_zero,
+	.copy_to_device = tk_cpu_copy_to_device,
+	.copy_to_host = tk_cpu_copy_to_host,
+	.copy_on_device = tk_cpu_copy_on_device,
+	.matmul_forward = tk_cpu_matmul_forward,
+	.matmul_packed_floats = tk_cpu_matmul_packed_floats,
+	.matmul_pack = tk_cpu_matmul_pack,
+	.matmul_forward_packed = tk_cpu_matmul_forward_packed,
+	.matmul_pack_form = tk_cpu_matmul_pack_form,
+	.matmul_packed_bytes = tk_cpu_matmul_packed_bytes,
+	.matmul_pack_as = tk_cpu_matmul_pack_as,
+	.matmul_forward_packed_as = tk_cpu_matmul_forward_packed_as,
+	.matmul_forward_packed_many = tk_cpu_matmul_forward_packed_many,
+	.matmul_packed_backward_floats = tk_cpu_matmul_packed_backward_floats,
+	.matmul_pack_backward = tk_cpu_matmul_pack_backward,
+	.matmul_backward_packed = tk_cpu_matmul_backward_packed,
+	.matmul_backward = tk_cpu_matmul_backward,
+	.embedding_forward = tk_cpu_embedding_forward,
+	.embedding_forward_packed = tk_cpu_embedding_forward_packed,
+	.embedding_backward = tk_cpu_embedding_backward,
+	.rows_gather = tk_cpu_rows_gather,
+	.rows_scatter = tk_cpu_rows_scatter,
+	.rmsnorm_forward = tk_cpu_rmsnorm_forward,
+	.rmsnorm_backward = tk_cpu_rmsnorm_backward,
+	.rope_forward = tk_cpu_rope_forward,
+	.rope_backward = tk_cpu_rope_backward,
+	.rope_table = tk_cpu_rope_table,
+	.rope_forward_table = tk_cpu_rope_forward_table,
+	.rope_backward_table = tk_cpu_rope_backward_table,
+	.attention_cached_forward = tk_cpu_attention_cached_forward,
+	.attention_packed_forward = tk_cpu_attention_packed_forward,
+	.attention_packed_backward = tk_cpu_attention_packed_backward,
+	.swiglu_forward = tk_cpu_swiglu_forward,
+	.swiglu_backward = tk_cpu_swiglu_backward,
+	.softmax_forward = tk_cpu_softmax_forward,
+	.softmax_backward = tk_cpu_softmax_backward,
+	.add = tk_cpu_add,
+	.axpy = tk_cpu_axpy,
+	.scale = tk_cpu_scale,
+	.cross_entropy_fused = tk_cpu_cross_entropy_fused,
+	.logsumexp_forward = tk_cpu_logsumexp_forward,
+	.adamw_step = tk_cpu_adamw_step,
+	.sumsq = tk_cpu_sumsq,
+	.clip_by_norm = tk_cpu_clip_by_norm,
+};

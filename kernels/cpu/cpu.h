@@ -1,9 +1,9 @@
-/* Private to the CPU backend: the backend struct and the helpers the
- * kernel files share. */
+/* Private to the CPU backend: its operations (the table in backend.c) and
+ * the helpers the kernel files share. */
 #ifndef TK_KERNELS_CPU_H
 #define TK_KERNELS_CPU_H
 
-#include "kernels.h"
+#include "backend_ops.h"
 
 /* `omp simd` asks for vectorization (and lets reductions reassociate, in a
  * fixed way); clang reports the loops it cannot vectorize at -O1 (the
@@ -19,12 +19,49 @@
 #include <stdint.h>
 #include <string.h>
 
-struct tk_backend {
-	int threads;
-	int batch_invariant;
-	size_t workspace;  /* bytes a kernel may take for itself */
-	char name[160];
-};
+/* The operations of the table (kernels.h says what each computes). */
+tk_op_sync tk_cpu_sync;
+tk_op_alloc tk_cpu_alloc;
+tk_op_free tk_cpu_free;
+tk_op_zero tk_cpu_zero;
+tk_op_copy tk_cpu_copy_to_device, tk_cpu_copy_to_host, tk_cpu_copy_on_device;
+tk_op_matmul_forward tk_cpu_matmul_forward;
+tk_op_matmul_packed_floats tk_cpu_matmul_packed_floats;
+tk_op_matmul_pack tk_cpu_matmul_pack;
+tk_op_matmul_forward_packed tk_cpu_matmul_forward_packed;
+tk_op_matmul_pack_form tk_cpu_matmul_pack_form;
+tk_op_matmul_packed_bytes tk_cpu_matmul_packed_bytes;
+tk_op_matmul_pack_as tk_cpu_matmul_pack_as;
+tk_op_matmul_forward_packed_as tk_cpu_matmul_forward_packed_as;
+tk_op_matmul_forward_packed_many tk_cpu_matmul_forward_packed_many;
+tk_op_matmul_packed_backward_floats tk_cpu_matmul_packed_backward_floats;
+tk_op_matmul_pack_backward tk_cpu_matmul_pack_backward;
+tk_op_matmul_backward_packed tk_cpu_matmul_backward_packed;
+tk_op_matmul_backward tk_cpu_matmul_backward;
+tk_op_embedding_forward tk_cpu_embedding_forward;
+tk_op_embedding_forward_packed tk_cpu_embedding_forward_packed;
+tk_op_embedding_backward tk_cpu_embedding_backward;
+tk_op_rows_move tk_cpu_rows_gather, tk_cpu_rows_scatter;
+tk_op_rmsnorm_forward tk_cpu_rmsnorm_forward;
+tk_op_rmsnorm_backward tk_cpu_rmsnorm_backward;
+tk_op_rope tk_cpu_rope_forward, tk_cpu_rope_backward;
+tk_op_rope_table tk_cpu_rope_table;
+tk_op_rope_with_table tk_cpu_rope_forward_table, tk_cpu_rope_backward_table;
+tk_op_attention_cached_forward tk_cpu_attention_cached_forward;
+tk_op_attention_packed_forward tk_cpu_attention_packed_forward;
+tk_op_attention_packed_backward tk_cpu_attention_packed_backward;
+tk_op_swiglu_forward tk_cpu_swiglu_forward;
+tk_op_swiglu_backward tk_cpu_swiglu_backward;
+tk_op_softmax_forward tk_cpu_softmax_forward;
+tk_op_softmax_backward tk_cpu_softmax_backward;
+tk_op_add tk_cpu_add;
+tk_op_axpy tk_cpu_axpy;
+tk_op_scale tk_cpu_scale;
+tk_op_cross_entropy_fused tk_cpu_cross_entropy_fused;
+tk_op_logsumexp_forward tk_cpu_logsumexp_forward;
+tk_op_adamw_step tk_cpu_adamw_step;
+tk_op_sumsq tk_cpu_sumsq;
+tk_op_clip_by_norm tk_cpu_clip_by_norm;
 
 /* Below this many elements an elementwise kernel runs on one thread: the
  * fork/join costs more than the work. */
@@ -35,8 +72,8 @@ struct tk_backend {
 
 /* The batch-invariant products of xwt.c: each element of y one chain of
  * fused multiply-adds over k in order, whatever m, n, the threads and the
- * instruction set; accumulate adds the chain to y.  TK_EOSERR when out of
- * memory for x's packed copy.
+ * instruction set; accumulate adds the chain to y.  TK_KERNEL_ENOMEM when
+ * out of memory for the panels' and x's packed copies.
  *   tk_cpu_xwt:        y (m, ldy) = x (m, k) · w (n, k)ᵀ
  *   tk_cpu_xwt_packed: the same with w packed by tk_cpu_xwt_pack */
 int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
@@ -75,7 +112,6 @@ void tk_cpu_xw_pack(tk_backend *be, float *packed, const float *w, size_t n, siz
  * code when `portable`; row j of w read back.  Packing returns 0 when some
  * value of w does not fit the form (what is packed is then wrong). */
 int tk_cpu_xwt_form_of(tk_backend *be, const float *w, size_t n, size_t k);
-const char *tk_cpu_xwt_form_name(int form);
 size_t tk_cpu_xwt_form_panel_bytes(int form, size_t k);
 int tk_cpu_xwt_pack_form(tk_backend *be, void *packed, int form, const float *w, size_t n,
 			 size_t k);

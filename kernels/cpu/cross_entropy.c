@@ -6,10 +6,7 @@
  * whole vocabulary fits one chunk the logits are kept and not made twice. */
 #include "cpu.h"
 
-#include "tk_error.h"
-
 #include <math.h>
-#include <stdlib.h>
 
 /* Tokens per chunk, and the granule of a vocabulary chunk. */
 #define CE_TOKENS 64
@@ -33,7 +30,7 @@ static size_t vocab_chunk(const tk_backend *be, size_t vocab)
 	return cols < vocab ? cols : vocab;
 }
 
-/* logits (tn, ld) = h (tn, c) · w (vn, c)ᵀ, by the product tk_matmul_forward
+/* logits (tn, ld) = h (tn, c) · w (vn, c)ᵀ, by the product tk_cpu_matmul_forward
  * would use for these rows. */
 /* W (vocab, c) as given, and packed for the logits and for dh (or NULL). */
 struct ce_weights {
@@ -50,7 +47,7 @@ static int make_logits(tk_backend *be, float *logits, size_t ld, const float *h,
 	if (be->batch_invariant)
 		return tk_cpu_xwt(be, logits, ld, h, w, tn, vn, c, 0);
 	tk_cpu_gemm(be, 0, 1, tn, vn, c, h, c, w, c, 0.0f, logits, ld);
-	return TK_OK;
+	return TK_KERNEL_OK;
 }
 
 static void lse_update(tk_backend *be, struct lse_state *st,
@@ -122,11 +119,11 @@ static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 			loss[i] = target[i] < 0 ? 0.0f : -weight[i] * lp;
 	}
 	if (!dh && !dw)
-		return TK_OK;
+		return TK_KERNEL_OK;
 	for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
 		size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
 		int rc = vchunk < vocab ? make_logits(be, logits, vchunk, h, cw, v0, tn, vn, c)
-					: TK_OK;
+					: TK_KERNEL_OK;
 		if (rc)
 			return rc;
 		logits_to_grad(be, logits, vchunk, lse, target, weight, tn, v0, vn);
@@ -142,11 +139,11 @@ static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 			tk_cpu_gemm(be, 1, 0, vn, c, tn, logits, vchunk, h, c,
 				    1.0f, dw + v0 * c, c);
 	}
-	return TK_OK;
+	return TK_KERNEL_OK;
 }
 
-int tk_logsumexp_forward(tk_backend *be, float *lse, const float *logits,
-			 size_t n, size_t vocab)
+int tk_cpu_logsumexp_forward(tk_backend *be, float *lse, const float *logits,
+			     size_t n, size_t vocab)
 {
 	// lse (n)   logits (n, vocab)
 	size_t vchunk = vocab_chunk(be, vocab);
@@ -165,31 +162,32 @@ int tk_logsumexp_forward(tk_backend *be, float *lse, const float *logits,
 		for (size_t i = 0; i < tn; i++)
 			lse[t0 + i] = st[i].max + logf(st[i].sum);
 	}
-	return TK_OK;
+	return TK_KERNEL_OK;
 }
 
-int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
-			   float *dh, float *dw, const float *h,
-			   const float *w, const float *w_packed,
-			   const float *w_packed_backward, const int32_t *target,
-			   const float *weight, size_t n, size_t c, size_t vocab)
+int tk_cpu_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
+			       float *dh, float *dw, const float *h,
+			       const float *w, const float *w_packed,
+			       const float *w_packed_backward, const int32_t *target,
+			       const float *weight, size_t n, size_t c, size_t vocab)
 {
 	struct ce_weights cw = {w, w_packed, w_packed_backward};
 	// loss, logprob, target, weight (n)   dh, h (n, c)   dw, w (vocab, c)
 	if (n == 0)
-		return TK_OK;
+		return TK_KERNEL_OK;
 	size_t vchunk = vocab_chunk(be, vocab);
-	float *logits = malloc(CE_TOKENS * vchunk * sizeof *logits); // (CE_TOKENS, vchunk)
+	tk_workspace_mark mark = tk_workspace_mark_now(be);
+	float *logits = tk_workspace_take(be, CE_TOKENS * vchunk * sizeof *logits); // (CE_TOKENS, vchunk)
 	if (!logits)
-		return tk_fail(TK_EOSERR, "out of memory for a %d x %zu logits chunk",
+		return tk_backend_fail(be, TK_KERNEL_ENOMEM, "out of memory for a %d x %zu logits chunk",
 			       CE_TOKENS, vchunk);
-	int rc = TK_OK;
+	int rc = TK_KERNEL_OK;
 	for (size_t t0 = 0; t0 < n && !rc; t0 += CE_TOKENS) {
 		size_t tn = n - t0 < CE_TOKENS ? n - t0 : CE_TOKENS;
 		rc = chunk_loss(be, logits, vchunk, loss ? loss + t0 : NULL,
 			   logprob ? logprob + t0 : NULL, dh ? dh + t0 * c : NULL,
 			   dw, h + t0 * c, cw, target + t0, weight + t0, tn, c, vocab);
 	}
-	free(logits);
+	tk_workspace_release(be, mark);
 	return rc;
 }

@@ -16,8 +16,8 @@ static void exp_neg(float *e, const float *g, size_t len)
 }
 
 /* silu(g) = g / (1 + e^−g) as torch computes it. */
-void tk_swiglu_forward(tk_backend *be, float *out, const float *gate,
-		       const float *up, size_t n)
+void tk_cpu_swiglu_forward(tk_backend *be, float *out, const float *gate,
+			   const float *up, size_t n)
 {
 	// out, gate, up (n)
 	size_t pieces = (n + SWIGLU_PIECE - 1) / SWIGLU_PIECE;
@@ -32,9 +32,9 @@ void tk_swiglu_forward(tk_backend *be, float *out, const float *gate,
 }
 
 /* With σ(g) = 1 / (1 + e^−g): silu'(g) = σ(g) · (1 + g · (1 − σ(g))). */
-void tk_swiglu_backward(tk_backend *be, float *dgate, float *dup,
-			const float *dout, const float *gate, const float *up,
-			size_t n)
+void tk_cpu_swiglu_backward(tk_backend *be, float *dgate, float *dup,
+			    const float *dout, const float *gate, const float *up,
+			    size_t n)
 {
 	// dgate, dup, dout, gate, up (n)
 	size_t pieces = (n + SWIGLU_PIECE - 1) / SWIGLU_PIECE;
@@ -54,21 +54,21 @@ void tk_swiglu_backward(tk_backend *be, float *dgate, float *dup,
 	}
 }
 
-void tk_add(tk_backend *be, float *y, const float *a, const float *b, size_t n)
+void tk_cpu_add(tk_backend *be, float *y, const float *a, const float *b, size_t n)
 {
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (n >= TK_CPU_PARALLEL_MIN)
 	for (size_t i = 0; i < n; i++)
 		y[i] = a[i] + b[i];
 }
 
-void tk_axpy(tk_backend *be, float *y, float alpha, const float *x, size_t n)
+void tk_cpu_axpy(tk_backend *be, float *y, float alpha, const float *x, size_t n)
 {
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (n >= TK_CPU_PARALLEL_MIN)
 	for (size_t i = 0; i < n; i++)
 		y[i] += alpha * x[i];
 }
 
-void tk_scale(tk_backend *be, float *y, const float *x, float alpha, size_t n)
+void tk_cpu_scale(tk_backend *be, float *y, const float *x, float alpha, size_t n)
 {
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (n >= TK_CPU_PARALLEL_MIN)
 	for (size_t i = 0; i < n; i++)

@@ -16,8 +16,8 @@ static float sum_squares(const float *x, size_t c)
 	return s;
 }
 
-void tk_rmsnorm_forward(tk_backend *be, float *y, float *rstd, const float *x,
-			const float *w, size_t n, size_t c, float eps)
+void tk_cpu_rmsnorm_forward(tk_backend *be, float *y, float *rstd, const float *x,
+			    const float *w, size_t n, size_t c, float eps)
 {
 	// y (n, c)   rstd (n)   x (n, c)   w (c)
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (n * c >= TK_CPU_PARALLEL_MIN)
@@ -48,9 +48,9 @@ static void rmsnorm_dx(float *dx, const float *dy, const float *x,
 	}
 }
 
-void tk_rmsnorm_backward(tk_backend *be, float *dx, float *dw, const float *dy,
-			 const float *x, const float *w, const float *rstd,
-			 size_t n, size_t c, int accumulate)
+void tk_cpu_rmsnorm_backward(tk_backend *be, float *dx, float *dw, const float *dy,
+			     const float *x, const float *w, const float *rstd,
+			     size_t n, size_t c, int accumulate)
 {
 	// dx, dy, x (n, c)   dw, w (c)   rstd (n)
 	int parallel = n * c >= TK_CPU_PARALLEL_MIN;

@@ -89,8 +89,8 @@ static void rope_apply(tk_backend *be, float *y, const float *x,
 	}
 }
 
-void tk_rope_table(tk_backend *be, float *table, const int32_t *pos, const float *inv_freq,
-		   size_t n, size_t head_dim)
+void tk_cpu_rope_table(tk_backend *be, float *table, const int32_t *pos, const float *inv_freq,
+		       size_t n, size_t head_dim)
 {
 	// table (n, head_dim)   pos (n)
 	size_t half = head_dim / 2;
@@ -112,28 +112,28 @@ static void rope_apply_table(tk_backend *be, float *y, const float *x, const flo
 	}
 }
 
-void tk_rope_forward_table(tk_backend *be, float *y, const float *x, const float *table,
-			   size_t n, size_t heads, size_t head_dim)
+void tk_cpu_rope_forward_table(tk_backend *be, float *y, const float *x, const float *table,
+			       size_t n, size_t heads, size_t head_dim)
 {
 	rope_apply_table(be, y, x, table, n, heads, head_dim, 1.0f);
 }
 
-void tk_rope_backward_table(tk_backend *be, float *dx, const float *dy, const float *table,
-			    size_t n, size_t heads, size_t head_dim)
+void tk_cpu_rope_backward_table(tk_backend *be, float *dx, const float *dy, const float *table,
+				size_t n, size_t heads, size_t head_dim)
 {
 	rope_apply_table(be, dx, dy, table, n, heads, head_dim, -1.0f);
 }
 
-void tk_rope_forward(tk_backend *be, float *y, const float *x,
-		     const int32_t *pos, const float *inv_freq,
-		     size_t n, size_t heads, size_t head_dim)
+void tk_cpu_rope_forward(tk_backend *be, float *y, const float *x,
+			 const int32_t *pos, const float *inv_freq,
+			 size_t n, size_t heads, size_t head_dim)
 {
 	rope_apply(be, y, x, pos, inv_freq, n, heads, head_dim, 1.0f);
 }
 
-void tk_rope_backward(tk_backend *be, float *dx, const float *dy,
-		      const int32_t *pos, const float *inv_freq,
-		      size_t n, size_t heads, size_t head_dim)
+void tk_cpu_rope_backward(tk_backend *be, float *dx, const float *dy,
+			  const int32_t *pos, const float *inv_freq,
+			  size_t n, size_t heads, size_t head_dim)
 {
 	rope_apply(be, dx, dy, pos, inv_freq, n, heads, head_dim, -1.0f);
 }

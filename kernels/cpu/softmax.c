@@ -3,8 +3,8 @@
 
 #include <math.h>
 
-void tk_softmax_forward(tk_backend *be, float *y, const float *x, size_t n,
-			size_t c)
+void tk_cpu_softmax_forward(tk_backend *be, float *y, const float *x, size_t n,
+			    size_t c)
 {
 	// y, x (n, c)
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (n * c >= TK_CPU_PARALLEL_MIN)
@@ -24,8 +24,8 @@ void tk_softmax_forward(tk_backend *be, float *y, const float *x, size_t n,
 	}
 }
 
-void tk_softmax_backward(tk_backend *be, float *dx, const float *dy,
-			 const float *y, size_t n, size_t c)
+void tk_cpu_softmax_backward(tk_backend *be, float *dx, const float *dy,
+			     const float *y, size_t n, size_t c)
 {
 	// dx, dy, y (n, c)
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (n * c >= TK_CPU_PARALLEL_MIN)

@@ -13,17 +13,15 @@
  * vector loads of the panel and MR broadcasts from x's rows for 3·MR
  * multiply-adds: the multiply-add units, not the caches, set the pace.
  * Weights used many times (the forward's, a frozen base's) are packed
- * once (tk_matmul_pack, tk_matmul_pack_backward); others are packed a
+ * once (tk_cpu_matmul_pack, tk_cpu_matmul_pack_backward); others are packed a
  * panel at a time inside the product, each panel once per call.  Panels
  * packed in a compact form (xwt_forms.c) are expanded a chunk at a time
  * into a thread's buffer, as W is packed, and multiplied from there. */
 #include "cpu.h"
 
-#include "tk_error.h"
 #include "xwt_expand.h"
 
 #include <immintrin.h>
-#include <stdlib.h>
 
 #define NR TK_XWT_PANEL
 #define MR 8 // rows of x per register tile
@@ -588,29 +586,34 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 			size_t floats = (steps > rows ? steps : rows) * NR;
 			buffer_floats = floats > buffer_floats ? floats : buffer_floats;
 		}
+	/* one slice of the workspace per thread, in whole cache lines: the
+	 * panels are stored a line at a time (NR floats are three lines) */
+	tk_workspace_mark mark = tk_workspace_mark_now(be);
 	if (buffer_floats) {
-		// whole cache lines: the panels are stored a line at a time
-		buffers = aligned_alloc(64, threads * buffer_floats * sizeof *buffers);
+		buffers = tk_workspace_slices(be, threads, buffer_floats * sizeof *buffers);
 		if (!buffers)
-			return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product's panels",
-				       ps[0].m, ps[0].n);
+			return tk_backend_fail(be, TK_KERNEL_ENOMEM,
+					       "out of memory for a %zu x %zu product's panels",
+					       ps[0].m, ps[0].n);
 	}
 	/* the products share x (one x, or the one product's); each thread
 	 * packs its own copy, which costs less than waiting for the others */
 	float *xps = NULL;
 	size_t x_blocks = (ps[0].m + MR - 1) / MR, x_floats = x_blocks * MR * ps[0].kn;
-	x_floats = (x_floats + 15) / 16 * 16;
 	int compact = 0;
 	for (size_t i = 0; i < count; i++)
 		compact |= ps[i].form != TK_PACK_F32 && ps[i].form != TK_PACK_BF16;
 	if (tile == tile_avx512 && compact) {
-		xps = aligned_alloc(64, threads * (x_floats ? x_floats : 16) * sizeof *xps);
+		xps = tk_workspace_slices(be, threads, x_floats * sizeof *xps);
 		if (!xps) {
-			free(buffers);
-			return tk_fail(TK_EOSERR, "out of memory for a %zu x %zu product's rows",
-				       ps[0].m, ps[0].kn);
+			tk_workspace_release(be, mark);
+			return tk_backend_fail(be, TK_KERNEL_ENOMEM,
+					       "out of memory for a %zu x %zu product's rows",
+					       ps[0].m, ps[0].kn);
 		}
 	}
+	size_t buffer_stride = tk_workspace_slice_bytes(buffer_floats * sizeof(float)) / sizeof(float);
+	size_t x_stride = tk_workspace_slice_bytes(x_floats * sizeof(float)) / sizeof(float);
 	size_t next = 0;
 #pragma omp parallel num_threads(be->threads) if (parallel)
 	{
@@ -618,13 +621,13 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 		struct xwt mine[TK_CPU_XWT_MANY];
 		memcpy(mine, ps, count * sizeof *ps);
 		if (xps) {
-			float *xp = xps + me * x_floats;
+			float *xp = xps + me * x_stride;
 			for (size_t b = 0; b < x_blocks; b++)
 				pack_x(xp, &ps[0], b);
 			for (size_t i = 0; i < count; i++)
 				mine[i].xp = xp;
 		}
-		float *buffer = buffers ? buffers + me * buffer_floats : NULL;
+		float *buffer = buffers ? buffers + me * buffer_stride : NULL;
 		size_t first, end;
 		while (take_items(&next, total, team, &first, &end))
 			for (size_t i = 0, at = 0; i < count; at += pl[i].items, i++) {
@@ -636,9 +639,8 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 					run_items(&mine[i], pl[i], tile, lo, hi, buffer);
 			}
 	}
-	free(buffers);
-	free(xps);
-	return TK_OK;
+	tk_workspace_release(be, mark);
+	return TK_KERNEL_OK;
 }
 
 static int xwt_run(tk_backend *be, tile_fn tile, struct xwt *p)
@@ -651,12 +653,12 @@ int tk_cpu_xwt_packed_many(tk_backend *be, const float *x, size_t m, size_t k,
 {
 	struct xwt ps[TK_CPU_XWT_MANY] = {{0}};
 	if (count > TK_CPU_XWT_MANY)
-		return tk_fail(TK_EUSAGE, "%zu products at once, more than %d", count,
+		return tk_backend_fail(be, TK_KERNEL_EUSAGE, "%zu products at once, more than %d", count,
 			       TK_CPU_XWT_MANY);
 	for (size_t i = 0; i < count; i++)
 		ps[i] = (struct xwt){jobs[i].y, jobs[i].n, x, k, jobs[i].packed, PANELS_PACKED,
 				     jobs[i].form, m, jobs[i].n, k, 0, k, 0, NULL};
-	return m && count ? xwt_run_many(be, pick_tile(), ps, count) : TK_OK;
+	return m && count ? xwt_run_many(be, pick_tile(), ps, count) : TK_KERNEL_OK;
 }
 
 int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
@@ -664,7 +666,7 @@ int tk_cpu_xwt_packed(tk_backend *be, float *y, size_t ldy, const float *x,
 {
 	struct xwt p = {y, ldy, x, k, packed, PANELS_PACKED, TK_PACK_F32, m, n, k, 0, k,
 			accumulate, NULL};
-	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
+	return m && n ? xwt_run(be, pick_tile(), &p) : TK_KERNEL_OK;
 }
 
 int tk_cpu_xwt_packed_form(tk_backend *be, float *y, size_t ldy, const float *x,
@@ -673,7 +675,7 @@ int tk_cpu_xwt_packed_form(tk_backend *be, float *y, size_t ldy, const float *x,
 {
 	struct xwt p = {y, ldy, x, k, packed, PANELS_PACKED, form, m, n, k, 0, k, accumulate,
 			NULL};
-	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
+	return m && n ? xwt_run(be, pick_tile(), &p) : TK_KERNEL_OK;
 }
 
 int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
@@ -681,7 +683,7 @@ int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float
 {
 	struct xwt p = {y, ldy, x, k, w, PANELS_PACK, TK_PACK_F32, m, n, k, 0, k, accumulate,
 			NULL};
-	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
+	return m && n ? xwt_run(be, pick_tile(), &p) : TK_KERNEL_OK;
 }
 
 int tk_cpu_xwt_packed_part(tk_backend *be, float *y, size_t ldy, const float *x,
@@ -690,7 +692,7 @@ int tk_cpu_xwt_packed_part(tk_backend *be, float *y, size_t ldy, const float *x,
 {
 	struct xwt p = {y, ldy, x, lda, packed, PANELS_PACKED, TK_PACK_F32, m, n, k, kb, kn,
 			accumulate, NULL};
-	return m && n ? xwt_run(be, pick_tile(), &p) : TK_OK;
+	return m && n ? xwt_run(be, pick_tile(), &p) : TK_KERNEL_OK;
 }
 
 int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
@@ -712,5 +714,5 @@ int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
 	}
 	struct xwt p = {y, ldy, x, k, w, PANELS_PACK, TK_PACK_F32, m, n, k, 0, k, accumulate,
 			NULL};
-	return m && n ? xwt_run(be, tile, &p) : TK_OK;
+	return m && n ? xwt_run(be, tile, &p) : TK_KERNEL_OK;
 }

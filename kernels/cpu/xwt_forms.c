@@ -27,7 +27,7 @@
 #endif
 #include "cpu.h"
 
-#include "tk_dtype.h"
+#include "half.h"
 
 #include <immintrin.h>
 #include <stdatomic.h>
@@ -100,7 +100,7 @@ static int q8_level(float v, float d, int *q)
 /* f16 scales near `estimate`: its rounding and two steps either side. */
 static int scale_candidates(float estimate, uint16_t out[5])
 {
-	uint16_t h = tk_f32_to_f16(estimate);
+	uint16_t h = tk_float_to_half(estimate);
 	if (!(estimate > 0) || (h & 0x7c00) == 0x7c00)
 		return 0;
 	int count = 0;
@@ -121,15 +121,15 @@ static int fit_q4(const float *v, size_t stride, uint16_t *dh, uint16_t *mh, uin
 		lo = x < lo ? x : lo;
 		hi = x > hi ? x : hi;
 	}
-	*mh = tk_f32_to_f16(lo);
-	float m = tk_f16_to_f32(*mh);
+	*mh = tk_float_to_half(lo);
+	float m = tk_half_to_float(*mh);
 	if (!isfinite(hi - lo) || !same(m, lo))
 		return 0;
 	uint16_t cand[5] = {0};
 	for (int top = 15; top >= 1; top--) {
 		int count = hi > lo ? scale_candidates((hi - lo) / (float)top, cand) : 1;
 		for (int c = 0; c < count; c++) {
-			float d = tk_f16_to_f32(cand[c]);
+			float d = tk_half_to_float(cand[c]);
 			int ok = 1, level = 0;
 			for (int t = 0; t < QK && ok; t++) {
 				ok = hi > lo ? q4_level(v[t * stride], d, m, &level)
@@ -162,7 +162,7 @@ static int fit_q8(const float *v, size_t stride, uint16_t *dh, int8_t q[QK])
 	for (int qmax = 127; qmax >= 100; qmax--) {
 		int count = scale_candidates(top / (float)qmax, cand);
 		for (int c = 0; c < count; c++) {
-			float d = tk_f16_to_f32(cand[c]);
+			float d = tk_half_to_float(cand[c]);
 			int ok = 1, level = 0;
 			for (int t = 0; t < QK && ok; t++) {
 				ok = q8_level(v[t * stride], d, &level);
@@ -305,17 +305,17 @@ int tk_cpu_xwt_pack_form(tk_backend *be, void *packed, int form, const float *w,
 static float value_at(int form, const unsigned char *panel, size_t t, size_t c)
 {
 	if (form == TK_PACK_BF16)
-		return tk_bf16_to_f32(((const uint16_t *)panel)[t * NR + c]);
+		return tk_bfloat_to_float(((const uint16_t *)panel)[t * NR + c]);
 	const unsigned char *block = panel + t / QK * block_bytes(form);
 	const uint16_t *d = (const uint16_t *)block;
 	size_t r = t % QK;
 	if (form == TK_PACK_Q8) {
 		const int8_t *qs = (const int8_t *)(block + NR * 2);
-		return q8_value(tk_f16_to_f32(d[c]), qs[r * NR + c]);
+		return q8_value(tk_half_to_float(d[c]), qs[r * NR + c]);
 	}
 	unsigned char byte = block[NR * 4 + r % (QK / 2) * NR + c];
 	int q = r < QK / 2 ? byte & 0x0f : byte >> 4;
-	return q4_value(tk_f16_to_f32(d[c]), tk_f16_to_f32(d[NR + c]), q);
+	return q4_value(tk_half_to_float(d[c]), tk_half_to_float(d[NR + c]), q);
 }
 
 static void expand_c(float *dst, int form, const unsigned char *panel, size_t t0, size_t kc)
@@ -377,15 +377,4 @@ void tk_cpu_xwt_form_row(float *dst, int form, const void *packed, size_t k, siz
 		(const unsigned char *)packed + j / NR * tk_cpu_xwt_form_panel_bytes(form, k);
 	for (size_t t = 0; t < k; t++)
 		dst[t] = value_at(form, panel, t, j % NR);
-}
-
-const char *tk_cpu_xwt_form_name(int form)
-{
-	switch (form) {
-	case TK_PACK_F32: return "f32";
-	case TK_PACK_BF16: return "bf16";
-	case TK_PACK_Q8: return "q8";
-	case TK_PACK_Q4: return "q4";
-	default: return "?";
-	}
 }

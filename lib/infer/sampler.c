@@ -4,6 +4,7 @@
  * lowered until that set surely holds what the cuts keep. */
 #include "tk_sampler.h"
 
+#include "kernels.h"
 #include "sampler_internal.h"
 #include "tk_error.h"
 
@@ -111,7 +112,7 @@ static size_t argmax(const float *x, size_t n)
 double tk_log_softmax_at(const float *logits, size_t vocab, int32_t id)
 {
 	double max = max_of(logits, vocab);
-	double sum = sampler_exp_weights(NULL, logits, vocab, max, 1.0);
+	double sum = tk_exp_weights(NULL, logits, vocab, max, 1.0);
 	return (double)logits[id] - max - log(sum);
 }
 
@@ -119,7 +120,14 @@ double tk_log_softmax_at(const float *logits, size_t vocab, int32_t id)
 static double weights(tk_sampler *s, const float *logits)
 {
 	double max = max_of(logits, s->vocab);
-	return sampler_exp_weights(s->p, logits, s->vocab, max, 1.0 / s->params.temperature);
+	return tk_exp_weights(s->p, logits, s->vocab, max, 1.0 / s->params.temperature);
+}
+
+/* The old name (sampler_internal.h), still called by tests/unit/test_sampler.c:
+ * the host helper moved to kernels/cpu/exp_weights.c. */
+double sampler_exp_weights(double *p, const float *x, size_t n, double max, double inv_t)
+{
+	return tk_exp_weights(p, x, n, max, inv_t);
 }
 
 static int by_prob(const void *a, const void *b)

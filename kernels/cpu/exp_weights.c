@@ -1,8 +1,10 @@
-/* The weights e^((logit − max)/T) of a draw over the whole vocabulary:
- * libm's exp costs ~7 ns each, 49152 of them (SmolLM2) a third of a
+/* Host: the weights e^((logit − max)/T) of a sampler's draw over the whole
+ * vocabulary (kernels.h, tk_exp_weights), on logits already copied to the
+ * host: libm's exp costs ~7 ns each, 49152 of them (SmolLM2) a third of a
  * millisecond per draw, as much as a batch-64 decode step's share of the
- * forward; eight lanes of AVX-512 make it a few times cheaper. */
-#include "sampler_internal.h"
+ * forward; eight lanes of AVX-512 make it a few times cheaper.  Here, not
+ * in lib/, because instruction-set code lives in kernels/cpu/. */
+#include "cpu.h"
 
 #include <math.h>
 
@@ -35,7 +37,7 @@ __attribute__((target("avx512f"))) static inline __m512d exp8(__m512d t)
 	return _mm512_mul_pd(e, _mm512_castsi512_pd(two_k));
 }
 
-/* The lanes' part of sampler_exp_weights: returns how many it did. */
+/* The lanes' part of tk_exp_weights: returns how many it did. */
 __attribute__((target("avx512f"))) static size_t
 exp_weights8(double *p, const float *x, size_t n, double max, double inv_t, double *sum)
 {
@@ -60,7 +62,7 @@ exp_weights8(double *p, const float *x, size_t n, double max, double inv_t, doub
 }
 #endif
 
-double sampler_exp_weights(double *p, const float *x, size_t n, double max, double inv_t)
+double tk_exp_weights(double *p, const float *x, size_t n, double max, double inv_t)
 {
 	double sum = 0.0;
 	size_t i = 0;

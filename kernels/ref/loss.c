@@ -1,0 +1,83 @@
+/* Weighted next-token cross-entropy through the unembedding, and the row
+ * log-sum-exp.  One token at a time: its logits row whole (the workspace
+ * holds it), made by the very operations of tk_ref_matmul_forward, its
+ * log-sum-exp by those of tk_ref_logsumexp_forward, so that a sampler's
+ * logits[t] − lse equals the trainer's logprob bit for bit here too. */
+#include "ref.h"
+
+/* log Σ_j e^(logits[j]) over one row, in double, rounded once. */
+static float row_logsumexp(const float *logits, size_t vocab)
+{
+	double max = -INFINITY, sum = 0.0;
+	for (size_t j = 0; j < vocab; j++)
+		max = fmax(max, logits[j]);
+	for (size_t j = 0; j < vocab; j++)
+		sum += exp(logits[j] - max);
+	return (float)(max + log(sum));
+}
+
+int tk_ref_logsumexp_forward(tk_backend *be, float *lse, const float *logits, size_t n,
+			     size_t vocab)
+{
+	(void)be;
+	for (size_t i = 0; i < n; i++)
+		lse[i] = row_logsumexp(logits + i * vocab, vocab);
+	return TK_KERNEL_OK;
+}
+
+/* Token i's gradient: g_j = weight·(softmax_j − [j = target]) (target ≥ 0);
+ * dh_i = Σ_j g_j·W_j assigned, dw_j += g_j·h_i. */
+static void token_gradient(float *dh, float *dw, double *dh_acc, const float *h,
+			   const float *w, const float *logits, float lse, int32_t target,
+			   float weight, size_t c, size_t vocab)
+{
+	for (size_t k = 0; k < c; k++)
+		dh_acc[k] = 0.0;
+	for (size_t j = 0; j < vocab; j++) {
+		double g = weight * (exp((double)logits[j] - lse) - (j == (size_t)target ? 1.0 : 0.0));
+		for (size_t k = 0; k < c; k++)
+			dh_acc[k] += g * w[j * c + k];
+		for (size_t k = 0; dw && k < c; k++)
+			dw[j * c + k] = (float)(dw[j * c + k] + g * h[k]);
+	}
+	for (size_t k = 0; dh && k < c; k++)
+		dh[k] = (float)dh_acc[k];
+}
+
+int tk_ref_cross_entropy_fused(tk_backend *be, float *loss, float *logprob, float *dh,
+			       float *dw, const float *h, const float *w, const float *w_packed,
+			       const float *w_packed_backward, const int32_t *target,
+			       const float *weight, size_t n, size_t c, size_t vocab)
+{
+	// loss, logprob, target, weight (n)   dh, h (n, c)   dw, w (vocab, c)
+	/* the packed copies are W itself here: any of the three will do */
+	const float *wm = w ? w : w_packed ? w_packed : w_packed_backward;
+	tk_workspace_mark mark = tk_workspace_mark_now(be);
+	float *logits = tk_workspace_take(be, vocab * sizeof *logits); // (vocab)
+	double *dh_acc = tk_workspace_take(be, c * sizeof *dh_acc);    // (c)
+	if (!logits || !dh_acc) {
+		tk_workspace_release(be, mark);
+		return tk_backend_fail(be, TK_KERNEL_ENOMEM, "out of memory for a %zu-logit row",
+				       vocab);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const float *hi = h + i * c;
+		tk_ref_matmul_forward(be, logits, hi, wm, NULL, 1, c, vocab, 0);
+		float lse = row_logsumexp(logits, vocab);
+		int has_target = target[i] >= 0;
+		float lp = has_target ? logits[target[i]] - lse : 0.0f;
+		if (logprob)
+			logprob[i] = lp;
+		if (loss)
+			loss[i] = has_target ? -weight[i] * lp : 0.0f;
+		if (!dh && !dw)
+			continue;
+		if (has_target)
+			token_gradient(dh ? dh + i * c : NULL, dw, dh_acc, hi, wm, logits, lse,
+				       target[i], weight[i], c, vocab);
+		else if (dh)
+			memset(dh + i * c, 0, c * sizeof *dh);
+	}
+	tk_workspace_release(be, mark);
+	return TK_KERNEL_OK;
+}
