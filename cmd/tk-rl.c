@@ -4,6 +4,7 @@
  * update through the trainer; or offline, one update per batch of a token
  * stream of scored rollouts.  See man/tk-rl.1. */
 #include "cli/tk_cli.h"
+#include "cli/train_options.h"
 #include "tk_engine.h"
 #include "tk_error.h"
 #include "tk_eval.h"
@@ -35,17 +36,14 @@
 #define MAX_STOPS 64
 
 enum {
-	OPT_MODEL, OPT_ENV, OPT_PROMPTS, OPT_ENV_CMD, OPT_ENV_TIMEOUT, OPT_DIGITS, OPT_OPS,
+	OPT_ENV, OPT_PROMPTS, OPT_ENV_CMD, OPT_ENV_TIMEOUT, OPT_DIGITS, OPT_OPS,
 	OPT_FORMAT_REWARD, OPT_GRADE, OPT_GROUPS, OPT_GROUP_SIZE, OPT_STEPS, OPT_LOSS,
 	OPT_CLIP_LOW, OPT_CLIP_HIGH, OPT_DRO_BETA, OPT_SCALE_STD, OPT_DROP_FLAT, OPT_KL_COEF,
 	OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_STOP, OPT_RENDERER,
-	OPT_RANK, OPT_ALPHA, OPT_TARGETS, OPT_FULL, OPT_LR, OPT_SCHEDULE, OPT_WARMUP, OPT_CLIP,
-	OPT_WD, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_MICRO, OPT_SAVE_EVERY, OPT_RESUME,
 	OPT_FROM_STREAM, OPT_BATCH, OPT_DUMP_PROMPTS, OPT_ROLLOUTS,
 };
 
 static const tk_option options[] = {
-	{"model", 'm', "MODEL", "base model (HF folder, .gguf, .tkc)"},
 	{"env", 0, "NAME", "arithmetic, math or cmd (default: cmd with --env-cmd, math with "
 	 "--prompts, else arithmetic)"},
 	{"prompts", 0, "FILE", "math, cmd: prompts, JSON Lines {\"messages\"|\"prompt\", \"answer\"}"},
@@ -71,36 +69,23 @@ static const tk_option options[] = {
 	{"top-k", 0, "K", "keep the K most probable tokens (default 0: all)"},
 	{"stop", 0, "STR", "also end a completion at STR (repeatable)"},
 	{"renderer", 0, "NAME", "chat renderer (default: from the model's chat template)"},
-	{"lora-rank", 0, "R", "LoRA rank (default 32)"},
-	{"lora-alpha", 0, "A", "LoRA alpha; scale alpha/rank (default 32)"},
-	{"lora-targets", 0, "LIST", "q,k,v,o,gate,up,down, attn, mlp or all (default all)"},
-	{"full", 0, NULL, "train every weight instead of a LoRA adapter"},
-	{"lr", 0, "X", "peak learning rate (LoRA default: 5e-4*(2000/hidden)^p)"},
-	{"lr-schedule", 0, "S", "constant (default), linear or cosine"},
-	{"warmup", 0, "N", "linear warmup steps (default 0)"},
-	{"grad-clip", 0, "C", "clip the gradient norm to C (default 1; 0: off)"},
-	{"weight-decay", 0, "W", "AdamW weight decay (default 0)"},
-	{"beta1", 0, "B", "AdamW beta1 (default 0.9)"},
-	{"beta2", 0, "B", "AdamW beta2 (default 0.95)"},
-	{"eps", 0, "E", "AdamW epsilon (default 1e-8)"},
-	{"micro-tokens", 0, "N", "tokens of one forward/backward; more accumulate (default 4096)"},
-	{"save-every", 0, "N", "write a state checkpoint every N steps (default 20; 0: end only)"},
-	{"resume", 0, "RUNDIR", "continue the run in RUNDIR from its last state checkpoint"},
 	{"from-stream", 0, "FILE", "offline: train on scored rollouts of a .tks ('-': stdin)"},
 	{"batch", 0, "N", "--from-stream: records an update (default 64)"},
 	{"dump-prompts", 0, "N", "write the environment's first N prompts as JSON Lines, and exit"},
 	{"rollouts", 0, "FILE", "also write every sampled, scored rollout to a token stream"},
+	TK_TRAIN_OPTION_ROWS,
 	{0, 0, 0, 0}
 };
 
 typedef struct settings {
-	const char *model, *env, *prompts, *env_cmd, *renderer, *targets_list, *rundir,
-		*resume, *from_stream, *ops_list, *rollouts;
-	double env_timeout, format_reward, kl_coef, alpha, lr, clip, wd, beta1, beta2, eps;
-	int digits, grade, full, rank, schedule, scale_std, drop_flat, lr_given;
-	unsigned ops, targets;
-	int64_t groups, group_size, steps, warmup, save_every, batch, dump;
-	size_t max_tokens, micro;
+	tk_train_opts train;       // model, adapter, optimizer, passes, checkpoints
+	const char *env, *prompts, *env_cmd, *renderer, *rundir, *from_stream, *ops_list,
+		*rollouts;
+	double env_timeout, format_reward, kl_coef;
+	int digits, grade, scale_std, drop_flat;
+	unsigned ops;
+	int64_t groups, group_size, steps, batch, dump;
+	size_t max_tokens;
 	tk_rl_loss_params loss;
 	tk_sampler_params sampling;
 	const char *stops[MAX_STOPS];
@@ -166,28 +151,9 @@ static void parse_rl_option(tk_cli *cli, settings *s, int o, const char *v)
 	}
 }
 
-static void parse_train_option(tk_cli *cli, settings *s, int o, const char *v)
+static void parse_run_option(tk_cli *cli, settings *s, int o, const char *v)
 {
 	switch (o) {
-	case OPT_MODEL: s->model = v; break;
-	case OPT_RANK: s->rank = (int)tk_cli_int(cli, "lora-rank", v, 1, 4096); break;
-	case OPT_ALPHA: s->alpha = tk_cli_double(cli, "lora-alpha", v, 1e-6, 1e6); break;
-	case OPT_TARGETS: s->targets_list = v; break;
-	case OPT_FULL: s->full = 1; break;
-	case OPT_LR: s->lr = tk_cli_double(cli, "lr", v, 0, 10); s->lr_given = 1; break;
-	case OPT_SCHEDULE:
-		if ((s->schedule = tk_lr_schedule_parse(v)) < 0)
-			tk_die(TK_EUSAGE, "--lr-schedule: '%s' is not constant, linear or cosine", v);
-		break;
-	case OPT_WARMUP: s->warmup = tk_cli_int(cli, "warmup", v, 0, INT32_MAX); break;
-	case OPT_CLIP: s->clip = tk_cli_double(cli, "grad-clip", v, 0, 1e30); break;
-	case OPT_WD: s->wd = tk_cli_double(cli, "weight-decay", v, 0, 10); break;
-	case OPT_BETA1: s->beta1 = tk_cli_double(cli, "beta1", v, 0, 0.999999); break;
-	case OPT_BETA2: s->beta2 = tk_cli_double(cli, "beta2", v, 0, 0.99999999); break;
-	case OPT_EPS: s->eps = tk_cli_double(cli, "eps", v, 0, 1); break;
-	case OPT_MICRO: s->micro = (size_t)tk_cli_int(cli, "micro-tokens", v, 1, 1 << 24); break;
-	case OPT_SAVE_EVERY: s->save_every = tk_cli_int(cli, "save-every", v, 0, INT32_MAX); break;
-	case OPT_RESUME: s->resume = v; break;
 	case OPT_FROM_STREAM: s->from_stream = v; break;
 	case OPT_BATCH: s->batch = tk_cli_int(cli, "batch", v, 1, 1 << 24); break;
 	case OPT_DUMP_PROMPTS: s->dump = tk_cli_int(cli, "dump-prompts", v, 1, INT32_MAX); break;
@@ -221,24 +187,18 @@ static void check_settings(tk_cli *cli, settings *s, int argc)
 {
 	if (cli->first_operand < argc)
 		tk_die(TK_EUSAGE, "no operands (the data comes from --env, --prompts or --from-stream)");
-	if (!s->model)
-		tk_die(TK_EUSAGE, "-m MODEL is needed");
+	tk_train_opts_check(&s->train);
 	check_env(s);
-	if (s->full && (s->targets_list || s->rank))
-		tk_die(TK_EUSAGE, "--full trains every weight: --lora-* options do not apply");
 	if (s->kl_coef > 0 && s->from_stream)
 		tk_die(TK_EUSAGE, "--kl-coef is for sampled runs, not --from-stream");
 	if (s->rollouts && s->from_stream)
 		tk_die(TK_EUSAGE, "--rollouts writes what a sampled run samples, not --from-stream");
-	if (tk_lora_targets_from_list(s->targets_list ? s->targets_list : "all", &s->targets))
-		tk_die(TK_EUSAGE, "--lora-targets: %s", tk_error_message());
-	if (!s->rank)
-		s->rank = 32;
 	if (!s->batch)
 		s->batch = 64;
-	if (s->resume && strcmp(cli->output, "-") && strcmp(cli->output, s->resume))
+	const char *resume = s->train.resume;
+	if (resume && strcmp(cli->output, "-") && strcmp(cli->output, resume))
 		tk_die(TK_EUSAGE, "--resume RUNDIR writes to RUNDIR; -o names another folder");
-	s->rundir = s->resume ? s->resume : strcmp(cli->output, "-") ? cli->output : "rl-run";
+	s->rundir = resume ? resume : strcmp(cli->output, "-") ? cli->output : "rl-run";
 }
 
 static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
@@ -246,15 +206,17 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 	*s = (settings){
 		.env_timeout = 60, .digits = 2, .grade = TK_EVAL_NUMBER, .groups = 8,
 		.group_size = 8, .loss = {TK_RL_IS, 0.8, 1.2, 0.05}, .max_tokens = 64,
-		.sampling = {1.0f, 0, 1.0f}, .alpha = 32, .schedule = TK_LR_CONSTANT, .clip = 1,
-		.beta1 = 0.9, .beta2 = 0.95, .eps = 1e-8, .micro = 4096, .save_every = 20,
+		.sampling = {1.0f, 0, 1.0f},
 	};
+	tk_train_opts_init(&s->train, TK_LR_CONSTANT);
 	const char *v;
 	int o;
 	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0) {
+		if (tk_train_opts_parse(cli, &s->train, options[o].long_name, v))
+			continue;
 		parse_env_option(cli, s, o, v);
 		parse_rl_option(cli, s, o, v);
-		parse_train_option(cli, s, o, v);
+		parse_run_option(cli, s, o, v);
 	}
 	check_settings(cli, s, argc);
 	s->seed = cli->seed_given ? cli->seed : 0;
@@ -319,17 +281,17 @@ static void *xcalloc(size_t n, size_t size)
 static void open_model(run *r)
 {
 	const settings *s = r->s;
-	tk_check(tk_model_load(&r->model, s->model));
+	tk_check(tk_model_load(&r->model, s->train.model));
 	if (!r->model->tokenizer && !s->from_stream)
-		tk_die(TK_ECONFIG, "%s: the model has no tokenizer to render prompts with", s->model);
+		tk_die(TK_ECONFIG, "%s: the model has no tokenizer to render prompts with", s->train.model);
 	tk_model_fingerprint_hex(r->model, r->model_fp);
 	r->tok_fp[0] = 0;
 	if (r->model->tokenizer)
 		snprintf(r->tok_fp, sizeof r->tok_fp, "%016" PRIx64,
 			 tk_tokenizer_fingerprint(r->model->tokenizer));
-	if (s->full)
+	if (s->train.full)
 		return;
-	tk_lora_config c = {s->rank, (float)s->alpha, s->targets};
+	tk_lora_config c = {s->train.rank, (float)s->train.alpha, s->train.targets};
 	tk_check(tk_lora_create(&r->lora, r->model, &c, s->seed));
 }
 
@@ -600,20 +562,7 @@ static cJSON *settings_json(const run *r)
 	cJSON_AddNumberToObject(o, "top_p", s->sampling.top_p);
 	cJSON_AddNumberToObject(o, "top_k", s->sampling.top_k);
 	cJSON_AddStringToObject(o, "renderer", r->renderer ? tk_renderer_name(r->renderer) : "");
-	cJSON_AddStringToObject(o, "training", s->full ? "full" : "lora");
-	if (!s->full) {
-		cJSON_AddNumberToObject(o, "lora_rank", s->rank);
-		cJSON_AddNumberToObject(o, "lora_alpha", s->alpha);
-		cJSON_AddNumberToObject(o, "lora_targets", s->targets);
-	}
-	cJSON_AddNumberToObject(o, "lr", r->lr);
-	cJSON_AddStringToObject(o, "lr_schedule", tk_lr_schedule_name(s->schedule));
-	cJSON_AddNumberToObject(o, "warmup", (double)s->warmup);
-	cJSON_AddNumberToObject(o, "grad_clip", s->clip);
-	cJSON_AddNumberToObject(o, "weight_decay", s->wd);
-	cJSON_AddNumberToObject(o, "beta1", s->beta1);
-	cJSON_AddNumberToObject(o, "beta2", s->beta2);
-	cJSON_AddNumberToObject(o, "eps", s->eps);
+	tk_train_opts_json(&s->train, r->lr, r->micro, o);
 	cJSON_AddNumberToObject(o, "seed", (double)s->seed);
 	cJSON_AddStringToObject(o, "model_fingerprint", r->model_fp);
 	return o;
@@ -624,7 +573,7 @@ static void write_config(const run *r, cJSON *settings)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "command", "tk-rl");
 	cJSON_AddStringToObject(o, "version", TK_VERSION);
-	cJSON_AddStringToObject(o, "model", r->s->model);
+	cJSON_AddStringToObject(o, "model", r->s->train.model);
 	cJSON_AddNumberToObject(o, "trainable_parameters", (double)tk_train_trainable(r->t));
 	cJSON_AddItemReferenceToObject(o, "settings", settings);
 	int rc = tk_run_write_json(r->s->rundir, "config.json", o);
@@ -794,9 +743,9 @@ static void update(run *r, const tk_rl_record *recs, size_t n, double denominato
 		tk_check(tk_rl_update(r->t, &s->loss, recs, n, r->micro, denominator, &st->up));
 	if (!isfinite(st->up.loss))
 		stop_on_nan(r, "the loss", st->up.loss);
-	st->lr = tk_lr_at(s->schedule, r->lr, step - 1, s->warmup, r->total ? r->total : step);
-	tk_train_adamw opt = {st->lr, s->beta1, s->beta2, s->eps, s->wd};
-	if (tk_train_optim_step(r->t, &opt, s->clip, &st->grad_norm))
+	st->lr = tk_lr_at(s->train.schedule, r->lr, step - 1, s->train.warmup, r->total ? r->total : step);
+	tk_train_adamw opt = {st->lr, s->train.beta1, s->train.beta2, s->train.eps, s->train.wd};
+	if (tk_train_optim_step(r->t, &opt, s->train.clip, &st->grad_norm))
 		stop_on_nan(r, "the gradient norm", st->grad_norm);
 }
 
@@ -1011,7 +960,7 @@ static void after_step(run *r)
 		tk_die(TK_ETEMPFAIL, "interrupted (signal %d) after step %" PRId64 "; state in %s; "
 		       "continue with --resume %s", tk_run_stop_signal(), step, r->last_state, s->rundir);
 	}
-	if (s->save_every && step % s->save_every == 0 && step < r->total)
+	if (s->train.save_every && step % s->train.save_every == 0 && step < r->total)
 		save_state(r);
 }
 
@@ -1122,7 +1071,7 @@ static void check_stream_tokenizer(const run *r, tk_tks_reader *in)
 	const cJSON *fp = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
 	if (cJSON_IsString(fp) && r->tok_fp[0] && strcmp(fp->valuestring, r->tok_fp))
 		tk_die(TK_EDATA, "%s was made with tokenizer %s, but %s has tokenizer %s",
-		       r->s->from_stream, fp->valuestring, r->s->model, r->tok_fp);
+		       r->s->from_stream, fp->valuestring, r->s->train.model, r->tok_fp);
 	cJSON_Delete(meta);
 }
 
@@ -1195,11 +1144,11 @@ static void choose_lr(run *r)
 {
 	const settings *s = r->s;
 	const tk_model_config *c = &r->model->config;
-	if (s->lr_given) {
-		r->lr = s->lr;
+	if (s->train.lr_given) {
+		r->lr = s->train.lr;
 		return;
 	}
-	if (s->full)
+	if (s->train.full)
 		tk_die(TK_EUSAGE, "--full needs --lr (the size rule is for LoRA)");
 	double p;
 	r->lr = tk_lr_for_lora(c->architecture, c->hidden, &p);
@@ -1215,7 +1164,7 @@ static void open_reference(run *r)
 		tk_check(tk_eval_scorer_open_engine(&r->ref, r->engine, NULL, 1));
 		return;
 	}
-	tk_check(tk_model_load(&r->base, r->s->model));
+	tk_check(tk_model_load(&r->base, r->s->train.model));
 	tk_check(tk_eval_scorer_open(&r->ref, "cpu", r->s->threads, r->base, NULL, 1));
 }
 
@@ -1224,13 +1173,15 @@ static void open_reference(run *r)
  * dropped.  --full: the trainer's own weights. */
 static void open_trainer(run *r, const tk_train_config *tc)
 {
-	if (r->s->full) {
-		tk_check(tk_train_open(&r->t, r->be, r->model, NULL, tc));
+	if (r->s->train.full) {
+		tk_check(tk_train_open_recompute(&r->t, r->be, r->model, NULL, tc,
+						 r->s->train.recompute));
 		return;
 	}
 	tk_engine_config ec = {.train = 1};
 	tk_check(tk_engine_open(&r->engine, r->be, r->model, &ec));
-	tk_check(tk_train_open_engine(&r->t, r->engine, r->lora, "policy", tc, 0));
+	tk_check(tk_train_open_engine(&r->t, r->engine, r->lora, "policy", tc,
+				      r->s->train.recompute));
 	tk_model_drop_weights(r->model);
 }
 
@@ -1240,7 +1191,7 @@ static void print_plan(const run *r)
 	if (s->quiet)
 		return;
 	fprintf(stderr, "tk-rl: %s, %s training, %zu trainable parameters, %.1f MiB on %s\n",
-		s->model, s->full ? "full" : "LoRA", tk_train_trainable(r->t),
+		s->train.model, s->train.full ? "full" : "LoRA", tk_train_trainable(r->t),
 		(double)tk_train_memory(r->t) / 1048576.0, tk_backend_name(r->be));
 	if (s->from_stream)
 		fprintf(stderr, "tk-rl: offline from %s, %" PRId64 " records an update, %s loss, "
@@ -1268,17 +1219,19 @@ static void setup(run *r)
 	// a pass holds at least one record: a prompt of up to 2048 tokens and its completion
 	size_t record = s->max_tokens + 2048, positions = (size_t)r->model->config.max_positions;
 	record = record < positions ? record : positions;
-	r->micro = s->micro > record || s->from_stream ? s->micro : record;
+	r->micro = s->train.micro > record || s->from_stream ? s->train.micro : record;
+	if (!s->from_stream) // --max-memory: passes that fit, each holding a whole record
+		r->micro = tk_train_opts_pass(&s->train, r->model, r->micro, record);
 	tk_check(tk_backend_open(&r->be, "cpu", s->threads));
-	tk_train_config tc = {s->full, r->micro};
+	tk_train_config tc = {s->train.full, r->micro};
 	open_trainer(r, &tc);
 	if (s->kl_coef > 0)
 		open_reference(r);
-	tk_check(tk_run_open_dir(r->s->rundir, r->s->resume != NULL));
+	tk_check(tk_run_open_dir(r->s->rundir, r->s->train.resume != NULL));
 	if (s->rollouts)
 		open_rollouts(r);
 	cJSON *now = settings_json(r);
-	if (s->resume) {
+	if (s->train.resume) {
 		int rc = tk_run_check_settings(r->s->rundir, now);
 		if (rc)
 			cJSON_Delete(now); // nothing left allocated at exit
@@ -1300,7 +1253,7 @@ static void write_final(run *r)
 	char path[4096], meta[64];
 	save_state(r);
 	in_run(r, "final.tkc", path, sizeof path);
-	if (r->s->full) {
+	if (r->s->train.full) {
 		tk_check(tk_train_export_model(r->t, r->model));
 		tk_check(tk_model_write_tkc(r->model, path));
 	} else {

@@ -2,6 +2,7 @@
  * or DPO), LoRA or full, with checkpoints and exact resume.  See
  * man/tk-sft.1. */
 #include "cli/tk_cli.h"
+#include "cli/train_options.h"
 #include "tk_dataset.h"
 #include "tk_error.h"
 #include "tk_io.h"
@@ -24,58 +25,34 @@
 #include "tk_backend.h"
 
 enum {
-	OPT_MODEL, OPT_RANK, OPT_ALPHA, OPT_TARGETS, OPT_FULL, OPT_LR, OPT_SCHEDULE,
-	OPT_WARMUP, OPT_BATCH_TOKENS, OPT_BATCH, OPT_MICRO, OPT_STEPS, OPT_EPOCHS,
-	OPT_CLIP, OPT_WD, OPT_BETA1, OPT_BETA2, OPT_EPS, OPT_SHUFFLE, OPT_NO_SHUFFLE,
-	OPT_MAX_LEN, OPT_SAVE_EVERY, OPT_RESUME, OPT_LOSS, OPT_NORM, OPT_DPO_BETA,
-	OPT_EVAL, OPT_EVAL_EVERY, OPT_RECOMPUTE, OPT_MAX_MEMORY,
+	OPT_BATCH_TOKENS, OPT_BATCH, OPT_STEPS, OPT_EPOCHS, OPT_SHUFFLE, OPT_NO_SHUFFLE,
+	OPT_MAX_LEN, OPT_LOSS, OPT_NORM, OPT_DPO_BETA, OPT_EVAL, OPT_EVAL_EVERY,
 };
 
 static const tk_option options[] = {
-	{"model", 'm', "MODEL", "base model (HF folder, .gguf, .tkc)"},
-	{"lora-rank", 0, "R", "LoRA rank (default 32)"},
-	{"lora-alpha", 0, "A", "LoRA alpha; scale alpha/rank (default 32)"},
-	{"lora-targets", 0, "LIST", "q,k,v,o,gate,up,down, attn, mlp or all (default all)"},
-	{"full", 0, NULL, "train every weight instead of a LoRA adapter"},
-	{"lr", 0, "X", "peak learning rate (LoRA default: 5e-4*(2000/hidden)^p)"},
-	{"lr-schedule", 0, "S", "constant, linear or cosine (default linear)"},
-	{"warmup", 0, "N", "linear warmup steps (default 0)"},
 	{"batch-tokens", 0, "N", "batch by token budget: records up to N tokens a step"},
 	{"batch", 0, "N", "batch by records: N records (pairs with DPO) a step (default 8)"},
-	{"micro-tokens", 0, "N", "tokens of one forward/backward; more accumulate (default 4096)"},
 	{"steps", 0, "N", "optimizer steps to take (default: --epochs)"},
 	{"epochs", 0, "N", "passes over the data (default 1)"},
-	{"grad-clip", 0, "C", "clip the gradient norm to C (default 1; 0: off)"},
-	{"weight-decay", 0, "W", "AdamW weight decay (default 0)"},
-	{"beta1", 0, "B", "AdamW beta1 (default 0.9)"},
-	{"beta2", 0, "B", "AdamW beta2 (default 0.95)"},
-	{"eps", 0, "E", "AdamW epsilon (default 1e-8)"},
 	{"shuffle", 0, NULL, "shuffle records each epoch, seeded (default for files)"},
 	{"no-shuffle", 0, NULL, "keep the stream's order"},
 	{"max-len", 0, "N", "skip records longer than N tokens (default: model positions, <= 4096)"},
-	{"save-every", 0, "N", "write a state checkpoint every N steps (default 100; 0: end only)"},
-	{"resume", 0, "RUNDIR", "continue the run in RUNDIR from its last state checkpoint"},
 	{"loss", 0, "L", "ce (default) or dpo"},
 	{"normalize", 0, "N", "ce: per-example (default) or per-token"},
 	{"dpo-beta", 0, "B", "DPO beta (default 0.1)"},
 	{"eval", 0, "FILE", "token stream to report test/nll on"},
 	{"eval-every", 0, "N", "evaluate every N steps (default 0: at the end only)"},
-	{"recompute", 0, NULL, "keep only layer inputs, remake activations in the backward"},
-	{"max-memory", 0, "MIB", "activation memory of a pass; smaller passes accumulate"},
+	TK_TRAIN_OPTION_ROWS,
 	{0, 0, 0, 0}
 };
 
 typedef struct settings {
-	const char *model, *input, *rundir, *resume, *eval;
-	const char *targets_list;
-	int full, rank, schedule, loss, norm, shuffle, recompute;
-	double alpha, lr, clip, wd, beta1, beta2, eps, dpo_beta;
-	int lr_given;
-	int64_t warmup, steps, epochs, save_every, eval_every;
-	size_t batch_tokens, batch, micro, max_len;
-	int micro_given;           // --micro-tokens on the command line
-	double max_memory;         // MiB, 0: none
-	unsigned targets;
+	tk_train_opts train;       // model, adapter, optimizer, passes, checkpoints
+	const char *input, *rundir, *eval;
+	int loss, norm, shuffle;
+	double dpo_beta;
+	int64_t steps, epochs, eval_every;
+	size_t batch_tokens, batch, max_len;
 	uint64_t seed;
 	int threads, quiet;
 } settings;
@@ -84,36 +61,16 @@ typedef struct settings {
 
 static void parse_one(tk_cli *cli, settings *s, int o, const char *v)
 {
+	if (tk_train_opts_parse(cli, &s->train, options[o].long_name, v))
+		return;
 	switch (o) {
-	case OPT_MODEL: s->model = v; break;
-	case OPT_RANK: s->rank = (int)tk_cli_int(cli, "lora-rank", v, 1, 4096); break;
-	case OPT_ALPHA: s->alpha = tk_cli_double(cli, "lora-alpha", v, 1e-6, 1e6); break;
-	case OPT_TARGETS: s->targets_list = v; break;
-	case OPT_FULL: s->full = 1; break;
-	case OPT_LR: s->lr = tk_cli_double(cli, "lr", v, 0, 10); s->lr_given = 1; break;
-	case OPT_SCHEDULE:
-		if ((s->schedule = tk_lr_schedule_parse(v)) < 0)
-			tk_die(TK_EUSAGE, "--lr-schedule: '%s' is not constant, linear or cosine", v);
-		break;
-	case OPT_WARMUP: s->warmup = tk_cli_int(cli, "warmup", v, 0, INT32_MAX); break;
 	case OPT_BATCH_TOKENS: s->batch_tokens = (size_t)tk_cli_int(cli, "batch-tokens", v, 1, INT32_MAX); break;
 	case OPT_BATCH: s->batch = (size_t)tk_cli_int(cli, "batch", v, 1, INT32_MAX); break;
-	case OPT_MICRO:
-		s->micro = (size_t)tk_cli_int(cli, "micro-tokens", v, 1, 1 << 24);
-		s->micro_given = 1;
-		break;
 	case OPT_STEPS: s->steps = tk_cli_int(cli, "steps", v, 1, INT64_MAX / 2); break;
 	case OPT_EPOCHS: s->epochs = tk_cli_int(cli, "epochs", v, 1, 1000000); break;
-	case OPT_CLIP: s->clip = tk_cli_double(cli, "grad-clip", v, 0, 1e30); break;
-	case OPT_WD: s->wd = tk_cli_double(cli, "weight-decay", v, 0, 10); break;
-	case OPT_BETA1: s->beta1 = tk_cli_double(cli, "beta1", v, 0, 0.999999); break;
-	case OPT_BETA2: s->beta2 = tk_cli_double(cli, "beta2", v, 0, 0.99999999); break;
-	case OPT_EPS: s->eps = tk_cli_double(cli, "eps", v, 0, 1); break;
 	case OPT_SHUFFLE: s->shuffle = 1; break;
 	case OPT_NO_SHUFFLE: s->shuffle = 0; break;
 	case OPT_MAX_LEN: s->max_len = (size_t)tk_cli_int(cli, "max-len", v, 2, 1 << 20); break;
-	case OPT_SAVE_EVERY: s->save_every = tk_cli_int(cli, "save-every", v, 0, INT32_MAX); break;
-	case OPT_RESUME: s->resume = v; break;
 	case OPT_LOSS:
 		if (strcmp(v, "ce") && strcmp(v, "dpo"))
 			tk_die(TK_EUSAGE, "--loss: '%s' is not ce or dpo", v);
@@ -127,8 +84,6 @@ static void parse_one(tk_cli *cli, settings *s, int o, const char *v)
 	case OPT_DPO_BETA: s->dpo_beta = tk_cli_double(cli, "dpo-beta", v, 1e-6, 1e6); break;
 	case OPT_EVAL: s->eval = v; break;
 	case OPT_EVAL_EVERY: s->eval_every = tk_cli_int(cli, "eval-every", v, 0, INT32_MAX); break;
-	case OPT_RECOMPUTE: s->recompute = 1; break;
-	case OPT_MAX_MEMORY: s->max_memory = tk_cli_double(cli, "max-memory", v, 0.01, 1 << 30); break;
 	}
 }
 
@@ -138,19 +93,14 @@ static void check_settings(tk_cli *cli, settings *s, int argc, char **argv)
 		tk_die(TK_EUSAGE, "one input at most (got %d); concatenate streams with cat",
 		       argc - cli->first_operand);
 	s->input = cli->first_operand < argc ? argv[cli->first_operand] : "-";
-	if (!s->model)
-		tk_die(TK_EUSAGE, "-m MODEL is needed");
+	tk_train_opts_check(&s->train);
 	if (s->batch && s->batch_tokens)
 		tk_die(TK_EUSAGE, "--batch and --batch-tokens exclude each other");
 	if (!s->batch && !s->batch_tokens)
 		s->batch = 8;
-	if (s->full && (s->targets_list || s->rank))
-		tk_die(TK_EUSAGE, "--full trains every weight: --lora-* options do not apply");
-	if (s->full && s->loss == TK_TRAIN_DPO)
+	if (s->train.full && s->loss == TK_TRAIN_DPO)
 		tk_die(TK_EUSAGE, "--loss dpo needs LoRA (its reference is the base model "
 		       "without the adapter)");
-	if (tk_lora_targets_from_list(s->targets_list ? s->targets_list : "all", &s->targets))
-		tk_die(TK_EUSAGE, "--lora-targets: %s", tk_error_message());
 	int from_stdin = strcmp(s->input, "-") == 0;
 	if (s->shuffle < 0)
 		s->shuffle = !from_stdin;
@@ -161,20 +111,18 @@ static void check_settings(tk_cli *cli, settings *s, int argc, char **argv)
 		tk_die(TK_EUSAGE, "--steps and --epochs exclude each other");
 	if (!s->steps && !s->epochs)
 		s->epochs = 1;
-	if (!s->rank)
-		s->rank = 32;
-	if (s->resume && strcmp(cli->output, "-") && strcmp(cli->output, s->resume))
+	const char *resume = s->train.resume;
+	if (resume && strcmp(cli->output, "-") && strcmp(cli->output, resume))
 		tk_die(TK_EUSAGE, "--resume RUNDIR writes to RUNDIR; -o names another folder");
-	s->rundir = s->resume ? s->resume : strcmp(cli->output, "-") ? cli->output : "sft-run";
+	s->rundir = resume ? resume : strcmp(cli->output, "-") ? cli->output : "sft-run";
 }
 
 static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 {
 	*s = (settings){
-		.schedule = TK_LR_LINEAR, .loss = TK_TRAIN_CE, .norm = TK_TRAIN_PER_EXAMPLE,
-		.shuffle = -1, .alpha = 32, .clip = 1, .beta1 = 0.9, .beta2 = 0.95,
-		.eps = 1e-8, .dpo_beta = 0.1, .save_every = 100, .micro = 4096,
+		.loss = TK_TRAIN_CE, .norm = TK_TRAIN_PER_EXAMPLE, .shuffle = -1, .dpo_beta = 0.1,
 	};
+	tk_train_opts_init(&s->train, TK_LR_LINEAR);
 	const char *v;
 	int o;
 	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0)
@@ -227,15 +175,15 @@ static const char *in_run(const run *r, const char *name, char *buf, size_t cap)
 static void open_model(run *r)
 {
 	const settings *s = r->s;
-	tk_check(tk_model_load(&r->model, s->model));
+	tk_check(tk_model_load(&r->model, s->train.model));
 	tk_model_fingerprint_hex(r->model, r->model_fp);
 	r->tok_fp[0] = 0;
 	if (r->model->tokenizer)
 		snprintf(r->tok_fp, sizeof r->tok_fp, "%016" PRIx64,
 			 tk_tokenizer_fingerprint(r->model->tokenizer));
-	if (s->full)
+	if (s->train.full)
 		return;
-	tk_lora_config c = {s->rank, (float)s->alpha, s->targets};
+	tk_lora_config c = {s->train.rank, (float)s->train.alpha, s->train.targets};
 	tk_check(tk_lora_create(&r->lora, r->model, &c, s->seed));
 }
 
@@ -267,7 +215,7 @@ static void check_tokenizer(const run *r, const char *path, const tk_dataset *d)
 		return;
 	if (strcmp(fp, r->tok_fp) != 0)
 		tk_die(TK_EDATA, "%s was rendered with tokenizer %s, but %s has tokenizer %s: "
-		       "render the data with this model", path, fp, r->s->model, r->tok_fp);
+		       "render the data with this model", path, fp, r->s->train.model, r->tok_fp);
 }
 
 static void warn_dropped(const run *r, const char *path, const tk_dataset *d, size_t max_len)
@@ -370,33 +318,12 @@ static size_t most_tokens(const run *r)
 	return most;
 }
 
-/* --max-memory: the largest pass (at most micro tokens) whose activations
- * fit, which must hold the longest record. */
-static size_t fit_memory(const run *r, size_t micro, size_t longest)
-{
-	const settings *s = r->s;
-	if (!s->max_memory)
-		return micro;
-	tk_lora_config c = {s->rank, (float)s->alpha, s->targets};
-	const tk_lora_config *lora = s->full ? NULL : &c;
-	double budget = s->max_memory * 1048576.0;
-	double per = (double)tk_train_activation_bytes(r->model, lora, s->recompute, 1024) / 1024;
-	size_t fit = per > 0 ? (size_t)(budget / per) : 0;
-	while (fit > 1 && tk_train_activation_bytes(r->model, lora, s->recompute, fit) > budget)
-		fit -= fit / 64 + 1;
-	if (fit < longest)
-		tk_die(TK_EUSAGE, "--max-memory %g MiB holds passes of %zu tokens, fewer than the "
-		       "longest record's %zu: raise it, add --recompute or lower --max-len",
-		       s->max_memory, fit, longest);
-	return micro < fit ? micro : fit;
-}
-
 /* --resume without --micro-tokens: the pass size the run was started with
  * (config.json), whatever this build's default works out to; 0 otherwise. */
 static size_t resumed_micro(const run *r)
 {
 	char path[4096], *text;
-	if (!r->s->resume || r->s->micro_given ||
+	if (!r->s->train.resume || r->s->train.micro_given ||
 	    tk_read_text(in_run(r, "config.json", path, sizeof path), 1 << 20, &text, NULL))
 		return 0;
 	cJSON *o = cJSON_Parse(text);
@@ -414,8 +341,8 @@ static void alloc_buffers(run *r)
 		longest = r->data->units[i].tokens > longest ? r->data->units[i].tokens : longest;
 	for (size_t i = 0; r->eval && i < r->eval->n_units; i++)
 		longest = r->eval->units[i].tokens > longest ? r->eval->units[i].tokens : longest;
-	size_t most = most_tokens(r), micro = r->s->micro < most ? r->s->micro : most;
-	micro = fit_memory(r, micro, longest);
+	size_t most = most_tokens(r), micro = r->s->train.micro < most ? r->s->train.micro : most;
+	micro = tk_train_opts_pass(&r->s->train, r->model, micro, longest);
 	r->micro = micro > longest ? micro : longest;
 	size_t stored = resumed_micro(r);
 	if (stored) // the pass size shapes the sums' order: keep the run's own
@@ -528,25 +455,11 @@ static cJSON *settings_json(const run *r)
 {
 	const settings *s = r->s;
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "training", s->full ? "full" : "lora");
-	if (!s->full) {
-		cJSON_AddNumberToObject(o, "lora_rank", s->rank);
-		cJSON_AddNumberToObject(o, "lora_alpha", s->alpha);
-		cJSON_AddNumberToObject(o, "lora_targets", s->targets);
-	}
-	cJSON_AddNumberToObject(o, "lr", r->lr);
-	cJSON_AddStringToObject(o, "lr_schedule", tk_lr_schedule_name(s->schedule));
-	cJSON_AddNumberToObject(o, "warmup", (double)s->warmup);
+	tk_train_opts_json(&s->train, r->lr, r->micro, o);
 	cJSON_AddNumberToObject(o, "batch", (double)s->batch);
 	cJSON_AddNumberToObject(o, "batch_tokens", (double)s->batch_tokens);
-	cJSON_AddNumberToObject(o, "micro_tokens", (double)r->micro);
 	cJSON_AddNumberToObject(o, "steps", (double)r->total);
 	cJSON_AddNumberToObject(o, "epochs", (double)s->epochs);
-	cJSON_AddNumberToObject(o, "grad_clip", s->clip);
-	cJSON_AddNumberToObject(o, "weight_decay", s->wd);
-	cJSON_AddNumberToObject(o, "beta1", s->beta1);
-	cJSON_AddNumberToObject(o, "beta2", s->beta2);
-	cJSON_AddNumberToObject(o, "eps", s->eps);
 	cJSON_AddNumberToObject(o, "seed", (double)s->seed);
 	cJSON_AddBoolToObject(o, "shuffle", s->shuffle);
 	cJSON_AddNumberToObject(o, "max_len", (double)r->max_len);
@@ -566,7 +479,7 @@ static void write_config(const run *r, cJSON *settings)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "command", "tk-sft");
 	cJSON_AddStringToObject(o, "version", TK_VERSION);
-	cJSON_AddStringToObject(o, "model", r->s->model);
+	cJSON_AddStringToObject(o, "model", r->s->train.model);
 	cJSON_AddStringToObject(o, "data", r->s->input);
 	cJSON_AddNumberToObject(o, "records", (double)r->data->n_records);
 	cJSON_AddNumberToObject(o, "tokens", (double)r->data->n_tokens);
@@ -718,9 +631,9 @@ static void one_step(run *r)
 	size_t tokens = run_units(r, r->data, r->batch, n, &loss, 1, &res);
 	if (!isfinite(res.loss))
 		stop_on_nan(r, step, "the loss", res.loss);
-	double lr = tk_lr_at(s->schedule, r->lr, step - 1, s->warmup, r->total), norm = 0;
-	tk_train_adamw opt = {lr, s->beta1, s->beta2, s->eps, s->wd};
-	if (tk_train_optim_step(r->t, &opt, s->clip, &norm))
+	double lr = tk_lr_at(s->train.schedule, r->lr, step - 1, s->train.warmup, r->total), norm = 0;
+	tk_train_adamw opt = {lr, s->train.beta1, s->train.beta2, s->train.eps, s->train.wd};
+	if (tk_train_optim_step(r->t, &opt, s->train.clip, &norm))
 		stop_on_nan(r, step, "the gradient norm", norm);
 	log_step(r, step, &res, lr, norm, tokens, fmax(tk_now() - t0, 1e-9));
 }
@@ -740,7 +653,7 @@ static void train(run *r)
 			       "in %s; continue with --resume %s", tk_run_stop_signal(), step,
 			       r->last_state, s->rundir);
 		}
-		if (s->save_every && step % s->save_every == 0 && step < r->total)
+		if (s->train.save_every && step % s->train.save_every == 0 && step < r->total)
 			save_state(r);
 	}
 	if (r->eval)
@@ -751,7 +664,7 @@ static void write_final(run *r)
 {
 	char path[4096], meta[64];
 	in_run(r, "final.tkc", path, sizeof path);
-	if (r->s->full) {
+	if (r->s->train.full) {
 		tk_check(tk_train_export_model(r->t, r->model));
 		tk_check(tk_model_write_tkc(r->model, path));
 	} else {
@@ -769,11 +682,11 @@ static void choose_lr(run *r)
 {
 	const settings *s = r->s;
 	const tk_model_config *c = &r->model->config;
-	if (s->lr_given) {
-		r->lr = s->lr;
+	if (s->train.lr_given) {
+		r->lr = s->train.lr;
 		return;
 	}
-	if (s->full)
+	if (s->train.full)
 		tk_die(TK_EUSAGE, "--full needs --lr (the size rule is for LoRA)");
 	double p;
 	r->lr = tk_lr_for_lora(c->architecture, c->hidden, &p);
@@ -788,13 +701,13 @@ static void print_plan(const run *r)
 	if (s->quiet)
 		return;
 	fprintf(stderr, "tk-sft: %s, %s training, %zu trainable parameters, %.1f MiB on %s\n",
-		s->model, s->full ? "full" : "LoRA", tk_train_trainable(r->t),
+		s->train.model, s->train.full ? "full" : "LoRA", tk_train_trainable(r->t),
 		(double)tk_train_memory(r->t) / 1048576.0, tk_backend_name(r->be));
 	fprintf(stderr, "tk-sft: %s: %zu records, %zu tokens; %" PRId64 " steps of %s %zu, "
 		"%zu tokens a pass; %s lr %.4g, warmup %" PRId64 ", clip %g; %s loss%s\n",
 		s->input, r->data->n_records, r->data->n_tokens, r->total,
 		s->batch ? "batch" : "batch-tokens", s->batch ? s->batch : s->batch_tokens,
-		r->micro, tk_lr_schedule_name(s->schedule), r->lr, s->warmup, s->clip,
+		r->micro, tk_lr_schedule_name(s->train.schedule), r->lr, s->train.warmup, s->train.clip,
 		s->loss == TK_TRAIN_DPO ? "DPO" : "cross-entropy",
 		s->loss == TK_TRAIN_DPO ? "" : s->norm == TK_TRAIN_PER_TOKEN ? " per token"
 									       : " per example");
@@ -814,15 +727,15 @@ static void setup(run *r)
 	r->total = count_steps(r);
 	tk_check(tk_backend_open(&r->be, "cpu", s->threads));
 	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
-	tk_train_config tc = {s->full, r->micro};
-	tk_check(tk_train_open_recompute(&r->t, r->be, r->model, r->lora, &tc, s->recompute));
-	if (!s->full) { // the trainer holds its own copy; only --full exports into it
+	tk_train_config tc = {s->train.full, r->micro};
+	tk_check(tk_train_open_recompute(&r->t, r->be, r->model, r->lora, &tc, s->train.recompute));
+	if (!s->train.full) { // the trainer holds its own copy; only --full exports into it
 		tk_model_free(r->model);
 		r->model = NULL;
 	}
-	tk_check(tk_run_open_dir(r->s->rundir, r->s->resume != NULL));
+	tk_check(tk_run_open_dir(r->s->rundir, r->s->train.resume != NULL));
 	cJSON *now = settings_json(r);
-	if (s->resume) {
+	if (s->train.resume) {
 		int rc = tk_run_check_settings(s->rundir, now);
 		if (rc)
 			cJSON_Delete(now); // nothing left allocated at exit

@@ -1,0 +1,136 @@
+/* The trainers' shared options (train_options.h). */
+#include "train_options.h"
+
+#include "tk_error.h"
+#include "tk_lora.h"
+#include "tk_train.h"
+
+#include <stdint.h>
+#include <string.h>
+
+void tk_train_opts_init(tk_train_opts *o, int schedule)
+{
+	*o = (tk_train_opts){
+		.schedule = schedule, .alpha = 32, .clip = 1, .beta1 = 0.9, .beta2 = 0.95,
+		.eps = 1e-8, .save_every = 20, .micro = 4096,
+	};
+}
+
+static int parse_adapter(const tk_cli *cli, tk_train_opts *o, const char *name, const char *v)
+{
+	if (!strcmp(name, "model"))
+		o->model = v;
+	else if (!strcmp(name, "lora-rank"))
+		o->rank = (int)tk_cli_int(cli, "lora-rank", v, 1, 4096);
+	else if (!strcmp(name, "lora-alpha"))
+		o->alpha = tk_cli_double(cli, "lora-alpha", v, 1e-6, 1e6);
+	else if (!strcmp(name, "lora-targets"))
+		o->targets_list = v;
+	else if (!strcmp(name, "full"))
+		o->full = 1;
+	else
+		return 0;
+	return 1;
+}
+
+static int parse_optimizer(const tk_cli *cli, tk_train_opts *o, const char *name, const char *v)
+{
+	if (!strcmp(name, "lr")) {
+		o->lr = tk_cli_double(cli, "lr", v, 0, 10);
+		o->lr_given = 1;
+	} else if (!strcmp(name, "lr-schedule")) {
+		if ((o->schedule = tk_lr_schedule_parse(v)) < 0)
+			tk_die(TK_EUSAGE, "--lr-schedule: '%s' is not constant, linear or cosine", v);
+	} else if (!strcmp(name, "warmup")) {
+		o->warmup = tk_cli_int(cli, "warmup", v, 0, INT32_MAX);
+	} else if (!strcmp(name, "grad-clip")) {
+		o->clip = tk_cli_double(cli, "grad-clip", v, 0, 1e30);
+	} else if (!strcmp(name, "weight-decay")) {
+		o->wd = tk_cli_double(cli, "weight-decay", v, 0, 10);
+	} else if (!strcmp(name, "beta1")) {
+		o->beta1 = tk_cli_double(cli, "beta1", v, 0, 0.999999);
+	} else if (!strcmp(name, "beta2")) {
+		o->beta2 = tk_cli_double(cli, "beta2", v, 0, 0.99999999);
+	} else if (!strcmp(name, "eps")) {
+		o->eps = tk_cli_double(cli, "eps", v, 0, 1);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+static int parse_run(const tk_cli *cli, tk_train_opts *o, const char *name, const char *v)
+{
+	if (!strcmp(name, "micro-tokens")) {
+		o->micro = (size_t)tk_cli_int(cli, "micro-tokens", v, 1, 1 << 24);
+		o->micro_given = 1;
+	} else if (!strcmp(name, "recompute")) {
+		o->recompute = 1;
+	} else if (!strcmp(name, "max-memory")) {
+		o->max_memory = tk_cli_double(cli, "max-memory", v, 0.01, 1 << 30);
+	} else if (!strcmp(name, "save-every")) {
+		o->save_every = tk_cli_int(cli, "save-every", v, 0, INT32_MAX);
+	} else if (!strcmp(name, "resume")) {
+		o->resume = v;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+int tk_train_opts_parse(const tk_cli *cli, tk_train_opts *o, const char *name,
+			const char *value)
+{
+	return parse_adapter(cli, o, name, value) || parse_optimizer(cli, o, name, value) ||
+	       parse_run(cli, o, name, value);
+}
+
+void tk_train_opts_check(tk_train_opts *o)
+{
+	if (!o->model)
+		tk_die(TK_EUSAGE, "-m MODEL is needed");
+	if (o->full && (o->targets_list || o->rank))
+		tk_die(TK_EUSAGE, "--full trains every weight: --lora-* options do not apply");
+	if (tk_lora_targets_from_list(o->targets_list ? o->targets_list : "all", &o->targets))
+		tk_die(TK_EUSAGE, "--lora-targets: %s", tk_error_message());
+	if (!o->rank)
+		o->rank = 32;
+}
+
+void tk_train_opts_json(const tk_train_opts *o, double lr, size_t micro, cJSON *s)
+{
+	cJSON_AddStringToObject(s, "training", o->full ? "full" : "lora");
+	if (!o->full) {
+		cJSON_AddNumberToObject(s, "lora_rank", o->rank);
+		cJSON_AddNumberToObject(s, "lora_alpha", o->alpha);
+		cJSON_AddNumberToObject(s, "lora_targets", o->targets);
+	}
+	cJSON_AddNumberToObject(s, "lr", lr);
+	cJSON_AddStringToObject(s, "lr_schedule", tk_lr_schedule_name(o->schedule));
+	cJSON_AddNumberToObject(s, "warmup", (double)o->warmup);
+	cJSON_AddNumberToObject(s, "micro_tokens", (double)micro);
+	cJSON_AddNumberToObject(s, "grad_clip", o->clip);
+	cJSON_AddNumberToObject(s, "weight_decay", o->wd);
+	cJSON_AddNumberToObject(s, "beta1", o->beta1);
+	cJSON_AddNumberToObject(s, "beta2", o->beta2);
+	cJSON_AddNumberToObject(s, "eps", o->eps);
+}
+
+size_t tk_train_opts_pass(const tk_train_opts *o, const struct tk_model *model, size_t micro,
+			  size_t longest)
+{
+	if (!o->max_memory)
+		return micro;
+	tk_lora_config c = {o->rank, (float)o->alpha, o->targets};
+	const tk_lora_config *lora = o->full ? NULL : &c;
+	double budget = o->max_memory * 1048576.0;
+	double per = (double)tk_train_activation_bytes(model, lora, o->recompute, 1024) / 1024;
+	size_t fit = per > 0 ? (size_t)(budget / per) : 0;
+	while (fit > 1 && tk_train_activation_bytes(model, lora, o->recompute, fit) > budget)
+		fit -= fit / 64 + 1;
+	if (fit < longest)
+		tk_die(TK_EUSAGE, "--max-memory %g MiB holds passes of %zu tokens, fewer than the "
+		       "longest record's %zu: raise it, add --recompute or lower --max-len",
+		       o->max_memory, fit, longest);
+	return micro < fit ? micro : fit;
+}

@@ -1,0 +1,67 @@
+/* The options every trainer takes (tk-sft, tk-rl), parsed, checked and
+ * written to a run's config.json by one implementation: the model, the
+ * adapter or --full, the optimizer and its schedule, the pass size and
+ * its memory (--micro-tokens, --recompute, --max-memory), checkpoints and
+ * --resume.  A command puts TK_TRAIN_OPTION_ROWS at the end of its option
+ * table and hands each option tk_cli_next returns to tk_train_opts_parse
+ * first. */
+#ifndef TK_TRAIN_OPTIONS_H
+#define TK_TRAIN_OPTIONS_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tk_cli.h"
+
+struct tk_model;
+
+typedef struct tk_train_opts {
+	const char *model, *targets_list, *resume;
+	int full, rank, schedule, lr_given, recompute, micro_given;
+	double alpha, lr, clip, wd, beta1, beta2, eps;
+	double max_memory;     /* MiB of a pass's activations, 0: no bound */
+	unsigned targets;
+	int64_t warmup, save_every;
+	size_t micro;
+} tk_train_opts;
+
+#define TK_TRAIN_OPTION_ROWS \
+	{"model", 'm', "MODEL", "base model (HF folder, .gguf, .tkc)"}, \
+	{"lora-rank", 0, "R", "LoRA rank (default 32)"}, \
+	{"lora-alpha", 0, "A", "LoRA alpha; scale alpha/rank (default 32)"}, \
+	{"lora-targets", 0, "LIST", "q,k,v,o,gate,up,down, attn, mlp or all (default all)"}, \
+	{"full", 0, NULL, "train every weight instead of a LoRA adapter"}, \
+	{"lr", 0, "X", "peak learning rate (LoRA default: 5e-4*(2000/hidden)^p)"}, \
+	{"lr-schedule", 0, "S", "constant, linear or cosine (default: tk-sft linear, tk-rl constant)"}, \
+	{"warmup", 0, "N", "linear warmup steps (default 0)"}, \
+	{"grad-clip", 0, "C", "clip the gradient norm to C (default 1; 0: off)"}, \
+	{"weight-decay", 0, "W", "AdamW weight decay (default 0)"}, \
+	{"beta1", 0, "B", "AdamW beta1 (default 0.9)"}, \
+	{"beta2", 0, "B", "AdamW beta2 (default 0.95)"}, \
+	{"eps", 0, "E", "AdamW epsilon (default 1e-8)"}, \
+	{"micro-tokens", 0, "N", "tokens of one forward/backward; more accumulate (default 4096)"}, \
+	{"recompute", 0, NULL, "keep only layer inputs, remake activations in the backward"}, \
+	{"max-memory", 0, "MIB", "activation memory of a pass; smaller passes accumulate"}, \
+	{"save-every", 0, "N", "write a state checkpoint every N steps (default 20; 0: end only)"}, \
+	{"resume", 0, "RUNDIR", "continue the run in RUNDIR from its last state checkpoint"}
+
+/* Defaults; schedule: enum tk_lr_schedule. */
+void tk_train_opts_init(tk_train_opts *o, int schedule);
+/* 1 when the option named `name` is one of the rows (its value parsed
+ * into o; a bad value exits 64), 0 otherwise. */
+int tk_train_opts_parse(const tk_cli *cli, tk_train_opts *o, const char *name,
+			const char *value);
+/* After all options: -m given, --full without --lora-*, targets parsed.
+ * Exits 64 on a contradiction. */
+void tk_train_opts_check(tk_train_opts *o);
+/* Their part of a run's settings (config.json): what --resume compares;
+ * lr is the one in force (given or from the LoRA rule). */
+void tk_train_opts_json(const tk_train_opts *o, double lr, size_t micro, cJSON *settings);
+/* The pass size: at most micro tokens, and with --max-memory the largest
+ * pass whose activations fit, which must hold `longest` tokens (exit 64
+ * otherwise, saying what to change). */
+size_t tk_train_opts_pass(const tk_train_opts *o, const struct tk_model *model, size_t micro,
+			  size_t longest);
+
+#endif
