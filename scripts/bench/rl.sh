@@ -24,7 +24,7 @@ make -s --no-print-directory -C "$work/before" build/bin/tk-rl >/dev/null
 
 # median of time/step over steps 2.. of a run folder
 median_step() {
-	sed -n '2,$p' "$1/metrics.jsonl" | grep -o '"time/step": [0-9.e+-]*' | awk '{ print $2 }' |
+	sed -n '2,$p' "$1/metrics.jsonl" | grep -o '"time/step": *[0-9.e+-]*' | sed 's/.*: *//' |
 		sort -g | awk '{ v[NR] = $1 } END { m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.3f", m }'
 }
 
