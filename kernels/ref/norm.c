@@ -57,13 +57,15 @@ static void rotate(float *y, const float *x, const double *cosv, const double *s
 	}
 }
 
-/* The angle is the float32 product pos·inv_freq, as in transformers. */
+/* The angle is the float32 product pos·inv_freq, as in transformers; its
+ * cos and sin are rounded to float32 as tk_rope_table holds them, so that
+ * the rotations with and without a table give the same bits. */
 static void angles(double *cosv, double *sinv, int32_t pos, const float *inv_freq, size_t half)
 {
 	for (size_t j = 0; j < half; j++) {
 		float angle = (float)pos * inv_freq[j];
-		cosv[j] = cos(angle);
-		sinv[j] = sin(angle);
+		cosv[j] = (float)cos(angle);
+		sinv[j] = (float)sin(angle);
 	}
 }
 

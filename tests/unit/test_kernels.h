@@ -1,6 +1,8 @@
 /* Shared by the kernel tests (test_kernels_*.c): a backend, random data,
  * and float64 references written the plain way, straight from the
- * definitions, to hold the float32 kernels against. */
+ * definitions, to hold the float32 kernels against.  The reference checks
+ * run on every backend kind (KT_KINDS): a test's main opens each in turn
+ * and runs its tests with KT_RUN_ON. */
 #ifndef TEST_KERNELS_H
 #define TEST_KERNELS_H
 
@@ -10,14 +12,34 @@
 
 #include <stdint.h>
 
+/* The backends the kernel tests run on, and the one they run on now. */
+static const char *const kt_kinds[] = {"cpu", "ref"};
+#define KT_KINDS (sizeof kt_kinds / sizeof *kt_kinds)
+static const char *kt_kind = "cpu";
+
+/* A backend of the current kind. */
 static inline tk_backend *kt_open(int threads)
 {
 	tk_backend *be = NULL;
-	if (tk_backend_open(&be, "cpu", threads) != 0) {
-		printf("Bail out! cannot open the cpu backend\n");
+	if (tk_backend_open(&be, kt_kind, threads) != 0) {
+		printf("Bail out! cannot open the %s backend: %s\n", kt_kind, tk_error_message());
 		exit(1);
 	}
 	return be;
+}
+
+/* Runs a test on the current kind: named as it is on cpu, "NAME on ref"
+ * on another. */
+#define KT_RUN_ON(fn) kt_run_on(#fn, fn)
+
+static inline void kt_run_on(const char *name, void (*fn)(void))
+{
+	char named[160];
+	if (strcmp(kt_kind, "cpu") == 0)
+		snprintf(named, sizeof named, "%s", name);
+	else
+		snprintf(named, sizeof named, "%s on %s", name, kt_kind);
+	tkt_run(named, fn);
 }
 
 static inline float *kt_floats(size_t n)

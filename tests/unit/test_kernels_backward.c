@@ -330,15 +330,18 @@ static void test_softmax_backward(void)
 
 int main(void)
 {
-	be = kt_open(0);
-	TKT_RUN(test_matmul_backward);
-	TKT_RUN(test_embedding_backward);
-	TKT_RUN(test_rmsnorm_backward);
-	TKT_RUN(test_rope_backward);
-	TKT_RUN(test_attention_backward);
-	TKT_RUN(test_attention_backward_long);
-	TKT_RUN(test_swiglu_backward);
-	TKT_RUN(test_softmax_backward);
-	tk_backend_close(be);
+	for (size_t k = 0; k < KT_KINDS; k++) {
+		kt_kind = kt_kinds[k];
+		be = kt_open(0);
+		KT_RUN_ON(test_matmul_backward);
+		KT_RUN_ON(test_embedding_backward);
+		KT_RUN_ON(test_rmsnorm_backward);
+		KT_RUN_ON(test_rope_backward);
+		KT_RUN_ON(test_attention_backward);
+		KT_RUN_ON(test_attention_backward_long);
+		KT_RUN_ON(test_swiglu_backward);
+		KT_RUN_ON(test_softmax_backward);
+		tk_backend_close(be);
+	}
 	return tkt_done();
 }

@@ -218,14 +218,17 @@ static void test_grad_norm_and_clip(void)
 
 int main(void)
 {
-	be = kt_open(0);
-	TKT_RUN(test_cross_entropy_one_chunk);
-	TKT_RUN(test_cross_entropy_vocab_chunks);
-	TKT_RUN(test_cross_entropy_not_invariant);
-	TKT_RUN(test_cross_entropy_reference_gradient);
-	TKT_RUN(test_adamw);
-	TKT_RUN(test_adamw_torch_oracle);
-	TKT_RUN(test_grad_norm_and_clip);
-	tk_backend_close(be);
+	for (size_t k = 0; k < KT_KINDS; k++) {
+		kt_kind = kt_kinds[k];
+		be = kt_open(0);
+		KT_RUN_ON(test_cross_entropy_one_chunk);
+		KT_RUN_ON(test_cross_entropy_vocab_chunks);
+		KT_RUN_ON(test_cross_entropy_not_invariant);
+		KT_RUN_ON(test_cross_entropy_reference_gradient);
+		KT_RUN_ON(test_adamw);
+		KT_RUN_ON(test_adamw_torch_oracle);
+		KT_RUN_ON(test_grad_norm_and_clip);
+		tk_backend_close(be);
+	}
 	return tkt_done();
 }
