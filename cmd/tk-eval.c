@@ -498,7 +498,7 @@ static void load_model(model_job *m, const tk_cli *cli, size_t slots)
 	int rc = m->adapter_path ? tk_lora_load(&m->adapter, m->adapter_path, m->model) : TK_OK;
 	if (rc)
 		tk_die(rc, "%s", tk_error_message());
-	tk_check(tk_eval_scorer_open(&m->scorer, "cpu", cli->threads, m->model, m->adapter,
+	tk_check(tk_eval_scorer_open(&m->scorer, cli->backend, cli->threads, m->model, m->adapter,
 				     slots));
 }
 
@@ -936,7 +936,7 @@ int main(int argc, char **argv)
 		cli.usage = "nll -m MODEL [-a ADAPTER] [OPTIONS] [IN.tks|-]";
 		cli.options = nll_options;
 		cli.summary = "The NLL, perplexity and bits per byte of a token stream under a model.";
-		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS;
+		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND;
 		tk_cli_init(&cli);
 		return run_nll(&cli, argc - 1, argv + 1);
 	}
@@ -945,7 +945,7 @@ int main(int argc, char **argv)
 			    "[QUESTIONS.jsonl|-]";
 		cli.options = choice_options;
 		cli.summary = "Multiple choice by the logprob of each option's continuation.";
-		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS;
+		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND;
 		tk_cli_init(&cli);
 		return run_choice(&cli, argc - 1, argv + 1);
 	}

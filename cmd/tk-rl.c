@@ -92,6 +92,7 @@ typedef struct settings {
 	size_t n_stops;
 	uint64_t seed;
 	int threads, quiet;
+	const char *backend;
 } settings;
 
 /* ---- options ------------------------------------------------------------ */
@@ -221,6 +222,7 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 	check_settings(cli, s, argc);
 	s->seed = cli->seed_given ? cli->seed : 0;
 	s->threads = cli->threads;
+	s->backend = cli->backend;
 	s->quiet = cli->quiet;
 }
 
@@ -1165,7 +1167,7 @@ static void open_reference(run *r)
 		return;
 	}
 	tk_check(tk_model_load(&r->base, r->s->train.model));
-	tk_check(tk_eval_scorer_open(&r->ref, "cpu", r->s->threads, r->base, NULL, 1));
+	tk_check(tk_eval_scorer_open(&r->ref, r->s->backend, r->s->threads, r->base, NULL, 1));
 }
 
 /* LoRA: the base uploaded and packed once into an engine the trainer, the
@@ -1222,7 +1224,7 @@ static void setup(run *r)
 	r->micro = s->train.micro > record || s->from_stream ? s->train.micro : record;
 	if (!s->from_stream) // --max-memory: passes that fit, each holding a whole record
 		r->micro = tk_train_opts_pass(&s->train, r->model, r->micro, record);
-	tk_check(tk_backend_open(&r->be, "cpu", s->threads));
+	tk_check(tk_backend_open(&r->be, s->backend, s->threads));
 	tk_train_config tc = {s->train.full, r->micro};
 	open_trainer(r, &tc);
 	if (s->kl_coef > 0)
@@ -1290,7 +1292,7 @@ int main(int argc, char **argv)
 			   "them (arithmetic, math, or any reward program), update; or train on "
 			   "scored rollouts (--from-stream).",
 		.options = options,
-		.common = TK_CLI_THREADS | TK_CLI_SEED | TK_CLI_OUTPUT,
+		.common = TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_SEED | TK_CLI_OUTPUT,
 	};
 	tk_cli_init(&cli);
 	settings s;

@@ -647,7 +647,7 @@ int main(int argc, char **argv)
 {
 	tk_cli cli = {.name = "tk-sample", .usage = "-m MODEL [OPTIONS] [IN]",
 		      .summary = "Sample completions of prompts (JSON Lines or .tks) from a model.",
-		      .options = options, .common = TK_CLI_THREADS | TK_CLI_SEED | TK_CLI_OUTPUT};
+		      .options = options, .common = TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_SEED | TK_CLI_OUTPUT};
 	tk_cli_init(&cli);
 	settings s;
 	parse_options(&s, &cli, argc, argv);
@@ -665,7 +665,7 @@ int main(int argc, char **argv)
 	check_lengths(&ps, &s, m);
 	size_t total = ps.n * (size_t)s.samples;
 	tk_backend *be;
-	tk_check(tk_backend_open(&be, "cpu", cli.threads));
+	tk_check(tk_backend_open(&be, cli.backend, cli.threads));
 	tk_forward *f = open_forward(be, m, lora, &ps, &s, total);
 	tk_lora_free(lora);
 	tk_model_drop_weights(m); // the forward holds its own copy

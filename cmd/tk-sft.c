@@ -55,6 +55,7 @@ typedef struct settings {
 	size_t batch_tokens, batch, max_len;
 	uint64_t seed;
 	int threads, quiet;
+	const char *backend;
 } settings;
 
 /* ---- options ------------------------------------------------------------ */
@@ -130,6 +131,7 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 	check_settings(cli, s, argc, argv);
 	s->seed = cli->seed_given ? cli->seed : 0;
 	s->threads = cli->threads;
+	s->backend = cli->backend;
 	s->quiet = cli->quiet;
 }
 
@@ -725,7 +727,7 @@ static void setup(run *r)
 	alloc_buffers(r);
 	choose_lr(r);
 	r->total = count_steps(r);
-	tk_check(tk_backend_open(&r->be, "cpu", s->threads));
+	tk_check(tk_backend_open(&r->be, s->backend, s->threads));
 	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
 	tk_train_config tc = {s->train.full, r->micro};
 	tk_check(tk_train_open_recompute(&r->t, r->be, r->model, r->lora, &tc, s->train.recompute));
@@ -780,7 +782,7 @@ int main(int argc, char **argv)
 		.summary = "Fine-tune a model on a token stream: weighted cross-entropy or DPO, "
 			   "LoRA or full, with checkpoints and exact resume.",
 		.options = options,
-		.common = TK_CLI_THREADS | TK_CLI_SEED | TK_CLI_OUTPUT,
+		.common = TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_SEED | TK_CLI_OUTPUT,
 	};
 	tk_cli_init(&cli);
 	settings s;

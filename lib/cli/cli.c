@@ -74,15 +74,18 @@ void tk_cli_init(tk_cli *cli)
 	cli->seed = 0;
 	cli->seed_given = 0;
 	cli->output = "-";
+	const char *backend = getenv("TK_BACKEND");
+	cli->backend = backend && *backend ? backend : "cpu";
 	cli->first_operand = 0;
 }
 
 /* The common options come after the command's own in the table built for
  * getopt_long; their `val` codes sit above any char. */
-enum { OPT_HELP = 1000, OPT_VERSION, OPT_QUIET, OPT_THREADS, OPT_SEED, OPT_OUTPUT };
+enum { OPT_HELP = 1000, OPT_VERSION, OPT_QUIET, OPT_THREADS, OPT_SEED, OPT_OUTPUT, OPT_BACKEND };
 
 static const tk_option common_options[] = {
 	{"threads", 't', "N", "threads to use (default: TK_THREADS or all cores)"},
+	{"backend", 0, "NAME", "compute backend: cpu or ref (default: TK_BACKEND or cpu)"},
 	{"seed", 0, "S", "random seed, for repeatable runs"},
 	{"output", 'o', "FILE", "write the result to FILE ('-': stdout)"},
 	{"quiet", 'q', NULL, "no progress output"},
@@ -92,7 +95,8 @@ static const tk_option common_options[] = {
 
 static int common_enabled(const tk_cli *cli, int i)
 {
-	static const unsigned needs[] = {TK_CLI_THREADS, TK_CLI_SEED, TK_CLI_OUTPUT, 0, 0, 0};
+	static const unsigned needs[] = {TK_CLI_THREADS, TK_CLI_BACKEND, TK_CLI_SEED, TK_CLI_OUTPUT,
+					 0, 0, 0};
 	return needs[i] == 0 || (cli->common & needs[i]);
 }
 
@@ -136,7 +140,7 @@ static void usage_error(const tk_cli *cli, const char *what)
 static struct option *build_long_options(const tk_cli *cli, char *shorts, size_t shorts_size)
 {
 	size_t n = count_options(cli->options), k = 0, s = 0;
-	struct option *lo = calloc(n + 7, sizeof *lo);
+	struct option *lo = calloc(n + 8, sizeof *lo);
 	if (!lo)
 		tk_die(TK_EOSERR, "out of memory");
 	shorts[s++] = ':';
@@ -149,8 +153,9 @@ static struct option *build_long_options(const tk_cli *cli, char *shorts, size_t
 				shorts[s++] = ':';
 		}
 	}
-	static const int codes[] = {OPT_THREADS, OPT_SEED, OPT_OUTPUT, OPT_QUIET, OPT_HELP, OPT_VERSION};
-	for (int i = 0; i < 6; i++) {
+	static const int codes[] = {OPT_THREADS, OPT_BACKEND, OPT_SEED, OPT_OUTPUT, OPT_QUIET,
+				    OPT_HELP, OPT_VERSION};
+	for (int i = 0; i < 7; i++) {
 		if (!common_enabled(cli, i))
 			continue;
 		const tk_option *o = &common_options[i];
@@ -202,6 +207,9 @@ static int handle_common(tk_cli *cli, int code, const char *value)
 		return 1;
 	case OPT_OUTPUT:
 		cli->output = value;
+		return 1;
+	case OPT_BACKEND:
+		cli->backend = value;
 		return 1;
 	}
 	return 0;

@@ -15,7 +15,7 @@ typedef struct tk_option {
 } tk_option;
 
 /* Which common options a command takes besides -h, --version and -q. */
-enum { TK_CLI_THREADS = 1, TK_CLI_SEED = 2, TK_CLI_OUTPUT = 4 };
+enum { TK_CLI_THREADS = 1, TK_CLI_SEED = 2, TK_CLI_OUTPUT = 4, TK_CLI_BACKEND = 8 };
 
 typedef struct tk_cli {
 	const char *name;        /* "tk-merge" */
@@ -26,6 +26,7 @@ typedef struct tk_cli {
 	/* common option values, filled by tk_cli_next */
 	int quiet;
 	int threads;             /* -t / TK_THREADS / all cores */
+	const char *backend;     /* --backend / TK_BACKEND / "cpu" */
 	uint64_t seed;
 	int seed_given;
 	const char *output;      /* -o, default "-" */
