@@ -73,3 +73,13 @@ char *tk_strdup(const char *s)
 		memcpy(p, s, n);
 	return p;
 }
+
+/* The kernels' way to leave a message (kernels/backend.c calls it when a
+ * kernel fails; kernels.h declares it): kernels include nothing of lib, so
+ * lib receives their status and text here and makes them the library's
+ * error. */
+void tk_backend_error_hook(int status, const char *message);
+void tk_backend_error_hook(int status, const char *message)
+{
+	tk_fail(status, "%s", message);
+}
