@@ -6,9 +6,13 @@
  * worst element as a TAP comment; "exact" ones must agree bit for bit.
  * Also: ref's own promises (batch invariance whatever it is told, packed
  * weights as plain copies, compact forms declined) and the backend table's
- * plumbing (names, errors, the workspace). */
+ * plumbing (names, errors, the workspace), and that kernels/ includes
+ * nothing of lib/. */
 #include "test_kernels.h"
 
+#include "backend_ops.h" // the workspace, white box
+
+#include <dirent.h>
 #include <stdint.h>
 
 static tk_backend *cpu, *ref;
@@ -127,6 +131,85 @@ static void test_failure_message(void)
 	}
 	TKT_CHECK((int)TK_KERNEL_ENOMEM == (int)TK_EOSERR && (int)TK_KERNEL_ECONFIG == (int)TK_ECONFIG, "%s",
 		  "the kernels' status values are tk_error.h's");
+}
+
+/* Takes in stack order; one that does not fit while others are live gets
+ * a block of its own; after the outermost release the main block holds
+ * what the call took at once, so the same takes again fit in it. */
+static void test_workspace(void)
+{
+	tk_backend *be = NULL;
+	TKT_CHECK(tk_backend_open(&be, "ref", 0) == 0, "%s", tk_error_message());
+	if (!be)
+		return;
+	for (int round = 0; round < 2; round++) {
+		tk_workspace_mark outer = tk_workspace_mark_now(be);
+		unsigned char *a = tk_workspace_take(be, 1000);
+		tk_workspace_mark inner = tk_workspace_mark_now(be);
+		unsigned char *b = tk_workspace_take(be, 5000);
+		unsigned char *c = tk_workspace_slices(be, 3, 100); // 3 slices of 128 bytes
+		TKT_CHECK(a && b && c, "%s", "taken");
+		TKT_CHECK((((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) & 63) == 0, "%s", "aligned");
+		TKT_CHECK(a + 1024 <= b || b + 5000 <= a, "%s", "a and b apart");
+		TKT_CHECK(tk_workspace_slice_bytes(100) == 128, "%zu", tk_workspace_slice_bytes(100));
+		memset(a, 1, 1000), memset(b, 2, 5000), memset(c, 3, 3 * 128);
+		TKT_CHECK(a[999] == 1 && b[0] == 2 && b[4999] == 2, "%s", "no overlap");
+		if (round == 1)
+			TKT_CHECK(b == a + 1024 && c == b + 5056 && !be->arena.extra, "%s",
+				  "the second round fits the grown block");
+		tk_workspace_release(be, inner);
+		unsigned char *again = tk_workspace_take(be, 64);
+		TKT_CHECK(again && (round == 0 || again == b), "%s", "released in stack order");
+		tk_workspace_release(be, outer);
+		TKT_CHECK(be->arena.used == 0 && !be->arena.extra, "%s", "all released");
+	}
+	TKT_CHECK(be->arena.size >= 1024 + 5056 + 384, "block of %zu bytes", be->arena.size);
+	tk_backend_close(be);
+}
+
+/* kernels/ includes nothing of lib/ but the public tk_backend.h, and only
+ * kernels/backend.c names lib's error recorder. */
+static void check_hygiene(const char *dir)
+{
+	DIR *d = opendir(dir);
+	TKT_CHECK(d != NULL, "%s: run from the repository root", dir);
+	for (struct dirent *e; d && (e = readdir(d));) {
+		size_t len = strlen(e->d_name);
+		if (len < 3 || (strcmp(e->d_name + len - 2, ".c") && strcmp(e->d_name + len - 2, ".h")))
+			continue;
+		char path[512], line[512];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		FILE *f = fopen(path, "r");
+		for (int no = 1; f && fgets(line, sizeof line, f); no++) {
+			char name[256];
+			if (sscanf(line, "#include \"%255[^\"]\"", name) == 1 &&
+			    strcmp(name, "tk_backend.h") != 0) {
+				char local[800], root[800];
+				snprintf(local, sizeof local, "%s/%s", dir, name);
+				snprintf(root, sizeof root, "kernels/%s", name);
+				FILE *here = fopen(local, "r"), *there = here ? NULL : fopen(root, "r");
+				TKT_CHECK(here || there, "%s:%d includes \"%s\" from outside kernels/", path,
+					  no, name);
+				if (here)
+					fclose(here);
+				if (there)
+					fclose(there);
+			}
+			TKT_CHECK(!strstr(line, "tk_fail(") || strcmp(path, "kernels/backend.c") == 0,
+				  "%s:%d calls tk_fail", path, no);
+		}
+		if (f)
+			fclose(f);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void test_kernels_include_nothing_of_lib(void)
+{
+	check_hygiene("kernels");
+	check_hygiene("kernels/cpu");
+	check_hygiene("kernels/ref");
 }
 
 /* ---- linear layers ------------------------------------------------------ */
@@ -564,6 +647,8 @@ int main(void)
 	printf("# %s\n# %s\n", tk_backend_name(cpu), tk_backend_name(ref));
 	TKT_RUN(test_open_and_memory);
 	TKT_RUN(test_failure_message);
+	TKT_RUN(test_workspace);
+	TKT_RUN(test_kernels_include_nothing_of_lib);
 	TKT_RUN(test_matmul);
 	TKT_RUN(test_matmul_many);
 	TKT_RUN(test_matmul_backward);
