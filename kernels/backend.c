@@ -15,23 +15,17 @@ static const struct tk_backend_ops *const tables[] = {&tk_cpu_ops, &tk_ref_ops};
 
 /* ---- Errors ------------------------------------------------------------ */
 
-/* Where a failure's message goes besides the backend: lib's recorder of the
- * calling thread's message, which lib/ reads after a kernel returns
- * non-zero.  kernels/ includes none of lib's headers, so it names the
- * recorder here, weakly (a program without lib links too; the message then
- * stays in the backend, tk_backend_error).  tk_backend_error_hook is the
- * name lib defines to receive it (kernels.h); until lib does, tk_fail,
- * lib's recorder itself, is called: this file is the only one in
- * kernels/ that knows that name. */
+/* Where a failure's message goes besides the backend: lib's error
+ * recorder, which lib/ reads after a kernel returns non-zero.  lib defines
+ * tk_backend_error_hook (kernels.h; lib/base/error.c); it is named weakly
+ * here so that a program without lib links too, the message then staying
+ * in the backend (tk_backend_error). */
 void tk_backend_error_hook(int status, const char *message) __attribute__((weak));
-int tk_fail(int code, const char *fmt, ...) __attribute__((weak, format(printf, 2, 3)));
 
 static void pass_on(int status, const char *message)
 {
 	if (tk_backend_error_hook)
 		tk_backend_error_hook(status, message);
-	else if (tk_fail)
-		tk_fail(status, "%s", message);
 }
 
 int tk_backend_fail(tk_backend *be, int status, const char *fmt, ...)
