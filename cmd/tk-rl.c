@@ -228,16 +228,6 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 
 /* ---- the run ------------------------------------------------------------ */
 
-/* One sampled completion and what the step makes of it. */
-typedef struct rollout {
-	size_t group;              // index of its prompt in the step
-	int32_t *tokens;           // (n) prompt then completion
-	size_t n, n_prompt;
-	float *mask, *sampler, *adv;   // (n)
-	char *text;                // the completion as the renderer parses it back
-	int complete;
-} rollout;
-
 typedef struct run {
 	const settings *s;
 	tk_backend *be;
@@ -402,57 +392,6 @@ static void free_prompts(step_prompts *sp)
 	free(sp->ids);
 }
 
-typedef struct sampling {
-	run *r;
-	const step_prompts *sp;
-	rollout *ro;               // (groups · group size)
-	size_t tokens;             // sampled
-} sampling;
-
-/* The completion as the renderer reads it back, cut at the first --stop
- * string (which the sampler keeps), valid UTF-8. */
-static char *completion_text(const run *r, const tk_gen_result *g, int *complete)
-{
-	tk_response resp = {0};
-	tk_check(tk_render_parse_response(r->renderer, g->tokens, g->n, &resp));
-	size_t len = strlen(resp.content);
-	for (size_t i = 0; i < r->s->n_stops; i++) {
-		const char *at = strstr(resp.content, r->s->stops[i]);
-		if (at && (size_t)(at - resp.content) < len) {
-			len = (size_t)(at - resp.content);
-			resp.complete = 1;
-		}
-	}
-	char *text = tk_utf8_valid_copy(resp.content, len);
-	if (!text)
-		tk_check(TK_EOSERR);
-	*complete = resp.complete;
-	tk_response_free(&resp);
-	return text;
-}
-
-static int keep_rollout(void *ctx, size_t index, const tk_gen_result *g)
-{
-	sampling *sa = ctx;
-	rollout *ro = &sa->ro[index];
-	const tk_tokens *prompt = &sa->sp->ids[ro->group];
-	size_t n = prompt->n + g->n;
-	ro->n = n;
-	ro->n_prompt = prompt->n;
-	ro->tokens = xcalloc(n, sizeof *ro->tokens);
-	ro->mask = xcalloc(n, sizeof *ro->mask);
-	ro->sampler = xcalloc(n, sizeof *ro->sampler);
-	ro->adv = xcalloc(n, sizeof *ro->adv);
-	memcpy(ro->tokens, prompt->ids, prompt->n * sizeof *ro->tokens);
-	memcpy(ro->tokens + prompt->n, g->tokens, g->n * sizeof *ro->tokens);
-	memcpy(ro->sampler + prompt->n, g->logprobs, g->n * sizeof *ro->sampler);
-	for (size_t i = prompt->n; i < n; i++)
-		ro->mask[i] = 1;
-	ro->text = completion_text(sa->r, g, &ro->complete);
-	sa->tokens += g->n;
-	return TK_OK;
-}
-
 /* The policy as it is now: with LoRA the trainer's live adapter on the
  * engine (nothing copied); with --full its weights exported into the
  * model a forward of its own is opened with. */
@@ -475,45 +414,23 @@ static tk_forward *open_policy(run *r, const step_prompts *sp, size_t requests)
 	return f;
 }
 
-static rollout *sample(run *r, int64_t step, const step_prompts *sp, size_t *sampled)
+static tk_rl_rollout *sample(run *r, int64_t step, const step_prompts *sp, size_t *sampled)
 {
 	const settings *s = r->s;
-	size_t per = (size_t)s->group_size, n = sp->n * per;
-	rollout *ro = xcalloc(n, sizeof *ro);
-	tk_gen_request *reqs = xcalloc(n, sizeof *reqs);
-	for (size_t i = 0; i < n; i++) {
-		const tk_tokens *ids = &sp->ids[i / per];
-		ro[i].group = i / per;
-		// stream: the prompt's number in the run and the sample's in its group
-		uint64_t k = (uint64_t)(step - 1) * sp->n + i / per;
-		reqs[i] = (tk_gen_request){ids->ids, ids->n, k * per + i % per};
-	}
-	tk_forward *f = open_policy(r, sp, n);
+	tk_forward *f = open_policy(r, sp, sp->n * (size_t)s->group_size);
 	tk_gen_options o = {
 		.params = s->sampling, .seed = s->seed, .max_tokens = s->max_tokens,
-		.batch = tk_forward_slots(f), .logprobs = 1, .stop_ids = r->stop_ids,
-		.n_stop_ids = r->n_stop_ids, .stop_strings = r->stop_strings,
-		.n_stop_strings = r->n_stop_strings, .tok = r->model->tokenizer,
+		.stop_ids = r->stop_ids, .n_stop_ids = r->n_stop_ids,
+		.stop_strings = r->stop_strings, .n_stop_strings = r->n_stop_strings,
+		.tok = r->model->tokenizer,
 	};
-	sampling sa = {r, sp, ro, 0};
+	tk_rl_rollout *ro;
 	tk_backend_set_batch_invariant(r->be, 1);  // a sample's tokens whatever the batch
-	tk_check(tk_generate(f, &o, reqs, n, keep_rollout, &sa));
+	tk_check(tk_rl_rollouts_sample(f, &o, r->renderer, s->stops, s->n_stops, sp->ids, sp->n,
+				       (size_t)s->group_size, (uint64_t)(step - 1) * sp->n, &ro,
+				       sampled));
 	tk_forward_close(f);
-	free(reqs);
-	*sampled = sa.tokens;
 	return ro;
-}
-
-static void free_rollouts(rollout *ro, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		free(ro[i].tokens);
-		free(ro[i].mask);
-		free(ro[i].sampler);
-		free(ro[i].adv);
-		free(ro[i].text);
-	}
-	free(ro);
 }
 
 /* ---- run folder, checkpoints, resume ------------------------------------ */
@@ -627,103 +544,6 @@ static _Noreturn void stop_run(run *r, int rc, const char *what)
 
 /* ---- scoring and advantages --------------------------------------------- */
 
-/* What a step measures, for its metrics line. */
-typedef struct step_stats {
-	double reward_sum, reward2_sum, correct_sum, format_sum, kl_base, loss, grad_norm, lr;
-	size_t samples, correct_known, sampled, trained_tokens;
-	tk_rl_group_stats groups;
-	tk_rl_update_result up;
-	double t_sample, t_score, t_train, t_step;
-	cJSON *program_metrics;    // Σ of each numeric metric the program gave
-	size_t dropped;
-	int offline;               // rewards from a stream: no sampling, no grading
-} step_stats;
-
-static void add_program_metrics(step_stats *st, const char *json)
-{
-	cJSON *m = json ? cJSON_Parse(json) : NULL, *item;
-	cJSON_ArrayForEach(item, m) {
-		if (!cJSON_IsNumber(item) || !item->string)
-			continue;
-		cJSON *sum = cJSON_GetObjectItemCaseSensitive(st->program_metrics, item->string);
-		if (sum)
-			cJSON_SetNumberValue(sum, sum->valuedouble + item->valuedouble);
-		else
-			cJSON_AddNumberToObject(st->program_metrics, item->string, item->valuedouble);
-	}
-	cJSON_Delete(m);
-}
-
-static double *score(run *r, const step_prompts *sp, rollout *ro, size_t n, step_stats *st)
-{
-	tk_rl_sample *s = xcalloc(n, sizeof *s);
-	tk_rl_score *sc = xcalloc(n, sizeof *sc);
-	for (size_t i = 0; i < n; i++)
-		s[i] = (tk_rl_sample){&sp->p[ro[i].group], ro[i].group, ro[i].text, ro[i].complete};
-	int rc = tk_rl_env_score(r->env, s, n, sc);
-	if (rc)
-		stop_run(r, rc, tk_error_message());
-	double *reward = xcalloc(n, sizeof *reward);
-	for (size_t i = 0; i < n; i++) {
-		reward[i] = sc[i].reward;
-		st->reward_sum += sc[i].reward;
-		st->reward2_sum += sc[i].reward * sc[i].reward;
-		st->format_sum += sc[i].formatted;
-		if (sc[i].correct >= 0) {
-			st->correct_sum += sc[i].correct;
-			st->correct_known++;
-		}
-		add_program_metrics(st, sc[i].metrics_json);
-	}
-	st->samples += n;
-	tk_rl_score_free(sc, n);
-	free(sc);
-	free(s);
-	return reward;
-}
-
-/* Per-sample advantages spread over the completion's tokens. */
-static void spread_advantages(run *r, rollout *ro, size_t n, const double *reward,
-			      step_stats *st)
-{
-	double *adv = xcalloc(n, sizeof *adv);
-	int64_t *group = xcalloc(n, sizeof *group);
-	for (size_t i = 0; i < n; i++)
-		group[i] = (int64_t)ro[i].group;
-	tk_check(tk_rl_advantages(reward, group, n, r->s->scale_std, adv, &st->groups));
-	for (size_t i = 0; i < n; i++)
-		for (size_t t = ro[i].n_prompt; t < ro[i].n; t++)
-			ro[i].adv[t] = (float)adv[i];
-	free(adv);
-	free(group);
-}
-
-/* --kl-coef: the base model's logprobs of the sampled tokens, the
- * penalty folded into the advantages over the whole step. */
-static void kl_penalty(run *r, rollout *ro, size_t n, step_stats *st)
-{
-	size_t total = 0;
-	for (size_t i = 0; i < n; i++)
-		total += ro[i].n;
-	float *q = xcalloc(total, sizeof *q), *base = xcalloc(total, sizeof *base);
-	float *mask = xcalloc(total, sizeof *mask), *adv = xcalloc(total, sizeof *adv);
-	size_t at = 0;
-	for (size_t i = 0; i < n; at += ro[i].n, i++) {
-		tk_check(tk_eval_scorer_sequence(r->ref, ro[i].tokens, ro[i].n, base + at));
-		memcpy(q + at, ro[i].sampler, ro[i].n * sizeof *q);
-		memcpy(mask + at, ro[i].mask, ro[i].n * sizeof *mask);
-		memcpy(adv + at, ro[i].adv, ro[i].n * sizeof *adv);
-	}
-	st->kl_base = tk_rl_kl_penalty(q, base, mask, total, r->s->kl_coef, adv);
-	at = 0;
-	for (size_t i = 0; i < n; at += ro[i].n, i++)
-		memcpy(ro[i].adv, adv + at, ro[i].n * sizeof *adv);
-	free(q);
-	free(base);
-	free(mask);
-	free(adv);
-}
-
 /* ---- the update --------------------------------------------------------- */
 
 static void stop_on_nan(run *r, const char *what, double value)
@@ -736,7 +556,7 @@ static void stop_on_nan(run *r, const char *what, double value)
 /* One update over recs (denominator: the tokens the loss averages over),
  * then the optimizer step. */
 static void update(run *r, const tk_rl_record *recs, size_t n, double denominator,
-		   step_stats *st)
+		   tk_rl_step_stats *st)
 {
 	const settings *s = r->s;
 	int64_t step = tk_train_steps(r->t) + 1;
@@ -751,107 +571,16 @@ static void update(run *r, const tk_rl_record *recs, size_t n, double denominato
 		stop_on_nan(r, "the gradient norm", st->grad_norm);
 }
 
-/* Records of the rollouts the update trains on; --drop-flat-groups leaves
- * out the samples of groups whose rewards are all equal. */
-static tk_rl_record *records_of(run *r, const rollout *ro, size_t n, const double *reward,
-				size_t *kept, double *tokens, step_stats *st)
-{
-	tk_rl_record *recs = xcalloc(n, sizeof *recs);
-	size_t per = (size_t)r->s->group_size;
-	*kept = 0;
-	*tokens = 0;
-	for (size_t i = 0; i < n; i++) {
-		int flat = 1;
-		for (size_t j = (i / per) * per; j < (i / per + 1) * per; j++)
-			flat &= reward[j] == reward[(i / per) * per];
-		if (r->s->drop_flat && flat) {
-			st->dropped++;
-			continue;
-		}
-		recs[(*kept)++] = (tk_rl_record){ro[i].tokens, ro[i].n, ro[i].mask, ro[i].sampler,
-						 ro[i].adv};
-		*tokens += (double)(ro[i].n - ro[i].n_prompt);
-	}
-	return recs;
-}
-
 /* ---- metrics ------------------------------------------------------------ */
 
-static void add_number(cJSON *o, const char *key, double v)
+static void log_step(run *r, int64_t step, const tk_rl_step_stats *st)
 {
-	cJSON_AddItemToObject(o, key, isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull());
-}
-
-static void env_metrics(cJSON *o, const step_stats *st)
-{
-	double n = (double)(st->samples ? st->samples : 1);
-	double mean = st->reward_sum / n, groups = (double)(st->groups.groups ? st->groups.groups : 1);
-	add_number(o, "env/all/reward/total", mean);
-	add_number(o, "env/all/reward/std", sqrt(fmax(st->reward2_sum / n - mean * mean, 0)));
-	if (st->correct_known)
-		add_number(o, "env/all/correct", st->correct_sum / (double)st->correct_known);
-	if (!st->offline)
-		add_number(o, "env/all/format", st->format_sum / n);
-	add_number(o, "env/all/frac_mixed", 1 - (double)st->groups.flat / groups);
-	add_number(o, "env/all/frac_all_good", (double)st->groups.all_good / groups);
-	add_number(o, "env/all/frac_all_bad", (double)st->groups.all_bad / groups);
-	if (!st->offline) {
-		add_number(o, "env/all/ac_tokens_per_turn", (double)st->sampled / n);
-		add_number(o, "env/all/total_ac_tokens", (double)st->sampled);
-	}
-	cJSON *item;
-	cJSON_ArrayForEach(item, st->program_metrics) {
-		char key[256];
-		snprintf(key, sizeof key, "env/all/%s", item->string);
-		add_number(o, key, item->valuedouble / n);
-	}
-}
-
-static void optim_metrics(const run *r, cJSON *o, const step_stats *st)
-{
-	const tk_rl_kl_sums *kl = &st->up.kl;
-	add_number(o, "optim/loss", st->up.loss);
-	add_number(o, "optim/lr", st->lr);
-	add_number(o, "optim/grad_norm", st->grad_norm);
-	if (kl->tokens) {
-		add_number(o, "optim/kl_sample_train_v1", tk_rl_kl_v1(kl));
-		add_number(o, "optim/kl_sample_train_v2", tk_rl_kl_v2(kl));
-		add_number(o, "optim/entropy", tk_rl_entropy(kl));
-	}
-	if (r->ref)
-		add_number(o, "kl_policy_base", st->kl_base);
-	add_number(o, "optim/trained_samples", (double)st->up.records);
-	add_number(o, "optim/skipped_samples", (double)(st->up.skipped + st->dropped));
-}
-
-static void time_metrics(const run *r, cJSON *o, const step_stats *st, int64_t step)
-{
-	if (st->t_sample > 0) {
-		add_number(o, "time/sample", st->t_sample);
-		add_number(o, "time/score", st->t_score);
-		add_number(o, "throughput/sample_tokens_per_sec", (double)st->sampled / st->t_sample);
-	}
-	add_number(o, "time/train", st->t_train);
-	add_number(o, "time/step", st->t_step);
-	add_number(o, "throughput/train_tokens_per_sec", (double)st->up.tokens / st->t_train);
-	add_number(o, "time/total", tk_now() - r->started);
-	if (r->total)
-		add_number(o, "progress/done_frac", (double)step / (double)r->total);
-}
-
-static void log_step(run *r, int64_t step, const step_stats *st)
-{
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddNumberToObject(o, "step", (double)step);
-	if (st->samples)
-		env_metrics(o, st);
-	optim_metrics(r, o, st);
-	time_metrics(r, o, st, step);
-	char *line = cJSON_PrintUnformatted(o);
-	if (!line || fprintf(r->metrics, "%s\n", line) < 0 || fflush(r->metrics))
+	char *line = tk_rl_metrics_line(st, step, r->total, tk_now() - r->started);
+	if (!line)
+		tk_check(TK_EOSERR);
+	if (fprintf(r->metrics, "%s\n", line) < 0 || fflush(r->metrics))
 		tk_die(TK_EIO, "metrics.jsonl: %s", strerror(errno));
 	free(line);
-	cJSON_Delete(o);
 	if (r->s->quiet)
 		return;
 	double n = (double)(st->samples ? st->samples : 1);
@@ -882,62 +611,42 @@ static void open_rollouts(run *r)
 	cJSON_Delete(meta);
 }
 
-/* Each rollout as a record: the completion weighted 1, the sampler's
- * logprobs, the advantages trained with, the reward, the prompt's number
- * in the run as the group; meta: prompt id, step, sample text. */
-static void write_rollouts(run *r, int64_t step, const step_prompts *sp, const rollout *ro,
-			   size_t n, const double *reward)
-{
-	for (size_t i = 0; i < n; i++) {
-		cJSON *meta = cJSON_CreateObject();
-		cJSON_AddItemToObject(meta, "id", cJSON_Parse(sp->p[ro[i].group].id_json));
-		cJSON_AddNumberToObject(meta, "step", (double)step);
-		cJSON_AddStringToObject(meta, "text", ro[i].text);
-		char *text = cJSON_PrintUnformatted(meta);
-		tk_record rec;
-		tk_record_init(&rec);
-		rec.n = ro[i].n;
-		rec.tokens = ro[i].tokens;
-		rec.weights = ro[i].mask;
-		rec.logprobs = ro[i].sampler;
-		rec.advantages = ro[i].adv;
-		rec.group = (step - 1) * (int64_t)sp->n + (int64_t)ro[i].group;
-		rec.has_reward = 1;
-		rec.reward = reward[i];
-		rec.meta = text;
-		int rc = text ? tk_tks_write(r->rollouts, &rec) : TK_EOSERR;
-		free(text);
-		cJSON_Delete(meta);
-		if (rc) {
-			tk_tks_writer_abort(r->rollouts);
-			tk_die(rc, "--rollouts %s: %s", r->s->rollouts, tk_error_message());
-		}
-	}
-}
-
 /* ---- the loop ----------------------------------------------------------- */
+
+/* A failure of the step's own (the reward program, a NaN): stop the run
+ * with the state of the last finished step. */
+static void check_in_step(run *r, int rc)
+{
+	if (rc)
+		stop_run(r, rc, tk_error_message());
+}
 
 static void one_step(run *r)
 {
 	const settings *s = r->s;
 	int64_t step = tk_train_steps(r->t) + 1;
-	step_stats st = {.program_metrics = cJSON_CreateObject()};
+	tk_rl_step_stats st = {0};
+	tk_check(tk_rl_step_stats_init(&st));
 	double t0 = tk_now();
 	step_prompts sp = {0};
 	load_prompts(r, step, &sp);
-	size_t n = sp.n * (size_t)s->group_size;
-	rollout *ro = sample(r, step, &sp, &st.sampled);
-	double t1 = tk_now();
-	double *reward = score(r, &sp, ro, n, &st);
+	size_t n = sp.n * (size_t)s->group_size, kept;
+	tk_rl_rollout *ro = sample(r, step, &sp, &st.sampled);
+	double t1 = tk_now(), tokens;
+	check_in_step(r, tk_rl_rollouts_score(r->env, sp.p, ro, n, &st));
 	double t2 = tk_now();
-	spread_advantages(r, ro, n, reward, &st);
+	tk_check(tk_rl_rollouts_advantages(ro, n, s->scale_std, &st));
 	if (r->ref)
-		kl_penalty(r, ro, n, &st);
-	if (r->rollouts)
-		write_rollouts(r, step, &sp, ro, n, reward);
-	size_t kept;
-	double tokens;
-	tk_rl_record *recs = records_of(r, ro, n, reward, &kept, &tokens, &st);
+		tk_check(tk_rl_rollouts_kl(r->ref, ro, n, s->kl_coef, &st));
+	int rc = r->rollouts ? tk_rl_rollouts_write(r->rollouts, step, sp.p, sp.n, ro, n) : TK_OK;
+	if (rc) {
+		tk_tks_writer_abort(r->rollouts);
+		tk_die(rc, "--rollouts %s: %s", s->rollouts, tk_error_message());
+	}
+	tk_rl_record *recs = tk_rl_rollouts_records(ro, n, (size_t)s->group_size, s->drop_flat,
+						    &kept, &tokens, &st);
+	if (!recs)
+		tk_check(TK_EOSERR);
 	update(r, recs, kept, tokens, &st);
 	double t3 = tk_now();
 	st.t_sample = t1 - t0;
@@ -945,10 +654,9 @@ static void one_step(run *r)
 	st.t_train = fmax(t3 - t2, 1e-9);
 	st.t_step = t3 - t0;
 	log_step(r, step, &st);
-	cJSON_Delete(st.program_metrics);
+	tk_rl_step_stats_free(&st);
 	free(recs);
-	free(reward);
-	free_rollouts(ro, n);
+	tk_rl_rollouts_free(ro, n);
 	free_prompts(&sp);
 }
 
@@ -985,7 +693,7 @@ typedef struct offline {
 } offline;
 
 /* Advantages of records without them: reward − group mean in the batch. */
-static void stream_advantages(run *r, offline *of, step_stats *st)
+static void stream_advantages(run *r, offline *of, tk_rl_step_stats *st)
 {
 	double *reward = xcalloc(of->n, sizeof *reward), *adv = xcalloc(of->n, sizeof *adv);
 	int64_t *group = xcalloc(of->n, sizeof *group);
@@ -1047,7 +755,8 @@ static size_t read_batch(run *r, offline *of)
 
 static void offline_step(run *r, offline *of)
 {
-	step_stats st = {.program_metrics = cJSON_CreateObject(), .offline = 1};
+	tk_rl_step_stats st = {.offline = 1};
+	tk_check(tk_rl_step_stats_init(&st));
 	double t0 = tk_now(), tokens = 0;
 	int64_t step = tk_train_steps(r->t) + 1;
 	stream_advantages(r, of, &st);
@@ -1063,7 +772,7 @@ static void offline_step(run *r, offline *of)
 	st.t_train = fmax(tk_now() - t0, 1e-9);
 	st.t_step = st.t_train;
 	log_step(r, step, &st);
-	cJSON_Delete(st.program_metrics);
+	tk_rl_step_stats_free(&st);
 	free(recs);
 }
 

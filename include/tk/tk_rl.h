@@ -226,4 +226,88 @@ char *tk_rl_request_line(const tk_rl_sample *s);
 /* Parses an answer line: TK_EDATA with a message saying what is wrong. */
 int tk_rl_parse_answer(const char *line, size_t len, tk_rl_score *out);
 
+/* ---- rollouts: one RL step's samples (lib/rl/rl_rollout.c) ---------------
+ * The record online RL fills and the update consumes: a prompt's sampled
+ * completion with the sampler's logprobs, its score and the advantages
+ * it trains with.  A step samples groups of rollouts from the policy
+ * (tk_rl_rollouts_sample), scores them (tk_rl_rollouts_score), centres the
+ * rewards per group (tk_rl_rollouts_advantages), optionally folds in a KL
+ * penalty (tk_rl_rollouts_kl), and hands the update its records
+ * (tk_rl_rollouts_records). */
+
+struct tk_forward;
+struct tk_renderer;
+struct tk_tokens;
+struct tk_eval_scorer;
+struct tk_tks_writer;
+struct tk_gen_options;
+
+typedef struct tk_rl_rollout {
+	size_t group;           /* index of its prompt in the step */
+	int32_t *tokens;        /* (n) prompt then completion */
+	size_t n, n_prompt;
+	float *mask;            /* (n) 1 on the completion */
+	float *sampler;         /* (n) the sampler's logprobs (0 on the prompt) */
+	float *adv;             /* (n) advantages, set by the steps below */
+	char *text;             /* the completion as the renderer parses it back */
+	int complete;           /* a stop token or string ended it */
+	double reward;
+} tk_rl_rollout;
+
+/* What a step measures, for its metrics line (tk_rl_metrics_line).
+ * Zero it, then tk_rl_step_stats_init; free with tk_rl_step_stats_free. */
+typedef struct tk_rl_step_stats {
+	double reward_sum, reward2_sum, correct_sum, format_sum, kl_base, grad_norm, lr;
+	size_t samples, correct_known, sampled, dropped;
+	tk_rl_group_stats groups;
+	tk_rl_update_result up;
+	double t_sample, t_score, t_train, t_step;
+	int offline;            /* rewards from a stream: no sampling, no grading */
+	int has_kl_base;        /* a KL penalty to the base was folded in */
+	void *program_metrics;  /* private: Σ of each metric a reward program gave */
+} tk_rl_step_stats;
+
+int tk_rl_step_stats_init(tk_rl_step_stats *st);
+void tk_rl_step_stats_free(tk_rl_step_stats *st);
+
+/* group_size samples of each of prompts[0..groups) from f with o (its
+ * batch and logprobs are set here); prompt g is the run's prompt number
+ * first + g, which seeds its samples' streams.  The completion text is the
+ * renderer's reading of it, cut at the first of cut[0..n_cut) (strings
+ * that also end a completion).  *out (groups · group_size) in order;
+ * *sampled: new tokens in all. */
+int tk_rl_rollouts_sample(struct tk_forward *f, const struct tk_gen_options *o,
+			  const struct tk_renderer *r, const char *const *cut, size_t n_cut,
+			  const struct tk_tokens *prompts, size_t groups, size_t group_size,
+			  uint64_t first, tk_rl_rollout **out, size_t *sampled);
+void tk_rl_rollouts_free(tk_rl_rollout *ro, size_t n);
+
+/* Rewards from env (prompts: the step's, by group), added to st. */
+int tk_rl_rollouts_score(tk_rl_env *env, const tk_rl_prompt *prompts, tk_rl_rollout *ro,
+			 size_t n, tk_rl_step_stats *st);
+/* Reward minus its group's mean (÷ std with scale_by_std) on every
+ * completion token. */
+int tk_rl_rollouts_advantages(tk_rl_rollout *ro, size_t n, int scale_by_std,
+			      tk_rl_step_stats *st);
+/* --kl-coef: the base model's logprobs (ref) of the sampled tokens, the
+ * penalty coef · (q − base) folded into the advantages over the step. */
+int tk_rl_rollouts_kl(struct tk_eval_scorer *ref, tk_rl_rollout *ro, size_t n, double coef,
+		      tk_rl_step_stats *st);
+/* The update's records (malloc'd, pointing into ro); with drop_flat the
+ * samples of groups whose rewards are all equal are left out (counted in
+ * st->dropped).  *tokens: completion tokens kept, the loss's denominator. */
+tk_rl_record *tk_rl_rollouts_records(const tk_rl_rollout *ro, size_t n, size_t group_size,
+				     int drop_flat, size_t *kept, double *tokens,
+				     tk_rl_step_stats *st);
+/* Each rollout as a token-stream record: the completion weighted 1, the
+ * sampler's logprobs, the advantages, the reward, group (step − 1) ·
+ * groups + its group; meta {"id", "step", "text"}. */
+int tk_rl_rollouts_write(struct tk_tks_writer *w, int64_t step, const tk_rl_prompt *prompts,
+			 size_t groups, const tk_rl_rollout *ro, size_t n);
+
+/* The step's metrics.jsonl line (malloc'd, no newline): env/..., optim/...,
+ * time/... as tk-rl(1) lists them; total 0 when the run's length is open. */
+char *tk_rl_metrics_line(const tk_rl_step_stats *st, int64_t step, int64_t total,
+			 double elapsed);
+
 #endif
