@@ -439,15 +439,11 @@ static tk_rl_rollout *sample(run *r, int64_t step, const step_prompts *sp, size_
 
 static void save_state(run *r)
 {
-	char name[64], path[4096], meta[256], line[512];
-	int64_t step = tk_train_steps(r->t);
-	snprintf(name, sizeof name, "step-%06" PRId64 ".tkc", step);
+	char meta[256];
 	snprintf(meta, sizeof meta, "{\"seed\": %" PRIu64 ", \"base_fingerprint\": \"%s\", "
 		 "\"command\": \"tk-rl\"}", r->s->seed, r->model_fp);
-	tk_check(tk_train_save_state(r->t, in_run(r, name, path, sizeof path), meta));
-	snprintf(line, sizeof line, "{\"step\": %" PRId64 ", \"path\": \"%s\"}\n", step, name);
-	tk_check(tk_run_append(r->s->rundir, "checkpoints.jsonl", line));
-	snprintf(r->last_state, sizeof r->last_state, "%s", path);
+	tk_check(tk_run_save_state(r->s->rundir, r->t, meta, NULL, r->last_state,
+				   sizeof r->last_state));
 }
 
 static cJSON *settings_json(const run *r)
@@ -500,29 +496,24 @@ static void write_config(const run *r, cJSON *settings)
 	tk_check(rc);
 }
 
-static void resume(run *r)
+/* The warning a repaired checkpoints.jsonl deserves. */
+static void warn_cut(const char *rundir, size_t cut)
 {
-	char name[1024], path[4096];
-	int64_t step;
-	cJSON *record;
-	size_t cut;
-	tk_check(tk_run_repair_checkpoints(r->s->rundir, &cut));
 	if (cut)
 		tk_warn("%s/checkpoints.jsonl: ignored its last line, cut short (%zu bytes) when "
-			"a run was killed, and rewrote the file without it", r->s->rundir, cut);
-	tk_check(tk_run_last_checkpoint(r->s->rundir, name, sizeof name, &step, &record));
-	cJSON_Delete(record);
-	in_run(r, name, path, sizeof path);
-	tk_check(tk_train_load_state(r->t, path, NULL));
-	if (tk_train_steps(r->t) != step)
-		tk_die(TK_EDATA, "%s: holds step %" PRId64 ", checkpoints.jsonl says %" PRId64,
-		       path, tk_train_steps(r->t), step);
-	tk_check(tk_run_trim_metrics(r->s->rundir, step));
-	snprintf(r->last_state, sizeof r->last_state, "%s", path);
-	if (!r->s->quiet)
-		tk_warn("resuming at step %" PRId64 " from %s", step, path);
+			"a run was killed, and rewrote the file without it", rundir, cut);
 }
 
+static void resume(run *r)
+{
+	size_t cut;
+	int rc = tk_run_resume_state(r->s->rundir, r->t, r->last_state, sizeof r->last_state,
+				     &cut, NULL);
+	warn_cut(r->s->rundir, cut);
+	tk_check(rc);
+	if (!r->s->quiet)
+		tk_warn("resuming at step %" PRId64 " from %s", tk_train_steps(r->t), r->last_state);
+}
 
 /* The rollouts of the finished steps stay when a run stops early. */
 static void close_rollouts(run *r)

@@ -499,61 +499,52 @@ static void write_config(const run *r, cJSON *settings)
 
 static void save_state(run *r)
 {
-	char name[64], path[4096], meta[512], line[768];
-	int64_t step = tk_train_steps(r->t);
-	snprintf(name, sizeof name, "step-%06" PRId64 ".tkc", step);
+	char meta[512], data[128];
 	snprintf(meta, sizeof meta, "{\"data\": {\"epoch\": %" PRIu64 ", \"index\": %zu}, "
 		 "\"seed\": %" PRIu64 ", \"base_fingerprint\": \"%s\", \"data_fingerprint\": \"%s\"}",
 		 r->epoch, r->index, r->s->seed, r->model_fp, r->data_fp);
-	tk_check(tk_train_save_state(r->t, in_run(r, name, path, sizeof path), meta));
-	snprintf(line, sizeof line, "{\"step\": %" PRId64 ", \"path\": \"%s\", \"data\": "
-		 "{\"epoch\": %" PRIu64 ", \"index\": %zu}}\n", step, name, r->epoch, r->index);
-	tk_check(tk_run_append(r->s->rundir, "checkpoints.jsonl", line));
-	snprintf(r->last_state, sizeof r->last_state, "%s", path);
+	snprintf(data, sizeof data, "\"data\": {\"epoch\": %" PRIu64 ", \"index\": %zu}",
+		 r->epoch, r->index);
+	tk_check(tk_run_save_state(r->s->rundir, r->t, meta, data, r->last_state,
+				   sizeof r->last_state));
 }
 
-/* The last record of checkpoints.jsonl: state file, step and data position. */
-static void last_checkpoint(run *r, char *name, size_t cap, int64_t *step)
+/* The warning a repaired checkpoints.jsonl deserves. */
+static void warn_cut(const char *rundir, size_t cut)
 {
-	cJSON *o;
-	size_t cut;
-	tk_check(tk_run_repair_checkpoints(r->s->rundir, &cut));
 	if (cut)
 		tk_warn("%s/checkpoints.jsonl: ignored its last line, cut short (%zu bytes) when "
-			"a run was killed, and rewrote the file without it", r->s->rundir, cut);
-	tk_check(tk_run_last_checkpoint(r->s->rundir, name, cap, step, &o));
-	const cJSON *d = cJSON_GetObjectItem(o, "data");
+			"a run was killed, and rewrote the file without it", rundir, cut);
+}
+
+/* The data position of the last checkpoint's record. */
+static void data_position(run *r, const cJSON *record)
+{
+	const cJSON *d = cJSON_GetObjectItem(record, "data");
 	const cJSON *e = cJSON_GetObjectItem(d, "epoch"), *i = cJSON_GetObjectItem(d, "index");
-	int ok = cJSON_IsNumber(e) && cJSON_IsNumber(i);
-	if (ok) {
-		r->epoch = (uint64_t)e->valuedouble;
-		r->index = (size_t)i->valuedouble;
-	}
-	cJSON_Delete(o);
-	if (!ok)
+	if (!cJSON_IsNumber(e) || !cJSON_IsNumber(i))
 		tk_die(TK_EDATA, "%s/checkpoints.jsonl: the last checkpoint has no data position",
 		       r->s->rundir);
+	r->epoch = (uint64_t)e->valuedouble;
+	r->index = (size_t)i->valuedouble;
 }
 
 static void resume(run *r)
 {
-	char name[1024], path[4096];
-	int64_t step;
-	last_checkpoint(r, name, sizeof name, &step);
-	in_run(r, name, path, sizeof path);
-	tk_check(tk_train_load_state(r->t, path, NULL));
-	if (tk_train_steps(r->t) != step)
-		tk_die(TK_EDATA, "%s: holds step %" PRId64 ", checkpoints.jsonl says %" PRId64,
-		       path, tk_train_steps(r->t), step);
+	size_t cut;
+	cJSON *record = NULL;
+	int rc = tk_run_resume_state(r->s->rundir, r->t, r->last_state, sizeof r->last_state,
+				     &cut, &record);
+	warn_cut(r->s->rundir, cut);
+	tk_check(rc);
+	data_position(r, record);
+	cJSON_Delete(record);
 	if (r->index > r->data->n_units)
-		tk_die(TK_EDATA, "%s: data position %zu is past the data's %zu units", path,
+		tk_die(TK_EDATA, "%s: data position %zu is past the data's %zu units", r->last_state,
 		       r->index, r->data->n_units);
-	tk_check(tk_run_trim_metrics(r->s->rundir, step));
-	snprintf(r->last_state, sizeof r->last_state, "%s", path);
 	if (!r->s->quiet)
-		tk_warn("resuming at step %" PRId64 " from %s", step, path);
+		tk_warn("resuming at step %" PRId64 " from %s", tk_train_steps(r->t), r->last_state);
 }
-
 
 /* ---- the loop ----------------------------------------------------------- */
 

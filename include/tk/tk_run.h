@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct cJSON;
+struct tk_train;
 
 /* Creates DIR (or finds it).  Without resume, a folder that already holds a
  * run (checkpoints.jsonl) is refused (TK_ECANTCREAT, naming --resume) and a
@@ -46,6 +47,23 @@ int tk_run_last_checkpoint(const char *dir, char *name, size_t cap, int64_t *ste
 /* Keeps the lines of DIR/metrics.jsonl up to step, so that a resumed run's
  * file reads as the uninterrupted run's (no file: nothing to do). */
 int tk_run_trim_metrics(const char *dir, int64_t step);
+
+/* ---- state checkpoints, the same in every trainer (run_state.c) ---- */
+
+/* t's state as DIR/step-NNNNNN.tkc (its step) with meta_json, then its
+ * record appended to DIR/checkpoints.jsonl: {"step": N, "path": NAME} and
+ * record_extra's keys (the inside of a JSON object, '"data": {...}', or
+ * NULL).  path (cap bytes) gets the state file's path. */
+int tk_run_save_state(const char *dir, const struct tk_train *t, const char *meta_json,
+		      const char *record_extra, char *path, size_t cap);
+
+/* --resume: checkpoints.jsonl repaired (*cut: the bytes of a last line a
+ * kill cut short, dropped; 0 when none), the last state loaded into t and
+ * its step checked against the record, metrics.jsonl trimmed to that
+ * step.  path gets the state's path; *record (when not NULL) the record,
+ * for the caller's own keys (cJSON_Delete it). */
+int tk_run_resume_state(const char *dir, struct tk_train *t, char *path, size_t cap,
+			size_t *cut, struct cJSON **record);
 
 /* From now on SIGINT and SIGTERM only set the value tk_run_stop_signal
  * returns (0 until one arrives). */
