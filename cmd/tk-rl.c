@@ -496,20 +496,12 @@ static void write_config(const run *r, cJSON *settings)
 	tk_check(rc);
 }
 
-/* The warning a repaired checkpoints.jsonl deserves. */
-static void warn_cut(const char *rundir, size_t cut)
-{
-	if (cut)
-		tk_warn("%s/checkpoints.jsonl: ignored its last line, cut short (%zu bytes) when "
-			"a run was killed, and rewrote the file without it", rundir, cut);
-}
-
 static void resume(run *r)
 {
 	size_t cut;
 	int rc = tk_run_resume_state(r->s->rundir, r->t, r->last_state, sizeof r->last_state,
 				     &cut, NULL);
-	warn_cut(r->s->rundir, cut);
+	tk_train_opts_warn_cut(r->s->rundir, cut);
 	tk_check(rc);
 	if (!r->s->quiet)
 		tk_warn("resuming at step %" PRId64 " from %s", tk_train_steps(r->t), r->last_state);
@@ -676,139 +668,56 @@ static void train_online(run *r)
 
 /* ---- offline: --from-stream --------------------------------------------- */
 
-typedef struct offline {
-	tk_tks_reader *in;
-	tk_record *recs;           // (batch) as read
-	float **mask, **adv;       // (batch) each (n)
-	size_t n;
-} offline;
-
-/* Advantages of records without them: reward − group mean in the batch. */
-static void stream_advantages(run *r, offline *of, tk_rl_step_stats *st)
+static void offline_step(run *r, const tk_rl_record *recs, size_t n, double tokens,
+			 tk_rl_step_stats *st)
 {
-	double *reward = xcalloc(of->n, sizeof *reward), *adv = xcalloc(of->n, sizeof *adv);
-	int64_t *group = xcalloc(of->n, sizeof *group);
-	for (size_t i = 0; i < of->n; i++) {
-		reward[i] = of->recs[i].reward;
-		group[i] = of->recs[i].group;
-		st->reward_sum += reward[i];
-		st->reward2_sum += reward[i] * reward[i];
-	}
-	st->samples = of->n;
-	tk_check(tk_rl_advantages(reward, group, of->n, r->s->scale_std, adv, &st->groups));
-	for (size_t i = 0; i < of->n; i++)
-		for (size_t t = 0; t < of->recs[i].n; t++)
-			of->adv[i][t] = of->recs[i].advantages ? of->recs[i].advantages[t] : (float)adv[i];
-	free(reward);
-	free(adv);
-	free(group);
-}
-
-static void check_stream_record(const run *r, const tk_record *rec, uint64_t number)
-{
-	const char *path = r->s->from_stream;
-	if (!rec->advantages && !rec->has_reward)
-		tk_die(TK_EDATA, "%s: record %" PRIu64 " has neither advantages nor a reward to "
-		       "train on", path, number);
-	if (!rec->logprobs && r->s->loss.kind != TK_RL_PG)
-		tk_die(TK_EDATA, "%s: record %" PRIu64 " has no sampler logprobs, which --loss %s "
-		       "needs (--loss pg does without)", path, number, tk_rl_loss_name(r->s->loss.kind));
-	if (rec->n > r->micro)
-		tk_die(TK_EDATA, "%s: record %" PRIu64 " has %zu tokens, more than --micro-tokens "
-		       "%zu", path, number, rec->n, r->micro);
-	if (!rec->advantages && rec->group < 0)
-		tk_die(TK_EDATA, "%s: record %" PRIu64 " has a reward but no group to centre it in",
-		       path, number);
-}
-
-/* Reads up to --batch records; 0 at the end of the stream. */
-static size_t read_batch(run *r, offline *of)
-{
-	of->n = 0;
-	while (of->n < (size_t)r->s->batch) {
-		tk_record *rec = &of->recs[of->n];
-		int rc = tk_tks_read(of->in, rec);
-		if (rc == TK_END)
-			break;
-		if (rc)
-			tk_die(rc, "%s: %s", r->s->from_stream, tk_error_message());
-		check_stream_record(r, rec, tk_tks_reader_count(of->in));
-		free(of->mask[of->n]);
-		free(of->adv[of->n]);
-		of->mask[of->n] = xcalloc(rec->n, sizeof **of->mask);
-		of->adv[of->n] = xcalloc(rec->n, sizeof **of->adv);
-		for (size_t t = 1; t < rec->n; t++)
-			of->mask[of->n][t] = rec->weights[t] != 0;
-		of->n++;
-	}
-	return of->n;
-}
-
-static void offline_step(run *r, offline *of)
-{
-	tk_rl_step_stats st = {.offline = 1};
-	tk_check(tk_rl_step_stats_init(&st));
-	double t0 = tk_now(), tokens = 0;
+	double t0 = tk_now();
 	int64_t step = tk_train_steps(r->t) + 1;
-	stream_advantages(r, of, &st);
-	tk_rl_record *recs = xcalloc(of->n, sizeof *recs);
-	for (size_t i = 0; i < of->n; i++) {
-		const tk_record *rec = &of->recs[i];
-		recs[i] = (tk_rl_record){rec->tokens, rec->n, of->mask[i], rec->logprobs, of->adv[i]};
-		for (size_t t = 1; t < rec->n; t++)
-			tokens += of->mask[i][t] != 0;
-	}
-	st.sampled = (size_t)tokens;
-	update(r, recs, of->n, tokens, &st);
-	st.t_train = fmax(tk_now() - t0, 1e-9);
-	st.t_step = st.t_train;
-	log_step(r, step, &st);
-	tk_rl_step_stats_free(&st);
-	free(recs);
+	st->sampled = (size_t)tokens;
+	update(r, recs, n, tokens, st);
+	st->t_train = fmax(tk_now() - t0, 1e-9);
+	st->t_step = st->t_train;
+	log_step(r, step, st);
 }
 
-static void check_stream_tokenizer(const run *r, tk_tks_reader *in)
+/* The next batch's records, or 0 at the end of the stream. */
+static size_t next_batch(run *r, tk_rl_stream *in, const tk_rl_record **recs, double *tokens,
+			 tk_rl_step_stats *st)
 {
-	cJSON *meta = cJSON_Parse(tk_tks_reader_meta(in));
-	const cJSON *fp = cJSON_GetObjectItemCaseSensitive(meta, "tokenizer");
-	if (cJSON_IsString(fp) && r->tok_fp[0] && strcmp(fp->valuestring, r->tok_fp))
-		tk_die(TK_EDATA, "%s was made with tokenizer %s, but %s has tokenizer %s",
-		       r->s->from_stream, fp->valuestring, r->s->train.model, r->tok_fp);
-	cJSON_Delete(meta);
+	size_t n;
+	int rc = tk_rl_stream_next(in, r->s->scale_std, recs, &n, tokens, st);
+	if (rc)
+		tk_die(rc, "%s", tk_error_message());
+	return n;
 }
 
 static void train_offline(run *r)
 {
-	size_t batch = (size_t)r->s->batch;
-	offline of = {0};
-	of.recs = xcalloc(batch, sizeof *of.recs);
-	of.mask = xcalloc(batch, sizeof *of.mask);
-	of.adv = xcalloc(batch, sizeof *of.adv);
-	for (size_t i = 0; i < batch; i++)
-		tk_record_init(&of.recs[i]);
-	tk_check(tk_tks_reader_open(&of.in, r->s->from_stream));
-	check_stream_tokenizer(r, of.in);
+	tk_rl_stream *in;
+	const tk_rl_record *recs;
+	double tokens;
+	tk_check(tk_rl_stream_open(&in, r->s->from_stream, (size_t)r->s->batch, r->s->loss.kind,
+				   r->micro, r->tok_fp));
 	// a resumed run skips the batches its checkpoint has trained on
 	for (int64_t done = 0; done < tk_train_steps(r->t); done++)
-		if (read_batch(r, &of) == 0)
+		if (next_batch(r, in, &recs, &tokens, NULL) == 0)
 			tk_die(TK_EDATA, "--resume: %s ends before the checkpoint's step %" PRId64,
 			       r->s->from_stream, tk_train_steps(r->t));
 	tk_run_catch_signals();
-	while ((!r->total || tk_train_steps(r->t) < r->total) && read_batch(r, &of)) {
-		offline_step(r, &of);
+	while (!r->total || tk_train_steps(r->t) < r->total) {
+		tk_rl_step_stats st = {.offline = 1};
+		tk_check(tk_rl_step_stats_init(&st));
+		size_t n = next_batch(r, in, &recs, &tokens, &st);
+		if (n)
+			offline_step(r, recs, n, tokens, &st);
+		tk_rl_step_stats_free(&st);
+		if (!n)
+			break;
 		after_step(r);
 	}
 	if (tk_train_steps(r->t) == 0)
 		tk_die(TK_EDATA, "%s: no records to train on", r->s->from_stream);
-	tk_tks_reader_close(of.in);
-	for (size_t i = 0; i < batch; i++) {
-		tk_record_free(&of.recs[i]);
-		free(of.mask[i]);
-		free(of.adv[i]);
-	}
-	free(of.recs);
-	free(of.mask);
-	free(of.adv);
+	tk_rl_stream_close(in);
 }
 
 /* ---- --dump-prompts ----------------------------------------------------- */

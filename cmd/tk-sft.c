@@ -509,14 +509,6 @@ static void save_state(run *r)
 				   sizeof r->last_state));
 }
 
-/* The warning a repaired checkpoints.jsonl deserves. */
-static void warn_cut(const char *rundir, size_t cut)
-{
-	if (cut)
-		tk_warn("%s/checkpoints.jsonl: ignored its last line, cut short (%zu bytes) when "
-			"a run was killed, and rewrote the file without it", rundir, cut);
-}
-
 /* The data position of the last checkpoint's record. */
 static void data_position(run *r, const cJSON *record)
 {
@@ -535,7 +527,7 @@ static void resume(run *r)
 	cJSON *record = NULL;
 	int rc = tk_run_resume_state(r->s->rundir, r->t, r->last_state, sizeof r->last_state,
 				     &cut, &record);
-	warn_cut(r->s->rundir, cut);
+	tk_train_opts_warn_cut(r->s->rundir, cut);
 	tk_check(rc);
 	data_position(r, record);
 	cJSON_Delete(record);

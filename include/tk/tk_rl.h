@@ -310,4 +310,23 @@ int tk_rl_rollouts_write(struct tk_tks_writer *w, int64_t step, const tk_rl_prom
 char *tk_rl_metrics_line(const tk_rl_step_stats *st, int64_t step, int64_t total,
 			 double elapsed);
 
+/* ---- offline: scored rollouts from a token stream (lib/rl/rl_stream.c) ---
+ * Batches of records as tk-rl --rollouts (or any program) writes them:
+ * each must carry advantages or a reward with a group, sampler logprobs
+ * (but with --loss pg), and fit a pass of micro tokens. */
+typedef struct tk_rl_stream tk_rl_stream;
+
+/* path ("-": stdin); tokenizer: the model's fingerprint (16 hex), which
+ * the stream's must match when it names one (NULL: not checked). */
+int tk_rl_stream_open(tk_rl_stream **out, const char *path, size_t batch, int loss_kind,
+		      size_t micro_tokens, const char *tokenizer);
+void tk_rl_stream_close(tk_rl_stream *s);   /* safe on NULL */
+/* The next batch (*n 0 at the end of the stream): records whose arrays
+ * live until the next call, advantages filled (a record's own, or its
+ * reward minus its group's mean in the batch, ÷ std with scale_by_std),
+ * *tokens the masked tokens (the loss's denominator); the rewards and
+ * groups are added to st (NULL: a batch skipped on --resume). */
+int tk_rl_stream_next(tk_rl_stream *s, int scale_by_std, const tk_rl_record **recs, size_t *n,
+		      double *tokens, tk_rl_step_stats *st);
+
 #endif

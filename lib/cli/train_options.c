@@ -134,3 +134,10 @@ size_t tk_train_opts_pass(const tk_train_opts *o, const struct tk_model *model, 
 		       o->max_memory, fit, longest);
 	return micro < fit ? micro : fit;
 }
+
+void tk_train_opts_warn_cut(const char *rundir, size_t cut)
+{
+	if (cut)
+		tk_warn("%s/checkpoints.jsonl: ignored its last line, cut short (%zu bytes) when "
+			"a run was killed, and rewrote the file without it", rundir, cut);
+}

@@ -64,4 +64,8 @@ void tk_train_opts_json(const tk_train_opts *o, double lr, size_t micro, cJSON *
 size_t tk_train_opts_pass(const tk_train_opts *o, const struct tk_model *model, size_t micro,
 			  size_t longest);
 
+/* --resume's warning when tk_run_resume_state repaired checkpoints.jsonl
+ * (cut: the bytes of the dropped line; 0: nothing said). */
+void tk_train_opts_warn_cut(const char *rundir, size_t cut);
+
 #endif
