@@ -260,14 +260,6 @@ static const char *in_run(const run *r, const char *name, char *buf, size_t cap)
 	return buf;
 }
 
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = tk_calloc(n ? n : 1, size);
-	if (!p)
-		tk_check(TK_EOSERR);
-	return p;
-}
-
 /* ---- setup: model, renderer, environment --------------------------------- */
 
 static void open_model(run *r)
@@ -336,66 +328,17 @@ static void open_env(run *r)
 
 /* ---- rendering and sampling ---------------------------------------------- */
 
-static void render_prompt(run *r, const tk_rl_prompt *p, tk_tokens *out)
-{
-	size_t len = strlen(p->messages_json) + 16;
-	char *line = xcalloc(len, 1);
-	snprintf(line, len, "{\"messages\":%s}", p->messages_json);
-	tk_chat chat = {0};
-	tk_rendered rd = {0};
-	int rc = tk_chat_parse(&chat, line, strlen(line));
-	if (!rc)
-		rc = tk_render(r->renderer, chat.msgs, chat.n, TK_RENDER_GENERATION_PROMPT, &rd);
-	if (rc)
-		tk_die(rc, "prompt %s: %s", p->id_json, tk_error_message());
-	size_t context = (size_t)r->model->config.max_positions;
-	if (rd.ids.n + 1 >= context)
-		tk_die(TK_EDATA, "prompt %s: %zu tokens leave no room for a completion in the "
-		       "model's %zu positions", p->id_json, rd.ids.n, context);
-	if (rd.ids.n + r->s->max_tokens > r->micro)
-		tk_die(TK_EDATA, "prompt %s: %zu tokens and --max-tokens %zu do not fit one pass "
-		       "of %zu tokens: raise --micro-tokens", p->id_json, rd.ids.n,
-		       r->s->max_tokens, r->micro);
-	*out = rd.ids;
-	rd.ids = (tk_tokens){0};
-	tk_rendered_free(&rd);
-	tk_chat_free(&chat);
-	free(line);
-}
-
-/* The step's prompts: numbers (step − 1) · groups + g. */
-typedef struct step_prompts {
-	tk_rl_prompt *p;           // (groups)
-	tk_tokens *ids;            // (groups)
-	size_t n;
-} step_prompts;
-
-static void load_prompts(run *r, int64_t step, step_prompts *sp)
+static void load_prompts(run *r, int64_t step, tk_rl_prompts *sp)
 {
 	size_t n = (size_t)r->s->groups;
-	sp->n = n;
-	sp->p = xcalloc(n, sizeof *sp->p);
-	sp->ids = xcalloc(n, sizeof *sp->ids);
-	for (size_t g = 0; g < n; g++) {
-		tk_check(tk_rl_env_prompt(r->env, (uint64_t)(step - 1) * n + g, &sp->p[g]));
-		render_prompt(r, &sp->p[g], &sp->ids[g]);
-	}
-}
-
-static void free_prompts(step_prompts *sp)
-{
-	for (size_t g = 0; g < sp->n; g++) {
-		tk_rl_prompt_free(&sp->p[g]);
-		tk_tokens_free(&sp->ids[g]);
-	}
-	free(sp->p);
-	free(sp->ids);
+	tk_rl_room room = {(size_t)r->model->config.max_positions, r->s->max_tokens, r->micro};
+	tk_check(tk_rl_prompts_load(r->env, r->renderer, (uint64_t)(step - 1) * n, n, &room, sp));
 }
 
 /* The policy as it is now: with LoRA the trainer's live adapter on the
  * engine (nothing copied); with --full its weights exported into the
  * model a forward of its own is opened with. */
-static tk_forward *open_policy(run *r, const step_prompts *sp, size_t requests)
+static tk_forward *open_policy(run *r, const tk_rl_prompts *sp, size_t requests)
 {
 	size_t longest = 0;
 	for (size_t g = 0; g < sp->n; g++)
@@ -414,7 +357,7 @@ static tk_forward *open_policy(run *r, const step_prompts *sp, size_t requests)
 	return f;
 }
 
-static tk_rl_rollout *sample(run *r, int64_t step, const step_prompts *sp, size_t *sampled)
+static tk_rl_rollout *sample(run *r, int64_t step, const tk_rl_prompts *sp, size_t *sampled)
 {
 	const settings *s = r->s;
 	tk_forward *f = open_policy(r, sp, sp->n * (size_t)s->group_size);
@@ -611,7 +554,7 @@ static void one_step(run *r)
 	tk_rl_step_stats st = {0};
 	tk_check(tk_rl_step_stats_init(&st));
 	double t0 = tk_now();
-	step_prompts sp = {0};
+	tk_rl_prompts sp = {0};
 	load_prompts(r, step, &sp);
 	size_t n = sp.n * (size_t)s->group_size, kept;
 	tk_rl_rollout *ro = sample(r, step, &sp, &st.sampled);
@@ -640,7 +583,7 @@ static void one_step(run *r)
 	tk_rl_step_stats_free(&st);
 	free(recs);
 	tk_rl_rollouts_free(ro, n);
-	free_prompts(&sp);
+	tk_rl_prompts_free(&sp);
 }
 
 static void after_step(run *r)
@@ -753,18 +696,7 @@ static void dump_prompts(run *r)
 
 static void choose_lr(run *r)
 {
-	const settings *s = r->s;
-	const tk_model_config *c = &r->model->config;
-	if (s->train.lr_given) {
-		r->lr = s->train.lr;
-		return;
-	}
-	if (s->train.full)
-		tk_die(TK_EUSAGE, "--full needs --lr (the size rule is for LoRA)");
-	double p;
-	r->lr = tk_lr_for_lora(c->architecture, c->hidden, &p);
-	if (!s->quiet)
-		tk_warn("lr %.4g from the LoRA rule 5e-4 * (2000 / hidden %d)^%.4g", r->lr, c->hidden, p);
+	r->lr = tk_train_opts_lr(&r->s->train, &r->model->config, r->s->quiet);
 }
 
 /* The base model's logprobs: with LoRA the engine's bare base (no second
@@ -861,19 +793,9 @@ static void setup(run *r)
 
 static void write_final(run *r)
 {
-	char path[4096], meta[64];
 	save_state(r);
-	in_run(r, "final.tkc", path, sizeof path);
-	if (r->s->train.full) {
-		tk_check(tk_train_export_model(r->t, r->model));
-		tk_check(tk_model_write_tkc(r->model, path));
-	} else {
-		snprintf(meta, sizeof meta, "{\"step\": %" PRId64 "}", tk_train_steps(r->t));
-		tk_check(tk_train_export_lora(r->t, r->lora));
-		tk_check(tk_lora_save(r->lora, path, meta));
-	}
-	if (!r->s->quiet)
-		tk_warn("wrote %s after %" PRId64 " steps", path, tk_train_steps(r->t));
+	tk_train_opts_write_final(&r->s->train, r->s->rundir, r->t, r->model, r->lora,
+				  r->s->quiet);
 }
 
 static void teardown(run *r)

@@ -647,37 +647,15 @@ static void train(run *r)
 
 static void write_final(run *r)
 {
-	char path[4096], meta[64];
-	in_run(r, "final.tkc", path, sizeof path);
-	if (r->s->train.full) {
-		tk_check(tk_train_export_model(r->t, r->model));
-		tk_check(tk_model_write_tkc(r->model, path));
-	} else {
-		snprintf(meta, sizeof meta, "{\"step\": %" PRId64 "}", tk_train_steps(r->t));
-		tk_check(tk_train_export_lora(r->t, r->lora));
-		tk_check(tk_lora_save(r->lora, path, meta));
-	}
-	if (!r->s->quiet)
-		tk_warn("wrote %s after %" PRId64 " steps", path, tk_train_steps(r->t));
+	tk_train_opts_write_final(&r->s->train, r->s->rundir, r->t, r->model, r->lora,
+				  r->s->quiet);
 }
 
 /* ---- setup -------------------------------------------------------------- */
 
 static void choose_lr(run *r)
 {
-	const settings *s = r->s;
-	const tk_model_config *c = &r->model->config;
-	if (s->train.lr_given) {
-		r->lr = s->train.lr;
-		return;
-	}
-	if (s->train.full)
-		tk_die(TK_EUSAGE, "--full needs --lr (the size rule is for LoRA)");
-	double p;
-	r->lr = tk_lr_for_lora(c->architecture, c->hidden, &p);
-	if (!s->quiet)
-		tk_warn("lr %.4g from the LoRA rule 5e-4 * (2000 / hidden %d)^%.4g (%s family)",
-			r->lr, c->hidden, p, p < 0.5 ? "Qwen" : "Llama");
+	r->lr = tk_train_opts_lr(&r->s->train, &r->model->config, r->s->quiet);
 }
 
 static void print_plan(const run *r)

@@ -329,4 +329,25 @@ void tk_rl_stream_close(tk_rl_stream *s);   /* safe on NULL */
 int tk_rl_stream_next(tk_rl_stream *s, int scale_by_std, const tk_rl_record **recs, size_t *n,
 		      double *tokens, tk_rl_step_stats *st);
 
+/* ---- a step's prompts (lib/rl/rl_prompts.c) ------------------------------ */
+
+/* The room a completion needs: the model's positions, --max-tokens, and
+ * the update's pass (a prompt and its completion are one record). */
+typedef struct tk_rl_room {
+	size_t positions, max_tokens, pass;
+} tk_rl_room;
+
+typedef struct tk_rl_prompts {
+	tk_rl_prompt *p;        /* (n) as the environment posed them */
+	struct tk_tokens *ids;  /* (n) their generation prompts */
+	size_t n;
+} tk_rl_prompts;
+
+/* Prompts first .. first + n − 1 of env, rendered by r; one that leaves no
+ * room (TK_EDATA) or fails to render is named by its id.  Free with
+ * tk_rl_prompts_free (also on failure: out is then empty). */
+int tk_rl_prompts_load(tk_rl_env *env, const struct tk_renderer *r, uint64_t first, size_t n,
+		       const tk_rl_room *room, tk_rl_prompts *out);
+void tk_rl_prompts_free(tk_rl_prompts *sp);
+
 #endif

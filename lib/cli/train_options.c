@@ -3,8 +3,11 @@
 
 #include "tk_error.h"
 #include "tk_lora.h"
+#include "tk_model.h"
 #include "tk_train.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -140,4 +143,35 @@ void tk_train_opts_warn_cut(const char *rundir, size_t cut)
 	if (cut)
 		tk_warn("%s/checkpoints.jsonl: ignored its last line, cut short (%zu bytes) when "
 			"a run was killed, and rewrote the file without it", rundir, cut);
+}
+
+double tk_train_opts_lr(const tk_train_opts *o, const tk_model_config *c, int quiet)
+{
+	if (o->lr_given)
+		return o->lr;
+	if (o->full)
+		tk_die(TK_EUSAGE, "--full needs --lr (the size rule is for LoRA)");
+	double p, lr = tk_lr_for_lora(c->architecture, c->hidden, &p);
+	if (!quiet)
+		tk_warn("lr %.4g from the LoRA rule 5e-4 * (2000 / hidden %d)^%.4g (%s family)",
+			lr, c->hidden, p, p < 0.5 ? "Qwen" : "Llama");
+	return lr;
+}
+
+void tk_train_opts_write_final(const tk_train_opts *o, const char *rundir, tk_train *t,
+			       tk_model *model, tk_lora *lora, int quiet)
+{
+	char path[4096], meta[64];
+	if ((size_t)snprintf(path, sizeof path, "%s/final.tkc", rundir) >= sizeof path)
+		tk_die(TK_EUSAGE, "run folder name too long: %s", rundir);
+	if (o->full) {
+		tk_check(tk_train_export_model(t, model));
+		tk_check(tk_model_write_tkc(model, path));
+	} else {
+		snprintf(meta, sizeof meta, "{\"step\": %" PRId64 "}", tk_train_steps(t));
+		tk_check(tk_train_export_lora(t, lora));
+		tk_check(tk_lora_save(lora, path, meta));
+	}
+	if (!quiet)
+		tk_warn("wrote %s after %" PRId64 " steps", path, tk_train_steps(t));
 }

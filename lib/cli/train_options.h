@@ -15,6 +15,9 @@
 #include "tk_cli.h"
 
 struct tk_model;
+struct tk_model_config;
+struct tk_train;
+struct tk_lora;
 
 typedef struct tk_train_opts {
 	const char *model, *targets_list, *resume;
@@ -63,6 +66,15 @@ void tk_train_opts_json(const tk_train_opts *o, double lr, size_t micro, cJSON *
  * otherwise, saying what to change). */
 size_t tk_train_opts_pass(const tk_train_opts *o, const struct tk_model *model, size_t micro,
 			  size_t longest);
+
+/* The peak learning rate: --lr, or the LoRA size rule for the model
+ * (said on stderr unless quiet); --full without --lr exits 64. */
+double tk_train_opts_lr(const tk_train_opts *o, const struct tk_model_config *c, int quiet);
+
+/* RUNDIR/final.tkc from the trainer: the adapter (exported into lora) or,
+ * with --full, the whole model (exported into model). */
+void tk_train_opts_write_final(const tk_train_opts *o, const char *rundir, struct tk_train *t,
+			       struct tk_model *model, struct tk_lora *lora, int quiet);
 
 /* --resume's warning when tk_run_resume_state repaired checkpoints.jsonl
  * (cut: the bytes of the dropped line; 0: nothing said). */
