@@ -3,6 +3,7 @@
  * man/tk-sft.1. */
 #include "cli/tk_cli.h"
 #include "cli/train_options.h"
+#include "tk_batch.h"
 #include "tk_dataset.h"
 #include "tk_error.h"
 #include "tk_io.h"
@@ -153,11 +154,7 @@ typedef struct run {
 	size_t *batch;             // (data units) units of the current step
 	size_t micro;              // tokens of one forward/backward
 	size_t max_len;            // longest record trained on
-	int32_t *tokens;           // (micro) micro-batch staging
-	float *weights;            // (micro)
-	size_t *starts;            // (micro + 1)
-	double *ref;               // (data records) DPO reference logprobs, NaN: not yet
-	double *ref_stage;         // (micro) those of a micro-batch's records
+	tk_batch_plan *plan;       // batches, micro-batches, DPO references
 	FILE *metrics;
 	double started;
 	char last_state[4096];     // last state checkpoint written or loaded
@@ -264,62 +261,6 @@ static void data_fingerprint(run *r)
 
 /* The units of one step from order[*index]: --batch units, or units while
  * their tokens fit --batch-tokens (at least one); never past the epoch. */
-static size_t take_batch(const run *r, const size_t *order, size_t *index, size_t *out)
-{
-	const settings *s = r->s;
-	size_t n = 0, tokens = 0;
-	while (*index < r->data->n_units) {
-		const tk_unit *u = &r->data->units[order[*index]];
-		if (s->batch ? n == s->batch : n && tokens + u->tokens > s->batch_tokens)
-			break;
-		out[n++] = order[(*index)++];
-		tokens += u->tokens;
-	}
-	return n;
-}
-
-static int64_t count_steps(const run *r)
-{
-	if (r->s->steps)
-		return r->s->steps;
-	int64_t steps = 0;
-	size_t n = r->data->n_units;
-	for (int64_t e = 0; e < r->s->epochs; e++) {
-		tk_dataset_order(r->data, r->order, r->s->seed, (uint64_t)e, r->s->shuffle);
-		for (size_t i = 0; i < n;)
-			steps += take_batch(r, r->order, &i, r->batch) > 0;
-	}
-	return steps;
-}
-
-static int by_size_down(const void *a, const void *b)
-{
-	size_t x = *(const size_t *)a, y = *(const size_t *)b;
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* The most tokens a step's batch can hold: no pass needs more (the
- * activation memory is planned for the pass size). */
-static size_t most_tokens(const run *r)
-{
-	size_t n = r->data->n_units, most = 0;
-	if (r->s->batch_tokens) {
-		for (size_t i = 0; i < n; i++)
-			most = r->data->units[i].tokens > most ? r->data->units[i].tokens : most;
-		return most > r->s->batch_tokens ? most : r->s->batch_tokens;
-	}
-	size_t *sizes = tk_calloc(n, sizeof *sizes);
-	if (!sizes)
-		tk_check(TK_EOSERR);
-	for (size_t i = 0; i < n; i++)
-		sizes[i] = r->data->units[i].tokens;
-	qsort(sizes, n, sizeof *sizes, by_size_down);
-	for (size_t i = 0; i < n && i < r->s->batch; i++)
-		most += sizes[i];
-	free(sizes);
-	return most;
-}
-
 /* --resume without --micro-tokens: the pass size the run was started with
  * (config.json), whatever this build's default works out to; 0 otherwise. */
 static size_t resumed_micro(const run *r)
@@ -336,118 +277,28 @@ static size_t resumed_micro(const run *r)
 	return micro;
 }
 
-static void alloc_buffers(run *r)
+/* The pass size (bounded by the batch, --micro-tokens and --max-memory, at
+ * least the longest unit; a resumed run keeps its own) and the plan. */
+static void plan_batches(run *r)
 {
+	tk_batch_rule rule = {r->s->batch, r->s->batch_tokens};
 	size_t longest = 0;
 	for (size_t i = 0; i < r->data->n_units; i++)
 		longest = r->data->units[i].tokens > longest ? r->data->units[i].tokens : longest;
 	for (size_t i = 0; r->eval && i < r->eval->n_units; i++)
 		longest = r->eval->units[i].tokens > longest ? r->eval->units[i].tokens : longest;
-	size_t most = most_tokens(r), micro = r->s->train.micro < most ? r->s->train.micro : most;
+	size_t most = tk_batch_most_tokens(r->data, &rule);
+	size_t micro = r->s->train.micro < most ? r->s->train.micro : most;
 	micro = tk_train_opts_pass(&r->s->train, r->model, micro, longest);
 	r->micro = micro > longest ? micro : longest;
 	size_t stored = resumed_micro(r);
 	if (stored) // the pass size shapes the sums' order: keep the run's own
 		r->micro = stored > longest ? stored : longest;
-	size_t n = r->data->n_units;
-	r->order = tk_calloc(n, sizeof *r->order);
-	r->batch = tk_calloc(n, sizeof *r->batch);
-	r->tokens = tk_calloc(r->micro, sizeof *r->tokens);
-	r->weights = tk_calloc(r->micro, sizeof *r->weights);
-	r->starts = tk_calloc(r->micro + 1, sizeof *r->starts);
-	r->ref = tk_calloc(r->data->n_records, sizeof *r->ref);
-	r->ref_stage = tk_calloc(r->micro, sizeof *r->ref_stage);
-	if (!r->order || !r->batch || !r->tokens || !r->weights || !r->starts || !r->ref ||
-	    !r->ref_stage)
+	r->order = tk_calloc(r->data->n_units ? r->data->n_units : 1, sizeof *r->order);
+	r->batch = tk_calloc(r->data->n_units ? r->data->n_units : 1, sizeof *r->batch);
+	if (!r->order || !r->batch)
 		tk_check(TK_EOSERR);
-	for (size_t i = 0; i < r->data->n_records; i++)
-		r->ref[i] = NAN;
-}
-
-/* Copies unit u's records to the staging arrays after *tokens (and their
- * known reference logprobs, training data only). */
-static void stage_unit(run *r, const tk_dataset *d, const tk_unit *u, size_t *tokens,
-		       size_t *records)
-{
-	size_t from = d->starts[u->first];
-	memcpy(r->tokens + *tokens, d->tokens + from, u->tokens * sizeof *r->tokens);
-	memcpy(r->weights + *tokens, d->weights + from, u->tokens * sizeof *r->weights);
-	for (size_t k = 0; k < u->count; k++) {
-		r->ref_stage[*records] = d == r->data ? r->ref[u->first + k] : NAN;
-		r->starts[++*records] = *tokens + d->starts[u->first + k + 1] - from;
-	}
-	*tokens += u->tokens;
-}
-
-/* Keeps the reference logprobs a DPO micro-batch computed. */
-static void keep_refs(run *r, const tk_dataset *d, const size_t *units, size_t first,
-		      size_t end)
-{
-	size_t at = 0;
-	for (size_t i = first; i < end && d == r->data; i++) {
-		const tk_unit *u = &d->units[units[i]];
-		for (size_t k = 0; k < u->count; k++)
-			r->ref[u->first + k] = r->ref_stage[at++];
-	}
-}
-
-static void add_result(tk_train_result *sum, const tk_train_result *x)
-{
-	sum->loss += x->loss;
-	sum->nll += x->nll;
-	sum->weight += x->weight;
-	sum->tokens += x->tokens;
-	sum->pairs += x->pairs;
-	sum->dpo_correct += x->dpo_correct;
-	sum->dpo_margin += x->dpo_margin;
-}
-
-/* Runs units in micro-batches of at most r->micro tokens; returns tokens. */
-static size_t run_units(run *r, const tk_dataset *d, const size_t *units, size_t n,
-			const tk_train_loss *loss, int grads, tk_train_result *sum)
-{
-	size_t done = 0;
-	memset(sum, 0, sizeof *sum);
-	for (size_t i = 0; i < n;) {
-		size_t tokens = 0, records = 0, first = i;
-		r->starts[0] = 0;
-		while (i < n && (tokens == 0 || tokens + d->units[units[i]].tokens <= r->micro))
-			stage_unit(r, d, &d->units[units[i++]], &tokens, &records);
-		tk_train_batch b = {tokens, records, r->tokens, r->weights, r->starts};
-		tk_train_result res;
-		int rc = !grads ? tk_train_forward(r->t, &b, loss, &res, NULL)
-			: loss->kind == TK_TRAIN_DPO
-			? tk_train_forward_backward_ref(r->t, &b, loss, r->ref_stage, &res, NULL)
-			: tk_train_forward_backward(r->t, &b, loss, &res, NULL);
-		tk_check(rc);
-		if (loss->kind == TK_TRAIN_DPO)
-			keep_refs(r, d, units, first, i);
-		add_result(sum, &res);
-		done += tokens;
-	}
-	return done;
-}
-
-/* The loss of a step: its denominator covers the whole step's batch. */
-static tk_train_loss step_loss(const run *r, size_t n)
-{
-	const settings *s = r->s;
-	tk_train_loss loss = {s->loss, s->norm, 0, s->dpo_beta};
-	for (size_t i = 0; i < n; i++) {
-		const tk_unit *u = &r->data->units[r->batch[i]];
-		if (s->loss == TK_TRAIN_DPO || s->norm == TK_TRAIN_PER_EXAMPLE) {
-			loss.denominator += s->loss == TK_TRAIN_DPO ? 1 : (double)u->count;
-			continue;
-		}
-		for (size_t k = 0; k < u->count; k++) {
-			size_t a = r->data->starts[u->first + k], b = r->data->starts[u->first + k + 1];
-			for (size_t j = a + 1; j < b; j++)
-				loss.denominator += r->data->weights[j];
-		}
-	}
-	if (!(loss.denominator > 0)) // weights summing to 0 (signed weights)
-		loss.denominator = 1;
-	return loss;
+	tk_check(tk_batch_plan_open(&r->plan, r->data, &rule, r->micro));
 }
 
 /* ---- config.json -------------------------------------------------------- */
@@ -550,7 +401,8 @@ static void evaluate(run *r, int64_t step)
 		tk_check(TK_EOSERR);
 	for (size_t i = 0; i < n; i++)
 		all[i] = i;
-	run_units(r, r->eval, all, n, &loss, 0, &res);
+	size_t tokens;
+	tk_check(tk_batch_run(r->plan, r->t, r->eval, all, n, &loss, 0, &res, &tokens));
 	free(all);
 	double nll = res.weight > 0 ? res.nll / res.weight : 0;
 	char line[256];
@@ -602,7 +454,7 @@ static size_t next_batch(run *r)
 		r->index = 0;
 		tk_dataset_order(r->data, r->order, r->s->seed, r->epoch, r->s->shuffle);
 	}
-	return take_batch(r, r->order, &r->index, r->batch);
+	return tk_batch_take(r->plan, r->order, &r->index, r->batch);
 }
 
 static void one_step(run *r)
@@ -611,9 +463,11 @@ static void one_step(run *r)
 	double t0 = tk_now();
 	int64_t step = tk_train_steps(r->t) + 1;
 	size_t n = next_batch(r);
-	tk_train_loss loss = step_loss(r, n);
+	tk_train_loss loss = tk_batch_loss(r->plan, r->batch, n, r->s->loss, r->s->norm,
+					   r->s->dpo_beta);
 	tk_train_result res;
-	size_t tokens = run_units(r, r->data, r->batch, n, &loss, 1, &res);
+	size_t tokens;
+	tk_check(tk_batch_run(r->plan, r->t, r->data, r->batch, n, &loss, 1, &res, &tokens));
 	if (!isfinite(res.loss))
 		stop_on_nan(r, step, "the loss", res.loss);
 	double lr = tk_lr_at(s->train.schedule, r->lr, step - 1, s->train.warmup, r->total), norm = 0;
@@ -685,9 +539,9 @@ static void setup(run *r)
 	if (s->eval)
 		r->eval = load_data(r, s->eval, 0);
 	data_fingerprint(r);
-	alloc_buffers(r);
+	plan_batches(r);
 	choose_lr(r);
-	r->total = count_steps(r);
+	r->total = s->steps ? s->steps : tk_batch_count_steps(r->plan, s->epochs, s->seed, s->shuffle);
 	tk_check(tk_backend_open(&r->be, s->backend, s->threads));
 	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
 	tk_train_config tc = {s->train.full, r->micro};
@@ -728,11 +582,7 @@ static void teardown(run *r)
 	tk_dataset_free(r->eval);
 	free(r->order);
 	free(r->batch);
-	free(r->tokens);
-	free(r->weights);
-	free(r->starts);
-	free(r->ref);
-	free(r->ref_stage);
+	tk_batch_plan_close(r->plan);
 }
 
 int main(int argc, char **argv)

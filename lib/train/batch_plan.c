@@ -1,0 +1,201 @@
+/* Batch plans (tk_batch.h): optimizer batches of units, micro-batches of
+ * at most a pass's tokens, the batch's loss denominator, DPO references
+ * kept across epochs. */
+#include "tk_batch.h"
+
+#include "tk_error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tk_batch_plan {
+	const tk_dataset *data;    // the training data
+	tk_batch_rule rule;
+	size_t micro;              // tokens of one forward/backward
+	size_t *order, *scratch;   // (data units) for counting steps
+	int32_t *tokens;           // (micro) micro-batch staging
+	float *weights;            // (micro)
+	size_t *starts;            // (micro + 1)
+	double *ref;               // (data records) DPO reference logprobs, NaN: not yet
+	double *ref_stage;         // (micro) those of a micro-batch's records
+};
+
+static int by_size_down(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+size_t tk_batch_most_tokens(const tk_dataset *d, const tk_batch_rule *rule)
+{
+	size_t n = d->n_units, most = 0;
+	if (!rule->records) {
+		for (size_t i = 0; i < n; i++)
+			most = d->units[i].tokens > most ? d->units[i].tokens : most;
+		return most > rule->tokens ? most : rule->tokens;
+	}
+	size_t *sizes = tk_calloc(n ? n : 1, sizeof *sizes);
+	if (!sizes) // the bound only saves memory: without it, one batch of all
+		return d->n_tokens;
+	for (size_t i = 0; i < n; i++)
+		sizes[i] = d->units[i].tokens;
+	qsort(sizes, n, sizeof *sizes, by_size_down);
+	for (size_t i = 0; i < n && i < rule->records; i++)
+		most += sizes[i];
+	free(sizes);
+	return most;
+}
+
+int tk_batch_plan_open(tk_batch_plan **out, const tk_dataset *d, const tk_batch_rule *rule,
+		       size_t micro)
+{
+	*out = NULL;
+	tk_batch_plan *p = tk_calloc(1, sizeof *p);
+	if (!p)
+		return TK_EOSERR;
+	size_t n = d->n_units ? d->n_units : 1, m = micro ? micro : 1;
+	*p = (tk_batch_plan){.data = d, .rule = *rule, .micro = micro};
+	p->order = tk_calloc(n, sizeof *p->order);
+	p->scratch = tk_calloc(n, sizeof *p->scratch);
+	p->tokens = tk_calloc(m, sizeof *p->tokens);
+	p->weights = tk_calloc(m, sizeof *p->weights);
+	p->starts = tk_calloc(m + 1, sizeof *p->starts);
+	p->ref = tk_calloc(d->n_records ? d->n_records : 1, sizeof *p->ref);
+	p->ref_stage = tk_calloc(m, sizeof *p->ref_stage);
+	if (!p->order || !p->scratch || !p->tokens || !p->weights || !p->starts || !p->ref ||
+	    !p->ref_stage) {
+		tk_batch_plan_close(p);
+		return TK_EOSERR;
+	}
+	for (size_t i = 0; i < d->n_records; i++)
+		p->ref[i] = NAN;
+	*out = p;
+	return TK_OK;
+}
+
+void tk_batch_plan_close(tk_batch_plan *p)
+{
+	if (!p)
+		return;
+	free(p->order);
+	free(p->scratch);
+	free(p->tokens);
+	free(p->weights);
+	free(p->starts);
+	free(p->ref);
+	free(p->ref_stage);
+	free(p);
+}
+
+size_t tk_batch_take(const tk_batch_plan *p, const size_t *order, size_t *index, size_t *out)
+{
+	const tk_dataset *d = p->data;
+	size_t n = 0, tokens = 0;
+	while (*index < d->n_units) {
+		const tk_unit *u = &d->units[order[*index]];
+		if (p->rule.records ? n == p->rule.records : n && tokens + u->tokens > p->rule.tokens)
+			break;
+		out[n++] = order[(*index)++];
+		tokens += u->tokens;
+	}
+	return n;
+}
+
+int64_t tk_batch_count_steps(const tk_batch_plan *p, int64_t epochs, uint64_t seed, int shuffle)
+{
+	int64_t steps = 0;
+	for (int64_t e = 0; e < epochs; e++) {
+		tk_dataset_order(p->data, p->order, seed, (uint64_t)e, shuffle);
+		for (size_t i = 0; i < p->data->n_units;)
+			steps += tk_batch_take(p, p->order, &i, p->scratch) > 0;
+	}
+	return steps;
+}
+
+tk_train_loss tk_batch_loss(const tk_batch_plan *p, const size_t *units, size_t n, int kind,
+			    int norm, double dpo_beta)
+{
+	const tk_dataset *d = p->data;
+	tk_train_loss loss = {kind, norm, 0, dpo_beta};
+	for (size_t i = 0; i < n; i++) {
+		const tk_unit *u = &d->units[units[i]];
+		if (kind == TK_TRAIN_DPO || norm == TK_TRAIN_PER_EXAMPLE) {
+			loss.denominator += kind == TK_TRAIN_DPO ? 1 : (double)u->count;
+			continue;
+		}
+		for (size_t k = 0; k < u->count; k++) {
+			size_t a = d->starts[u->first + k], b = d->starts[u->first + k + 1];
+			for (size_t j = a + 1; j < b; j++)
+				loss.denominator += d->weights[j];
+		}
+	}
+	if (!(loss.denominator > 0)) // weights summing to 0 (signed weights)
+		loss.denominator = 1;
+	return loss;
+}
+
+/* Copies unit u's records to the staging arrays after *tokens (and their
+ * known reference logprobs, training data only). */
+static void stage_unit(tk_batch_plan *p, const tk_dataset *d, const tk_unit *u, size_t *tokens,
+		       size_t *records)
+{
+	size_t from = d->starts[u->first];
+	memcpy(p->tokens + *tokens, d->tokens + from, u->tokens * sizeof *p->tokens);
+	memcpy(p->weights + *tokens, d->weights + from, u->tokens * sizeof *p->weights);
+	for (size_t k = 0; k < u->count; k++) {
+		p->ref_stage[*records] = d == p->data ? p->ref[u->first + k] : NAN;
+		p->starts[++*records] = *tokens + d->starts[u->first + k + 1] - from;
+	}
+	*tokens += u->tokens;
+}
+
+/* Keeps the reference logprobs a DPO micro-batch computed. */
+static void keep_refs(tk_batch_plan *p, const tk_dataset *d, const size_t *units, size_t first,
+		      size_t end)
+{
+	size_t at = 0;
+	for (size_t i = first; i < end && d == p->data; i++) {
+		const tk_unit *u = &d->units[units[i]];
+		for (size_t k = 0; k < u->count; k++)
+			p->ref[u->first + k] = p->ref_stage[at++];
+	}
+}
+
+static void add_result(tk_train_result *sum, const tk_train_result *x)
+{
+	sum->loss += x->loss;
+	sum->nll += x->nll;
+	sum->weight += x->weight;
+	sum->tokens += x->tokens;
+	sum->pairs += x->pairs;
+	sum->dpo_correct += x->dpo_correct;
+	sum->dpo_margin += x->dpo_margin;
+}
+
+int tk_batch_run(tk_batch_plan *p, tk_train *t, const tk_dataset *d, const size_t *units,
+		 size_t n, const tk_train_loss *loss, int grads, tk_train_result *sum,
+		 size_t *done)
+{
+	*done = 0;
+	memset(sum, 0, sizeof *sum);
+	for (size_t i = 0; i < n;) {
+		size_t tokens = 0, records = 0, first = i;
+		p->starts[0] = 0;
+		while (i < n && (tokens == 0 || tokens + d->units[units[i]].tokens <= p->micro))
+			stage_unit(p, d, &d->units[units[i++]], &tokens, &records);
+		tk_train_batch b = {tokens, records, p->tokens, p->weights, p->starts};
+		tk_train_result res;
+		int rc = !grads ? tk_train_forward(t, &b, loss, &res, NULL)
+			: loss->kind == TK_TRAIN_DPO
+			? tk_train_forward_backward_ref(t, &b, loss, p->ref_stage, &res, NULL)
+			: tk_train_forward_backward(t, &b, loss, &res, NULL);
+		if (rc)
+			return rc;
+		if (loss->kind == TK_TRAIN_DPO)
+			keep_refs(p, d, units, first, i);
+		add_result(sum, &res);
+		*done += tokens;
+	}
+	return TK_OK;
+}
