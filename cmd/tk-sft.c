@@ -160,9 +160,6 @@ typedef struct run {
 	char last_state[4096];     // last state checkpoint written or loaded
 } run;
 
-
-
-
 static const char *in_run(const run *r, const char *name, char *buf, size_t cap)
 {
 	snprintf(buf, cap, "%s/%s", r->s->rundir, name);
@@ -261,22 +258,6 @@ static void data_fingerprint(run *r)
 
 /* The units of one step from order[*index]: --batch units, or units while
  * their tokens fit --batch-tokens (at least one); never past the epoch. */
-/* --resume without --micro-tokens: the pass size the run was started with
- * (config.json), whatever this build's default works out to; 0 otherwise. */
-static size_t resumed_micro(const run *r)
-{
-	char path[4096], *text;
-	if (!r->s->train.resume || r->s->train.micro_given ||
-	    tk_read_text(in_run(r, "config.json", path, sizeof path), 1 << 20, &text, NULL))
-		return 0;
-	cJSON *o = cJSON_Parse(text);
-	free(text);
-	const cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(o, "settings"), "micro_tokens");
-	size_t micro = cJSON_IsNumber(m) && m->valuedouble >= 1 ? (size_t)m->valuedouble : 0;
-	cJSON_Delete(o);
-	return micro;
-}
-
 /* The pass size (bounded by the batch, --micro-tokens and --max-memory, at
  * least the longest unit; a resumed run keeps its own) and the plan. */
 static void plan_batches(run *r)
@@ -291,7 +272,7 @@ static void plan_batches(run *r)
 	size_t micro = r->s->train.micro < most ? r->s->train.micro : most;
 	micro = tk_train_opts_pass(&r->s->train, r->model, micro, longest);
 	r->micro = micro > longest ? micro : longest;
-	size_t stored = resumed_micro(r);
+	size_t stored = tk_train_opts_resumed_micro(&r->s->train, r->s->rundir);
 	if (stored) // the pass size shapes the sums' order: keep the run's own
 		r->micro = stored > longest ? stored : longest;
 	r->order = tk_calloc(r->data->n_units ? r->data->n_units : 1, sizeof *r->order);
@@ -326,7 +307,6 @@ static cJSON *settings_json(const run *r)
 	return o;
 }
 
-
 static void write_config(const run *r, cJSON *settings)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -346,7 +326,6 @@ static void write_config(const run *r, cJSON *settings)
 }
 
 /* ---- checkpoints -------------------------------------------------------- */
-
 
 static void save_state(run *r)
 {

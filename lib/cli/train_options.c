@@ -2,13 +2,15 @@
 #include "train_options.h"
 
 #include "tk_error.h"
+#include "tk_io.h"
 #include "tk_lora.h"
 #include "tk_model.h"
 #include "tk_train.h"
 
 #include <inttypes.h>
-#include <stdio.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void tk_train_opts_init(tk_train_opts *o, int schedule)
@@ -174,4 +176,19 @@ void tk_train_opts_write_final(const tk_train_opts *o, const char *rundir, tk_tr
 	}
 	if (!quiet)
 		tk_warn("wrote %s after %" PRId64 " steps", path, tk_train_steps(t));
+}
+
+size_t tk_train_opts_resumed_micro(const tk_train_opts *o, const char *rundir)
+{
+	char path[4096], *text;
+	if (!o->resume || o->micro_given ||
+	    (size_t)snprintf(path, sizeof path, "%s/config.json", rundir) >= sizeof path ||
+	    tk_read_text(path, 1 << 20, &text, NULL))
+		return 0;
+	cJSON *c = cJSON_Parse(text);
+	free(text);
+	const cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "settings"), "micro_tokens");
+	size_t micro = cJSON_IsNumber(m) && m->valuedouble >= 1 ? (size_t)m->valuedouble : 0;
+	cJSON_Delete(c);
+	return micro;
 }

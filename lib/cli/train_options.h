@@ -76,6 +76,11 @@ double tk_train_opts_lr(const tk_train_opts *o, const struct tk_model_config *c,
 void tk_train_opts_write_final(const tk_train_opts *o, const char *rundir, struct tk_train *t,
 			       struct tk_model *model, struct tk_lora *lora, int quiet);
 
+/* --resume without --micro-tokens: the pass size the run in rundir was
+ * started with (its config.json), whatever this build's default works out
+ * to; 0 otherwise. */
+size_t tk_train_opts_resumed_micro(const tk_train_opts *o, const char *rundir);
+
 /* --resume's warning when tk_run_resume_state repaired checkpoints.jsonl
  * (cut: the bytes of the dropped line; 0: nothing said). */
 void tk_train_opts_warn_cut(const char *rundir, size_t cut);
