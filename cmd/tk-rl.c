@@ -265,18 +265,9 @@ static const char *in_run(const run *r, const char *name, char *buf, size_t cap)
 static void open_model(run *r)
 {
 	const settings *s = r->s;
-	tk_check(tk_model_load(&r->model, s->train.model));
+	tk_train_opts_open_model(&s->train, s->seed, &r->model, &r->lora, r->model_fp, r->tok_fp);
 	if (!r->model->tokenizer && !s->from_stream)
 		tk_die(TK_ECONFIG, "%s: the model has no tokenizer to render prompts with", s->train.model);
-	tk_model_fingerprint_hex(r->model, r->model_fp);
-	r->tok_fp[0] = 0;
-	if (r->model->tokenizer)
-		snprintf(r->tok_fp, sizeof r->tok_fp, "%016" PRIx64,
-			 tk_tokenizer_fingerprint(r->model->tokenizer));
-	if (s->train.full)
-		return;
-	tk_lora_config c = {s->train.rank, (float)s->train.alpha, s->train.targets};
-	tk_check(tk_lora_create(&r->lora, r->model, &c, s->seed));
 }
 
 static void open_renderer(run *r)
@@ -522,19 +513,9 @@ static void log_step(run *r, int64_t step, const tk_rl_step_stats *st)
 
 static void open_rollouts(run *r)
 {
-	cJSON *meta = cJSON_CreateObject();
-	cJSON_AddStringToObject(meta, "tokenizer", r->tok_fp);
-	cJSON_AddStringToObject(meta, "model", r->model_fp);
-	cJSON_AddNumberToObject(meta, "vocab_size", (double)r->model->config.vocab);
-	cJSON_AddStringToObject(meta, "renderer", tk_renderer_name(r->renderer));
-	cJSON_AddStringToObject(meta, "source", "tk-rl");
-	cJSON_AddStringToObject(meta, "kind", "rollouts");
-	char *text = cJSON_PrintUnformatted(meta);
-	if (!text)
-		tk_check(TK_EOSERR);
-	tk_check(tk_tks_writer_open(&r->rollouts, r->s->rollouts, text, 1));
-	free(text);
-	cJSON_Delete(meta);
+	tk_check(tk_rl_rollouts_writer_open(&r->rollouts, r->s->rollouts, r->tok_fp, r->model_fp,
+					    (size_t)r->model->config.vocab,
+					    tk_renderer_name(r->renderer)));
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -667,29 +648,8 @@ static void train_offline(run *r)
 
 static void dump_prompts(run *r)
 {
-	tk_outfile *out;
-	tk_check(tk_outfile_open(&out, strcmp(r->s->rundir, "rl-run") ? r->s->rundir : "-", 0));
-	for (int64_t k = 0; k < r->s->dump; k++) {
-		tk_rl_prompt p;
-		tk_check(tk_rl_env_prompt(r->env, (uint64_t)k, &p));
-		cJSON *o = cJSON_Parse(p.meta_json);
-		cJSON_AddItemToObject(o, "id", cJSON_Parse(p.id_json));
-		cJSON_AddItemToObject(o, "messages", cJSON_Parse(p.messages_json));
-		if (p.answer && !cJSON_HasObjectItem(o, "answer"))
-			cJSON_AddStringToObject(o, "answer", p.answer);
-		char *line = cJSON_PrintUnformatted(o);
-		int rc = line ? tk_outfile_write(out, line, strlen(line)) : TK_EOSERR;
-		if (!rc)
-			rc = tk_outfile_write(out, "\n", 1);
-		free(line);
-		cJSON_Delete(o);
-		tk_rl_prompt_free(&p);
-		if (rc) {
-			tk_outfile_abort(out);
-			tk_check(rc);
-		}
-	}
-	tk_check(tk_outfile_commit(out));
+	tk_check(tk_rl_prompts_dump(r->env, (uint64_t)r->s->dump,
+				    strcmp(r->s->rundir, "rl-run") ? r->s->rundir : "-"));
 }
 
 /* ---- setup and end ------------------------------------------------------ */

@@ -171,16 +171,7 @@ static const char *in_run(const run *r, const char *name, char *buf, size_t cap)
 static void open_model(run *r)
 {
 	const settings *s = r->s;
-	tk_check(tk_model_load(&r->model, s->train.model));
-	tk_model_fingerprint_hex(r->model, r->model_fp);
-	r->tok_fp[0] = 0;
-	if (r->model->tokenizer)
-		snprintf(r->tok_fp, sizeof r->tok_fp, "%016" PRIx64,
-			 tk_tokenizer_fingerprint(r->model->tokenizer));
-	if (s->train.full)
-		return;
-	tk_lora_config c = {s->train.rank, (float)s->train.alpha, s->train.targets};
-	tk_check(tk_lora_create(&r->lora, r->model, &c, s->seed));
+	tk_train_opts_open_model(&s->train, s->seed, &r->model, &r->lora, r->model_fp, r->tok_fp);
 }
 
 static size_t default_max_len(const run *r)

@@ -305,6 +305,13 @@ tk_rl_record *tk_rl_rollouts_records(const tk_rl_rollout *ro, size_t n, size_t g
 int tk_rl_rollouts_write(struct tk_tks_writer *w, int64_t step, const tk_rl_prompt *prompts,
 			 size_t groups, const tk_rl_rollout *ro, size_t n);
 
+/* A rollout stream for tk_rl_rollouts_write: its metadata names the
+ * tokenizer and model fingerprints, the vocabulary, the renderer, source
+ * "tk-rl", kind "rollouts". */
+int tk_rl_rollouts_writer_open(struct tk_tks_writer **out, const char *path,
+			       const char *tokenizer_fp, const char *model_fp, size_t vocab,
+			       const char *renderer);
+
 /* The step's metrics.jsonl line (malloc'd, no newline): env/..., optim/...,
  * time/... as tk-rl(1) lists them; total 0 when the run's length is open. */
 char *tk_rl_metrics_line(const tk_rl_step_stats *st, int64_t step, int64_t total,
@@ -342,6 +349,10 @@ typedef struct tk_rl_prompts {
 	struct tk_tokens *ids;  /* (n) their generation prompts */
 	size_t n;
 } tk_rl_prompts;
+
+/* The environment's first n prompts as JSON Lines (the source line's
+ * fields, id, messages, answer) into path ('-': stdout), atomically. */
+int tk_rl_prompts_dump(tk_rl_env *env, uint64_t n, const char *path);
 
 /* Prompts first .. first + n − 1 of env, rendered by r; one that leaves no
  * room (TK_EDATA) or fails to render is named by its id.  Free with

@@ -5,6 +5,7 @@
 #include "tk_io.h"
 #include "tk_lora.h"
 #include "tk_model.h"
+#include "tk_tokenizer.h"
 #include "tk_train.h"
 
 #include <inttypes.h>
@@ -191,4 +192,19 @@ size_t tk_train_opts_resumed_micro(const tk_train_opts *o, const char *rundir)
 	size_t micro = cJSON_IsNumber(m) && m->valuedouble >= 1 ? (size_t)m->valuedouble : 0;
 	cJSON_Delete(c);
 	return micro;
+}
+
+void tk_train_opts_open_model(const tk_train_opts *o, uint64_t seed, tk_model **model,
+			      tk_lora **lora, char *model_fp, char *tok_fp)
+{
+	tk_check(tk_model_load(model, o->model));
+	tk_model_fingerprint_hex(*model, model_fp);
+	tok_fp[0] = 0;
+	if ((*model)->tokenizer)
+		snprintf(tok_fp, 17, "%016" PRIx64, tk_tokenizer_fingerprint((*model)->tokenizer));
+	*lora = NULL;
+	if (o->full)
+		return;
+	tk_lora_config c = {o->rank, (float)o->alpha, o->targets};
+	tk_check(tk_lora_create(lora, *model, &c, seed));
 }

@@ -67,6 +67,12 @@ void tk_train_opts_json(const tk_train_opts *o, double lr, size_t micro, cJSON *
 size_t tk_train_opts_pass(const tk_train_opts *o, const struct tk_model *model, size_t micro,
 			  size_t longest);
 
+/* The model (-m) and, unless --full, a new adapter seeded with seed;
+ * model_fp and tok_fp (17 bytes each) get the fingerprints (tok_fp "" when
+ * the model has no tokenizer).  Failures exit. */
+void tk_train_opts_open_model(const tk_train_opts *o, uint64_t seed, struct tk_model **model,
+			      struct tk_lora **lora, char *model_fp, char *tok_fp);
+
 /* The peak learning rate: --lr, or the LoRA size rule for the model
  * (said on stderr unless quiet); --full without --lr exits 64. */
 double tk_train_opts_lr(const tk_train_opts *o, const struct tk_model_config *c, int quiet);

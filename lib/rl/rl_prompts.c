@@ -4,8 +4,10 @@
 #include "tk_rl.h"
 
 #include "tk_error.h"
+#include "tk_io.h"
 #include "tk_render.h"
 
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,4 +71,42 @@ void tk_rl_prompts_free(tk_rl_prompts *sp)
 	free(sp->p);
 	free(sp->ids);
 	*sp = (tk_rl_prompts){0};
+}
+
+/* One prompt as its JSON line: the source's fields, id, messages, answer. */
+static char *prompt_line(const tk_rl_prompt *p)
+{
+	cJSON *o = cJSON_Parse(p->meta_json);
+	if (!o)
+		return NULL;
+	cJSON_AddItemToObject(o, "id", cJSON_Parse(p->id_json));
+	cJSON_AddItemToObject(o, "messages", cJSON_Parse(p->messages_json));
+	if (p->answer && !cJSON_HasObjectItem(o, "answer"))
+		cJSON_AddStringToObject(o, "answer", p->answer);
+	char *line = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return line;
+}
+
+int tk_rl_prompts_dump(tk_rl_env *env, uint64_t n, const char *path)
+{
+	tk_outfile *out = NULL;
+	int rc = tk_outfile_open(&out, path, 0);
+	for (uint64_t k = 0; !rc && k < n; k++) {
+		tk_rl_prompt p;
+		if ((rc = tk_rl_env_prompt(env, k, &p)))
+			break;
+		char *line = prompt_line(&p);
+		rc = line ? tk_outfile_write(out, line, strlen(line)) : tk_fail(TK_EOSERR, "out of memory");
+		if (!rc)
+			rc = tk_outfile_write(out, "\n", 1);
+		free(line);
+		tk_rl_prompt_free(&p);
+	}
+	if (rc) {
+		if (out)
+			tk_outfile_abort(out);
+		return rc;
+	}
+	return tk_outfile_commit(out);
 }

@@ -244,3 +244,20 @@ int tk_rl_rollouts_write(tk_tks_writer *w, int64_t step, const tk_rl_prompt *pro
 	}
 	return TK_OK;
 }
+
+int tk_rl_rollouts_writer_open(tk_tks_writer **out, const char *path, const char *tokenizer_fp,
+			       const char *model_fp, size_t vocab, const char *renderer)
+{
+	cJSON *meta = cJSON_CreateObject();
+	cJSON_AddStringToObject(meta, "tokenizer", tokenizer_fp);
+	cJSON_AddStringToObject(meta, "model", model_fp);
+	cJSON_AddNumberToObject(meta, "vocab_size", (double)vocab);
+	cJSON_AddStringToObject(meta, "renderer", renderer);
+	cJSON_AddStringToObject(meta, "source", "tk-rl");
+	cJSON_AddStringToObject(meta, "kind", "rollouts");
+	char *text = cJSON_PrintUnformatted(meta);
+	cJSON_Delete(meta);
+	int rc = text ? tk_tks_writer_open(out, path, text, 1) : tk_fail(TK_EOSERR, "out of memory");
+	free(text);
+	return rc;
+}
