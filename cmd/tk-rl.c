@@ -319,54 +319,6 @@ static void open_env(run *r)
 
 /* ---- rendering and sampling ---------------------------------------------- */
 
-static void load_prompts(run *r, int64_t step, tk_rl_prompts *sp)
-{
-	size_t n = (size_t)r->s->groups;
-	tk_rl_room room = {(size_t)r->model->config.max_positions, r->s->max_tokens, r->micro};
-	tk_check(tk_rl_prompts_load(r->env, r->renderer, (uint64_t)(step - 1) * n, n, &room, sp));
-}
-
-/* The policy as it is now: with LoRA the trainer's live adapter on the
- * engine (nothing copied); with --full its weights exported into the
- * model a forward of its own is opened with. */
-static tk_forward *open_policy(run *r, const tk_rl_prompts *sp, size_t requests)
-{
-	size_t longest = 0;
-	for (size_t g = 0; g < sp->n; g++)
-		longest = sp->ids[g].n > longest ? sp->ids[g].n : longest;
-	size_t context = longest + r->s->max_tokens;
-	if (context > (size_t)r->model->config.max_positions)
-		context = (size_t)r->model->config.max_positions;
-	size_t slots = requests < 64 ? requests : 64;
-	tk_forward *f;
-	if (r->engine) {
-		tk_check(tk_forward_open_engine(&f, r->engine, "policy", slots, context, 1024));
-		return f;
-	}
-	tk_check(tk_train_export_model(r->t, r->model));
-	tk_check(tk_forward_open(&f, r->be, r->model, NULL, slots, context, 1024));
-	return f;
-}
-
-static tk_rl_rollout *sample(run *r, int64_t step, const tk_rl_prompts *sp, size_t *sampled)
-{
-	const settings *s = r->s;
-	tk_forward *f = open_policy(r, sp, sp->n * (size_t)s->group_size);
-	tk_gen_options o = {
-		.params = s->sampling, .seed = s->seed, .max_tokens = s->max_tokens,
-		.stop_ids = r->stop_ids, .n_stop_ids = r->n_stop_ids,
-		.stop_strings = r->stop_strings, .n_stop_strings = r->n_stop_strings,
-		.tok = r->model->tokenizer,
-	};
-	tk_rl_rollout *ro;
-	tk_backend_set_batch_invariant(r->be, 1);  // a sample's tokens whatever the batch
-	tk_check(tk_rl_rollouts_sample(f, &o, r->renderer, s->stops, s->n_stops, sp->ids, sp->n,
-				       (size_t)s->group_size, (uint64_t)(step - 1) * sp->n, &ro,
-				       sampled));
-	tk_forward_close(f);
-	return ro;
-}
-
 /* ---- run folder, checkpoints, resume ------------------------------------ */
 
 
@@ -528,43 +480,55 @@ static void check_in_step(run *r, int rc)
 		stop_run(r, rc, tk_error_message());
 }
 
+/* The policy as it is now: with LoRA the trainer's live adapter on the
+ * engine (nothing copied); with --full its weights exported into the
+ * model a forward of its own is opened with. */
+static int open_policy(void *ctx, size_t slots, size_t context, tk_forward **f)
+{
+	run *r = ctx;
+	tk_backend_set_batch_invariant(r->be, 1);  // a sample's tokens whatever the batch
+	if (r->engine)
+		return tk_forward_open_engine(f, r->engine, "policy", slots, context, 1024);
+	int rc = tk_train_export_model(r->t, r->model);
+	return rc ? rc : tk_forward_open(f, r->be, r->model, NULL, slots, context, 1024);
+}
+
 static void one_step(run *r)
 {
 	const settings *s = r->s;
 	int64_t step = tk_train_steps(r->t) + 1;
+	tk_gen_options gen = {
+		.params = s->sampling, .seed = s->seed, .max_tokens = s->max_tokens,
+		.stop_ids = r->stop_ids, .n_stop_ids = r->n_stop_ids,
+		.stop_strings = r->stop_strings, .n_stop_strings = r->n_stop_strings,
+		.tok = r->model->tokenizer,
+	};
+	tk_rl_online o = {
+		.env = r->env, .renderer = r->renderer, .groups = (size_t)s->groups,
+		.room = {(size_t)r->model->config.max_positions, s->max_tokens, r->micro},
+		.group_size = (size_t)s->group_size, .gen = &gen, .cut = s->stops,
+		.n_cut = s->n_stops, .scale_by_std = s->scale_std, .drop_flat = s->drop_flat,
+		.kl_coef = s->kl_coef, .ref = r->ref, .open_policy = open_policy, .ctx = r,
+	};
 	tk_rl_step_stats st = {0};
+	tk_rl_batch b;
 	tk_check(tk_rl_step_stats_init(&st));
 	double t0 = tk_now();
-	tk_rl_prompts sp = {0};
-	load_prompts(r, step, &sp);
-	size_t n = sp.n * (size_t)s->group_size, kept;
-	tk_rl_rollout *ro = sample(r, step, &sp, &st.sampled);
-	double t1 = tk_now(), tokens;
-	check_in_step(r, tk_rl_rollouts_score(r->env, sp.p, ro, n, &st));
-	double t2 = tk_now();
-	tk_check(tk_rl_rollouts_advantages(ro, n, s->scale_std, &st));
-	if (r->ref)
-		tk_check(tk_rl_rollouts_kl(r->ref, ro, n, s->kl_coef, &st));
-	int rc = r->rollouts ? tk_rl_rollouts_write(r->rollouts, step, sp.p, sp.n, ro, n) : TK_OK;
+	check_in_step(r, tk_rl_online_batch(&o, step, &b, &st));
+	int rc = r->rollouts ? tk_rl_rollouts_write(r->rollouts, step, b.prompts.p, b.prompts.n,
+						    b.ro, b.n) : TK_OK;
 	if (rc) {
 		tk_tks_writer_abort(r->rollouts);
 		tk_die(rc, "--rollouts %s: %s", s->rollouts, tk_error_message());
 	}
-	tk_rl_record *recs = tk_rl_rollouts_records(ro, n, (size_t)s->group_size, s->drop_flat,
-						    &kept, &tokens, &st);
-	if (!recs)
-		tk_check(TK_EOSERR);
-	update(r, recs, kept, tokens, &st);
+	double t2 = tk_now();
+	update(r, b.recs, b.kept, b.tokens, &st);
 	double t3 = tk_now();
-	st.t_sample = t1 - t0;
-	st.t_score = t2 - t1;
 	st.t_train = fmax(t3 - t2, 1e-9);
 	st.t_step = t3 - t0;
 	log_step(r, step, &st);
 	tk_rl_step_stats_free(&st);
-	free(recs);
-	tk_rl_rollouts_free(ro, n);
-	tk_rl_prompts_free(&sp);
+	tk_rl_batch_free(&b);
 }
 
 static void after_step(run *r)

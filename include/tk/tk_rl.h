@@ -361,4 +361,44 @@ int tk_rl_prompts_load(tk_rl_env *env, const struct tk_renderer *r, uint64_t fir
 		       const tk_rl_room *room, tk_rl_prompts *out);
 void tk_rl_prompts_free(tk_rl_prompts *sp);
 
+/* ---- an online step's data (lib/rl/rl_online.c) -------------------------- */
+
+/* What an online step needs: the environment, how prompts render and
+ * completions are sampled, what the rollouts get, and the policy: a
+ * forward of `slots` sequences of `context` positions, opened by the
+ * caller for each step (the trainer's live adapter on an engine) and
+ * closed here after sampling. */
+typedef struct tk_rl_online {
+	tk_rl_env *env;
+	const struct tk_renderer *renderer;
+	tk_rl_room room;
+	size_t groups, group_size;
+	const struct tk_gen_options *gen;   /* params, seed, max_tokens, stops, tok */
+	const char *const *cut;             /* strings a completion's text is cut at */
+	size_t n_cut;
+	int scale_by_std, drop_flat;
+	double kl_coef;                     /* > 0: the penalty against ref */
+	struct tk_eval_scorer *ref;
+	int (*open_policy)(void *ctx, size_t slots, size_t context, struct tk_forward **out);
+	void *ctx;
+} tk_rl_online;
+
+/* One step's data: its prompts, rollouts and the update's records. */
+typedef struct tk_rl_batch {
+	tk_rl_prompts prompts;
+	tk_rl_rollout *ro;
+	size_t n;               /* rollouts: groups · group_size */
+	tk_rl_record *recs;     /* (kept) into ro */
+	size_t kept;
+	double tokens;          /* completion tokens kept: the loss's denominator */
+} tk_rl_batch;
+
+/* Step `step` (from 1): prompts (step − 1)·groups.. posed and rendered,
+ * sampled from the policy, scored, advantages and the KL penalty folded
+ * in (the caller may write the rollouts, tk_rl_rollouts_write); st gets the scores and the sampling and scoring
+ * times.  Free b with tk_rl_batch_free, also on failure. */
+int tk_rl_online_batch(const tk_rl_online *o, int64_t step, tk_rl_batch *b,
+		       tk_rl_step_stats *st);
+void tk_rl_batch_free(tk_rl_batch *b);
+
 #endif

@@ -1,0 +1,78 @@
+/* An online RL step's data (tk_rl.h): the step's prompts, groups of
+ * samples from the policy, their scores, advantages and KL penalty, and
+ * the records the update trains on. */
+#include "tk_rl.h"
+
+#include "tk_error.h"
+#include "tk_forward.h"
+#include "tk_sampler.h"
+#include "tk_tokenizer.h"
+
+#include <stdlib.h>
+#include <time.h>
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* The policy's forward: every sequence of the step fits its context. */
+static int sample(const tk_rl_online *o, int64_t step, tk_rl_batch *b, size_t *sampled)
+{
+	size_t longest = 0, n = b->prompts.n * o->group_size;
+	for (size_t g = 0; g < b->prompts.n; g++)
+		longest = b->prompts.ids[g].n > longest ? b->prompts.ids[g].n : longest;
+	size_t context = longest + o->room.max_tokens;
+	context = context < o->room.positions ? context : o->room.positions;
+	tk_forward *f;
+	int rc = o->open_policy(o->ctx, n < 64 ? n : 64, context, &f);
+	if (rc)
+		return rc;
+	rc = tk_rl_rollouts_sample(f, o->gen, o->renderer, o->cut, o->n_cut, b->prompts.ids,
+				   b->prompts.n, o->group_size, (uint64_t)(step - 1) * b->prompts.n,
+				   &b->ro, sampled);
+	tk_forward_close(f);
+	if (!rc)
+		b->n = n;
+	return rc;
+}
+
+/* Advantages, the KL penalty, the records. */
+static int prepare(const tk_rl_online *o, tk_rl_batch *b, tk_rl_step_stats *st)
+{
+	int rc = tk_rl_rollouts_advantages(b->ro, b->n, o->scale_by_std, st);
+	if (!rc && o->kl_coef > 0 && o->ref)
+		rc = tk_rl_rollouts_kl(o->ref, b->ro, b->n, o->kl_coef, st);
+	if (rc)
+		return rc;
+	b->recs = tk_rl_rollouts_records(b->ro, b->n, o->group_size, o->drop_flat, &b->kept,
+					 &b->tokens, st);
+	return b->recs ? TK_OK : TK_EOSERR;
+}
+
+int tk_rl_online_batch(const tk_rl_online *o, int64_t step, tk_rl_batch *b,
+		       tk_rl_step_stats *st)
+{
+	*b = (tk_rl_batch){0};
+	double t0 = now();
+	int rc = tk_rl_prompts_load(o->env, o->renderer, (uint64_t)(step - 1) * o->groups,
+				    o->groups, &o->room, &b->prompts);
+	if (!rc)
+		rc = sample(o, step, b, &st->sampled);
+	double t1 = now();
+	if (!rc)
+		rc = tk_rl_rollouts_score(o->env, b->prompts.p, b->ro, b->n, st);
+	st->t_sample = t1 - t0;
+	st->t_score = now() - t1;
+	return rc ? rc : prepare(o, b, st);
+}
+
+void tk_rl_batch_free(tk_rl_batch *b)
+{
+	free(b->recs);
+	tk_rl_rollouts_free(b->ro, b->n);
+	tk_rl_prompts_free(&b->prompts);
+	*b = (tk_rl_batch){0};
+}
