@@ -4,6 +4,7 @@
  * update through the trainer; or offline, one update per batch of a token
  * stream of scored rollouts.  See man/tk-rl.1. */
 #include "cli/tk_cli.h"
+#include "cli/env_options.h"
 #include "cli/train_options.h"
 #include "tk_engine.h"
 #include "tk_error.h"
@@ -36,23 +37,13 @@
 #define MAX_STOPS 64
 
 enum {
-	OPT_ENV, OPT_PROMPTS, OPT_ENV_CMD, OPT_ENV_TIMEOUT, OPT_DIGITS, OPT_OPS,
-	OPT_FORMAT_REWARD, OPT_GRADE, OPT_GROUPS, OPT_GROUP_SIZE, OPT_STEPS, OPT_LOSS,
+	OPT_GROUPS, OPT_GROUP_SIZE, OPT_STEPS, OPT_LOSS,
 	OPT_CLIP_LOW, OPT_CLIP_HIGH, OPT_DRO_BETA, OPT_SCALE_STD, OPT_DROP_FLAT, OPT_KL_COEF,
 	OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_STOP, OPT_RENDERER,
 	OPT_FROM_STREAM, OPT_BATCH, OPT_DUMP_PROMPTS, OPT_ROLLOUTS,
 };
 
 static const tk_option options[] = {
-	{"env", 0, "NAME", "arithmetic, math or cmd (default: cmd with --env-cmd, math with "
-	 "--prompts, else arithmetic)"},
-	{"prompts", 0, "FILE", "math, cmd: prompts, JSON Lines {\"messages\"|\"prompt\", \"answer\"}"},
-	{"env-cmd", 0, "CMD", "cmd: reward program, run once with sh -c (protocol in tk-rl(1))"},
-	{"env-timeout", 0, "S", "cmd: seconds the program may stay silent (default 60, at most 1e6)"},
-	{"digits", 0, "N", "arithmetic: operands of N digits (default 2)"},
-	{"ops", 0, "LIST", "arithmetic: add,sub,mul (default add)"},
-	{"format-reward", 0, "X", "arithmetic: added when the answer is a bare number (default 0)"},
-	{"grade", 0, "HOW", "math: number (default) or boxed"},
 	{"groups", 0, "N", "prompts a step (default 8)"},
 	{"group-size", 0, "N", "samples of each prompt (default 8)"},
 	{"steps", 0, "N", "optimizer steps (default 50; --from-stream: the whole stream)"},
@@ -73,17 +64,17 @@ static const tk_option options[] = {
 	{"batch", 0, "N", "--from-stream: records an update (default 64)"},
 	{"dump-prompts", 0, "N", "write the environment's first N prompts as JSON Lines, and exit"},
 	{"rollouts", 0, "FILE", "also write every sampled, scored rollout to a token stream"},
+	TK_ENV_OPTION_ROWS,
 	TK_TRAIN_OPTION_ROWS,
 	{0, 0, 0, 0}
 };
 
 typedef struct settings {
 	tk_train_opts train;       // model, adapter, optimizer, passes, checkpoints
-	const char *env, *prompts, *env_cmd, *renderer, *rundir, *from_stream, *ops_list,
-		*rollouts;
-	double env_timeout, format_reward, kl_coef;
-	int digits, grade, scale_std, drop_flat;
-	unsigned ops;
+	tk_env_opts envo;          // the environment
+	const char *renderer, *rundir, *from_stream, *rollouts;
+	double kl_coef;
+	int scale_std, drop_flat;
 	int64_t groups, group_size, steps, batch, dump;
 	size_t max_tokens;
 	tk_rl_loss_params loss;
@@ -96,30 +87,6 @@ typedef struct settings {
 } settings;
 
 /* ---- options ------------------------------------------------------------ */
-
-static void parse_env_option(tk_cli *cli, settings *s, int o, const char *v)
-{
-	switch (o) {
-	case OPT_ENV:
-		if (strcmp(v, "arithmetic") && strcmp(v, "math") && strcmp(v, "cmd"))
-			tk_die(TK_EUSAGE, "--env: '%s' is not arithmetic, math or cmd", v);
-		s->env = v;
-		break;
-	case OPT_PROMPTS: s->prompts = v; break;
-	case OPT_ENV_CMD: s->env_cmd = v; break;
-	case OPT_ENV_TIMEOUT:
-		s->env_timeout = tk_cli_double(cli, "env-timeout", v, 0.001, TK_RL_ENV_TIMEOUT_MAX);
-		break;
-	case OPT_DIGITS: s->digits = (int)tk_cli_int(cli, "digits", v, 1, 9); break;
-	case OPT_OPS: s->ops_list = v; break;
-	case OPT_FORMAT_REWARD: s->format_reward = tk_cli_double(cli, "format-reward", v, -1e6, 1e6); break;
-	case OPT_GRADE:
-		if (strcmp(v, "number") && strcmp(v, "boxed"))
-			tk_die(TK_EUSAGE, "--grade: '%s' is not number or boxed", v);
-		s->grade = tk_eval_task_parse(v);
-		break;
-	}
-}
 
 static void parse_rl_option(tk_cli *cli, settings *s, int o, const char *v)
 {
@@ -162,34 +129,12 @@ static void parse_run_option(tk_cli *cli, settings *s, int o, const char *v)
 	}
 }
 
-static const char *default_env(const settings *s)
-{
-	return s->env_cmd ? "cmd" : s->prompts ? "math" : "arithmetic";
-}
-
-static void check_env(settings *s)
-{
-	if (!s->env)
-		s->env = default_env(s);
-	int cmd = !strcmp(s->env, "cmd"), arith = !strcmp(s->env, "arithmetic");
-	if (cmd && !s->env_cmd)
-		tk_die(TK_EUSAGE, "--env cmd needs --env-cmd 'PROGRAM ARGS'");
-	if (!cmd && s->env_cmd)
-		tk_die(TK_EUSAGE, "--env-cmd is for --env cmd, not %s", s->env);
-	if (!arith && !s->prompts && !s->from_stream)
-		tk_die(TK_EUSAGE, "--env %s needs --prompts FILE", s->env);
-	if (arith && s->prompts)
-		tk_die(TK_EUSAGE, "--env arithmetic makes its own problems: --prompts does not apply");
-	if (tk_rl_arith_ops_parse(s->ops_list ? s->ops_list : "add", &s->ops))
-		tk_die(TK_EUSAGE, "--ops: %s", tk_error_message());
-}
-
 static void check_settings(tk_cli *cli, settings *s, int argc)
 {
 	if (cli->first_operand < argc)
 		tk_die(TK_EUSAGE, "no operands (the data comes from --env, --prompts or --from-stream)");
 	tk_train_opts_check(&s->train);
-	check_env(s);
+	tk_env_opts_check(&s->envo, s->from_stream != NULL);
 	if (s->kl_coef > 0 && s->from_stream)
 		tk_die(TK_EUSAGE, "--kl-coef is for sampled runs, not --from-stream");
 	if (s->rollouts && s->from_stream)
@@ -205,17 +150,18 @@ static void check_settings(tk_cli *cli, settings *s, int argc)
 static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 {
 	*s = (settings){
-		.env_timeout = 60, .digits = 2, .grade = TK_EVAL_NUMBER, .groups = 8,
-		.group_size = 8, .loss = {TK_RL_IS, 0.8, 1.2, 0.05}, .max_tokens = 64,
+		.groups = 8, .group_size = 8, .loss = {TK_RL_IS, 0.8, 1.2, 0.05}, .max_tokens = 64,
 		.sampling = {1.0f, 0, 1.0f},
 	};
 	tk_train_opts_init(&s->train, TK_LR_CONSTANT);
+	tk_env_opts_init(&s->envo);
 	const char *v;
 	int o;
 	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0) {
 		if (tk_train_opts_parse(cli, &s->train, options[o].long_name, v))
 			continue;
-		parse_env_option(cli, s, o, v);
+		if (tk_env_opts_parse(cli, &s->envo, options[o].long_name, v))
+			continue;
 		parse_rl_option(cli, s, o, v);
 		parse_run_option(cli, s, o, v);
 	}
@@ -304,17 +250,7 @@ static void collect_stops(run *r)
 
 static void open_env(run *r)
 {
-	const settings *s = r->s;
-	int rc;
-	if (!strcmp(s->env, "arithmetic")) {
-		tk_rl_arith_config c = {s->digits, s->ops, s->format_reward, s->seed};
-		rc = tk_rl_env_arithmetic(&r->env, &c);
-	} else if (!strcmp(s->env, "math")) {
-		rc = tk_rl_env_math(&r->env, s->prompts, s->grade, s->seed);
-	} else {
-		rc = tk_rl_env_cmd(&r->env, s->prompts, s->env_cmd, s->env_timeout, s->seed);
-	}
-	tk_check(rc);
+	tk_check(tk_env_opts_open(&r->s->envo, r->s->seed, &r->env));
 }
 
 /* ---- rendering and sampling ---------------------------------------------- */
@@ -336,17 +272,9 @@ static cJSON *settings_json(const run *r)
 {
 	const settings *s = r->s;
 	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "env", s->env);
-	if (s->prompts)
-		cJSON_AddStringToObject(o, "prompts", s->prompts);
-	if (s->env_cmd)
-		cJSON_AddStringToObject(o, "env_cmd", s->env_cmd);
+	tk_env_opts_json(&s->envo, o);
 	if (s->from_stream)
 		cJSON_AddStringToObject(o, "from_stream", s->from_stream);
-	cJSON_AddNumberToObject(o, "digits", s->digits);
-	cJSON_AddNumberToObject(o, "ops", s->ops);
-	cJSON_AddNumberToObject(o, "format_reward", s->format_reward);
-	cJSON_AddStringToObject(o, "grade", tk_eval_task_name(s->grade));
 	cJSON_AddNumberToObject(o, "groups", (double)s->groups);
 	cJSON_AddNumberToObject(o, "group_size", (double)s->group_size);
 	cJSON_AddNumberToObject(o, "batch", (double)s->batch);
@@ -665,7 +593,7 @@ static void print_plan(const run *r)
 			"lr %.4g\n", s->from_stream, s->batch, tk_rl_loss_name(s->loss.kind), r->lr);
 	else
 		fprintf(stderr, "tk-rl: env %s, %" PRId64 " steps of %" PRId64 " groups x %" PRId64
-			", %zu tokens at most, temperature %g; %s loss, lr %.4g%s\n", s->env,
+			", %zu tokens at most, temperature %g; %s loss, lr %.4g%s\n", s->envo.env,
 			r->total, s->groups, s->group_size, s->max_tokens, s->sampling.temperature,
 			tk_rl_loss_name(s->loss.kind), r->lr, s->kl_coef > 0 ? ", KL penalty" : "");
 }
