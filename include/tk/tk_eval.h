@@ -16,7 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tk_progress.h"
 #include "tk_render.h"
+#include "tk_tks.h"
 #include "tk_tokenizer.h"
 
 struct tk_engine;
@@ -140,6 +142,8 @@ void tk_eval_nll_add(tk_eval_nll *acc, const float *logprob,
 double tk_eval_nll_mean(const tk_eval_nll *acc);  /* nats per weight */
 double tk_eval_nll_ppl(const tk_eval_nll *acc);   /* exp(mean) */
 double tk_eval_nll_bpb(const tk_eval_nll *acc);   /* nats / ln 2 / bytes */
+/* Adds one's sums and records to total. */
+void tk_eval_nll_merge(tk_eval_nll *total, const tk_eval_nll *one);
 
 /* ---- log-probabilities through the model (lib/eval/eval_logprob.c) ---------- */
 
@@ -208,7 +212,10 @@ typedef struct tk_eval_choice_tokens {
 enum tk_eval_choice_flags {
 	/* MMLU style: the choices listed after the question as "A. ...",
 	 * "B. ...", then "Answer:"; the continuations are the letters. */
-	TK_EVAL_CHOICE_LETTERS = 1u << 0
+	TK_EVAL_CHOICE_LETTERS = 1u << 0,
+	/* tk_eval_chooser: pick by logprob per byte of the choice's text, not
+	 * by the sum (tk_eval_choice_tokenize ignores it). */
+	TK_EVAL_CHOICE_PER_BYTE = 1u << 1
 };
 
 /* With a renderer: the prompt is the question as a user message with the
@@ -227,5 +234,137 @@ void tk_eval_choice_tokens_free(tk_eval_choice_tokens *t);
 
 /* The index of the best score (the first of equals). */
 size_t tk_eval_argmax(const double *scores, size_t n);
+
+/* ---- reading JSON Lines (lib/eval/eval_lines.c) ----------------------------- */
+
+/* "stdin" for "-", else path: how messages name an input. */
+const char *tk_eval_input_name(const char *path);
+
+/* Called with each line that is not blank, its line end cut (line[len] is
+ * NUL); number counts from 1.  A non-zero return stops the reading. */
+typedef int (*tk_eval_line_fn)(void *ctx, const char *line, size_t len, uint64_t number);
+
+/* Calls fn with each line of path ("-": stdin) that is not blank; fn's
+ * error comes back with its message prefixed "NAME:LINE: " (NAME as
+ * tk_eval_input_name gives it); TK_ENOINPUT when path cannot be opened,
+ * TK_EIO on a read error.  progress (may be NULL) is told each line
+ * number done. */
+int tk_eval_read_lines(const char *path, tk_eval_line_fn fn, void *ctx, tk_progress *progress);
+
+/* ---- reports (lib/eval/eval_report.c) -------------------------------------- *
+ * Reports and per-record lines are one JSON object on one line, malloc'd;
+ * numbers that are not finite are written as null. */
+
+/* A report as rows for people, one a line: "key" padded to 14 columns,
+ * a space, the value (a number with 6 decimals unless whole, a string as
+ * it is, null as "-"; others left out); an object's members are rows of
+ * their own, keyed by its name less a final "k" and theirs ("pass@k":
+ * {"4": x} -> "pass@4").  TK_EDATA when json is not an object. */
+int tk_eval_report_table(const char *json, char **table);
+
+/* ---- grading samples (lib/eval/eval_score.c) -------------------------------- */
+
+/* Grades sampled texts (JSON Lines as tk-sample writes them: "id",
+ * "sample", "text", "meta") against reference answers, and tallies them
+ * per prompt (by id; a line without one is a prompt of its own). */
+typedef struct tk_eval_grader tk_eval_grader;
+
+/* answer_key: the field that holds a reference (copied); NULL: "answer",
+ * then "reference". */
+int tk_eval_grader_new(tk_eval_grader **out, int task, const char *answer_key);
+void tk_eval_grader_free(tk_eval_grader *g);   /* safe on NULL */
+
+/* References by id from path: JSON Lines {"id", ANSWER_KEY} (or
+ * "reference" without a key), a reference being a string, a number or an
+ * array of them (any one acceptable); from then on a sample's reference
+ * is looked up by its id.  Errors by line (no id, no answer, an id twice);
+ * TK_EDATA "NAME: no answers in it" for a file without any. */
+int tk_eval_grader_load_answers(tk_eval_grader *g, const char *path);
+
+/* Grades one sample line (len bytes), line number of its file.  The
+ * reference: by id from the answers loaded, else the meta's ANSWER_KEY
+ * field, else the line's own; without a key "answer", then "reference".
+ * With verdict, *verdict gets a line for the record (malloc'd):
+ *   {"line", "id", "sample" (those two when the sample has them),
+ *    "answer" (null: none found), "reference", "correct"}
+ * TK_EDATA naming what is wrong with the line. */
+int tk_eval_grader_add(tk_eval_grader *g, const char *line, size_t len, uint64_t number,
+		       char **verdict);
+uint64_t tk_eval_grader_count(const tk_eval_grader *g);   /* samples graded */
+const tk_eval_groups *tk_eval_grader_groups(const tk_eval_grader *g);
+
+/* The k a report shows by default: 1 and the powers of two up to the
+ * fewest samples a prompt of g has, and that number itself; at most max
+ * of them in ks.  Returns how many. */
+size_t tk_eval_default_ks(const tk_eval_groups *g, size_t *ks, size_t max);
+
+/* {"task", "accuracy", "n", "correct", "answered", "prompts",
+ *  "pass@k": {"K": mean pass@K over the prompts with K samples or more}}
+ * for ks[0..n_ks). */
+int tk_eval_grader_report(const tk_eval_grader *g, const size_t *ks, size_t n_ks, char **json);
+
+/* ---- NLL of a token stream (lib/eval/eval_nll.c) ----------------------------- */
+
+/* TK_EDATA "NAME was rendered with tokenizer X, but MODEL has tokenizer Y"
+ * when the stream's metadata names another tokenizer than tok's. */
+int tk_eval_check_stream(const tk_tks_reader *r, const tk_tokenizer *tok, const char *name,
+			 const char *model);
+
+/* One record's sums (records 1): its tokens scored through s, each
+ * weighted as the record says, the bytes of a token's text (special
+ * tokens none) for bits per byte.  A record that weights no token past
+ * the first is not run through the model. */
+int tk_eval_nll_record(tk_eval_scorer *s, const tk_tokenizer *tok, const tk_record *rec,
+		       tk_eval_nll *one);
+/* {"record": index, "nll", "tokens", "nats", "weight", "bytes"} */
+int tk_eval_nll_record_json(uint64_t index, const tk_eval_nll *one, char **line);
+/* {"nll", "ppl", "bpb", "tokens", "weight", "bytes", "records",
+ *  "model", "adapter" (null: none)} */
+int tk_eval_nll_report(const tk_eval_nll *total, const char *model, const char *adapter,
+		       char **json);
+
+/* ---- answering questions (lib/eval/eval_chooser.c) ---------------------------- */
+
+/* The questions of a file, each line checked (tk_eval_question_parse)
+ * and kept as text, to be parsed again one at a time: bad input is found
+ * before a model is loaded. */
+typedef struct tk_eval_questions {
+	char **lines;            /* (n) */
+	uint64_t *numbers;       /* (n) their line numbers */
+	size_t n, cap;
+	size_t max_choices;      /* the most choices a question has */
+} tk_eval_questions;
+
+/* Errors by line (tk_eval_read_lines); TK_EDATA "NAME: no questions in
+ * it" for a file without any.  Free l with tk_eval_questions_free,
+ * whatever the result. */
+int tk_eval_questions_read(tk_eval_questions *l, const char *path);
+void tk_eval_questions_free(tk_eval_questions *l);
+
+/* Answers questions through a scorer: each choice's continuation scored
+ * (tk_eval_choice_tokenize with r, NULL for raw text), picked by the sum
+ * of its logprobs and by its logprob per byte, both tallied. */
+typedef struct tk_eval_chooser tk_eval_chooser;
+
+/* flags: enum tk_eval_choice_flags.  s, tok and r must outlive c;
+ * max_choices: the most choices a question may have (<= s's slots). */
+int tk_eval_chooser_new(tk_eval_chooser **out, tk_eval_scorer *s, const tk_tokenizer *tok,
+			const tk_renderer *r, unsigned flags, size_t max_choices);
+void tk_eval_chooser_free(tk_eval_chooser *c);   /* safe on NULL */
+
+/* Answers q, line number of its file.  With verdict, *verdict gets a line
+ * for the record (malloc'd):
+ *   {"line", "logprobs": [sum per choice], "per_byte": [...], "pred",
+ *    "answer", "correct"}
+ * pred being the pick the flags ask for. */
+int tk_eval_chooser_answer(tk_eval_chooser *c, const tk_eval_question *q, uint64_t number,
+			   char **verdict);
+
+/* {"task": "choice", "accuracy", "n", "correct" (by the pick the flags
+ *  ask for), "accuracy_sum", "accuracy_norm", "scoring": "sum" |
+ *  "per-byte", "format": the renderer's name or "raw", "prompt": "cloze" |
+ *  "letters", "model", "adapter" (null: none)} */
+int tk_eval_chooser_report(const tk_eval_chooser *c, const char *model, const char *adapter,
+			   char **json);
 
 #endif

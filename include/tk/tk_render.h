@@ -168,6 +168,51 @@ int tk_chat_parse_pair(tk_chat *c, const char *line, size_t len);
 int tk_chat_parse_text(tk_chat *c, const char *line, size_t len);
 void tk_chat_free(tk_chat *c);
 
+/* ---- prompts to sample from (render_prompts.c) ------------------------- */
+
+/* One prompt: its tokens, and the id and other fields of its input. */
+typedef struct tk_prompt {
+	tk_tokens ids;
+	char *id_json;         /* the input's "id" value as JSON, or NULL (then
+	                        * its index stands for it) */
+	char *meta_json;       /* the input's other fields as a JSON object, or NULL */
+	int chat;              /* rendered by a chat renderer: parse responses with it */
+	uint64_t line;         /* its line (JSON Lines) or record (.tks), from 1 */
+} tk_prompt;
+
+/* The prompts of a file, in input order. */
+typedef struct tk_prompts {
+	tk_prompt *v;          /* (n) */
+	size_t n, cap;
+} tk_prompts;
+
+/* One JSON Lines prompt (len bytes, its line end may be included):
+ *   {"messages": [...], ...}  the generation prompt r renders; a final
+ *       assistant message is left out and becomes meta's "reference"
+ *       (unless the meta has one), as tk-render --prompt does;
+ *   {"prompt": "text", ...}   the text encoded with tok as it is (special
+ *       tokens written in it recognised, bos when tok adds one).
+ * "id" goes to id_json, the other fields to meta_json.  TK_EDATA naming
+ * what is wrong; TK_ECONFIG "messages need a chat renderer" for messages
+ * when r is NULL.  p is overwritten; free it with tk_prompt_free, whatever
+ * the result. */
+int tk_prompt_parse(tk_prompt *p, const char *line, size_t len, const tk_tokenizer *tok,
+		    const tk_renderer *r);
+void tk_prompt_free(tk_prompt *p);
+
+/* Reads every prompt of path ("-": stdin): JSON Lines as tk_prompt_parse
+ * reads them (blank lines skipped), or a .tks of prompts (tk-render
+ * --prompt, known by zstd's magic), made with tok's tokenizer; a record's
+ * meta gives its id and fields, and a stream with a "renderer" in its
+ * metadata holds chat prompts.  A .tks on stdin is copied to a temporary
+ * file first (removed after), which its messages name.  Errors name the
+ * input and line ("PATH:LINE: message") or record; TK_EDATA "NAME: no
+ * prompts in the input" (NAME "stdin" for "-") when there are none.  ps
+ * is overwritten; free it with tk_prompts_free, whatever the result. */
+int tk_prompts_read(tk_prompts *ps, const char *path, const tk_tokenizer *tok,
+		    const tk_renderer *r);
+void tk_prompts_free(tk_prompts *ps);
+
 /* ---- showing records (render_show.c) ----------------------------------- */
 
 /* Tokens with a non-zero weight and the sum of the weights. */

@@ -118,4 +118,63 @@ typedef int (*tk_gen_emit)(void *ctx, size_t index, const tk_gen_result *r);
 int tk_generate(struct tk_forward *f, const tk_gen_options *o, const tk_gen_request *reqs,
 		size_t n, tk_gen_emit emit, void *ctx);
 
+/* ---- stops and samples as written (lib/infer/sampler_output.c) ------------
+ * A sample of prompt p (tk_render.h's tk_prompt, index its place in the
+ * input) as tk-sample writes it: the completion's text, one JSON line, or
+ * a record of a token stream (tk_tks.h). */
+
+struct tk_renderer;
+struct tk_prompt;
+struct tk_tks_writer;
+
+#define TK_GEN_MAX_STOPS 64
+
+/* What ends a completion, for tk_gen_options' stop fields. */
+typedef struct tk_gen_stops {
+	int32_t ids[TK_GEN_MAX_STOPS];
+	size_t n_ids;
+	const char *strings[2 * TK_GEN_MAX_STOPS]; /* not owned */
+	size_t n_strings;
+} tk_gen_stops;
+
+/* tok's eos, then r's stop tokens and stop strings (r NULL: none), then
+ * the extra strings (a user's); TK_GEN_MAX_STOPS ids and as many
+ * strings of r at most, the extra ones up to the array's end. */
+void tk_gen_stops_collect(tk_gen_stops *st, const struct tk_tokenizer *tok,
+			  const struct tk_renderer *r, const char *const *extra, size_t n_extra);
+
+/* How a completion's text is made. */
+typedef struct tk_sample_format {
+	const struct tk_tokenizer *tok;     /* decodes the completions of raw prompts */
+	const struct tk_renderer *renderer; /* parses those of chat prompts back into a
+	                                     * message (NULL: they are decoded too) */
+	const int32_t *stop_ids;            /* (n_stop_ids) a decoded completion's final
+	                                     * stop token is left out of its text */
+	size_t n_stop_ids;
+	const char *const *cuts;            /* (n_cuts) the text is cut before the
+	                                     * first of these it holds (--stop) */
+	size_t n_cuts;
+	int logprobs;                       /* JSON lines: a "logprobs" array */
+} tk_sample_format;
+
+/* The completion's text: the assistant message parsed back (chat prompts)
+ * or the tokens decoded, cut, as valid UTF-8 (tk_utf8_valid_copy);
+ * malloc'd in *text. */
+int tk_sample_text(const tk_sample_format *f, const struct tk_prompt *p,
+		   const tk_gen_result *r, char **text);
+
+/* One JSON object, malloc'd in *line without a line end:
+ *   {"id": the prompt's id (else index), "meta": its fields, "sample",
+ *    "text", "tokens": [...], "logprobs": [...] (f->logprobs, 7
+ *    significant digits), "finish": "stop" | "length"} */
+int tk_sample_json(const tk_sample_format *f, const struct tk_prompt *p, size_t index,
+		   size_t sample, const tk_gen_result *r, char **line);
+
+/* Writes prompt + completion as one record: weights 1 on the completion
+ * and 0 on the prompt, the sampler's logprobs on the completion (0 on the
+ * prompt), index as the group; its meta holds the prompt's fields, then
+ * id, sample, finish and text. */
+int tk_sample_write_record(const tk_sample_format *f, const struct tk_prompt *p, size_t index,
+			   size_t sample, const tk_gen_result *r, struct tk_tks_writer *w);
+
 #endif

@@ -79,4 +79,29 @@ typedef struct eval_table {
 eval_entry *eval_table_find(eval_table *t, const char *key, int create, int *failed);
 void eval_table_free(eval_table *t);
 
+/* ---- building JSON lines and reports (eval_report.c) ------------------ */
+
+struct cJSON;
+
+/* A JSON object being built: o, and ok until an addition fails (cJSON's
+ * adders return NULL when out of memory). */
+typedef struct eval_json {
+	struct cJSON *o;
+	int ok;
+} eval_json;
+
+eval_json eval_json_new(void);
+void eval_json_number(eval_json *j, const char *key, double v);
+/* NaN and infinities as null: JSON has no such numbers. */
+void eval_json_finite(eval_json *j, const char *key, double v);
+void eval_json_string(eval_json *j, const char *key, const char *s); /* NULL: null */
+void eval_json_bool(eval_json *j, const char *key, int v);
+/* Adds item (a copy when copy, else taken); NULL item: ok 0. */
+void eval_json_item(eval_json *j, const char *key, const struct cJSON *item, int copy);
+/* "model": model, "adapter": adapter or null. */
+void eval_json_sources(eval_json *j, const char *model, const char *adapter);
+/* The object on one line, malloc'd in *out; frees j's object.  TK_EOSERR
+ * when an addition or the printing failed. */
+int eval_json_take(eval_json *j, char **out);
+
 #endif
