@@ -356,15 +356,12 @@ static void update(run *r, const tk_rl_record *recs, size_t n, double denominato
 		   tk_rl_step_stats *st)
 {
 	const settings *s = r->s;
-	int64_t step = tk_train_steps(r->t) + 1;
 	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
 	if (denominator > 0)
 		tk_check(tk_rl_update(r->t, &s->loss, recs, n, r->micro, denominator, &st->up));
 	if (!isfinite(st->up.loss))
 		stop_on_nan(r, "the loss", st->up.loss);
-	st->lr = tk_lr_at(s->train.schedule, r->lr, step - 1, s->train.warmup, r->total ? r->total : step);
-	tk_train_adamw opt = {st->lr, s->train.beta1, s->train.beta2, s->train.eps, s->train.wd};
-	if (tk_train_optim_step(r->t, &opt, s->train.clip, &st->grad_norm))
+	if (tk_train_opts_optim_step(&s->train, r->t, r->lr, r->total, &st->lr, &st->grad_norm))
 		stop_on_nan(r, "the gradient norm", st->grad_norm);
 }
 

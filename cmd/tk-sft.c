@@ -440,9 +440,8 @@ static void one_step(run *r)
 	tk_check(tk_batch_run(r->plan, r->t, r->data, r->batch, n, &loss, 1, &res, &tokens));
 	if (!isfinite(res.loss))
 		stop_on_nan(r, step, "the loss", res.loss);
-	double lr = tk_lr_at(s->train.schedule, r->lr, step - 1, s->train.warmup, r->total), norm = 0;
-	tk_train_adamw opt = {lr, s->train.beta1, s->train.beta2, s->train.eps, s->train.wd};
-	if (tk_train_optim_step(r->t, &opt, s->train.clip, &norm))
+	double lr, norm;
+	if (tk_train_opts_optim_step(&s->train, r->t, r->lr, r->total, &lr, &norm))
 		stop_on_nan(r, step, "the gradient norm", norm);
 	log_step(r, step, &res, lr, norm, tokens, fmax(tk_now() - t0, 1e-9));
 }

@@ -208,3 +208,13 @@ void tk_train_opts_open_model(const tk_train_opts *o, uint64_t seed, tk_model **
 	tk_lora_config c = {o->rank, (float)o->alpha, o->targets};
 	tk_check(tk_lora_create(lora, *model, &c, seed));
 }
+
+int tk_train_opts_optim_step(const tk_train_opts *o, tk_train *t, double peak_lr, int64_t total,
+			     double *lr, double *grad_norm)
+{
+	int64_t step = tk_train_steps(t) + 1;
+	*lr = tk_lr_at(o->schedule, peak_lr, step - 1, o->warmup, total ? total : step);
+	tk_train_adamw opt = {*lr, o->beta1, o->beta2, o->eps, o->wd};
+	*grad_norm = 0;
+	return tk_train_optim_step(t, &opt, o->clip, grad_norm);
+}

@@ -82,6 +82,15 @@ double tk_train_opts_lr(const tk_train_opts *o, const struct tk_model_config *c,
 void tk_train_opts_write_final(const tk_train_opts *o, const char *rundir, struct tk_train *t,
 			       struct tk_model *model, struct tk_lora *lora, int quiet);
 
+/* The optimizer step that ends a run's step (the trainer's next): the lr
+ * of the schedule at it (peak lr, --lr-schedule, --warmup; a run of total
+ * steps, 0: open-ended, a constant tail), AdamW with --beta1, --beta2,
+ * --eps, --weight-decay after clipping to --grad-clip.  *lr and *grad_norm
+ * for the metrics; tk_train_optim_step's status (TK_EDATA: a non-finite
+ * gradient norm, nothing changed). */
+int tk_train_opts_optim_step(const tk_train_opts *o, struct tk_train *t, double peak_lr,
+			     int64_t total, double *lr, double *grad_norm);
+
 /* --resume without --micro-tokens: the pass size the run in rundir was
  * started with (its config.json), whatever this build's default works out
  * to; 0 otherwise. */
