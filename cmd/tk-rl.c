@@ -200,12 +200,6 @@ typedef struct run {
 
 
 
-static const char *in_run(const run *r, const char *name, char *buf, size_t cap)
-{
-	snprintf(buf, cap, "%s/%s", r->s->rundir, name);
-	return buf;
-}
-
 /* ---- setup: model, renderer, environment --------------------------------- */
 
 static void open_model(run *r)
@@ -297,17 +291,15 @@ static cJSON *settings_json(const run *r)
 	return o;
 }
 
-static void write_config(const run *r, cJSON *settings)
+/* config.json's description of the run (its settings come beside it). */
+static cJSON *config_json(const run *r)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "command", "tk-rl");
 	cJSON_AddStringToObject(o, "version", TK_VERSION);
 	cJSON_AddStringToObject(o, "model", r->s->train.model);
 	cJSON_AddNumberToObject(o, "trainable_parameters", (double)tk_train_trainable(r->t));
-	cJSON_AddItemReferenceToObject(o, "settings", settings);
-	int rc = tk_run_write_json(r->s->rundir, "config.json", o);
-	cJSON_Delete(o);
-	tk_check(rc);
+	return o;
 }
 
 static void resume(run *r)
@@ -619,24 +611,11 @@ static void setup(run *r)
 	open_trainer(r, &tc);
 	if (s->kl_coef > 0)
 		open_reference(r);
-	tk_check(tk_run_open_dir(r->s->rundir, r->s->train.resume != NULL));
+	if (tk_train_opts_open_run(&s->train, s->rundir, config_json(r), settings_json(r)))
+		resume(r);
+	r->metrics = tk_train_opts_open_metrics(s->rundir);
 	if (s->rollouts)
 		open_rollouts(r);
-	cJSON *now = settings_json(r);
-	if (s->train.resume) {
-		int rc = tk_run_check_settings(r->s->rundir, now);
-		if (rc)
-			cJSON_Delete(now); // nothing left allocated at exit
-		tk_check(rc);
-		resume(r);
-	} else {
-		write_config(r, now);
-	}
-	cJSON_Delete(now);
-	char path[4096];
-	r->metrics = fopen(in_run(r, "metrics.jsonl", path, sizeof path), "a");
-	if (!r->metrics)
-		tk_die(TK_ECANTCREAT, "%s: %s", path, strerror(errno));
 	print_plan(r);
 }
 

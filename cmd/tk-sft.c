@@ -160,12 +160,6 @@ typedef struct run {
 	char last_state[4096];     // last state checkpoint written or loaded
 } run;
 
-static const char *in_run(const run *r, const char *name, char *buf, size_t cap)
-{
-	snprintf(buf, cap, "%s/%s", r->s->rundir, name);
-	return buf;
-}
-
 /* ---- model and data ----------------------------------------------------- */
 
 static void open_model(run *r)
@@ -298,7 +292,8 @@ static cJSON *settings_json(const run *r)
 	return o;
 }
 
-static void write_config(const run *r, cJSON *settings)
+/* config.json's description of the run (its settings come beside it). */
+static cJSON *config_json(const run *r)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "command", "tk-sft");
@@ -310,10 +305,7 @@ static void write_config(const run *r, cJSON *settings)
 	if (r->s->eval)
 		cJSON_AddStringToObject(o, "eval", r->s->eval);
 	cJSON_AddNumberToObject(o, "trainable_parameters", (double)tk_train_trainable(r->t));
-	cJSON_AddItemReferenceToObject(o, "settings", settings);
-	int rc = tk_run_write_json(r->s->rundir, "config.json", o);
-	cJSON_Delete(o);
-	tk_check(rc);
+	return o;
 }
 
 /* ---- checkpoints -------------------------------------------------------- */
@@ -519,23 +511,10 @@ static void setup(run *r)
 		tk_model_free(r->model);
 		r->model = NULL;
 	}
-	tk_check(tk_run_open_dir(r->s->rundir, r->s->train.resume != NULL));
-	cJSON *now = settings_json(r);
-	if (s->train.resume) {
-		int rc = tk_run_check_settings(s->rundir, now);
-		if (rc)
-			cJSON_Delete(now); // nothing left allocated at exit
-		tk_check(rc);
+	if (tk_train_opts_open_run(&s->train, s->rundir, config_json(r), settings_json(r)))
 		resume(r);
-	} else {
-		write_config(r, now);
-	}
-	cJSON_Delete(now);
+	r->metrics = tk_train_opts_open_metrics(s->rundir);
 	tk_dataset_order(r->data, r->order, s->seed, r->epoch, s->shuffle);
-	char path[4096];
-	r->metrics = fopen(in_run(r, "metrics.jsonl", path, sizeof path), "a");
-	if (!r->metrics)
-		tk_die(TK_ECANTCREAT, "%s: %s", path, strerror(errno));
 	print_plan(r);
 }
 

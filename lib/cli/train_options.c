@@ -5,9 +5,11 @@
 #include "tk_io.h"
 #include "tk_lora.h"
 #include "tk_model.h"
+#include "tk_run.h"
 #include "tk_tokenizer.h"
 #include "tk_train.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -217,4 +219,31 @@ int tk_train_opts_optim_step(const tk_train_opts *o, tk_train *t, double peak_lr
 	tk_train_adamw opt = {*lr, o->beta1, o->beta2, o->eps, o->wd};
 	*grad_norm = 0;
 	return tk_train_optim_step(t, &opt, o->clip, grad_norm);
+}
+
+int tk_train_opts_open_run(const tk_train_opts *o, const char *rundir, cJSON *config,
+			   cJSON *settings)
+{
+	int resume = o->resume != NULL, rc = tk_run_open_dir(rundir, resume);
+	if (!rc && resume) {
+		rc = tk_run_check_settings(rundir, settings);
+	} else if (!rc) {
+		cJSON_AddItemReferenceToObject(config, "settings", settings);
+		rc = tk_run_write_json(rundir, "config.json", config);
+	}
+	cJSON_Delete(config);
+	cJSON_Delete(settings);
+	tk_check(rc);
+	return resume;
+}
+
+FILE *tk_train_opts_open_metrics(const char *rundir)
+{
+	char path[4096];
+	FILE *f;
+	if ((size_t)snprintf(path, sizeof path, "%s/metrics.jsonl", rundir) >= sizeof path)
+		tk_die(TK_EUSAGE, "run folder name too long: %s", rundir);
+	if (!(f = fopen(path, "a")))
+		tk_die(TK_ECANTCREAT, "%s: %s", path, strerror(errno));
+	return f;
 }

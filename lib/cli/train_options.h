@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tk_cli.h"
 
@@ -90,6 +91,17 @@ void tk_train_opts_write_final(const tk_train_opts *o, const char *rundir, struc
  * gradient norm, nothing changed). */
 int tk_train_opts_optim_step(const tk_train_opts *o, struct tk_train *t, double peak_lr,
 			     int64_t total, double *lr, double *grad_norm);
+
+/* The run folder (tk_run.h): created, or with --resume reopened and its
+ * stored settings compared with `settings` (exit 64 naming the first that
+ * differs); a new run's config.json holds config's keys and "settings".
+ * Takes config and settings (deleted here).  1 when resuming: the caller
+ * then loads its state (tk_run_resume_state, which trims metrics.jsonl);
+ * 0 for a new run.  Failures exit. */
+int tk_train_opts_open_run(const tk_train_opts *o, const char *rundir, cJSON *config,
+			   cJSON *settings);
+/* RUNDIR/metrics.jsonl opened for appending (after a resume's trim). */
+FILE *tk_train_opts_open_metrics(const char *rundir);
 
 /* --resume without --micro-tokens: the pass size the run in rundir was
  * started with (its config.json), whatever this build's default works out
