@@ -185,9 +185,7 @@ typedef struct run {
 	tk_renderer *renderer;
 	tk_eval_scorer *ref;       // base model logprobs (--kl-coef)
 	tk_tks_writer *rollouts;   // --rollouts
-	int32_t stop_ids[MAX_STOPS];
-	const char *stop_strings[2 * MAX_STOPS];
-	size_t n_stop_ids, n_stop_strings;
+	tk_gen_stops stops;        // what ends a completion
 	char model_fp[17], tok_fp[17];
 	double lr;
 	int64_t total;             // optimizer steps of the run (0: until the stream ends)
@@ -223,25 +221,6 @@ static void open_renderer(run *r)
 }
 
 /* The model's eos, the renderer's stop tokens and strings, and --stop. */
-static void collect_stops(run *r)
-{
-	const settings *s = r->s;
-	int32_t eos = tk_tokenizer_eos(r->model->tokenizer);
-	if (eos >= 0)
-		r->stop_ids[r->n_stop_ids++] = eos;
-	const int32_t *ids;
-	const char *const *strings;
-	size_t n = tk_renderer_stop_tokens(r->renderer, &ids);
-	for (size_t i = 0; i < n && r->n_stop_ids < MAX_STOPS; i++)
-		if (ids[i] != eos)
-			r->stop_ids[r->n_stop_ids++] = ids[i];
-	n = tk_renderer_stop_strings(r->renderer, &strings);
-	for (size_t i = 0; i < n && r->n_stop_strings < MAX_STOPS; i++)
-		r->stop_strings[r->n_stop_strings++] = strings[i];
-	for (size_t i = 0; i < s->n_stops; i++)
-		r->stop_strings[r->n_stop_strings++] = s->stops[i];
-}
-
 static void open_env(run *r)
 {
 	tk_check(tk_env_opts_open(&r->s->envo, r->s->seed, &r->env));
@@ -416,8 +395,8 @@ static void one_step(run *r)
 	int64_t step = tk_train_steps(r->t) + 1;
 	tk_gen_options gen = {
 		.params = s->sampling, .seed = s->seed, .max_tokens = s->max_tokens,
-		.stop_ids = r->stop_ids, .n_stop_ids = r->n_stop_ids,
-		.stop_strings = r->stop_strings, .n_stop_strings = r->n_stop_strings,
+		.stop_ids = r->stops.ids, .n_stop_ids = r->stops.n_ids,
+		.stop_strings = r->stops.strings, .n_stop_strings = r->stops.n_strings,
 		.tok = r->model->tokenizer,
 	};
 	tk_rl_online o = {
@@ -593,7 +572,8 @@ static void setup(run *r)
 	open_model(r);
 	if (!s->from_stream) {
 		open_renderer(r);
-		collect_stops(r);
+		tk_gen_stops_collect(&r->stops, r->model->tokenizer, r->renderer, s->stops,
+				     s->n_stops);
 		open_env(r);
 	}
 	if (s->dump)
