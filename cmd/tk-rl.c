@@ -5,6 +5,7 @@
  * stream of scored rollouts.  See man/tk-rl.1. */
 #include "cli/tk_cli.h"
 #include "cli/env_options.h"
+#include "cli/sample_options.h"
 #include "cli/train_options.h"
 #include "tk_engine.h"
 #include "tk_error.h"
@@ -34,12 +35,10 @@
 #include "tk_backend.h"
 #include "tk_forward.h"
 
-#define MAX_STOPS 64
 
 enum {
 	OPT_GROUPS, OPT_GROUP_SIZE, OPT_STEPS, OPT_LOSS,
 	OPT_CLIP_LOW, OPT_CLIP_HIGH, OPT_DRO_BETA, OPT_SCALE_STD, OPT_DROP_FLAT, OPT_KL_COEF,
-	OPT_MAX_TOKENS, OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K, OPT_STOP, OPT_RENDERER,
 	OPT_FROM_STREAM, OPT_BATCH, OPT_DUMP_PROMPTS, OPT_ROLLOUTS,
 };
 
@@ -54,16 +53,11 @@ static const tk_option options[] = {
 	{"scale-by-std", 0, NULL, "divide advantages by the group's reward std"},
 	{"drop-flat-groups", 0, NULL, "leave out groups whose rewards are all equal"},
 	{"kl-coef", 0, "X", "KL penalty to the base model, folded into the advantages (default 0)"},
-	{"max-tokens", 0, "N", "new tokens per completion, at most (default 64)"},
-	{"temperature", 0, "T", "sampling temperature (default 1)"},
-	{"top-p", 0, "P", "keep the most probable tokens summing to P (default 1)"},
-	{"top-k", 0, "K", "keep the K most probable tokens (default 0: all)"},
-	{"stop", 0, "STR", "also end a completion at STR (repeatable)"},
-	{"renderer", 0, "NAME", "chat renderer (default: from the model's chat template)"},
 	{"from-stream", 0, "FILE", "offline: train on scored rollouts of a .tks ('-': stdin)"},
 	{"batch", 0, "N", "--from-stream: records an update (default 64)"},
 	{"dump-prompts", 0, "N", "write the environment's first N prompts as JSON Lines, and exit"},
 	{"rollouts", 0, "FILE", "also write every sampled, scored rollout to a token stream"},
+	TK_SAMPLE_OPTION_ROWS("64"),
 	TK_ENV_OPTION_ROWS,
 	TK_TRAIN_OPTION_ROWS,
 	{0, 0, 0, 0}
@@ -72,15 +66,12 @@ static const tk_option options[] = {
 typedef struct settings {
 	tk_train_opts train;       // model, adapter, optimizer, passes, checkpoints
 	tk_env_opts envo;          // the environment
-	const char *renderer, *rundir, *from_stream, *rollouts;
+	tk_sample_opts sample;     // sampling the policy
+	const char *rundir, *from_stream, *rollouts;
 	double kl_coef;
 	int scale_std, drop_flat;
 	int64_t groups, group_size, steps, batch, dump;
-	size_t max_tokens;
 	tk_rl_loss_params loss;
-	tk_sampler_params sampling;
-	const char *stops[MAX_STOPS];
-	size_t n_stops;
 	uint64_t seed;
 	int threads, quiet;
 	const char *backend;
@@ -104,18 +95,6 @@ static void parse_rl_option(tk_cli *cli, settings *s, int o, const char *v)
 	case OPT_SCALE_STD: s->scale_std = 1; break;
 	case OPT_DROP_FLAT: s->drop_flat = 1; break;
 	case OPT_KL_COEF: s->kl_coef = tk_cli_double(cli, "kl-coef", v, 0, 1e6); break;
-	case OPT_MAX_TOKENS: s->max_tokens = (size_t)tk_cli_int(cli, "max-tokens", v, 1, 1 << 20); break;
-	case OPT_TEMPERATURE:
-		s->sampling.temperature = (float)tk_cli_double(cli, "temperature", v, 0, 1e6);
-		break;
-	case OPT_TOP_P: s->sampling.top_p = (float)tk_cli_double(cli, "top-p", v, 1e-9, 1); break;
-	case OPT_TOP_K: s->sampling.top_k = (int)tk_cli_int(cli, "top-k", v, 0, INT32_MAX); break;
-	case OPT_STOP:
-		if (s->n_stops == MAX_STOPS || !*v)
-			tk_die(TK_EUSAGE, "--stop: at most %d non-empty strings", MAX_STOPS);
-		s->stops[s->n_stops++] = v;
-		break;
-	case OPT_RENDERER: s->renderer = v; break;
 	}
 }
 
@@ -150,17 +129,18 @@ static void check_settings(tk_cli *cli, settings *s, int argc)
 static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 {
 	*s = (settings){
-		.groups = 8, .group_size = 8, .loss = {TK_RL_IS, 0.8, 1.2, 0.05}, .max_tokens = 64,
-		.sampling = {1.0f, 0, 1.0f},
+		.groups = 8, .group_size = 8, .loss = {TK_RL_IS, 0.8, 1.2, 0.05},
 	};
 	tk_train_opts_init(&s->train, TK_LR_CONSTANT);
 	tk_env_opts_init(&s->envo);
+	tk_sample_opts_init(&s->sample, 64, 1);
 	const char *v;
 	int o;
 	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0) {
 		if (tk_train_opts_parse(cli, &s->train, options[o].long_name, v))
 			continue;
-		if (tk_env_opts_parse(cli, &s->envo, options[o].long_name, v))
+		if (tk_env_opts_parse(cli, &s->envo, options[o].long_name, v) ||
+		    tk_sample_opts_parse(cli, &s->sample, options[o].long_name, v))
 			continue;
 		parse_rl_option(cli, s, o, v);
 		parse_run_option(cli, s, o, v);
@@ -211,10 +191,10 @@ static void open_model(run *r)
 static void open_renderer(run *r)
 {
 	const settings *s = r->s;
-	int rc = s->renderer ? tk_renderer_open(&r->renderer, s->renderer, r->model->tokenizer)
+	int rc = s->sample.renderer ? tk_renderer_open(&r->renderer, s->sample.renderer, r->model->tokenizer)
 			     : tk_renderer_detect(&r->renderer, r->model->tokenizer);
-	if (rc && s->renderer)
-		tk_die(rc, "--renderer %s: %s", s->renderer, tk_error_message());
+	if (rc && s->sample.renderer)
+		tk_die(rc, "--renderer %s: %s", s->sample.renderer, tk_error_message());
 	if (rc)
 		tk_die(rc, "%s (prompts are chats: name a renderer with --renderer)",
 		       tk_error_message());
@@ -259,10 +239,10 @@ static cJSON *settings_json(const run *r)
 	cJSON_AddBoolToObject(o, "scale_by_std", s->scale_std);
 	cJSON_AddBoolToObject(o, "drop_flat_groups", s->drop_flat);
 	cJSON_AddNumberToObject(o, "kl_coef", s->kl_coef);
-	cJSON_AddNumberToObject(o, "max_tokens", (double)s->max_tokens);
-	cJSON_AddNumberToObject(o, "temperature", s->sampling.temperature);
-	cJSON_AddNumberToObject(o, "top_p", s->sampling.top_p);
-	cJSON_AddNumberToObject(o, "top_k", s->sampling.top_k);
+	cJSON_AddNumberToObject(o, "max_tokens", (double)s->sample.max_tokens);
+	cJSON_AddNumberToObject(o, "temperature", s->sample.params.temperature);
+	cJSON_AddNumberToObject(o, "top_p", s->sample.params.top_p);
+	cJSON_AddNumberToObject(o, "top_k", s->sample.params.top_k);
 	cJSON_AddStringToObject(o, "renderer", r->renderer ? tk_renderer_name(r->renderer) : "");
 	tk_train_opts_json(&s->train, r->lr, r->micro, o);
 	cJSON_AddNumberToObject(o, "seed", (double)s->seed);
@@ -309,8 +289,6 @@ static _Noreturn void stop_run(run *r, int rc, const char *what)
 	tk_die(rc, "%s; stopped at step %" PRId64 " with its state in %s; continue with "
 	       "--resume %s", what, tk_train_steps(r->t) + 1, r->last_state, r->s->rundir);
 }
-
-/* ---- scoring and advantages --------------------------------------------- */
 
 /* ---- the update --------------------------------------------------------- */
 
@@ -394,16 +372,16 @@ static void one_step(run *r)
 	const settings *s = r->s;
 	int64_t step = tk_train_steps(r->t) + 1;
 	tk_gen_options gen = {
-		.params = s->sampling, .seed = s->seed, .max_tokens = s->max_tokens,
+		.params = s->sample.params, .seed = s->seed, .max_tokens = s->sample.max_tokens,
 		.stop_ids = r->stops.ids, .n_stop_ids = r->stops.n_ids,
 		.stop_strings = r->stops.strings, .n_stop_strings = r->stops.n_strings,
 		.tok = r->model->tokenizer,
 	};
 	tk_rl_online o = {
 		.env = r->env, .renderer = r->renderer, .groups = (size_t)s->groups,
-		.room = {(size_t)r->model->config.max_positions, s->max_tokens, r->micro},
-		.group_size = (size_t)s->group_size, .gen = &gen, .cut = s->stops,
-		.n_cut = s->n_stops, .scale_by_std = s->scale_std, .drop_flat = s->drop_flat,
+		.room = {(size_t)r->model->config.max_positions, s->sample.max_tokens, r->micro},
+		.group_size = (size_t)s->group_size, .gen = &gen, .cut = s->sample.stops,
+		.n_cut = s->sample.n_stops, .scale_by_std = s->scale_std, .drop_flat = s->drop_flat,
 		.kl_coef = s->kl_coef, .ref = r->ref, .open_policy = open_policy, .ctx = r,
 	};
 	tk_rl_step_stats st = {0};
@@ -562,7 +540,7 @@ static void print_plan(const run *r)
 	else
 		fprintf(stderr, "tk-rl: env %s, %" PRId64 " steps of %" PRId64 " groups x %" PRId64
 			", %zu tokens at most, temperature %g; %s loss, lr %.4g%s\n", s->envo.env,
-			r->total, s->groups, s->group_size, s->max_tokens, s->sampling.temperature,
+			r->total, s->groups, s->group_size, s->sample.max_tokens, s->sample.params.temperature,
 			tk_rl_loss_name(s->loss.kind), r->lr, s->kl_coef > 0 ? ", KL penalty" : "");
 }
 
@@ -572,8 +550,8 @@ static void setup(run *r)
 	open_model(r);
 	if (!s->from_stream) {
 		open_renderer(r);
-		tk_gen_stops_collect(&r->stops, r->model->tokenizer, r->renderer, s->stops,
-				     s->n_stops);
+		tk_gen_stops_collect(&r->stops, r->model->tokenizer, r->renderer, s->sample.stops,
+				     s->sample.n_stops);
 		open_env(r);
 	}
 	if (s->dump)
@@ -581,7 +559,7 @@ static void setup(run *r)
 	choose_lr(r);
 	r->total = s->steps ? s->steps : s->from_stream ? 0 : 50;
 	// a pass holds at least one record: a prompt of up to 2048 tokens and its completion
-	size_t record = s->max_tokens + 2048, positions = (size_t)r->model->config.max_positions;
+	size_t record = s->sample.max_tokens + 2048, positions = (size_t)r->model->config.max_positions;
 	record = record < positions ? record : positions;
 	r->micro = s->train.micro > record || s->from_stream ? s->train.micro : record;
 	if (!s->from_stream) // --max-memory: passes that fit, each holding a whole record

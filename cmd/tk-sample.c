@@ -6,6 +6,7 @@
  * work is in lib/: the prompts are read by lib/render/render_prompts.c,
  * sampled by lib/infer/sampler_generate.c and written by
  * lib/infer/sampler_output.c; see tk-sample(1). */
+#include "cli/sample_options.h"
 #include "cli/tk_cli.h"
 #include "tk_error.h"
 #include "tk_io.h"
@@ -24,36 +25,27 @@
 #include "tk_backend.h"
 #include "tk_forward.h"
 
-#define MAX_STOPS TK_GEN_MAX_STOPS
 
 static const tk_option options[] = {
 	{"model", 'm', "MODEL", "model to sample from (HF folder, .gguf, .tkc)"},
 	{"adapter", 'a', "ADAPTER", "LoRA adapter .tkc to apply (made for MODEL)"},
 	{"samples", 'n', "N", "completions per prompt (default 1)"},
-	{"temperature", 0, "T", "sampling temperature, 0 for greedy (default 1)"},
-	{"top-p", 0, "P", "keep the most probable tokens summing to P (default 1: all)"},
-	{"top-k", 0, "K", "keep the K most probable tokens (default 0: all)"},
-	{"max-tokens", 0, "N", "new tokens per completion, at most (default 256)"},
-	{"stop", 0, "STR", "also stop when the completion's text holds STR (repeatable)"},
 	{"logprobs", 0, NULL, "print each sampled token's logprob"},
 	{"batch", 0, "N", "sequences decoding together (default 64)"},
 	{"tks", 0, NULL, "write a token stream (.tks) instead of JSON Lines"},
 	{"ignore-eos", 0, NULL, "do not stop at end-of-sequence or end-of-turn tokens (benchmarks)"},
-	{"renderer", 0, "NAME", "chat renderer (default: from the model's chat template)"},
+	TK_SAMPLE_OPTION_ROWS("256"),
 	{0},
 };
 
 enum {
-	OPT_MODEL, OPT_ADAPTER, OPT_SAMPLES, OPT_TEMPERATURE, OPT_TOP_P, OPT_TOP_K,
-	OPT_MAX_TOKENS, OPT_STOP, OPT_LOGPROBS, OPT_BATCH, OPT_TKS, OPT_IGNORE_EOS, OPT_RENDERER,
+	OPT_MODEL, OPT_ADAPTER, OPT_SAMPLES, OPT_LOGPROBS, OPT_BATCH, OPT_TKS, OPT_IGNORE_EOS,
 };
 
 typedef struct settings {
-	const char *model, *adapter, *input, *renderer;
-	long long samples, max_tokens, batch;
-	tk_sampler_params params;
-	const char *stops[MAX_STOPS];
-	size_t n_stops;
+	const char *model, *adapter, *input;
+	long long samples, batch;
+	tk_sample_opts sample;     // sampler, --max-tokens, --stop, --renderer
 	int logprobs, tks, ignore_eos;
 } settings;
 
@@ -72,31 +64,21 @@ typedef struct job {
 
 static void parse_options(settings *s, tk_cli *cli, int argc, char **argv)
 {
-	*s = (settings){.samples = 1, .max_tokens = 256, .batch = 64,
-			.params = {1.0f, 0, 1.0f}};
+	*s = (settings){.samples = 1, .batch = 64};
+	tk_sample_opts_init(&s->sample, 256, 0);
 	const char *v;
 	int o;
 	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0) {
+		if (tk_sample_opts_parse(cli, &s->sample, options[o].long_name, v))
+			continue;
 		switch (o) {
 		case OPT_MODEL: s->model = v; break;
 		case OPT_ADAPTER: s->adapter = v; break;
 		case OPT_SAMPLES: s->samples = tk_cli_int(cli, "samples", v, 1, 1 << 20); break;
-		case OPT_TEMPERATURE:
-			s->params.temperature = (float)tk_cli_double(cli, "temperature", v, 0, 1e6);
-			break;
-		case OPT_TOP_P: s->params.top_p = (float)tk_cli_double(cli, "top-p", v, 1e-9, 1); break;
-		case OPT_TOP_K: s->params.top_k = (int)tk_cli_int(cli, "top-k", v, 0, INT32_MAX); break;
-		case OPT_MAX_TOKENS: s->max_tokens = tk_cli_int(cli, "max-tokens", v, 0, 1 << 24); break;
-		case OPT_STOP:
-			if (s->n_stops == MAX_STOPS || !*v)
-				tk_die(TK_EUSAGE, "--stop: at most %d non-empty strings", MAX_STOPS);
-			s->stops[s->n_stops++] = v;
-			break;
 		case OPT_LOGPROBS: s->logprobs = 1; break;
 		case OPT_BATCH: s->batch = tk_cli_int(cli, "batch", v, 1, 1 << 16); break;
 		case OPT_TKS: s->tks = 1; break;
 		case OPT_IGNORE_EOS: s->ignore_eos = 1; break;
-		case OPT_RENDERER: s->renderer = v; break;
 		}
 	}
 	if (!s->model)
@@ -146,7 +128,7 @@ static char *stream_meta(const tk_model *m, const tk_renderer *r, const settings
 		cJSON_AddStringToObject(meta, "renderer", tk_renderer_name(r));
 	if (s->adapter)
 		cJSON_AddStringToObject(meta, "adapter", s->adapter);
-	cJSON_AddNumberToObject(meta, "temperature", s->params.temperature);
+	cJSON_AddNumberToObject(meta, "temperature", s->sample.params.temperature);
 	char *text = cJSON_PrintUnformatted(meta);
 	cJSON_Delete(meta);
 	if (!text)
@@ -180,10 +162,10 @@ static void close_output(job *j, int rc)
 static tk_renderer *open_renderer(const settings *s, const tk_model *m, char *error, size_t cap)
 {
 	tk_renderer *r = NULL;
-	int rc = s->renderer ? tk_renderer_open(&r, s->renderer, m->tokenizer)
+	int rc = s->sample.renderer ? tk_renderer_open(&r, s->sample.renderer, m->tokenizer)
 			     : tk_renderer_detect(&r, m->tokenizer);
-	if (rc && s->renderer)
-		tk_die(rc, "--renderer %s: %s", s->renderer, tk_error_message());
+	if (rc && s->sample.renderer)
+		tk_die(rc, "--renderer %s: %s", s->sample.renderer, tk_error_message());
 	if (rc)
 		snprintf(error, cap, "%s", tk_error_message());
 	return rc ? NULL : r;
@@ -216,7 +198,7 @@ static tk_forward *open_forward(tk_backend *be, const tk_model *m, const tk_lora
 	size_t longest = 0;
 	for (size_t i = 0; i < ps->n; i++)
 		longest = ps->v[i].ids.n > longest ? ps->v[i].ids.n : longest;
-	size_t context = longest + (s->max_tokens ? (size_t)s->max_tokens : 1);
+	size_t context = longest + (s->sample.max_tokens ? (size_t)s->sample.max_tokens : 1);
 	if (context > (size_t)m->config.max_positions)
 		context = (size_t)m->config.max_positions;
 	size_t slots = (size_t)s->batch < requests ? (size_t)s->batch : requests;
@@ -243,9 +225,9 @@ static tk_gen_request *make_requests(const tk_prompts *ps, size_t n)
 static void gen_options(tk_gen_options *o, tk_gen_stops *st, const settings *s,
 			const tk_cli *cli, const tk_model *m, const tk_renderer *r)
 {
-	tk_gen_stops_collect(st, m->tokenizer, s->ignore_eos ? NULL : r, s->stops, s->n_stops);
+	tk_gen_stops_collect(st, m->tokenizer, s->ignore_eos ? NULL : r, s->sample.stops, s->sample.n_stops);
 	*o = (tk_gen_options){
-		.params = s->params, .seed = cli->seed, .max_tokens = (size_t)s->max_tokens,
+		.params = s->sample.params, .seed = cli->seed, .max_tokens = (size_t)s->sample.max_tokens,
 		.logprobs = s->logprobs || s->tks,
 		.stop_ids = st->ids, .n_stop_ids = s->ignore_eos ? 0 : st->n_ids,
 		.stop_strings = st->strings, .n_stop_strings = st->n_strings,
@@ -286,7 +268,7 @@ int main(int argc, char **argv)
 	tk_gen_request *reqs = make_requests(&ps, (size_t)s.samples);
 	job j = {.s = &s, .ps = &ps,
 		 .format = {.tok = m->tokenizer, .renderer = r, .stop_ids = o.stop_ids,
-			    .n_stop_ids = o.n_stop_ids, .cuts = s.stops, .n_cuts = s.n_stops,
+			    .n_stop_ids = o.n_stop_ids, .cuts = s.sample.stops, .n_cuts = s.sample.n_stops,
 			    .logprobs = s.logprobs}};
 	open_output(&j, &cli, m, r);
 	tk_progress_start(&j.progress, "sample", "samples", total, cli.quiet);
