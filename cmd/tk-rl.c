@@ -318,21 +318,14 @@ static void update(run *r, const tk_rl_record *recs, size_t n, double denominato
 
 static void log_step(run *r, int64_t step, const tk_rl_step_stats *st)
 {
-	char *line = tk_rl_metrics_line(st, step, r->total, tk_now() - r->started);
+	char *line = tk_rl_metrics_line(st, step, r->total, tk_now() - r->started), progress[256];
 	if (!line)
 		tk_check(TK_EOSERR);
-	if (fprintf(r->metrics, "%s\n", line) < 0 || fflush(r->metrics))
-		tk_die(TK_EIO, "metrics.jsonl: %s", strerror(errno));
+	tk_train_opts_log_line(r->metrics, line);
 	free(line);
-	if (r->s->quiet)
-		return;
-	double n = (double)(st->samples ? st->samples : 1);
-	char of[32] = "";
-	if (r->total)
-		snprintf(of, sizeof of, "/%" PRId64, r->total);
-	fprintf(stderr, "step %" PRId64 "%s  reward %.4f  len %.1f  kl_sample_train %.2e  grad "
-		"norm %.3g  %.1f s\n", step, of, st->reward_sum / n, (double)st->sampled / n,
-		tk_rl_kl_v1(&st->up.kl), st->grad_norm, st->t_step);
+	tk_rl_progress_line(st, step, r->total, progress, sizeof progress);
+	if (!r->s->quiet)
+		fprintf(stderr, "%s\n", progress);
 }
 
 /* ---- --rollouts ---------------------------------------------------------- */

@@ -398,10 +398,9 @@ static void log_step(run *r, int64_t step, const tk_train_result *res, double lr
 			       (double)res->dpo_correct / (double)res->pairs,
 			       res->dpo_margin / (double)res->pairs);
 	snprintf(line + at, sizeof line - (size_t)at, ", \"progress/done_frac\": %.6f, "
-		 "\"time/tokens_per_sec\": %.1f, \"time/total\": %.3f}\n",
+		 "\"time/tokens_per_sec\": %.1f, \"time/total\": %.3f}",
 		 (double)step / (double)r->total, (double)tokens / seconds, elapsed);
-	fputs(line, r->metrics);
-	fflush(r->metrics);
+	tk_train_opts_log_line(r->metrics, line);
 	if (!s->quiet)
 		fprintf(stderr, "step %" PRId64 "/%" PRId64 "  loss %.4f  lr %.3g  grad norm "
 			"%.4g  %.0f tok/s\n", step, r->total, res->loss, lr, norm,

@@ -312,6 +312,11 @@ int tk_rl_rollouts_writer_open(struct tk_tks_writer **out, const char *path,
 			       const char *tokenizer_fp, const char *model_fp, size_t vocab,
 			       const char *renderer);
 
+/* The step's progress line for a terminal or a log (no newline):
+ * "step N/TOTAL  reward R  len L  kl_sample_train K  grad norm G  S s". */
+void tk_rl_progress_line(const tk_rl_step_stats *st, int64_t step, int64_t total, char *buf,
+			 size_t cap);
+
 /* The step's metrics.jsonl line (malloc'd, no newline): env/..., optim/...,
  * time/... as tk-rl(1) lists them; total 0 when the run's length is open. */
 char *tk_rl_metrics_line(const tk_rl_step_stats *st, int64_t step, int64_t total,

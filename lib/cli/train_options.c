@@ -247,3 +247,9 @@ FILE *tk_train_opts_open_metrics(const char *rundir)
 		tk_die(TK_ECANTCREAT, "%s: %s", path, strerror(errno));
 	return f;
 }
+
+void tk_train_opts_log_line(FILE *metrics, const char *line)
+{
+	if (fprintf(metrics, "%s\n", line) < 0 || fflush(metrics))
+		tk_die(TK_EIO, "metrics.jsonl: %s", strerror(errno));
+}

@@ -108,6 +108,10 @@ FILE *tk_train_opts_open_metrics(const char *rundir);
  * to; 0 otherwise. */
 size_t tk_train_opts_resumed_micro(const tk_train_opts *o, const char *rundir);
 
+/* One line (without its newline) appended to metrics.jsonl and flushed;
+ * a write error exits 74. */
+void tk_train_opts_log_line(FILE *metrics, const char *line);
+
 /* --resume's warning when tk_run_resume_state repaired checkpoints.jsonl
  * (cut: the bytes of the dropped line; 0: nothing said). */
 void tk_train_opts_warn_cut(const char *rundir, size_t cut);

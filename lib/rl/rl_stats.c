@@ -5,6 +5,7 @@
 #include "tk_error.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -151,4 +152,16 @@ char *tk_rl_metrics_line(const tk_rl_step_stats *st, int64_t step, int64_t total
 	if (!line)
 		tk_fail(TK_EOSERR, "out of memory printing a metrics line");
 	return line;
+}
+
+void tk_rl_progress_line(const tk_rl_step_stats *st, int64_t step, int64_t total, char *buf,
+			 size_t cap)
+{
+	double n = (double)(st->samples ? st->samples : 1);
+	char of[32] = "";
+	if (total)
+		snprintf(of, sizeof of, "/%" PRId64, total);
+	snprintf(buf, cap, "step %" PRId64 "%s  reward %.4f  len %.1f  kl_sample_train %.2e  "
+		 "grad norm %.3g  %.1f s", step, of, st->reward_sum / n, (double)st->sampled / n,
+		 tk_rl_kl_v1(&st->up.kl), st->grad_norm, st->t_step);
 }
