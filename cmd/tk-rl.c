@@ -328,15 +328,6 @@ static void log_step(run *r, int64_t step, const tk_rl_step_stats *st)
 		fprintf(stderr, "%s\n", progress);
 }
 
-/* ---- --rollouts ---------------------------------------------------------- */
-
-static void open_rollouts(run *r)
-{
-	tk_check(tk_rl_rollouts_writer_open(&r->rollouts, r->s->rollouts, r->tok_fp, r->model_fp,
-					    (size_t)r->model->config.vocab,
-					    tk_renderer_name(r->renderer)));
-}
-
 /* ---- the loop ----------------------------------------------------------- */
 
 /* A failure of the step's own (the reward program, a NaN): stop the run
@@ -475,20 +466,7 @@ static void train_offline(run *r)
 	tk_rl_stream_close(in);
 }
 
-/* ---- --dump-prompts ----------------------------------------------------- */
-
-static void dump_prompts(run *r)
-{
-	tk_check(tk_rl_prompts_dump(r->env, (uint64_t)r->s->dump,
-				    strcmp(r->s->rundir, "rl-run") ? r->s->rundir : "-"));
-}
-
 /* ---- setup and end ------------------------------------------------------ */
-
-static void choose_lr(run *r)
-{
-	r->lr = tk_train_opts_lr(&r->s->train, &r->model->config, r->s->quiet);
-}
 
 /* The base model's logprobs: with LoRA the engine's bare base (no second
  * copy); --full changes the base itself, so the reference is a copy. */
@@ -522,11 +500,9 @@ static void open_trainer(run *r, const tk_train_config *tc)
 static void print_plan(const run *r)
 {
 	const settings *s = r->s;
+	tk_train_opts_print_trainer(&s->train, r->t, tk_backend_name(r->be), s->quiet);
 	if (s->quiet)
 		return;
-	fprintf(stderr, "tk-rl: %s, %s training, %zu trainable parameters, %.1f MiB on %s\n",
-		s->train.model, s->train.full ? "full" : "LoRA", tk_train_trainable(r->t),
-		(double)tk_train_memory(r->t) / 1048576.0, tk_backend_name(r->be));
 	if (s->from_stream)
 		fprintf(stderr, "tk-rl: offline from %s, %" PRId64 " records an update, %s loss, "
 			"lr %.4g\n", s->from_stream, s->batch, tk_rl_loss_name(s->loss.kind), r->lr);
@@ -549,7 +525,7 @@ static void setup(run *r)
 	}
 	if (s->dump)
 		return;
-	choose_lr(r);
+	r->lr = tk_train_opts_lr(&s->train, &r->model->config, s->quiet);
 	r->total = s->steps ? s->steps : s->from_stream ? 0 : 50;
 	// a pass holds at least one record: a prompt of up to 2048 tokens and its completion
 	size_t record = s->sample.max_tokens + 2048, positions = (size_t)r->model->config.max_positions;
@@ -566,15 +542,10 @@ static void setup(run *r)
 		resume(r);
 	r->metrics = tk_train_opts_open_metrics(s->rundir);
 	if (s->rollouts)
-		open_rollouts(r);
+		tk_check(tk_rl_rollouts_writer_open(&r->rollouts, s->rollouts, r->tok_fp, r->model_fp,
+						    (size_t)r->model->config.vocab,
+						    tk_renderer_name(r->renderer)));
 	print_plan(r);
-}
-
-static void write_final(run *r)
-{
-	save_state(r);
-	tk_train_opts_write_final(&r->s->train, r->s->rundir, r->t, r->model, r->lora,
-				  r->s->quiet);
 }
 
 static void teardown(run *r)
@@ -611,13 +582,16 @@ int main(int argc, char **argv)
 	r.started = tk_now();
 	setup(&r);
 	if (s.dump)
-		dump_prompts(&r);
+		tk_check(tk_rl_prompts_dump(r.env, (uint64_t)s.dump,
+					    strcmp(s.rundir, "rl-run") ? s.rundir : "-"));
 	else if (s.from_stream)
 		train_offline(&r);
 	else
 		train_online(&r);
-	if (!s.dump)
-		write_final(&r);
+	if (!s.dump) {
+		save_state(&r);
+		tk_train_opts_write_final(&s.train, s.rundir, r.t, r.model, r.lora, s.quiet);
+	}
 	teardown(&r);
 	return 0;
 }

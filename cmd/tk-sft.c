@@ -475,11 +475,9 @@ static void choose_lr(run *r)
 static void print_plan(const run *r)
 {
 	const settings *s = r->s;
+	tk_train_opts_print_trainer(&s->train, r->t, tk_backend_name(r->be), s->quiet);
 	if (s->quiet)
 		return;
-	fprintf(stderr, "tk-sft: %s, %s training, %zu trainable parameters, %.1f MiB on %s\n",
-		s->train.model, s->train.full ? "full" : "LoRA", tk_train_trainable(r->t),
-		(double)tk_train_memory(r->t) / 1048576.0, tk_backend_name(r->be));
 	fprintf(stderr, "tk-sft: %s: %zu records, %zu tokens; %" PRId64 " steps of %s %zu, "
 		"%zu tokens a pass; %s lr %.4g, warmup %" PRId64 ", clip %g; %s loss%s\n",
 		s->input, r->data->n_records, r->data->n_tokens, r->total,

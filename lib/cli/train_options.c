@@ -253,3 +253,12 @@ void tk_train_opts_log_line(FILE *metrics, const char *line)
 	if (fprintf(metrics, "%s\n", line) < 0 || fflush(metrics))
 		tk_die(TK_EIO, "metrics.jsonl: %s", strerror(errno));
 }
+
+void tk_train_opts_print_trainer(const tk_train_opts *o, const tk_train *t,
+				 const char *backend_name, int quiet)
+{
+	if (!quiet)
+		fprintf(stderr, "%s: %s, %s training, %zu trainable parameters, %.1f MiB on %s\n",
+			tk_program_name(), o->model, o->full ? "full" : "LoRA", tk_train_trainable(t),
+			(double)tk_train_memory(t) / 1048576.0, backend_name);
+}

@@ -108,6 +108,11 @@ FILE *tk_train_opts_open_metrics(const char *rundir);
  * to; 0 otherwise. */
 size_t tk_train_opts_resumed_micro(const tk_train_opts *o, const char *rundir);
 
+/* "CMD: MODEL, LoRA training, N trainable parameters, X MiB on BACKEND"
+ * on stderr (unless quiet): what a trainer holds. */
+void tk_train_opts_print_trainer(const tk_train_opts *o, const struct tk_train *t,
+				 const char *backend_name, int quiet);
+
 /* One line (without its newline) appended to metrics.jsonl and flushed;
  * a write error exits 74. */
 void tk_train_opts_log_line(FILE *metrics, const char *line);
