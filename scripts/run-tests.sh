@@ -70,6 +70,11 @@ else
 	echo "ok - bats # SKIP bats is not installed (scripts/deps.sh installs it)" | count_tap bats
 fi
 
+# The fuzz targets' short pass: each for a few seconds from its committed
+# corpus (TK_FUZZ_SECONDS, 0 for none), a skip line where clang with
+# libFuzzer is missing (tests/fuzz/README.md).
+run_suite fuzz 1 tests/fuzz/run.sh --tap
+
 if command -v mandoc >/dev/null; then
 	{
 		if out=$(mandoc -T lint -W warning man/* 2>&1) && [ -z "$out" ]; then
