@@ -366,7 +366,8 @@ static void one_step(run *r)
 		.room = {(size_t)r->model->config.max_positions, s->sample.max_tokens, r->micro},
 		.group_size = (size_t)s->group_size, .gen = &gen, .cut = s->sample.stops,
 		.n_cut = s->sample.n_stops, .scale_by_std = s->scale_std, .drop_flat = s->drop_flat,
-		.kl_coef = s->kl_coef, .ref = r->ref, .open_policy = open_policy, .ctx = r,
+		.kl_coef = s->kl_coef, .ref = r->ref, .ref_train = r->engine ? r->t : NULL,
+		.ref_micro = r->micro, .open_policy = open_policy, .ctx = r,
 	};
 	tk_rl_step_stats st = {0};
 	tk_rl_batch b;
@@ -468,14 +469,13 @@ static void train_offline(run *r)
 
 /* ---- setup and end ------------------------------------------------------ */
 
-/* The base model's logprobs: with LoRA the engine's bare base (no second
- * copy); --full changes the base itself, so the reference is a copy. */
+/* The base model's logprobs: with LoRA the trainer's own pass with the
+ * adapter left out (no second copy, no scorer); --full changes the base
+ * itself, so the reference is a copy. */
 static void open_reference(run *r)
 {
-	if (r->engine) {
-		tk_check(tk_eval_scorer_open_engine(&r->ref, r->engine, NULL, 1));
+	if (r->engine)
 		return;
-	}
 	tk_check(tk_model_load(&r->base, r->s->train.model));
 	tk_check(tk_eval_scorer_open(&r->ref, r->s->backend, r->s->threads, r->base, NULL, 1));
 }

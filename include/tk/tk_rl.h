@@ -293,6 +293,11 @@ int tk_rl_rollouts_advantages(tk_rl_rollout *ro, size_t n, int scale_by_std,
  * penalty coef · (q − base) folded into the advantages over the step. */
 int tk_rl_rollouts_kl(struct tk_eval_scorer *ref, tk_rl_rollout *ro, size_t n, double coef,
 		      tk_rl_step_stats *st);
+/* The same with the base's logprobs from the trainer with its adapter left
+ * out (tk_train_base_logprobs, passes of at most micro tokens): LoRA runs,
+ * no second model. */
+int tk_rl_rollouts_kl_base(struct tk_train *t, size_t micro, tk_rl_rollout *ro, size_t n,
+			   double coef, tk_rl_step_stats *st);
 /* The update's records (malloc'd, pointing into ro); with drop_flat the
  * samples of groups whose rewards are all equal are left out (counted in
  * st->dropped).  *tokens: completion tokens kept, the loss's denominator. */
@@ -382,8 +387,10 @@ typedef struct tk_rl_online {
 	const char *const *cut;             /* strings a completion's text is cut at */
 	size_t n_cut;
 	int scale_by_std, drop_flat;
-	double kl_coef;                     /* > 0: the penalty against ref */
-	struct tk_eval_scorer *ref;
+	double kl_coef;                     /* > 0: the penalty against the base: */
+	struct tk_eval_scorer *ref;         /* a scorer of it, or */
+	struct tk_train *ref_train;         /* the LoRA trainer without its adapter */
+	size_t ref_micro;                   /* ref_train's pass size */
 	int (*open_policy)(void *ctx, size_t slots, size_t context, struct tk_forward **out);
 	void *ctx;
 } tk_rl_online;

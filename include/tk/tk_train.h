@@ -143,6 +143,11 @@ typedef int (*tk_train_loss_fn)(void *ctx, const tk_train_batch *b, const float 
 int tk_train_forward_backward_fn(tk_train *t, const tk_train_batch *b, tk_train_loss_fn fn,
 				 void *ctx, tk_train_result *res, float *logprobs);
 
+/* The base model's logprobs of b's tokens, the adapter left out (a KL or
+ * DPO reference at the cost of a forward, with no second copy of the
+ * weights): logprobs (n) as forward_backward's.  LoRA training only. */
+int tk_train_base_logprobs(tk_train *t, const tk_train_batch *b, float *logprobs);
+
 /* The same without gradients (evaluation). */
 int tk_train_forward(tk_train *t, const tk_train_batch *b,
 		     const tk_train_loss *loss, tk_train_result *res,

@@ -43,7 +43,9 @@ static int sample(const tk_rl_online *o, int64_t step, tk_rl_batch *b, size_t *s
 static int prepare(const tk_rl_online *o, tk_rl_batch *b, tk_rl_step_stats *st)
 {
 	int rc = tk_rl_rollouts_advantages(b->ro, b->n, o->scale_by_std, st);
-	if (!rc && o->kl_coef > 0 && o->ref)
+	if (!rc && o->kl_coef > 0 && o->ref_train)
+		rc = tk_rl_rollouts_kl_base(o->ref_train, o->ref_micro, b->ro, b->n, o->kl_coef, st);
+	else if (!rc && o->kl_coef > 0 && o->ref)
 		rc = tk_rl_rollouts_kl(o->ref, b->ro, b->n, o->kl_coef, st);
 	if (rc)
 		return rc;

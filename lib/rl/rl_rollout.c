@@ -10,6 +10,7 @@
 #include "tk_sampler.h"
 #include "tk_tks.h"
 #include "tk_tokenizer.h"
+#include "tk_train.h"
 #include "tk_utf8.h"
 
 #include <cjson/cJSON.h>
@@ -159,25 +160,73 @@ static void flat_close(flat *fl)
 	free(fl->q), free(fl->base), free(fl->mask), free(fl->adv);
 }
 
+/* The penalty folded into the advantages once fl.base holds the base's
+ * logprobs; fl.q, mask and adv are copied from ro here. */
+static void fold_penalty(flat *fl, tk_rl_rollout *ro, size_t n, double coef, tk_rl_step_stats *st)
+{
+	size_t at = 0;
+	for (size_t i = 0; i < n; at += ro[i].n, i++) {
+		memcpy(fl->q + at, ro[i].sampler, ro[i].n * sizeof *fl->q);
+		memcpy(fl->mask + at, ro[i].mask, ro[i].n * sizeof *fl->mask);
+		memcpy(fl->adv + at, ro[i].adv, ro[i].n * sizeof *fl->adv);
+	}
+	st->kl_base = tk_rl_kl_penalty(fl->q, fl->base, fl->mask, fl->total, coef, fl->adv);
+	st->has_kl_base = 1;
+	at = 0;
+	for (size_t i = 0; i < n; at += ro[i].n, i++)
+		memcpy(ro[i].adv, fl->adv + at, ro[i].n * sizeof *fl->adv);
+}
+
 int tk_rl_rollouts_kl(tk_eval_scorer *ref, tk_rl_rollout *ro, size_t n, double coef,
 		      tk_rl_step_stats *st)
 {
 	flat fl;
 	int rc = flat_open(&fl, ro, n);
 	size_t at = 0;
-	for (size_t i = 0; !rc && i < n; at += ro[i].n, i++) {
+	for (size_t i = 0; !rc && i < n; at += ro[i].n, i++)
 		rc = tk_eval_scorer_sequence(ref, ro[i].tokens, ro[i].n, fl.base + at);
-		memcpy(fl.q + at, ro[i].sampler, ro[i].n * sizeof *fl.q);
-		memcpy(fl.mask + at, ro[i].mask, ro[i].n * sizeof *fl.mask);
-		memcpy(fl.adv + at, ro[i].adv, ro[i].n * sizeof *fl.adv);
+	if (!rc)
+		fold_penalty(&fl, ro, n, coef, st);
+	flat_close(&fl);
+	return rc;
+}
+
+/* Rollouts first.. packed into one pass of at most micro tokens: the
+ * base's logprobs of each into base (their tokens back to back). */
+static int base_pass(tk_train *t, size_t micro, const tk_rl_rollout *ro, size_t n,
+		     size_t *first, int32_t *tokens, size_t *starts, float *base)
+{
+	size_t i = *first, at = 0, records = 0;
+	starts[0] = 0;
+	while (i < n && (records == 0 || at + ro[i].n <= micro)) {
+		memcpy(tokens + at, ro[i].tokens, ro[i].n * sizeof *tokens);
+		at += ro[i++].n;
+		starts[++records] = at;
 	}
-	if (!rc) {
-		st->kl_base = tk_rl_kl_penalty(fl.q, fl.base, fl.mask, fl.total, coef, fl.adv);
-		st->has_kl_base = 1;
-		at = 0;
-		for (size_t i = 0; i < n; at += ro[i].n, i++)
-			memcpy(ro[i].adv, fl.adv + at, ro[i].n * sizeof *fl.adv);
+	tk_train_batch b = {at, records, tokens, NULL, starts};
+	*first = i;
+	return tk_train_base_logprobs(t, &b, base);
+}
+
+int tk_rl_rollouts_kl_base(tk_train *t, size_t micro, tk_rl_rollout *ro, size_t n, double coef,
+			   tk_rl_step_stats *st)
+{
+	flat fl;
+	int rc = flat_open(&fl, ro, n);
+	int32_t *tokens = tk_calloc(micro ? micro : 1, sizeof *tokens);
+	size_t *starts = tk_calloc(n + 1, sizeof *starts);
+	if (!rc && (!tokens || !starts))
+		rc = TK_EOSERR;
+	for (size_t i = 0, at = 0; !rc && i < n;) {
+		size_t from = i;
+		rc = base_pass(t, micro, ro, n, &i, tokens, starts, fl.base + at);
+		for (; from < i; from++)
+			at += ro[from].n;
 	}
+	if (!rc)
+		fold_penalty(&fl, ro, n, coef, st);
+	free(tokens);
+	free(starts);
 	flat_close(&fl);
 	return rc;
 }

@@ -314,6 +314,23 @@ int tk_train_forward_backward_fn(tk_train *t, const tk_train_batch *b, tk_train_
 	return rc;
 }
 
+int tk_train_base_logprobs(tk_train *t, const tk_train_batch *b, float *logprobs)
+{
+	if (!t->lora_rank)
+		return tk_fail(TK_EUSAGE, "train: the base's logprobs need an adapter to leave out");
+	int rc = check_batch(t, b);
+	if (rc)
+		return rc;
+	stage(t, b);
+	tk_backend_zero(t->be, t->a.coef, b->n * sizeof *t->a.coef);
+	rc = tr_forward(t, b->n, b->n_records, 1);
+	if (!rc)
+		rc = unembed(t, b->n, 0);
+	if (!rc)
+		copy_logprobs(t, b, logprobs);
+	return rc;
+}
+
 int tk_train_forward(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 		     tk_train_result *res, float *logprobs)
 {

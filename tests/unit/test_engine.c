@@ -118,6 +118,44 @@ static void test_live_adapter(void)
 	live_adapter(FIX "tiny-qwen3");
 }
 
+/* The base's logprobs from a trainer whose adapter has trained: those of
+ * a new adapter (B = 0 adds exact zeros), bit for bit. */
+static void test_base_logprobs(void)
+{
+	tk_model *m;
+	TKT_CHECK(tk_model_load(&m, FIX "tiny-qwen3") == 0, "%s", tk_error_message());
+	tk_lora *trained, *fresh;
+	tk_lora_config lc = {4, 8, TK_LORA_ALL};
+	TKT_CHECK(tk_lora_create(&trained, m, &lc, 3) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_lora_create(&fresh, m, &lc, 4) == 0, "%s", tk_error_message());
+	tk_train *t, *u;
+	tk_train_config tc = {0, 64};
+	TKT_CHECK(tk_train_open(&t, be, m, trained, &tc) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_train_open(&u, be, m, fresh, &tc) == 0, "%s", tk_error_message());
+	train_two_steps(t);
+	float w[18], base[18], want[18], policy[18];
+	size_t starts[3] = {0, 9, 18};
+	for (size_t i = 0; i < 18; i++)
+		w[i] = i % 9 != 0;
+	tk_train_batch b = {18, 2, &prompt[0][0], w, starts};
+	tk_train_loss loss = {TK_TRAIN_CE, TK_TRAIN_PER_TOKEN, 16, 0};
+	tk_train_result res;
+	TKT_CHECK(tk_train_base_logprobs(t, &b, base) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_train_forward(u, &b, &loss, &res, want) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_train_forward(t, &b, &loss, &res, policy) == 0, "%s", tk_error_message());
+	check_same(base, want, 18, "base logprobs vs a new adapter's");
+	TKT_CHECK(memcmp(base, policy, sizeof base) != 0, "the trained adapter changes them");
+	tk_train *full;
+	tk_train_config fc = {1, 64};
+	TKT_CHECK(tk_train_open(&full, be, m, NULL, &fc) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_train_base_logprobs(full, &b, base) == TK_EUSAGE, "full training has no base");
+	tk_train_close(full);
+	tk_train_close(t);
+	tk_train_close(u);
+	tk_lora_free(trained), tk_lora_free(fresh);
+	tk_model_free(m);
+}
+
 static void test_adapters_by_name(void)
 {
 	tk_model *m, *other;
@@ -158,6 +196,7 @@ int main(void)
 		return 1;
 	}
 	TKT_RUN(test_live_adapter);
+	TKT_RUN(test_base_logprobs);
 	TKT_RUN(test_adapters_by_name);
 	tk_backend_close(be);
 	return tkt_done();
