@@ -206,8 +206,6 @@ static void open_env(run *r)
 	tk_check(tk_env_opts_open(&r->s->envo, r->s->seed, &r->env));
 }
 
-/* ---- rendering and sampling ---------------------------------------------- */
-
 /* ---- run folder, checkpoints, resume ------------------------------------ */
 
 
@@ -290,8 +288,6 @@ static _Noreturn void stop_run(run *r, int rc, const char *what)
 	       "--resume %s", what, tk_train_steps(r->t) + 1, r->last_state, r->s->rundir);
 }
 
-/* ---- the update --------------------------------------------------------- */
-
 static void stop_on_nan(run *r, const char *what, double value)
 {
 	char msg[256];
@@ -313,8 +309,6 @@ static void update(run *r, const tk_rl_record *recs, size_t n, double denominato
 	if (tk_train_opts_optim_step(&s->train, r->t, r->lr, r->total, &st->lr, &st->grad_norm))
 		stop_on_nan(r, "the gradient norm", st->grad_norm);
 }
-
-/* ---- metrics ------------------------------------------------------------ */
 
 static void log_step(run *r, int64_t step, const tk_rl_step_stats *st)
 {
@@ -351,6 +345,14 @@ static int open_policy(void *ctx, size_t slots, size_t context, tk_forward **f)
 	return rc ? rc : tk_forward_open(f, r->be, r->model, NULL, slots, context, 1024);
 }
 
+/* Sampled: the backend back to training's setting (KL pass, update). */
+static void close_policy(void *ctx, tk_forward *f)
+{
+	run *r = ctx;
+	tk_forward_close(f);
+	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
+}
+
 static void one_step(run *r)
 {
 	const settings *s = r->s;
@@ -367,7 +369,8 @@ static void one_step(run *r)
 		.group_size = (size_t)s->group_size, .gen = &gen, .cut = s->sample.stops,
 		.n_cut = s->sample.n_stops, .scale_by_std = s->scale_std, .drop_flat = s->drop_flat,
 		.kl_coef = s->kl_coef, .ref = r->ref, .ref_train = r->engine ? r->t : NULL,
-		.ref_micro = r->micro, .open_policy = open_policy, .ctx = r,
+		.ref_micro = r->micro, .open_policy = open_policy, .close_policy = close_policy,
+		.ctx = r,
 	};
 	tk_rl_step_stats st = {0};
 	tk_rl_batch b;

@@ -377,7 +377,8 @@ void tk_rl_prompts_free(tk_rl_prompts *sp);
  * completions are sampled, what the rollouts get, and the policy: a
  * forward of `slots` sequences of `context` positions, opened by the
  * caller for each step (the trainer's live adapter on an engine) and
- * closed here after sampling. */
+ * closed after sampling by close_policy (which may also set the backend
+ * back for training, e.g. for the KL reference's pass). */
 typedef struct tk_rl_online {
 	tk_rl_env *env;
 	const struct tk_renderer *renderer;
@@ -392,6 +393,7 @@ typedef struct tk_rl_online {
 	struct tk_train *ref_train;         /* the LoRA trainer without its adapter */
 	size_t ref_micro;                   /* ref_train's pass size */
 	int (*open_policy)(void *ctx, size_t slots, size_t context, struct tk_forward **out);
+	void (*close_policy)(void *ctx, struct tk_forward *f); /* NULL: tk_forward_close */
 	void *ctx;
 } tk_rl_online;
 

@@ -33,7 +33,10 @@ static int sample(const tk_rl_online *o, int64_t step, tk_rl_batch *b, size_t *s
 	rc = tk_rl_rollouts_sample(f, o->gen, o->renderer, o->cut, o->n_cut, b->prompts.ids,
 				   b->prompts.n, o->group_size, (uint64_t)(step - 1) * b->prompts.n,
 				   &b->ro, sampled);
-	tk_forward_close(f);
+	if (o->close_policy)
+		o->close_policy(o->ctx, f);
+	else
+		tk_forward_close(f);
 	if (!rc)
 		b->n = n;
 	return rc;
