@@ -91,20 +91,27 @@ uint16_t tk_f32_to_bf16(float f)
 	return (uint16_t)(u >> 16);
 }
 
+/* The i-th 16-bit value of src, which a file may place at an odd address. */
+static uint16_t half_at(const unsigned char *src, size_t i)
+{
+	uint16_t h;
+	memcpy(&h, src + 2 * i, sizeof h);
+	return h;
+}
+
 void tk_dtype_to_f32(int dtype, const void *src, float *dst, size_t n)
 {
-	const uint16_t *h = src;
 	switch (dtype) {
 	case TK_F32:
 		memcpy(dst, src, n * 4);
 		break;
 	case TK_F16:
 		for (size_t i = 0; i < n; i++)
-			dst[i] = tk_f16_to_f32(h[i]);
+			dst[i] = tk_f16_to_f32(half_at(src, i));
 		break;
 	case TK_BF16:
 		for (size_t i = 0; i < n; i++)
-			dst[i] = tk_bf16_to_f32(h[i]);
+			dst[i] = tk_bf16_to_f32(half_at(src, i));
 		break;
 	default:
 		break;
@@ -113,18 +120,22 @@ void tk_dtype_to_f32(int dtype, const void *src, float *dst, size_t n)
 
 void tk_dtype_from_f32(int dtype, const float *src, void *dst, size_t n)
 {
-	uint16_t *h = dst;
+	unsigned char *out = dst;
 	switch (dtype) {
 	case TK_F32:
 		memcpy(dst, src, n * 4);
 		break;
 	case TK_F16:
-		for (size_t i = 0; i < n; i++)
-			h[i] = tk_f32_to_f16(src[i]);
+		for (size_t i = 0; i < n; i++) {
+			uint16_t h = tk_f32_to_f16(src[i]);
+			memcpy(out + 2 * i, &h, sizeof h);
+		}
 		break;
 	case TK_BF16:
-		for (size_t i = 0; i < n; i++)
-			h[i] = tk_f32_to_bf16(src[i]);
+		for (size_t i = 0; i < n; i++) {
+			uint16_t h = tk_f32_to_bf16(src[i]);
+			memcpy(out + 2 * i, &h, sizeof h);
+		}
 		break;
 	default:
 		break;

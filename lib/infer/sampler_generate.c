@@ -91,8 +91,10 @@ static int gen_alloc(gen *g)
 
 static void gen_free(gen *g)
 {
-	for (size_t i = 0; g->items && i < g->n_reqs; i++)
+	for (size_t i = 0; g->items && i < g->n_reqs; i++) {
 		free(g->items[i].tokens);
+		free(g->items[i].logprobs);
+	}
 	free(g->items);
 	free(g->slot_item);
 	free(g->row);

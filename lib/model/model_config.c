@@ -169,7 +169,8 @@ static int read_window(tk_model_config *c, const cJSON *root, const char *what)
 	c->full_attention_layers = mistral ? 0 : 28; // Qwen2Config's default
 	if ((rc = get_bool(root, "use_sliding_window", &use, what)) ||
 	    (rc = get_int(root, "sliding_window", 1, 1 << 30, &c->sliding_window, what)) ||
-	    (rc = get_int(root, "max_window_layers", 0, 100000, &c->full_attention_layers, what)))
+	    (qwen && (rc = get_int(root, "max_window_layers", 0, 100000,
+				   &c->full_attention_layers, what))))
 		return rc;
 	if (qwen && !use)
 		c->sliding_window = 0;

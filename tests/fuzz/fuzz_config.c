@@ -9,19 +9,6 @@
 #include "tk_error.h"
 #include "tk_model.h"
 
-/* Known bug, open (tests/fuzz/known-bugs/config/): a Mistral config's
- * max_window_layers, Qwen's key, is taken as full-attention layers, which
- * transformers' Mistral does not have and to_json does not write back.
- * The round trip is not checked on such configs, so that the fuzzer looks
- * for other bugs, unless TK_FUZZ_STRICT is set (run.sh sets it for the
- * known-bug inputs). */
-static int known_bug(const tk_model_config *c)
-{
-	const char *strict = getenv("TK_FUZZ_STRICT");
-	return !(strict && *strict) && !strcmp(c->architecture, "mistral") &&
-	       c->full_attention_layers != 0;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc, (void)argv;
@@ -32,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *text = fuzz_strndup(data, size);
 	tk_model_config c;
-	if (tk_model_config_from_json(&c, text, "fuzz config.json") == TK_OK && !known_bug(&c)) {
+	if (tk_model_config_from_json(&c, text, "fuzz config.json") == TK_OK) {
 		tk_model_config_validate(&c, "fuzz config.json");
 		char *json = tk_model_config_to_json(&c);
 		FUZZ_REQUIRE(json != NULL, "to_json failed: %s", tk_error_message());
