@@ -215,8 +215,9 @@ static tk_gen_request *make_requests(const tk_prompts *ps, size_t n)
 		tk_die(TK_EOSERR, "out of memory");
 	for (size_t i = 0; i < ps->n; i++)
 		for (size_t j = 0; j < n; j++)
-			reqs[i * n + j] = (tk_gen_request){ps->v[i].ids.ids, ps->v[i].ids.n,
-							   ((uint64_t)i << 32) | j};
+			reqs[i * n + j] = (tk_gen_request){.prompt = ps->v[i].ids.ids,
+							   .prompt_len = ps->v[i].ids.n,
+							   .stream = ((uint64_t)i << 32) | j};
 	return reqs;
 }
 

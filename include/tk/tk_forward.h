@@ -93,6 +93,9 @@ int tk_forward_run(tk_forward *f, const tk_forward_batch *b, float *logits);
 
 /* Forgets slot's tokens (its next run starts at position 0). */
 void tk_forward_clear(tk_forward *f, size_t slot);
+/* Keeps the first n tokens of slot (all when it holds fewer): a
+ * conversation's next turn continues after the part that still agrees. */
+void tk_forward_truncate(tk_forward *f, size_t slot, size_t n);
 /* Makes slot dst hold the same cache as src (n samples of one prompt share
  * its prefill).  dst == src is a no-op. */
 void tk_forward_fork(tk_forward *f, size_t dst, size_t src);

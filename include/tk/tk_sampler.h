@@ -83,6 +83,12 @@ typedef struct tk_gen_request {
 	const int32_t *prompt;   /* (prompt_len) */
 	size_t prompt_len;       /* >= 1 and < the forward's context */
 	uint64_t stream;         /* RNG stream, e.g. prompt index · n + sample */
+	/* With tk_gen_options.pinned: the slot the request runs in, and how
+	 * many leading prompt tokens that slot already holds from an earlier
+	 * call (the caller vouches they are prompt[0..cached), e.g. the last
+	 * turn's prompt and completion); only the rest is prefilled. */
+	size_t slot;
+	size_t cached;           /* < prompt_len, <= tk_forward_length(slot) */
 } tk_gen_request;
 
 typedef struct tk_gen_result {
@@ -107,6 +113,12 @@ typedef struct tk_gen_options {
 	const char *const *stop_strings;
 	size_t n_stop_strings;
 	const struct tk_tokenizer *tok;
+	/* Requests run in their own slots (< batch), which keep their cache
+	 * between calls: a multi-turn conversation prefills only what its
+	 * last turn added.  A request waits for its slot to be free; requests
+	 * start in order.  After the call a slot holds its request's prompt
+	 * and completion but the completion's last token. */
+	int pinned;
 } tk_gen_options;
 
 /* Called once per request, in request order; the result is valid during

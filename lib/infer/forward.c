@@ -176,6 +176,12 @@ void tk_forward_clear(tk_forward *f, size_t slot)
 		f->lengths[slot] = 0;
 }
 
+void tk_forward_truncate(tk_forward *f, size_t slot, size_t n)
+{
+	if (slot < f->seqs && n < f->lengths[slot])
+		f->lengths[slot] = n;
+}
+
 void tk_forward_fork(tk_forward *f, size_t dst, size_t src)
 {
 	if (dst == src || dst >= f->seqs || src >= f->seqs)

@@ -50,6 +50,14 @@ static int check_requests(const gen *g)
 	if (g->batch == 0 || g->batch > tk_forward_slots(g->f))
 		return tk_fail(TK_EUSAGE, "batch %zu: the forward has %zu slots", g->batch,
 			       tk_forward_slots(g->f));
+	for (size_t i = 0; g->o->pinned && i < g->n_reqs; i++) {
+		const tk_gen_request *r = &g->reqs[i];
+		if (r->slot >= g->batch || r->cached >= r->prompt_len ||
+		    r->cached > tk_forward_length(g->f, r->slot))
+			return tk_fail(TK_EUSAGE, "request %zu: slot %zu (of %zu) holding %zu of its "
+				       "%zu tokens cannot continue it", i, r->slot, g->batch,
+				       r->cached, r->prompt_len);
+	}
 	if (g->o->n_stop_strings && !g->o->tok)
 		return tk_fail(TK_EUSAGE, "stop strings need a tokenizer");
 	return TK_OK;
@@ -134,35 +142,58 @@ static void add_run(gen *g, size_t *nb, size_t *nt, size_t slot, const int32_t *
 	*nt += count;
 }
 
-static int same_prompt(const tk_gen_request *a, const tk_gen_request *b)
+/* Pinned requests are rendered one by one, so equal prompts are found by
+ * their tokens; either way a shared prefill gives the same bits. */
+static int same_prompt(const tk_gen_options *o, const tk_gen_request *a, const tk_gen_request *b)
 {
-	return a->prompt == b->prompt && a->prompt_len == b->prompt_len;
+	if (a->prompt_len != b->prompt_len)
+		return 0;
+	if (!o->pinned)
+		return a->prompt == b->prompt;
+	return a->cached == 0 && b->cached == 0 &&
+	       !memcmp(a->prompt, b->prompt, a->prompt_len * sizeof *a->prompt);
 }
 
-/* Fills free slots with the next requests; a request with the prompt of
- * the one started just before it follows that one's prefill (leader). */
-static int fill_slots(gen *g, size_t *nb, size_t *nt, size_t *leader)
+/* Request i starts in slot s: its prompt's new tokens join the run, or
+ * it follows the prefill of the request started just before it, when
+ * that one has the same prompt (*last_slot, *last_req: that request). */
+static void place(gen *g, size_t i, size_t s, size_t *nb, size_t *nt, size_t *last_slot,
+		  size_t *last_req)
+{
+	const tk_gen_request *r = &g->reqs[i];
+	size_t keep = g->o->pinned ? r->cached : 0;
+	g->slot_item[s] = i;
+	tk_forward_truncate(g->f, s, keep);
+	if (*last_slot != NONE && same_prompt(g->o, r, &g->reqs[*last_req])) {
+		g->leader[s] = *last_slot;
+	} else {
+		add_run(g, nb, nt, s, r->prompt + keep, r->prompt_len - keep);
+		*last_slot = s;
+	}
+	*last_req = i;
+}
+
+/* Fills free slots with the next requests, in order; a pinned request
+ * waits for its own slot. */
+static int fill_slots(gen *g, size_t *nb, size_t *nt)
 {
 	size_t last_slot = NONE, last_req = NONE;
-	for (size_t s = 0; s < g->batch; s++) {
-		leader[s] = NONE;
-		while (g->slot_item[s] == NONE && g->next < g->n_reqs) {
-			size_t i = g->next++;
-			int need = start_item(g, i);
-			if (need < 0)
-				return TK_EOSERR;
-			if (!need)
-				continue;
-			g->slot_item[s] = i;
-			tk_forward_clear(g->f, s);
-			if (last_slot != NONE && same_prompt(&g->reqs[i], &g->reqs[last_req])) {
-				leader[s] = last_slot;
-			} else {
-				add_run(g, nb, nt, s, g->reqs[i].prompt, g->reqs[i].prompt_len);
-				last_slot = s;
-			}
-			last_req = i;
+	for (size_t s = 0; s < g->batch; s++)
+		g->leader[s] = NONE;
+	for (size_t s = 0; s < g->batch && g->next < g->n_reqs;) {
+		size_t i = g->next, at = g->o->pinned ? g->reqs[i].slot : s;
+		if (g->slot_item[at] != NONE) {
+			if (g->o->pinned)
+				break;
+			s++;
+			continue;
 		}
+		g->next++;
+		int need = start_item(g, i);
+		if (need < 0)
+			return TK_EOSERR;
+		if (need)
+			place(g, i, at, nb, nt, &last_slot, &last_req);
 	}
 	return TK_OK;
 }
@@ -242,7 +273,7 @@ static int step(gen *g)
 		if (i != NONE)
 			add_run(g, &nb, &nt, s, &g->items[i].tokens[g->items[i].n - 1], 1);
 	}
-	int rc = fill_slots(g, &nb, &nt, leader);
+	int rc = fill_slots(g, &nb, &nt);
 	if (rc || nb == 0)
 		return rc;
 	tk_forward_batch b = {nb, g->b_slots, g->b_counts, g->b_tokens, 0};

@@ -90,7 +90,8 @@ int tk_rl_rollouts_sample(struct tk_forward *f, const tk_gen_options *o,
 		ro[i].group = i / group_size;
 		// stream: the prompt's number in the run and the sample's in its group
 		uint64_t k = first + i / group_size;
-		reqs[i] = (tk_gen_request){ids->ids, ids->n, k * group_size + i % group_size};
+		reqs[i] = (tk_gen_request){.prompt = ids->ids, .prompt_len = ids->n,
+					  .stream = k * group_size + i % group_size};
 	}
 	tk_gen_options go = *o;
 	go.batch = tk_forward_slots(f);

@@ -48,11 +48,11 @@ static const int32_t prompt_b[] = {1, 88, 7};
 static void requests(tk_gen_request *reqs)
 {
 	/* two samples of a, one of b, two of a again (not next to the first) */
-	reqs[0] = (tk_gen_request){prompt_a, 5, 0};
-	reqs[1] = (tk_gen_request){prompt_a, 5, 1};
-	reqs[2] = (tk_gen_request){prompt_b, 3, 2};
-	reqs[3] = (tk_gen_request){prompt_a, 5, 3};
-	reqs[4] = (tk_gen_request){prompt_a, 5, 4};
+	reqs[0] = (tk_gen_request){.prompt = prompt_a, .prompt_len = 5, .stream = 0};
+	reqs[1] = (tk_gen_request){.prompt = prompt_a, .prompt_len = 5, .stream = 1};
+	reqs[2] = (tk_gen_request){.prompt = prompt_b, .prompt_len = 3, .stream = 2};
+	reqs[3] = (tk_gen_request){.prompt = prompt_a, .prompt_len = 5, .stream = 3};
+	reqs[4] = (tk_gen_request){.prompt = prompt_a, .prompt_len = 5, .stream = 4};
 }
 
 static int generate(collected *c, tk_gen_options *o, const tk_gen_request *reqs, size_t n,
@@ -141,6 +141,54 @@ static void test_stop_strings_need_a_tokenizer(void)
 	TKT_CHECK(generate(&c, &o, reqs, 1, 64) == TK_EUSAGE, "stop strings without a tokenizer");
 }
 
+/* A second turn continues the first in its pinned slot: only the tokens
+ * the turn adds are prefilled, and the samples are the bits a fresh
+ * forward gives for the whole conversation. */
+static void test_pinned_slots_continue_a_conversation(void)
+{
+	tk_gen_options o = {.params = {1.0f, 0, 1.0f}, .seed = 5, .max_tokens = 6, .batch = 2,
+			    .logprobs = 1, .pinned = 1};
+	tk_gen_request reqs[2] = {{.prompt = prompt_a, .prompt_len = 5, .stream = 0, .slot = 1},
+				  {.prompt = prompt_b, .prompt_len = 3, .stream = 1, .slot = 0}};
+	tk_forward *f;
+	TKT_CHECK(tk_forward_open(&f, be, model, NULL, 2, 64, 64) == TK_OK, "%s", tk_error_message());
+	static collected first, second, fresh;
+	TKT_CHECK(tk_generate(f, &o, reqs, 2, keep, &first) == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(tk_forward_length(f, 1) == 5 + first.n[0] - 1, "slot 1 holds %zu",
+		  tk_forward_length(f, 1));
+	/* turn 2 of conversation a: prompt, completion, two observation tokens */
+	int32_t turn[32];
+	size_t n = 0;
+	memcpy(turn, prompt_a, sizeof prompt_a);
+	n = 5;
+	memcpy(turn + n, first.tokens[0], first.n[0] * sizeof *turn);
+	n += first.n[0];
+	turn[n++] = 11;
+	turn[n++] = 12;
+	tk_gen_request next = {.prompt = turn, .prompt_len = n, .stream = 9, .slot = 1,
+			       .cached = tk_forward_length(f, 1)};
+	TKT_CHECK(tk_generate(f, &o, &next, 1, keep, &second) == TK_OK, "%s", tk_error_message());
+	/* a slot can also keep less than it holds (a turn that changed its end) */
+	next.cached = 3;
+	static collected partial;
+	TKT_CHECK(tk_generate(f, &o, &next, 1, keep, &partial) == TK_OK, "%s", tk_error_message());
+	/* a request may not claim more than its slot holds */
+	next.cached = n - 1;
+	tk_forward_clear(f, 1);
+	TKT_CHECK(tk_generate(f, &o, &next, 1, keep, &partial) == TK_EUSAGE, "claimed cache accepted");
+	tk_forward_close(f);
+	tk_gen_options plain = o;
+	plain.pinned = 0;
+	next.cached = 0;
+	TKT_CHECK(generate(&fresh, &plain, &next, 1, 64) == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(second.n[0] == fresh.n[0] && fresh.n[0] > 0 &&
+		  !memcmp(second.tokens[0], fresh.tokens[0], fresh.n[0] * sizeof(int32_t)) &&
+		  !memcmp(second.logprobs[0], fresh.logprobs[0], fresh.n[0] * sizeof(float)),
+		  "the continued turn differs from a fresh prefill");
+	TKT_CHECK(!memcmp(partial.tokens[0], fresh.tokens[0], fresh.n[0] * sizeof(int32_t)),
+		  "a partly kept cache differs");
+}
+
 int main(void)
 {
 	if (tk_backend_open(&be, "cpu", 0) || tk_model_load(&model, "tests/fixtures/tiny-llama")) {
@@ -150,6 +198,7 @@ int main(void)
 	TKT_RUN(test_same_results_whatever_the_batch);
 	TKT_RUN(test_stops_and_limits);
 	TKT_RUN(test_stop_strings_need_a_tokenizer);
+	TKT_RUN(test_pinned_slots_continue_a_conversation);
 	tk_model_free(model);
 	tk_backend_close(be);
 	return tkt_done();
