@@ -122,9 +122,9 @@ class TicTacToe:
 
     def prompt(self, g, mark, before=""):
         return {"role": "user", "content":
-                "%sYou play %s in tic-tac-toe%s. The board (free cells show their number):\n%s\n"
+                "%sYou play %s in tic-tac-toe. The board (free cells show their number):\n%s\n"
                 "Answer with 'Move: N', N a free cell from 1 to 9."
-                % (before, mark, "" if g["opponent"] else " against yourself", show(g["board"]))}
+                % (before, mark, show(g["board"]))}
 
     def reset(self, r):
         a = self.a
