@@ -24,11 +24,12 @@ whatever order they come.  It checks that:
     program must exit 0 without another line.
 
 Prints one JSON line of results on stdout (episodes, how they ended,
-requests/replies, turns, mean return per seat, each metric's mean over the
+requests/replies, replies that came before an earlier request's, turns, mean return per seat, each metric's mean over the
 episodes) and exits 1 with a message on stderr at the first violation.
 --dump FILE writes each episode's conversations, returns and metrics.
 
-Players (--player for policy seats, one name, or one per seat "A,B";
+Players (--player for policy seats: given once, it plays every policy
+seat; given several times, the first plays seat 0, the second seat 1, ...;
 --partner-player for partner seats):
   say:TEXT[|TEXT...]   answer these texts in turn (cycling)
   guess-binary         binary search on "too high"/"too low" (guess_number)
@@ -239,7 +240,7 @@ class Driver:
         self.next_req = 0
         self.asked = {}      # req -> request, until answered
         self.answered = set()
-        self.requests = self.replies = 0
+        self.requests = self.replies = self.out_of_order = 0
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self):
@@ -286,6 +287,8 @@ class Driver:
                 raise Violation("a reply to req %d, never asked: %.200r" % (n, raw))
             if n not in want:
                 raise Violation("reply to req %d, asked in an earlier round" % n)
+            if n != min(want):
+                self.out_of_order += 1
             self.answered.add(n)
             del self.asked[n]
             self.replies += 1
@@ -370,7 +373,7 @@ def main():
     ap.add_argument("--group-size", type=int, default=4)
     ap.add_argument("--split", default="train", choices=["train", "test"])
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--player", default="say:hello")
+    ap.add_argument("--player", action="append", help="a player (repeat: one per seat)")
     ap.add_argument("--partner-player", default="say:yes")
     ap.add_argument("--max-turns", type=int, default=50, help="close an episode at this many turns (50)")
     ap.add_argument("--close-after", type=int, default=0, help="close every episode after this many turns")
@@ -380,7 +383,7 @@ def main():
     ap.add_argument("cmd", nargs="+", help="the environment command (after --)")
     a = ap.parse_args()
     cmd = a.cmd[0] if len(a.cmd) == 1 else a.cmd
-    pnames = a.player.split(",")
+    pnames = a.player or ["say:hello"]
     players = [player(n) for n in pnames]
     partner = player(a.partner_player)
     rng = random.Random(a.seed)
@@ -487,6 +490,7 @@ def main():
             dump.write(json.dumps({k: ep.get(k) for k in ("id", "group", "index", "seed", "seats", "tools", "convs",
                                                       "returns", "metrics", "end", "turn", "error")}) + "\n")
     res = {"episodes": n, "ended": ends, "requests": d.requests, "replies": d.replies,
+           "out_of_order": d.out_of_order,
            "turns": round(sum(ep["turn"] for ep in eps_all) / max(1, n), 4),
            "returns": [round(sum(ep["returns"][k] for ep in fin if k < len(ep["returns"])) / max(1, len(fin)), 4)
                        for k in range(nseat)],
