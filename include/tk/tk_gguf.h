@@ -28,10 +28,13 @@ enum tk_gguf_vtype {
 	TK_GGUF_FLOAT64 = 12, TK_GGUF_VTYPE_COUNT
 };
 
-/* The ggml tensor types tk reads (others are refused). */
+/* The ggml tensor types tk reads (others are refused).  The k-quants
+ * (Q2_K..Q8_K) come in blocks of 256 elements, the others of 32 (or 1). */
 enum tk_ggml_type {
 	TK_GGML_F32 = 0, TK_GGML_F16 = 1, TK_GGML_Q4_0 = 2, TK_GGML_Q4_1 = 3,
-	TK_GGML_Q8_0 = 8, TK_GGML_BF16 = 30
+	TK_GGML_Q5_0 = 6, TK_GGML_Q5_1 = 7, TK_GGML_Q8_0 = 8, TK_GGML_Q2_K = 10,
+	TK_GGML_Q3_K = 11, TK_GGML_Q4_K = 12, TK_GGML_Q5_K = 13, TK_GGML_Q6_K = 14,
+	TK_GGML_Q8_K = 15, TK_GGML_BF16 = 30
 };
 
 #define TK_GGUF_MAX_DIMS 4
@@ -94,7 +97,8 @@ int64_t tk_gguf_array_int(const tk_gguf_kv *kv, uint64_t i);
 
 /* ---- tensor types and dequantization (lib/io/gguf_dequant.c) ------------- */
 
-/* "f32", "q4_1", ...; NULL for a type tk does not read. */
+/* "f32", "q4_1", "q4_K", ... (ggml's spelling); NULL for a type tk does not
+ * read. */
 const char *tk_ggml_type_name(int type);
 /* Elements per block and bytes per block; 0 when unknown. */
 int tk_ggml_type_block(int type, size_t *block_elems, size_t *block_bytes);

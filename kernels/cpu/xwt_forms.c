@@ -3,7 +3,7 @@
  * A decode step multiplies a few rows by every weight of the model, so it
  * reads more weight bytes than it does multiply-adds per byte: the weights'
  * size sets its pace.  Many models' weights take few distinct values (a
- * GGUF file's Q4_1 and Q8_0 blocks, a checkpoint's bf16), and float32 holds
+ * GGUF file's Q4_0, Q4_1, Q5_0 and Q8_0 blocks, a checkpoint's bf16), and float32 holds
  * them with room to spare.  A form stores a panel in fewer bytes and the
  * product expands each panel's chunk into float32 in a thread's buffer
  * before its tiles run over it, as it does when it packs an unpacked W.
@@ -145,12 +145,38 @@ static int fit_q4(const float *v, size_t stride, uint16_t *dh, uint16_t *mh, uin
 	return 0;
 }
 
+/* d (f16) near ±top / qmax (sign: 0x8000 for a negative d), and q, for
+ * v[0..QK) as a Q8 block, or 0. */
+static int fit_q8_top(const float *v, size_t stride, float top, int qmax, uint16_t sign,
+		      uint16_t *dh, int8_t q[QK])
+{
+	uint16_t cand[5];
+	int count = scale_candidates(top / (float)qmax, cand);
+	for (int c = 0; c < count; c++) {
+		cand[c] |= sign;
+		float d = tk_half_to_float(cand[c]);
+		int ok = 1, level = 0;
+		for (int t = 0; t < QK && ok; t++) {
+			ok = q8_level(v[t * stride], d, &level);
+			q[t] = (int8_t)level;
+		}
+		if (ok)
+			return *dh = cand[c], 1;
+	}
+	return 0;
+}
+
 /* d (f16) and q for v[0..QK) (stride apart) as a Q8 block, or 0. */
 static int fit_q8(const float *v, size_t stride, uint16_t *dh, int8_t q[QK])
 {
 	float top = 0.0f;
-	for (int t = 0; t < QK; t++)
-		top = fabsf(v[t * stride]) > top ? fabsf(v[t * stride]) : top;
+	uint16_t sign = 0;
+	for (int t = 0; t < QK; t++) {
+		float x = v[t * stride];
+		top = fabsf(x) > top ? fabsf(x) : top;
+		/* -0 is d·0 for a negative d (a Q4_0 or Q5_0 block's d often is) */
+		sign = x == 0.0f && signbit(x) ? 0x8000 : sign;
+	}
 	if (!isfinite(top))
 		return 0;
 	if (top == 0.0f) { // d = 0: +0 from q = 0, -0 from q = -1
@@ -158,20 +184,13 @@ static int fit_q8(const float *v, size_t stride, uint16_t *dh, int8_t q[QK])
 			q[t] = signbit(v[t * stride]) ? -1 : 0;
 		return *dh = 0, 1;
 	}
-	uint16_t cand[5];
-	for (int qmax = 127; qmax >= 100; qmax--) {
-		int count = scale_candidates(top / (float)qmax, cand);
-		for (int c = 0; c < count; c++) {
-			float d = tk_half_to_float(cand[c]);
-			int ok = 1, level = 0;
-			for (int t = 0; t < QK && ok; t++) {
-				ok = q8_level(v[t * stride], d, &level);
-				q[t] = (int8_t)level;
-			}
-			if (ok)
-				return *dh = cand[c], 1;
-		}
-	}
+	/* the largest |q|: near 127 in a Q8_0 block, 16 or 15 in a Q5_0 block
+	 * (d·(q - 16), q - 16 in -16..15), 8 or 7 in a Q4_0 block */
+	static const struct { int hi, lo; } tops[] = {{127, 100}, {16, 15}, {8, 7}};
+	for (size_t r = 0; r < sizeof tops / sizeof *tops; r++)
+		for (int qmax = tops[r].hi; qmax >= tops[r].lo; qmax--)
+			if (fit_q8_top(v, stride, top, qmax, sign, dh, q))
+				return 1;
 	return 0;
 }
 

@@ -192,9 +192,7 @@ static int read_kv(cursor *c, tk_gguf_kv *kv)
 static const char *other_type_name(uint32_t type)
 {
 	static const char *const names[] = {
-		[6] = "q5_0", [7] = "q5_1", [9] = "q8_1", [10] = "q2_K", [11] = "q3_K",
-		[12] = "q4_K", [13] = "q5_K", [14] = "q6_K", [15] = "q8_K",
-		[16] = "iq2_xxs", [17] = "iq2_xs", [18] = "iq3_xxs", [19] = "iq1_s",
+		[9] = "q8_1", [16] = "iq2_xxs", [17] = "iq2_xs", [18] = "iq3_xxs", [19] = "iq1_s",
 		[20] = "iq4_nl", [21] = "iq3_s", [22] = "iq2_s", [23] = "iq4_xs",
 		[24] = "i8", [25] = "i16", [26] = "i32", [27] = "i64", [28] = "f64",
 		[29] = "iq1_m",
@@ -236,7 +234,8 @@ static int tensor_type(cursor *c, tk_gguf_tensor *t)
 	size_t be, bb;
 	if (!tk_ggml_type_block((int)type, &be, &bb))
 		return tk_fail(TK_EDATA, "%s: tensor '%s' has ggml type %u (%s), which tk does "
-			       "not read (it reads f32, f16, bf16, q8_0, q4_0, q4_1)",
+			       "not read (it reads f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, "
+			       "q3_K, q4_K, q5_K, q6_K, q8_K)",
 			       c->path, t->name, type, other_type_name(type));
 	t->type = (int)type;
 	if (t->ne[0] % be)

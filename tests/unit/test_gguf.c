@@ -342,8 +342,11 @@ static void test_unknown_tensor_type(void)
 {
 	char path[512];
 	tmp_path(path, sizeof path, "unknown-type.gguf");
-	write_one_tensor(path, 12);
-	expect_error(path, "tensor 'x' has ggml type 12 (q4_K)");
+	write_one_tensor(path, 16);
+	expect_error(path, "tensor 'x' has ggml type 16 (iq2_xxs)");
+	/* a type tk reads, but 32 elements are not one of its 256-element blocks */
+	write_one_tensor(path, TK_GGML_Q4_K);
+	expect_error(path, "tensor 'x': row of 32 elements is not a whole number of q4_K blocks");
 	write_one_tensor(path, 1000);
 	expect_error(path, "'x'");
 	write_one_tensor(path, TK_GGML_F32);
