@@ -205,3 +205,22 @@ PY
 		check 'episodes == 512 and ended["error"] == 0 and requests == replies'
 	done
 }
+
+@test "envs: a caller writing 1024 requests (>64 KiB) before reading any reply does not deadlock" {
+	for env in tool_search guess_number; do
+		timeout 60 python3 - "$E/$env.py" <<'PY'
+import json, subprocess, sys
+n = 1024
+p = subprocess.Popen([sys.executable, sys.argv[1]], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+p.stdin.write(b'{"req":0,"op":"hello","protocol":2}\n')
+for i in range(n):
+    p.stdin.write(json.dumps({"req": i + 1, "op": "reset", "episode": "0-%d-0" % i, "group": i,
+                              "index": 0, "split": "train", "seed": i}).encode() + b"\n")
+p.stdin.flush()
+reqs = sorted(json.loads(p.stdout.readline())["req"] for _ in range(n + 1))
+assert reqs == list(range(n + 1)), reqs[:5]
+p.stdin.close()
+assert p.stdout.read() == b"" and p.wait() == 0
+PY
+	done
+}

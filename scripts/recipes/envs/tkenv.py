@@ -10,7 +10,8 @@ An environment is an object with three methods:
 
 serve(env, name) reads one request per line, answers each with exactly one
 line naming its "req", flushed at once, and never waits for more input
-before answering a request it has (tk-rl writes all live episodes' requests
+before answering a request it has; replies go out through a writer thread,
+so reading requests never stalls on a full stdout pipe (tk-rl writes all live episodes' requests
 of a round before it reads a reply).  Anything else the program prints
 (print(), a library's chatter) goes to stderr: sys.stdout is pointed there
 while serving, so no stray line can reach tk-rl.  A request that raises
@@ -22,7 +23,9 @@ Standard library only; imported by the programs beside it (they run with
 their own folder first on sys.path).
 """
 import json
+import queue
 import sys
+import threading
 import traceback
 
 PROTOCOL = 2
@@ -63,6 +66,27 @@ def serve(env, name):
     out = sys.stdout
     sys.stdout = sys.stderr  # stray prints go to stderr, never to tk-rl
     stdin = sys.stdin.buffer
+    # Replies are written by a thread of their own, so reading requests never
+    # waits on a full stdout pipe: a caller that writes a whole round of
+    # requests before reading a reply cannot deadlock with this program.
+    replies = queue.Queue()
+
+    def writer():
+        broken = False
+        while True:
+            line = replies.get()
+            if line is None:
+                return
+            if broken:
+                continue
+            try:
+                out.write(line + "\n")
+                out.flush()
+            except BrokenPipeError:
+                broken = True
+
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
     while True:
         raw = stdin.readline()
         if not raw:
@@ -89,11 +113,9 @@ def serve(env, name):
             log("%s: req %s (%s, episode %s) failed:" % (name, r["req"], r.get("op"), r.get("episode")))
             traceback.print_exc(file=sys.stderr)
             line = json.dumps({"req": r["req"], "error": "%s: %s" % (type(e).__name__, e)})
-        try:
-            out.write(line + "\n")
-            out.flush()
-        except BrokenPipeError:
-            break
+        replies.put(line)
+    replies.put(None)
+    w.join()
 
 
 def content_of(request):
