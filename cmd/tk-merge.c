@@ -24,7 +24,7 @@ static const tk_option options[] = {
 	{"model", 'm', "MODEL", "the base model (HF folder, .gguf or full .tkc)"},
 	{"adapter", 'a', "ADAPTER", "a LoRA adapter .tkc to fold into MODEL (or export with --format peft)"},
 	{"format", 'f', "FMT", "hf, peft, gguf or tkc (default: from -o: .gguf, .tkc, else hf)"},
-	{"dtype", 0, "T", "f32, f16 or bf16 for hf, peft and gguf (default f32)"},
+	{"dtype", 0, "T", "f32, f16 or bf16 for hf, peft and gguf; q8_0 or q4_0 for gguf (default f32)"},
 	{"force", 0, NULL, "replace an existing output"},
 	{"average", 0, NULL, "average the checkpoints given as FILEs into -o"},
 	{"weights", 0, "LIST", "with --average: comma-separated weights (default equal)"},
@@ -36,8 +36,42 @@ enum { OPT_INFO, OPT_INIT, OPT_TOKENIZER, OPT_MODEL, OPT_ADAPTER, OPT_FORMAT, OP
 
 typedef struct merge_args {
 	const char *model, *adapter, *format, *weights;
-	int dtype, force;
+	const char *dtype_name;
+	int dtype;      /* enum tk_dtype; -1 for a type only GGUF stores */
+	int gguf_type;  /* enum tk_ggml_type */
+	int force;
 } merge_args;
+
+/* --dtype: f32, f16 and bf16 for every format that takes one, the
+ * quantized types for GGUF only. */
+static int parse_dtype(merge_args *a, const char *name)
+{
+	static const struct {
+		const char *name;
+		int dtype, gguf_type;
+	} types[] = {
+		{"f32", TK_F32, TK_GGML_F32}, {"f16", TK_F16, TK_GGML_F16},
+		{"bf16", TK_BF16, TK_GGML_BF16}, {"q8_0", -1, TK_GGML_Q8_0},
+		{"q4_0", -1, TK_GGML_Q4_0},
+	};
+	for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+		if (strcmp(name, types[i].name) == 0) {
+			a->dtype_name = name;
+			a->dtype = types[i].dtype;
+			a->gguf_type = types[i].gguf_type;
+			return TK_OK;
+		}
+	return tk_fail(TK_EUSAGE, "--dtype %s: expected f32, f16, bf16, q8_0 or q4_0", name);
+}
+
+/* A quantized --dtype with a format that cannot hold it. */
+static int dtype_fits(const merge_args *a, const char *format)
+{
+	if (a->dtype >= 0 || strcmp(format, "gguf") == 0)
+		return TK_OK;
+	return tk_fail(TK_EUSAGE, "--dtype %s is written to GGUF only (-o OUT.gguf), not %s",
+		       a->dtype_name, format);
+}
 
 static int has_suffix(const char *s, const char *suffix)
 {
@@ -210,11 +244,31 @@ static int load_tokenizer(const char *path, tk_tokenizer **out)
 	return TK_OK;
 }
 
-static int init_model(const tk_cli *cli, const char *config_path, const char *tokenizer_path)
+static const char *format_of(const merge_args *a, const char *out);
+
+/* --init writes a full .tkc (float32) or a GGUF in --dtype. */
+static int init_format(const merge_args *a, const char *out, const char **format)
 {
+	*format = format_of(a, out);
+	if (strcmp(*format, "tkc") && strcmp(*format, "gguf"))
+		return tk_fail(TK_EUSAGE, "--init writes a .tkc or a .gguf, not %s (-o %s)",
+			       *format, out);
+	if (strcmp(*format, "tkc") == 0 && a->dtype != TK_F32)
+		return tk_fail(TK_EUSAGE, "--init -o %s writes float32: give -o OUT.gguf for "
+			       "--dtype %s", out, a->dtype_name);
+	return TK_OK;
+}
+
+static int init_model(const tk_cli *cli, const merge_args *a, const char *config_path,
+		      const char *tokenizer_path)
+{
+	const char *format;
+	int rc = init_format(a, cli->output, &format);
+	if (rc)
+		return rc;
 	char *json;
 	tk_model_config config;
-	int rc = tk_read_text(config_path, (size_t)16 << 20, &json, NULL);
+	rc = tk_read_text(config_path, (size_t)16 << 20, &json, NULL);
 	if (rc)
 		return rc;
 	rc = tk_model_config_from_json(&config, json, config_path);
@@ -229,7 +283,8 @@ static int init_model(const tk_cli *cli, const char *config_path, const char *to
 			tk_tokenizer_free(tok);
 	}
 	if (!rc)
-		rc = tk_model_write_tkc(m, cli->output);
+		rc = strcmp(format, "gguf") == 0 ? tk_model_write_gguf(m, cli->output, a->gguf_type)
+						 : tk_model_write_tkc(m, cli->output);
 	tk_model_free(m);
 	return rc;
 }
@@ -263,8 +318,7 @@ static int export_model(tk_model *m, const char *format, const char *out, const 
 		return rc;
 	if (strcmp(format, "tkc") == 0)
 		return tk_model_write_tkc(m, out);
-	int type = a->dtype == TK_F16 ? TK_GGML_F16 : a->dtype == TK_BF16 ? TK_GGML_BF16 : TK_GGML_F32;
-	return tk_model_write_gguf(m, out, type);
+	return tk_model_write_gguf(m, out, a->gguf_type);
 }
 
 static int merge(const tk_cli *cli, const merge_args *a)
@@ -278,8 +332,11 @@ static int merge(const tk_cli *cli, const merge_args *a)
 		return tk_fail(TK_EUSAGE, "--format %s: expected hf, peft, gguf or tkc", format);
 	if (strcmp(format, "peft") == 0 && !a->adapter)
 		return tk_fail(TK_EUSAGE, "--format peft exports an adapter: give -a ADAPTER");
+	int rc = dtype_fits(a, format);
+	if (rc)
+		return rc;
 	tk_model *m;
-	int rc = tk_model_load(&m, a->model);
+	rc = tk_model_load(&m, a->model);
 	if (rc)
 		return rc;
 	tk_lora *l = NULL;
@@ -423,7 +480,7 @@ int main(int argc, char **argv)
 {
 	tk_cli cli = {
 		.name = "tk-merge",
-		.usage = "--info FILE... | --init CONFIG.json [--tokenizer MODEL] -o OUT.tkc\n"
+		.usage = "--info FILE... | --init CONFIG.json [--tokenizer MODEL] [--dtype T] -o OUT.tkc|OUT.gguf\n"
 			 "       | -m MODEL [-a ADAPTER] [--format hf|peft|gguf|tkc] [--dtype T] -o OUT\n"
 			 "       | --average [--weights LIST] CKPT... -o OUT.tkc",
 		.summary = "Inspect, create, merge, export and average models and checkpoints.",
@@ -433,7 +490,7 @@ int main(int argc, char **argv)
 	tk_cli_init(&cli);
 	int want_info = 0, want_average = 0;
 	const char *init_config = NULL, *tokenizer = NULL, *value;
-	merge_args args = {.dtype = TK_F32};
+	merge_args args = {.dtype_name = "f32", .dtype = TK_F32, .gguf_type = TK_GGML_F32};
 	for (int opt; (opt = tk_cli_next(&cli, argc, argv, &value)) >= 0;) {
 		switch (opt) {
 		case OPT_INFO: want_info = 1; break;
@@ -445,11 +502,7 @@ int main(int argc, char **argv)
 		case OPT_FORCE: args.force = 1; break;
 		case OPT_AVERAGE: want_average = 1; break;
 		case OPT_WEIGHTS: args.weights = value; break;
-		case OPT_DTYPE:
-			args.dtype = tk_dtype_from_name(value);
-			if (args.dtype != TK_F32 && args.dtype != TK_F16 && args.dtype != TK_BF16)
-				tk_die(TK_EUSAGE, "--dtype %s: expected f32, f16 or bf16", value);
-			break;
+		case OPT_DTYPE: tk_check(parse_dtype(&args, value)); break;
 		}
 	}
 	if (want_info + !!init_config + want_average + !!(args.model || args.adapter) > 1)
@@ -476,8 +529,8 @@ int main(int argc, char **argv)
 		if (cli.first_operand < argc)
 			tk_die(TK_EUSAGE, "--init takes no FILE operand (unexpected '%s')", argv[cli.first_operand]);
 		if (strcmp(cli.output, "-") == 0)
-			tk_die(TK_EUSAGE, "--init needs -o OUT.tkc");
-		tk_check(init_model(&cli, init_config, tokenizer));
+			tk_die(TK_EUSAGE, "--init needs -o OUT.tkc (or OUT.gguf)");
+		tk_check(init_model(&cli, &args, init_config, tokenizer));
 		return 0;
 	}
 	if (tokenizer)

@@ -2,7 +2,8 @@
 # GGUF files as users download them: a tiny Llama in k-quants and Q5 types
 # (tests/fixtures/gguf/tiny-kquants.gguf, scripts/oracle/kquant_fixtures.py)
 # is inspected, scored and sampled from, with the same numbers as the
-# float32 model tk-merge exports from it.
+# float32 model tk-merge exports from it; tk-merge --init writes compact
+# (bf16, Q8_0, Q4_0) GGUF models.
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
@@ -39,4 +40,43 @@ setup() {
 	tk-sample "${sample[@]}" -m f32.gguf chats.jsonl >f32.jsonl
 	[ "$(wc -l <kq.jsonl)" -eq 4 ]
 	cmp kq.jsonl f32.jsonl
+}
+
+@test "--init --dtype writes a compact GGUF that loads and samples" {
+	cfg="$FIX/tiny-llama/config.json"
+	for t in f32 bf16 q8_0 q4_0; do
+		tk-merge -q --init "$cfg" --tokenizer "$FIX/tiny-llama" --seed 7 --dtype "$t" -o "$t.gguf"
+	done
+	[ "$(stat -c %s q4_0.gguf)" -lt "$(stat -c %s q8_0.gguf)" ]
+	[ "$(stat -c %s q8_0.gguf)" -lt "$(stat -c %s bf16.gguf)" ]
+	[ "$(stat -c %s bf16.gguf)" -lt "$(stat -c %s f32.gguf)" ]
+	run tk-merge --info q4_0.gguf
+	[[ "$output" == *"model.layers.0.mlp.down_proj.weight"*"q4_0"*"[64, 128]"* ]]
+	[[ "$output" == *"model.layers.0.input_layernorm.weight"*"f32"* ]]
+	# the same random model, rounded: close to float32's loss, not equal
+	tk-render -q -m q4_0.gguf chats.jsonl -o train.tks
+	for t in f32 bf16 q8_0 q4_0; do
+		tk-eval nll -q -m "$t.gguf" train.tks | sed 's/^{"nll":\([0-9.]*\).*/\1/' >"$t.nll"
+	done
+	awk -v a="$(cat f32.nll)" -v b="$(cat q8_0.nll)" 'BEGIN { d = a - b; exit !(d * d < 1e-4 && a != b) }'
+	awk -v a="$(cat f32.nll)" -v b="$(cat q4_0.nll)" 'BEGIN { d = a - b; exit !(d * d < 1e-2) }'
+	run tk-sample -q -m q4_0.gguf -n 1 --max-tokens 4 --seed 1 chats.jsonl
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 2 ]
+}
+
+@test "--init and -m refuse a quantized --dtype for formats other than GGUF" {
+	cfg="$FIX/tiny-llama/config.json"
+	run tk-merge --init "$cfg" --dtype q8_0 -o x.tkc
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"writes float32: give -o OUT.gguf for --dtype q8_0"* ]]
+	run tk-merge -m "$FIX/tiny-llama" --dtype q4_0 -o hf-out
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--dtype q4_0 is written to GGUF only"* ]]
+	run tk-merge -m "$FIX/tiny-llama" --dtype q5_1 -o x.gguf
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"expected f32, f16, bf16, q8_0 or q4_0"* ]]
+	run tk-merge --init "$cfg" -o x.safetensors
+	[ "$status" -eq 64 ]
+	[ ! -e x.tkc ] && [ ! -e hf-out ] && [ ! -e x.gguf ] && [ ! -e x.safetensors ]
 }

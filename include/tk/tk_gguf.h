@@ -106,12 +106,16 @@ int tk_ggml_type_block(int type, size_t *block_elems, size_t *block_bytes);
 void tk_ggml_to_f32(int type, const void *src, float *dst, size_t n);
 /* A tensor's values in ggml order (ne[0] fastest) as float32. */
 int tk_gguf_tensor_to_f32(const tk_gguf *g, const tk_gguf_tensor *t, float *dst);
+/* Converts n float32 values (a whole number of blocks) to type: F32, F16,
+ * BF16, Q8_0 or Q4_0 (lib/io/gguf_quantize.c); 0 for another type or a
+ * partial block. */
+int tk_ggml_from_f32(int type, const float *src, void *dst, size_t n);
 
 /* ---- writer (lib/io/gguf_write.c) -----------------------------------------
  * Collects metadata and tensors, then writes the file through an atomic
  * output file on close.  Tensor data is taken as float32 and converted to
- * the stored type (F32, F16 or BF16) while writing: the caller keeps the
- * float array alive until close. */
+ * the stored type (F32, F16, BF16, or quantized to Q8_0 or Q4_0) while
+ * writing: the caller keeps the float array alive until close. */
 typedef struct tk_gguf_writer tk_gguf_writer;
 
 int tk_gguf_writer_open(tk_gguf_writer **out, const char *path);
@@ -125,7 +129,8 @@ int tk_gguf_set_str_array(tk_gguf_writer *w, const char *key,
 			  const char *const *strs, const size_t *lens, size_t n);
 int tk_gguf_set_i32_array(tk_gguf_writer *w, const char *key,
 			  const int32_t *v, size_t n);
-/* ne in ggml order (ne[0] fastest); type F32, F16 or BF16. */
+/* ne in ggml order (ne[0] fastest); type F32, F16, BF16, Q8_0 or Q4_0
+ * (ne[0] a multiple of 32 for the last two). */
 int tk_gguf_add_tensor(tk_gguf_writer *w, const char *name, int type, int ndim,
 		       const uint64_t *ne, const float *data);
 int tk_gguf_writer_close(tk_gguf_writer *w);  /* writes, commits, frees */

@@ -152,7 +152,8 @@ int tk_model_name_to_gguf(const char *hf, char *gguf, size_t cap);
 
 /* Writes the model as GGUF v3 the way llama.cpp expects it (llama.* keys,
  * tokenizer.ggml.* vocabulary, q/k rows permuted for Llama), tensors in
- * type (TK_GGML_F32, F16 or BF16; norms always F32). */
+ * type (TK_GGML_F32, F16, BF16, Q8_0 or Q4_0; norms, and matrices whose
+ * rows are not whole blocks, F32). */
 int tk_model_write_gguf(const tk_model *m, const char *path, int type);
 
 /* The metadata a full checkpoint carries, as JSON text (malloc'd):

@@ -1,5 +1,5 @@
-/* A minimal GGUF v3 writer: metadata of the common types and F32/F16/BF16
- * tensors converted from float32.  Everything is laid out at close, so the
+/* A minimal GGUF v3 writer: metadata of the common types and tensors
+ * converted from float32 to F32, F16, BF16, Q8_0 or Q4_0.  Everything is laid out at close, so the
  * tensor offsets are known before the first byte is written; the file
  * appears under its name only when complete (tk_outfile). */
 #include "tk_gguf.h"
@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tk_dtype.h"
 #include "tk_error.h"
 #include "tk_io.h"
 
@@ -151,18 +150,36 @@ int tk_gguf_set_i32_array(tk_gguf_writer *w, const char *key, const int32_t *v,
 	return rc;
 }
 
+static int writable_type(int type)
+{
+	return type == TK_GGML_F32 || type == TK_GGML_F16 || type == TK_GGML_BF16 ||
+	       type == TK_GGML_Q8_0 || type == TK_GGML_Q4_0;
+}
+
+static int check_tensor(tk_gguf_writer *w, const char *name, int type, int ndim,
+			const uint64_t *ne)
+{
+	size_t block = 1, bytes;
+	int rc = TK_OK;
+	if (!writable_type(type))
+		rc = tk_fail(TK_EUSAGE, "%s: tensor '%s': the GGUF writer stores f32, f16, "
+			     "bf16, q8_0 or q4_0 only", tk_outfile_path(w->out), name);
+	else if (ndim < 1 || ndim > TK_GGUF_MAX_DIMS)
+		rc = tk_fail(TK_EUSAGE, "tensor '%s': %d dimensions", name, ndim);
+	else if (tk_ggml_type_block(type, &block, &bytes) && ne[0] % block)
+		rc = tk_fail(TK_EUSAGE, "%s: tensor '%s': rows of %llu values are not whole "
+			     "%s blocks of %zu", tk_outfile_path(w->out), name,
+			     (unsigned long long)ne[0], tk_ggml_type_name(type), block);
+	w->failed |= rc != TK_OK;
+	return rc;
+}
+
 int tk_gguf_add_tensor(tk_gguf_writer *w, const char *name, int type, int ndim,
 		       const uint64_t *ne, const float *data)
 {
-	if (type != TK_GGML_F32 && type != TK_GGML_F16 && type != TK_GGML_BF16) {
-		w->failed = 1;
-		return tk_fail(TK_EUSAGE, "%s: tensor '%s': the GGUF writer stores f32, f16 "
-			       "or bf16 only", tk_outfile_path(w->out), name);
-	}
-	if (ndim < 1 || ndim > TK_GGUF_MAX_DIMS) {
-		w->failed = 1;
-		return tk_fail(TK_EUSAGE, "tensor '%s': %d dimensions", name, ndim);
-	}
+	int rc = check_tensor(w, name, type, ndim, ne);
+	if (rc)
+		return rc;
 	pending_tensor *t = tk_realloc(w->tensors, (w->n_tensors + 1) * sizeof *t);
 	if (!t) {
 		w->failed = 1;
@@ -194,7 +211,9 @@ static size_t padded(size_t n)
 
 static size_t tensor_bytes(const pending_tensor *t)
 {
-	return t->numel * (t->type == TK_GGML_F32 ? 4 : 2);
+	size_t block = 1, bytes = 4;
+	tk_ggml_type_block(t->type, &block, &bytes);
+	return t->numel / block * bytes;
 }
 
 /* The header and tensor infos go into the metadata buffer behind the
@@ -230,12 +249,15 @@ static int write_tensor(tk_outfile *out, const pending_tensor *t)
 {
 	if (t->type == TK_GGML_F32)
 		return tk_outfile_write(out, t->data, t->numel * 4);
-	uint16_t buf[CHUNK];
-	int dtype = t->type == TK_GGML_F16 ? TK_F16 : TK_BF16;
+	/* CHUNK is a whole number of blocks, and 2 bytes a value hold the
+	 * largest of the other types (Q8_0: 34 bytes for 32) */
+	unsigned char buf[CHUNK * 2];
+	size_t block = 1, bytes = 2;
+	tk_ggml_type_block(t->type, &block, &bytes);
 	for (size_t i = 0; i < t->numel; i += CHUNK) {
 		size_t n = t->numel - i < CHUNK ? t->numel - i : CHUNK;
-		tk_dtype_from_f32(dtype, t->data + i, buf, n);
-		int rc = tk_outfile_write(out, buf, n * 2);
+		tk_ggml_from_f32(t->type, t->data + i, buf, n);
+		int rc = tk_outfile_write(out, buf, n / block * bytes);
 		if (rc)
 			return rc;
 	}

@@ -254,8 +254,9 @@ static float *llama3_rope_freqs(const tk_model_config *c)
 
 static int write_config(tk_gguf_writer *w, const tk_model_config *c, int type)
 {
-	/* llama.cpp's file types: all f32, mostly f16, mostly bf16 */
-	uint32_t file_type = type == TK_GGML_F32 ? 0 : type == TK_GGML_F16 ? 1 : 32;
+	/* llama.cpp's file types: all f32, mostly f16, bf16, q8_0 or q4_0 */
+	uint32_t file_type = type == TK_GGML_F32 ? 0 : type == TK_GGML_F16 ? 1 :
+			     type == TK_GGML_Q8_0 ? 7 : type == TK_GGML_Q4_0 ? 2 : 32;
 	const char *arch = strcmp(c->architecture, "mistral") == 0 ? "llama" : c->architecture;
 	char key[128];
 	int rc = tk_gguf_set_str(w, "general.architecture", arch);
@@ -337,7 +338,11 @@ static int write_tensor(tk_gguf_writer *w, const tk_model *m, const tk_model_ten
 			return rc;
 		data = copy;
 	}
-	return tk_gguf_add_tensor(w, name, t->ndim == 1 ? TK_GGML_F32 : type, t->ndim, ne, data);
+	size_t block = 1, bytes;
+	tk_ggml_type_block(type, &block, &bytes);
+	/* norms (and a matrix whose rows are not whole blocks) stay float32 */
+	int stored = t->ndim == 1 || ne[0] % block ? TK_GGML_F32 : type;
+	return tk_gguf_add_tensor(w, name, stored, t->ndim, ne, data);
 }
 
 static int write_model(tk_gguf_writer *w, const tk_model *m, int type, keep *k)

@@ -253,7 +253,7 @@ static void test_writer_roundtrip(void)
 	tk_gguf_add_tensor(w, "a", TK_GGML_F32, 2, ne_a, a);
 	tk_gguf_add_tensor(w, "b16", TK_GGML_F16, 1, ne_b, b);
 	tk_gguf_add_tensor(w, "bb16", TK_GGML_BF16, 1, ne_b, b);
-	TKT_CHECK(tk_gguf_add_tensor(w, "q", TK_GGML_Q4_0, 1, ne_b, b) == TK_EUSAGE, "q4_0 write");
+	TKT_CHECK(tk_gguf_add_tensor(w, "q", TK_GGML_Q4_K, 1, ne_b, b) == TK_EUSAGE, "q4_K write");
 	TKT_CHECK(tk_gguf_writer_close(w) != TK_OK, "close after a failed add must fail");
 	TKT_CHECK(access(path, F_OK) != 0, "a failed writer left %s", path);
 
