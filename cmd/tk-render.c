@@ -22,8 +22,10 @@ enum mode { MODE_CHAT, MODE_PROMPT, MODE_PAIRS, MODE_TEXT, MODE_SHOW };
 
 static const tk_option options[] = {
 	{"model", 'm', "MODEL", "model whose tokenizer and template to use (HF folder, .gguf, .tkc)"},
-	{"renderer", 'r', "NAME", "chatml, llama3, qwen3, qwen3-nothink, role-colon (default: detected)"},
-	{"train-on", 0, "WHICH", "last-assistant (default), all-assistant or all"},
+	{"renderer", 'r', "NAME", "chatml, llama3, llama3.1, qwen3, qwen3-nothink, role-colon "
+	 "(default: detected)"},
+	{"train-on", 0, "WHICH", "last-assistant (default), all-assistant, all or "
+	 "last-assistant-turn"},
 	{"max-len", 'n', "N", "truncate records to N tokens (--text: split documents)"},
 	{"prompt", 0, NULL, "render generation prompts (for tk-sample)"},
 	{"pairs", 0, NULL, "input is preference pairs: prompt, chosen, rejected"},
@@ -95,7 +97,7 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 			s->train_on = tk_train_on_parse(v);
 			if (s->train_on < 0)
 				tk_die(TK_EUSAGE, "--train-on: '%s' is not last-assistant, "
-				       "all-assistant or all", v);
+				       "all-assistant, all or last-assistant-turn", v);
 			break;
 		case OPT_MAX_LEN: s->max_len = (size_t)tk_cli_int(cli, "max-len", v, 1, INT32_MAX); break;
 		case OPT_PROMPT: set_mode(cli, s, MODE_PROMPT); break;
@@ -279,7 +281,7 @@ static int chat_line(job *j, const char *line, size_t len)
 		rc = tk_render_mark(j->chat.msgs, j->chat.n, j->s->train_on);
 	unsigned flags = j->s->train_on == TK_TRAIN_ALL ? TK_RENDER_TRAIN_ALL : 0;
 	if (!rc)
-		rc = tk_render(j->r, j->chat.msgs, j->chat.n, flags, &j->out);
+		rc = tk_render_chat(j->r, &j->chat, flags, &j->out);
 	if (rc)
 		return rc;
 	size_t n = kept_length(j, &j->out, 1);
@@ -310,7 +312,9 @@ static int prompt_line(job *j, const char *line, size_t len)
 	n -= has_reference;
 	if (n == 0)
 		return tk_fail(TK_EDATA, "no message before the assistant's to prompt with");
-	rc = tk_render(j->r, j->chat.msgs, n, TK_RENDER_GENERATION_PROMPT, &j->out);
+	tk_chat prompt = j->chat;
+	prompt.n = n;
+	rc = tk_render_chat(j->r, &prompt, TK_RENDER_GENERATION_PROMPT, &j->out);
 	if (rc)
 		return rc;
 	if (j->s->max_len && j->out.ids.n > j->s->max_len) {

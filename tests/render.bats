@@ -77,6 +77,39 @@ chat() { # role content role content ...
 	[ "$status" -eq 64 ]
 }
 
+@test "tools: the oracle's tool chats render, --train-on last-assistant-turn, trainable" {
+	Q25="$FIX/tiny-qwen25"
+	tk-render -q -m "$Q25" --train-on all-assistant "$FIX/tool-chats.jsonl" |
+		tk-render --show -m "$Q25" - >shown.txt
+	grep -qF '[[<tool_call>' shown.txt
+	grep -qF '{"name": "get_weather", "arguments": {"city": "Paris", "days": 2, "scale": 0.5}}' shown.txt
+	tk-render -q -m "$Q25" --train-on last-assistant-turn "$FIX/tool-chats.jsonl" |
+		tk-render --show -m "$Q25" - >turn.txt
+	# chat 3: the answer marked "trainable", the call and the last answer
+	sed -n '/^# record 4:/,/^# record 5:/p' turn.txt >r4.txt
+	grep -qF '[[First answer.<|im_end|>]]' r4.txt
+	grep -qF '[[Found it.<|im_end|>]]' r4.txt
+	[ "$(grep -o '\[\[' r4.txt | wc -l)" -eq 3 ]
+	run tk-render -m "$Q25" --prompt -o p.tks "$FIX/tool-chats.jsonl"
+	[ "$status" -eq 0 ]
+}
+
+@test "tools: what a renderer cannot express is refused by line and field, never dropped" {
+	L31="$FIX/tiny-llama31"
+	call='{"messages":[{"role":"user","content":"Q"},{"role":"assistant","content":"","tool_calls":[{"type":"function","function":{"name":"f","arguments":{"x":1}}}]}]}'
+	printf '%s\n' "$(chat user Hi assistant Hello)" "$call" >calls.jsonl
+	run tk-render -m "$L31" -r llama3 -o out.tks calls.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == *'calls.jsonl:2: message 2: "tool_calls": renderer llama3 has no tool-call format'* ]]
+	run tk-render -m "$TINY" -r role-colon -o out.tks calls.jsonl
+	[ "$status" -eq 65 ]
+	[[ "$output" == *'calls.jsonl:2: message 2: "tool_calls": renderer role-colon'* ]]
+	tk-render -q -m "$L31" calls.jsonl | tk-render --show -m "$L31" - | grep -qF '[[{"name": "f", "parameters": {"x": 1}}<|eot_id|>]]'
+	run tk-render -m "$L31" -o out.tks "$FIX/tool-chats.jsonl"
+	[ "$status" -eq 65 ]
+	[[ "$output" == *'tool-chats.jsonl:3: message 3: "tool_calls" holds 2 calls'* ]]
+}
+
 @test "--prompt: the conversation without its last answer, the assistant header, the answer as reference" {
 	chat system Terse user 'What is 2+2?' assistant 4 >c.jsonl
 	tk-render -q -m "$TINY" --prompt -o p.tks c.jsonl
@@ -141,7 +174,7 @@ chat() { # role content role content ...
 	good=$(chat user Hi assistant Hello)
 	printf '%s\n' "$good" "$good" '{"messages": [' >malformed.jsonl
 	printf '%s\n' "$good" '{"conversation": []}' >missing.jsonl
-	printf '%s\n' "$good" "$good" "$good" "$(chat user Hi tool x)" >role.jsonl
+	printf '%s\n' "$good" "$good" "$good" "$(chat user Hi robot x)" >role.jsonl
 	printf '%s\n' "$(chat system S user Hi)" >noassistant.jsonl
 	echo previous >out.tks
 	run tk-render -m "$TINY" -o out.tks malformed.jsonl
@@ -153,7 +186,7 @@ chat() { # role content role content ...
 	[[ "$output" == *'missing.jsonl:2: no "messages" field'* ]]
 	run tk-render -m "$TINY" -o out.tks role.jsonl
 	[ "$status" -eq 65 ]
-	[[ "$output" == *'role.jsonl:4: message 2: unknown role "tool"'* ]]
+	[[ "$output" == *'role.jsonl:4: message 2: unknown role "robot"'* ]]
 	run tk-render -m "$TINY" -o out.tks noassistant.jsonl
 	[ "$status" -eq 65 ]
 	[[ "$output" == *"noassistant.jsonl:1: no assistant message to train on"* ]]

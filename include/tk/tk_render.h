@@ -32,7 +32,16 @@
 #include "tk_tks.h"
 #include "tk_tokenizer.h"
 
-enum tk_role { TK_ROLE_SYSTEM = 0, TK_ROLE_USER = 1, TK_ROLE_ASSISTANT = 2 };
+enum tk_role {
+	TK_ROLE_SYSTEM = 0, TK_ROLE_USER = 1, TK_ROLE_ASSISTANT = 2,
+	TK_ROLE_TOOL = 3       /* a tool's result ("role": "tool") */
+};
+
+struct cJSON;
+
+/* A message's own "trainable", which overrides the train-on mode for it;
+ * zero (a zero-initialised message) is none. */
+enum tk_trainable { TK_TRAINABLE_UNSET = 0, TK_TRAINABLE_YES = 1, TK_TRAINABLE_NO = 2 };
 
 /* One message; the strings are not owned (a tk_chat owns them). */
 typedef struct tk_message {
@@ -41,6 +50,12 @@ typedef struct tk_message {
 	size_t content_len;
 	const char *reasoning; /* assistant's reasoning_content, or NULL */
 	size_t reasoning_len;
+	/* An assistant's "tool_calls" as parsed (a checked JSON array whose
+	 * items are {"function": {"name": "..", "arguments": {..} or "text"}}
+	 * or {"name": .., "arguments": ..}), or NULL; n_tool_calls items. */
+	const struct cJSON *tool_calls;
+	size_t n_tool_calls;
+	int trainable;         /* the line's "trainable": enum tk_trainable */
 	int train;             /* 1: weight this message's trained span */
 } tk_message;
 
@@ -51,9 +66,13 @@ int tk_role_parse(const char *name);     /* enum tk_role, or -1 */
 
 typedef struct tk_renderer tk_renderer;
 
-/* The renderer names, NULL-terminated: chatml, llama3, qwen3,
+/* The renderer names, NULL-terminated: chatml, llama3, llama3.1, qwen3,
  * qwen3-nothink (generation prompt with an empty thinking block),
- * role-colon. */
+ * role-colon.  Tools (a "tools" declaration, assistant tool_calls and tool
+ * messages) render in chatml (Qwen2.5's tool form), qwen3 and llama3.1
+ * (Llama 3.1's template: tools in the first user message, one call per
+ * assistant message, results in "ipython" turns); llama3 (Llama 3.0's
+ * template) and role-colon refuse them. */
 extern const char *const tk_renderer_names[];
 
 /* Opens the named renderer for tok.  TK_EUSAGE for an unknown name,
@@ -86,14 +105,20 @@ size_t tk_renderer_stop_strings(const tk_renderer *r,
 enum tk_train_on {
 	TK_TRAIN_LAST_ASSISTANT = 0, /* the last assistant message */
 	TK_TRAIN_ALL_ASSISTANT = 1,  /* every assistant message */
-	TK_TRAIN_ALL = 2             /* every token */
+	TK_TRAIN_ALL = 2,            /* every token */
+	TK_TRAIN_LAST_TURN = 3       /* the assistant messages after the last
+	                              * user message (tool round trips included) */
 };
-/* "last-assistant" | "all-assistant" | "all" -> enum, or -1. */
+/* "last-assistant" | "all-assistant" | "all" | "last-assistant-turn" ->
+ * enum, or -1. */
 int tk_train_on_parse(const char *name);
 const char *tk_train_on_name(int train_on);
 
-/* Sets msgs[i].train as train_on says.  TK_EDATA when no message would be
- * trained (no assistant message), except for TK_TRAIN_ALL. */
+/* Sets msgs[i].train as train_on says, then as each message's trainable
+ * (when set) says.  TK_EDATA when no message would be trained, except
+ * for TK_TRAIN_ALL; when a tool message is marked trainable (a tool's
+ * result is an observation); and for a "trainable": false with
+ * TK_TRAIN_ALL, which weights every token. */
 int tk_render_mark(tk_message *msgs, size_t n, int train_on);
 
 enum tk_render_flags {
@@ -119,21 +144,43 @@ typedef struct tk_rendered {
 
 void tk_rendered_free(tk_rendered *out);
 
-/* Renders msgs (their train flags set) with r.  TK_EDATA for a message the
- * renderer cannot render. */
+/* Renders msgs (their train flags set) with r, without tools.  TK_EDATA,
+ * naming the message and field, for what the renderer cannot express
+ * (tool_calls or a tool message in a format without tools; for llama3.1
+ * more than one call in a message, or content beside a call). */
 int tk_render(const tk_renderer *r, const tk_message *msgs, size_t n,
 	      unsigned flags, tk_rendered *out);
 
+struct tk_chat;
+/* The same for c's messages with c's "tools" declaration (rendered in the
+ * system turn, or llama3.1's first user turn, as the template does). */
+int tk_render_chat(const tk_renderer *r, const struct tk_chat *c, unsigned flags,
+		   tk_rendered *out);
+
 /* A sampled response parsed back into an assistant message. */
 typedef struct tk_response {
-	char *content;         /* malloc'd, NUL-terminated */
+	char *content;         /* malloc'd, NUL-terminated; tool-call markup removed */
 	char *reasoning;       /* qwen3 thinking, or NULL */
+	/* The tool calls, a JSON array in the OpenAI form
+	 * [{"type":"function","function":{"name":"..","arguments":{..}}}], or
+	 * NULL when none.  A call that does not parse (bad JSON, no "name", no
+	 * closing </tool_call>) is kept as
+	 * {"type":"function","raw":"<its text>","error":"<why>"}. */
+	char *tool_calls_json;
+	/* The text after any thinking block with its tool-call markup, as
+	 * sampled: what tk_response_message_json gives back when a call does
+	 * not parse. */
+	char *text;
 	int complete;          /* 1 when a stop token or string ended it */
+	const tk_renderer *renderer; /* the renderer that parsed it */
 } tk_response;
 
 /* Parses ids sampled after a generation prompt: cuts at the first stop
- * token or stop string and splits off a thinking block where the format
- * has one.  tk_response_free frees the strings. */
+ * token or stop string, splits off a thinking block where the format
+ * has one, and parses tool calls: <tool_call>{"name": .., "arguments":
+ * ..}</tool_call> blocks (chatml, qwen3), or a content that is one JSON
+ * object {"name": .., "parameters": {..}} (llama3.1).  tk_response_free
+ * frees the strings. */
 int tk_render_parse_response(const tk_renderer *r, const int32_t *ids,
 			     size_t n, tk_response *out);
 /* The same from text already decoded (special tokens kept in it). */
@@ -141,12 +188,24 @@ int tk_render_parse_text(const tk_renderer *r, const char *text, size_t len,
 			 tk_response *out);
 void tk_response_free(tk_response *resp);
 
+/* The assistant message of resp as a malloc'd JSON object:
+ * {"role":"assistant","content":"..","reasoning_content":".." (when
+ * present),"tool_calls":[..] (when present)}: appended to the
+ * conversation and rendered again, it gives the sampled tokens back where
+ * the template allows (qwen3 writes a call's "arguments" string as it is,
+ * so its arguments stay the sampled text; chatml and llama3.1 write
+ * arguments through Python's json.dumps, which gives the same text when
+ * the model wrote it so).  A response with a call that does not parse
+ * goes back as its text, markup included, without tool_calls. */
+int tk_response_message_json(const tk_response *resp, char **json);
+
 /* ---- input: JSON Lines ------------------------------------------------- */
 
 /* One parsed input line.  Zero-initialise, reuse across lines (each parse
  * overwrites it), free with tk_chat_free. */
 typedef struct tk_chat {
 	void *json;            /* the parsed line (cJSON); owns the strings */
+	const struct cJSON *tools; /* the line's "tools" array, or NULL (none, or []) */
 	tk_message *msgs;      /* (n) the conversation; pairs: prompt + chosen */
 	size_t n, cap;
 	tk_message *alt;       /* (n_alt) pairs: prompt + rejected */
@@ -156,9 +215,13 @@ typedef struct tk_chat {
 	size_t text_len;
 } tk_chat;
 
-/* {"messages":[{"role":..,"content":..},..], ...}: fills msgs (train
- * flags 0) and meta.  TK_EDATA naming what is wrong (malformed JSON, no
- * "messages", unknown role, content not a string...). */
+/* {"messages":[{"role":..,"content":..},..], "tools":[..], ...}: fills
+ * msgs (train flags 0), tools and meta.  A message may have "tool_calls"
+ * (assistant), "tool_call_id" and "name" (tool), "reasoning_content"
+ * (assistant) and "trainable" (true or false, any role but tool).
+ * TK_EDATA naming the message and field that is wrong (malformed JSON, no
+ * "messages", unknown role, content not a string, a tool call without a
+ * name, tool_calls on a message that is not the assistant's...). */
 int tk_chat_parse(tk_chat *c, const char *line, size_t len);
 /* {"prompt":[msgs]|"text", "chosen":msg|[msgs]|"text", "rejected":...}:
  * msgs = prompt + chosen, alt = prompt + rejected, the chosen and rejected

@@ -177,7 +177,9 @@ int tk_sample_text(const tk_sample_format *f, const struct tk_prompt *p,
 
 /* One JSON object, malloc'd in *line without a line end:
  *   {"id": the prompt's id (else index), "meta": its fields, "sample",
- *    "text", "tokens": [...], "logprobs": [...] (f->logprobs, 7
+ *    "text", "reasoning_content" and "tool_calls" (chat prompts whose
+ *    response has them: the thinking block, and tk_response's
+ *    tool_calls_json), "tokens": [...], "logprobs": [...] (f->logprobs, 7
  *    significant digits), "finish": "stop" | "length"} */
 int tk_sample_json(const tk_sample_format *f, const struct tk_prompt *p, size_t index,
 		   size_t sample, const tk_gen_result *r, char **line);

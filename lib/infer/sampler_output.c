@@ -142,6 +142,29 @@ static void added(int *ok, const void *item)
 	*ok = *ok && item;
 }
 
+/* A chat response's thinking block and tool calls, beside its text, when
+ * it has them. */
+static int add_chat_parts(const tk_sample_format *f, const tk_prompt *p, const tk_gen_result *r,
+			  cJSON *o, int *ok)
+{
+	if (!p->chat || !f->renderer)
+		return TK_OK;
+	tk_response resp = {0};
+	int rc = tk_render_parse_response(f->renderer, r->tokens, r->n, &resp);
+	if (!rc && resp.reasoning) {
+		char *valid = tk_utf8_valid_copy(resp.reasoning, strlen(resp.reasoning));
+		added(ok, valid ? cJSON_AddStringToObject(o, "reasoning_content", valid) : NULL);
+		free(valid);
+	}
+	if (!rc && resp.tool_calls_json) {
+		char *valid = tk_utf8_valid_copy(resp.tool_calls_json, strlen(resp.tool_calls_json));
+		added(ok, valid ? cJSON_AddRawToObject(o, "tool_calls", valid) : NULL);
+		free(valid);
+	}
+	tk_response_free(&resp);
+	return rc;
+}
+
 int tk_sample_json(const tk_sample_format *f, const tk_prompt *p, size_t index, size_t sample,
 		   const tk_gen_result *r, char **line)
 {
@@ -159,16 +182,20 @@ int tk_sample_json(const tk_sample_format *f, const tk_prompt *p, size_t index, 
 	added(&ok, cJSON_AddItemToObject(o, "meta", meta ? meta : cJSON_CreateObject()) ? o : NULL);
 	added(&ok, cJSON_AddNumberToObject(o, "sample", (double)sample));
 	added(&ok, cJSON_AddStringToObject(o, "text", text));
+	if (ok)
+		rc = add_chat_parts(f, p, r, o, &ok);
 	added(&ok, ok ? cJSON_AddRawToObject(o, "tokens", tokens) : NULL);
 	if (logprobs)
 		added(&ok, cJSON_AddRawToObject(o, "logprobs", logprobs));
 	added(&ok, cJSON_AddStringToObject(o, "finish", finish_name(r)));
-	if (ok)
+	if (ok && !rc)
 		*line = cJSON_PrintUnformatted(o);
 	free(text);
 	free(tokens);
 	free(logprobs);
 	cJSON_Delete(o);
+	if (rc)
+		return rc;
 	return *line ? TK_OK : tk_fail(TK_EOSERR, "out of memory");
 }
 

@@ -4,11 +4,12 @@
 #include "render_impl.h"
 #include "tk_error.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
 const char *const tk_renderer_names[] = {
-	"chatml", "llama3", "qwen3", "qwen3-nothink", "role-colon", NULL
+	"chatml", "llama3", "llama3.1", "qwen3", "qwen3-nothink", "role-colon", NULL
 };
 
 static const struct render_format *format_named(const char *name)
@@ -17,6 +18,8 @@ static const struct render_format *format_named(const char *name)
 		return &render_chatml;
 	if (!strcmp(name, "llama3"))
 		return &render_llama3;
+	if (!strcmp(name, "llama3.1"))
+		return &render_llama31;
 	if (!strcmp(name, "qwen3") || !strcmp(name, "qwen3-nothink"))
 		return &render_qwen3;
 	if (!strcmp(name, "role-colon"))
@@ -38,7 +41,7 @@ int tk_renderer_open(tk_renderer **out, const char *name, const tk_tokenizer *to
 	const struct render_format *f = format_named(name);
 	if (!f)
 		return tk_fail(TK_EUSAGE, "unknown renderer '%s' (known: chatml, llama3, "
-			       "qwen3, qwen3-nothink, role-colon)", name);
+			       "llama3.1, qwen3, qwen3-nothink, role-colon)", name);
 	tk_renderer *r = tk_calloc(1, sizeof *r);
 	if (!r)
 		return TK_EOSERR;
@@ -150,26 +153,27 @@ const char *render_find(const char *s, size_t len, const char *needle)
 
 /* ---- roles and train marks --------------------------------------------- */
 
-static const char *const role_names[] = {"system", "user", "assistant"};
+static const char *const role_names[] = {"system", "user", "assistant", "tool"};
 
 const char *tk_role_name(int role)
 {
-	return role >= 0 && role < 3 ? role_names[role] : "?";
+	return role >= 0 && role < 4 ? role_names[role] : "?";
 }
 
 int tk_role_parse(const char *name)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (!strcmp(name, role_names[i]))
 			return i;
 	return -1;
 }
 
-static const char *const train_on_names[] = {"last-assistant", "all-assistant", "all"};
+static const char *const train_on_names[] = {"last-assistant", "all-assistant", "all",
+					     "last-assistant-turn"};
 
 int tk_train_on_parse(const char *name)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (!strcmp(name, train_on_names[i]))
 			return i;
 	return -1;
@@ -177,24 +181,54 @@ int tk_train_on_parse(const char *name)
 
 const char *tk_train_on_name(int train_on)
 {
-	return train_on >= 0 && train_on < 3 ? train_on_names[train_on] : "?";
+	return train_on >= 0 && train_on < 4 ? train_on_names[train_on] : "?";
 }
 
-int tk_render_mark(tk_message *msgs, size_t n, int train_on)
+/* The messages train_on trains, before the trainable overrides. */
+static void mark_mode(tk_message *msgs, size_t n, int train_on)
 {
-	size_t last = n, count = 0;
+	size_t last = n, last_user = n;
 	for (size_t i = 0; i < n; i++) {
 		msgs[i].train = 0;
 		if (msgs[i].role == TK_ROLE_ASSISTANT) {
 			last = i;
-			count++;
-			msgs[i].train = train_on != TK_TRAIN_LAST_ASSISTANT;
+			msgs[i].train = train_on == TK_TRAIN_ALL_ASSISTANT ||
+					train_on == TK_TRAIN_ALL ||
+					(train_on == TK_TRAIN_LAST_TURN &&
+					 (last_user == n || i > last_user));
+		} else if (msgs[i].role == TK_ROLE_USER && train_on == TK_TRAIN_LAST_TURN) {
+			last_user = i;
+			for (size_t k = 0; k < i; k++)
+				msgs[k].train = 0;
 		}
 	}
-	if (count == 0 && train_on != TK_TRAIN_ALL)
-		return tk_fail(TK_EDATA, "no assistant message to train on");
-	if (train_on == TK_TRAIN_LAST_ASSISTANT)
+	if (train_on == TK_TRAIN_LAST_ASSISTANT && last < n)
 		msgs[last].train = 1;
+}
+
+int tk_render_mark(tk_message *msgs, size_t n, int train_on)
+{
+	mark_mode(msgs, n, train_on);
+	size_t count = 0, assistants = 0;
+	for (size_t i = 0; i < n; i++) {
+		assistants += msgs[i].role == TK_ROLE_ASSISTANT;
+		tk_message *m = &msgs[i];
+		if (m->trainable == TK_TRAINABLE_YES && m->role == TK_ROLE_TOOL)
+			return tk_fail(TK_EDATA, "message %zu: \"trainable\": true on a tool "
+				       "message (a tool's result is an observation, never trained)",
+				       i + 1);
+		if (m->trainable == TK_TRAINABLE_NO && train_on == TK_TRAIN_ALL)
+			return tk_fail(TK_EDATA, "message %zu: \"trainable\": false cannot hold "
+				       "with --train-on all, which trains every token", i + 1);
+		if (m->trainable != TK_TRAINABLE_UNSET)
+			m->train = m->trainable == TK_TRAINABLE_YES;
+		count += m->train != 0;
+	}
+	if (count == 0 && train_on != TK_TRAIN_ALL)
+		return tk_fail(TK_EDATA, "%s", !assistants ? "no assistant message to train on" :
+			       train_on == TK_TRAIN_LAST_TURN ?
+			       "no assistant message after the last user message to train on" :
+			       "no message to train on (every one is \"trainable\": false)");
 	return TK_OK;
 }
 
@@ -204,8 +238,13 @@ const char *tk_renderer_name_for_template(const char *t)
 {
 	if (!t)
 		return NULL;
-	if (strstr(t, "<|start_header_id|>") && strstr(t, "<|eot_id|>"))
-		return strstr(t, "Cutting Knowledge Date") ? NULL : "llama3";
+	/* Llama 3.1 writes a fixed date; 3.2 today's (strftime_now), which a
+	 * renderer cannot match token for token */
+	if (strstr(t, "<|start_header_id|>") && strstr(t, "<|eot_id|>")) {
+		if (!strstr(t, "Cutting Knowledge Date"))
+			return "llama3";
+		return strstr(t, "26 Jul 2024") && !strstr(t, "strftime_now") ? "llama3.1" : NULL;
+	}
 	if (strstr(t, "<|im_start|>")) {
 		if (strstr(t, "<think>") || strstr(t, "reasoning_content"))
 			return "qwen3";
@@ -260,7 +299,7 @@ int tk_renderer_detect(tk_renderer **out, const tk_tokenizer *tok)
 	const char *name = tk_renderer_name_for_template(t);
 	if (!name)
 		return tk_fail(TK_ECONFIG, "the model's chat template is not one tk "
-			       "knows: name a renderer with -r (chatml, llama3, "
+			       "knows: name a renderer with -r (chatml, llama3, llama3.1, "
 			       "qwen3, role-colon) after checking its output with --show");
 	int rc = tk_renderer_open(out, name, tok);
 	if (rc || strcmp(name, "chatml"))
@@ -282,14 +321,20 @@ int tk_render_parse_text(const tk_renderer *r, const char *text, size_t len,
 			out->complete = 1;
 		}
 	}
-	if (r->format->parse)
-		return r->format->parse(r, text, len, out);
-	out->content = tk_malloc(len + 1);
-	if (!out->content)
-		return TK_EOSERR;
-	memcpy(out->content, text, len);
-	out->content[len] = '\0';
-	return TK_OK;
+	int rc;
+	if (r->format->parse) {
+		rc = r->format->parse(r, text, len, out);
+	} else {
+		out->content = tk_malloc(len + 1);
+		rc = out->content ? TK_OK : TK_EOSERR;
+		if (!rc) {
+			memcpy(out->content, text, len);
+			out->content[len] = '\0';
+		}
+	}
+	if (!rc && !(out->text = tk_strdup(out->content)))
+		rc = TK_EOSERR;
+	return rc ? rc : render_parse_tool_calls(r, out);
 }
 
 int tk_render_parse_response(const tk_renderer *r, const int32_t *ids, size_t n,
@@ -316,5 +361,7 @@ void tk_response_free(tk_response *resp)
 {
 	free(resp->content);
 	free(resp->reasoning);
+	free(resp->tool_calls_json);
+	free(resp->text);
 	memset(resp, 0, sizeof *resp);
 }

@@ -155,14 +155,6 @@ int rb_end(const tk_renderer *r, tk_rendered *out, unsigned flags)
 	return TK_OK;
 }
 
-int tk_render(const tk_renderer *r, const tk_message *msgs, size_t n,
-	      unsigned flags, tk_rendered *out)
-{
-	rb_begin(out);
-	r->format->render(r, out, msgs, n, flags);
-	return rb_end(r, out, flags);
-}
-
 void tk_rendered_free(tk_rendered *out)
 {
 	tk_tokens_free(&out->ids);

@@ -2,7 +2,9 @@
  * {"messages":[{"role":..,"content":..}]} form, preference pairs, and
  * {"text":..} documents.  Fields tk does not use are kept, as a JSON
  * object, for the record's meta.  Messages point into the parsed JSON,
- * which the tk_chat keeps until the next line. */
+ * which the tk_chat keeps until the next line, with each number's literal
+ * kept for writing it again as the templates do (render_json.c). */
+#include "render_impl.h"
 #include "tk_error.h"
 #include "tk_io.h"
 #include "tk_render.h"
@@ -16,6 +18,7 @@ static void reset(tk_chat *c)
 {
 	cJSON_Delete(c->json);
 	c->json = NULL;
+	c->tools = NULL;
 	c->n = c->n_alt = 0;
 	free(c->meta);
 	c->meta = NULL;
@@ -36,7 +39,10 @@ static int parse_object(tk_chat *c, const char *line, size_t len)
 {
 	reset(c);
 	c->json = tk_jsonl_parse(line, len);
-	return c->json ? TK_OK : TK_EDATA;
+	if (!c->json)
+		return TK_EDATA;
+	return render_json_keep_numbers(c->json, line, len) ? tk_fail(TK_EOSERR, "out of memory")
+							     : TK_OK;
 }
 
 static int push(tk_message **arr, size_t *n, size_t *cap, const tk_message *m)
@@ -69,6 +75,62 @@ static int string_field(const cJSON *obj, const char *key, const char **s,
 	return TK_OK;
 }
 
+/* Call k (from 1) of a "tool_calls" array: {"function": {"name",
+ * "arguments"}} (OpenAI's form) or {"name", "arguments"}. */
+static int check_call(const cJSON *call, int k, const char *where)
+{
+	if (!cJSON_IsObject(call))
+		return tk_fail(TK_EDATA, "%s: \"tool_calls\" item %d is not an object", where, k);
+	const cJSON *fn = cJSON_GetObjectItemCaseSensitive(call, "function");
+	if (fn && !cJSON_IsObject(fn))
+		return tk_fail(TK_EDATA, "%s: \"tool_calls\" item %d: \"function\" is not an "
+			       "object", where, k);
+	const cJSON *f = fn ? fn : call;
+	if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(f, "name")))
+		return tk_fail(TK_EDATA, "%s: \"tool_calls\" item %d has no \"name\" string",
+			       where, k);
+	const cJSON *args = cJSON_GetObjectItemCaseSensitive(f, "arguments");
+	if (!cJSON_IsObject(args) && !cJSON_IsString(args))
+		return tk_fail(TK_EDATA, "%s: \"tool_calls\" item %d: \"arguments\" is %s (an "
+			       "object, or a string of JSON)", where, k,
+			       args ? "neither an object nor a string" : "missing");
+	return TK_OK;
+}
+
+static int parse_tool_calls(const cJSON *j, tk_message *m, const char *where)
+{
+	const cJSON *calls = cJSON_GetObjectItemCaseSensitive(j, "tool_calls");
+	if (!calls || cJSON_IsNull(calls))
+		return TK_OK;
+	if (!cJSON_IsArray(calls))
+		return tk_fail(TK_EDATA, "%s: \"tool_calls\" is not an array", where);
+	if (m->role != TK_ROLE_ASSISTANT && cJSON_GetArraySize(calls))
+		return tk_fail(TK_EDATA, "%s: \"tool_calls\" on a %s message (only the "
+			       "assistant calls tools)", where, tk_role_name(m->role));
+	int k = 0;
+	const cJSON *call;
+	cJSON_ArrayForEach(call, calls) {
+		int rc = check_call(call, ++k, where);
+		if (rc)
+			return rc;
+	}
+	m->tool_calls = k ? calls : NULL;
+	m->n_tool_calls = (size_t)k;
+	return TK_OK;
+}
+
+static int parse_trainable(const cJSON *j, tk_message *m, const char *where)
+{
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "trainable");
+	m->trainable = TK_TRAINABLE_UNSET;
+	if (!t || cJSON_IsNull(t))
+		return TK_OK;
+	if (!cJSON_IsBool(t))
+		return tk_fail(TK_EDATA, "%s: \"trainable\" is not true or false", where);
+	m->trainable = cJSON_IsTrue(t) ? TK_TRAINABLE_YES : TK_TRAINABLE_NO;
+	return TK_OK;
+}
+
 /* One message object; where names it in errors ("message 2"). */
 static int parse_message(const cJSON *j, tk_message *m, const char *where)
 {
@@ -81,7 +143,7 @@ static int parse_message(const cJSON *j, tk_message *m, const char *where)
 	m->role = tk_role_parse(role->valuestring);
 	if (m->role < 0)
 		return tk_fail(TK_EDATA, "%s: unknown role \"%.40s\" (known: system, "
-			       "user, assistant)", where, role->valuestring);
+			       "user, assistant, tool)", where, role->valuestring);
 	const cJSON *content = cJSON_GetObjectItemCaseSensitive(j, "content");
 	if (!content)
 		return tk_fail(TK_EDATA, "%s has no \"content\"", where);
@@ -89,8 +151,11 @@ static int parse_message(const cJSON *j, tk_message *m, const char *where)
 		return tk_fail(TK_EDATA, "%s: \"content\" is not a string", where);
 	m->content = cJSON_IsString(content) ? content->valuestring : "";
 	m->content_len = strlen(m->content);
-	if (m->role != TK_ROLE_ASSISTANT)
-		return TK_OK;
+	int rc = parse_trainable(j, m, where);
+	if (!rc)
+		rc = parse_tool_calls(j, m, where);
+	if (rc || m->role != TK_ROLE_ASSISTANT)
+		return rc;
 	return string_field(j, "reasoning_content", &m->reasoning, &m->reasoning_len, where);
 }
 
@@ -151,6 +216,26 @@ static int keep_meta(tk_chat *c, const char *const *used)
 	return c->meta ? TK_OK : tk_fail(TK_EOSERR, "out of memory");
 }
 
+/* "tools": an array of objects (OpenAI's {"type": "function", "function":
+ * {...}}, written as given); [] and null are none. */
+static int parse_tools(tk_chat *c)
+{
+	const cJSON *tools = cJSON_GetObjectItemCaseSensitive(c->json, "tools");
+	if (!tools || cJSON_IsNull(tools))
+		return TK_OK;
+	if (!cJSON_IsArray(tools))
+		return tk_fail(TK_EDATA, "\"tools\" is not an array");
+	int k = 0;
+	const cJSON *t;
+	cJSON_ArrayForEach(t, tools) {
+		k++;
+		if (!cJSON_IsObject(t))
+			return tk_fail(TK_EDATA, "\"tools\" item %d is not an object", k);
+	}
+	c->tools = k ? tools : NULL;
+	return TK_OK;
+}
+
 int tk_chat_parse(tk_chat *c, const char *line, size_t len)
 {
 	int rc = parse_object(c, line, len);
@@ -164,7 +249,9 @@ int tk_chat_parse(tk_chat *c, const char *line, size_t len)
 	rc = append_messages(&c->msgs, &c->n, &c->cap, msgs, "message", -1);
 	if (!rc && c->n == 0)
 		rc = tk_fail(TK_EDATA, "\"messages\" is empty");
-	static const char *const used[] = {"messages", NULL};
+	if (!rc)
+		rc = parse_tools(c);
+	static const char *const used[] = {"messages", "tools", NULL};
 	return rc ? rc : keep_meta(c, used);
 }
 
@@ -197,6 +284,12 @@ int tk_chat_parse_pair(tk_chat *c, const char *line, size_t len)
 		chosen += c->msgs[i].train = c->msgs[i].role == TK_ROLE_ASSISTANT;
 	for (size_t i = n_prompt; i < c->n_alt; i++)
 		rejected += c->alt[i].train = c->alt[i].role == TK_ROLE_ASSISTANT;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->msgs[i].trainable != TK_TRAINABLE_UNSET)
+			c->msgs[i].train = c->msgs[i].trainable == TK_TRAINABLE_YES;
+	for (size_t i = 0; i < c->n_alt; i++)
+		if (c->alt[i].trainable != TK_TRAINABLE_UNSET)
+			c->alt[i].train = c->alt[i].trainable == TK_TRAINABLE_YES;
 	if (!chosen || !rejected)
 		return tk_fail(TK_EDATA, "\"%s\" has no assistant message",
 			       chosen ? "rejected" : "chosen");

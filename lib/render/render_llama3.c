@@ -4,12 +4,13 @@
  *   <|start_header_id|>assistant<|end_header_id|>\n\nHello<|eot_id|>
  *
  * The template trims each content (Jinja's trim: Python's str.strip()).
- * Trained: the content and <|eot_id|>. */
+ * Trained: the content and <|eot_id|>.  Llama 3.0's template has no tools
+ * (llama3.1 has). */
 #include "render_impl.h"
 
 enum { BEGIN, START_HEADER, END_HEADER, EOT };
 
-static int llama3_open(tk_renderer *r)
+int render_llama3_open(tk_renderer *r)
 {
 	static const char *const names[] = {"<|begin_of_text|>", "<|start_header_id|>",
 					    "<|end_header_id|>", "<|eot_id|>"};
@@ -53,7 +54,7 @@ static size_t space_before(const unsigned char *s, size_t n)
 	return n;
 }
 
-static void trim(const char **s, size_t *n)
+void render_trim(const char **s, size_t *n)
 {
 	const unsigned char *p = (const unsigned char *)*s;
 	size_t len = *n, k;
@@ -76,16 +77,17 @@ static void header(const tk_renderer *r, tk_rendered *out, const char *role)
 	rb_str(r, out, "\n\n", 0);
 }
 
-static void llama3_render(const tk_renderer *r, tk_rendered *out,
-			  const tk_message *m, size_t n, unsigned flags)
+static void llama3_render(const tk_renderer *r, tk_rendered *out, const tk_message *m,
+			  size_t n, const struct cJSON *tools, unsigned flags)
 {
+	(void)tools; /* none: the format has no tools (refused before) */
 	for (size_t i = 0; i < n; i++) {
 		if (i == 0)
 			rb_special(r, out, r->special[BEGIN], 0);
 		header(r, out, tk_role_name(m[i].role));
 		const char *c = m[i].content;
 		size_t len = m[i].content_len;
-		trim(&c, &len);
+		render_trim(&c, &len);
 		rb_text(r, out, c, len, m[i].train);
 		rb_special(r, out, r->special[EOT], m[i].train);
 	}
@@ -93,4 +95,6 @@ static void llama3_render(const tk_renderer *r, tk_rendered *out,
 		header(r, out, "assistant");
 }
 
-const struct render_format render_llama3 = {"llama3", llama3_open, llama3_render, NULL};
+const struct render_format render_llama3 = {
+	.name = "llama3", .open = render_llama3_open, .render = llama3_render,
+};

@@ -102,8 +102,10 @@ static int messages_line(tk_prompt *p, const tk_renderer *r, const char *line, s
 	n -= reference;
 	if (!rc && n == 0)
 		rc = tk_fail(TK_EDATA, "no message to prompt with");
+	tk_chat prompt = chat;
+	prompt.n = n;
 	if (!rc)
-		rc = tk_render(r, chat.msgs, n, TK_RENDER_GENERATION_PROMPT, &out);
+		rc = tk_render_chat(r, &prompt, TK_RENDER_GENERATION_PROMPT, &out);
 	if (!rc) {
 		p->ids = out.ids;
 		out.ids = (tk_tokens){0};

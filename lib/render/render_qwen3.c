@@ -1,4 +1,4 @@
-/* Qwen3 (its published template, without tools):
+/* Qwen3 (its published template):
  *
  *   <|im_start|>system\nS<|im_end|>\n            (when the first message is system)
  *   <|im_start|>user\nQ<|im_end|>\n
@@ -11,10 +11,17 @@
  * thinking, as the template does.  Trained: everything after the header
  * "<|im_start|>assistant\n" up to and including <|im_end|>.  qwen3-nothink
  * differs only in the generation prompt, which closes an empty thinking
- * block (enable_thinking=false). */
+ * block (enable_thinking=false).
+ *
+ * With tools: the system turn holds "S\n\n" (when the first message is
+ * system) and the tool list; an assistant's calls follow its content as
+ * <tool_call> blocks ("\n" between), a call's "arguments" string written
+ * as it is; a run of tool messages becomes one user turn of
+ * <tool_response> blocks. */
 #include "render_impl.h"
 #include "tk_error.h"
 
+#include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -116,7 +123,7 @@ static void assistant(const tk_renderer *r, tk_rendered *out, const tk_message *
 		reasoning = (view){m->reasoning, m->reasoning_len};
 	else if (render_find(content.s, content.n, "</think>"))
 		split_thinking(content, &reasoning, &content);
-	int t = m->train;
+	int t = m->train, has_content = content.n > 0;
 	rb_special(r, out, r->special[IM_START], 0);
 	rb_str(r, out, "assistant\n", 0);
 	if (after_query && (last || reasoning.n)) {
@@ -132,6 +139,8 @@ static void assistant(const tk_renderer *r, tk_rendered *out, const tk_message *
 		content = lstrip_nl(content);
 	}
 	rb_text(r, out, content.s, content.n, t);
+	for (size_t k = 0; k < m->n_tool_calls; k++)
+		render_qwen_call(r, out, m, k, k > 0 || has_content, 1);
 	rb_special(r, out, r->special[IM_END], t);
 	rb_str(r, out, "\n", 0);
 }
@@ -146,15 +155,39 @@ static void plain_turn(const tk_renderer *r, tk_rendered *out, const tk_message 
 	rb_str(r, out, "\n", 0);
 }
 
-static void qwen3_render(const tk_renderer *r, tk_rendered *out,
-			 const tk_message *m, size_t n, unsigned flags)
+/* The system turn with the tool list; returns the messages it used. */
+static size_t tools_turn(const tk_renderer *r, tk_rendered *out, const tk_message *m,
+			 size_t n, const cJSON *tools)
+{
+	int own = n && m[0].role == TK_ROLE_SYSTEM, t = own && m[0].train;
+	rb_special(r, out, r->special[IM_START], 0);
+	rb_str(r, out, "system\n", 0);
+	if (own) {
+		rb_text(r, out, m[0].content, m[0].content_len, t);
+		rb_str(r, out, "\n\n", 0);
+	}
+	render_qwen_tools(r, out, tools);
+	rb_special(r, out, r->special[IM_END], t);
+	rb_str(r, out, "\n", 0);
+	return (size_t)own;
+}
+
+static void qwen3_render(const tk_renderer *r, tk_rendered *out, const tk_message *m,
+			 size_t n, const cJSON *tools, unsigned flags)
 {
 	size_t query = last_query(m, n);
-	for (size_t i = 0; i < n; i++) {
+	size_t i = tools ? tools_turn(r, out, m, n, tools) : 0;
+	while (i < n) {
+		if (m[i].role == TK_ROLE_TOOL) {
+			i = render_qwen_responses(r, out, r->special[IM_START], r->special[IM_END],
+						  m, i, n);
+			continue;
+		}
 		if (m[i].role != TK_ROLE_ASSISTANT)
 			plain_turn(r, out, &m[i]);
 		else
 			assistant(r, out, &m[i], i > query, i + 1 == n);
+		i++;
 	}
 	if (flags & TK_RENDER_GENERATION_PROMPT) {
 		rb_special(r, out, r->special[IM_START], 0);
@@ -191,4 +224,7 @@ static int qwen3_parse(const tk_renderer *r, const char *text, size_t len,
 	return rc;
 }
 
-const struct render_format render_qwen3 = {"qwen3", qwen3_open, qwen3_render, qwen3_parse};
+const struct render_format render_qwen3 = {
+	.name = "qwen3", .open = qwen3_open, .render = qwen3_render, .parse = qwen3_parse,
+	.tool_form = RENDER_TOOLS_QWEN, .raw_string_arguments = 1,
+};

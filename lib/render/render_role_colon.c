@@ -22,9 +22,10 @@ static const char *header(int role)
 	return role == TK_ROLE_SYSTEM ? "System:" : role == TK_ROLE_USER ? "User:" : "Assistant:";
 }
 
-static void role_colon_render(const tk_renderer *r, tk_rendered *out,
-			      const tk_message *m, size_t n, unsigned flags)
+static void role_colon_render(const tk_renderer *r, tk_rendered *out, const tk_message *m,
+			      size_t n, const struct cJSON *tools, unsigned flags)
 {
+	(void)tools; /* none: the format has no tools (refused before) */
 	int32_t bos = tk_tokenizer_bos(r->tok);
 	if (n && tk_tokenizer_add_bos(r->tok) && bos >= 0)
 		rb_special(r, out, bos, 0);
@@ -60,5 +61,7 @@ static int role_colon_parse(const tk_renderer *r, const char *text, size_t len,
 	return TK_OK;
 }
 
-const struct render_format render_role_colon = {"role-colon", role_colon_open,
-						role_colon_render, role_colon_parse};
+const struct render_format render_role_colon = {
+	.name = "role-colon", .open = role_colon_open, .render = role_colon_render,
+	.parse = role_colon_parse,
+};

@@ -1,10 +1,12 @@
 /* Renderers against the oracle: for every conversation of
- * tests/fixtures/render/chats.jsonl, the text and ids tk renders equal
+ * tests/fixtures/render/chats.jsonl and tool-chats.jsonl (tools, tool
+ * calls, tool messages, "trainable"), the text and ids tk renders equal
  * what transformers' apply_chat_template made of it (expected.jsonl,
  * written by scripts/oracle/render_fixtures.py), and the weights equal the
- * assistant masks, for the tiny tokenizer (chatml), its Llama 3 and Qwen3
- * extensions, and SmolLM2 when its GGUF is on this machine.  The renderer
- * is the one detected from each model's chat template. */
+ * assistant masks, for the tiny tokenizer (chatml), its Llama 3, Llama 3.1,
+ * Qwen2.5 and Qwen3 extensions, and SmolLM2 when its GGUF is on this
+ * machine.  The renderer is the one detected from each model's chat
+ * template. */
 #include "tk_error.h"
 #include "tk_model.h"
 #include "tk_render.h"
@@ -16,16 +18,17 @@
 #define FIX "tests/fixtures/render/"
 #define MAX_CHATS 64
 
-static char *chat_lines[MAX_CHATS];
-static size_t n_chats;
+/* The conversations of chats.jsonl (set 0) and tool-chats.jsonl (set 1). */
+static char *chat_lines[2][MAX_CHATS];
+static size_t n_chats[2];
 
-static void load_chats(void)
+static void load_chats(int set, const char *path)
 {
-	FILE *f = fopen(FIX "chats.jsonl", "r");
+	FILE *f = fopen(path, "r");
 	char *line = NULL;
 	size_t cap = 0;
-	while (f && n_chats < MAX_CHATS && getline(&line, &cap, f) > 0)
-		chat_lines[n_chats++] = strdup(line);
+	while (f && n_chats[set] < MAX_CHATS && getline(&line, &cap, f) > 0)
+		chat_lines[set][n_chats[set]++] = strdup(line);
 	free(line);
 	if (f)
 		fclose(f);
@@ -63,7 +66,8 @@ typedef struct model {
 } model;
 
 static model models[] = {{"tiny-tokenizer", 0, 0, 0}, {"tiny-llama3", 0, 0, 0},
-			 {"tiny-qwen3", 0, 0, 0}, {"smollm2", 0, 0, 0}};
+			 {"tiny-qwen3", 0, 0, 0}, {"tiny-qwen25", 0, 0, 0},
+			 {"tiny-llama31", 0, 0, 0}, {"smollm2", 0, 0, 0}};
 
 static const tk_tokenizer *tokenizer_of(const char *name)
 {
@@ -134,10 +138,16 @@ static void check_training(const tk_renderer *rr, tk_chat *chat, const cJSON *wa
 			   const char *label)
 {
 	tk_rendered out = {0};
-	static const char *const modes[] = {"mask_last", "mask_all"};
-	for (int mode = 0; mode < 2; mode++) {
-		TKT_CHECK(tk_render_mark(chat->msgs, chat->n, mode) == TK_OK, "%s", label);
-		TKT_CHECK(tk_render(rr, chat->msgs, chat->n, 0, &out) == TK_OK, "%s: %s",
+	static const char *const keys[] = {"mask_last", "mask_all", "mask_turn"};
+	static const int modes[] = {TK_TRAIN_LAST_ASSISTANT, TK_TRAIN_ALL_ASSISTANT,
+				    TK_TRAIN_LAST_TURN};
+	for (int mode = 0; mode < 3; mode++) {
+		const cJSON *mask = cJSON_GetObjectItem(want, keys[mode]);
+		if (mode == 2 && !mask)
+			continue;
+		TKT_CHECK(tk_render_mark(chat->msgs, chat->n, modes[mode]) == TK_OK, "%s: %s",
+			  label, tk_error_message());
+		TKT_CHECK(tk_render_chat(rr, chat, 0, &out) == TK_OK, "%s: %s",
 			  label, tk_error_message());
 		const char *text = cJSON_GetObjectItem(want, "text")->valuestring;
 		TKT_CHECK(!strcmp(out.text, text), "%s: text\n#   got  %s\n#   want %s", label,
@@ -146,12 +156,11 @@ static void check_training(const tk_renderer *rr, tk_chat *chat, const cJSON *wa
 		TKT_CHECK(same, "%s: ids differ", label);
 		if (!same)
 			print_ids("got", &out.ids);
-		const cJSON *mask = cJSON_GetObjectItem(want, modes[mode]);
 		if (!mask)
 			continue;
 		TKT_CHECK((size_t)cJSON_GetArraySize(mask) == out.ids.n, "%s: mask length", label);
 		size_t bad = weight_mismatch(mask, &out);
-		TKT_CHECK(bad == 0, "%s %s: weight of token %zu is %g", label, modes[mode],
+		TKT_CHECK(bad == 0, "%s %s: weight of token %zu is %g", label, keys[mode],
 			  bad - 1, bad ? out.weights[bad - 1] : 0);
 	}
 	tk_rendered_free(&out);
@@ -166,8 +175,10 @@ static void check_prompt(const tk_renderer *rr, tk_chat *chat, const cJSON *want
 	if (n && chat->msgs[n - 1].role == TK_ROLE_ASSISTANT)
 		n--;
 	tk_rendered out = {0};
-	TKT_CHECK(tk_render(rr, chat->msgs, n, TK_RENDER_GENERATION_PROMPT, &out) == TK_OK,
-		  "%s", label);
+	tk_chat prompt = *chat;
+	prompt.n = n;
+	TKT_CHECK(tk_render_chat(rr, &prompt, TK_RENDER_GENERATION_PROMPT, &out) == TK_OK,
+		  "%s: %s", label, tk_error_message());
 	const char *text = cJSON_GetObjectItem(want, key_text)->valuestring;
 	TKT_CHECK(!strcmp(out.text, text), "%s: %s\n#   got  %s\n#   want %s", label, key_text,
 		  out.text, text);
@@ -182,8 +193,9 @@ static void check_line(const cJSON *want, counts *c)
 	const char *name = cJSON_GetObjectItem(want, "model")->valuestring;
 	const char *renderer = cJSON_GetObjectItem(want, "renderer")->valuestring;
 	int k = cJSON_GetObjectItem(want, "chat")->valueint;
+	int set = cJSON_GetObjectItem(want, "chats") != NULL;
 	char label[128];
-	snprintf(label, sizeof label, "%s/%s chat %d", name, renderer, k);
+	snprintf(label, sizeof label, "%s/%s %schat %d", name, renderer, set ? "tool " : "", k);
 	c->lines++;
 	const tk_tokenizer *tok = tokenizer_of(name);
 	if (!tok) {
@@ -197,9 +209,11 @@ static void check_line(const cJSON *want, counts *c)
 	TKT_CHECK(!strcmp(tk_renderer_name(rr), renderer), "%s: detected %s", label,
 		  tk_renderer_name(rr));
 	tk_chat chat = {0};
-	TKT_CHECK(k >= 0 && (size_t)k < n_chats, "%s: no such chat", label);
-	if (k >= 0 && (size_t)k < n_chats &&
-	    tk_chat_parse(&chat, chat_lines[k], strlen(chat_lines[k])) == TK_OK) {
+	TKT_CHECK(k >= 0 && (size_t)k < n_chats[set], "%s: no such chat", label);
+	const char *line = k >= 0 && (size_t)k < n_chats[set] ? chat_lines[set][k] : NULL;
+	int parsed = line && tk_chat_parse(&chat, line, strlen(line)) == TK_OK;
+	TKT_CHECK(!line || parsed, "%s: %s", label, tk_error_message());
+	if (parsed) {
 		check_training(rr, &chat, want, label);
 		check_prompt(rr, &chat, want, "prompt_text", "prompt_ids", label);
 		tk_renderer *nothink = NULL;
@@ -215,8 +229,10 @@ static void check_line(const cJSON *want, counts *c)
 
 static void test_oracle(void)
 {
-	load_chats();
-	TKT_CHECK(n_chats >= 10, "%zu chats in " FIX "chats.jsonl", n_chats);
+	load_chats(0, FIX "chats.jsonl");
+	load_chats(1, FIX "tool-chats.jsonl");
+	TKT_CHECK(n_chats[0] >= 10, "%zu chats in " FIX "chats.jsonl", n_chats[0]);
+	TKT_CHECK(n_chats[1] >= 6, "%zu chats in " FIX "tool-chats.jsonl", n_chats[1]);
 	FILE *f = fopen(FIX "expected.jsonl", "r");
 	TKT_CHECK(f != NULL, "cannot open " FIX "expected.jsonl");
 	if (!f)
@@ -235,7 +251,7 @@ static void test_oracle(void)
 	fclose(f);
 	printf("# %d oracle renderings, %d compared, %d skipped (model not here)\n",
 	       c.lines, c.compared, c.skipped);
-	TKT_CHECK(c.compared >= 30, "only %d compared", c.compared);
+	TKT_CHECK(c.compared >= 46, "only %d compared", c.compared);
 }
 
 static void test_smollm2_default_system(void)
@@ -261,7 +277,8 @@ int main(void)
 		else if (models[i].tok)
 			tk_tokenizer_free(models[i].tok);
 	}
-	for (size_t i = 0; i < n_chats; i++)
-		free(chat_lines[i]);
+	for (int set = 0; set < 2; set++)
+		for (size_t i = 0; i < n_chats[set]; i++)
+			free(chat_lines[set][i]);
 	return tkt_done();
 }

@@ -51,8 +51,8 @@ static void test_chat_lines(void)
 	TKT_CHECK(parse_fails("[1,2]", "not a JSON object"), "array");
 	TKT_CHECK(parse_fails("{\"conversation\":[]}", "no \"messages\""), "missing");
 	TKT_CHECK(parse_fails("{\"messages\":[]}", "is empty"), "empty");
-	TKT_CHECK(parse_fails("{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}",
-			      "message 1: unknown role \"tool\""), "role");
+	TKT_CHECK(parse_fails("{\"messages\":[{\"role\":\"robot\",\"content\":\"x\"}]}",
+			      "message 1: unknown role \"robot\""), "role");
 	TKT_CHECK(parse_fails("{\"messages\":[{\"role\":\"user\",\"content\":[1]}]}",
 			      "message 1: \"content\" is not a string"), "content");
 	TKT_CHECK(parse_fails("{\"messages\":[{\"role\":\"user\"}]}", "no \"content\""), "no content");

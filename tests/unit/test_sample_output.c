@@ -137,6 +137,27 @@ static void test_json(void)
 	free(line);
 }
 
+/* A chat completion with a tool call: "text" without the markup, the
+ * parsed calls beside it. */
+static void test_json_tool_calls(void)
+{
+	if (!renderer())
+		TKT_SKIP("no renderer");
+	int32_t ids[256];
+	size_t n = encode("Let me look.\n<tool_call>\n{\"name\": \"search\", \"arguments\": "
+			  "{\"q\": \"tk\"}}\n</tool_call>", -1, ids, 256);
+	tk_sample_format f = {.tok = tokenizer(), .renderer = renderer()};
+	tk_prompt p = {.chat = 1};
+	tk_gen_result r = {.tokens = ids, .n = n, .finish = TK_FINISH_LENGTH};
+	char *line = NULL;
+	TKT_CHECK(tk_sample_json(&f, &p, 0, 0, &r, &line) == TK_OK && line, "%s", tk_error_message());
+	TKT_CHECK(line && strstr(line, "\"text\":\"Let me look.\",\"tool_calls\":[{\"type\": "
+				   "\"function\", \"function\": {\"name\": \"search\", "
+				   "\"arguments\": {\"q\": \"tk\"}}}],\"tokens\""), "%s", line);
+	TKT_CHECK(line && !strstr(line, "reasoning_content"), "no thinking: %s", line);
+	free(line);
+}
+
 static void test_record(void)
 {
 	if (!tokenizer())
@@ -177,6 +198,7 @@ int main(void)
 	TKT_RUN(test_stops);
 	TKT_RUN(test_text);
 	TKT_RUN(test_json);
+	TKT_RUN(test_json_tool_calls);
 	TKT_RUN(test_record);
 	tk_renderer_free(renderer());
 	tk_tokenizer_free(tokenizer());
