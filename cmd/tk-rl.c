@@ -5,6 +5,7 @@
  * stream of scored rollouts.  See man/tk-rl.1. */
 #include "cli/tk_cli.h"
 #include "cli/env_options.h"
+#include "cli/episode_options.h"
 #include "cli/sample_options.h"
 #include "cli/train_options.h"
 #include "tk_engine.h"
@@ -59,6 +60,7 @@ static const tk_option options[] = {
 	{"rollouts", 0, "FILE", "also write every sampled, scored rollout to a token stream"},
 	TK_SAMPLE_OPTION_ROWS("64"),
 	TK_ENV_OPTION_ROWS,
+	TK_EPISODE_OPTION_ROWS,
 	TK_TRAIN_OPTION_ROWS,
 	{0, 0, 0, 0}
 };
@@ -66,6 +68,7 @@ static const tk_option options[] = {
 typedef struct settings {
 	tk_train_opts train;       // model, adapter, optimizer, passes, checkpoints
 	tk_env_opts envo;          // the environment
+	tk_episode_opts epi;       // its episodes (--env episodes)
 	tk_sample_opts sample;     // sampling the policy
 	const char *rundir, *from_stream, *rollouts;
 	double kl_coef;
@@ -114,6 +117,7 @@ static void check_settings(tk_cli *cli, settings *s, int argc)
 		tk_die(TK_EUSAGE, "no operands (the data comes from --env, --prompts or --from-stream)");
 	tk_train_opts_check(&s->train);
 	tk_env_opts_check(&s->envo, s->from_stream != NULL);
+	tk_episode_opts_check(&s->epi, &s->envo, s->group_size);
 	if (s->kl_coef > 0 && s->from_stream)
 		tk_die(TK_EUSAGE, "--kl-coef is for sampled runs, not --from-stream");
 	if (s->rollouts && s->from_stream)
@@ -133,6 +137,7 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 	};
 	tk_train_opts_init(&s->train, TK_LR_CONSTANT);
 	tk_env_opts_init(&s->envo);
+	tk_episode_opts_init(&s->epi);
 	tk_sample_opts_init(&s->sample, 64, 1);
 	const char *v;
 	int o;
@@ -140,6 +145,7 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 		if (tk_train_opts_parse(cli, &s->train, options[o].long_name, v))
 			continue;
 		if (tk_env_opts_parse(cli, &s->envo, options[o].long_name, v) ||
+		    tk_episode_opts_parse(cli, &s->epi, options[o].long_name, v) ||
 		    tk_sample_opts_parse(cli, &s->sample, options[o].long_name, v))
 			continue;
 		parse_rl_option(cli, s, o, v);
@@ -162,6 +168,8 @@ typedef struct run {
 	tk_lora *lora;
 	tk_train *t;
 	tk_rl_env *env;
+	tk_rl_episode_limits limits; // --env episodes
+	tk_partner partner;        // --partner
 	tk_renderer *renderer;
 	tk_eval_scorer *ref;       // base model logprobs (--kl-coef)
 	tk_tks_writer *rollouts;   // --rollouts
@@ -224,6 +232,8 @@ static cJSON *settings_json(const run *r)
 	const settings *s = r->s;
 	cJSON *o = cJSON_CreateObject();
 	tk_env_opts_json(&s->envo, o);
+	if (r->limits.max_tokens)
+		tk_episode_opts_json(&s->epi, &r->limits, o);
 	if (s->from_stream)
 		cJSON_AddStringToObject(o, "from_stream", s->from_stream);
 	cJSON_AddNumberToObject(o, "groups", (double)s->groups);
@@ -320,6 +330,9 @@ static void log_step(run *r, int64_t step, const tk_rl_step_stats *st)
 	tk_rl_progress_line(st, step, r->total, progress, sizeof progress);
 	if (!r->s->quiet)
 		fprintf(stderr, "%s\n", progress);
+	if (st->ep.failed)
+		tk_warn("step %" PRId64 ": %zu episodes failed; the last, %s", step, st->ep.failed,
+			st->ep.failure);
 }
 
 /* ---- the loop ----------------------------------------------------------- */
@@ -345,6 +358,11 @@ static int open_policy(void *ctx, size_t slots, size_t context, tk_forward **f)
 	return rc ? rc : tk_forward_open(f, r->be, r->model, NULL, slots, context, 1024);
 }
 
+static int open_partner(void *ctx, size_t slots, size_t context, tk_forward **f)
+{
+	return tk_partner_forward(&((run *)ctx)->partner, slots, context, f);
+}
+
 /* Sampled: the backend back to training's setting (KL pass, update). */
 static void close_policy(void *ctx, tk_forward *f)
 {
@@ -353,25 +371,35 @@ static void close_policy(void *ctx, tk_forward *f)
 	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
 }
 
-static void one_step(run *r)
+/* What sampling the policy in the environment needs (gen: o's options). */
+static void online(run *r, tk_gen_options *gen, tk_rl_online *o)
 {
 	const settings *s = r->s;
-	int64_t step = tk_train_steps(r->t) + 1;
-	tk_gen_options gen = {
+	*gen = (tk_gen_options){
 		.params = s->sample.params, .seed = s->seed, .max_tokens = s->sample.max_tokens,
 		.stop_ids = r->stops.ids, .n_stop_ids = r->stops.n_ids,
 		.stop_strings = r->stops.strings, .n_stop_strings = r->stops.n_strings,
 		.tok = r->model->tokenizer,
 	};
-	tk_rl_online o = {
+	*o = (tk_rl_online){
 		.env = r->env, .renderer = r->renderer, .groups = (size_t)s->groups,
 		.room = {(size_t)r->model->config.max_positions, s->sample.max_tokens, r->micro},
-		.group_size = (size_t)s->group_size, .gen = &gen, .cut = s->sample.stops,
+		.group_size = (size_t)s->group_size, .gen = gen, .cut = s->sample.stops,
 		.n_cut = s->sample.n_stops, .scale_by_std = s->scale_std, .drop_flat = s->drop_flat,
 		.kl_coef = s->kl_coef, .ref = r->ref, .ref_train = r->engine ? r->t : NULL,
 		.ref_micro = r->micro, .open_policy = open_policy, .close_policy = close_policy,
+		.episode = &r->limits, .open_partner = s->epi.partner ? open_partner : NULL,
 		.ctx = r,
 	};
+}
+
+static void one_step(run *r)
+{
+	const settings *s = r->s;
+	int64_t step = tk_train_steps(r->t) + 1;
+	tk_gen_options gen;
+	tk_rl_online o;
+	online(r, &gen, &o);
 	tk_rl_step_stats st = {0};
 	tk_rl_batch b;
 	tk_check(tk_rl_step_stats_init(&st));
@@ -391,6 +419,39 @@ static void one_step(run *r)
 	log_step(r, step, &st);
 	tk_rl_step_stats_free(&st);
 	tk_rl_batch_free(&b);
+}
+
+/* --evaluate N: held-out episodes played by the policy as it is (the
+ * run's last state with --resume), their mean return on stdout. */
+static void evaluate(run *r)
+{
+	tk_gen_options gen;
+	tk_rl_online o;
+	online(r, &gen, &o);
+	tk_rl_step_stats st = {0};
+	tk_rl_eval_result res;
+	tk_check(tk_rl_step_stats_init(&st));
+	double t0 = tk_now();
+	int rc = tk_rl_evaluate(&o, (size_t)r->s->epi.evaluate, &res, &st);
+	if (rc)
+		tk_die(rc, "--evaluate: %s", tk_error_message());
+	st.t_step = tk_now() - t0;
+	char *line = tk_rl_metrics_line(&st, tk_train_steps(r->t), 0, st.t_step);
+	cJSON *o_json = line ? cJSON_Parse(line) : NULL;
+	if (!o_json)
+		tk_check(TK_EOSERR);
+	cJSON_AddNumberToObject(o_json, "eval/episodes", (double)res.n);
+	cJSON_AddNumberToObject(o_json, "eval/mean_return", res.mean);
+	cJSON_AddNumberToObject(o_json, "eval/stderr", res.stderr_mean);
+	char *out = cJSON_PrintUnformatted(o_json);
+	if (!out || printf("%s\n", out) < 0 || fflush(stdout))
+		tk_die(TK_EIO, "writing the evaluation: %s", strerror(errno));
+	if (st.ep.failed)
+		tk_warn("%zu episodes failed; the last, %s", st.ep.failed, st.ep.failure);
+	free(out);
+	free(line);
+	cJSON_Delete(o_json);
+	tk_rl_step_stats_free(&st);
 }
 
 static void after_step(run *r)
@@ -537,10 +598,19 @@ static void setup(run *r)
 	if (!s->from_stream) // --max-memory: passes that fit, each holding a whole record
 		r->micro = tk_train_opts_pass(&s->train, r->model, r->micro, record);
 	tk_check(tk_backend_open(&r->be, s->backend, s->threads));
+	if (r->env && tk_rl_env_plays_episodes(r->env))
+		tk_episode_opts_limits(&s->epi, positions, r->micro, &r->limits);
 	tk_train_config tc = {s->train.full, r->micro};
 	open_trainer(r, &tc);
+	tk_check(tk_partner_open(&r->partner, &s->epi, r->be, r->engine, r->model_fp,
+				 tk_tokenizer_fingerprint(r->model->tokenizer)));
 	if (s->kl_coef > 0)
 		open_reference(r);
+	if (s->epi.evaluate) { // nothing written: the policy read from --resume, if named
+		if (s->train.resume)
+			resume(r);
+		return;
+	}
 	if (tk_train_opts_open_run(&s->train, s->rundir, config_json(r), settings_json(r)))
 		resume(r);
 	r->metrics = tk_train_opts_open_metrics(s->rundir);
@@ -558,6 +628,7 @@ static void teardown(run *r)
 	close_rollouts(r);
 	tk_eval_scorer_close(r->ref);
 	tk_train_close(r->t);
+	tk_partner_close(&r->partner);
 	tk_engine_close(r->engine);
 	tk_backend_close(r->be);
 	tk_rl_env_free(r->env);
@@ -589,9 +660,11 @@ int main(int argc, char **argv)
 					    strcmp(s.rundir, "rl-run") ? s.rundir : "-"));
 	else if (s.from_stream)
 		train_offline(&r);
+	else if (s.epi.evaluate)
+		evaluate(&r);
 	else
 		train_online(&r);
-	if (!s.dump) {
+	if (!s.dump && !s.epi.evaluate) {
 		save_state(&r);
 		tk_train_opts_write_final(&s.train, s.rundir, r.t, r.model, r.lora, s.quiet);
 	}

@@ -48,7 +48,8 @@ untimed() {
 		 steps loss clip-low clip-high dro-beta scale-by-std drop-flat-groups kl-coef \
 		 max-tokens temperature top-p top-k stop renderer lora-rank lora-alpha lora-targets \
 		 full lr lr-schedule warmup grad-clip weight-decay beta1 beta2 eps micro-tokens \
-		 save-every resume from-stream batch dump-prompts rollouts; do
+		 save-every resume from-stream batch dump-prompts rollouts max-turns max-episode-tokens \
+		 overflow-reward episode-failures min-episodes partner partner-adapter evaluate; do
 		[[ "$output" == *"--$o"* ]]
 	done
 }

@@ -204,6 +204,18 @@ int tk_rl_env_math(tk_rl_env **out, const char *prompts_path, int task,
 int tk_rl_env_cmd(tk_rl_env **out, const char *prompts_path, const char *command,
 		  double timeout, uint64_t seed);
 
+/* Episodes: an environment program of protocol 2 (tk-rl(1) ENVIRONMENT
+ * PROTOCOL), started once with /bin/sh -c command and greeted; it poses
+ * multi-turn episodes (tool results, a game's moves, several seats) and
+ * rewards them.  prompts_path (NULL: none) gives each group a line of a
+ * JSON Lines file, carried in its reset request.  A program that does not
+ * answer hello with protocol 2 is refused (TK_EDATA).  Play them with
+ * tk_rl_online_batch (tk_rl_online.episode set) or tk_rl_evaluate. */
+int tk_rl_env_episodes(tk_rl_env **out, const char *prompts_path, const char *command,
+		       double timeout, uint64_t seed);
+/* 1 for an environment of episodes. */
+int tk_rl_env_plays_episodes(const tk_rl_env *e);
+
 void tk_rl_env_free(tk_rl_env *e);  /* stops a reward program; safe on NULL */
 
 const char *tk_rl_env_name(const tk_rl_env *e);  /* "arithmetic", "math", "cmd" */
@@ -256,6 +268,23 @@ typedef struct tk_rl_rollout {
 
 /* What a step measures, for its metrics line (tk_rl_metrics_line).
  * Zero it, then tk_rl_step_stats_init; free with tk_rl_step_stats_free. */
+/* Episodes of protocol 2 in a step (or an evaluation). */
+#define TK_RL_MAX_SEATS 8
+typedef struct tk_rl_episode_stats {
+	size_t episodes;        /* finished (done, or ended by a limit) */
+	size_t failed, dropped; /* failed; finished but left out with their group */
+	size_t cut_turns, cut_tokens; /* ended by --max-turns, by the token budget */
+	size_t turns, tool_calls;     /* of the policy's seats */
+	size_t ob_tokens;       /* observation tokens of the trained records */
+	size_t prefilled;       /* prompt tokens run through the model */
+	size_t prompt_tokens;   /* prompt tokens of every turn (what prefilling all would cost) */
+	size_t seats;           /* the most seats an episode had */
+	double seat_reward[TK_RL_MAX_SEATS]; /* Σ returns of each seat */
+	double seat_reward2[TK_RL_MAX_SEATS];
+	size_t seat_n[TK_RL_MAX_SEATS];
+	char failure[320];      /* the last failure: "episode ID: the program's error" */
+} tk_rl_episode_stats;
+
 typedef struct tk_rl_step_stats {
 	double reward_sum, reward2_sum, correct_sum, format_sum, kl_base, grad_norm, lr;
 	size_t samples, correct_known, sampled, dropped;
@@ -264,6 +293,7 @@ typedef struct tk_rl_step_stats {
 	double t_sample, t_score, t_train, t_step;
 	int offline;            /* rewards from a stream: no sampling, no grading */
 	int has_kl_base;        /* a KL penalty to the base was folded in */
+	tk_rl_episode_stats ep; /* episodes: the environment protocol 2 */
 	void *program_metrics;  /* private: Σ of each metric a reward program gave */
 } tk_rl_step_stats;
 
@@ -373,6 +403,15 @@ void tk_rl_prompts_free(tk_rl_prompts *sp);
 
 /* ---- an online step's data (lib/rl/rl_online.c) -------------------------- */
 
+/* The limits of an episode and what becomes of a failed one. */
+typedef struct tk_rl_episode_limits {
+	size_t max_turns;       /* turns of an episode, all seats (0: no limit) */
+	size_t max_tokens;      /* tokens of a seat's conversation, prompt and completions */
+	double overflow_reward; /* the return of a policy seat whose episode ran out of tokens */
+	int retry;              /* an episode the program fails: 1 reset it once more, 0 drop it */
+	size_t min_episodes;    /* a group keeps its finished episodes when at least this many */
+} tk_rl_episode_limits;
+
 /* What an online step needs: the environment, how prompts render and
  * completions are sampled, what the rollouts get, and the policy: a
  * forward of `slots` sequences of `context` positions, opened by the
@@ -394,6 +433,11 @@ typedef struct tk_rl_online {
 	size_t ref_micro;                   /* ref_train's pass size */
 	int (*open_policy)(void *ctx, size_t slots, size_t context, struct tk_forward **out);
 	void (*close_policy)(void *ctx, struct tk_forward *f); /* NULL: tk_forward_close */
+	/* Episodes (tk_rl_env_episodes): their limits, and the partner model
+	 * that plays the seats an environment gives it (NULL: none). */
+	const tk_rl_episode_limits *episode;
+	int (*open_partner)(void *ctx, size_t slots, size_t context, struct tk_forward **out);
+	void (*close_partner)(void *ctx, struct tk_forward *f);
 	void *ctx;
 } tk_rl_online;
 
@@ -414,5 +458,16 @@ typedef struct tk_rl_batch {
 int tk_rl_online_batch(const tk_rl_online *o, int64_t step, tk_rl_batch *b,
 		       tk_rl_step_stats *st);
 void tk_rl_batch_free(tk_rl_batch *b);
+
+/* Held-out episodes (split "test") played by the policy, nothing
+ * trained: n episodes, groups · group_size at a time, each its own group
+ * (seeded by its number).  res gets the mean return of the policy's
+ * seats and its standard error, st the episodes' stats and the program's
+ * metrics (zero it and tk_rl_step_stats_init first). */
+typedef struct tk_rl_eval_result {
+	double mean, stderr_mean;
+	size_t n;               /* returns averaged (policy seats of finished episodes) */
+} tk_rl_eval_result;
+int tk_rl_evaluate(const tk_rl_online *o, size_t n, tk_rl_eval_result *res, tk_rl_step_stats *st);
 
 #endif

@@ -14,8 +14,9 @@ void tk_env_opts_init(tk_env_opts *o)
 int tk_env_opts_parse(const tk_cli *cli, tk_env_opts *o, const char *name, const char *v)
 {
 	if (!strcmp(name, "env")) {
-		if (strcmp(v, "arithmetic") && strcmp(v, "math") && strcmp(v, "cmd"))
-			tk_die(TK_EUSAGE, "--env: '%s' is not arithmetic, math or cmd", v);
+		if (strcmp(v, "arithmetic") && strcmp(v, "math") && strcmp(v, "cmd") &&
+		    strcmp(v, "episodes"))
+			tk_die(TK_EUSAGE, "--env: '%s' is not arithmetic, math, cmd or episodes", v);
 		o->env = v;
 	} else if (!strcmp(name, "prompts")) {
 		o->prompts = v;
@@ -44,11 +45,12 @@ void tk_env_opts_check(tk_env_opts *o, int prompts_optional)
 	if (!o->env)
 		o->env = o->env_cmd ? "cmd" : o->prompts ? "math" : "arithmetic";
 	int cmd = !strcmp(o->env, "cmd"), arith = !strcmp(o->env, "arithmetic");
-	if (cmd && !o->env_cmd)
-		tk_die(TK_EUSAGE, "--env cmd needs --env-cmd 'PROGRAM ARGS'");
-	if (!cmd && o->env_cmd)
-		tk_die(TK_EUSAGE, "--env-cmd is for --env cmd, not %s", o->env);
-	if (!arith && !o->prompts && !prompts_optional)
+	int episodes = !strcmp(o->env, "episodes");
+	if ((cmd || episodes) && !o->env_cmd)
+		tk_die(TK_EUSAGE, "--env %s needs --env-cmd 'PROGRAM ARGS'", o->env);
+	if (!cmd && !episodes && o->env_cmd)
+		tk_die(TK_EUSAGE, "--env-cmd is for --env cmd or episodes, not %s", o->env);
+	if (!arith && !episodes && !o->prompts && !prompts_optional)
 		tk_die(TK_EUSAGE, "--env %s needs --prompts FILE", o->env);
 	if (arith && o->prompts)
 		tk_die(TK_EUSAGE, "--env arithmetic makes its own problems: --prompts does not apply");
@@ -64,6 +66,8 @@ int tk_env_opts_open(const tk_env_opts *o, uint64_t seed, tk_rl_env **out)
 	}
 	if (!strcmp(o->env, "math"))
 		return tk_rl_env_math(out, o->prompts, o->grade, seed);
+	if (!strcmp(o->env, "episodes"))
+		return tk_rl_env_episodes(out, o->prompts, o->env_cmd, o->env_timeout, seed);
 	return tk_rl_env_cmd(out, o->prompts, o->env_cmd, o->env_timeout, seed);
 }
 

@@ -21,11 +21,14 @@ typedef struct tk_env_opts {
 } tk_env_opts;
 
 #define TK_ENV_OPTION_ROWS \
-	{"env", 0, "NAME", "arithmetic, math or cmd (default: cmd with --env-cmd, math with " \
-	 "--prompts, else arithmetic)"}, \
-	{"prompts", 0, "FILE", "math, cmd: prompts, JSON Lines {\"messages\"|\"prompt\", \"answer\"}"}, \
-	{"env-cmd", 0, "CMD", "cmd: reward program, run once with sh -c (protocol in tk-rl(1))"}, \
-	{"env-timeout", 0, "S", "cmd: seconds the program may stay silent (default 60, at most 1e6)"}, \
+	{"env", 0, "NAME", "arithmetic, math, cmd or episodes (default: cmd with --env-cmd, math " \
+	 "with --prompts, else arithmetic)"}, \
+	{"prompts", 0, "FILE", "math, cmd, episodes: prompts, JSON Lines {\"messages\"|\"prompt\", " \
+	 "\"answer\"}"}, \
+	{"env-cmd", 0, "CMD", "cmd: reward program; episodes: environment program; run once with " \
+	 "sh -c (protocols in tk-rl(1))"}, \
+	{"env-timeout", 0, "S", "cmd, episodes: seconds the program may stay silent (default 60, " \
+	 "at most 1e6)"}, \
 	{"digits", 0, "N", "arithmetic: operands of N digits (default 2)"}, \
 	{"ops", 0, "LIST", "arithmetic: add,sub,mul (default add)"}, \
 	{"format-reward", 0, "X", "arithmetic: added when the answer is a bare number (default 0)"}, \

@@ -317,7 +317,7 @@ int tk_rl_env_cmd(tk_rl_env **out, const char *prompts_path, const char *command
 		return TK_EOSERR;
 	int rc = rl_prompts_load(&e->prompts, prompts_path, 0);
 	if (!rc)
-		rc = rl_child_start(&e->child, command, timeout);
+		rc = rl_child_start(&e->child, "reward program", command, timeout);
 	if (rc) {
 		rl_prompts_free(&e->prompts);
 		free(e);
@@ -338,7 +338,8 @@ void tk_rl_env_free(tk_rl_env *e)
 
 const char *tk_rl_env_name(const tk_rl_env *e)
 {
-	return e->kind == RL_ARITHMETIC ? "arithmetic" : e->kind == RL_MATH ? "math" : "cmd";
+	static const char *const names[] = {"arithmetic", "math", "cmd", "episodes"};
+	return names[e->kind];
 }
 
 size_t tk_rl_env_size(const tk_rl_env *e)
@@ -351,6 +352,8 @@ int tk_rl_env_prompt(tk_rl_env *e, uint64_t k, tk_rl_prompt *p)
 	memset(p, 0, sizeof *p);
 	if (e->kind == RL_ARITHMETIC)
 		return rl_arith_prompt(e, k, p);
+	if (e->kind == RL_EPISODES && e->prompts.n == 0)
+		return rl_episode_prompt(k, p);
 	return rl_prompts_get(&e->prompts, e->seed, k, p);
 }
 
@@ -359,6 +362,9 @@ int tk_rl_env_score(tk_rl_env *e, const tk_rl_sample *s, size_t n, tk_rl_score *
 	memset(out, 0, n * sizeof *out);
 	if (e->kind == RL_CMD)
 		return rl_child_score(&e->child, s, n, out);
+	if (e->kind == RL_EPISODES)
+		return tk_fail(TK_EUSAGE, "an environment of episodes plays turns; it does not "
+			       "score single completions");
 	for (size_t i = 0; i < n; i++) {
 		int rc = e->kind == RL_ARITHMETIC ? rl_arith_score(e, &s[i], &out[i])
 						  : math_score(e, &s[i], &out[i]);

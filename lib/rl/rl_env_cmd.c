@@ -67,7 +67,7 @@ char *tk_rl_request_line(const tk_rl_sample *s)
 }
 
 /* At most 60 bytes of what the program said, for a message. */
-static void excerpt(char *out, size_t cap, const char *line, size_t len)
+void rl_excerpt(char *out, size_t cap, const char *line, size_t len)
 {
 	size_t n = len < 60 ? len : 60, o = 0;
 	out[0] = '\0';
@@ -82,7 +82,7 @@ static void excerpt(char *out, size_t cap, const char *line, size_t len)
 static int bad_answer(const char *line, size_t len, const char *what)
 {
 	char shown[320];
-	excerpt(shown, sizeof shown, line, len);
+	rl_excerpt(shown, sizeof shown, line, len);
 	return tk_fail(TK_EDATA, "answered '%s': %s; each answer is one line "
 		       "{\"reward\": NUMBER} (see tk-rl(1))", shown, what);
 }
@@ -169,12 +169,13 @@ int tk_rl_parse_answer(const char *line, size_t len, tk_rl_score *out)
 
 /* ---- the process -------------------------------------------------------- */
 
-int rl_child_start(rl_child *c, const char *command, double timeout)
+int rl_child_start(rl_child *c, const char *role, const char *command, double timeout)
 {
 	int in[2], out[2];
 	memset(c, 0, sizeof *c);
 	c->to = c->from = -1;
 	c->timeout = timeout;
+	c->role = role;
 	if (!(c->command = tk_strdup(command)))
 		return TK_EOSERR;
 	if (pipe2(in, O_CLOEXEC))
@@ -269,14 +270,16 @@ static int died(rl_child *c, size_t got, size_t n)
 	close_fd(&c->to);
 	if (c->pid > 0 && !reap(c, 2, &status)) {
 		kill_group(c);
-		return tk_fail(TK_EIO, "reward program '%s' closed its output after %zu of %zu "
-			       "answers of this step (it was then stopped)", c->command, got, n);
+		return tk_fail(TK_EIO, "%s '%s' closed its output after %zu of %zu "
+			       "answers of this step (it was then stopped)", c->role, c->command,
+			       got, n);
 	}
 	if (WIFSIGNALED(status))
-		return tk_fail(TK_EIO, "reward program '%s' was killed by signal %d after %zu of "
-			       "%zu answers of this step", c->command, WTERMSIG(status), got, n);
-	return tk_fail(TK_EIO, "reward program '%s' exited with status %d after %zu of %zu "
-		       "answers of this step%s", c->command, WEXITSTATUS(status), got, n,
+		return tk_fail(TK_EIO, "%s '%s' was killed by signal %d after %zu of "
+			       "%zu answers of this step", c->role, c->command, WTERMSIG(status),
+			       got, n);
+	return tk_fail(TK_EIO, "%s '%s' exited with status %d after %zu of %zu "
+		       "answers of this step%s", c->role, c->command, WEXITSTATUS(status), got, n,
 		       WEXITSTATUS(status) == 127 ? " (127: command not found?)" : "");
 }
 
@@ -284,8 +287,8 @@ static int hung(rl_child *c, size_t got, size_t n)
 {
 	c->failed = 1;
 	kill_group(c);
-	return tk_fail(TK_EIO, "reward program '%s' gave no answer for %g s (--env-timeout) "
-		       "after %zu of %zu answers of this step; it was stopped", c->command,
+	return tk_fail(TK_EIO, "%s '%s' gave no answer for %g s (--env-timeout) "
+		       "after %zu of %zu answers of this step; it was stopped", c->role, c->command,
 		       c->timeout, got, n);
 }
 
@@ -342,7 +345,7 @@ static int read_more(rl_child *c, int *eof)
 	ssize_t r = read(c->from, c->buf + c->len, c->cap - c->len - 1);
 	if (r < 0)
 		return errno == EINTR || errno == EAGAIN ? TK_OK : tk_fail(TK_EIO, "reading "
-			"the reward program: %s", strerror(errno));
+			"the %s: %s", c->role, strerror(errno));
 	*eof = r == 0;
 	c->len += (size_t)r;
 	return TK_OK;
@@ -354,22 +357,22 @@ static void drop_front(rl_child *c, size_t n)
 	c->len -= n;
 }
 
-/* Parses each whole line buffered into out[*got...], up to n answers;
- * what is left stays buffered. */
-static int take_answers(rl_child *c, tk_rl_score *out, size_t *got, size_t n)
+/* Hands each whole line buffered to take, up to n answers; what is left
+ * stays buffered. */
+static int take_answers(rl_child *c, rl_take_line take, void *ctx, size_t *got, size_t n)
 {
 	char *nl;
 	while (*got < n && (nl = memchr(c->buf, '\n', c->len))) {
 		size_t len = (size_t)(nl - c->buf);
 		int empty = tk_jsonl_blank(c->buf, len);
-		int rc = empty ? TK_OK : tk_rl_parse_answer(c->buf, len, &out[*got]);
+		int rc = empty ? TK_OK : take(ctx, c->buf, len, *got);
 		if (rc) {
 			c->failed = 1;
-			return tk_fail_context(rc, "reward program '%s': answer %zu of this step ",
+			return tk_fail_context(rc, "%s '%s': answer %zu of this step ", c->role,
 					       c->command, *got + 1);
 		}
 		if (!empty)
-			excerpt(c->last, sizeof c->last, c->buf, len);
+			rl_excerpt(c->last, sizeof c->last, c->buf, len);
 		*got += !empty;
 		c->answered += !empty;
 		drop_front(c, len + 1);
@@ -391,16 +394,16 @@ static int unasked(rl_child *c, const char *when)
 	const char *nl = memchr(c->buf + at, '\n', c->len - at);
 	size_t len = nl ? (size_t)(nl - (c->buf + at)) : c->len - at;
 	char shown[320];
-	excerpt(shown, sizeof shown, c->buf + at, len);
+	rl_excerpt(shown, sizeof shown, c->buf + at, len);
 	c->failed = 1;
-	return tk_fail(TK_EDATA, "reward program '%s' wrote a line no request asked for (%s): "
+	return tk_fail(TK_EDATA, "%s '%s' wrote a line no request asked for (%s): "
 		       "'%s'; it must answer each request with exactly one line (see tk-rl(1))",
-		       c->command, when, shown);
+		       c->role, c->command, when, shown);
 }
 
 /* Between steps the program must be silent: reads what it wrote, or
  * writes within `wait` seconds, and refuses anything but blank lines. */
-static int expect_silence(rl_child *c, const char *when, double wait)
+int rl_child_expect_silence(rl_child *c, const char *when, double wait)
 {
 	double until = now() + wait;
 	for (;;) {
@@ -427,10 +430,10 @@ static int check_all_read(rl_child *c, size_t sent, size_t len, size_t n)
 	if (sent == len && (ioctl(c->to, FIONREAD, &unread) != 0 || unread == 0))
 		return TK_OK;
 	c->failed = 1;
-	return tk_fail(TK_EDATA, "reward program '%s' wrote a line no request asked for (all %zu "
+	return tk_fail(TK_EDATA, "%s '%s' wrote a line no request asked for (all %zu "
 		       "answers of this step came before it read all the requests: a banner? two "
 		       "answers to one request?); its last answer was '%s'; it must answer each "
-		       "request with exactly one line (see tk-rl(1))", c->command, n, c->last);
+		       "request with exactly one line (see tk-rl(1))", c->role, c->command, n, c->last);
 }
 
 static int write_some(rl_child *c, const char *buf, size_t len, size_t *sent)
@@ -442,7 +445,8 @@ static int write_some(rl_child *c, const char *buf, size_t len, size_t *sent)
 	return TK_OK;
 }
 
-static int exchange(rl_child *c, const char *req, size_t len, tk_rl_score *out, size_t n)
+int rl_child_exchange(rl_child *c, const char *req, size_t len, size_t n, rl_take_line take,
+		      void *ctx)
 {
 	size_t sent = 0, got = 0;
 	double deadline = now() + c->timeout;
@@ -464,7 +468,7 @@ static int exchange(rl_child *c, const char *req, size_t len, tk_rl_score *out, 
 			size_t before = got;
 			int eof = 0, rc = read_more(c, &eof);
 			if (!rc)
-				rc = take_answers(c, out, &got, n);
+				rc = take_answers(c, take, ctx, &got, n);
 			if (rc)
 				return rc;
 			if (eof && got < n)
@@ -473,22 +477,30 @@ static int exchange(rl_child *c, const char *req, size_t len, tk_rl_score *out, 
 				deadline = now() + c->timeout;
 		}
 	}
-	return check_all_read(c, sent, len, n);
+	return c->ordered ? check_all_read(c, sent, len, n) : TK_OK;
+}
+
+static int take_score(void *ctx, const char *line, size_t len, size_t index)
+{
+	tk_rl_score *out = ctx;
+	return tk_rl_parse_answer(line, len, &out[index]);
 }
 
 int rl_child_score(rl_child *c, const tk_rl_sample *s, size_t n, tk_rl_score *out)
 {
 	if (c->failed || c->pid <= 0)
-		return tk_fail(TK_EIO, "reward program '%s' failed earlier", c->command);
+		return tk_fail(TK_EIO, "%s '%s' failed earlier", c->role, c->command);
 	size_t len;
 	char *req = requests(s, n, &len);
 	if (!req)
 		return TK_EOSERR;
-	int rc = expect_silence(c, "before this step's requests", 0);
+	c->ordered = 1;
+	int rc = rl_child_expect_silence(c, "before this step's requests", 0);
 	if (!rc)
-		rc = exchange(c, req, len, out, n);
+		rc = rl_child_exchange(c, req, len, n, take_score, out);
 	if (!rc)
-		rc = expect_silence(c, "after this step's answers", fmin(STRAY_WAIT, c->timeout));
+		rc = rl_child_expect_silence(c, "after this step's answers",
+					     fmin(STRAY_WAIT, c->timeout));
 	free(req);
 	if (rc)
 		tk_rl_score_free(out, n);

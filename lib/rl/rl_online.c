@@ -1,7 +1,7 @@
 /* An online RL step's data (tk_rl.h): the step's prompts, groups of
  * samples from the policy, their scores, advantages and KL penalty, and
  * the records the update trains on. */
-#include "tk_rl.h"
+#include "rl_episode.h"
 
 #include "tk_error.h"
 #include "tk_forward.h"
@@ -61,6 +61,9 @@ int tk_rl_online_batch(const tk_rl_online *o, int64_t step, tk_rl_batch *b,
 		       tk_rl_step_stats *st)
 {
 	*b = (tk_rl_batch){0};
+	if (tk_rl_env_plays_episodes(o->env))
+		return o->episode ? rl_episodes_batch(o, step, b, st)
+				  : tk_fail(TK_EUSAGE, "episodes need their limits (tk_rl_online.episode)");
 	double t0 = now();
 	int rc = tk_rl_prompts_load(o->env, o->renderer, (uint64_t)(step - 1) * o->groups,
 				    o->groups, &o->room, &b->prompts);

@@ -88,20 +88,50 @@ static void env_metrics(cJSON *o, const tk_rl_step_stats *st)
 	add_number(o, "env/all/reward/std", sqrt(fmax(st->reward2_sum / n - mean * mean, 0)));
 	if (st->correct_known)
 		add_number(o, "env/all/correct", st->correct_sum / (double)st->correct_known);
-	if (!st->offline)
+	if (!st->offline && !st->ep.episodes)
 		add_number(o, "env/all/format", st->format_sum / n);
 	add_number(o, "env/all/frac_mixed", 1 - (double)st->groups.flat / groups);
 	add_number(o, "env/all/frac_all_good", (double)st->groups.all_good / groups);
 	add_number(o, "env/all/frac_all_bad", (double)st->groups.all_bad / groups);
 	if (!st->offline) {
-		add_number(o, "env/all/ac_tokens_per_turn", (double)st->sampled / n);
+		add_number(o, "env/all/ac_tokens_per_turn",
+			   (double)st->sampled / (st->ep.turns ? (double)st->ep.turns : n));
 		add_number(o, "env/all/total_ac_tokens", (double)st->sampled);
 	}
+	// a program's metrics come once an episode, whatever its seats
+	double per = st->ep.episodes ? (double)st->ep.episodes : n;
 	cJSON *item;
 	cJSON_ArrayForEach(item, (cJSON *)st->program_metrics) {
 		char key[256];
 		snprintf(key, sizeof key, "env/all/%s", item->string);
-		add_number(o, key, item->valuedouble / n);
+		add_number(o, key, item->valuedouble / per);
+	}
+}
+
+/* Episodes of protocol 2: turns, tools, observation tokens, the limits
+ * that ended them, the prefill the kept KV cache saved, and each seat's
+ * reward. */
+static void episode_metrics(cJSON *o, const tk_rl_step_stats *st)
+{
+	const tk_rl_episode_stats *es = &st->ep;
+	double n = (double)es->episodes, seats = (double)(st->samples ? st->samples : 1);
+	double turns = (double)(es->turns ? es->turns : 1);
+	add_number(o, "env/all/total_episodes", n);
+	add_number(o, "env/all/total_turns", (double)es->turns);
+	add_number(o, "env/all/turns_per_episode", (double)es->turns / seats);
+	add_number(o, "env/all/tool_calls_per_episode", (double)es->tool_calls / seats);
+	add_number(o, "env/all/ob_tokens_per_turn", (double)es->ob_tokens / turns);
+	add_number(o, "env/all/total_ob_tokens", (double)es->ob_tokens);
+	add_number(o, "episodes/failed", (double)es->failed);
+	add_number(o, "episodes/dropped", (double)es->dropped);
+	add_number(o, "episodes/cut_max_turns", (double)es->cut_turns);
+	add_number(o, "episodes/cut_max_tokens", (double)es->cut_tokens);
+	add_number(o, "episodes/prefill_tokens", (double)es->prefilled);
+	add_number(o, "episodes/prompt_tokens", (double)es->prompt_tokens);
+	for (size_t k = 0; es->seats > 1 && k < es->seats && k < TK_RL_MAX_SEATS; k++) {
+		char key[64];
+		snprintf(key, sizeof key, "env/seat%zu/reward/total", k);
+		add_number(o, key, es->seat_n[k] ? es->seat_reward[k] / (double)es->seat_n[k] : 0);
 	}
 }
 
@@ -145,6 +175,8 @@ char *tk_rl_metrics_line(const tk_rl_step_stats *st, int64_t step, int64_t total
 	cJSON_AddNumberToObject(o, "step", (double)step);
 	if (st->samples)
 		env_metrics(o, st);
+	if (st->ep.episodes || st->ep.failed)
+		episode_metrics(o, st);
 	optim_metrics(o, st);
 	time_metrics(o, st, step, total, elapsed);
 	char *line = cJSON_PrintUnformatted(o);
