@@ -184,3 +184,50 @@ num() { grep -o "\"$1\":[-0-9.e+]*" "$2" | head -1 | cut -d: -f2; }
 	cmp whole/run/final.tkc cut/run/final.tkc
 	diff <(sed 's/, "time.*//' whole/run/metrics.jsonl) <(sed 's/, "time.*//' cut/run/metrics.jsonl)
 }
+
+# ---- the recipes of multi-turn episodes (tk-rl --env episodes) --------------
+
+# A recipe of scripts/recipes/episodes/run.sh on the tiny model: before and
+# after evaluations for each of EVALS' names, two training steps.
+check_episodes_recipe() { # recipe, eval names...
+	local recipe=$1; shift
+	OUT=out STEPS=2 N_GROUPS=2 GROUP_SIZE=2 MAXTOK=${MAXTOK:-4} HELDOUT=4 run "$R/$recipe/run.sh"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '"step"' out/run/metrics.jsonl)" -eq 2 ] && [ -s out/run/final.tkc ]
+	grep -q '"env/all/turns_per_episode"' out/run/metrics.jsonl
+	for name in "$@"; do
+		[ -n "$(num "${name}_before" out/result.json)" ]
+		[ -n "$(num "${name}_after_stderr" out/result.json)" ]
+		grep -q '"eval/episodes":4' "out/eval-$name-after.json"
+	done
+}
+
+@test "guess-number: held-out episodes before and after multi-turn RL" {
+	need tk-rl python3
+	MODEL=$BATS_FILE_TMPDIR/tiny1k.tkc check_episodes_recipe guess-number main
+	[ -n "$(num main_after_solved out/result.json)" ]
+}
+
+@test "tictactoe: self-play training, held-out games against random and minimax" {
+	need tk-rl python3
+	MODEL=$BATS_FILE_TMPDIR/tiny1k.tkc check_episodes_recipe tictactoe random minimax
+	grep -q '"env/seat1/reward/total"' out/run/metrics.jsonl   # both seats trained
+}
+
+@test "twenty-questions: the scripted answerer, and a partner model answering" {
+	need tk-rl python3
+	MODEL=$BATS_FILE_TMPDIR/tiny1k.tkc MAX_TURNS=3 check_episodes_recipe twenty-questions main
+	rm -rf out
+	MODEL=$BATS_FILE_TMPDIR/tiny1k.tkc ANSWERER=partner PARTNER=$BATS_FILE_TMPDIR/tiny1k.tkc \
+		MAX_TURNS=4 check_episodes_recipe twenty-questions main
+	grep -q '"env/all/partner_agree"' out/run/metrics.jsonl
+}
+
+@test "tool-use: SFT warm-start on demonstrations, then RL with the search tool; the no-tool baseline" {
+	need tk-rl tk-render tk-sft tk-merge python3
+	MODEL=$BATS_FILE_TMPDIR/tiny1k.tkc DEMOS=4 SFT_STEPS=1 MAX_TURNS=2 \
+		check_episodes_recipe tool-use tool notool
+	[ -s out/warm.tkc ]
+	grep -q '"env/all/called"' out/eval-tool-after.json
+}

@@ -6,6 +6,7 @@
 #include "tk_error.h"
 #include "tk_io.h"
 #include "tk_tokenizer.h"
+#include "tk_utf8.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -390,15 +391,34 @@ int rl_episode_keep_turn(episode *ep, int train)
 	return TK_OK;
 }
 
-/* The completion decoded, its final stop token left out. */
+/* The completion decoded, its final stop token left out, as valid UTF-8
+ * (a turn cut inside a character would otherwise break the JSON line). */
 static char *raw_text(const episode *ep, const tk_tokenizer *tok)
 {
 	size_t n = ep->n - (ep->finish == TK_FINISH_STOP && ep->n > 0);
-	char *text = NULL;
+	char *text = NULL, *valid;
 	size_t len;
 	if (tk_tokenizer_decode(tok, ep->tokens, n, 0, &text, &len))
 		return NULL;
-	return text;
+	valid = tk_utf8_valid_copy(text, len);
+	free(text);
+	return valid;
+}
+
+/* The message's strings as valid UTF-8, for the program and the renderer. */
+static int make_valid(cJSON *item)
+{
+	for (cJSON *c = item->child; c; c = c->next)
+		if (make_valid(c))
+			return TK_EOSERR;
+	if (!cJSON_IsString(item) || tk_utf8_valid(item->valuestring, strlen(item->valuestring)))
+		return TK_OK;
+	char *valid = tk_utf8_valid_copy(item->valuestring, strlen(item->valuestring));
+	if (!valid)
+		return TK_EOSERR;
+	free(item->valuestring);
+	item->valuestring = valid;
+	return TK_OK;
 }
 
 cJSON *rl_episode_step_request(episode *ep, const tk_renderer *r, const tk_tokenizer *tok)
@@ -409,6 +429,10 @@ cJSON *rl_episode_step_request(episode *ep, const tk_renderer *r, const tk_token
 	if (!rc)
 		rc = tk_response_message_json(&resp, &message);
 	cJSON *msg = rc ? NULL : cJSON_Parse(message), *o = NULL;
+	if (msg && make_valid(msg)) {
+		cJSON_Delete(msg);
+		msg = NULL;
+	}
 	ep_seat *s = &ep->seat[ep->next];
 	if (msg) {
 		const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");

@@ -12,20 +12,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* p as a chat line: its messages, and the tools its source line declares. */
+static char *prompt_chat_line(const tk_rl_prompt *p)
+{
+	cJSON *o = cJSON_CreateObject(), *meta = cJSON_Parse(p->meta_json ? p->meta_json : "{}");
+	cJSON *tools = cJSON_DetachItemFromObjectCaseSensitive(meta, "tools");
+	cJSON_AddItemToObject(o, "messages", cJSON_Parse(p->messages_json));
+	if (tools)
+		cJSON_AddItemToObject(o, "tools", tools);
+	char *line = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	cJSON_Delete(meta);
+	return line;
+}
+
 /* The generation prompt of p's messages, in *out. */
 static int render_one(const tk_renderer *r, const tk_rl_prompt *p, const tk_rl_room *room,
 		      tk_tokens *out)
 {
-	size_t len = strlen(p->messages_json) + 16;
-	char *line = tk_malloc(len);
+	char *line = prompt_chat_line(p);
 	if (!line)
-		return TK_EOSERR;
-	snprintf(line, len, "{\"messages\":%s}", p->messages_json);
+		return tk_fail(TK_EOSERR, "out of memory");
 	tk_chat chat = {0};
 	tk_rendered rd = {0};
 	int rc = tk_chat_parse(&chat, line, strlen(line));
 	if (!rc)
-		rc = tk_render(r, chat.msgs, chat.n, TK_RENDER_GENERATION_PROMPT, &rd);
+		rc = tk_render_chat(r, &chat, TK_RENDER_GENERATION_PROMPT, &rd);
 	if (rc)
 		rc = tk_fail_context(rc, "prompt %s: ", p->id_json);
 	else if (rd.ids.n + 1 >= room->positions)

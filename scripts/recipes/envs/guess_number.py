@@ -60,11 +60,12 @@ class GuessNumber:
         self.games[r["episode"]] = {"target": target, "guesses": 0, "unparsable": 0}
         msgs = []
         if a.system:
-            msgs.append({"role": "system", "content": "You are playing guess-the-number."})
+            msgs.append({"role": "system", "content":
+                         "You play guess-the-number. Always answer with exactly one line: Guess: N"})
         msgs.append({"role": "user", "content":
                      "I am thinking of an integer from 1 to %d. Find it in at most %d guesses. "
-                     "Answer with 'Guess: N' each turn; I will tell you whether N is too high, "
-                     "too low or correct." % (a.max, a.max_guesses)})
+                     "Answer like this: Guess: 50. I will tell you whether your number is too "
+                     "high, too low or correct." % (a.max, a.max_guesses)})
         return {"seat": 0, "messages": msgs}
 
     def step(self, r):
