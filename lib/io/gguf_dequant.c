@@ -11,6 +11,11 @@
  * j >= 16 the high nibble of qs[j - 16]; a 5-bit q takes bit j of qh
  * (little-endian) as its bit 4.  The 256-element k-quants are in
  * gguf_kquant.c. */
+/* products are rounded before the sums, as ggml's reference rounds them,
+ * even where the compiler could fuse them */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include "tk_gguf.h"
 
 #include <string.h>

@@ -27,6 +27,11 @@
  * Products are taken in the order ggml's reference and gguf-py use
  * ((d*scale)*q - dmin*min, in float32), so the values are theirs bit for
  * bit. */
+/* products are rounded before the sums, as ggml's reference rounds them,
+ * even where the compiler could fuse them */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
 #include "io/gguf_blocks.h"
 
 #include <string.h>
