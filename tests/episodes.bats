@@ -137,6 +137,11 @@ check_stops_and_resumes() { # mode, status, message
 	[ "$status" -eq 0 ]
 	[ "$(metric turns 1 episodes/cut_max_turns)" = 4 ]
 	[ "$(metric turns 1 env/all/turns_per_episode)" = 2 ]
+	# an error answering a close changes nothing: the episode is over
+	run tk-rl $(small) --env-cmd "$ENV --turns 9 --fail closeerror" --max-turns 2 --steps 1 -o closed
+	[ "$status" -eq 0 ]
+	[ "$(metric closed 1 episodes/cut_max_turns)" = 4 ]
+	[ "$(metric closed 1 episodes/failed)" = 0 ]
 	run tk-rl $(small) --env-cmd "$ENV --turns 50" --max-episode-tokens 120 \
 		--overflow-reward -0.5 --steps 1 -o tokens
 	[ "$status" -eq 0 ]

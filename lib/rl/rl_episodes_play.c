@@ -21,7 +21,7 @@ static double now(void)
 
 /* Sends one request per episode that make() builds one for (NULL: none)
  * and hands each reply to apply; a reply with "error" fails its episode
- * instead. */
+ * instead (but to a close: the episode is over either way). */
 typedef int (*make_fn)(rl_play *p, episode *ep, cJSON **req);
 typedef int (*apply_fn)(rl_play *p, episode *ep, const cJSON *reply);
 
@@ -46,7 +46,7 @@ static int exchange(rl_play *p, make_fn make, apply_fn apply)
 	for (size_t j = 0; !rc && j < m; j++) {
 		episode *ep = &p->ep[of[j]];
 		const cJSON *err = cJSON_GetObjectItemCaseSensitive(replies[j], "error");
-		if (cJSON_IsString(err))
+		if (cJSON_IsString(err) && ep->state != EP_CUT)
 			rl_episode_failed(ep, err->valuestring, p->o->episode->retry);
 		else if ((rc = apply(p, ep, replies[j])) && rc != TK_EUSAGE)
 			rc = tk_fail_context(rc, "environment program '%s': ", p->env->child.command);

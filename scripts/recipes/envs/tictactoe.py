@@ -6,7 +6,9 @@ Game: a 3x3 board, cells numbered 1-9 row by row; X (seat 0) moves first.
 The seat to move gets the board (free cells shown by their number) and its
 mark as a user message and answers "Move: N".  Parsing: the first
 "Move: N" (case-insensitive, "Move N" accepted), else a message that is
-just one digit; anything else is unparsable.
+just one digit, else (with --lenient, for small models that rarely keep a
+format) the first lone digit 1-9 of the reply; anything else is
+unparsable.
 
 Who plays:
   - training episodes ("split":"train"): self-play by default
@@ -107,12 +109,16 @@ def show(b):
     return "\n---+---+---\n".join(rows)
 
 
-def parse_move(text):
+def parse_move(text, lenient=False):
     m = MOVE.search(text)
     if m:
         return int(m.group(1))
     t = text.strip().strip(".*`")
-    return int(t) if re.fullmatch(r"\d", t) else None
+    if re.fullmatch(r"\d", t):
+        return int(t)
+    # --lenient: the first lone digit 1-9 ("I take 5."), for small models
+    m = re.search(r"(?<!\d)[1-9](?!\d)", text) if lenient else None
+    return int(m.group(0)) if m else None
 
 
 class TicTacToe:
@@ -170,7 +176,7 @@ class TicTacToe:
         if seat not in range(nseats) or seat != g.get("turn_seat", 0):
             raise tkenv.EnvError("seat %r may not move now (seat %d to move)" % (seat, g.get("turn_seat", 0)))
         b, mark = g["board"], g["marks"][seat]
-        n = parse_move(tkenv.content_of(r))
+        n = parse_move(tkenv.content_of(r), a.lenient)
         if n is None or not 1 <= n <= 9 or b[n - 1]:
             return self.end(r, g, loser=seat, illegal=True)
         b[n - 1] = mark
@@ -239,6 +245,8 @@ def main():
     p.add_argument("--forfeit-reward", type=float, default=0.0,
                    help="reward of the other seat when a seat moves illegally (0)")
     p.add_argument("--system", action="store_true", help="start with a short system message")
+    p.add_argument("--lenient", action="store_true",
+                   help="without 'Move: N', the first lone digit 1-9 of the reply is the move")
     tkenv.serve(TicTacToe(p.parse_args()), "tictactoe")
 
 
