@@ -292,8 +292,7 @@ static int hung(rl_child *c, size_t got, size_t n)
 		       c->timeout, got, n);
 }
 
-/* Appends line and a newline to *buf (at *len of *cap bytes). */
-static int append(char **buf, size_t *len, size_t *cap, const char *line)
+int rl_append_line(char **buf, size_t *len, size_t *cap, const char *line)
 {
 	size_t l = strlen(line);
 	if (*len + l + 1 > *cap) {
@@ -320,7 +319,7 @@ static char *requests(const tk_rl_sample *s, size_t n, size_t *len)
 	*len = 0;
 	for (size_t i = 0; i < n; i++) {
 		char *line = tk_rl_request_line(&s[i]);
-		int rc = line ? append(&buf, len, &cap, line) : TK_EOSERR;
+		int rc = line ? rl_append_line(&buf, len, &cap, line) : TK_EOSERR;
 		free(line);
 		if (rc) {
 			free(buf);

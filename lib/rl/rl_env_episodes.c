@@ -82,25 +82,6 @@ static int take_reply(void *ctx, const char *line, size_t len, size_t index)
 	return TK_OK;
 }
 
-static int append_line(char **buf, size_t *len, size_t *cap, const char *line)
-{
-	size_t l = strlen(line);
-	if (*len + l + 1 > *cap) {
-		size_t c = *cap ? *cap : 4096;
-		while (*len + l + 1 > c)
-			c *= 2;
-		char *b = tk_realloc(*buf, c);
-		if (!b)
-			return TK_EOSERR;
-		*buf = b;
-		*cap = c;
-	}
-	memcpy(*buf + *len, line, l);
-	(*buf)[*len + l] = '\n';
-	*len += l + 1;
-	return TK_OK;
-}
-
 /* reqs[i] numbered and printed back to back. */
 static char *number_requests(tk_rl_env *e, cJSON **reqs, size_t n, size_t *len)
 {
@@ -111,7 +92,7 @@ static char *number_requests(tk_rl_env *e, cJSON **reqs, size_t n, size_t *len)
 		cJSON_DeleteItemFromObjectCaseSensitive(reqs[i], "req");
 		cJSON_AddItemToObject(reqs[i], "req", cJSON_CreateNumber((double)(e->next_req + i)));
 		char *line = cJSON_PrintUnformatted(reqs[i]);
-		int rc = line ? append_line(&buf, len, &cap, line) : TK_EOSERR;
+		int rc = line ? rl_append_line(&buf, len, &cap, line) : TK_EOSERR;
 		free(line);
 		if (rc) {
 			free(buf);

@@ -77,6 +77,8 @@ void rl_child_stop(rl_child *c);
  * or a second one, is refused by name (TK_EDATA). */
 int rl_env_call(tk_rl_env *e, cJSON **reqs, const char *const *what, size_t n, cJSON **replies);
 int rl_env_hello(tk_rl_env *e);
+/* Appends line and a newline to *buf (at *len of *cap bytes). */
+int rl_append_line(char **buf, size_t *len, size_t *cap, const char *line);
 /* At most 60 bytes of a line a program wrote, escaped, for a message. */
 void rl_excerpt(char *out, size_t cap, const char *line, size_t len);
 /* Episode group k of a run without a prompts file: an id and no messages. */
