@@ -1,9 +1,11 @@
 /* tk-eval: measure a model.  `score` grades sampled texts against reference
  * answers, `nll` measures a token stream's negative log-likelihood, and
  * `choice` answers multiple-choice questions by the logprob of each
- * option.  Each prints one JSON report (or --table).  See tk-eval(1); the
- * work is in lib/eval/: grading (eval_score.c), NLL (eval_nll.c), choices
- * (eval_chooser.c), reports (eval_report.c). */
+ * option: each prints one JSON report (or --table).  `logprobs` writes
+ * each token's logprob and top-K per record.  See tk-eval(1); the work is
+ * in lib/eval/: grading (eval_score.c), NLL (eval_nll.c), choices
+ * (eval_chooser.c), per-token scores (eval_tokens.c), reports
+ * (eval_report.c). */
 #include "cli/tk_cli.h"
 #include "tk_error.h"
 #include "tk_eval.h"
@@ -417,20 +419,142 @@ static int run_choice(tk_cli *cli, int argc, char **argv)
 	return 0;
 }
 
+/* ---- tk-eval logprobs --------------------------------------------------- */
+
+static const tk_option logprobs_options[] = {
+	{"model", 'm', "MODEL", "the model (HF folder, .gguf, .tkc)"},
+	{"adapter", 'a', "ADAPTER", "a LoRA adapter (.tkc) applied to the model"},
+	{"top-k", 0, "K", "the K most likely tokens at each position, with their logprobs "
+			  "(default 5; 0: none)"},
+	{"tks", 0, NULL, "write a token stream (.tks) whose records carry the logprobs, "
+			 "instead of JSON Lines (no top-K: the format has no field for it)"},
+	{0, 0, 0, 0}
+};
+enum { LP_MODEL, LP_ADAPTER, LP_TOP_K, LP_TKS };
+
+typedef struct logprobs_job {
+	model_job m;
+	const char *input;
+	size_t top_k;
+	int top_k_given, tks;
+	tk_outfile *out;        /* JSON Lines, or */
+	tk_tks_writer *stream;  /* --tks */
+} logprobs_job;
+
+static void parse_logprobs_options(tk_cli *cli, logprobs_job *j, int argc, char **argv)
+{
+	const char *v;
+	int o;
+	j->top_k = 5;
+	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0) {
+		switch (o) {
+		case LP_MODEL: j->m.model_path = v; break;
+		case LP_ADAPTER: j->m.adapter_path = v; break;
+		case LP_TOP_K:
+			j->top_k = (size_t)tk_cli_int(cli, "top-k", v, 0, 1 << 24);
+			j->top_k_given = 1;
+			break;
+		case LP_TKS: j->tks = 1; break;
+		}
+	}
+	j->input = single_input(cli, argc, argv);
+	if (!j->m.model_path)
+		tk_die(TK_EUSAGE, "-m MODEL is needed");
+	if (j->tks && j->top_k_given && j->top_k)
+		tk_die(TK_EUSAGE, "--top-k with --tks: a token stream has no field for the top-K "
+		       "(format version %d); write JSON Lines for them", TK_TKS_VERSION);
+	if (j->tks)
+		j->top_k = 0;
+}
+
+static void open_scored_output(logprobs_job *j, const tk_cli *cli, const tk_tks_reader *r)
+{
+	if (!j->tks) {
+		tk_check(tk_outfile_open(&j->out, cli->output, 0));
+		return;
+	}
+	char *meta;
+	tk_check(tk_eval_token_scores_meta(tk_tks_reader_meta(r), j->m.model_path,
+					   j->m.adapter_path, &meta));
+	tk_check(tk_tks_writer_open(&j->stream, cli->output, meta, 1));
+	free(meta);
+}
+
+/* One record's scores as a JSON line or a record of the stream. */
+static void write_scored(logprobs_job *j, const tk_eval_token_scores *t, const tk_record *rec,
+			 uint64_t index)
+{
+	if (j->stream) {
+		int rc = tk_eval_token_scores_write(t, rec, j->stream);
+		if (rc) {
+			tk_tks_writer_abort(j->stream);
+			tk_check(rc);
+		}
+		return;
+	}
+	char *line;
+	int rc = tk_eval_token_scores_json(t, rec, index, &line);
+	write_line(j->out, rc, line);
+}
+
+static void score_tokens(logprobs_job *j, tk_tks_reader *r, int quiet)
+{
+	tk_eval_token_scores t = {0};
+	tk_record rec;
+	tk_record_init(&rec);
+	tk_progress p = {0};
+	tk_progress_start(&p, "logprobs", "records", 0, quiet);
+	int rc;
+	while ((rc = tk_tks_read(r, &rec)) == TK_OK) {
+		uint64_t index = tk_tks_reader_count(r);
+		rc = tk_eval_token_scores_run(j->m.scorer, rec.tokens, rec.n, j->top_k, &t);
+		if (rc)
+			tk_die(rc, "%s: record %" PRIu64 ": %s", tk_eval_input_name(j->input), index,
+			       tk_error_message());
+		write_scored(j, &t, &rec, index);
+		tk_progress_update(&p, index);
+	}
+	tk_check(rc);
+	tk_progress_finish(&p);
+	tk_record_free(&rec);
+	tk_eval_token_scores_free(&t);
+}
+
+static int run_logprobs(tk_cli *cli, int argc, char **argv)
+{
+	logprobs_job j = {0};
+	parse_logprobs_options(cli, &j, argc, argv);
+	tk_tks_reader *r;
+	tk_check(tk_tks_reader_open(&r, j.input));
+	load_model(&j.m, cli, 1);
+	size_t vocab = tk_eval_scorer_vocab(j.m.scorer);
+	if (j.top_k > vocab)
+		tk_die(TK_EUSAGE, "--top-k %zu is more than the model's vocabulary of %zu", j.top_k,
+		       vocab);
+	tk_check(tk_eval_check_stream(r, j.m.model->tokenizer, tk_eval_input_name(j.input),
+				      j.m.model_path));
+	open_scored_output(&j, cli, r);
+	score_tokens(&j, r, cli->quiet);
+	tk_tks_reader_close(r);
+	tk_check(j.stream ? tk_tks_writer_close(j.stream) : tk_outfile_commit(j.out));
+	unload_model(&j.m);
+	return 0;
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static const tk_option no_options[] = {{0, 0, 0, 0}};
 
 static const char *const summary =
 	"Measure a model: grade sampled answers (score), the NLL of a token stream (nll), "
-	"multiple choice by logprob (choice).";
+	"multiple choice by logprob (choice), per-token logprobs and top-K (logprobs).";
 
 /* tk-eval with no subcommand, or --help / --version. */
 static int run_top(int argc, char **argv)
 {
 	tk_cli cli = {
 		.name = "tk-eval",
-		.usage = "score|nll|choice [OPTIONS] FILE\n"
+		.usage = "score|nll|choice|logprobs [OPTIONS] FILE\n"
 			 "       tk-eval SUBCOMMAND --help for its options",
 		.summary = summary,
 		.options = no_options,
@@ -440,9 +564,9 @@ static int run_top(int argc, char **argv)
 	while (tk_cli_next(&cli, argc, argv, &v) >= 0)
 		;
 	if (cli.first_operand < argc)
-		tk_die(TK_EUSAGE, "unknown subcommand '%s' (score, nll or choice)",
+		tk_die(TK_EUSAGE, "unknown subcommand '%s' (score, nll, choice or logprobs)",
 		       argv[cli.first_operand]);
-	tk_die(TK_EUSAGE, "a subcommand is needed: score, nll or choice "
+	tk_die(TK_EUSAGE, "a subcommand is needed: score, nll, choice or logprobs "
 	       "(tk-eval --help)");
 }
 
@@ -468,6 +592,15 @@ int main(int argc, char **argv)
 		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND;
 		tk_cli_init(&cli);
 		return run_nll(&cli, argc - 1, argv + 1);
+	}
+	if (!strcmp(sub, "logprobs")) {
+		cli.usage = "logprobs -m MODEL [-a ADAPTER] [--top-k K | --tks] [OPTIONS] [IN.tks|-]";
+		cli.options = logprobs_options;
+		cli.summary = "Each token's logprob and the top-K tokens at its position, as JSON "
+			      "Lines or a token stream.";
+		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND;
+		tk_cli_init(&cli);
+		return run_logprobs(&cli, argc - 1, argv + 1);
 	}
 	if (!strcmp(sub, "choice")) {
 		cli.usage = "choice -m MODEL [-a ADAPTER] [--raw] [--letters] [--length-normalize] [OPTIONS] "

@@ -173,11 +173,73 @@ size_t tk_eval_scorer_max_length(const tk_eval_scorer *s); /* model context */
 int tk_eval_scorer_sequence(tk_eval_scorer *s, const int32_t *tokens, size_t n,
 			    float *logprob);
 
+/* The rows behind tk_eval_scorer_sequence, for a caller that needs more
+ * than the given token's logprob (the top-k of tk_eval_token_scores): fn
+ * is called a chunk of positions at a time with the logits of positions
+ * first .. first + m − 1 (first >= 1), row j being the distribution of
+ * the token at position first + j given the tokens before it:
+ *   log p(v) = logits[j·vocab + v] − lse[j]
+ * (lse: the trainer's float32 log-sum-exp).  The rows are the scorer's (valid during the call only): the whole
+ * (tokens, vocab) is never held at once.  fn's non-zero return stops the
+ * run and is returned.   logits (m, vocab), lse (m) */
+typedef int (*tk_eval_rows_fn)(void *ctx, size_t first, size_t m, const float *logits,
+			       const float *lse);
+int tk_eval_scorer_rows(tk_eval_scorer *s, const int32_t *tokens, size_t n,
+			tk_eval_rows_fn fn, void *ctx);
+size_t tk_eval_scorer_vocab(const tk_eval_scorer *s);
+
 /* Σ log p(cont[c] | prompt) for each of k continuations (each >= 1 token),
  * the prompt run once and shared.  k <= slots.   sums (k) */
 int tk_eval_scorer_choices(tk_eval_scorer *s, const int32_t *prompt, size_t n_prompt,
 			   const int32_t *const *cont, const size_t *n_cont, size_t k,
 			   double *sums);
+
+/* ---- per-token scores (lib/eval/eval_tokens.c) ------------------------------ */
+
+/* The k most likely tokens of a row of logits, most likely first, ties to
+ * the lower id, by a partial selection (a heap of k: vocab·log k steps,
+ * no sort of the row).  1 <= k <= vocab.   row (vocab), ids (k) */
+void tk_eval_top_k(const float *row, size_t vocab, size_t k, int32_t *ids);
+
+/* Each token's logprob given the tokens before it, and the k most likely
+ * tokens at its position with their logprobs: the scorer's float32 logits
+ * less a log-sum-exp taken in double over the row.  The scorer's own
+ * float32 lse (the trainer's, which tk-eval nll sums) is low by up to
+ * 3e-4 on a 49152-token vocabulary; these agree with transformers' within
+ * 1e-4.  Position 0 predicts nothing: logprob[0] is 0 and row 0 of the
+ * top-k is left unset.  Zero-initialise, reuse (it grows), free. */
+typedef struct tk_eval_token_scores {
+	size_t n, k;
+	double *logprob;         /* (n) */
+	int32_t *top_ids;        /* (n, k) */
+	double *top_logprobs;    /* (n, k) */
+	size_t cap_n, cap_top;   /* elements allocated */
+} tk_eval_token_scores;
+
+/* Scores tokens (n) through s, with the top k of each position (0: none;
+ * at most the vocabulary, else TK_EUSAGE).  The scorer's errors (a token
+ * outside the vocabulary, a sequence beyond the context) come back. */
+int tk_eval_token_scores_run(tk_eval_scorer *s, const int32_t *tokens, size_t n, size_t k,
+			     tk_eval_token_scores *t);
+void tk_eval_token_scores_free(tk_eval_token_scores *t);
+
+/* One JSON line for record rec (index from 1) scored in t:
+ *   {"record", "meta" (the record's, when it has one), "tokens",
+ *    "logprobs": [null, ...], and when t->k > 0
+ *    "top_ids": [null, [k ids], ...], "top_logprobs": [null, [k], ...]}
+ * logprobs printed with 9 significant digits; one that is not finite as
+ * null. */
+int tk_eval_token_scores_json(const tk_eval_token_scores *t, const tk_record *rec,
+			      uint64_t index, char **line);
+/* Writes rec to w with t's logprobs (as float32) in its per-token
+ * logprobs (those it had are replaced; tokens, weights and the other
+ * fields kept). */
+int tk_eval_token_scores_write(const tk_eval_token_scores *t, const tk_record *rec,
+			       tk_tks_writer *w);
+/* A scored stream's metadata: the input's (input_meta, a JSON object)
+ * with "logprobs": {"model", "adapter" (null: none)} added. */
+int tk_eval_token_scores_meta(const char *input_meta, const char *model, const char *adapter,
+			      char **json);
 
 /* ---- multiple-choice questions (lib/eval/eval_choice.c) -------------------- */
 

@@ -170,16 +170,15 @@ static float logprob_at(const tk_eval_scorer *s, size_t row, int32_t target)
 	return s->logits[row * s->vocab + (size_t)target] - s->lse[row];
 }
 
-int tk_eval_scorer_sequence(tk_eval_scorer *s, const int32_t *tokens, size_t n,
-			    float *logprob)
+size_t tk_eval_scorer_vocab(const tk_eval_scorer *s) { return s->vocab; }
+
+int tk_eval_scorer_rows(tk_eval_scorer *s, const int32_t *tokens, size_t n,
+			tk_eval_rows_fn fn, void *ctx)
 {
-	if (n == 0)
-		return TK_OK;
-	logprob[0] = 0;
 	int rc = check_tokens(s, tokens, n);
 	if (!rc && n > 1)
 		rc = ensure_context(s, n - 1);
-	if (rc || n == 1)
+	if (rc || n < 2)
 		return rc;
 	tk_forward_clear(s->f, 0);
 	size_t slot = 0;
@@ -189,12 +188,39 @@ int tk_eval_scorer_sequence(tk_eval_scorer *s, const int32_t *tokens, size_t n,
 		rc = tk_forward_run(s->f, &b, s->logits);
 		if (!rc)
 			rc = normalise(s, m);
+		if (!rc)
+			rc = fn(ctx, at + 1, m, s->logits, s->lse);
 		if (rc)
 			return rc;
-		for (size_t j = 0; j < m; j++)
-			logprob[at + j + 1] = logprob_at(s, j, tokens[at + j + 1]);
 	}
 	return TK_OK;
+}
+
+/* What tk_eval_scorer_sequence's rows are read with. */
+typedef struct sequence_ctx {
+	const tk_eval_scorer *s;   /* for its vocabulary */
+	const int32_t *tokens;
+	float *logprob;
+} sequence_ctx;
+
+static int take_logprobs(void *ctx, size_t first, size_t m, const float *logits,
+			 const float *lse)
+{
+	sequence_ctx *c = ctx;
+	size_t vocab = c->s->vocab;
+	for (size_t j = 0; j < m; j++)
+		c->logprob[first + j] = logits[j * vocab + (size_t)c->tokens[first + j]] - lse[j];
+	return TK_OK;
+}
+
+int tk_eval_scorer_sequence(tk_eval_scorer *s, const int32_t *tokens, size_t n,
+			    float *logprob)
+{
+	if (n == 0)
+		return TK_OK;
+	logprob[0] = 0;
+	sequence_ctx c = {s, tokens, logprob};
+	return tk_eval_scorer_rows(s, tokens, n, take_logprobs, &c);
 }
 
 /* ---- choices ----------------------------------------------------------- */
