@@ -25,6 +25,7 @@ typedef struct ep_seat {
 	size_t n_recs;
 	int32_t *held;          /* the tokens of its last turn: prompt, completion */
 	size_t n_held;
+	size_t slot;            /* its KV slot in its player's forward */
 } ep_seat;
 
 typedef struct episode {

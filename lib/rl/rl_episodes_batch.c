@@ -42,7 +42,8 @@ static uint64_t group_seed(uint64_t seed, uint64_t k)
 /* ---- the forwards -------------------------------------------------------- */
 
 /* The forward of player, opened at its first turn: a slot for each seat
- * it plays (at most MAX_SLOTS; seats beyond share slots and re-prefill). */
+ * it plays (at most MAX_SLOTS; seats beyond share slots and re-prefill
+ * when they take turns about). */
 int rl_play_open(rl_play *p, int player)
 {
 	const tk_rl_online *o = p->o;
@@ -50,7 +51,12 @@ int rl_play_open(rl_play *p, int player)
 	for (size_t i = 0; i < p->n; i++)
 		for (size_t k = 0; k < p->ep[i].n_seats; k++)
 			seats += p->ep[i].seat[k].player == player;
-	size_t slots = seats < MAX_SLOTS ? (seats ? seats : 1) : MAX_SLOTS;
+	size_t slots = seats < MAX_SLOTS ? (seats ? seats : 1) : MAX_SLOTS, next = 0;
+	// a slot of its own for each seat, whichever seats are still playing
+	for (size_t i = 0; i < p->n; i++)
+		for (size_t k = 0; k < p->ep[i].n_seats; k++)
+			if (p->ep[i].seat[k].player == player)
+				p->ep[i].seat[k].slot = next++ % slots;
 	int rc = player == RL_POLICY
 		 ? o->open_policy(o->ctx, slots, o->episode->max_tokens, &p->f[player])
 		 : o->open_partner(o->ctx, slots, o->episode->max_tokens, &p->f[player]);

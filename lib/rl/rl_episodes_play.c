@@ -132,10 +132,10 @@ static int apply_step(rl_play *p, episode *ep, const cJSON *reply)
 }
 
 /* The slot of ep's moving seat, and how much of its prompt it holds. */
-static size_t slot_for(rl_play *p, int player, episode *ep, size_t *next_slot)
+static size_t slot_for(rl_play *p, int player, episode *ep)
 {
-	size_t slot = (*next_slot)++ % p->slots[player];
 	ep_seat *s = &ep->seat[ep->next];
+	size_t slot = s->slot % p->slots[player];
 	ep->cached = 0;
 	if (p->slot_owner[player][slot] == ep && p->slot_seat[player][slot] == ep->next) {
 		size_t held = tk_forward_length(p->f[player], slot);
@@ -193,7 +193,6 @@ static int shares_prefill(const tk_gen_request *reqs, size_t m, const episode *e
  * leaves no room ends (EP_CUT, "max_tokens"). */
 static int prepare_turns(rl_play *p, int player, tk_gen_request *reqs, episode **who, size_t *m)
 {
-	size_t next_slot = 0;
 	*m = 0;
 	for (size_t i = 0; i < p->n; i++) {
 		episode *ep = &p->ep[i];
@@ -206,7 +205,7 @@ static int prepare_turns(rl_play *p, int player, tk_gen_request *reqs, episode *
 			cut(ep, "max_tokens");
 			continue;
 		}
-		size_t slot = slot_for(p, player, ep, &next_slot);
+		size_t slot = slot_for(p, player, ep);
 		reqs[*m] = (tk_gen_request){.prompt = ep->prompt_ids.ids,
 					    .prompt_len = ep->prompt_ids.n,
 					    .stream = turn_stream(ep), .slot = slot,
