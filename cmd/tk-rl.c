@@ -436,21 +436,14 @@ static void evaluate(run *r)
 	if (rc)
 		tk_die(rc, "--evaluate: %s", tk_error_message());
 	st.t_step = tk_now() - t0;
-	char *line = tk_rl_metrics_line(&st, tk_train_steps(r->t), 0, st.t_step);
-	cJSON *o_json = line ? cJSON_Parse(line) : NULL;
-	if (!o_json)
+	char *line = tk_rl_eval_line(&st, &res, tk_train_steps(r->t), st.t_step);
+	if (!line)
 		tk_check(TK_EOSERR);
-	cJSON_AddNumberToObject(o_json, "eval/episodes", (double)res.n);
-	cJSON_AddNumberToObject(o_json, "eval/mean_return", res.mean);
-	cJSON_AddNumberToObject(o_json, "eval/stderr", res.stderr_mean);
-	char *out = cJSON_PrintUnformatted(o_json);
-	if (!out || printf("%s\n", out) < 0 || fflush(stdout))
+	if (printf("%s\n", line) < 0 || fflush(stdout))
 		tk_die(TK_EIO, "writing the evaluation: %s", strerror(errno));
 	if (st.ep.failed)
 		tk_warn("%zu episodes failed; the last, %s", st.ep.failed, st.ep.failure);
-	free(out);
 	free(line);
-	cJSON_Delete(o_json);
 	tk_rl_step_stats_free(&st);
 }
 

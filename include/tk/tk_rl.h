@@ -469,5 +469,10 @@ typedef struct tk_rl_eval_result {
 	size_t n;               /* returns averaged (policy seats of finished episodes) */
 } tk_rl_eval_result;
 int tk_rl_evaluate(const tk_rl_online *o, size_t n, tk_rl_eval_result *res, tk_rl_step_stats *st);
+/* The evaluation's line (malloc'd, no newline): the metrics of
+ * tk_rl_metrics_line (step: the policy's) and eval/episodes,
+ * eval/mean_return, eval/stderr. */
+char *tk_rl_eval_line(const tk_rl_step_stats *st, const tk_rl_eval_result *res, int64_t step,
+		      double elapsed);
 
 #endif

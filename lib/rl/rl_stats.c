@@ -168,8 +168,8 @@ static void time_metrics(cJSON *o, const tk_rl_step_stats *st, int64_t step, int
 		add_number(o, "progress/done_frac", (double)step / (double)total);
 }
 
-char *tk_rl_metrics_line(const tk_rl_step_stats *st, int64_t step, int64_t total,
-			 double elapsed)
+static cJSON *metrics_object(const tk_rl_step_stats *st, int64_t step, int64_t total,
+			     double elapsed)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "step", (double)step);
@@ -179,11 +179,32 @@ char *tk_rl_metrics_line(const tk_rl_step_stats *st, int64_t step, int64_t total
 		episode_metrics(o, st);
 	optim_metrics(o, st);
 	time_metrics(o, st, step, total, elapsed);
+	return o;
+}
+
+static char *print_line(cJSON *o)
+{
 	char *line = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
 	if (!line)
 		tk_fail(TK_EOSERR, "out of memory printing a metrics line");
 	return line;
+}
+
+char *tk_rl_metrics_line(const tk_rl_step_stats *st, int64_t step, int64_t total,
+			 double elapsed)
+{
+	return print_line(metrics_object(st, step, total, elapsed));
+}
+
+char *tk_rl_eval_line(const tk_rl_step_stats *st, const tk_rl_eval_result *res, int64_t step,
+		      double elapsed)
+{
+	cJSON *o = metrics_object(st, step, 0, elapsed);
+	cJSON_AddNumberToObject(o, "eval/episodes", (double)res->n);
+	add_number(o, "eval/mean_return", res->mean);
+	add_number(o, "eval/stderr", res->stderr_mean);
+	return print_line(o);
 }
 
 void tk_rl_progress_line(const tk_rl_step_stats *st, int64_t step, int64_t total, char *buf,
