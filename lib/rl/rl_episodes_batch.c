@@ -203,55 +203,65 @@ static void count_all(rl_play *p, tk_rl_step_stats *st)
 
 /* ---- the step's rollouts -------------------------------------------------- */
 
+/* Where each record of b->ro comes from: key[i] its group and seat (the
+ * advantage's group), item[i] its episode seat, of `items`. */
+typedef struct rec_index {
+	int64_t *key;
+	size_t *item;
+	size_t items;
+} rec_index;
+
 /* The policy seats' records moved into b->ro, each with its seat's return
- * as reward and its advantage on every token; key[i]: its group and seat. */
-static int take_records(rl_play *p, tk_rl_batch *b, int64_t **key)
+ * as reward; ix says whose they are. */
+static int take_records(rl_play *p, tk_rl_batch *b, rec_index *ix)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < p->n; i++)
 		for (size_t k = 0; finished(&p->ep[i]) && k < p->ep[i].n_seats; k++)
 			n += p->ep[i].seat[k].player == RL_POLICY ? p->ep[i].seat[k].n_recs : 0;
 	b->ro = tk_calloc(n ? n : 1, sizeof *b->ro);
-	*key = tk_calloc(n ? n : 1, sizeof **key);
-	if (!b->ro || !*key)
+	ix->key = tk_calloc(n ? n : 1, sizeof *ix->key);
+	ix->item = tk_calloc(n ? n : 1, sizeof *ix->item);
+	if (!b->ro || !ix->key || !ix->item)
 		return TK_EOSERR;
 	for (size_t i = 0; i < p->n; i++)
 		for (size_t k = 0; finished(&p->ep[i]) && k < p->ep[i].n_seats; k++) {
 			ep_seat *s = &p->ep[i].seat[k];
 			for (size_t r = 0; s->player == RL_POLICY && r < s->n_recs; r++) {
-				(*key)[b->n] = (int64_t)(p->ep[i].group * TK_RL_MAX_SEATS + k);
+				ix->key[b->n] = (int64_t)(p->ep[i].group * TK_RL_MAX_SEATS + k);
+				ix->item[b->n] = ix->items;
 				s->recs[r].reward = s->ret;
 				s->recs[r].text = tk_strdup(p->ep[i].id);
 				b->ro[b->n++] = s->recs[r];
 			}
+			ix->items += s->player == RL_POLICY && s->n_recs;
 			free(s->recs);
 			s->recs = NULL;
 			s->n_recs = 0;
 		}
+	for (size_t i = 0; i < b->n; i++)
+		if (!b->ro[i].text)
+			return TK_EOSERR;
 	return TK_OK;
 }
 
 /* Advantages per (group, seat): one return per episode seat, however
- * many records its turns made. */
-static int advantages(const tk_rl_online *o, tk_rl_batch *b, const int64_t *key,
+ * many records its turns made, on every token it sampled. */
+static int advantages(const tk_rl_online *o, tk_rl_batch *b, const rec_index *ix,
 		      tk_rl_step_stats *st)
 {
-	double *ret = tk_calloc(b->n ? b->n : 1, sizeof *ret), *adv = tk_calloc(b->n ? b->n : 1, sizeof *adv);
-	int64_t *grp = tk_calloc(b->n ? b->n : 1, sizeof *grp);
-	size_t *of = tk_calloc(b->n ? b->n : 1, sizeof *of), m = 0;
-	int rc = ret && adv && grp && of ? TK_OK : TK_EOSERR;
-	for (size_t i = 0; !rc && i < b->n; i++) {
-		int first = i == 0 || strcmp(b->ro[i].text, b->ro[i - 1].text) || key[i] != key[i - 1];
-		if (first)
-			ret[m] = b->ro[i].reward, grp[m++] = key[i];
-		of[i] = m - 1;
-	}
+	size_t m = ix->items ? ix->items : 1;
+	double *ret = tk_calloc(m, sizeof *ret), *adv = tk_calloc(m, sizeof *adv);
+	int64_t *grp = tk_calloc(m, sizeof *grp);
+	int rc = ret && adv && grp ? TK_OK : TK_EOSERR;
+	for (size_t i = 0; !rc && i < b->n; i++)
+		ret[ix->item[i]] = b->ro[i].reward, grp[ix->item[i]] = ix->key[i];
 	if (!rc)
-		rc = tk_rl_advantages(ret, grp, m, o->scale_by_std, adv, &st->groups);
+		rc = tk_rl_advantages(ret, grp, ix->items, o->scale_by_std, adv, &st->groups);
 	for (size_t i = 0; !rc && i < b->n; i++)
 		for (size_t t = 0; t < b->ro[i].n; t++)
-			b->ro[i].adv[t] = b->ro[i].mask[t] != 0 ? (float)adv[of[i]] : 0.0f;
-	free(ret), free(adv), free(grp), free(of);
+			b->ro[i].adv[t] = b->ro[i].mask[t] != 0 ? (float)adv[ix->item[i]] : 0.0f;
+	free(ret), free(adv), free(grp);
 	return rc;
 }
 
@@ -301,7 +311,7 @@ int rl_episodes_batch(const tk_rl_online *o, int64_t step, tk_rl_batch *b, tk_rl
 	uint64_t first_group = (uint64_t)(step - 1) * o->groups;
 	size_t n = o->groups * o->group_size;
 	rl_play p = {.o = o, .env = o->env};
-	int64_t *key = NULL;
+	rec_index ix = {0};
 	char label[32];
 	snprintf(label, sizeof label, "s%lld", (long long)step);
 	int rc = group_prompts(o->env, first_group, o->groups, &b->prompts);
@@ -312,17 +322,18 @@ int rl_episodes_batch(const tk_rl_online *o, int64_t step, tk_rl_batch *b, tk_rl
 	st->t_score = p.t_env;
 	if (!rc) {
 		count_all(&p, st);
-		rc = take_records(&p, b, &key);
+		rc = take_records(&p, b, &ix);
 	}
 	if (!rc)
-		rc = advantages(o, b, key, st);
+		rc = advantages(o, b, &ix, st);
 	if (!rc && o->kl_coef > 0 && o->ref_train)
 		rc = tk_rl_rollouts_kl_base(o->ref_train, o->ref_micro, b->ro, b->n, o->kl_coef, st);
 	else if (!rc && o->kl_coef > 0 && o->ref)
 		rc = tk_rl_rollouts_kl(o->ref, b->ro, b->n, o->kl_coef, st);
 	if (!rc)
-		rc = records(o, b, key, st);
-	free(key);
+		rc = records(o, b, ix.key, st);
+	free(ix.key);
+	free(ix.item);
 	free_play(&p);
 	return rc;
 }
