@@ -165,6 +165,31 @@ check_stops_and_resumes() { # mode, status, message
 	[ "$(metric partner 1 optim/trained_samples)" -le 4 ]
 }
 
+@test "an episode's return minus its group's mean is the advantage of every token it sampled, however many records its turns made" {
+	run tk-rl $(small) --group-size 3 --env-cmd "$ENV --turns 4" --steps 1 --rollouts r.tks -o run
+	[ "$status" -eq 0 ]
+	tk-render --show --json r.tks > r.jsonl
+	python3 - <<-'EOF'
+	import json, collections
+	recs = [json.loads(l) for l in open("r.jsonl")]
+	episode = {}   # id -> (group, return, advantage)
+	for r in recs:
+	    sampled = [a for a, w in zip(r["advantages"], r["weights"]) if w]
+	    assert sampled and len(set(sampled)) == 1, sampled
+	    assert all(a == 0 for a, w in zip(r["advantages"], r["weights"]) if not w)
+	    e = (r["group"], r["reward"], sampled[0])
+	    assert episode.setdefault(r["meta"]["text"], e) == e, (episode[r["meta"]["text"]], e)
+	groups = collections.defaultdict(list)
+	for g, ret, a in episode.values():
+	    groups[g].append((ret, a))
+	assert len(episode) == 6 and len(groups) == 2
+	for v in groups.values():
+	    mean = sum(ret for ret, _ in v) / len(v)
+	    for ret, a in v:
+	        assert abs(a - (ret - mean)) < 1e-6, (v, mean)
+	EOF
+}
+
 @test "--evaluate plays held-out episodes and prints their mean return with its standard error" {
 	run tk-rl $(small) --env-cmd "$ENV --turns 2" --evaluate 6
 	[ "$status" -eq 0 ]

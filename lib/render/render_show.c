@@ -146,6 +146,18 @@ static int add_numbers(cJSON *obj, const tk_record *rec)
 	return tokens && weights ? TK_OK : TK_EOSERR;
 }
 
+/* A per-token array of the record (logprobs, advantages) when it has one. */
+static int add_floats(cJSON *obj, const char *key, const float *v, size_t n)
+{
+	if (!v)
+		return TK_OK;
+	cJSON *a = cJSON_AddArrayToObject(obj, key);
+	for (size_t i = 0; a && i < n; i++)
+		if (!cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i])))
+			return TK_EOSERR;
+	return a ? TK_OK : TK_EOSERR;
+}
+
 static void add_fields(cJSON *obj, const tk_record *rec, uint64_t index)
 {
 	size_t trained;
@@ -174,6 +186,10 @@ int tk_render_show_json(FILE *out, const tk_tokenizer *tok, const tk_record *rec
 		return tk_fail(TK_EOSERR, "out of memory");
 	add_fields(obj, rec, index);
 	int rc = add_numbers(obj, rec);
+	if (!rc)
+		rc = add_floats(obj, "logprobs", rec->logprobs, rec->n);
+	if (!rc)
+		rc = add_floats(obj, "advantages", rec->advantages, rec->n);
 	if (!rc && tok)
 		rc = add_pieces(obj, tok, rec);
 	char *text = rc ? NULL : cJSON_PrintUnformatted(obj);
