@@ -5,7 +5,8 @@
 
 setup() {
 	REPO=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
-	BUILD_DIR=$(dirname "$TK_BIN")
+	# bats run by hand has no TK_BIN: the default build, not the checkout's root
+	BUILD_DIR=$(dirname "${TK_BIN:-$REPO/build/bin}")
 }
 
 @test "every public header compiles on its own, twice included, C11 -Wall -Wextra -Werror -pedantic" {
