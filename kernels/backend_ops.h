@@ -83,6 +83,9 @@ typedef void tk_op_matmul_pack_backward(tk_backend *be, float *packed, const flo
 typedef int tk_op_matmul_backward_packed(tk_backend *be, float *dx, const float *dy,
 					 const float *packed, size_t n, size_t in, size_t out,
 					 int accumulate_dx);
+typedef int tk_op_matmul_backward_packed_as(tk_backend *be, float *dx, const float *dy,
+					    const void *packed, int form, size_t n, size_t in,
+					    size_t out, int accumulate_dx);
 typedef int tk_op_matmul_backward(tk_backend *be, float *dx, float *dw, float *dbias,
 				  const float *dy, const float *x, const float *w, size_t n,
 				  size_t in, size_t out, int accumulate_dx);
@@ -182,6 +185,7 @@ struct tk_backend_ops {
 	tk_op_matmul_packed_backward_floats *matmul_packed_backward_floats;
 	tk_op_matmul_pack_backward *matmul_pack_backward;
 	tk_op_matmul_backward_packed *matmul_backward_packed;
+	tk_op_matmul_backward_packed_as *matmul_backward_packed_as;
 	tk_op_matmul_backward *matmul_backward;
 
 	tk_op_embedding_forward *embedding_forward;

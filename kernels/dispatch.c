@@ -125,6 +125,13 @@ int tk_matmul_backward_packed(tk_backend *be, float *dx, const float *dy, const 
 								     out, accumulate_dx));
 }
 
+int tk_matmul_backward_packed_as(tk_backend *be, float *dx, const float *dy, const void *packed,
+				 int form, size_t n, size_t in, size_t out, int accumulate_dx)
+{
+	return tk_backend_report(be, be->ops->matmul_backward_packed_as(be, dx, dy, packed, form, n,
+									in, out, accumulate_dx));
+}
+
 int tk_matmul_backward(tk_backend *be, float *dx, float *dw, float *dbias, const float *dy,
 		       const float *x, const float *w, size_t n, size_t in, size_t out,
 		       int accumulate_dx)

@@ -178,6 +178,19 @@ int tk_matmul_backward_packed(tk_backend *be, float *dx, const float *dy,
 			      const float *packed, size_t n, size_t in, size_t out,
 			      int accumulate_dx);
 
+/* dx = dy·W (or += when accumulate_dx) from W packed for the forward by
+ * tk_matmul_pack_as(form) (any form, TK_PACK_F32 included): the same bits
+ * as tk_matmul_backward_packed, with no second copy of W.  The product
+ * expands a chunk of W's panels at a time, transposed, into a thread's
+ * buffer and multiplies from there, so one copy of a frozen base (in its
+ * compact form) serves the forward and the backward; it costs that
+ * expansion (little with many rows) over tk_matmul_backward_packed.
+ *   packed: w (out, in) by tk_matmul_pack_as(form, in, out)
+ *   dx (n, in)   dy (n, out) */
+int tk_matmul_backward_packed_as(tk_backend *be, float *dx, const float *dy,
+				 const void *packed, int form, size_t n, size_t in, size_t out,
+				 int accumulate_dx);
+
 /* dx = dy·W (or += when accumulate_dx), dw += dyᵀ·x, dbias += Σ dy.  Any of
  * dx, dw, dbias may be NULL.
  *   dx (n, in)   dw (out, in)   dbias (out)   dy (n, out) */

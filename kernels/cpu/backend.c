@@ -137,6 +137,7 @@ const struct tk_backend_ops tk_cpu_ops = {
 	.matmul_packed_backward_floats = tk_cpu_matmul_packed_backward_floats,
 	.matmul_pack_backward = tk_cpu_matmul_pack_backward,
 	.matmul_backward_packed = tk_cpu_matmul_backward_packed,
+	.matmul_backward_packed_as = tk_cpu_matmul_backward_packed_as,
 	.matmul_backward = tk_cpu_matmul_backward,
 	.embedding_forward = tk_cpu_embedding_forward,
 	.embedding_forward_packed = tk_cpu_embedding_forward_packed,

@@ -37,6 +37,7 @@ tk_op_matmul_forward_packed_many tk_cpu_matmul_forward_packed_many;
 tk_op_matmul_packed_backward_floats tk_cpu_matmul_packed_backward_floats;
 tk_op_matmul_pack_backward tk_cpu_matmul_pack_backward;
 tk_op_matmul_backward_packed tk_cpu_matmul_backward_packed;
+tk_op_matmul_backward_packed_as tk_cpu_matmul_backward_packed_as;
 tk_op_matmul_backward tk_cpu_matmul_backward;
 tk_op_embedding_forward tk_cpu_embedding_forward;
 tk_op_embedding_forward_packed tk_cpu_embedding_forward_packed;
@@ -122,6 +123,18 @@ void tk_cpu_xwt_form_row(float *dst, int form, const void *packed, size_t k, siz
 int tk_cpu_xwt_packed_form(tk_backend *be, float *y, size_t ldy, const float *x,
 			   const void *packed, int form, size_t m, size_t n, size_t k,
 			   int accumulate);
+
+/* y (m, ldy) = x (m, k) · w (k, n) with w packed by tk_cpu_xwt_pack_form
+ * (form) for the product x' · wᵀ: the same bits as tk_cpu_xwt_packed with
+ * w packed by tk_cpu_xw_pack; panels expanded transposed into a thread's
+ * buffer a chunk at a time (tk_cpu_xwt_expand_transposed). */
+int tk_cpu_xwt_transposed(tk_backend *be, float *y, size_t ldy, const float *x,
+			  const void *packed, int form, size_t m, size_t n, size_t k,
+			  int accumulate);
+/* dst (kc, TK_XWT_PANEL): dst[t][c] = w[k0 + t][j0 + c], zero past n, from
+ * w (k, n) packed by tk_cpu_xwt_pack_form(form) for the product x' · wᵀ. */
+void tk_cpu_xwt_expand_transposed(float *dst, int form, const void *packed, size_t n,
+				  size_t k, size_t j0, size_t k0, size_t kc);
 
 /* tk_cpu_xwt through one instruction set, "avx512", "avx2" or "c" (the
  * portable code), for the tests; -1 when this CPU lacks it. */

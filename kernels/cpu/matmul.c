@@ -122,6 +122,16 @@ int tk_cpu_matmul_backward_packed(tk_backend *be, float *dx, const float *dy,
 	return tk_cpu_xwt_packed(be, dx, in, dy, packed, n, in, out, accumulate_dx);
 }
 
+int tk_cpu_matmul_backward_packed_as(tk_backend *be, float *dx, const float *dy,
+				     const void *packed, int form, size_t n, size_t in, size_t out,
+				     int accumulate_dx)
+{
+	// dx (n, in) = dy (n, out) · w (out, in), w packed by tk_cpu_matmul_pack_as(form)
+	if (n == 0 || in == 0)
+		return TK_KERNEL_OK;
+	return tk_cpu_xwt_transposed(be, dx, in, dy, packed, form, n, in, out, accumulate_dx);
+}
+
 /* dbias[j] += Σ_i dy[i][j], each column summed by one thread in row order. */
 static void bias_backward(tk_backend *be, float *dbias, const float *dy,
 			  size_t n, size_t out)

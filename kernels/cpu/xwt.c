@@ -17,20 +17,17 @@
  * panel at a time inside the product, each panel once per call.  Panels
  * packed in a compact form (xwt_forms.c) are expanded a chunk at a time
  * into a thread's buffer, as W is packed, and multiplied from there. */
-#include "cpu.h"
+#include "xwt_tile.h"
 
 #include "xwt_expand.h"
 
 #include <immintrin.h>
 
-#define NR TK_XWT_PANEL
-#define MR 8 // rows of x per register tile
-#define KC 2048 // k indices per pass over a panel (a 384 KiB piece of it)
-
 /* Where the product reads its panels from. */
 enum panel_source {
 	PANELS_PACKED, // b is packed: panel p at b + p·k·NR, rows NR apart
 	PANELS_PACK,   // b is W (n, k): each panel packed into a thread's buffer first
+	PANELS_TRANSPOSED, // b is W (k, n) packed in `form` for x' · Wᵀ: expanded transposed first
 };
 
 struct xwt {
@@ -47,74 +44,6 @@ struct xwt {
 	const float *xp;  // x packed by pack_x for the quantized panels, or NULL
 };
 
-/* Rows of the next panel a tile fetches into the cache while it computes,
- * so that the next panel does not start by waiting on memory: spread over
- * the tile's steps (a row a step when there are as many rows as steps, else
- * a line every few steps), never in bursts that would fill the memory
- * queues and stall the multiply-adds. */
-struct prefetch {
-	const float *rows; // row 0; rows ld apart, NR floats each
-	size_t ld, count;
-};
-
-typedef void (*tile_fn)(size_t mr, const float *a, size_t lda, const float *b, size_t ldb,
-			size_t k, size_t cols, float *y, size_t ldy, size_t rows,
-			int accumulate, const struct prefetch *pf);
-
-/* ---- packing ----------------------------------------------------------- */
-
-size_t tk_cpu_xwt_packed_floats(size_t n, size_t k)
-{
-	return (n + NR - 1) / NR * k * NR;
-}
-
-/* One panel: dst (kc, NR) = columns j0.. of y from w (n, k), the first kc
- * of each row, zero past n. */
-static void pack_panel(float *dst, const float *w, size_t n, size_t k, size_t kc, size_t j0)
-{
-	size_t cols = n - j0 < NR ? n - j0 : NR;
-	for (size_t c = 0; c < cols; c++) {
-		const float *row = w + (j0 + c) * k;
-		for (size_t t = 0; t < kc; t++)
-			dst[t * NR + c] = row[t];
-	}
-	for (size_t c = cols; c < NR; c++)
-		for (size_t t = 0; t < kc; t++)
-			dst[t * NR + c] = 0.0f;
-}
-
-/* One panel of w (k, n) as it is: dst (k, NR) = w[t][j0..], zero past n. */
-static void pack_panel_rows(float *dst, const float *w, size_t n, size_t k, size_t j0)
-{
-	size_t cols = n - j0 < NR ? n - j0 : NR;
-	for (size_t t = 0; t < k; t++) {
-		memcpy(dst + t * NR, w + t * n + j0, cols * sizeof *dst);
-		memset(dst + t * NR + cols, 0, (NR - cols) * sizeof *dst);
-	}
-}
-
-void tk_cpu_xwt_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k)
-{
-	size_t panels = (n + NR - 1) / NR;
-#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * k >= TK_CPU_PARALLEL_MIN)
-	for (size_t p = 0; p < panels; p++)
-		pack_panel(packed + p * k * NR, w, n, k, k, p * NR);
-}
-
-void tk_cpu_xwt_packed_row(float *dst, const float *packed, size_t k, size_t j)
-{
-	const float *column = packed + j / NR * k * NR + j % NR;
-	for (size_t t = 0; t < k; t++)
-		dst[t] = column[t * NR];
-}
-
-void tk_cpu_xw_pack(tk_backend *be, float *packed, const float *w, size_t n, size_t k)
-{
-	size_t panels = (n + NR - 1) / NR;
-#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * k >= TK_CPU_PARALLEL_MIN)
-	for (size_t p = 0; p < panels; p++)
-		pack_panel_rows(packed + p * k * NR, w, n, k, p * NR);
-}
 
 /* ---- AVX-512: MR rows × 48 columns, three 16-lane vectors a row -------- */
 
@@ -318,101 +247,6 @@ rows_avx512_compact(const float *xp, size_t kn, const struct compact *cp, size_t
 	store_chains_avx512(y, ldy, acc, rows, cols, accumulate);
 }
 
-/* ---- AVX2 + FMA: 4 rows × 24 columns, twice a panel (16 registers) ----- */
-
-__attribute__((target("avx2,fma"))) static inline __m256i mask8(size_t have)
-{
-	static const int32_t ramp[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-	return _mm256_loadu_si256((const __m256i *)(ramp + 8 - (have > 8 ? 8 : have)));
-}
-
-__attribute__((target("avx2,fma"), always_inline)) static inline void
-half_avx2_body(const size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
-	       size_t cols, float *y, size_t ldy, size_t rows, int accumulate)
-{
-	__m256i mask[3];
-	for (int v = 0; v < 3; v++) {
-		size_t lo = (size_t)v * 8;
-		mask[v] = mask8(cols > lo ? cols - lo : 0);
-	}
-	__m256 acc[4][3];
-	const float *ar[4];
-#pragma GCC unroll 4
-	for (size_t r = 0; r < mr; r++) {
-		acc[r][0] = acc[r][1] = acc[r][2] = _mm256_setzero_ps();
-		ar[r] = a + (r < rows ? r : 0) * lda;
-	}
-	for (size_t t = 0; t < k; t++) {
-		const float *bt = b + t * ldb;
-		__m256 b0 = _mm256_maskload_ps(bt, mask[0]);
-		__m256 b1 = _mm256_maskload_ps(bt + 8, mask[1]);
-		__m256 b2 = _mm256_maskload_ps(bt + 16, mask[2]);
-#pragma GCC unroll 4
-		for (size_t r = 0; r < mr; r++) {
-			__m256 x = _mm256_broadcast_ss(ar[r] + t);
-			acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-			acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
-			acc[r][2] = _mm256_fmadd_ps(x, b2, acc[r][2]);
-		}
-	}
-#pragma GCC unroll 4
-	for (size_t r = 0; r < mr; r++) {
-		if (r >= rows)
-			break;
-		for (int v = 0; v < 3; v++) {
-			float *out = y + r * ldy + v * 8;
-			__m256 s = acc[r][v];
-			if (accumulate)
-				s = _mm256_add_ps(_mm256_maskload_ps(out, mask[v]), s);
-			_mm256_maskstore_ps(out, mask[v], s);
-		}
-	}
-}
-
-__attribute__((target("avx2,fma"))) static void
-half_avx2(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
-	  size_t cols, float *y, size_t ldy, size_t rows, int accumulate)
-{
-	if (mr > 2)
-		half_avx2_body(4, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate);
-	else if (mr > 1)
-		half_avx2_body(2, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate);
-	else
-		half_avx2_body(1, a, lda, b, ldb, k, cols, y, ldy, rows, accumulate);
-}
-
-static void tile_avx2(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
-		      size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
-		      const struct prefetch *pf)
-{
-	(void)pf;
-	for (size_t r0 = 0; r0 < mr && r0 < rows; r0 += 4) {
-		size_t rr = rows - r0 < 4 ? rows - r0 : 4;
-		const float *ar = a + r0 * lda;
-		float *yr = y + r0 * ldy;
-		half_avx2(rr, ar, lda, b, ldb, k, cols, yr, ldy, rr, accumulate);
-		if (cols > 24)
-			half_avx2(rr, ar, lda, b + 24, ldb, k, cols - 24, yr + 24, ldy, rr, accumulate);
-	}
-}
-
-/* ---- portable C -------------------------------------------------------- */
-
-static void tile_c(size_t mr, const float *a, size_t lda, const float *b, size_t ldb, size_t k,
-		   size_t cols, float *y, size_t ldy, size_t rows, int accumulate,
-		   const struct prefetch *pf)
-{
-	(void)mr, (void)pf;
-	for (size_t r = 0; r < rows; r++)
-		for (size_t c = 0; c < cols; c++) {
-			float s = 0.0f;
-			for (size_t t = 0; t < k; t++)
-				s = fmaf(a[r * lda + t], b[t * ldb + c], s);
-			float *out = y + r * ldy + c;
-			*out = accumulate ? *out + s : s;
-		}
-}
-
 /* ---- blocking and threads ---------------------------------------------- */
 
 static tile_fn pick_tile(void)
@@ -421,8 +255,8 @@ static tile_fn pick_tile(void)
 	if (__builtin_cpu_supports("avx512f"))
 		return tile_avx512;
 	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-		return tile_avx2;
-	return tile_c;
+		return tk_cpu_xwt_tile_avx2;
+	return tk_cpu_xwt_tile_c;
 }
 
 /* One step of the product: k indices k0..k0+kc of panel rows, the first
@@ -481,7 +315,11 @@ static void run_panel(const struct xwt *p, tile_fn tile, struct chunk c, size_t 
 		break;
 	}
 	case PANELS_PACK:
-		pack_panel(buffer, (const float *)p->b + c.k0, p->n, p->k, c.kc, j0);
+		tk_cpu_xwt_pack_panel(buffer, (const float *)p->b + c.k0, p->n, p->k, c.kc, j0);
+		panel_rows(p, tile, c, buffer, NR, NULL, j0, i0, i1);
+		break;
+	case PANELS_TRANSPOSED:
+		tk_cpu_xwt_expand_transposed(buffer, p->form, p->b, p->n, p->k, j0, c.k0, c.kc);
 		panel_rows(p, tile, c, buffer, NR, NULL, j0, i0, i1);
 		break;
 	}
@@ -579,7 +417,7 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 	size_t buffer_floats = 0;
 	float *buffers = NULL;
 	for (size_t i = 0; i < count; i++)
-		if (ps[i].source == PANELS_PACK || ps[i].form != TK_PACK_F32) {
+		if (ps[i].source != PANELS_PACKED || ps[i].form != TK_PACK_F32) {
 			// a chunk of panel rows, or a quantized panel's chains
 			size_t steps = ps[i].kn < KC ? ps[i].kn : KC;
 			size_t rows = (ps[i].m + MR - 1) / MR * MR;
@@ -602,7 +440,8 @@ static int xwt_run_many(tk_backend *be, tile_fn tile, struct xwt *ps, size_t cou
 	size_t x_blocks = (ps[0].m + MR - 1) / MR, x_floats = x_blocks * MR * ps[0].kn;
 	int compact = 0;
 	for (size_t i = 0; i < count; i++)
-		compact |= ps[i].form != TK_PACK_F32 && ps[i].form != TK_PACK_BF16;
+		compact |= ps[i].source == PANELS_PACKED && ps[i].form != TK_PACK_F32 &&
+			   ps[i].form != TK_PACK_BF16;
 	if (tile == tile_avx512 && compact) {
 		xps = tk_workspace_slices(be, threads, x_floats * sizeof *xps);
 		if (!xps) {
@@ -678,6 +517,15 @@ int tk_cpu_xwt_packed_form(tk_backend *be, float *y, size_t ldy, const float *x,
 	return m && n ? xwt_run(be, pick_tile(), &p) : TK_KERNEL_OK;
 }
 
+int tk_cpu_xwt_transposed(tk_backend *be, float *y, size_t ldy, const float *x,
+			  const void *packed, int form, size_t m, size_t n, size_t k,
+			  int accumulate)
+{
+	struct xwt p = {y, ldy, x, k, packed, PANELS_TRANSPOSED, form, m, n, k, 0, k, accumulate,
+			NULL};
+	return m && n ? xwt_run(be, pick_tile(), &p) : TK_KERNEL_OK;
+}
+
 int tk_cpu_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const float *w,
 	       size_t m, size_t n, size_t k, int accumulate)
 {
@@ -699,7 +547,7 @@ int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
 		   const float *x, const float *w, size_t m, size_t n, size_t k,
 		   int accumulate)
 {
-	tile_fn tile = tile_c;
+	tile_fn tile = tk_cpu_xwt_tile_c;
 	__builtin_cpu_init();
 	if (strcmp(isa, "avx512") == 0) {
 		if (!__builtin_cpu_supports("avx512f"))
@@ -708,7 +556,7 @@ int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,
 	} else if (strcmp(isa, "avx2") == 0) {
 		if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
 			return -1;
-		tile = tile_avx2;
+		tile = tk_cpu_xwt_tile_avx2;
 	} else if (strcmp(isa, "c") != 0) {
 		return -1;
 	}

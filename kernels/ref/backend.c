@@ -89,6 +89,7 @@ const struct tk_backend_ops tk_ref_ops = {
 	.matmul_packed_backward_floats = tk_ref_matmul_packed_backward_floats,
 	.matmul_pack_backward = tk_ref_matmul_pack_backward,
 	.matmul_backward_packed = tk_ref_matmul_backward_packed,
+	.matmul_backward_packed_as = tk_ref_matmul_backward_packed_as,
 	.matmul_backward = tk_ref_matmul_backward,
 	.embedding_forward = tk_ref_embedding_forward,
 	.embedding_forward_packed = tk_ref_embedding_forward_packed,

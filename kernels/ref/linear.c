@@ -107,6 +107,17 @@ static void input_gradient(float *dx, const float *dy, const float *w, size_t n,
 		}
 }
 
+int tk_ref_matmul_backward_packed_as(tk_backend *be, float *dx, const float *dy,
+				     const void *packed, int form, size_t n, size_t in, size_t out,
+				     int accumulate_dx)
+{
+	// the ref backend packs every form as a float32 copy of w (out, in)
+	if (form != TK_PACK_F32)
+		return tk_backend_fail(be, TK_KERNEL_EUSAGE, "ref: no packed form %d", form);
+	input_gradient(dx, dy, packed, n, in, out, accumulate_dx);
+	return TK_KERNEL_OK;
+}
+
 int tk_ref_matmul_backward_packed(tk_backend *be, float *dx, const float *dy,
 				  const float *packed, size_t n, size_t in, size_t out,
 				  int accumulate_dx)

@@ -221,6 +221,45 @@ static void test_expand_and_rows(void)
 	}
 }
 
+/* dx = dy·W from the forward's packing in each form against dx from the
+ * float32 backward packing, bit for bit: one copy of a frozen base serves
+ * both products.  Rows a chunk apart and alone give the same bits. */
+static void check_backward(int form, size_t m, size_t in, size_t out, int accumulate)
+{
+	float *w = matrix_of(form, out, in), *dy = kt_random(m * out, 1);
+	float *want = kt_random(m * in, 1), *got = kt_floats(m * in);
+	memcpy(got, want, m * in * sizeof *got);
+	float *last = kt_floats(in); // the last row alone, from its value before
+	memcpy(last, want + (m - 1) * in, in * sizeof *last);
+	float *bwd = kt_floats(tk_matmul_packed_backward_floats(be, in, out));
+	tk_matmul_pack_backward(be, bwd, w, in, out);
+	void *fwd = packed_as(form, w, in, out);
+	TKT_CHECK(tk_matmul_backward_packed(be, want, dy, bwd, m, in, out, accumulate) == 0, "%s",
+		  tk_error_message());
+	TKT_CHECK(tk_matmul_backward_packed_as(be, got, dy, fwd, form, m, in, out, accumulate) == 0,
+		  "%s", tk_error_message());
+	KT_CHECK_SAME(got, want, m * in);
+	TKT_CHECK(tk_matmul_backward_packed_as(be, last, dy + (m - 1) * out, fwd, form, 1, in, out,
+					       accumulate) == 0, "%s", tk_error_message());
+	KT_CHECK_SAME(last, got + (m - 1) * in, in);
+	free(w), free(dy), free(want), free(got), free(bwd), free(fwd), free(last);
+}
+
+static void test_backward_bits(void)
+{
+	static const int forms[] = {TK_PACK_F32, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4};
+	static const size_t rows[] = {1, 9, 64};
+	for (size_t f = 0; f < 4; f++) {
+		for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
+			check_backward(forms[f], rows[r], 96, 301, 0); // a partial panel of in
+			check_backward(forms[f], rows[r], 160, 50, 1); // in: 3 panels + 16
+		}
+		check_backward(forms[f], 5, 64, 2080, 1); // out (the chains) in two chunks
+		check_backward(forms[f], 70, 224, 100, 0); // more panels than threads
+	}
+	check_backward(TK_PACK_BF16, 3, 40, 33, 0); // bf16 needs no whole blocks of in
+}
+
 int main(void)
 {
 	be = kt_open(0);
@@ -230,6 +269,7 @@ int main(void)
 	TKT_RUN(test_product_bits);
 	TKT_RUN(test_product_many);
 	TKT_RUN(test_expand_and_rows);
+	TKT_RUN(test_backward_bits);
 	tk_backend_close(be);
 	return tkt_done();
 }
