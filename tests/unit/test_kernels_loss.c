@@ -129,6 +129,45 @@ static void test_cross_entropy_reference_gradient(void)
 	free(h), free(w), free(weight), free(s.h), free(s.w), free(s.weight), free(dh), free(dw);
 }
 
+/* A row as long as SmolLM2's vocabulary, one logit at 0 and the rest near
+ * −19: each of those exponentials is below half a float ulp of the sum, so
+ * a float running sum drops them all and the log-sum-exp comes out low by
+ * about 5e-4.  Through tk_logsumexp_forward and the fused cross-entropy
+ * (h = 1, W = the logits: the product is exact), whole and in vocabulary
+ * chunks, against the sum in double. */
+static void check_long_row(size_t workspace)
+{
+	size_t vocab = 49152, n = 3;
+	float *w = kt_floats(vocab), *h = kt_floats(n), *weight = kt_floats(n);
+	float *logits = kt_floats(n * vocab), *lse = kt_floats(n), *lp = kt_floats(n);
+	int32_t target[3] = {0, 1, 49151};
+	for (size_t j = 0; j < vocab; j++)
+		w[j] = j == 0 ? 0.0f : -21.0f + 4.0f * (float)(tkt_rand64() % 1000) / 1000.0f;
+	for (size_t i = 0; i < n; i++) {
+		h[i] = weight[i] = 1.0f;
+		memcpy(logits + i * vocab, w, vocab * sizeof *w);
+	}
+	double sum = 0;
+	for (size_t j = 0; j < vocab; j++)
+		sum += exp((double)w[j]);
+	double want = log(sum);
+	TKT_CHECK(want > 4e-4, "the test's row: lse %g", want);
+	tk_backend_set_workspace(be, workspace);
+	TKT_CHECK(tk_logsumexp_forward(be, lse, logits, n, vocab) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_cross_entropy_fused(be, NULL, lp, NULL, NULL, h, w, NULL, NULL, target, weight,
+					 n, 1, vocab) == 0, "%s", tk_error_message());
+	for (size_t i = 0; i < n; i++) {
+		double lp_want = (double)w[target[i]] - want;
+		TKT_CHECK(fabs(lse[i] - want) < 1e-6, "lse %.9g, want %.9g", lse[i], want);
+		TKT_CHECK(fabs(lp[i] - lp_want) < 4e-6, "logprob[%zu] %.9g, want %.9g", i, lp[i], lp_want);
+	}
+	KT_CHECK_SAME(lse + 1, lse, 1); // the same row gives the same bits
+	free(w), free(h), free(weight), free(logits), free(lse), free(lp);
+}
+
+static void test_long_row_one_chunk(void) { check_long_row((size_t)64 << 20); }
+static void test_long_row_vocab_chunks(void) { check_long_row(64 * 768 * 4 * sizeof(float)); }
+
 /* torch.optim.AdamW's single-tensor update, in float64. */
 static void ref_adamw(double *p, const double *g, double *m, double *v,
 		      size_t n, const struct tk_adamw *o, int64_t step)
@@ -225,6 +264,8 @@ int main(void)
 		KT_RUN_ON(test_cross_entropy_vocab_chunks);
 		KT_RUN_ON(test_cross_entropy_not_invariant);
 		KT_RUN_ON(test_cross_entropy_reference_gradient);
+		KT_RUN_ON(test_long_row_one_chunk);
+		KT_RUN_ON(test_long_row_vocab_chunks);
 		KT_RUN_ON(test_adamw);
 		KT_RUN_ON(test_adamw_torch_oracle);
 		KT_RUN_ON(test_grad_norm_and_clip);
