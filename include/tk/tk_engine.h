@@ -25,6 +25,14 @@
  * tk_matmul_pack_backward); otherwise, with .compact, in the smallest form
  * that gives back every value exactly (4-/8-bit blocks, bf16), which pays
  * for forwards of few sequences (tk_forward.h: TK_FORWARD_COMPACT_SLOTS).
+ * With .train, .base says how the frozen matrices are held: twice in
+ * float32 (TK_ENGINE_BASE_F32, the default: the fastest), or once in a
+ * compact form that both products read, the backward expanding it
+ * transposed a chunk at a time (kernels.h: tk_matmul_backward_packed_as):
+ * AUTO takes each matrix's smallest exact form (4-/8-bit blocks, bf16,
+ * else float32); BF16, Q8 and Q4 ask for one and refuse (TK_EDATA, naming
+ * the weight) a matrix it does not hold exactly.  The lm_head stays
+ * float32, packed for both products (the fused loss reads it so).
  * Every form gives the same bits.  Full fine-tuning changes the base
  * itself: the trainer then holds its own weights (tk_train_open). */
 #ifndef TK_ENGINE_H
@@ -38,10 +46,25 @@ struct tk_lora;
 
 typedef struct tk_engine tk_engine;
 
+/* How a training engine holds the frozen base (above). */
+enum tk_engine_base {
+	TK_ENGINE_BASE_F32 = 0, /* float32, packed for each product: 8 bytes a weight */
+	TK_ENGINE_BASE_AUTO,    /* one copy, each matrix's smallest exact form */
+	TK_ENGINE_BASE_BF16,    /* one copy in bf16 (2 bytes a weight) */
+	TK_ENGINE_BASE_Q8,      /* 32-weight blocks d·q, q 8-bit (1.06) */
+	TK_ENGINE_BASE_Q4,      /* 32-weight blocks d·q + m, q 4-bit (0.63) */
+};
+
 typedef struct tk_engine_config {
 	int train;     /* also pack for the backward (LoRA training) */
 	int compact;   /* compact forms where they fit (not with train) */
+	int base;      /* with train: enum tk_engine_base */
 } tk_engine_config;
+
+/* "f32", "auto", "bf16", "q8", "q4" -> enum tk_engine_base; -1 when
+ * unknown.  And back. */
+int tk_engine_base_parse(const char *name);
+const char *tk_engine_base_name(int base);
 
 /* Uploads model's weights to be; the model may be freed afterwards. */
 int tk_engine_open(tk_engine **out, tk_backend *be, const struct tk_model *model,

@@ -99,6 +99,12 @@ int tk_train_open(tk_train **out, tk_backend *be, const struct tk_model *model,
 int tk_train_open_recompute(tk_train **out, tk_backend *be,
 			    const struct tk_model *model, const tk_lora *adapter,
 			    const tk_train_config *c, int recompute);
+/* The same, the frozen base of LoRA training held as `base` says
+ * (tk_engine.h: enum tk_engine_base; tk_train_open_recompute holds it in
+ * float32, packed for each product).  Every form gives the same bits. */
+int tk_train_open_base(tk_train **out, tk_backend *be, const struct tk_model *model,
+		       const tk_lora *adapter, const tk_train_config *c, int recompute,
+		       int base);
 /* LoRA training on an engine opened with .train (tk_engine.h): the base is
  * the engine's, the adapter (made or loaded for the model) the trainer's,
  * lent to the engine under `name` while the trainer is open, so that

@@ -27,6 +27,9 @@ typedef struct upload {
 	size_t bytes;
 	int whole;         // forms from whole matrices, not their first rows
 	int misfit;        // a guessed form did not hold some value
+	int asked;         // a form asked for (-1: the smallest that holds each matrix)
+	long misfit_layer; // the first matrix that did not hold in it: layer, target
+	int misfit_target;
 } upload;
 
 /* Takes `bytes` of the block, 64-byte aligned; NULL when sizing. */
@@ -49,17 +52,26 @@ static float *put(upload *u, const float *src, size_t n)
 	return src ? dst : NULL;
 }
 
-/* w (out, in), packed in *form (chosen when sizing; form NULL: f32). */
+/* w (out, in), packed in *form (chosen when sizing, or the one asked for;
+ * form NULL: f32). */
 static void *put_packed(upload *u, const float *w, size_t in, size_t out, int *form)
 {
 	int f32 = TK_PACK_F32, *as = form ? form : &f32;
 	if (!u->next && form)
-		*form = tk_matmul_pack_form(u->e->be, w, in,
-					    u->whole || out < GUESS_ROWS ? out : GUESS_ROWS);
+		*form = u->asked >= 0 ? u->asked
+				      : tk_matmul_pack_form(u->e->be, w, in,
+							    u->whole || out < GUESS_ROWS ? out
+											 : GUESS_ROWS);
 	void *dst = take(u, tk_matmul_packed_bytes(u->e->be, *as, in, out));
 	if (dst && !tk_matmul_pack_as(u->e->be, dst, *as, w, in, out))
 		u->misfit = 1;
 	return dst;
+}
+
+/* The form a base matrix is packed in, chosen: NULL for float32. */
+static int *form_slot(const tk_engine *e, int *slot)
+{
+	return e->compact || (e->train && e->base != TK_ENGINE_BASE_F32) ? slot : NULL;
 }
 
 /* w packed for dx = dy·W (the trainer's backward). */
@@ -83,8 +95,11 @@ static void put_layer(upload *u, size_t l)
 	for (int t = 0; t < ENGINE_N_LINEAR; t++) {
 		size_t in, out;
 		tk_model_linear_shape(d, t, &in, &out);
-		el->w[t] = put_packed(u, h->w[t], in, out, e->compact ? &el->w_form[t] : NULL);
-		if (e->train)
+		int misfit = u->misfit;
+		el->w[t] = put_packed(u, h->w[t], in, out, form_slot(e, &el->w_form[t]));
+		if (u->misfit && !misfit && u->misfit_layer < 0)
+			u->misfit_layer = (long)l, u->misfit_target = t;
+		if (e->train && e->base == TK_ENGINE_BASE_F32)
 			el->w_bwd[t] = put_backward(u, h->w[t], in, out);
 		if (t < 3 && h->bias[t])
 			el->bias[t] = put(u, h->bias[t], out);
@@ -110,16 +125,30 @@ static void put_all(upload *u)
 		put_layer(u, l);
 }
 
+/* The pack form a training base asks for, or -1 (the smallest exact). */
+static int asked_form(const tk_engine *e)
+{
+	if (!e->train)
+		return -1;
+	switch (e->base) {
+	case TK_ENGINE_BASE_BF16: return TK_PACK_BF16;
+	case TK_ENGINE_BASE_Q8: return TK_PACK_Q8;
+	case TK_ENGINE_BASE_Q4: return TK_PACK_Q4;
+	default: return -1;
+	}
+}
+
 static int upload_weights(tk_engine *e)
 {
+	int asked = asked_form(e);
 	for (int whole = 0; whole < 2; whole++) {
-		upload count = {e, NULL, 0, whole, 0};
+		upload count = {e, NULL, 0, whole, 0, asked, -1, 0};
 		put_all(&count);
 		e->block = tk_backend_alloc(e->be, count.bytes);
 		if (!e->block)
 			return tk_fail_context(TK_EOSERR, "model weights (%zu MiB): ",
 					       count.bytes >> 20);
-		upload copy = {e, e->block, 0, whole, 0};
+		upload copy = {e, e->block, 0, whole, 0, asked, -1, 0};
 		put_all(&copy);
 		if (!copy.misfit) {
 			e->memory += count.bytes;
@@ -127,6 +156,12 @@ static int upload_weights(tk_engine *e)
 		}
 		tk_backend_free(e->be, e->block);
 		e->block = NULL;
+		if (asked >= 0)
+			return tk_fail(TK_EDATA, "engine: layer %ld's %s_proj does not hold exactly in "
+				       "%s: that base form cannot give this model's values (auto "
+				       "takes each matrix's smallest exact form)", copy.misfit_layer,
+				       tk_lora_target_name(copy.misfit_target),
+				       tk_matmul_pack_form_name(asked));
 	}
 	// the whole matrix's form holds it: packing cannot refuse
 	return tk_fail(TK_EDATA, "engine: a weight does not fit the form chosen for it");
@@ -142,6 +177,11 @@ int tk_engine_open(tk_engine **out, tk_backend *be, const tk_model *model,
 	e->be = be;
 	e->train = c && c->train;
 	e->compact = c && c->compact && !e->train;
+	e->base = c && c->train ? c->base : TK_ENGINE_BASE_F32;
+	if (e->base < TK_ENGINE_BASE_F32 || e->base > TK_ENGINE_BASE_Q4) {
+		free(e);
+		return tk_fail(TK_EUSAGE, "engine: no base form %d", c->base);
+	}
 	int rc = tk_model_desc_read(&e->d, model);
 	if (!rc && e->d.head_dim % 2)
 		rc = tk_fail(TK_ECONFIG, "engine: head dimension %zu is odd", e->d.head_dim);
@@ -172,6 +212,22 @@ void tk_engine_close(tk_engine *e)
 	tk_model_desc_free(&e->d);
 	free(e->layers);
 	free(e);
+}
+
+static const char *const base_names[] = {"f32", "auto", "bf16", "q8", "q4"};
+
+int tk_engine_base_parse(const char *name)
+{
+	for (int i = 0; i < (int)(sizeof base_names / sizeof *base_names); i++)
+		if (!strcmp(name, base_names[i]))
+			return i;
+	return -1;
+}
+
+const char *tk_engine_base_name(int base)
+{
+	return base >= 0 && base < (int)(sizeof base_names / sizeof *base_names) ? base_names[base]
+										 : "?";
 }
 
 tk_backend *tk_engine_backend(const tk_engine *e) { return e->be; }

@@ -39,6 +39,7 @@ struct tk_engine {
 	tk_backend *be;
 	tk_model_desc d;                         // host weight pointers cleared after open
 	int train, compact;
+	int base;                                // with train: enum tk_engine_base
 	void *block;                             // every base weight
 	size_t memory;
 	float *embed;                            // (V, C), or NULL when tied (read in lm_head)

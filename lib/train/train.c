@@ -456,10 +456,16 @@ int tk_train_open(tk_train **out, tk_backend *be, const struct tk_model *model,
 int tk_train_open_recompute(tk_train **out, tk_backend *be, const struct tk_model *model,
 			    const tk_lora *lora, const tk_train_config *c, int recompute)
 {
+	return tk_train_open_base(out, be, model, lora, c, recompute, TK_ENGINE_BASE_F32);
+}
+
+int tk_train_open_base(tk_train **out, tk_backend *be, const struct tk_model *model,
+		       const tk_lora *lora, const tk_train_config *c, int recompute, int base)
+{
 	*out = NULL;
 	if (!c->full && lora) {
 		tk_engine *e;
-		tk_engine_config ec = {.train = 1};
+		tk_engine_config ec = {.train = 1, .base = base};
 		int rc = tk_engine_open(&e, be, model, &ec);
 		if (!rc && (rc = tk_train_open_engine(out, e, lora, "train", c, recompute)))
 			tk_engine_close(e);

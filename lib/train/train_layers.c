@@ -49,6 +49,9 @@ static int linear_backward(tk_train *t, size_t l, int k, float *dx, const float 
 	if (p->w_packed_bwd[k]) // frozen: W's gradients are not wanted
 		rc = tk_matmul_backward_packed(t->be, dx, dy, p->w_packed_bwd[k], n, in, out,
 					       accumulate);
+	else if (p->w_packed[k]) // frozen, held once (a compact base): read transposed
+		rc = tk_matmul_backward_packed_as(t->be, dx, dy, p->w_packed[k], p->w_form[k], n,
+						  in, out, accumulate);
 	else
 		rc = tk_matmul_backward(t->be, dx, g->w[k], k < 3 ? g->bias[k] : NULL, dy, x,
 					p->w[k], n, in, out, accumulate);
