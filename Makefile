@@ -42,8 +42,11 @@ CU_SRC := $(sort $(wildcard kernels/cuda/*.cu))
 CPPFLAGS_TK += -DTK_CUDA=1
 LDLIBS_TK += -L/usr/local/cuda/lib64 -lcudart -lcublas -lstdc++
 endif
+# MPI=1: data parallelism on MPI (lib/dist, man/tk-dist.7), compiled and
+# linked by Open MPI's wrapper; without it nothing of MPI is built or linked.
+MPICC ?= mpicc
 ifeq ($(MPI),1)
-CC := mpicc
+CC := $(MPICC)
 CPPFLAGS_TK += -DTK_MPI=1
 endif
 
@@ -96,7 +99,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libtk.a
 
 # `make test` installs missing dependencies first (scripts/deps.sh), builds,
 # then runs unit tests, command tests and the man-page lint, ending with the
-# one-line summary "N passed, N failed[, N skipped]".
+# one-line summary "N passed, N failed[, N skipped]".  The commands are also
+# built with MPI=1 into $(BUILD)-mpi, for tests/mpi.bats and tests/slurm.bats
+# (they skip, saying why, where mpicc is missing).
 test:
 	@scripts/deps.sh
 	@$(MAKE) --no-print-directory all tests-built
@@ -127,8 +132,15 @@ FUZZ_LDFLAGS_cli := -Wl,--wrap=exit
 .PHONY: fuzz fuzz-build fuzz-bins
 fuzz: fuzz-build
 	@tests/fuzz/run.sh --seconds $(FUZZ_SECONDS)
+	@$(MAKE) --no-print-directory mpi-variant
 
 fuzz-build:
+.PHONY: mpi-variant
+mpi-variant:
+	@if command -v $(MPICC) >/dev/null; then \
+	  $(MAKE) --no-print-directory MPI=1 BUILD=$(BUILD)-mpi $(CMD_SRC:cmd/%.c=$(BUILD)-mpi/bin/%); \
+	else echo "make: no $(MPICC): the MPI variant is not built (tests/mpi.bats will skip)"; fi
+
 	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=$(FUZZ_CC) OPT='-O1 -g' \
 	  SAN='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' fuzz-bins
 

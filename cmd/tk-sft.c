@@ -5,6 +5,7 @@
 #include "cli/train_options.h"
 #include "tk_batch.h"
 #include "tk_dataset.h"
+#include "tk_dist.h"
 #include "tk_error.h"
 #include "tk_io.h"
 #include "tk_lora.h"
@@ -446,11 +447,12 @@ static void train(run *r)
 		int64_t step = tk_train_steps(r->t);
 		if (r->eval && s->eval_every && step % s->eval_every == 0 && step < r->total)
 			evaluate(r, step);
-		if (tk_run_stop_signal()) {
+		int sig = tk_dist_agree_stop(tk_run_stop_signal()); // all ranks stop together
+		if (sig) {
 			save_state(r);
 			tk_die(TK_ETEMPFAIL, "interrupted (signal %d) after step %" PRId64 "; state "
-			       "in %s; continue with --resume %s", tk_run_stop_signal(), step,
-			       r->last_state, s->rundir);
+			       "in %s; continue with --resume %s", sig, step, r->last_state,
+			       s->rundir);
 		}
 		if (s->train.save_every && step % s->train.save_every == 0 && step < r->total)
 			save_state(r);
@@ -544,6 +546,8 @@ int main(int argc, char **argv)
 	settings s;
 	parse_options(&cli, &s, argc, argv);
 	run r = {.s = &s};
+	tk_check(tk_dist_init()); // mpirun / srun: one rank of a data-parallel job
+	s.quiet |= !tk_dist_is_root();
 	r.started = tk_now();
 	setup(&r);
 	train(&r);

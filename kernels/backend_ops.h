@@ -157,6 +157,7 @@ typedef void tk_op_adamw_step(tk_backend *be, float *param, const float *grad, f
 typedef int tk_op_sumsq(tk_backend *be, float *acc, const float *x, size_t n);
 typedef void tk_op_clip_by_norm(tk_backend *be, float *x, size_t n, const float *sumsq,
 				float max_norm);
+typedef int tk_op_allreduce_sum(tk_backend *be, float *x, size_t n);
 
 /* ---- The table ----------------------------------------------------------- */
 
@@ -218,6 +219,7 @@ struct tk_backend_ops {
 	tk_op_adamw_step *adamw_step;
 	tk_op_sumsq *sumsq;
 	tk_op_clip_by_norm *clip_by_norm;
+	tk_op_allreduce_sum *allreduce_sum;  /* across ranks (data parallelism) */
 };
 
 /* The tables of the built-in backends (kernels/cpu/backend.c,
@@ -226,6 +228,10 @@ extern const struct tk_backend_ops tk_cpu_ops;
 extern const struct tk_backend_ops tk_ref_ops;
 
 /* ---- Shared by the backends (backend.c, workspace.c) -------------------- */
+
+/* The all-reduce of backends whose memory is the host's (host_comm.c):
+ * MPI in an MPI build, nothing otherwise. */
+tk_op_allreduce_sum tk_host_allreduce_sum;
 
 /* Records a failure's message in the backend (tk_backend_error) and returns
  * status, for `return tk_backend_fail(be, TK_KERNEL_ENOMEM, "...")`. */

@@ -319,3 +319,8 @@ void tk_clip_by_norm(tk_backend *be, float *x, size_t n, const float *sumsq, flo
 {
 	be->ops->clip_by_norm(be, x, n, sumsq, max_norm);
 }
+
+int tk_allreduce_sum(tk_backend *be, float *x, size_t n)
+{
+	return tk_backend_report(be, be->ops->allreduce_sum(be, x, n));
+}

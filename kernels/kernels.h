@@ -83,6 +83,7 @@
 enum tk_kernel_status {
 	TK_KERNEL_OK = 0,
 	TK_KERNEL_EUSAGE = 64,  /* a call beyond a kernel's limits (TK_EUSAGE) */
+	TK_KERNEL_ESOFTWARE = 70, /* the transport failed (TK_ESOFTWARE) */
 	TK_KERNEL_ENOMEM = 71,  /* out of memory (TK_EOSERR) */
 	TK_KERNEL_ECONFIG = 78, /* no backend of that kind (TK_ECONFIG) */
 };
@@ -406,6 +407,14 @@ int tk_sumsq(tk_backend *be, float *acc, const float *x, size_t n);
  * round trip is needed.   x (n)   sumsq (1) */
 void tk_clip_by_norm(tk_backend *be, float *x, size_t n, const float *sumsq,
 		     float max_norm);
+
+/* Data parallelism: x becomes the element-wise sum of x over the ranks of
+ * the job, in place in backend memory, every rank getting the same bits.
+ * The host-memory backends (cpu, ref) call MPI_Allreduce on MPI_COMM_WORLD
+ * in an MPI build and do nothing otherwise; a GPU backend sums on the
+ * device (NCCL, man/tk-dist.7).  lib/dist calls it with several ranks
+ * only.   x (n) */
+int tk_allreduce_sum(tk_backend *be, float *x, size_t n);
 
 /* ---- Host helpers ------------------------------------------------------ */
 

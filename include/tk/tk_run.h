@@ -65,8 +65,8 @@ int tk_run_save_state(const char *dir, const struct tk_train *t, const char *met
 int tk_run_resume_state(const char *dir, struct tk_train *t, char *path, size_t cap,
 			size_t *cut, struct cJSON **record);
 
-/* From now on SIGINT and SIGTERM only set the value tk_run_stop_signal
- * returns (0 until one arrives). */
+/* From now on SIGINT, SIGTERM and SIGUSR1 only set the value
+ * tk_run_stop_signal returns (0 until one arrives). */
 void tk_run_catch_signals(void);
 int tk_run_stop_signal(void);
 

@@ -166,4 +166,5 @@ const struct tk_backend_ops tk_cpu_ops = {
 	.adamw_step = tk_cpu_adamw_step,
 	.sumsq = tk_cpu_sumsq,
 	.clip_by_norm = tk_cpu_clip_by_norm,
+	.allreduce_sum = tk_host_allreduce_sum,
 };

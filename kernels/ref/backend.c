@@ -118,4 +118,5 @@ const struct tk_backend_ops tk_ref_ops = {
 	.adamw_step = tk_ref_adamw_step,
 	.sumsq = tk_ref_sumsq,
 	.clip_by_norm = tk_ref_clip_by_norm,
+	.allreduce_sum = tk_host_allreduce_sum,
 };

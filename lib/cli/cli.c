@@ -1,4 +1,5 @@
 #include "tk_cli.h"
+#include "tk_dist.h"
 #include "tk_error.h"
 #include "tk_io.h"
 
@@ -16,7 +17,10 @@ const char *tk_program_name(void) { return program_name; }
 
 static void vreport(const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: ", program_name);
+	if (tk_dist_is_root()) // with several ranks, the others say which they are
+		fprintf(stderr, "%s: ", program_name);
+	else
+		fprintf(stderr, "%s[%d]: ", program_name, tk_dist_rank());
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
 }
@@ -35,6 +39,7 @@ void tk_die(int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vreport(fmt, ap);
 	va_end(ap);
+	tk_dist_exit(code); // one rank failing ends the job (tk_dist.h)
 	exit(code);
 }
 

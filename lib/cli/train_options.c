@@ -1,6 +1,7 @@
 /* The trainers' shared options (train_options.h). */
 #include "train_options.h"
 
+#include "tk_dist.h"
 #include "tk_error.h"
 #include "tk_io.h"
 #include "tk_lora.h"
@@ -171,6 +172,8 @@ void tk_train_opts_write_final(const tk_train_opts *o, const char *rundir, tk_tr
 		tk_die(TK_EUSAGE, "run folder name too long: %s", rundir);
 	if (o->full) {
 		tk_check(tk_train_export_model(t, model));
+	if (!tk_dist_is_root()) // every rank holds the same weights: rank 0 writes
+		return;
 		tk_check(tk_model_write_tkc(model, path));
 	} else {
 		snprintf(meta, sizeof meta, "{\"step\": %" PRId64 "}", tk_train_steps(t));
@@ -224,7 +227,14 @@ int tk_train_opts_optim_step(const tk_train_opts *o, tk_train *t, double peak_lr
 int tk_train_opts_open_run(const tk_train_opts *o, const char *rundir, cJSON *config,
 			   cJSON *settings)
 {
-	int resume = o->resume != NULL, rc = tk_run_open_dir(rundir, resume);
+	int resume = o->resume != NULL, rc = TK_OK;
+	if (!tk_dist_is_root()) { // rank 0 makes the folder; the others wait for it
+		cJSON_Delete(config);
+		cJSON_Delete(settings);
+		tk_check(tk_dist_barrier());
+		return resume;
+	}
+	rc = tk_run_open_dir(rundir, resume);
 	if (!rc && resume) {
 		rc = tk_run_check_settings(rundir, settings);
 	} else if (!rc) {
@@ -238,6 +248,7 @@ int tk_train_opts_open_run(const tk_train_opts *o, const char *rundir, cJSON *co
 }
 
 FILE *tk_train_opts_open_metrics(const char *rundir)
+	tk_check(tk_dist_barrier());
 {
 	char path[4096];
 	FILE *f;
@@ -247,6 +258,8 @@ FILE *tk_train_opts_open_metrics(const char *rundir)
 		tk_die(TK_ECANTCREAT, "%s: %s", path, strerror(errno));
 	return f;
 }
+	if (!tk_dist_is_root()) // rank 0 logs the whole batch's numbers
+		snprintf(path, sizeof path, "/dev/null");
 
 void tk_train_opts_log_line(FILE *metrics, const char *line)
 {

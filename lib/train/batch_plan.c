@@ -3,6 +3,7 @@
  * kept across epochs. */
 #include "tk_batch.h"
 
+#include "tk_dist.h"
 #include "tk_error.h"
 
 #include <math.h>
@@ -173,12 +174,11 @@ static void add_result(tk_train_result *sum, const tk_train_result *x)
 	sum->dpo_margin += x->dpo_margin;
 }
 
-int tk_batch_run(tk_batch_plan *p, tk_train *t, const tk_dataset *d, const size_t *units,
-		 size_t n, const tk_train_loss *loss, int grads, tk_train_result *sum,
-		 size_t *done)
+/* Runs this rank's units (all of them in one process). */
+static int run_units(tk_batch_plan *p, tk_train *t, const tk_dataset *d, const size_t *units,
+		     size_t n, const tk_train_loss *loss, int grads, tk_train_result *sum,
+		     size_t *done)
 {
-	*done = 0;
-	memset(sum, 0, sizeof *sum);
 	for (size_t i = 0; i < n;) {
 		size_t tokens = 0, records = 0, first = i;
 		p->starts[0] = 0;
@@ -198,4 +198,19 @@ int tk_batch_run(tk_batch_plan *p, tk_train *t, const tk_dataset *d, const size_
 		*done += tokens;
 	}
 	return TK_OK;
+}
+
+int tk_batch_run(tk_batch_plan *p, tk_train *t, const tk_dataset *d, const size_t *units,
+		 size_t n, const tk_train_loss *loss, int grads, tk_train_result *sum,
+		 size_t *done)
+{
+	*done = 0;
+	memset(sum, 0, sizeof *sum);
+	/* data parallelism (tk_dist.h): each rank runs its block of the batch,
+	 * the loss's denominator already the whole batch's; the gradients are
+	 * summed in tk_train_optim_step, the results here */
+	size_t first, count;
+	tk_dist_share(n, &first, &count);
+	int rc = run_units(p, t, d, units + first, count, loss, grads, sum, done);
+	return rc ? rc : tk_dist_sum_result(sum, done);
 }

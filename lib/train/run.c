@@ -104,6 +104,7 @@ void tk_run_catch_signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL); // mpirun passes it on; sbatch --signal=USR1@N sends it
 }
 
 int tk_run_stop_signal(void)

@@ -2,6 +2,7 @@
  * every trainer (tk_run.h). */
 #include "tk_run.h"
 
+#include "tk_dist.h"
 #include "tk_error.h"
 #include "tk_train.h"
 
@@ -17,6 +18,8 @@ int tk_run_save_state(const char *dir, const tk_train *t, const char *meta_json,
 	snprintf(name, sizeof name, "step-%06" PRId64 ".tkc", step);
 	if ((size_t)snprintf(path, cap, "%s/%s", dir, name) >= cap)
 		return tk_fail(TK_EUSAGE, "run folder name too long: %s", dir);
+	if (!tk_dist_is_root()) // the ranks hold the same state: rank 0 writes it
+		return TK_OK;
 	int rc = tk_train_save_state(t, path, meta_json);
 	if (rc)
 		return rc;
@@ -33,7 +36,11 @@ int tk_run_resume_state(const char *dir, tk_train *t, char *path, size_t cap, si
 	char name[1024];
 	int64_t step;
 	cJSON *last = NULL;
-	int rc = tk_run_repair_checkpoints(dir, cut);
+	*cut = 0;
+	/* rank 0 alone repairs and trims the folder; the others read it after */
+	int rc = tk_dist_is_root() ? tk_run_repair_checkpoints(dir, cut) : TK_OK;
+	if (!rc)
+		rc = tk_dist_barrier();
 	if (!rc)
 		rc = tk_run_last_checkpoint(dir, name, sizeof name, &step, &last);
 	if (!rc && (size_t)snprintf(path, cap, "%s/%s", dir, name) >= cap)
@@ -43,7 +50,7 @@ int tk_run_resume_state(const char *dir, tk_train *t, char *path, size_t cap, si
 	if (!rc && tk_train_steps(t) != step)
 		rc = tk_fail(TK_EDATA, "%s: holds step %" PRId64 ", checkpoints.jsonl says %" PRId64,
 			     path, tk_train_steps(t), step);
-	if (!rc)
+	if (!rc && tk_dist_is_root())
 		rc = tk_run_trim_metrics(dir, step);
 	if (!rc && record)
 		*record = last;

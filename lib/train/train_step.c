@@ -4,6 +4,7 @@
 #include "train_internal.h"
 
 #include "kernels.h"
+#include "tk_dist.h"
 #include "tk_error.h"
 
 #include <math.h>
@@ -347,8 +348,14 @@ void tk_train_zero_grad(tk_train *t)
 int tk_train_optim_step(tk_train *t, const tk_train_adamw *opt, double clip,
 			double *grad_norm)
 {
+	/* data parallelism: each rank's gradient is its records' part of the
+	 * batch's, scaled by the whole batch's denominator; their sum is the
+	 * batch's gradient (tk_dist.h; nothing with one rank) */
+	int rc = tk_dist_sum_grads(t->be, t->grad, t->train_floats);
+	if (rc)
+		return rc;
 	tk_backend_zero(t->be, t->sumsq, sizeof *t->sumsq);
-	int rc = tk_sumsq(t->be, t->sumsq, t->grad, t->train_floats);
+	rc = tk_sumsq(t->be, t->sumsq, t->grad, t->train_floats);
 	if (rc)
 		return rc;
 	float sumsq;
