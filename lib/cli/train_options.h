@@ -25,6 +25,7 @@ typedef struct tk_train_opts {
 	int full, rank, schedule, lr_given, recompute, micro_given;
 	double alpha, lr, clip, wd, beta1, beta2, eps;
 	double max_memory;     /* MiB of a pass's activations, 0: no bound */
+	int base;              /* --base-dtype: enum tk_engine_base (tk_engine.h) */
 	unsigned targets;
 	int64_t warmup, save_every;
 	size_t micro;
@@ -47,6 +48,7 @@ typedef struct tk_train_opts {
 	{"micro-tokens", 0, "N", "tokens of one forward/backward; more accumulate (default 4096)"}, \
 	{"recompute", 0, NULL, "keep only layer inputs, remake activations in the backward"}, \
 	{"max-memory", 0, "MIB", "activation memory of a pass; smaller passes accumulate"}, \
+	{"base-dtype", 0, "D", "frozen base: auto, f32, bf16, q8 or q4 (default auto: smallest exact)"}, \
 	{"save-every", 0, "N", "write a state checkpoint every N steps (default 20; 0: end only)"}, \
 	{"resume", 0, "RUNDIR", "continue the run in RUNDIR from its last state checkpoint"}
 
