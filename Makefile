@@ -105,7 +105,14 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libtk.a
 test:
 	@scripts/deps.sh
 	@$(MAKE) --no-print-directory all tests-built
+	@$(MAKE) --no-print-directory mpi-variant
 	@BUILD=$(BUILD) scripts/run-tests.sh
+
+.PHONY: mpi-variant
+mpi-variant:
+	@if command -v $(MPICC) >/dev/null; then \
+	  $(MAKE) --no-print-directory MPI=1 BUILD=$(BUILD)-mpi $(CMD_SRC:cmd/%.c=$(BUILD)-mpi/bin/%); \
+	else echo "make: no $(MPICC): the MPI variant is not built (tests/mpi.bats will skip)"; fi
 
 .PHONY: tests-built
 tests-built: $(UNITS)
@@ -132,15 +139,8 @@ FUZZ_LDFLAGS_cli := -Wl,--wrap=exit
 .PHONY: fuzz fuzz-build fuzz-bins
 fuzz: fuzz-build
 	@tests/fuzz/run.sh --seconds $(FUZZ_SECONDS)
-	@$(MAKE) --no-print-directory mpi-variant
 
 fuzz-build:
-.PHONY: mpi-variant
-mpi-variant:
-	@if command -v $(MPICC) >/dev/null; then \
-	  $(MAKE) --no-print-directory MPI=1 BUILD=$(BUILD)-mpi $(CMD_SRC:cmd/%.c=$(BUILD)-mpi/bin/%); \
-	else echo "make: no $(MPICC): the MPI variant is not built (tests/mpi.bats will skip)"; fi
-
 	@$(MAKE) --no-print-directory BUILD=build/fuzz CC=$(FUZZ_CC) OPT='-O1 -g' \
 	  SAN='$(FUZZ_SAN) -fsanitize=fuzzer-no-link' fuzz-bins
 

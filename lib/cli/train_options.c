@@ -168,12 +168,12 @@ void tk_train_opts_write_final(const tk_train_opts *o, const char *rundir, tk_tr
 			       tk_model *model, tk_lora *lora, int quiet)
 {
 	char path[4096], meta[64];
+	if (!tk_dist_is_root()) // every rank holds the same weights: rank 0 writes
+		return;
 	if ((size_t)snprintf(path, sizeof path, "%s/final.tkc", rundir) >= sizeof path)
 		tk_die(TK_EUSAGE, "run folder name too long: %s", rundir);
 	if (o->full) {
 		tk_check(tk_train_export_model(t, model));
-	if (!tk_dist_is_root()) // every rank holds the same weights: rank 0 writes
-		return;
 		tk_check(tk_model_write_tkc(model, path));
 	} else {
 		snprintf(meta, sizeof meta, "{\"step\": %" PRId64 "}", tk_train_steps(t));
@@ -244,22 +244,22 @@ int tk_train_opts_open_run(const tk_train_opts *o, const char *rundir, cJSON *co
 	cJSON_Delete(config);
 	cJSON_Delete(settings);
 	tk_check(rc);
+	tk_check(tk_dist_barrier());
 	return resume;
 }
 
 FILE *tk_train_opts_open_metrics(const char *rundir)
-	tk_check(tk_dist_barrier());
 {
 	char path[4096];
 	FILE *f;
 	if ((size_t)snprintf(path, sizeof path, "%s/metrics.jsonl", rundir) >= sizeof path)
 		tk_die(TK_EUSAGE, "run folder name too long: %s", rundir);
+	if (!tk_dist_is_root()) // rank 0 logs the whole batch's numbers
+		snprintf(path, sizeof path, "/dev/null");
 	if (!(f = fopen(path, "a")))
 		tk_die(TK_ECANTCREAT, "%s: %s", path, strerror(errno));
 	return f;
 }
-	if (!tk_dist_is_root()) // rank 0 logs the whole batch's numbers
-		snprintf(path, sizeof path, "/dev/null");
 
 void tk_train_opts_log_line(FILE *metrics, const char *line)
 {
