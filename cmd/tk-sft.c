@@ -505,7 +505,8 @@ static void setup(run *r)
 	tk_check(tk_backend_open(&r->be, s->backend, s->threads));
 	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
 	tk_train_config tc = {s->train.full, r->micro};
-	tk_check(tk_train_open_recompute(&r->t, r->be, r->model, r->lora, &tc, s->train.recompute));
+	tk_check(tk_train_open_base(&r->t, r->be, r->model, r->lora, &tc, s->train.recompute,
+				    s->train.base));
 	if (!s->train.full) { // the trainer holds its own copy; only --full exports into it
 		tk_model_free(r->model);
 		r->model = NULL;

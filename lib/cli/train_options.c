@@ -2,6 +2,7 @@
 #include "train_options.h"
 
 #include "tk_dist.h"
+#include "tk_engine.h"
 #include "tk_error.h"
 #include "tk_io.h"
 #include "tk_lora.h"
@@ -21,7 +22,7 @@ void tk_train_opts_init(tk_train_opts *o, int schedule)
 {
 	*o = (tk_train_opts){
 		.schedule = schedule, .alpha = 32, .clip = 1, .beta1 = 0.9, .beta2 = 0.95,
-		.eps = 1e-8, .save_every = 20, .micro = 4096,
+		.eps = 1e-8, .save_every = 20, .micro = 4096, .base = TK_ENGINE_BASE_AUTO,
 	};
 }
 
@@ -77,6 +78,9 @@ static int parse_run(const tk_cli *cli, tk_train_opts *o, const char *name, cons
 		o->recompute = 1;
 	} else if (!strcmp(name, "max-memory")) {
 		o->max_memory = tk_cli_double(cli, "max-memory", v, 0.01, 1 << 30);
+	} else if (!strcmp(name, "base-dtype")) {
+		if ((o->base = tk_engine_base_parse(v)) < 0)
+			tk_die(TK_EUSAGE, "--base-dtype: '%s' is not auto, f32, bf16, q8 or q4", v);
 	} else if (!strcmp(name, "save-every")) {
 		o->save_every = tk_cli_int(cli, "save-every", v, 0, INT32_MAX);
 	} else if (!strcmp(name, "resume")) {
