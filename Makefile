@@ -50,6 +50,15 @@ CC := $(MPICC)
 CPPFLAGS_TK += -DTK_MPI=1
 endif
 
+# tk-serve's server (lib/serve) is not in libtk: it alone links
+# libmicrohttpd and protobuf-c, and its protobuf code is generated from
+# lib/serve/tinker_public.proto by protoc-c into $(BUILD)/gen.
+SERVE_SRC := $(sort $(wildcard lib/serve/*.c))
+LIB_SRC := $(filter-out $(SERVE_SRC),$(LIB_SRC))
+SERVE_GEN := $(BUILD)/gen/serve
+SERVE_OBJ := $(SERVE_SRC:%.c=$(BUILD)/obj/%.o) $(SERVE_GEN)/tinker_public.pb-c.o
+LDLIBS_SERVE := -lmicrohttpd -lprotobuf-c
+
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CU_SRC:%.cu=$(BUILD)/obj/%.o)
 CMDS := $(CMD_SRC:cmd/%.c=$(BUILD)/bin/%)
 UNITS := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -91,6 +100,24 @@ $(BUILD)/bin/%: $(BUILD)/obj/cmd/%.o $(BUILD)/libtk.a
 	@mkdir -p $(@D)
 	$(say) LINK $@
 	$(Q)$(CC) $(LDFLAGS_TK) $< $(BUILD)/libtk.a $(LDLIBS_TK) -o $@
+
+$(SERVE_GEN)/tinker_public.pb-c.c: lib/serve/tinker_public.proto
+	@mkdir -p $(@D)
+	$(say) PROTOC $<
+	$(Q)protoc-c --c_out=$(@D) --proto_path=lib/serve $<
+
+# generated code: built without the warnings flags it was not written for
+$(SERVE_GEN)/tinker_public.pb-c.o: $(SERVE_GEN)/tinker_public.pb-c.c $(FLAGS_STAMP)
+	$(say) CC $<
+	$(Q)$(CC) $(STD) $(OPT) $(SAN) -w -c $< -o $@
+
+$(SERVE_SRC:%.c=$(BUILD)/obj/%.o): CPPFLAGS_TK += -I$(SERVE_GEN)
+$(SERVE_SRC:%.c=$(BUILD)/obj/%.o): | $(SERVE_GEN)/tinker_public.pb-c.c
+
+$(BUILD)/bin/tk-serve: $(BUILD)/obj/cmd/tk-serve.o $(SERVE_OBJ) $(BUILD)/libtk.a
+	@mkdir -p $(@D)
+	$(say) LINK $@
+	$(Q)$(CC) $(LDFLAGS_TK) $< $(SERVE_OBJ) $(BUILD)/libtk.a $(LDLIBS_TK) $(LDLIBS_SERVE) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libtk.a
 	@mkdir -p $(@D)
