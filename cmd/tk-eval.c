@@ -425,9 +425,9 @@ static const tk_option logprobs_options[] = {
 	{"model", 'm', "MODEL", "the model (HF folder, .gguf, .tkc)"},
 	{"adapter", 'a', "ADAPTER", "a LoRA adapter (.tkc) applied to the model"},
 	{"top-k", 0, "K", "the K most likely tokens at each position, with their logprobs "
-			  "(default 5; 0: none)"},
-	{"tks", 0, NULL, "write a token stream (.tks) whose records carry the logprobs, "
-			 "instead of JSON Lines (no top-K: the format has no field for it)"},
+			  "(default 5, with --tks 0; 0: none)"},
+	{"tks", 0, NULL, "write a token stream (.tks) whose records carry the logprobs "
+			 "(and the top-K, K <= 1024), instead of JSON Lines"},
 	{0, 0, 0, 0}
 };
 enum { LP_MODEL, LP_ADAPTER, LP_TOP_K, LP_TKS };
@@ -460,11 +460,11 @@ static void parse_logprobs_options(tk_cli *cli, logprobs_job *j, int argc, char 
 	j->input = single_input(cli, argc, argv);
 	if (!j->m.model_path)
 		tk_die(TK_EUSAGE, "-m MODEL is needed");
-	if (j->tks && j->top_k_given && j->top_k)
-		tk_die(TK_EUSAGE, "--top-k with --tks: a token stream has no field for the top-K "
-		       "(format version %d); write JSON Lines for them", TK_TKS_VERSION);
-	if (j->tks)
-		j->top_k = 0;
+	if (j->tks && j->top_k > TK_TKS_MAX_TOP_K)
+		tk_die(TK_EUSAGE, "--top-k %zu with --tks: a token stream holds at most a top-%d",
+		       j->top_k, TK_TKS_MAX_TOP_K);
+	if (j->tks && !j->top_k_given)
+		j->top_k = 0;   /* a stream carries a top-K only when asked */
 }
 
 static void open_scored_output(logprobs_job *j, const tk_cli *cli, const tk_tks_reader *r)

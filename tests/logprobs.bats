@@ -124,6 +124,29 @@ first_record_flags() { # file.tks
 	diff <(tk-render --show -m "$TINY" piped.tks) <(tk-render --show -m "$TINY" scored.tks)
 }
 
+@test "logprobs --tks --top-k: the records carry the JSON Lines' top-K, row 0 empty" {
+	tk-render -q -m "$TINY" -o chats.tks "$CHATS"
+	tk-eval logprobs -q -m "$TINY" --top-k 4 chats.tks >lp.jsonl
+	tk-eval logprobs -q -m "$TINY" --top-k 4 --tks -o scored.tks chats.tks
+	[ $(($(first_record_flags scored.tks) & 17)) -eq 17 ] # logprobs and top-K
+	tk-render --show --json scored.tks >shown.jsonl
+	python3 - lp.jsonl shown.jsonl <<'PY'
+import json, sys
+lines = [open(f).read().splitlines() for f in sys.argv[1:]]
+assert len(lines[0]) == len(lines[1]) > 0
+for a, b in zip(*lines):
+    a, b = json.loads(a), json.loads(b)
+    assert b["top_ids"][0] == [] and b["top_logprobs"][0] == [], "row 0 is empty"
+    assert b["top_ids"][1:] == a["top_ids"][1:], (b["top_ids"], a["top_ids"])
+    for rb, ra in zip(b["top_logprobs"][1:], a["top_logprobs"][1:]):
+        assert max(abs(x - y) for x, y in zip(rb, ra)) < 1e-6, (rb, ra)
+    assert max(abs(x - y) for x, y in zip(b["logprobs"][1:], a["logprobs"][1:])) < 1e-6
+PY
+	# without --top-k, a stream has none (as before)
+	tk-eval logprobs -q -m "$TINY" --tks -o plain.tks chats.tks
+	[ $(($(first_record_flags plain.tks) & 16)) -eq 0 ]
+}
+
 @test "logprobs: the same bytes from stdin and with any thread count" {
 	tk-render -q -m "$TINY" -o chats.tks "$CHATS"
 	tk-eval logprobs -q -m "$TINY" -t 1 chats.tks >one.jsonl
@@ -136,9 +159,9 @@ first_record_flags() { # file.tks
 	run tk-eval logprobs chats.tks
 	[ "$status" -eq 64 ]
 	[[ "$output" == *"-m MODEL is needed"* ]]
-	run tk-eval logprobs -q -m "$TINY" --tks --top-k 3 -o x.tks chats.tks
+	run tk-eval logprobs -q -m "$TINY" --tks --top-k 1025 -o x.tks chats.tks
 	[ "$status" -eq 64 ]
-	[[ "$output" == *"--top-k with --tks: a token stream has no field for the top-K"* ]]
+	[[ "$output" == *"--top-k 1025 with --tks: a token stream holds at most a top-1024"* ]]
 	run tk-eval logprobs -q -m "$TINY" --top-k -1 chats.tks
 	[ "$status" -eq 64 ]
 	run tk-eval logprobs -q -m "$TINY" missing.tks

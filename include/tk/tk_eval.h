@@ -203,10 +203,8 @@ void tk_eval_top_k(const float *row, size_t vocab, size_t k, int32_t *ids);
 
 /* Each token's logprob given the tokens before it, and the k most likely
  * tokens at its position with their logprobs: the scorer's float32 logits
- * less a log-sum-exp taken in double over the row.  The scorer's own
- * float32 lse (the trainer's, which tk-eval nll sums) is low by up to
- * 3e-4 on a 49152-token vocabulary; these agree with transformers' within
- * 1e-4.  Position 0 predicts nothing: logprob[0] is 0 and row 0 of the
+ * less a log-sum-exp taken in double over the row; they agree with
+ * transformers' within 1e-4.  Position 0 predicts nothing: logprob[0] is 0 and row 0 of the
  * top-k is left unset.  Zero-initialise, reuse (it grows), free. */
 typedef struct tk_eval_token_scores {
 	size_t n, k;
@@ -232,8 +230,9 @@ void tk_eval_token_scores_free(tk_eval_token_scores *t);
 int tk_eval_token_scores_json(const tk_eval_token_scores *t, const tk_record *rec,
 			      uint64_t index, char **line);
 /* Writes rec to w with t's logprobs (as float32) in its per-token
- * logprobs (those it had are replaced; tokens, weights and the other
- * fields kept). */
+ * logprobs and, when t->k > 0, t's top k in its top-K (ids and logprobs;
+ * row 0 empty, ids −1; k at most TK_TKS_MAX_TOP_K, else TK_EUSAGE).  Those
+ * it had are replaced; tokens, weights and the other fields kept. */
 int tk_eval_token_scores_write(const tk_eval_token_scores *t, const tk_record *rec,
 			       tk_tks_writer *w);
 /* A scored stream's metadata: the input's (input_meta, a JSON object)

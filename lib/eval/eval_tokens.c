@@ -1,15 +1,14 @@
 /* Per-token scores: each token's logprob and the k most likely tokens at
  * its position, from the scorer's rows a chunk at a time (so the logits of
  * a whole sequence are never held), written as a JSON line or into a
- * token stream's per-token logprobs.  What tk-eval logprobs prints.
+ * token stream's per-token logprobs and top-K.  What tk-eval logprobs
+ * prints.
  *
- * The rows are normalised here, in double, not by the scorer's lse: that
- * one (the trainer's kernel) adds float32 exponentials one by one, and
- * over SmolLM2's 49152 tokens the small ones round away, so its lse is
- * low by up to 3e-4 and its logprobs high by as much (measured against
- * transformers, scripts/oracle/logprobs_check.py) — beyond the 1e-4 these
- * scores promise.  The row is on the host already; its exponentials in
- * double cost little beside the forward that made it. */
+ * The rows are normalised here, in double, not by the scorer's lse (a
+ * float, rounded once more): the row is on the host already, and its
+ * exponentials in double cost little beside the forward that made it.
+ * (The trainer's kernel once summed them in float32 and was low by up to
+ * 3e-4 on SmolLM2's 49152 tokens; it sums in double now too.) */
 #include "eval_internal.h"
 #include "tk_error.h"
 #include "tk_eval.h"
@@ -282,21 +281,48 @@ int tk_eval_token_scores_json(const tk_eval_token_scores *t, const tk_record *re
 
 /* ---- a token stream ------------------------------------------------------ */
 
+/* The top k as the format's (n, k) rows: ids, and logprobs in f32; row 0
+ * (nothing predicts the first token) empty, its ids −1.  ids, lp (n·k) */
+static void top_rows(const tk_eval_token_scores *t, int32_t *ids, float *lp)
+{
+	for (size_t j = 0; j < t->k; j++) {
+		ids[j] = -1;
+		lp[j] = 0.0f;
+	}
+	for (size_t i = t->k; i < t->n * t->k; i++) {
+		ids[i] = t->top_ids[i];
+		lp[i] = (float)t->top_logprobs[i];
+	}
+}
+
 int tk_eval_token_scores_write(const tk_eval_token_scores *t, const tk_record *rec,
 			       tk_tks_writer *w)
 {
 	if (t->n != rec->n)
 		return tk_fail(TK_EUSAGE, "scores of %zu tokens for a record of %zu", t->n, rec->n);
-	float *logprobs = rec->n ? tk_malloc(rec->n * sizeof *logprobs) : NULL;
-	if (rec->n && !logprobs)
+	if (t->k > TK_TKS_MAX_TOP_K)
+		return tk_fail(TK_EUSAGE, "a top-%zu: a token stream holds at most a top-%d",
+			       t->k, TK_TKS_MAX_TOP_K);
+	size_t n = rec->n, nk = n * t->k;
+	/* one block: logprobs (n), top-K logprobs (n·k), top-K ids (n·k) */
+	float *logprobs = n ? tk_malloc(n * sizeof *logprobs + nk * 8) : NULL;
+	if (n && !logprobs)
 		return TK_EOSERR;
-	for (size_t i = 0; i < rec->n; i++)
+	for (size_t i = 0; i < n; i++)
 		logprobs[i] = (float)t->logprob[i];   /* the format's f32 */
 	tk_record scored = *rec;
 	scored.logprobs = logprobs;
+	if (t->k && n) {
+		scored.top_k = t->k;
+		scored.top_values = logprobs + n;
+		scored.top_ids = (int32_t *)(scored.top_values + nk);
+		scored.top_weights = 0;
+		top_rows(t, scored.top_ids, scored.top_values);
+	}
 	/* the other arrays stay the reader's: the writer only reads them */
 	scored.capacity = 0;
 	scored.meta_capacity = 0;
+	scored.top_capacity = 0;
 	int rc = tk_tks_write(w, &scored);
 	free(logprobs);
 	return rc;

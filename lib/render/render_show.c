@@ -158,6 +158,30 @@ static int add_floats(cJSON *obj, const char *key, const float *v, size_t n)
 	return a ? TK_OK : TK_EOSERR;
 }
 
+/* The record's top-K when it has one: "top_ids" and "top_logprobs" (or
+ * "top_weights"), a row a token holding its filled slots (ids −1 left
+ * out, so the first token's row is usually []). */
+static int add_top(cJSON *obj, const tk_record *rec)
+{
+	if (!rec->top_k)
+		return TK_OK;
+	cJSON *ids = cJSON_AddArrayToObject(obj, "top_ids");
+	cJSON *values = cJSON_AddArrayToObject(obj, rec->top_weights ? "top_weights" : "top_logprobs");
+	for (size_t i = 0; ids && values && i < rec->n; i++) {
+		cJSON *row_ids = cJSON_CreateArray(), *row_values = cJSON_CreateArray();
+		if (!cJSON_AddItemToArray(ids, row_ids) || !cJSON_AddItemToArray(values, row_values))
+			return TK_EOSERR;
+		for (size_t j = i * rec->top_k; j < (i + 1) * rec->top_k; j++) {
+			if (rec->top_ids[j] < 0)
+				continue;
+			if (!cJSON_AddItemToArray(row_ids, cJSON_CreateNumber(rec->top_ids[j])) ||
+			    !cJSON_AddItemToArray(row_values, cJSON_CreateNumber(rec->top_values[j])))
+				return TK_EOSERR;
+		}
+	}
+	return ids && values ? TK_OK : TK_EOSERR;
+}
+
 static void add_fields(cJSON *obj, const tk_record *rec, uint64_t index)
 {
 	size_t trained;
@@ -190,6 +214,8 @@ int tk_render_show_json(FILE *out, const tk_tokenizer *tok, const tk_record *rec
 		rc = add_floats(obj, "logprobs", rec->logprobs, rec->n);
 	if (!rc)
 		rc = add_floats(obj, "advantages", rec->advantages, rec->n);
+	if (!rc)
+		rc = add_top(obj, rec);
 	if (!rc && tok)
 		rc = add_pieces(obj, tok, rec);
 	char *text = rc ? NULL : cJSON_PrintUnformatted(obj);

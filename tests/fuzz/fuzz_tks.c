@@ -43,6 +43,13 @@ static void require_same_record(const tk_record *a, const tk_record *b, size_t i
 	FUZZ_REQUIRE(a->has_reward == b->has_reward &&
 		     (!a->has_reward || !memcmp(&a->reward, &b->reward, sizeof a->reward)),
 		     "record %zu: reward differs", index);
+	FUZZ_REQUIRE(a->top_k == b->top_k && a->top_weights == b->top_weights,
+		     "record %zu: top-%zu (weights %d) became top-%zu (weights %d)", index, a->top_k,
+		     a->top_weights, b->top_k, b->top_weights);
+	size_t nk = a->n * a->top_k;
+	FUZZ_REQUIRE(!nk || (!memcmp(a->top_ids, b->top_ids, nk * sizeof *a->top_ids) &&
+			     !memcmp(a->top_values, b->top_values, nk * sizeof *a->top_values)),
+		     "record %zu: top-K ids or values differ", index);
 	FUZZ_REQUIRE((!a->meta && !b->meta) || (a->meta && b->meta && !strcmp(a->meta, b->meta)),
 		     "record %zu: meta '%s' became '%s'", index, a->meta ? a->meta : "(none)",
 		     b->meta ? b->meta : "(none)");
@@ -63,6 +70,8 @@ static void read_all(const char *path, int *good, unsigned *parts)
 	int rc;
 	while (count < MAX_RECORDS && (rc = tk_tks_read(r, &rec)) == TK_OK) {
 		FUZZ_REQUIRE(rec.n == 0 || (rec.tokens && rec.weights), "a record without arrays");
+		FUZZ_REQUIRE(!rec.top_k || rec.n == 0 || (rec.top_ids && rec.top_values),
+			     "a top-%zu without arrays", rec.top_k);
 		count++;
 	}
 	*good = count < MAX_RECORDS && rc == TK_END;
@@ -88,7 +97,7 @@ static void copy_stream(const char *in, const char *out)
 	while ((rc = tk_tks_read(r, &rec)) == TK_OK) {
 		/* the writer's records keep their arrays: hand it a borrowed view */
 		tk_record view = rec;
-		view.capacity = view.meta_capacity = 0;
+		view.capacity = view.meta_capacity = view.top_capacity = 0;
 		rc = tk_tks_write(w, &view);
 		FUZZ_REQUIRE(rc == TK_OK, "the writer refuses a record the reader gave: %s",
 			     tk_error_message());

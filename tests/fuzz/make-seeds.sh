@@ -29,6 +29,7 @@ cp "$tmp/chats.tks" "$out/tks/chats.tks"
 cat "$tmp/chats.tks" "$out/tks/two-records.tks" >"$out/tks/two-parts.tks"
 printf '%s\n' '{"prompt": "Say yes.", "chosen": "Yes.", "rejected": "No."}' >"$tmp/pairs.jsonl"
 "$BUILD/bin/tk-render" -q --pairs -m "$fx/tiny-llama" -o "$out/tks/pairs.tks" "$tmp/pairs.jsonl"
+cp "$fx/tks/v1-two-records.tks" "$out/tks/"   # a version-1 stream
 for f in "$out"/tks/*.tks "$out"/tkc/*.tkc; do
 	zstd -q -dc "$f" >"${f%.*}.raw"
 done

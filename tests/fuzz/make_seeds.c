@@ -35,7 +35,8 @@ static const char *seed_path(const char *target, const char *name)
 	return path;
 }
 
-/* Two records: a plain SFT one, and one with every optional field. */
+/* Three records: a plain SFT one, one with every optional field of
+ * version 1, and one with a top-2 of weights (version 2). */
 static void write_tks(void)
 {
 	int32_t tokens[] = {1, 5, 7, 2, 9, 3};
@@ -54,6 +55,13 @@ static void write_tks(void)
 	r.pair_role = TK_PAIR_CHOSEN, r.has_reward = 1, r.reward = 0.75;
 	r.meta = "{\"id\":1}";
 	check(tk_tks_write(w, &r), "tks record");
+	int32_t top_ids[] = {-1, -1, 5, 6, 7, -1};
+	float top_weights[] = {0, 0, 0.75f, 0.25f, 1, 0};
+	tk_record t;
+	tk_record_init(&t);
+	t.n = 3, t.tokens = tokens, t.weights = weights, t.top_k = 2, t.top_ids = top_ids;
+	t.top_values = top_weights, t.top_weights = 1;
+	check(tk_tks_write(w, &t), "tks record");
 	check(tk_tks_writer_close(w), "tks close");
 }
 

@@ -425,10 +425,10 @@ static void test_wrong_magic_and_version(void)
 	compress_to(scratch("zhello.tks"), "hello, world, this is not a stream", 34);
 	expect_error(scratch("zhello.tks"), TK_EDATA, "magic", "zstd of text");
 	buf b = {0};
-	put_header(&b, 2, "{}");
+	put_header(&b, 3, "{}");
 	put_trailer(&b, 0);
-	compress_to(scratch("v2.tks"), b.p, b.n);
-	expect_error(scratch("v2.tks"), TK_EDATA, "version 2", "version 2");
+	compress_to(scratch("v3.tks"), b.p, b.n);
+	expect_error(scratch("v3.tks"), TK_EDATA, "version 3", "version 3");
 	b.n = 0;
 	put_header(&b, 1, "[1, 2]");
 	put_trailer(&b, 0);
