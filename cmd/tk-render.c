@@ -4,11 +4,13 @@
  * tk-render(1).  The work is in lib/render*.c; this file reads lines,
  * counts, and reports. */
 #include "cli/tk_cli.h"
+#include "cli/tokenizer_source.h"
 #include "tk_error.h"
 #include "tk_io.h"
 #include "tk_model.h"
 #include "tk_progress.h"
 #include "tk_render.h"
+#include "tk_rng.h"
 #include "tk_tks.h"
 
 #include <cjson/cJSON.h>
@@ -18,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum mode { MODE_CHAT, MODE_PROMPT, MODE_PAIRS, MODE_TEXT, MODE_SHOW };
+enum mode { MODE_CHAT, MODE_PROMPT, MODE_PAIRS, MODE_TEXT, MODE_SHOW, MODE_JUDGE };
 
 static const tk_option options[] = {
 	{"model", 'm', "MODEL", "model whose tokenizer and template to use (HF folder, .gguf, .tkc)"},
@@ -29,29 +31,23 @@ static const tk_option options[] = {
 	{"max-len", 'n', "N", "truncate records to N tokens (--text: split documents)"},
 	{"prompt", 0, NULL, "render generation prompts (for tk-sample)"},
 	{"pairs", 0, NULL, "input is preference pairs: prompt, chosen, rejected"},
+	{"judge", 0, NULL, "preference pairs as a judge's training chats (A or B, --seed order)"},
 	{"text", 0, NULL, "input is raw text (lines, or JSON Lines with \"text\")"},
 	{"show", 0, NULL, "print a token stream as text with the trained spans marked"},
 	{"json", 0, NULL, "with --show: one JSON object per record"},
 	{"skip-bad", 0, NULL, "skip bad input lines (counted, reported) instead of stopping"},
 	{0, 0, 0, 0}
 };
-enum { OPT_MODEL, OPT_RENDERER, OPT_TRAIN_ON, OPT_MAX_LEN, OPT_PROMPT, OPT_PAIRS,
+enum { OPT_MODEL, OPT_RENDERER, OPT_TRAIN_ON, OPT_MAX_LEN, OPT_PROMPT, OPT_PAIRS, OPT_JUDGE,
        OPT_TEXT, OPT_SHOW, OPT_JSON, OPT_SKIP_BAD };
 
 typedef struct settings {
 	const char *model, *renderer, *input;
 	int mode, train_on, json, skip_bad;
 	size_t max_len;            /* 0: no limit */
+	uint64_t seed;             /* --judge: which reply is A */
 } settings;
 
-/* The tokenizer and identity of -m MODEL. */
-typedef struct loaded {
-	tk_model *model;           /* NULL for a folder with only a tokenizer */
-	tk_tokenizer *own_tok;
-	const tk_tokenizer *tok;
-	char model_fp[17];         /* "" without a model */
-	char tok_fp[17];
-} loaded;
 
 typedef struct counts {
 	uint64_t lines, records, tokens, trained, truncated, dropped, too_long, bad;
@@ -61,7 +57,7 @@ typedef struct counts {
 typedef struct job {
 	const settings *s;
 	tk_cli *cli;
-	loaded m;
+	tk_tokenizer_source m;
 	tk_renderer *r;
 	tk_tks_writer *w;
 	tk_chat chat;
@@ -78,7 +74,7 @@ typedef struct job {
 static void set_mode(tk_cli *cli, settings *s, int mode)
 {
 	if (s->mode != MODE_CHAT && s->mode != mode) {
-		fprintf(stderr, "%s: --prompt, --pairs, --text and --show exclude each other\n",
+		fprintf(stderr, "%s: --prompt, --pairs, --judge, --text and --show exclude each other\n",
 			cli->name);
 		exit(TK_EUSAGE);
 	}
@@ -102,6 +98,7 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 		case OPT_MAX_LEN: s->max_len = (size_t)tk_cli_int(cli, "max-len", v, 1, INT32_MAX); break;
 		case OPT_PROMPT: set_mode(cli, s, MODE_PROMPT); break;
 		case OPT_PAIRS: set_mode(cli, s, MODE_PAIRS); break;
+		case OPT_JUDGE: set_mode(cli, s, MODE_JUDGE); break;
 		case OPT_TEXT: set_mode(cli, s, MODE_TEXT); break;
 		case OPT_SHOW: set_mode(cli, s, MODE_SHOW); break;
 		case OPT_JSON: s->json = 1; break;
@@ -120,76 +117,9 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 
 /* ---- the model ---------------------------------------------------------- */
 
-static int is_tokenizer_folder(const char *path)
-{
-	struct stat sb;
-	char p[4096];
-	if (stat(path, &sb) || !S_ISDIR(sb.st_mode))
-		return 0;
-	snprintf(p, sizeof p, "%s/config.json", path);
-	if (access(p, F_OK) == 0)
-		return 0;
-	snprintf(p, sizeof p, "%s/tokenizer.json", path);
-	return access(p, F_OK) == 0;
-}
-
-static int ends_with(const char *s, const char *tail)
-{
-	size_t n = strlen(s), k = strlen(tail);
-	return n >= k && !strcmp(s + n - k, tail);
-}
-
-/* tokenizer.json (at json) with the tokenizer_config.json beside it. */
-static int load_tokenizer_json(loaded *l, const char *json)
-{
-	char config[4096];
-	const char *slash = strrchr(json, '/');
-	int dir = slash ? (int)(slash - json + 1) : 0;
-	snprintf(config, sizeof config, "%.*stokenizer_config.json", dir, json);
-	int rc = tk_tokenizer_load_json(&l->own_tok, json,
-					access(config, F_OK) == 0 ? config : NULL);
-	l->tok = l->own_tok;
-	return rc;
-}
-
-/* A model (tk_model_load), or only a tokenizer: a folder holding
- * tokenizer.json and tokenizer_config.json, or a tokenizer.json.  All
- * tk-render needs is the tokenizer, its chat template and the
- * fingerprints (the model's when there is a model). */
-static int load_model(loaded *l, const char *path)
-{
-	memset(l, 0, sizeof *l);
-	int rc;
-	if (is_tokenizer_folder(path)) {
-		char json[4096];
-		snprintf(json, sizeof json, "%s/tokenizer.json", path);
-		rc = load_tokenizer_json(l, json);
-	} else if (ends_with(path, ".json")) {
-		rc = load_tokenizer_json(l, path);
-	} else {
-		rc = tk_model_load_meta(&l->model, path); // no weights: only tokenizing
-		if (!rc && !l->model->tokenizer)
-			rc = tk_fail(TK_ECONFIG, "%s: the model has no tokenizer", path);
-		if (!rc) {
-			l->tok = l->model->tokenizer;
-			tk_model_fingerprint_hex(l->model, l->model_fp);
-		}
-	}
-	if (rc)
-		return rc;
-	snprintf(l->tok_fp, sizeof l->tok_fp, "%016" PRIx64, tk_tokenizer_fingerprint(l->tok));
-	return TK_OK;
-}
-
-static void unload_model(loaded *l)
-{
-	tk_model_free(l->model);
-	tk_tokenizer_free(l->own_tok);
-}
-
 /* ---- the stream's metadata ---------------------------------------------- */
 
-static const char *const mode_names[] = {"chat", "prompt", "pairs", "text", "show"};
+static const char *const mode_names[] = {"chat", "prompt", "pairs", "text", "show", "judge"};
 
 static void add_stops(cJSON *meta, const tk_renderer *r)
 {
@@ -351,6 +281,25 @@ static int pair_line(job *j, const char *line, size_t len)
 				      TK_PAIR_REJECTED, j->chat.meta);
 }
 
+/* A pair as the judge's chat: the chosen reply is A or B as a stream
+ * seeded by --seed and the pair's number says (tk_chat_judge). */
+static int judge_line(job *j, const char *line, size_t len)
+{
+	int rc = tk_chat_parse_pair(&j->chat, line, len);
+	tk_rng rng;
+	tk_rng_seed(&rng, j->s->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(j->next_group + 1)));
+	if (!rc)
+		rc = tk_chat_judge(&j->chat, (int)(tk_rng_next(&rng) >> 63));
+	if (!rc)
+		rc = tk_render(j->r, j->chat.msgs, j->chat.n, 0, &j->out);
+	if (rc)
+		return rc;
+	size_t n = kept_length(j, &j->out, 1);
+	int64_t group = j->next_group++;
+	return n ? write_record(j, j->out.ids.ids, j->out.weights, n, group, TK_PAIR_NONE,
+				j->chat.meta) : TK_OK;
+}
+
 /* A document: bos when the tokenizer adds one, the text, eos; every token
  * weighted but the first of each piece (nothing predicts it); split into
  * pieces of --max-len tokens. */
@@ -395,6 +344,7 @@ static int handle_line(job *j, const char *line, size_t len)
 	switch (j->s->mode) {
 	case MODE_PROMPT: return prompt_line(j, line, len);
 	case MODE_PAIRS: return pair_line(j, line, len);
+	case MODE_JUDGE: return judge_line(j, line, len);
 	case MODE_TEXT: return text_line(j, line, len);
 	default: return chat_line(j, line, len);
 	}
@@ -490,7 +440,7 @@ static void open_renderer(job *j)
 static int run_render(tk_cli *cli, const settings *s)
 {
 	job j = {.s = s, .cli = cli, .text_jsonl = -1};
-	if (load_model(&j.m, s->model))
+	if (tk_tokenizer_source_load(&j.m, s->model))
 		tk_die(TK_ENOINPUT, "%s", tk_error_message());
 	open_renderer(&j);
 	FILE *in;
@@ -507,14 +457,14 @@ static int run_render(tk_cli *cli, const settings *s)
 	tk_rendered_free(&j.alt);
 	tk_tokens_free(&j.doc);
 	tk_renderer_free(j.r);
-	unload_model(&j.m);
+	tk_tokenizer_source_free(&j.m);
 	return 0;
 }
 
 /* ---- --show ------------------------------------------------------------- */
 
 /* The stream's tokenizer fingerprint must be the model's. */
-static void check_fingerprint(const char *stream_meta_json, const loaded *m,
+static void check_fingerprint(const char *stream_meta_json, const tk_tokenizer_source *m,
 			      const settings *s)
 {
 	cJSON *meta = cJSON_Parse(stream_meta_json);
@@ -528,7 +478,7 @@ static void check_fingerprint(const char *stream_meta_json, const loaded *m,
 		       s->input, theirs, s->model, m->tok_fp);
 }
 
-static int show_one(tk_outfile *out, const loaded *m, const tk_record *rec,
+static int show_one(tk_outfile *out, const tk_tokenizer_source *m, const tk_record *rec,
 		    uint64_t index, const settings *s, int colour)
 {
 	char *buf = NULL;
@@ -547,8 +497,8 @@ static int show_one(tk_outfile *out, const loaded *m, const tk_record *rec,
 
 static int run_show(tk_cli *cli, const settings *s)
 {
-	loaded m = {0};
-	if (s->model && load_model(&m, s->model))
+	tk_tokenizer_source m = {0};
+	if (s->model && tk_tokenizer_source_load(&m, s->model))
 		tk_die(TK_ENOINPUT, "%s", tk_error_message());
 	tk_tks_reader *r;
 	tk_check(tk_tks_reader_open(&r, s->input));
@@ -573,7 +523,7 @@ static int run_show(tk_cli *cli, const settings *s)
 	tk_check(tk_outfile_commit(out));
 	tk_record_free(&rec);
 	tk_tks_reader_close(r);
-	unload_model(&m);
+	tk_tokenizer_source_free(&m);
 	return 0;
 }
 
@@ -585,10 +535,11 @@ int main(int argc, char **argv)
 		.summary = "Render chat data to a token stream with per-token loss weights, "
 			   "as the model's chat template does; show a stream as text.",
 		.options = options,
-		.common = TK_CLI_THREADS | TK_CLI_OUTPUT,
+		.common = TK_CLI_THREADS | TK_CLI_OUTPUT | TK_CLI_SEED,
 	};
 	tk_cli_init(&cli);
 	settings s = {.mode = MODE_CHAT, .train_on = TK_TRAIN_LAST_ASSISTANT};
 	parse_options(&cli, &s, argc, argv);
+	s.seed = cli.seed_given ? cli.seed : 0;
 	return s.mode == MODE_SHOW ? run_show(&cli, &s) : run_render(&cli, &s);
 }

@@ -213,6 +213,7 @@ typedef struct tk_chat {
 	char *meta;            /* the line's other fields as a JSON object, or NULL */
 	const char *text;      /* --text lines: the text (into json or the line) */
 	size_t text_len;
+	char *owned;           /* a string msgs point into (tk_chat_judge's question) */
 } tk_chat;
 
 /* {"messages":[{"role":..,"content":..},..], "tools":[..], ...}: fills
@@ -227,6 +228,18 @@ int tk_chat_parse(tk_chat *c, const char *line, size_t len);
  * msgs = prompt + chosen, alt = prompt + rejected, the chosen and rejected
  * assistant messages marked to train. */
 int tk_chat_parse_pair(tk_chat *c, const char *line, size_t len);
+/* A parsed pair (tk_chat_parse_pair) made the generative judge's training
+ * chat: a user message asking which of two replies to the pair's prompt is
+ * better (tk_judge_question; the chosen one is reply A when chosen_first)
+ * and the assistant's answer, "A" or "B", trained. */
+int tk_chat_judge(tk_chat *c, int chosen_first);
+/* The judge's question: the conversation (its messages as "User: ..."
+ * lines) then reply A and reply B; malloc'd, NULL when out of memory.
+ * The _json form reads the conversation from a JSON array of messages
+ * (TK_EDATA when it is not one) into *out. */
+char *tk_judge_question(const tk_message *conv, size_t n, const char *a, size_t a_len,
+			const char *b, size_t b_len);
+int tk_judge_question_json(const char *messages_json, const char *a, const char *b, char **out);
 /* {"text":"..."}: sets text/text_len and meta. */
 int tk_chat_parse_text(tk_chat *c, const char *line, size_t len);
 void tk_chat_free(tk_chat *c);

@@ -49,6 +49,11 @@ typedef struct tk_rl_loss_params {
 double tk_rl_token_loss(const tk_rl_loss_params *lp, double p, double q,
 			double adv, double *grad);
 
+/* 1 when the ratio r = exp(p − q) is clipped for this token: ppo, where
+ * the clipped term is taken (A > 0 and r > hi, or A < 0 and r < lo: no
+ * gradient); cispo, where r is outside [lo, hi]; never for the others. */
+int tk_rl_token_clipped(const tk_rl_loss_params *lp, double p, double q, double adv);
+
 /* 1 when the loss needs the policy's logprobs before the gradient can be
  * formed (every loss but pg): the trainer then runs a forward first. */
 int tk_rl_loss_needs_logprobs(int kind);
@@ -115,6 +120,8 @@ typedef struct tk_rl_update_result {
 	size_t records;         /* records run through the trainer */
 	size_t tokens;          /* their tokens */
 	size_t skipped;         /* records left out: no gradient (all advantages 0) */
+	size_t clipped;         /* masked tokens whose ratio was clipped (tk_rl_token_clipped) */
+	size_t scored;          /* masked tokens with a sampler logprob */
 	tk_rl_kl_sums kl;       /* sampler vs trainer over the masked tokens run */
 } tk_rl_update_result;
 
@@ -187,6 +194,11 @@ int tk_rl_env_arithmetic(tk_rl_env **out, const tk_rl_arith_config *c);
 int tk_rl_env_math(tk_rl_env **out, const char *prompts_path, int task,
 		   uint64_t seed);
 
+/* The same prompts (answer optional), none scored: every reward is 0,
+ * for runs whose rewards come from elsewhere (tk_rl_online's judge or
+ * teacher). */
+int tk_rl_env_prompts(tk_rl_env **out, const char *prompts_path, uint64_t seed);
+
 /* The same prompts (answer optional), scored by an external program
  * started once with /bin/sh -c command, speaking JSON Lines: tk writes
  * {"id","group","messages","text","meta"} per sample, the program answers
@@ -218,7 +230,7 @@ int tk_rl_env_plays_episodes(const tk_rl_env *e);
 
 void tk_rl_env_free(tk_rl_env *e);  /* stops a reward program; safe on NULL */
 
-const char *tk_rl_env_name(const tk_rl_env *e);  /* "arithmetic", "math", "cmd" */
+const char *tk_rl_env_name(const tk_rl_env *e);  /* "arithmetic", "math", "cmd", ... */
 /* Prompts in the source file (0 for generated problems). */
 size_t tk_rl_env_size(const tk_rl_env *e);
 
@@ -293,6 +305,13 @@ typedef struct tk_rl_step_stats {
 	double t_sample, t_score, t_train, t_step;
 	int offline;            /* rewards from a stream: no sampling, no grading */
 	int has_kl_base;        /* a KL penalty to the base was folded in */
+	int has_teacher;        /* the teacher's reverse KL was folded in: */
+	double teacher_kl;      /* its mean per sampled token */
+	size_t teacher_tokens;  /* tokens the teacher scored */
+	double t_teacher;       /* seconds it took */
+	size_t judge_pairs, judge_ties, judge_skipped; /* --judge's comparisons */
+	double t_judge;
+	int substeps;           /* optimizer steps on the batch (0, 1: one) */
 	tk_rl_episode_stats ep; /* episodes: the environment protocol 2 */
 	void *program_metrics;  /* private: Σ of each metric a reward program gave */
 } tk_rl_step_stats;
@@ -319,6 +338,25 @@ int tk_rl_rollouts_score(tk_rl_env *env, const tk_rl_prompt *prompts, tk_rl_roll
  * completion token. */
 int tk_rl_rollouts_advantages(tk_rl_rollout *ro, size_t n, int scale_by_std,
 			      tk_rl_step_stats *st);
+/* --teacher: the teacher's logprobs (its scorer) of the sampled tokens,
+ * and coef · (teacher − q) added to each one's advantage: the reverse
+ * KL(policy ‖ teacher) estimated per token, not centred (on-policy
+ * distillation).  st gets its mean, the tokens scored and the time. */
+int tk_rl_rollouts_teacher(struct tk_eval_scorer *teacher, tk_rl_rollout *ro, size_t n,
+			   double coef, tk_rl_step_stats *st);
+
+/* --judge: each rollout's reward from a generative judge (tk_chat_judge's
+ * question) comparing the completions of its group pairwise, every pair in
+ * both orders: (wins − losses) / comparisons it took part in, in [−1, 1].
+ * A comparison whose question does not fit the judge's context is skipped
+ * (counted); the letter with the higher logprob wins, equal ones tie. */
+typedef struct tk_rl_judge {
+	struct tk_eval_scorer *scorer;      /* the judge's (2 slots) */
+	const struct tk_renderer *renderer; /* the policy's: the judge reads its tokens */
+} tk_rl_judge;
+int tk_rl_rollouts_judge(const tk_rl_judge *j, const tk_rl_prompt *prompts, tk_rl_rollout *ro,
+			 size_t n, size_t group_size, tk_rl_step_stats *st);
+
 /* --kl-coef: the base model's logprobs (ref) of the sampled tokens, the
  * penalty coef · (q − base) folded into the advantages over the step. */
 int tk_rl_rollouts_kl(struct tk_eval_scorer *ref, tk_rl_rollout *ro, size_t n, double coef,
@@ -431,6 +469,9 @@ typedef struct tk_rl_online {
 	struct tk_eval_scorer *ref;         /* a scorer of it, or */
 	struct tk_train *ref_train;         /* the LoRA trainer without its adapter */
 	size_t ref_micro;                   /* ref_train's pass size */
+	struct tk_eval_scorer *teacher;     /* on-policy distillation (NULL: none), */
+	double teacher_coef;                /* the weight of its reverse KL */
+	const tk_rl_judge *judge;           /* rewards from a judge instead of env's */
 	int (*open_policy)(void *ctx, size_t slots, size_t context, struct tk_forward **out);
 	void (*close_policy)(void *ctx, struct tk_forward *f); /* NULL: tk_forward_close */
 	/* Episodes (tk_rl_env_episodes): their limits, and the partner model
@@ -469,6 +510,9 @@ typedef struct tk_rl_eval_result {
 	size_t n;               /* returns averaged (policy seats of finished episodes) */
 } tk_rl_eval_result;
 int tk_rl_evaluate(const tk_rl_online *o, size_t n, tk_rl_eval_result *res, tk_rl_step_stats *st);
+/* --eval-prompts: the metrics line of an evaluation of held-out prompts
+ * (their samples' rewards in st), its keys under test/. */
+char *tk_rl_test_line(const tk_rl_step_stats *st, int64_t step, double elapsed);
 /* The evaluation's line (malloc'd, no newline): the metrics of
  * tk_rl_metrics_line (step: the policy's) and eval/episodes,
  * eval/mean_return, eval/stderr. */

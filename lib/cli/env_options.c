@@ -15,8 +15,9 @@ int tk_env_opts_parse(const tk_cli *cli, tk_env_opts *o, const char *name, const
 {
 	if (!strcmp(name, "env")) {
 		if (strcmp(v, "arithmetic") && strcmp(v, "math") && strcmp(v, "cmd") &&
-		    strcmp(v, "episodes"))
-			tk_die(TK_EUSAGE, "--env: '%s' is not arithmetic, math, cmd or episodes", v);
+		    strcmp(v, "episodes") && strcmp(v, "prompts"))
+			tk_die(TK_EUSAGE, "--env: '%s' is not arithmetic, math, cmd, episodes or prompts",
+			       v);
 		o->env = v;
 	} else if (!strcmp(name, "prompts")) {
 		o->prompts = v;
@@ -66,6 +67,8 @@ int tk_env_opts_open(const tk_env_opts *o, uint64_t seed, tk_rl_env **out)
 	}
 	if (!strcmp(o->env, "math"))
 		return tk_rl_env_math(out, o->prompts, o->grade, seed);
+	if (!strcmp(o->env, "prompts"))
+		return tk_rl_env_prompts(out, o->prompts, seed);
 	if (!strcmp(o->env, "episodes"))
 		return tk_rl_env_episodes(out, o->prompts, o->env_cmd, o->env_timeout, seed);
 	return tk_rl_env_cmd(out, o->prompts, o->env_cmd, o->env_timeout, seed);

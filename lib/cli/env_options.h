@@ -21,9 +21,9 @@ typedef struct tk_env_opts {
 } tk_env_opts;
 
 #define TK_ENV_OPTION_ROWS \
-	{"env", 0, "NAME", "arithmetic, math, cmd or episodes (default: cmd with --env-cmd, math " \
-	 "with --prompts, else arithmetic)"}, \
-	{"prompts", 0, "FILE", "math, cmd, episodes: prompts, JSON Lines {\"messages\"|\"prompt\", " \
+	{"env", 0, "NAME", "arithmetic, math, cmd, episodes or prompts (no reward: --teacher, " \
+	 "--judge) (default: cmd with --env-cmd, math with --prompts, else arithmetic)"}, \
+	{"prompts", 0, "FILE", "math, cmd, episodes, prompts: JSON Lines {\"messages\"|\"prompt\", " \
 	 "\"answer\"}"}, \
 	{"env-cmd", 0, "CMD", "cmd: reward program; episodes: environment program; run once with " \
 	 "sh -c (protocols in tk-rl(1))"}, \

@@ -1,12 +1,7 @@
-/* The episode options and the partner model (episode_options.h). */
+/* The episode options (episode_options.h). */
 #include "episode_options.h"
 
-#include "tk_engine.h"
 #include "tk_error.h"
-#include "tk_forward.h"
-#include "tk_lora.h"
-#include "tk_model.h"
-#include "tk_tokenizer.h"
 
 #include <string.h>
 
@@ -77,72 +72,4 @@ void tk_episode_opts_json(const tk_episode_opts *o, const tk_rl_episode_limits *
 		cJSON_AddStringToObject(s, "partner", o->partner);
 	if (o->partner_adapter)
 		cJSON_AddStringToObject(s, "partner_adapter", o->partner_adapter);
-}
-
-/* ---- the partner --------------------------------------------------------- */
-
-static int same_tokenizer(const tk_model *m, uint64_t policy_tok, const char *path)
-{
-	if (m->tokenizer && tk_tokenizer_fingerprint(m->tokenizer) == policy_tok)
-		return TK_OK;
-	return tk_fail(TK_EDATA, "--partner %s: its tokenizer is not the policy's (one chat "
-		       "format renders both players' turns)", path);
-}
-
-static int attach_adapter(tk_partner *p, const tk_episode_opts *o)
-{
-	tk_lora *lora = NULL;
-	int rc = tk_lora_load(&lora, o->partner_adapter, p->model);
-	if (!rc)
-		rc = tk_engine_attach(p->engine, "partner", lora);
-	tk_lora_free(lora);
-	if (rc)
-		return tk_fail_context(rc, "--partner-adapter %s: ", o->partner_adapter);
-	p->adapter = "partner";
-	p->attached = 1;
-	return TK_OK;
-}
-
-int tk_partner_open(tk_partner *p, const tk_episode_opts *o, struct tk_backend *be,
-		    struct tk_engine *policy_engine, const char *policy_fp, uint64_t policy_tok)
-{
-	*p = (tk_partner){0};
-	if (!o->partner)
-		return TK_OK;
-	int rc = tk_model_load(&p->model, o->partner);
-	if (!rc)
-		rc = same_tokenizer(p->model, policy_tok, o->partner);
-	char fp[17];
-	if (!rc) {
-		tk_model_fingerprint_hex(p->model, fp);
-		if (policy_engine && !strcmp(fp, policy_fp)) {
-			p->engine = policy_engine; // the same base: held once
-		} else {
-			tk_engine_config ec = {.compact = 1};
-			rc = tk_engine_open(&p->own, be, p->model, &ec);
-			p->engine = p->own;
-		}
-	}
-	if (!rc && o->partner_adapter)
-		rc = attach_adapter(p, o);
-	if (rc) {
-		tk_partner_close(p);
-		return rc;
-	}
-	tk_model_drop_weights(p->model);
-	return TK_OK;
-}
-
-int tk_partner_forward(tk_partner *p, size_t slots, size_t context, struct tk_forward **out)
-{
-	return tk_forward_open_engine(out, p->engine, p->adapter, slots, context, 1024);
-}
-
-void tk_partner_close(tk_partner *p)
-{
-	if (p->attached)
-		tk_engine_detach(p->engine, p->adapter);
-	tk_engine_close(p->own);
-	tk_model_free(p->model);
-	*p = (tk_partner){0};
 }

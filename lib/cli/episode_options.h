@@ -1,7 +1,7 @@
 /* The options of episodes (tk-rl --env episodes): their limits, the
  * failure policy, the partner model and held-out evaluation, parsed and
- * checked once; and the partner itself, loaded beside the policy (on the
- * policy's engine when it is the same base).  A command puts
+ * checked once (the partner is loaded as a side model: side_model.h).
+ * A command puts
  * TK_EPISODE_OPTION_ROWS in its option table and hands each option to
  * tk_episode_opts_parse first. */
 #ifndef TK_EPISODE_OPTIONS_H
@@ -13,12 +13,6 @@
 #include "env_options.h"
 #include "tk_cli.h"
 #include "tk_rl.h"
-
-struct tk_backend;
-struct tk_engine;
-struct tk_forward;
-struct tk_model;
-struct tk_lora;
 
 typedef struct tk_episode_opts {
 	tk_rl_episode_limits limits;
@@ -50,23 +44,5 @@ void tk_episode_opts_limits(const tk_episode_opts *o, size_t positions, size_t p
 			    tk_rl_episode_limits *out);
 void tk_episode_opts_json(const tk_episode_opts *o, const tk_rl_episode_limits *l,
 			  cJSON *settings);
-
-/* The partner: its own model and engine, or an adapter attached to the
- * policy's engine when it is the policy's base (same fingerprint). */
-typedef struct tk_partner {
-	struct tk_engine *engine;   /* where it runs */
-	struct tk_engine *own;      /* its own engine, or NULL */
-	struct tk_model *model;
-	const char *adapter;        /* the attached adapter's name, or NULL: the bare base */
-	int attached;               /* detach at close */
-} tk_partner;
-
-/* Loads o->partner (NULL: nothing) beside the policy: policy_engine may be
- * NULL (--full), then the partner gets its own.  Its tokenizer must be the
- * policy's (one renderer speaks for both): TK_EDATA otherwise. */
-int tk_partner_open(tk_partner *p, const tk_episode_opts *o, struct tk_backend *be,
-		    struct tk_engine *policy_engine, const char *policy_fp, uint64_t policy_tok);
-int tk_partner_forward(tk_partner *p, size_t slots, size_t context, struct tk_forward **out);
-void tk_partner_close(tk_partner *p);
 
 #endif

@@ -38,6 +38,8 @@ static int parse_adapter(const tk_cli *cli, tk_train_opts *o, const char *name, 
 		o->targets_list = v;
 	else if (!strcmp(name, "full"))
 		o->full = 1;
+	else if (!strcmp(name, "init-adapter"))
+		o->init_adapter = v;
 	else
 		return 0;
 	return 1;
@@ -102,8 +104,11 @@ void tk_train_opts_check(tk_train_opts *o)
 {
 	if (!o->model)
 		tk_die(TK_EUSAGE, "-m MODEL is needed");
-	if (o->full && (o->targets_list || o->rank))
-		tk_die(TK_EUSAGE, "--full trains every weight: --lora-* options do not apply");
+	if (o->full && (o->targets_list || o->rank || o->init_adapter))
+		tk_die(TK_EUSAGE, "--full trains every weight: --lora-* and --init-adapter do not apply");
+	if (o->init_adapter && (o->targets_list || o->rank || o->alpha != 32))
+		tk_die(TK_EUSAGE, "--init-adapter %s: its rank, alpha and targets are the adapter's "
+		       "own (leave out --lora-rank, --lora-alpha and --lora-targets)", o->init_adapter);
 	if (tk_lora_targets_from_list(o->targets_list ? o->targets_list : "all", &o->targets))
 		tk_die(TK_EUSAGE, "--lora-targets: %s", tk_error_message());
 	if (!o->rank)
@@ -113,7 +118,9 @@ void tk_train_opts_check(tk_train_opts *o)
 void tk_train_opts_json(const tk_train_opts *o, double lr, size_t micro, cJSON *s)
 {
 	cJSON_AddStringToObject(s, "training", o->full ? "full" : "lora");
-	if (!o->full) {
+	if (o->init_adapter)
+		cJSON_AddStringToObject(s, "init_adapter", o->init_adapter);
+	else if (!o->full) {
 		cJSON_AddNumberToObject(s, "lora_rank", o->rank);
 		cJSON_AddNumberToObject(s, "lora_alpha", o->alpha);
 		cJSON_AddNumberToObject(s, "lora_targets", o->targets);
@@ -214,6 +221,12 @@ void tk_train_opts_open_model(const tk_train_opts *o, uint64_t seed, tk_model **
 	*lora = NULL;
 	if (o->full)
 		return;
+	if (o->init_adapter) {
+		int rc = tk_lora_load(lora, o->init_adapter, *model);
+		if (rc)
+			tk_die(rc, "--init-adapter %s: %s", o->init_adapter, tk_error_message());
+		return;
+	}
 	tk_lora_config c = {o->rank, (float)o->alpha, o->targets};
 	tk_check(tk_lora_create(lora, *model, &c, seed));
 }

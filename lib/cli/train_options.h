@@ -22,6 +22,7 @@ struct tk_lora;
 
 typedef struct tk_train_opts {
 	const char *model, *targets_list, *resume;
+	const char *init_adapter;  /* --init-adapter: start from this adapter */
 	int full, rank, schedule, lr_given, recompute, micro_given;
 	double alpha, lr, clip, wd, beta1, beta2, eps;
 	double max_memory;     /* MiB of a pass's activations, 0: no bound */
@@ -37,6 +38,7 @@ typedef struct tk_train_opts {
 	{"lora-alpha", 0, "A", "LoRA alpha; scale alpha/rank (default 32)"}, \
 	{"lora-targets", 0, "LIST", "q,k,v,o,gate,up,down, attn, mlp or all (default all)"}, \
 	{"full", 0, NULL, "train every weight instead of a LoRA adapter"}, \
+	{"init-adapter", 0, "FILE", "start from a trained adapter (its rank; a fresh optimizer)"}, \
 	{"lr", 0, "X", "peak learning rate (LoRA default: 5e-4*(2000/hidden)^p)"}, \
 	{"lr-schedule", 0, "S", "constant, linear or cosine (default: tk-sft linear, tk-rl constant)"}, \
 	{"warmup", 0, "N", "linear warmup steps (default 0)"}, \
@@ -70,7 +72,8 @@ void tk_train_opts_json(const tk_train_opts *o, double lr, size_t micro, cJSON *
 size_t tk_train_opts_pass(const tk_train_opts *o, const struct tk_model *model, size_t micro,
 			  size_t longest);
 
-/* The model (-m) and, unless --full, a new adapter seeded with seed;
+/* The model (-m) and, unless --full, a new adapter seeded with seed (or
+ * --init-adapter's, loaded for the model);
  * model_fp and tok_fp (17 bytes each) get the fingerprints (tok_fp "" when
  * the model has no tokenizer).  Failures exit. */
 void tk_train_opts_open_model(const tk_train_opts *o, uint64_t seed, struct tk_model **model,

@@ -24,6 +24,8 @@ static void reset(tk_chat *c)
 	c->meta = NULL;
 	c->text = NULL;
 	c->text_len = 0;
+	free(c->owned);
+	c->owned = NULL;
 }
 
 void tk_chat_free(tk_chat *c)

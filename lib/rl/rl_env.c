@@ -290,6 +290,20 @@ int tk_rl_env_math(tk_rl_env **out, const char *prompts_path, int task, uint64_t
 	return TK_OK;
 }
 
+int tk_rl_env_prompts(tk_rl_env **out, const char *prompts_path, uint64_t seed)
+{
+	tk_rl_env *e = new_env(RL_PROMPTS, seed);
+	if (!e)
+		return TK_EOSERR;
+	int rc = rl_prompts_load(&e->prompts, prompts_path, 0);
+	if (rc) {
+		free(e);
+		return rc;
+	}
+	*out = e;
+	return TK_OK;
+}
+
 int tk_rl_env_arithmetic(tk_rl_env **out, const tk_rl_arith_config *c)
 {
 	if (c->digits < 1 || c->digits > 9)
@@ -338,7 +352,7 @@ void tk_rl_env_free(tk_rl_env *e)
 
 const char *tk_rl_env_name(const tk_rl_env *e)
 {
-	static const char *const names[] = {"arithmetic", "math", "cmd", "episodes"};
+	static const char *const names[] = {"arithmetic", "math", "cmd", "episodes", "prompts"};
 	return names[e->kind];
 }
 
@@ -365,7 +379,9 @@ int tk_rl_env_score(tk_rl_env *e, const tk_rl_sample *s, size_t n, tk_rl_score *
 	if (e->kind == RL_EPISODES)
 		return tk_fail(TK_EUSAGE, "an environment of episodes plays turns; it does not "
 			       "score single completions");
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
+		out[i].correct = -1; // prompts: nothing graded (a teacher or judge rewards)
+	for (size_t i = 0; e->kind != RL_PROMPTS && i < n; i++) {
 		int rc = e->kind == RL_ARITHMETIC ? rl_arith_score(e, &s[i], &out[i])
 						  : math_score(e, &s[i], &out[i]);
 		if (rc)

@@ -8,7 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-enum rl_env_kind { RL_ARITHMETIC, RL_MATH, RL_CMD, RL_EPISODES };
+enum rl_env_kind { RL_ARITHMETIC, RL_MATH, RL_CMD, RL_EPISODES, RL_PROMPTS };
 
 /* Prompts read from a JSON Lines file, in file order. */
 typedef struct rl_prompts {

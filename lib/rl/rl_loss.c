@@ -71,6 +71,16 @@ double tk_rl_token_loss(const tk_rl_loss_params *lp, double p, double q, double 
 	}
 }
 
+int tk_rl_token_clipped(const tk_rl_loss_params *lp, double p, double q, double adv)
+{
+	double r = exp(p - q);
+	if (lp->kind == TK_RL_PPO) // the clipped term is the smaller: no gradient
+		return (adv > 0 && r > lp->clip_high) || (adv < 0 && r < lp->clip_low);
+	if (lp->kind == TK_RL_CISPO)
+		return r > lp->clip_high || r < lp->clip_low;
+	return 0;
+}
+
 /* ---- advantages --------------------------------------------------------- */
 
 /* Index of each sample's group among the distinct ids, in first-seen

@@ -42,7 +42,7 @@ static int sample(const tk_rl_online *o, int64_t step, tk_rl_batch *b, size_t *s
 	return rc;
 }
 
-/* Advantages, the KL penalty, the records. */
+/* Advantages, the KL penalty, the teacher's, the records. */
 static int prepare(const tk_rl_online *o, tk_rl_batch *b, tk_rl_step_stats *st)
 {
 	int rc = tk_rl_rollouts_advantages(b->ro, b->n, o->scale_by_std, st);
@@ -50,6 +50,8 @@ static int prepare(const tk_rl_online *o, tk_rl_batch *b, tk_rl_step_stats *st)
 		rc = tk_rl_rollouts_kl_base(o->ref_train, o->ref_micro, b->ro, b->n, o->kl_coef, st);
 	else if (!rc && o->kl_coef > 0 && o->ref)
 		rc = tk_rl_rollouts_kl(o->ref, b->ro, b->n, o->kl_coef, st);
+	if (!rc && o->teacher)
+		rc = tk_rl_rollouts_teacher(o->teacher, b->ro, b->n, o->teacher_coef, st);
 	if (rc)
 		return rc;
 	b->recs = tk_rl_rollouts_records(b->ro, b->n, o->group_size, o->drop_flat, &b->kept,
@@ -72,6 +74,8 @@ int tk_rl_online_batch(const tk_rl_online *o, int64_t step, tk_rl_batch *b,
 	double t1 = now();
 	if (!rc)
 		rc = tk_rl_rollouts_score(o->env, b->prompts.p, b->ro, b->n, st);
+	if (!rc && o->judge) // the judge's rewards; the environment's stay in the metrics
+		rc = tk_rl_rollouts_judge(o->judge, b->prompts.p, b->ro, b->n, o->group_size, st);
 	st->t_sample = t1 - t0;
 	st->t_score = now() - t1;
 	return rc ? rc : prepare(o, b, st);

@@ -148,6 +148,15 @@ static void optim_metrics(cJSON *o, const tk_rl_step_stats *st)
 	}
 	if (st->has_kl_base)
 		add_number(o, "kl_policy_base", st->kl_base);
+	if (st->has_teacher)
+		add_number(o, "teacher/kl", st->teacher_kl);
+	if (st->up.scored) // of the last substep: how far the policy moved from the sampler
+		add_number(o, "optim/clipped_frac", (double)st->up.clipped / (double)st->up.scored);
+	if (st->judge_pairs + st->judge_skipped) {
+		add_number(o, "judge/comparisons", (double)st->judge_pairs);
+		add_number(o, "judge/ties", (double)st->judge_ties);
+		add_number(o, "judge/skipped", (double)st->judge_skipped);
+	}
 	add_number(o, "optim/trained_samples", (double)st->up.records);
 	add_number(o, "optim/skipped_samples", (double)(st->up.skipped + st->dropped));
 }
@@ -160,6 +169,13 @@ static void time_metrics(cJSON *o, const tk_rl_step_stats *st, int64_t step, int
 		add_number(o, "time/score", st->t_score);
 		add_number(o, "throughput/sample_tokens_per_sec", (double)st->sampled / st->t_sample);
 	}
+	if (st->has_teacher) {
+		add_number(o, "time/teacher", st->t_teacher);
+		add_number(o, "throughput/teacher_tokens_per_sec",
+			   (double)st->teacher_tokens / fmax(st->t_teacher, 1e-9));
+	}
+	if (st->judge_pairs)
+		add_number(o, "time/judge", st->t_judge);
 	add_number(o, "time/train", st->t_train);
 	add_number(o, "time/step", st->t_step);
 	add_number(o, "throughput/train_tokens_per_sec", (double)st->up.tokens / st->t_train);
@@ -204,6 +220,23 @@ char *tk_rl_eval_line(const tk_rl_step_stats *st, const tk_rl_eval_result *res, 
 	cJSON_AddNumberToObject(o, "eval/episodes", (double)res->n);
 	add_number(o, "eval/mean_return", res->mean);
 	add_number(o, "eval/stderr", res->stderr_mean);
+	return print_line(o);
+}
+
+char *tk_rl_test_line(const tk_rl_step_stats *st, int64_t step, double elapsed)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "step", (double)step);
+	double n = (double)(st->samples ? st->samples : 1), mean = st->reward_sum / n;
+	cJSON_AddNumberToObject(o, "test/samples", (double)st->samples);
+	add_number(o, "test/env/all/reward/total", mean);
+	add_number(o, "test/env/all/reward/stderr",
+		   sqrt(fmax(st->reward2_sum / n - mean * mean, 0) / n));
+	if (st->correct_known)
+		add_number(o, "test/env/all/correct", st->correct_sum / (double)st->correct_known);
+	add_number(o, "test/env/all/format", st->format_sum / n);
+	add_number(o, "test/env/all/ac_tokens_per_turn", (double)st->sampled / n);
+	add_number(o, "time/test", elapsed);
 	return print_line(o);
 }
 

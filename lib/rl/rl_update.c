@@ -95,14 +95,28 @@ static int policy_loss(void *ctx, const tk_train_batch *b, const float *p, float
 	return TK_OK;
 }
 
-static void account(const stage *s, const tk_rl_record *recs, double loss,
-		    tk_rl_update_result *res)
+/* The sampled tokens whose ratio the loss clipped. */
+static void count_clipped(const tk_rl_loss_params *lp, const tk_rl_record *r, const float *p,
+			  tk_rl_update_result *res)
+{
+	for (size_t i = 1; i < r->n; i++) {
+		if (r->mask[i] == 0)
+			continue;
+		res->scored++;
+		res->clipped += (size_t)tk_rl_token_clipped(lp, p[i], r->sampler[i], r->adv[i]);
+	}
+}
+
+static void account(const stage *s, const tk_rl_loss_params *lp, const tk_rl_record *recs,
+		    double loss, tk_rl_update_result *res)
 {
 	for (size_t k = 0; k < s->n_records; k++) {
 		const tk_rl_record *r = &recs[s->which[k]];
 		const float *p = s->logprob + s->starts[k];
-		if (r->sampler)
-			tk_rl_kl_add(&res->kl, r->sampler + 1, p + 1, r->mask + 1, r->n - 1);
+		if (!r->sampler)
+			continue;
+		tk_rl_kl_add(&res->kl, r->sampler + 1, p + 1, r->mask + 1, r->n - 1);
+		count_clipped(lp, r, p, res);
 	}
 	res->loss += loss;
 	res->records += s->n_records;
@@ -122,7 +136,7 @@ static int run_micro(tk_train *t, stage *s, const tk_rl_loss_params *lp,
 	tk_train_result tr = {0};
 	int rc = tk_train_forward_backward_fn(t, &b, policy_loss, &m, &tr, s->logprob);
 	if (!rc)
-		account(s, recs, tr.loss, res);
+		account(s, lp, recs, tr.loss, res);
 	return rc;
 }
 

@@ -1,0 +1,144 @@
+#!/usr/bin/env bats
+# Teachers, judges and chaining in tk-rl and tk-sft: --substeps (PPO and
+# CISPO clip once the policy moves off the sampler), on-policy distillation
+# from a --teacher, rewards from a --judge's pairwise comparisons (and
+# tk-render --judge, its training data), --init-adapter and a --reference
+# for the KL penalty, --eval-prompts, and the refusals.
+
+setup() {
+	cd "$BATS_TEST_TMPDIR"
+	FIX="$BATS_TEST_DIRNAME/fixtures"
+	M="$FIX/tiny-llama"
+	ADAPTER="$FIX/export/adapter.tkc"   # a trained adapter of the tiny model
+	for i in $(seq 1 16); do
+		printf '{"prompt": "Write something, number %d", "answer": "e"}\n' "$i"
+	done > prompts.jsonl
+	cat > reward.sh <<-'EOF'
+	#!/bin/sh
+	while IFS= read -r line; do
+		text=$(printf '%s\n' "$line" | sed 's/.*"text":"\(.*\)","complete".*/\1/')
+		case "$text" in *e*) echo '{"reward": 1}';; *) echo '{"reward": 0}';; esac
+	done
+	EOF
+	chmod +x reward.sh
+}
+
+# The values of KEY, one a line, in a run's metrics.
+values() { grep -o "\"$2\":[0-9.e+-]*" "$1/metrics.jsonl" | cut -d: -f2; }
+
+rl() { tk-rl -m "$M" --env-cmd ./reward.sh --prompts prompts.jsonl --max-tokens 4 -t 1 -q --seed 1 "$@"; }
+
+@test "--substeps 4: is, ppo and cispo train different adapters; the clipped fraction is logged" {
+	for loss in is ppo cispo; do
+		rl --steps 2 --groups 4 --group-size 8 --lr 2e-2 --substeps 4 --loss $loss -o $loss
+	done
+	[ "$(cmp -s is/final.tkc ppo/final.tkc; echo $?)" -ne 0 ]
+	[ "$(cmp -s is/final.tkc cispo/final.tkc; echo $?)" -ne 0 ]
+	[ "$(cmp -s ppo/final.tkc cispo/final.tkc; echo $?)" -ne 0 ]
+	# importance sampling never clips; ppo and cispo do once the ratio moves
+	[ "$(values is optim/clipped_frac | sort -u)" = 0 ]
+	awk '$1 > 0 { f = 1 } END { exit !f }' <(values ppo optim/clipped_frac)
+	awk '$1 > 0 { f = 1 } END { exit !f }' <(values cispo optim/clipped_frac)
+	# 2 sampled steps of 4 optimizer steps each
+	[ "$(wc -l < ppo/metrics.jsonl)" -eq 2 ]
+	grep -q '"step": *8' ppo/checkpoints.jsonl
+}
+
+@test "--substeps 1: ppo is importance sampling (the ratio is 1)" {
+	rl --steps 2 --groups 4 --group-size 8 --lr 2e-2 --loss is -o is
+	rl --steps 2 --groups 4 --group-size 8 --lr 2e-2 --loss ppo -o ppo
+	cmp is/final.tkc ppo/final.tkc
+	[ "$(values ppo optim/clipped_frac | sort -u)" = 0 ]
+}
+
+@test "--teacher: the base as its own teacher has no KL; a trained teacher's KL falls as the student learns" {
+	tk-rl -m "$M" --env arithmetic --steps 1 --groups 2 --group-size 4 --max-tokens 8 \
+		--teacher "$M" -t 1 -q --seed 1 -o self
+	awk '{ exit !($1 < 1e-6 && $1 > -1e-6) }' <(values self teacher/kl)
+	tk-rl -m "$M" --env arithmetic --steps 6 --groups 2 --group-size 4 --max-tokens 8 \
+		--teacher "$M" --teacher-adapter "$ADAPTER" -t 1 -q --seed 1 -o distil
+	first=$(values distil teacher/kl | head -1) last=$(values distil teacher/kl | tail -1)
+	echo "teacher KL $first -> $last" >&3
+	awk -v a="$first" -v b="$last" 'BEGIN { exit !(a > 1e-3 && b < a / 2) }'
+	grep -q '"throughput/teacher_tokens_per_sec":' distil/metrics.jsonl
+}
+
+@test "tk-render --judge: one chat a pair, the chosen reply A or B as the seed says, the letter trained" {
+	printf '%s\n' '{"prompt": "Say hi", "chosen": "Hi there!", "rejected": "No."}' \
+		'{"prompt": [{"role": "user", "content": "2+2?"}], "chosen": "4", "rejected": "5"}' \
+		'{"prompt": "Name a colour", "chosen": "Blue.", "rejected": "Seven."}' > pairs.jsonl
+	for seed in 1 2 3 4 5 6; do
+		tk-render -m "$M" --judge --seed $seed pairs.jsonl -o j$seed.tks
+		tk-render --show -m "$M" j$seed.tks > j$seed.txt
+	done
+	[ "$(grep -c '^# record' j1.txt)" -eq 3 ]
+	grep -q 'User: 2+2?' j1.txt
+	# the trained span is the letter of the chosen reply wherever it was put
+	cat j*.txt | awk '/^\[Reply A\]/ { getline; a = $0 } /^\[Reply B\]/ { getline; b = $0 }
+		/^\[\[[AB]<\|im_end\|>\]\]/ { l = substr($0, 3, 1); c = (l == "A") ? a : b; n[l]++
+			if (c !~ /^(Hi there!|4|Blue\.)(<\|im_end\|>)?$/) bad++ }
+		END { exit !(n["A"] > 0 && n["B"] > 0 && !bad) }'
+	# the same seed, the same file
+	tk-render -m "$M" --judge --seed 1 pairs.jsonl -o again.tks
+	cmp j1.tks again.tks
+}
+
+@test "--judge: every pair of a group compared both ways; rewards in [-1, 1] summing to 0 in a group" {
+	tk-rl -m "$M" --prompts prompts.jsonl --env-cmd ./reward.sh --judge "$M" \
+		--judge-adapter "$ADAPTER" --steps 2 --groups 2 --group-size 4 --max-tokens 6 \
+		-t 1 -q --seed 1 -o judged --rollouts roll.tks
+	[ "$(values judged judge/comparisons | sort -u)" = 24 ]   # 2 groups x 4 x 3
+	tk-render --show --json roll.tks | python3 -c '
+import json, sys, collections
+groups = collections.defaultdict(list)
+for line in sys.stdin:
+    r = json.loads(line)
+    groups[(r["meta"]["step"] if "step" in r.get("meta", {}) else 0, r["group"])].append(r["reward"])
+assert len(groups) >= 2, groups
+for g, rs in groups.items():
+    assert len(rs) == 4, (g, rs)
+    assert abs(sum(rs)) < 1e-9, (g, rs)
+    assert all(-1 <= x <= 1 and abs(x * 6 - round(x * 6)) < 1e-9 for x in rs), (g, rs)
+'
+}
+
+@test "--init-adapter starts from a trained adapter; a --reference with it has no KL at the start" {
+	tk-rl -m "$M" --env arithmetic --steps 1 --groups 2 --group-size 4 --max-tokens 8 \
+		--init-adapter "$ADAPTER" --kl-coef 0.1 --reference-adapter "$ADAPTER" -t 1 -q --seed 1 -o same
+	awk '{ exit !($1 < 1e-6 && $1 > -1e-6) }' <(values same kl_policy_base)
+	tk-rl -m "$M" --env arithmetic --steps 1 --groups 2 --group-size 4 --max-tokens 8 \
+		--init-adapter "$ADAPTER" --kl-coef 0.1 -t 1 -q --seed 1 -o base
+	awk '{ exit !($1 > 1e-4 || $1 < -1e-4) }' <(values base kl_policy_base)
+	grep -q '"init_adapter":' same/config.json
+	# tk-sft: zero learning rate keeps the adapter it started from
+	printf '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello there"}]}\n' > chat.jsonl
+	tk-render -m "$M" chat.jsonl -o chat.tks
+	tk-sft -m "$M" --init-adapter "$ADAPTER" --lr 0 --steps 1 -q -o sft chat.tks
+	a=$(tk-eval nll -m "$M" -a "$ADAPTER" -q chat.tks | grep -o '"nll":[0-9.]*')
+	b=$(tk-eval nll -m "$M" -a sft/final.tkc -q chat.tks | grep -o '"nll":[0-9.]*')
+	c=$(tk-eval nll -m "$M" -q chat.tks | grep -o '"nll":[0-9.]*')
+	[ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" != "$c" ]
+}
+
+@test "--eval-prompts: held-out prompts scored greedily at the start, every N steps and at the end" {
+	head -4 prompts.jsonl > held.jsonl
+	rl --steps 5 --groups 2 --group-size 4 --eval-prompts held.jsonl --eval-every 2 -o ev
+	[ "$(grep -c '"test/env/all/reward/total"' ev/metrics.jsonl)" -eq 4 ]  # steps 0, 2, 4, 5
+	[ "$(grep '"test/samples"' ev/metrics.jsonl | grep -o '"step":[0-9]*' | cut -d: -f2 | tr '\n' ' ')" = "0 2 4 5 " ]
+	[ "$(values ev test/samples | sort -u)" = 4 ]
+}
+
+@test "teachers, judges and references: the refusals" {
+	run tk-rl -m "$M" --env arithmetic --teacher-adapter "$ADAPTER"
+	[ "$status" -eq 64 ] && [[ "$output" == *"--teacher-adapter needs --teacher MODEL"* ]]
+	run tk-rl -m "$M" --env arithmetic --reference-adapter "$ADAPTER"
+	[ "$status" -eq 64 ] && [[ "$output" == *"--kl-coef reference"* ]]
+	run tk-rl -m "$M" --env arithmetic --init-adapter "$ADAPTER" --lora-rank 4
+	[ "$status" -eq 64 ] && [[ "$output" == *"the adapter's own"* ]]
+	run tk-rl -m "$M" --env arithmetic --eval-every 3
+	[ "$status" -eq 64 ] && [[ "$output" == *"--eval-prompts FILE"* ]]
+	run tk-rl -m "$M" --env arithmetic --steps 1 --teacher "$FIX/tiny-qwen3" -q -o other
+	[ "$status" -eq 65 ] && [[ "$output" == *"--teacher $FIX/tiny-qwen3: its tokenizer is not the policy's"* ]]
+	run tk-rl -m "$M" --env arithmetic --eval-prompts held.jsonl -q -o gen
+	[ "$status" -ne 0 ]
+}
