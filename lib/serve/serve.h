@@ -240,7 +240,8 @@ void serve_client_describe(const serve_client *c, cJSON *o);
 
 /* ---- checkpoint paths --------------------------------------------------------- */
 
-/* tinker://RUN/KIND/NAME <-> STATE_DIR/RUN/KIND/NAME.tkc; NULL (message
+/* tinker://RUN/KIND/NAME -> STATE_DIR/RUN/KIND/NAME, the stem of its files
+ * (NAME.tkc, NAME.json, ...); NULL (message
  * recorded) for a path outside the scheme or with "..". malloc'd. */
 char *serve_path_to_file(const serve *s, const char *tinker_path);
 
@@ -266,6 +267,7 @@ void serve_create_session(serve *s, const cJSON *in, serve_reply *r);
 void serve_heartbeat(serve *s, const cJSON *in, serve_reply *r);
 void serve_auth_token(serve *s, const cJSON *in, serve_reply *r);
 void serve_capabilities(serve *s, const cJSON *in, serve_reply *r);
+void serve_telemetry(serve *s, const cJSON *in, serve_reply *r);
 void serve_empty_ok(serve *s, const cJSON *in, serve_reply *r);
 
 /* train_ops.c */

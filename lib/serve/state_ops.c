@@ -29,6 +29,7 @@ static int safe_part(const char *p, size_t n)
 	return 1;
 }
 
+/* STATE_DIR/RUN/KIND/NAME: the stem the files add their extensions to. */
 char *serve_path_to_file(const serve *s, const char *tp)
 {
 	if (!tp || strncmp(tp, SCHEME, strlen(SCHEME))) {
@@ -140,17 +141,16 @@ static int export_adapter(serve_client *c, const char *file)
 
 static int save_state(serve_client *c, char *file)
 {
-	char *adapter = with_ext(file, ".adapter.tkc");
-	char meta[64];
-	snprintf(meta, sizeof meta, "{\"tk_serve\": 1}");
-	int rc = adapter ? make_parents(file) : tk_fail(TK_EOSERR, "out of memory");
+	char *adapter = with_ext(file, ".adapter.tkc"), *state = with_ext(file, ".tkc");
+	int rc = adapter && state ? make_parents(file) : tk_fail(TK_EOSERR, "out of memory");
 	if (!rc)
-		rc = tk_train_save_state(c->train, file, meta);
+		rc = tk_train_save_state(c->train, state, "{\"tk_serve\": 1}");
 	if (!rc)
 		rc = export_adapter(c, adapter);
 	if (!rc)
 		rc = write_sidecar(c, file);
 	free(adapter);
+	free(state);
 	return rc;
 }
 
@@ -161,7 +161,10 @@ static serve_sampler *attach_sampler(serve *s, serve_base *b, const char *tp, co
 	if (p)
 		return p;
 	tk_lora *a = NULL;
-	int rc = tk_engine_has(b->engine, tp) ? 0 : tk_lora_load(&a, file, b->model);
+	char *adapter = with_ext(file, ".tkc");
+	int rc = !adapter ? tk_fail(TK_EOSERR, "out of memory")
+	       : tk_engine_has(b->engine, tp) ? 0 : tk_lora_load(&a, adapter, b->model);
+	free(adapter);
 	if (!rc && a)
 		rc = tk_engine_attach(b->engine, tp, a);
 	tk_lora_free(a);
@@ -185,9 +188,11 @@ static void save_run(serve *s, void *ctx, serve_reply *r)
 	char *file = serve_path_to_file(s, j->path);
 	int rc = file ? 0 : TK_EUSAGE;
 	if (!rc && j->sampler) {
-		rc = make_parents(file);
+		char *adapter = with_ext(file, ".tkc");
+		rc = adapter ? make_parents(file) : tk_fail(TK_EOSERR, "out of memory");
 		if (!rc)
-			rc = export_adapter(c, file);
+			rc = export_adapter(c, adapter);
+		free(adapter);
 		if (!rc)
 			rc = write_sidecar(c, file);
 	} else if (!rc)
@@ -287,8 +292,10 @@ static int load_into(serve *s, serve_client *c, const char *file, int optimizer)
 	tk_lora_free(c->adapter);
 	c->adapter = a;
 	rc = serve_client_open(s, c);
+	char *state = optimizer ? with_ext(file, ".tkc") : NULL;
 	if (!rc && optimizer)
-		rc = tk_train_load_state(c->train, file, NULL);
+		rc = state ? tk_train_load_state(c->train, state, NULL) : TK_EOSERR;
+	free(state);
 	c->fb_calls = 0;
 	return rc;
 }
