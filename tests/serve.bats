@@ -123,6 +123,18 @@ close() {
 	[ "$(field "$output" still_works)" != null ]
 }
 
+@test "/v1/completions on saved sampler weights: tk-sample's greedy text; /v1/chat/completions answers a message" {
+	check train prompt.jsonl 8
+	path=$(field "$output" path | tr -d '"')
+	check openai "$path" prompt.jsonl 8
+	out=$output
+	run="${path#tinker://}"
+	sampled=$(tk-sample -q -m "$MODEL" -a "state/$run.tkc" --temperature 0 --ignore-eos --max-tokens 8 p.tks)
+	[ "$(field "$out" text)" = "$(field "$sampled" text)" ]
+	[ "$(field "$out" finish)" = '"length"' ]
+	[ "$(field "$out" unknown_model)" = 404 ]
+}
+
 @test "SIGTERM: tk-serve exits 0 and the saved checkpoints stay" {
 	need_sdk
 	pid=$(cat serve.pid)

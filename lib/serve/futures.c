@@ -157,6 +157,28 @@ void serve_futures_retrieve(serve_futures *f, const char *id, int wait_ms, serve
 	serve_reply_json(r, 200, j);
 }
 
+int serve_futures_wait(serve_futures *f, const char *id, serve_reply *r)
+{
+	pthread_mutex_lock(&f->lock);
+	size_t i = future_index(f, id);
+	while (i != SIZE_MAX && !f->v[i].settled)
+		pthread_cond_wait(&f->changed, &f->lock);
+	serve_reply copy = {0};
+	if (i != SIZE_MAX) {
+		copy = f->v[i].reply;
+		copy.body = malloc(copy.len ? copy.len : 1);
+		if (copy.body)
+			memcpy(copy.body, f->v[i].reply.body, copy.len);
+	}
+	pthread_mutex_unlock(&f->lock);
+	if (i == SIZE_MAX || !copy.body) {
+		serve_reply_error(r, 500, "server", "lost the result of %s", id);
+		return TK_ESOFTWARE;
+	}
+	*r = copy;
+	return 0;
+}
+
 void serve_futures_fail_pending(serve_futures *f, const char *msg)
 {
 	pthread_mutex_lock(&f->lock);

@@ -157,3 +157,24 @@ int serve_queue_submit(serve *s, serve_job_fn fn, serve_job_free free_ctx, void 
 	reply_future(r, id);
 	return 0;
 }
+
+int serve_queue_run(serve *s, serve_job_fn fn, serve_job_free free_ctx, void *ctx,
+		    serve_reply *r)
+{
+	serve_reply fut = {0};
+	if (serve_queue_submit(s, fn, free_ctx, ctx, &fut)) {
+		*r = fut;
+		return TK_ETEMPFAIL;
+	}
+	cJSON *f = cJSON_ParseWithLength((const char *)fut.body, fut.len);
+	serve_reply_free(&fut);
+	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "request_id"));
+	if (!id) {
+		cJSON_Delete(f);
+		serve_reply_error(r, 500, "server", "a queued job without a future");
+		return TK_ESOFTWARE;
+	}
+	int done = serve_futures_wait(s->futures, id, r);
+	cJSON_Delete(f);
+	return done;
+}

@@ -75,30 +75,7 @@ void serve_create_sampling_session(serve *s, const cJSON *in, serve_reply *r)
 		return;
 	}
 	/* The SDK waits for this answer, not a future: run it and wait. */
-	serve_reply fut = {0};
-	if (serve_queue_submit(s, session_run, session_job_free, j, &fut)) {
-		*r = fut;
-		return;
-	}
-	cJSON *f = cJSON_ParseWithLength((const char *)fut.body, fut.len);
-	serve_reply_free(&fut);
-	const char *id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(f, "request_id"));
-	serve_reply done = {0};
-	do {
-		serve_reply_free(&done);
-		serve_futures_retrieve(s->futures, id, 60000, &done);
-	} while (done.status == 200 && strstr((const char *)done.body, "\"try_again\""));
-	cJSON_Delete(f);
-	cJSON *res = cJSON_ParseWithLength((const char *)done.body, done.len);
-	const char *err = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(res, "error"));
-	if (err)
-		serve_reply_error(r, 404, "user", "%s", err);
-	else {
-		*r = done;
-		memset(&done, 0, sizeof done);
-	}
-	cJSON_Delete(res);
-	serve_reply_free(&done);
+	serve_queue_run(s, session_run, session_job_free, j, r);
 }
 
 void serve_get_sampler(serve *s, const char *id, serve_reply *r)

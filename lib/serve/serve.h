@@ -85,6 +85,9 @@ void serve_futures_settle(serve_futures *f, const char *id, serve_reply *r);
  * for an unknown id.  A settled future is kept until the server exits (the
  * SDK may ask again after a lost answer). */
 void serve_futures_retrieve(serve_futures *f, const char *id, int wait_ms, serve_reply *r);
+/* Waits for id to settle (however long) and copies its reply as it was
+ * settled, status and all. */
+int serve_futures_wait(serve_futures *f, const char *id, serve_reply *r);
 /* Fails every pending future with msg (shutdown). */
 void serve_futures_fail_pending(serve_futures *f, const char *msg);
 
@@ -106,6 +109,10 @@ void serve_queue_close(serve_queue *q);
  * On failure ctx is freed and a reply is written to r. */
 int serve_queue_submit(serve *s, serve_job_fn fn, serve_job_free free_ctx, void *ctx,
 		       serve_reply *r);
+
+/* Queues fn(ctx) and waits for its reply (calls the SDK does not poll). */
+int serve_queue_run(serve *s, serve_job_fn fn, serve_job_free free_ctx, void *ctx,
+		    serve_reply *r);
 
 /* ---- models (registry.c) ------------------------------------------------------ */
 

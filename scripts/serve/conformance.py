@@ -14,6 +14,7 @@ tk's own commands, and exits non-zero when an SDK-side expectation fails.
   resume                   save_state -> load_state -> the same next step
   rl                       importance_sampling; a custom loss = the built-in
   errors                   status codes of bad requests
+  openai PATH PROMPT N     /v1/completions and /v1/chat/completions on PATH
 """
 import json
 import sys
@@ -199,10 +200,29 @@ def errors(url, model, recs):
     return got
 
 
+def openai(url, model, recs, path, prompt_path, n):
+    prompt = records(prompt_path)[0]["tokens"]
+    status, comp = http(url, "/v1/completions", json.dumps(
+        {"model": path, "prompt": prompt, "max_tokens": int(n), "temperature": 0,
+         "stop": []}).encode())
+    assert status == 200, comp
+    status, chat = http(url, "/v1/chat/completions", json.dumps(
+        {"model": path, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4,
+         "temperature": 0}).encode())
+    assert status == 200, chat
+    msg = chat["choices"][0]["message"]
+    assert msg["role"] == "assistant" and isinstance(msg["content"], str), chat
+    status, _ = http(url, "/v1/completions", json.dumps(
+        {"model": "tinker://nobody/sampler_weights/none", "prompt": "a"}).encode())
+    return {"text": comp["choices"][0]["text"], "usage": comp["usage"],
+            "finish": comp["choices"][0]["finish_reason"], "unknown_model": status}
+
+
 def main():
     check, url, model, recs = sys.argv[1], sys.argv[2], sys.argv[3], records(sys.argv[4])
     rest = sys.argv[5:]
-    fn = {"ce": ce, "train": train, "resume": resume, "rl": rl, "errors": errors}[check]
+    fn = {"ce": ce, "train": train, "resume": resume, "rl": rl, "errors": errors,
+          "openai": openai}[check]
     print(json.dumps(fn(url, model, recs, *rest)))
 
 
