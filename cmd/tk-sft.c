@@ -166,7 +166,8 @@ typedef struct run {
 static void open_model(run *r)
 {
 	const settings *s = r->s;
-	tk_train_opts_open_model(&s->train, s->seed, &r->model, &r->lora, r->model_fp, r->tok_fp);
+	tk_train_opts_open_model_lazy(&s->train, s->seed, &r->model, &r->lora, r->model_fp,
+				      r->tok_fp);
 }
 
 static size_t default_max_len(const run *r)

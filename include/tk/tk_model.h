@@ -63,9 +63,10 @@ typedef struct tk_model_tensor {
 	int ndim;
 	int64_t shape[TK_TENSOR_MAX_DIMS];  /* HF order: [out, in] for a matrix */
 	size_t numel;
-	float *data;              /* (numel) */
+	float *data;              /* (numel); NULL when deferred (tk_model_load_lazy) */
 	const char *stored_as;    /* dtype in the source file: "f32", "bf16", "q4_1", ... */
 	int owned;                /* 1: allocated by the model; 0: into a mapping */
+	const void *deferred;     /* private: where a deferred tensor's values lie */
 } tk_model_tensor;
 
 typedef struct tk_model_source tk_model_source;
@@ -89,6 +90,18 @@ typedef struct tk_model {
  * name the file and the tensor. */
 int tk_model_load(tk_model **out, const char *path);
 void tk_model_free(tk_model *m);  /* safe on NULL */
+/* The same, but a GGUF tensor that would have to be converted (quantized,
+ * f16, bf16, permuted) is deferred: its data stays NULL and
+ * tk_model_tensor_read gives its values when they are wanted, so that a
+ * model far larger than memory in float32 (an 8B model's 4-bit GGUF) can
+ * be packed one tensor at a time (tk_engine_open).  Other sources load
+ * as tk_model_load does.  What reads t->data directly (tk_forward_open,
+ * full training, export) needs tk_model_load. */
+int tk_model_load_lazy(tk_model **out, const char *path);
+/* A tensor's values, the same floats tk_model_load gives, into dst
+ * (t->numel floats). */
+int tk_model_tensor_read(const tk_model *m, const tk_model_tensor *t, float *dst);
+
 /* The config, tokenizer and fingerprint alone, without reading a weight
  * (n_tensors 0): what tokenizing needs, at the cost of parsing headers. */
 int tk_model_load_meta(tk_model **out, const char *path);

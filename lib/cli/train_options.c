@@ -210,10 +210,10 @@ size_t tk_train_opts_resumed_micro(const tk_train_opts *o, const char *rundir)
 	return micro;
 }
 
-void tk_train_opts_open_model(const tk_train_opts *o, uint64_t seed, tk_model **model,
-			      tk_lora **lora, char *model_fp, char *tok_fp)
+static void open_model(const tk_train_opts *o, uint64_t seed, tk_model **model,
+		       tk_lora **lora, char *model_fp, char *tok_fp, int lazy)
 {
-	tk_check(tk_model_load(model, o->model));
+	tk_check(lazy ? tk_model_load_lazy(model, o->model) : tk_model_load(model, o->model));
 	tk_model_fingerprint_hex(*model, model_fp);
 	tok_fp[0] = 0;
 	if ((*model)->tokenizer)
@@ -229,6 +229,18 @@ void tk_train_opts_open_model(const tk_train_opts *o, uint64_t seed, tk_model **
 	}
 	tk_lora_config c = {o->rank, (float)o->alpha, o->targets};
 	tk_check(tk_lora_create(lora, *model, &c, seed));
+}
+
+void tk_train_opts_open_model(const tk_train_opts *o, uint64_t seed, tk_model **model,
+			      tk_lora **lora, char *model_fp, char *tok_fp)
+{
+	open_model(o, seed, model, lora, model_fp, tok_fp, 0);
+}
+
+void tk_train_opts_open_model_lazy(const tk_train_opts *o, uint64_t seed, tk_model **model,
+				   tk_lora **lora, char *model_fp, char *tok_fp)
+{
+	open_model(o, seed, model, lora, model_fp, tok_fp, !o->full);
 }
 
 int tk_train_opts_optim_step(const tk_train_opts *o, tk_train *t, double peak_lr, int64_t total,

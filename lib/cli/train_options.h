@@ -78,6 +78,12 @@ size_t tk_train_opts_pass(const tk_train_opts *o, const struct tk_model *model, 
  * the model has no tokenizer).  Failures exit. */
 void tk_train_opts_open_model(const tk_train_opts *o, uint64_t seed, struct tk_model **model,
 			      struct tk_lora **lora, char *model_fp, char *tok_fp);
+/* The same with a LoRA run's GGUF base loaded lazily (tk_model_load_lazy):
+ * for a command whose only use of the weights is tk_train_open_base,
+ * which reads them one matrix at a time. */
+void tk_train_opts_open_model_lazy(const tk_train_opts *o, uint64_t seed,
+				   struct tk_model **model, struct tk_lora **lora, char *model_fp,
+				   char *tok_fp);
 
 /* The peak learning rate: --lr, or the LoRA size rule for the model
  * (said on stderr unless quiet); --full without --lr exits 64. */

@@ -18,11 +18,15 @@
  * walk first guesses it from a matrix's first rows, and the copying
  * walk's packing checks every value: when a guess was wrong (some later
  * row needs a larger form) both walks run again with the forms of whole
- * matrices. */
+ * matrices.  A lazily loaded model's deferred matrices (tk_model_load_lazy)
+ * are read one at a time into a scratch copy when their values are wanted
+ * and freed once packed, so the host never holds the whole model in
+ * float32. */
 #define GUESS_ROWS 64
 
 typedef struct upload {
 	tk_engine *e;
+	const tk_model *model; // where deferred matrices are read from
 	char *next;        // NULL: only sizing
 	size_t bytes;
 	int whole;         // forms from whole matrices, not their first rows
@@ -30,6 +34,7 @@ typedef struct upload {
 	int asked;         // a form asked for (-1: the smallest that holds each matrix)
 	long misfit_layer; // the first matrix that did not hold in it: layer, target
 	int misfit_target;
+	int error;         // a deferred matrix could not be read
 } upload;
 
 /* Takes `bytes` of the block, 64-byte aligned; NULL when sizing. */
@@ -42,6 +47,28 @@ static void *take(upload *u, size_t bytes)
 	void *dst = u->next;
 	u->next += padded;
 	return dst;
+}
+
+/* A matrix's values: its host floats, or when those are deferred and
+ * `wanted`, the tensor read into *scratch (the caller frees it); NULL when
+ * not wanted or when reading failed (u->error). */
+static const float *values(upload *u, const float *w, const tk_model_tensor *t, int wanted,
+			   float **scratch)
+{
+	*scratch = NULL;
+	if (w || !t || !wanted || u->error)
+		return w;
+	if (!(*scratch = tk_malloc(t->numel * sizeof **scratch))) {
+		u->error = TK_EOSERR;
+		return NULL;
+	}
+	int rc = tk_model_tensor_read(u->model, t, *scratch);
+	if (rc) {
+		u->error = rc;
+		free(*scratch);
+		*scratch = NULL;
+	}
+	return *scratch;
 }
 
 static float *put(upload *u, const float *src, size_t n)
@@ -59,13 +86,20 @@ static void *put_packed(upload *u, const float *w, size_t in, size_t out, int *f
 	int f32 = TK_PACK_F32, *as = form ? form : &f32;
 	if (!u->next && form)
 		*form = u->asked >= 0 ? u->asked
+			: !w	      ? TK_PACK_F32 // unread: reading failed
 				      : tk_matmul_pack_form(u->e->be, w, in,
 							    u->whole || out < GUESS_ROWS ? out
 											 : GUESS_ROWS);
 	void *dst = take(u, tk_matmul_packed_bytes(u->e->be, *as, in, out));
-	if (dst && !tk_matmul_pack_as(u->e->be, dst, *as, w, in, out))
+	if (dst && w && !tk_matmul_pack_as(u->e->be, dst, *as, w, in, out))
 		u->misfit = 1;
 	return dst;
+}
+
+/* Whether put_packed reads the values: when copying, or choosing a form. */
+static int reads_values(const upload *u, const int *form)
+{
+	return u->next || (form && u->asked < 0);
 }
 
 /* The form a base matrix is packed in, chosen: NULL for float32. */
@@ -78,7 +112,7 @@ static int *form_slot(const tk_engine *e, int *slot)
 static float *put_backward(upload *u, const float *w, size_t in, size_t out)
 {
 	float *dst = take(u, tk_matmul_packed_backward_floats(u->e->be, in, out) * sizeof(float));
-	if (dst)
+	if (dst && w)
 		tk_matmul_pack_backward(u->e->be, dst, w, in, out);
 	return dst;
 }
@@ -95,12 +129,15 @@ static void put_layer(upload *u, size_t l)
 	for (int t = 0; t < ENGINE_N_LINEAR; t++) {
 		size_t in, out;
 		tk_model_linear_shape(d, t, &in, &out);
-		int misfit = u->misfit;
-		el->w[t] = put_packed(u, h->w[t], in, out, form_slot(e, &el->w_form[t]));
+		int misfit = u->misfit, *form = form_slot(e, &el->w_form[t]);
+		float *scratch;
+		const float *w = values(u, h->w[t], h->wt[t], reads_values(u, form), &scratch);
+		el->w[t] = put_packed(u, w, in, out, form);
 		if (u->misfit && !misfit && u->misfit_layer < 0)
 			u->misfit_layer = (long)l, u->misfit_target = t;
 		if (e->train && e->base == TK_ENGINE_BASE_F32)
-			el->w_bwd[t] = put_backward(u, h->w[t], in, out);
+			el->w_bwd[t] = put_backward(u, w, in, out);
+		free(scratch);
 		if (t < 3 && h->bias[t])
 			el->bias[t] = put(u, h->bias[t], out);
 	}
@@ -114,12 +151,22 @@ static void put_all(upload *u)
 {
 	tk_engine *e = u->e;
 	const tk_model_desc *d = &e->d;
+	size_t table = d->vocab * d->hidden;
+	float *scratch;
 	// a tied table is looked up in the packed lm_head: one copy, not two
-	e->embed = d->tied ? NULL : put(u, d->embed, d->vocab * d->hidden);
-	e->lm_head = put_packed(u, d->lm_head, d->hidden, d->vocab,
-				e->compact ? &e->lm_head_form : NULL);
+	if (!d->tied) {
+		const float *embed = values(u, d->embed, d->embed_t, u->next != NULL, &scratch);
+		e->embed = take(u, table * sizeof(float));
+		if (e->embed && embed)
+			tk_copy_to_device(e->be, e->embed, embed, table * sizeof(float));
+		free(scratch);
+	}
+	int *form = e->compact ? &e->lm_head_form : NULL;
+	const float *head = values(u, d->lm_head, d->lm_head_t, reads_values(u, form), &scratch);
+	e->lm_head = put_packed(u, head, d->hidden, d->vocab, form);
 	if (e->train)
-		e->lm_head_bwd = put_backward(u, d->lm_head, d->hidden, d->vocab);
+		e->lm_head_bwd = put_backward(u, head, d->hidden, d->vocab);
+	free(scratch);
 	e->final_norm = put(u, d->final_norm, d->hidden);
 	for (size_t l = 0; l < d->n_layers; l++)
 		put_layer(u, l);
@@ -138,18 +185,25 @@ static int asked_form(const tk_engine *e)
 	}
 }
 
-static int upload_weights(tk_engine *e)
+static int upload_weights(tk_engine *e, const tk_model *model)
 {
 	int asked = asked_form(e);
 	for (int whole = 0; whole < 2; whole++) {
-		upload count = {e, NULL, 0, whole, 0, asked, -1, 0};
+		upload count = {e, model, NULL, 0, whole, 0, asked, -1, 0, 0};
 		put_all(&count);
+		if (count.error)
+			return count.error;
 		e->block = tk_backend_alloc(e->be, count.bytes);
 		if (!e->block)
 			return tk_fail_context(TK_EOSERR, "model weights (%zu MiB): ",
 					       count.bytes >> 20);
-		upload copy = {e, e->block, 0, whole, 0, asked, -1, 0};
+		upload copy = {e, model, e->block, 0, whole, 0, asked, -1, 0, 0};
 		put_all(&copy);
+		if (copy.error) {
+			tk_backend_free(e->be, e->block);
+			e->block = NULL;
+			return copy.error;
+		}
 		if (!copy.misfit) {
 			e->memory += count.bytes;
 			return TK_OK;
@@ -188,7 +242,7 @@ int tk_engine_open(tk_engine **out, tk_backend *be, const tk_model *model,
 	if (!rc && !(e->layers = tk_calloc(e->d.n_layers ? e->d.n_layers : 1, sizeof *e->layers)))
 		rc = TK_EOSERR;
 	if (!rc)
-		rc = upload_weights(e);
+		rc = upload_weights(e, model);
 	if (!rc && !(e->inv_freq = tk_decoder_inv_freq(be, &e->d)))
 		rc = TK_EOSERR;
 	tk_model_desc_free(&e->d); // the host pointers are not needed any more

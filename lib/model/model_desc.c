@@ -10,14 +10,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const float *tensor(const tk_model *m, int layer, const char *suffix)
+static const tk_model_tensor *find(const tk_model *m, int layer, const char *suffix)
 {
 	char name[160];
 	if (layer < 0)
 		snprintf(name, sizeof name, "%s", suffix);
 	else
 		snprintf(name, sizeof name, "model.layers.%d.%s", layer, suffix);
-	const tk_model_tensor *t = tk_model_find(m, name);
+	return tk_model_find(m, name);
+}
+
+static const float *tensor(const tk_model *m, int layer, const char *suffix)
+{
+	const tk_model_tensor *t = find(m, layer, suffix);
 	return t ? t->data : NULL;
 }
 
@@ -35,8 +40,11 @@ static int describe_layer(tk_layer_desc *l, const tk_model *m, int i)
 	l->attn_norm = tensor(m, i, "input_layernorm.weight");
 	l->mlp_norm = tensor(m, i, "post_attention_layernorm.weight");
 	int ok = l->attn_norm && l->mlp_norm;
-	for (int t = 0; t < TK_MODEL_N_LINEAR; t++)
-		ok &= (l->w[t] = tensor(m, i, linear_names[t])) != NULL;
+	for (int t = 0; t < TK_MODEL_N_LINEAR; t++) {
+		l->wt[t] = find(m, i, linear_names[t]);
+		l->w[t] = l->wt[t] ? l->wt[t]->data : NULL;
+		ok &= l->wt[t] && (l->w[t] || l->wt[t]->deferred);
+	}
 	for (int t = 0; t < 3 && m->config.attention_bias; t++)
 		ok &= (l->bias[t] = tensor(m, i, bias_names[t])) != NULL;
 	if (m->config.qk_norm) {
@@ -75,10 +83,12 @@ int tk_model_desc_read(tk_model_desc *d, const tk_model *m)
 	memset(d, 0, sizeof *d);
 	describe_numbers(d, &m->config);
 	tk_model_fingerprint_hex(m, d->fingerprint);
-	d->embed = tensor(m, -1, "model.embed_tokens.weight");
-	d->lm_head = tensor(m, -1, "lm_head.weight");
+	d->embed_t = find(m, -1, "model.embed_tokens.weight");
+	d->lm_head_t = find(m, -1, "lm_head.weight");
+	d->embed = d->embed_t ? d->embed_t->data : NULL;
+	d->lm_head = d->lm_head_t ? d->lm_head_t->data : NULL;
 	d->final_norm = tensor(m, -1, "model.norm.weight");
-	if (!d->embed || !d->lm_head || !d->final_norm)
+	if (!d->embed_t || !d->lm_head_t || !d->final_norm)
 		return tk_fail(TK_EDATA, "%s: embedding, lm_head or final norm missing", m->path);
 	d->layers = tk_calloc(d->n_layers ? d->n_layers : 1, sizeof *d->layers);
 	if (!d->layers)

@@ -20,6 +20,7 @@ typedef struct tk_layer_desc {
 	const float *w[TK_MODEL_N_LINEAR];            // (out, in) each
 	const float *bias[3];                    // q, k, v biases or NULL
 	const float *q_norm, *k_norm;            // (D) or NULL (Qwen3)
+	const struct tk_model_tensor *wt[TK_MODEL_N_LINEAR]; // w's tensors (w NULL: deferred)
 } tk_layer_desc;
 
 /* What the compute code needs of a model, as plain numbers and host pointers. */
@@ -37,11 +38,14 @@ typedef struct tk_model_desc {
 	const float *embed;                      // (V, C)
 	const float *lm_head;                    // (V, C); == embed when tied
 	const float *final_norm;                 // (C)
+	const struct tk_model_tensor *embed_t, *lm_head_t; // their tensors (deferred: data NULL)
 	tk_layer_desc *layers;                  // (n_layers) malloc'd
 	char fingerprint[17];
 } tk_model_desc;
 
-/* Fills d from model (layers malloc'd; free with tk_model_desc_free). */
+/* Fills d from model (layers malloc'd; free with tk_model_desc_free).  A
+ * lazily loaded model's deferred matrices have NULL pointers and their
+ * tensors in wt / embed_t / lm_head_t (tk_model_tensor_read). */
 int tk_model_desc_read(tk_model_desc *d, const struct tk_model *model);
 void tk_model_desc_free(tk_model_desc *d);
 

@@ -196,6 +196,13 @@ static int gguf_tensor(tk_model *m, const tk_gguf *g, const tk_gguf_tensor *t)
 	if (t->type == TK_GGML_F32 && !heads && ((uintptr_t)t->data & 3) == 0)
 		return model_add_tensor(m, name, t->ndim, shape, (float *)(uintptr_t)t->data,
 					0, "f32");
+	if (m->source->lazy) { // read when wanted (model_gguf_read)
+		int rc = model_add_tensor(m, name, t->ndim, shape, NULL, 0,
+					  tk_ggml_type_name(t->type));
+		if (!rc)
+			m->tensors[m->n_tensors - 1].deferred = t;
+		return rc;
+	}
 	float *data = tk_malloc((size_t)t->numel * sizeof *data);
 	if (!data)
 		return TK_EOSERR;
@@ -208,6 +215,18 @@ static int gguf_tensor(tk_model *m, const tk_gguf *g, const tk_gguf_tensor *t)
 		return tk_fail_context(rc, "%s: tensor '%s': ", g->file->path, t->name);
 	}
 	return model_add_tensor(m, name, t->ndim, shape, data, 1, tk_ggml_type_name(t->type));
+}
+
+int model_gguf_read(const tk_model *m, const tk_model_tensor *mt, float *dst)
+{
+	const tk_gguf *g = m->source->gguf;
+	const tk_gguf_tensor *t = mt->deferred;
+	int heads = permuted_heads(&m->config, mt->name);
+	int rc = tk_gguf_tensor_to_f32(g, t, dst);
+	if (!rc && heads)
+		rc = model_permute_rows(dst, (size_t)mt->shape[0], mt->numel / (size_t)mt->shape[0],
+					heads, 0);
+	return rc ? tk_fail_context(rc, "%s: tensor '%s': ", g->file->path, t->name) : TK_OK;
 }
 
 int model_load_gguf(tk_model *m, const char *path)

@@ -15,6 +15,7 @@ struct tk_model_source {
 	tk_gguf *gguf;
 	tk_tkc *tkc;
 	int meta_only;   /* tk_model_load_meta: config and tokenizer, no weights */
+	int lazy;        /* tk_model_load_lazy: converted tensors deferred */
 };
 
 /* Appends a tensor; with owned set the model frees data (also when this
@@ -26,6 +27,8 @@ void model_sort_tensors(tk_model *m);
 
 int model_load_hf(tk_model *m, const char *dir);
 int model_load_gguf(tk_model *m, const char *path);
+/* A deferred GGUF tensor's values (dequantized, rows permuted back). */
+int model_gguf_read(const tk_model *m, const tk_model_tensor *t, float *dst);
 int model_load_tkc(tk_model *m, const char *path);
 
 /* llama.cpp stores Llama's q/k rows of each head interleaved (pairs of

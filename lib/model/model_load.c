@@ -298,7 +298,7 @@ static int load(tk_model *m, const char *path)
 	return tk_model_check(m);
 }
 
-static int load_model(tk_model **out, const char *path, int meta_only)
+static int load_model(tk_model **out, const char *path, int meta_only, int lazy)
 {
 	*out = NULL;
 	tk_model *m = tk_calloc(1, sizeof *m);
@@ -307,7 +307,7 @@ static int load_model(tk_model **out, const char *path, int meta_only)
 	m->source = tk_calloc(1, sizeof *m->source);
 	m->path = tk_strdup(path);
 	if (m->source)
-		m->source->meta_only = meta_only;
+		m->source->meta_only = meta_only, m->source->lazy = lazy;
 	int rc = m->source && m->path ? load(m, path) : TK_EOSERR;
 	if (rc) {
 		tk_model_free(m);
@@ -319,12 +319,28 @@ static int load_model(tk_model **out, const char *path, int meta_only)
 
 int tk_model_load(tk_model **out, const char *path)
 {
-	return load_model(out, path, 0);
+	return load_model(out, path, 0, 0);
+}
+
+int tk_model_load_lazy(tk_model **out, const char *path)
+{
+	return load_model(out, path, 0, 1);
+}
+
+int tk_model_tensor_read(const tk_model *m, const tk_model_tensor *t, float *dst)
+{
+	if (t->data) {
+		memcpy(dst, t->data, t->numel * sizeof *dst);
+		return TK_OK;
+	}
+	if (!t->deferred)
+		return tk_fail(TK_EUSAGE, "%s: tensor '%s' holds no values", m->path, t->name);
+	return model_gguf_read(m, t, dst);
 }
 
 int tk_model_load_meta(tk_model **out, const char *path)
 {
-	return load_model(out, path, 1);
+	return load_model(out, path, 1, 0);
 }
 
 void tk_model_drop_weights(tk_model *m)
