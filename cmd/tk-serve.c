@@ -9,6 +9,7 @@
 
 #include "cli/tk_cli.h"
 #include "serve/serve.h"
+#include "tk_engine.h"
 #include "tk_error.h"
 
 static const tk_option options[] = {
@@ -20,11 +21,12 @@ static const tk_option options[] = {
 	{"max-tokens", 0, "N", "tokens of one training pass (default 4096)"},
 	{"max-body", 0, "BYTES", "largest request body (default 268435456)"},
 	{"lora-alpha", 0, "A", "LoRA alpha of new adapters (default 32)"},
+	{"base-dtype", 0, "D", "frozen base: f32 (default), auto, bf16, q8 or q4 (tk-sft(1))"},
 	{0},
 };
 
 enum { OPT_HOST, OPT_PORT, OPT_MODEL, OPT_API_KEY, OPT_STATE_DIR, OPT_MAX_TOKENS,
-       OPT_MAX_BODY, OPT_LORA_ALPHA };
+       OPT_MAX_BODY, OPT_LORA_ALPHA, OPT_BASE_DTYPE };
 
 static void add_model(serve_config *c, const char *v)
 {
@@ -63,6 +65,10 @@ static void parse_options(serve_config *c, tk_cli *cli, int argc, char **argv)
 			break;
 		case OPT_LORA_ALPHA:
 			c->lora_alpha = tk_cli_double(cli, "lora-alpha", v, 1e-6, 1e6);
+			break;
+		case OPT_BASE_DTYPE:
+			if ((c->base_dtype = tk_engine_base_parse(v)) < 0)
+				tk_die(TK_EUSAGE, "--base-dtype %s: f32, auto, bf16, q8 or q4", v);
 			break;
 		}
 	}

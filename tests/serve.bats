@@ -89,6 +89,8 @@ close() {
 	close "$(field "$out" nll)" "$(field "$(tk-eval nll -q -m "$MODEL" -a "$adapter" t.tks)" nll)" 1e-12
 	sampled=$(tk-sample -q -m "$MODEL" -a "$adapter" --temperature 0 --ignore-eos --max-tokens 8 p.tks)
 	[ "$(field "$out" tokens)" = "$(field "$sampled" tokens)" ]
+	# prompt logprobs: the trainer's forward on the same weights
+	"$PY" -c 'import sys; sys.exit(not float(sys.argv[1]) <= 1e-5)' "$(field "$out" prompt_lp_err)"
 }
 
 @test "save_state -> load_state: the next step is the same, with a new client or the same one" {

@@ -136,7 +136,7 @@ static int base_load(serve *s, serve_base *b)
 		return tk_fail_context(rc, "%s: ", b->path);
 	if (!b->model->tokenizer)
 		return tk_fail(TK_ECONFIG, "%s: the model has no tokenizer", b->path);
-	tk_engine_config ec = {.train = 1};
+	tk_engine_config ec = {.train = 1, .base = s->config.base_dtype};
 	rc = tk_engine_open(&b->engine, s->backend, b->model, &ec);
 	if (rc)
 		return rc;

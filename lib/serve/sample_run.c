@@ -165,23 +165,32 @@ static int on_result(void *ctx, size_t index, const tk_gen_result *r)
 	return 0;
 }
 
-/* log p(prompt[i] | prompt[..i]) for i >= 1; NaN at 0. */
+/* log p(prompt[i] | prompt[..i]) for i >= 1; NaN at 0.  The prompt goes
+ * through slot 0 a chunk at a time, so the logits held are chunk x vocab
+ * whatever the prompt's length (the cache makes it the same bits). */
+#define PROMPT_CHUNK 64
 static int prompt_logprobs(tk_forward *f, const serve_sample_req *q, float **out)
 {
-	size_t vocab = tk_forward_vocab(f), slot = 0, count = q->prompt_len;
-	float *logits = malloc(q->prompt_len * vocab * sizeof *logits);
+	size_t vocab = tk_forward_vocab(f), slot = 0;
+	float *logits = malloc(PROMPT_CHUNK * vocab * sizeof *logits);
 	float *lp = malloc(q->prompt_len * sizeof *lp);
 	if (!logits || !lp) {
 		free(logits);
 		free(lp);
-		return tk_fail(TK_EOSERR, "out of memory for the prompt's %zu x %zu logits",
-			       q->prompt_len, vocab);
+		return tk_fail(TK_EOSERR, "out of memory for prompt logprobs");
 	}
-	tk_forward_batch b = {1, &slot, &count, q->prompt, 1};
-	int rc = tk_forward_run(f, &b, logits);
 	lp[0] = NAN;
-	for (size_t i = 1; !rc && i < q->prompt_len; i++)
-		lp[i] = (float)tk_log_softmax_at(logits + (i - 1) * vocab, vocab, q->prompt[i]);
+	int rc = 0;
+	for (size_t at = 0; !rc && at + 1 < q->prompt_len; at += PROMPT_CHUNK) {
+		/* tokens at..at+count-1 score prompt[at+1 .. at+count] */
+		size_t count = q->prompt_len - 1 - at < PROMPT_CHUNK ? q->prompt_len - 1 - at
+								      : PROMPT_CHUNK;
+		tk_forward_batch b = {1, &slot, &count, q->prompt + at, 1};
+		rc = tk_forward_run(f, &b, logits);
+		for (size_t i = 0; !rc && i < count; i++)
+			lp[at + i + 1] = (float)tk_log_softmax_at(logits + i * vocab, vocab,
+								  q->prompt[at + i + 1]);
+	}
 	tk_forward_clear(f, 0);
 	free(logits);
 	if (rc)

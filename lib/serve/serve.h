@@ -67,6 +67,7 @@ typedef struct serve_config {
 	size_t max_tokens;          /* tokens of one training pass */
 	size_t max_body;            /* bytes of one request body */
 	double lora_alpha;
+	int base_dtype;             /* enum tk_engine_base */
 	int quiet;
 } serve_config;
 
@@ -131,8 +132,6 @@ typedef struct serve_client {  /* a training client: a LoRA trainer on a base */
 	int rank;
 	int train_mlp, train_attn, train_unembed;
 	uint64_t seed;
-	int64_t last_seq;
-	size_t fb_calls;            /* forward_backwards since the last optim_step */
 } serve_client;
 
 typedef struct serve_sampler {

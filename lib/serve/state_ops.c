@@ -296,7 +296,6 @@ static int load_into(serve *s, serve_client *c, const char *file, int optimizer)
 	if (!rc && optimizer)
 		rc = state ? tk_train_load_state(c->train, state, NULL) : TK_EOSERR;
 	free(state);
-	c->fb_calls = 0;
 	return rc;
 }
 
@@ -365,7 +364,6 @@ void serve_load_weights(serve *s, const cJSON *in, serve_reply *r)
 		ok = c != NULL;
 		if (c) {
 			snprintf(c->id, sizeof c->id, "%s:train:%d", sid->valuestring, seq->valueint);
-			c->last_seq = -1;
 			snprintf(j->id, sizeof j->id, "%s", c->id);
 			j->create = 1;
 		}

@@ -115,7 +115,6 @@ void serve_create_model(serve *s, const cJSON *in, serve_reply *r)
 	c->train_attn = json_bool(lora, "train_attn", 1);
 	c->train_mlp = json_bool(lora, "train_mlp", 1);
 	c->train_unembed = json_bool(lora, "train_unembed", 1);
-	c->last_seq = -1;
 	j->c = c;
 	serve_queue_submit(s, create_run, create_job_free, j, r);
 }
@@ -190,7 +189,6 @@ static void fb_run(serve *s, void *ctx, serve_reply *r)
 				err, sizeof err))
 		serve_reply_error(r, 400, "user", "forward_backward: %s", err);
 	else {
-		c->fb_calls += !j->fb.forward_only;
 		serve_fb_out out = {j->fb.n_data, lengths, lp, el, loss};
 		serve_fb_out_reply(&out, r);
 	}
@@ -251,7 +249,6 @@ static void optim_run(serve *s, void *ctx, serve_reply *r)
 				  "optim_step: %s", tk_error_message());
 		return;
 	}
-	c->fb_calls = 0;
 	cJSON *o = cJSON_CreateObject(), *m = cJSON_AddObjectToObject(o, "metrics");
 	cJSON_AddNumberToObject(m, "grad_norm:mean", norm);
 	cJSON_AddNumberToObject(m, "step:max", (double)tk_train_steps(c->train));

@@ -83,8 +83,14 @@ def train(url, model, recs, prompt_path, n):
     assert res.sequences[0].stop_reason == "length"
     assert len(res.sequences[0].logprobs) == int(n)
     assert res.prompt_logprobs[0] is None and len(res.prompt_logprobs) == len(prompt)
+    # the sampler's prompt logprobs are the trainer's, on the same weights
+    pd = types.Datum(model_input=types.ModelInput.from_ints(prompt[:-1]),
+                     loss_fn_inputs={"target_tokens": np.asarray(prompt[1:], np.int64),
+                                     "weights": np.ones(len(prompt) - 1, np.float32)})
+    train_lp = tc.forward([pd], "cross_entropy").result().loss_fn_outputs[0]["logprobs"].to_numpy()
+    prompt_err = float(np.abs(np.asarray(res.prompt_logprobs[1:]) - train_lp).max())
     return {"path": saved.path, "tokens": seqs[0], "nll": after / weight_sum(recs),
-            "grad_norm": step.metrics["grad_norm:mean"]}
+            "grad_norm": step.metrics["grad_norm:mean"], "prompt_lp_err": prompt_err}
 
 
 def step(tc, data):
