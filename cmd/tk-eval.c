@@ -7,6 +7,7 @@
  * (eval_chooser.c), per-token scores (eval_tokens.c), reports
  * (eval_report.c). */
 #include "cli/tk_cli.h"
+#include "cli/eval_io.h"
 #include "tk_error.h"
 #include "tk_eval.h"
 #include "tk_io.h"
@@ -21,73 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* ---- input and output --------------------------------------------------- */
-
-/* The one input operand ("-" when none). */
-static const char *single_input(const tk_cli *cli, int argc, char **argv)
-{
-	if (cli->first_operand < argc - 1)
-		tk_die(TK_EUSAGE, "one input at most (got %d); concatenate them with cat",
-		       argc - cli->first_operand);
-	return cli->first_operand < argc ? argv[cli->first_operand] : "-";
-}
-
-/* Writes len bytes of data; a failed write removes out and exits. */
-static void write_bytes(tk_outfile *out, const char *data, size_t len)
-{
-	int rc = tk_outfile_write(out, data, len);
-	if (rc) {
-		tk_outfile_abort(out);
-		tk_check(rc);
-	}
-}
-
-/* Writes a line the library made (rc its status) and frees it. */
-static void write_line(tk_outfile *out, int rc, char *line)
-{
-	tk_check(rc);
-	write_bytes(out, line, strlen(line));
-	write_bytes(out, "\n", 1);
-	free(line);
-}
-
-/* The report (rc its status) as JSON, or with table as rows for people. */
-static void emit_report(const tk_cli *cli, int rc, char *report, int table)
-{
-	tk_check(rc);
-	char *rows = NULL;
-	if (table)
-		tk_check(tk_eval_report_table(report, &rows));
-	tk_outfile *out;
-	tk_check(tk_outfile_open(&out, cli->output, 0));
-	if (rows) {
-		write_bytes(out, rows, strlen(rows));
-		free(rows);
-		free(report);
-	} else {
-		write_line(out, TK_OK, report); // frees it
-	}
-	tk_check(tk_outfile_commit(out));
-}
-
-/* --per-record FILE: one JSON line per sample, record or question.  A
- * run that dies on bad input or a failed write leaves no part of it (the
- * library removes uncommitted files at exit). */
-static tk_outfile *open_per_record(const char *path)
-{
-	if (!path)
-		return NULL;
-	tk_outfile *out;
-	tk_check(tk_outfile_open(&out, path, 0));
-	return out;
-}
-
-static void close_per_record(tk_outfile *out)
-{
-	if (out)
-		tk_check(tk_outfile_commit(out));
-}
 
 /* ---- tk-eval score ------------------------------------------------------ */
 
@@ -146,7 +80,7 @@ static void parse_score_options(tk_cli *cli, score_job *j, int argc, char **argv
 	}
 	if (j->task < 0)
 		tk_die(TK_EUSAGE, "--task is needed: exact, number, boxed or choice");
-	j->input = single_input(cli, argc, argv);
+	j->input = tk_eval_cli_input(cli, argc, argv);
 }
 
 static int score_line(void *ctx, const char *line, size_t len, uint64_t number)
@@ -155,7 +89,7 @@ static int score_line(void *ctx, const char *line, size_t len, uint64_t number)
 	char *verdict;
 	int rc = tk_eval_grader_add(j->grader, line, len, number, j->per_record ? &verdict : NULL);
 	if (!rc && j->per_record)
-		write_line(j->per_record, rc, verdict);
+		tk_eval_cli_write_line(j->per_record, rc, verdict);
 	return rc;
 }
 
@@ -181,18 +115,18 @@ static int run_score(tk_cli *cli, int argc, char **argv)
 	tk_check(tk_eval_grader_new(&j.grader, j.task, j.answer_key));
 	if (j.answers_path)
 		tk_check(tk_eval_grader_load_answers(j.grader, j.answers_path));
-	j.per_record = open_per_record(j.per_record_path);
+	j.per_record = tk_eval_cli_per_record_open(j.per_record_path);
 	tk_progress p = {0};
 	tk_progress_start(&p, "score", "lines", 0, cli->quiet);
 	tk_check(tk_eval_read_lines(j.input, score_line, &j, &p));
 	tk_progress_finish(&p);
 	if (tk_eval_grader_count(j.grader) == 0)
 		tk_die(TK_EDATA, "%s: no samples in it", tk_eval_input_name(j.input));
-	close_per_record(j.per_record);
+	tk_eval_cli_per_record_close(j.per_record);
 	choose_ks(&j);
 	char *report;
 	int rc = tk_eval_grader_report(j.grader, j.ks, j.n_ks, &report);
-	emit_report(cli, rc, report, j.table);
+	tk_eval_cli_report(cli, rc, report, j.table);
 	tk_eval_grader_free(j.grader);
 	return 0;
 }
@@ -218,7 +152,7 @@ static void load_model(model_job *m, const tk_cli *cli, size_t slots)
 	/* a missing file is missing input (66), not bad data */
 	if (m->adapter_path && strcmp(m->adapter_path, "-") && access(m->adapter_path, R_OK))
 		tk_die(TK_ENOINPUT, "%s: cannot open: %s", m->adapter_path, strerror(errno));
-	int rc = m->adapter_path ? tk_lora_load(&m->adapter, m->adapter_path, m->model) : TK_OK;
+	int rc = m->adapter_path ? tk_cli_lora_load(&m->adapter, m->adapter_path, m->model) : TK_OK;
 	if (rc)
 		tk_die(rc, "%s", tk_error_message());
 	tk_check(tk_eval_scorer_open(&m->scorer, cli->backend, cli->threads, m->model, m->adapter,
@@ -277,7 +211,7 @@ static tk_eval_nll score_stream(model_job *m, tk_tks_reader *r, const char *inpu
 		if (per) {
 			char *line;
 			int lrc = tk_eval_nll_record_json(index, &one, &line);
-			write_line(per, lrc, line);
+			tk_eval_cli_write_line(per, lrc, line);
 		}
 		tk_progress_update(&p, index);
 	}
@@ -294,7 +228,7 @@ static int run_nll(tk_cli *cli, int argc, char **argv)
 	int o;
 	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0)
 		model_option(&m, o, v);
-	const char *input = single_input(cli, argc, argv);
+	const char *input = tk_eval_cli_input(cli, argc, argv);
 	if (!m.model_path)
 		tk_die(TK_EUSAGE, "-m MODEL is needed");
 	tk_tks_reader *r;
@@ -302,16 +236,52 @@ static int run_nll(tk_cli *cli, int argc, char **argv)
 	load_model(&m, cli, 1);
 	tk_check(tk_eval_check_stream(r, m.model->tokenizer, tk_eval_input_name(input),
 				      m.model_path));
-	tk_outfile *per = open_per_record(m.per_record_path);
+	tk_outfile *per = tk_eval_cli_per_record_open(m.per_record_path);
 	tk_eval_nll total = score_stream(&m, r, input, per, cli->quiet);
 	tk_tks_reader_close(r);
 	if (total.tokens == 0)
 		tk_die(TK_EDATA, "%s: no trained token (every weight is 0) in %" PRIu64 " records",
 		       tk_eval_input_name(input), total.records);
-	close_per_record(per);
+	tk_eval_cli_per_record_close(per);
 	char *report;
 	int rc = tk_eval_nll_report(&total, m.model_path, m.adapter_path, &report);
-	emit_report(cli, rc, report, m.table);
+	tk_eval_cli_report(cli, rc, report, m.table);
+	unload_model(&m);
+	return 0;
+}
+
+/* ---- tk-eval judge ------------------------------------------------------ */
+
+/* The judge's records (tk-render --judge) answered: its accuracy. */
+static int run_judge(tk_cli *cli, int argc, char **argv)
+{
+	model_job m = {0};
+	const char *v;
+	int o;
+	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0)
+		model_option(&m, o, v);
+	const char *input = tk_eval_cli_input(cli, argc, argv);
+	tk_tks_reader *r;
+	tk_check(tk_tks_reader_open(&r, input));
+	load_model(&m, cli, 2);
+	tk_check(tk_eval_check_stream(r, m.model->tokenizer, tk_eval_input_name(input),
+				      m.model_path));
+	tk_eval_judge total = {0};
+	tk_record rec;
+	tk_record_init(&rec);
+	int rc;
+	while ((rc = tk_tks_read(r, &rec)) == TK_OK)
+		if ((rc = tk_eval_judge_record(m.scorer, m.model->tokenizer, &rec, &total)))
+			tk_die(rc, "%s: record %" PRIu64 ": %s", tk_eval_input_name(input),
+			       tk_tks_reader_count(r), tk_error_message());
+	tk_check(rc);
+	tk_record_free(&rec);
+	tk_tks_reader_close(r);
+	if (!total.records)
+		tk_die(TK_EDATA, "%s: no records", tk_eval_input_name(input));
+	char *report;
+	rc = tk_eval_judge_report(&total, m.model_path, m.adapter_path, &report);
+	tk_eval_cli_report(cli, rc, report, m.table);
 	unload_model(&m);
 	return 0;
 }
@@ -352,7 +322,7 @@ static void parse_choice_options(tk_cli *cli, choice_job *j, int argc, char **ar
 		case CH_LETTERS: j->letters = 1; break;
 		}
 	}
-	j->input = single_input(cli, argc, argv);
+	j->input = tk_eval_cli_input(cli, argc, argv);
 	if (!j->m.model_path)
 		tk_die(TK_EUSAGE, "-m MODEL is needed");
 	if (j->raw && j->renderer_name)
@@ -386,7 +356,7 @@ static void answer_all(tk_eval_chooser *c, const tk_eval_questions *l, const cha
 			tk_die(rc, "%s:%" PRIu64 ": %s", tk_eval_input_name(input), l->numbers[i],
 			       tk_error_message());
 		if (per)
-			write_line(per, rc, verdict);
+			tk_eval_cli_write_line(per, rc, verdict);
 		tk_progress_update(&p, i + 1);
 	}
 	tk_progress_finish(&p);
@@ -406,12 +376,12 @@ static int run_choice(tk_cli *cli, int argc, char **argv)
 	tk_eval_chooser *c;
 	tk_check(tk_eval_chooser_new(&c, j.m.scorer, j.m.model->tokenizer, j.renderer, flags,
 				     l.max_choices));
-	tk_outfile *per = open_per_record(j.m.per_record_path);
+	tk_outfile *per = tk_eval_cli_per_record_open(j.m.per_record_path);
 	answer_all(c, &l, j.input, per, cli->quiet);
-	close_per_record(per);
+	tk_eval_cli_per_record_close(per);
 	char *report;
 	int rc = tk_eval_chooser_report(c, j.m.model_path, j.m.adapter_path, &report);
-	emit_report(cli, rc, report, j.m.table);
+	tk_eval_cli_report(cli, rc, report, j.m.table);
 	tk_eval_chooser_free(c);
 	tk_eval_questions_free(&l);
 	tk_renderer_free(j.renderer);
@@ -457,7 +427,7 @@ static void parse_logprobs_options(tk_cli *cli, logprobs_job *j, int argc, char 
 		case LP_TKS: j->tks = 1; break;
 		}
 	}
-	j->input = single_input(cli, argc, argv);
+	j->input = tk_eval_cli_input(cli, argc, argv);
 	if (!j->m.model_path)
 		tk_die(TK_EUSAGE, "-m MODEL is needed");
 	if (j->tks && j->top_k > TK_TKS_MAX_TOP_K)
@@ -494,7 +464,7 @@ static void write_scored(logprobs_job *j, const tk_eval_token_scores *t, const t
 	}
 	char *line;
 	int rc = tk_eval_token_scores_json(t, rec, index, &line);
-	write_line(j->out, rc, line);
+	tk_eval_cli_write_line(j->out, rc, line);
 }
 
 static void score_tokens(logprobs_job *j, tk_tks_reader *r, int quiet)
@@ -547,14 +517,15 @@ static const tk_option no_options[] = {{0, 0, 0, 0}};
 
 static const char *const summary =
 	"Measure a model: grade sampled answers (score), the NLL of a token stream (nll), "
-	"multiple choice by logprob (choice), per-token logprobs and top-K (logprobs).";
+	"multiple choice by logprob (choice), per-token logprobs and top-K (logprobs), a "
+	"judge's accuracy (judge).";
 
 /* tk-eval with no subcommand, or --help / --version. */
 static int run_top(int argc, char **argv)
 {
 	tk_cli cli = {
 		.name = "tk-eval",
-		.usage = "score|nll|choice|logprobs [OPTIONS] FILE\n"
+		.usage = "score|nll|choice|logprobs|judge [OPTIONS] FILE\n"
 			 "       tk-eval SUBCOMMAND --help for its options",
 		.summary = summary,
 		.options = no_options,
@@ -564,9 +535,9 @@ static int run_top(int argc, char **argv)
 	while (tk_cli_next(&cli, argc, argv, &v) >= 0)
 		;
 	if (cli.first_operand < argc)
-		tk_die(TK_EUSAGE, "unknown subcommand '%s' (score, nll, choice or logprobs)",
+		tk_die(TK_EUSAGE, "unknown subcommand '%s' (score, nll, choice, logprobs or judge)",
 		       argv[cli.first_operand]);
-	tk_die(TK_EUSAGE, "a subcommand is needed: score, nll, choice or logprobs "
+	tk_die(TK_EUSAGE, "a subcommand is needed: score, nll, choice, logprobs or judge "
 	       "(tk-eval --help)");
 }
 
@@ -589,16 +560,24 @@ int main(int argc, char **argv)
 		cli.usage = "nll -m MODEL [-a ADAPTER] [OPTIONS] [IN.tks|-]";
 		cli.options = nll_options;
 		cli.summary = "The NLL, perplexity and bits per byte of a token stream under a model.";
-		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND;
+		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_ADAPTERS;
 		tk_cli_init(&cli);
 		return run_nll(&cli, argc - 1, argv + 1);
+	}
+	if (!strcmp(sub, "judge")) {
+		cli.usage = "judge -m MODEL [-a ADAPTER] [--table] [OPTIONS] [JUDGE.tks|-]";
+		cli.options = nll_options;
+		cli.summary = "A generative judge's accuracy on tk-render --judge records.";
+		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_ADAPTERS;
+		tk_cli_init(&cli);
+		return run_judge(&cli, argc - 1, argv + 1);
 	}
 	if (!strcmp(sub, "logprobs")) {
 		cli.usage = "logprobs -m MODEL [-a ADAPTER] [--top-k K | --tks] [OPTIONS] [IN.tks|-]";
 		cli.options = logprobs_options;
 		cli.summary = "Each token's logprob and the top-K tokens at its position, as JSON "
 			      "Lines or a token stream.";
-		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND;
+		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_ADAPTERS;
 		tk_cli_init(&cli);
 		return run_logprobs(&cli, argc - 1, argv + 1);
 	}
@@ -607,7 +586,7 @@ int main(int argc, char **argv)
 			    "[QUESTIONS.jsonl|-]";
 		cli.options = choice_options;
 		cli.summary = "Multiple choice by the logprob of each option's continuation.";
-		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND;
+		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_ADAPTERS;
 		tk_cli_init(&cli);
 		return run_choice(&cli, argc - 1, argv + 1);
 	}

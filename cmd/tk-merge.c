@@ -341,7 +341,7 @@ static int merge(const tk_cli *cli, const merge_args *a)
 		return rc;
 	tk_lora *l = NULL;
 	if (a->adapter)
-		rc = tk_lora_load(&l, a->adapter, m);
+		rc = tk_cli_lora_load(&l, a->adapter, m);
 	if (!rc && strcmp(format, "peft") == 0)
 		rc = tk_export_peft(l, a->model, cli->output, a->dtype, a->force);
 	else if (!rc) {
@@ -485,7 +485,7 @@ int main(int argc, char **argv)
 			 "       | --average [--weights LIST] CKPT... -o OUT.tkc",
 		.summary = "Inspect, create, merge, export and average models and checkpoints.",
 		.options = options,
-		.common = TK_CLI_SEED | TK_CLI_OUTPUT,
+		.common = TK_CLI_SEED | TK_CLI_OUTPUT | TK_CLI_ADAPTERS,
 	};
 	tk_cli_init(&cli);
 	int want_info = 0, want_average = 0;

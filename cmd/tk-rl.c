@@ -293,7 +293,7 @@ int main(int argc, char **argv)
 			   "them (arithmetic, math, or any reward program), update; or train on "
 			   "scored rollouts (--from-stream).",
 		.options = tk_rl_options,
-		.common = TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_SEED | TK_CLI_OUTPUT,
+		.common = TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_SEED | TK_CLI_OUTPUT | TK_CLI_ADAPTERS,
 	};
 	tk_cli_init(&cli);
 	tk_rl_settings s;

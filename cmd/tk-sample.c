@@ -240,7 +240,8 @@ int main(int argc, char **argv)
 {
 	tk_cli cli = {.name = "tk-sample", .usage = "-m MODEL [OPTIONS] [IN]",
 		      .summary = "Sample completions of prompts (JSON Lines or .tks) from a model.",
-		      .options = options, .common = TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_SEED | TK_CLI_OUTPUT};
+		      .options = options, .common = TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_SEED | TK_CLI_OUTPUT |
+		      TK_CLI_ADAPTERS};
 	tk_cli_init(&cli);
 	settings s;
 	parse_options(&s, &cli, argc, argv);
@@ -250,7 +251,7 @@ int main(int argc, char **argv)
 		tk_die(TK_ECONFIG, "%s: the model has no tokenizer", s.model);
 	tk_lora *lora = NULL;
 	if (s.adapter)
-		tk_check(tk_lora_load(&lora, s.adapter, m));
+		tk_check(tk_cli_lora_load(&lora, s.adapter, m));
 	char renderer_error[512] = "";
 	tk_renderer *r = open_renderer(&s, m, renderer_error, sizeof renderer_error);
 	tk_prompts ps;

@@ -542,7 +542,7 @@ int main(int argc, char **argv)
 		.summary = "Fine-tune a model on a token stream: weighted cross-entropy or DPO, "
 			   "LoRA or full, with checkpoints and exact resume.",
 		.options = options,
-		.common = TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_SEED | TK_CLI_OUTPUT,
+		.common = TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_SEED | TK_CLI_OUTPUT | TK_CLI_ADAPTERS,
 	};
 	tk_cli_init(&cli);
 	settings s;

@@ -120,6 +120,30 @@ for g, rs in groups.items():
 	[ -n "$a" ] && [ "$a" = "$b" ] && [ "$a" != "$c" ]
 }
 
+@test "an adapter on other base weights of the same shape is refused naming both; --accept-base says so and goes on" {
+	export TK_HOME="$BATS_TEST_TMPDIR/home"
+	tk-rl -m "$M" --env arithmetic --steps 1 --groups 1 --group-size 2 --max-tokens 2 -q -o run
+	tk-merge -q --init "$M/config.json" --seed 2 --tokenizer "$M" -o other.tkc
+	printf '{"messages":[{"role":"user","content":"hi"},{"role":"assistant","content":"hello"}]}\n' > chat.jsonl
+	tk-render -q -m "$M" chat.jsonl -o chat.tks
+	run tk-eval nll -q -m other.tkc -a run/final.tkc chat.tks
+	[ "$status" -eq 65 ]
+	mine=$(grep ' tests/fixtures/tiny-llama/model.safetensors$\| .*/tiny-llama/model.safetensors$' "$TK_HOME/weight-fingerprints" | head -1)
+	[ -n "$mine" ]
+	other=$(grep ' other.tkc$' "$TK_HOME/weight-fingerprints" | cut -d' ' -f6)
+	[[ "$output" == *"trained on other base weights ("*"; this model's, other.tkc, are $other)"* ]]
+	[[ "$output" == *"--accept-base"* ]]
+	run tk-eval nll -q -m other.tkc -a run/final.tkc --accept-base chat.tks
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"trained on other base weights than other.tkc's; used on them as --accept-base asks"* ]]
+	# a file is hashed once: the cache has one line for it however often it is used
+	tk-eval nll -q -m other.tkc -a run/final.tkc --accept-base chat.tks >/dev/null 2>&1
+	[ "$(grep -c ' other.tkc$' "$TK_HOME/weight-fingerprints")" -eq 1 ]
+	# its own base takes it without a word
+	run tk-eval nll -q -m "$M" -a run/final.tkc chat.tks
+	[ "$status" -eq 0 ] && [[ "$output" != *"base weights"* ]]
+}
+
 @test "--eval-prompts: held-out prompts scored greedily at the start, every N steps and at the end" {
 	head -4 prompts.jsonl > held.jsonl
 	rl --steps 5 --groups 2 --group-size 4 --eval-prompts held.jsonl --eval-every 2 -o ev

@@ -384,6 +384,24 @@ int tk_eval_nll_record_json(uint64_t index, const tk_eval_nll *one, char **line)
 int tk_eval_nll_report(const tk_eval_nll *total, const char *model, const char *adapter,
 		       char **json);
 
+/* ---- judges (lib/eval/eval_judge.c) ------------------------------------------- */
+
+/* A generative judge's accuracy on the records tk-render --judge writes
+ * (a question, then the chosen reply's letter trained): a record is right
+ * when the judge's logprob of that letter beats the other's, its question
+ * run once.  With pairs whose "chosen" is one policy's answer and
+ * "rejected" another's, the accuracy is the first's win rate. */
+typedef struct tk_eval_judge {
+	uint64_t records, right, ties, chose_a;
+} tk_eval_judge;
+/* TK_EDATA when the record's first trained token is not A or B. */
+int tk_eval_judge_record(tk_eval_scorer *s, const tk_tokenizer *tok, const tk_record *rec,
+			 tk_eval_judge *acc);
+/* {"accuracy", "stderr" (binomial), "right", "ties", "chose_a" (the share
+ * of records the judge answered A), "records", "model", "adapter"}. */
+int tk_eval_judge_report(const tk_eval_judge *t, const char *model, const char *adapter,
+			 char **json);
+
 /* ---- answering questions (lib/eval/eval_chooser.c) ---------------------------- */
 
 /* The questions of a file, each line checked (tk_eval_question_parse)

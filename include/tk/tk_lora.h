@@ -18,16 +18,20 @@
  * The file is a .tkc checkpoint (man/tk-formats.5) whose metadata is
  *   {"kind": "adapter",
  *    "base_fingerprint": "16 hex digits of tk_model_fingerprint(base)",
+ *    "base_weights": "16 hex digits of tk_model_weights_hex(base)",
  *    "lora": {"r": 8, "lora_alpha": 16.0,
  *             "target_modules": ["q_proj", "k_proj", ...]},
  *    "config": {HF config.json of the base model},
  *    ...extra keys a writer adds (step, optimizer, RNG state...)}
- * and whose tensors are f32, named in PEFT form:
+ * ("base_weights" since tk 0.1: older adapters without it are checked by
+ * the fingerprint alone) and whose tensors are f32, named in PEFT form:
  *   base_model.model.model.layers.N.self_attn.q_proj.lora_A.weight  [r, in]
  *   base_model.model.model.layers.N.self_attn.q_proj.lora_B.weight  [out, r]
  * (mlp.gate_proj / up_proj / down_proj for the MLP targets).  A reader
- * refuses an adapter for another base model (fingerprint), a missing or
- * misshapen tensor, and unknown targets. */
+ * refuses an adapter for another base model (fingerprint), for other base
+ * weights of the same shape (a merged or re-quantized base: unless
+ * tk_lora_accept_other_base), a missing or misshapen tensor, and unknown
+ * targets. */
 #ifndef TK_LORA_H
 #define TK_LORA_H
 
@@ -64,6 +68,8 @@ typedef struct tk_lora {
 	tk_lora_config config;
 	int n_layers;
 	char base_fingerprint[17];   /* 16 hex digits */
+	char base_weights[17];       /* 16 hex digits, "" unknown (an older adapter) */
+	int other_base;              /* loaded for other base weights, accepted */
 	char *base_config_json;      /* HF config.json of the base (malloc'd) */
 	tk_lora_pair *pairs;         /* (n_layers, TK_LORA_N_TARGETS); a == NULL: not targeted */
 	float *data;                 /* one block holding every a and b */
@@ -91,6 +97,11 @@ int tk_lora_create(tk_lora **out, const struct tk_model *base,
  * kind, fingerprint, config, every tensor's presence and shape.  base may
  * be NULL to read without the checks (tk-merge --info). */
 int tk_lora_load(tk_lora **out, const char *path, const struct tk_model *base);
+/* From now on tk_lora_load accepts an adapter whose base weights are not
+ * base's (a 4-bit base it was trained on, a float original it serves on),
+ * setting other_base and recording base's weights as its own; the
+ * fingerprint (config and tokenizer) must still agree. */
+void tk_lora_accept_other_base(int yes);
 /* Writes the adapter atomically; extra_meta_json (NULL or a JSON object)
  * adds its keys to the metadata (e.g. "step"), never replacing the
  * adapter's own. */

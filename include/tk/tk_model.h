@@ -138,6 +138,12 @@ int tk_model_config_equal(const tk_model_config *a, const tk_model_config *b);
  * checkpoints record it as 16 hex digits (tk_model_fingerprint_hex). */
 uint64_t tk_model_fingerprint(const tk_model *m);
 void tk_model_fingerprint_hex(const tk_model *m, char out[17]);
+/* The fingerprint of the weights themselves, which the one above leaves
+ * out: XXH64 of the model's weight files (a .gguf or .tkc; a folder's
+ * .safetensors in name order), as 16 hex digits; "" for a model with no
+ * file.  Hashed once per file and remembered in TK_HOME/weight-fingerprints
+ * (lib/model/model_weights.c).  Adapters record it (tk_lora.h). */
+int tk_model_weights_hex(const tk_model *m, char out[17]);
 
 /* What tk-merge --info prints: source, architecture, config values,
  * tokenizer kind and vocab size, tensors with stored dtype and shape,

@@ -2,6 +2,8 @@
 #include "tk_dist.h"
 #include "tk_error.h"
 #include "tk_io.h"
+#include "tk_lora.h"
+#include "tk_model.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -86,13 +88,15 @@ void tk_cli_init(tk_cli *cli)
 
 /* The common options come after the command's own in the table built for
  * getopt_long; their `val` codes sit above any char. */
-enum { OPT_HELP = 1000, OPT_VERSION, OPT_QUIET, OPT_THREADS, OPT_SEED, OPT_OUTPUT, OPT_BACKEND };
+enum { OPT_HELP = 1000, OPT_VERSION, OPT_QUIET, OPT_THREADS, OPT_SEED, OPT_OUTPUT, OPT_BACKEND,
+       OPT_ACCEPT_BASE };
 
 static const tk_option common_options[] = {
 	{"threads", 't', "N", "threads to use (default: TK_THREADS or all cores)"},
 	{"backend", 0, "NAME", "compute backend: cpu or ref (default: TK_BACKEND or cpu)"},
 	{"seed", 0, "S", "random seed, for repeatable runs"},
 	{"output", 'o', "FILE", "write the result to FILE ('-': stdout)"},
+	{"accept-base", 0, NULL, "use an adapter on base weights other than its own (said on stderr)"},
 	{"quiet", 'q', NULL, "no progress output"},
 	{"help", 'h', NULL, "show this help and exit"},
 	{"version", 0, NULL, "show the version and exit"},
@@ -101,7 +105,7 @@ static const tk_option common_options[] = {
 static int common_enabled(const tk_cli *cli, int i)
 {
 	static const unsigned needs[] = {TK_CLI_THREADS, TK_CLI_BACKEND, TK_CLI_SEED, TK_CLI_OUTPUT,
-					 0, 0, 0};
+					 TK_CLI_ADAPTERS, 0, 0, 0};
 	return needs[i] == 0 || (cli->common & needs[i]);
 }
 
@@ -158,9 +162,9 @@ static struct option *build_long_options(const tk_cli *cli, char *shorts, size_t
 				shorts[s++] = ':';
 		}
 	}
-	static const int codes[] = {OPT_THREADS, OPT_BACKEND, OPT_SEED, OPT_OUTPUT, OPT_QUIET,
-				    OPT_HELP, OPT_VERSION};
-	for (int i = 0; i < 7; i++) {
+	static const int codes[] = {OPT_THREADS, OPT_BACKEND, OPT_SEED, OPT_OUTPUT, OPT_ACCEPT_BASE,
+				    OPT_QUIET, OPT_HELP, OPT_VERSION};
+	for (int i = 0; i < 8; i++) {
 		if (!common_enabled(cli, i))
 			continue;
 		const tk_option *o = &common_options[i];
@@ -215,6 +219,9 @@ static int handle_common(tk_cli *cli, int code, const char *value)
 		return 1;
 	case OPT_BACKEND:
 		cli->backend = value;
+		return 1;
+	case OPT_ACCEPT_BASE:
+		tk_lora_accept_other_base(1);
 		return 1;
 	}
 	return 0;
@@ -283,4 +290,13 @@ double tk_cli_double(const tk_cli *cli, const char *option, const char *value,
 		usage_error(cli, what);
 	}
 	return v;
+}
+
+int tk_cli_lora_load(struct tk_lora **out, const char *path, const struct tk_model *base)
+{
+	int rc = tk_lora_load(out, path, base);
+	if (!rc && (*out)->other_base)
+		tk_warn("%s: trained on other base weights than %s's; used on them as "
+			"--accept-base asks", path, base->path);
+	return rc;
 }

@@ -198,7 +198,9 @@ static void open_reference(tk_rl_run *r, const tk_side_policy *policy)
 static void open_side_models(tk_rl_run *r)
 {
 	const tk_rl_settings *s = r->s;
-	tk_side_policy policy = {r->be, r->engine, r->model_fp,
+	char weights[17];
+	tk_check(tk_model_weights_hex(r->model, weights));
+	tk_side_policy policy = {r->be, r->engine, r->model_fp, weights,
 				 tk_tokenizer_fingerprint(r->model->tokenizer)};
 	tk_check(tk_side_model_open(&r->partner, "partner", s->epi.partner, s->epi.partner_adapter,
 				    &policy));

@@ -1,5 +1,6 @@
 /* Models beside the policy (side_model.h). */
 #include "cli/side_model.h"
+#include "cli/tk_cli.h"
 
 #include "tk_engine.h"
 #include "tk_error.h"
@@ -22,7 +23,7 @@ static int same_tokenizer(const tk_side_model *m, uint64_t policy_tok, const cha
 static int attach_adapter(tk_side_model *m, const char *path)
 {
 	tk_lora *lora = NULL;
-	int rc = tk_lora_load(&lora, path, m->model);
+	int rc = tk_cli_lora_load(&lora, path, m->model);
 	if (!rc)
 		rc = tk_engine_attach(m->engine, m->role, lora);
 	tk_lora_free(lora);
@@ -36,14 +37,18 @@ static int attach_adapter(tk_side_model *m, const char *path)
 /* The policy's engine when the side model is its base, else its own. */
 static int place(tk_side_model *m, const tk_side_policy *policy)
 {
-	char fp[17];
+	char fp[17], weights[17];
 	tk_model_fingerprint_hex(m->model, fp);
-	if (policy->engine && !strcmp(fp, policy->fingerprint)) {
+	int rc = tk_model_weights_hex(m->model, weights);
+	if (rc)
+		return rc;
+	if (policy->engine && !strcmp(fp, policy->fingerprint) &&
+	    !strcmp(weights, policy->weights)) {
 		m->engine = policy->engine; // the same base: held once
 		return TK_OK;
 	}
 	tk_engine_config ec = {.compact = 1};
-	int rc = tk_engine_open(&m->own, policy->be, m->model, &ec);
+	rc = tk_engine_open(&m->own, policy->be, m->model, &ec);
 	m->engine = m->own;
 	return rc;
 }

@@ -3,7 +3,9 @@
  * judge (--judge), a KL reference (--reference).  When it is the policy's
  * base (the same fingerprint) its adapter is attached to the policy's
  * engine and the base is held once; otherwise it gets an engine of its
- * own.  Its tokenizer must be the policy's: it reads the policy's tokens. */
+ * own.  The same base means the same fingerprint and the same weights
+ * (tk_model_weights_hex): a merged model of the base's shape is another.
+ * Its tokenizer must be the policy's: it reads the policy's tokens. */
 #ifndef TK_SIDE_MODEL_H
 #define TK_SIDE_MODEL_H
 
@@ -31,6 +33,7 @@ typedef struct tk_side_policy {
 	struct tk_backend *be;
 	struct tk_engine *engine;
 	const char *fingerprint;    /* the policy base's (tk_model_fingerprint_hex) */
+	const char *weights;        /* and its weights' (tk_model_weights_hex) */
 	uint64_t tokenizer;         /* the policy's tokenizer fingerprint */
 } tk_side_policy;
 

@@ -15,7 +15,8 @@ typedef struct tk_option {
 } tk_option;
 
 /* Which common options a command takes besides -h, --version and -q. */
-enum { TK_CLI_THREADS = 1, TK_CLI_SEED = 2, TK_CLI_OUTPUT = 4, TK_CLI_BACKEND = 8 };
+enum { TK_CLI_THREADS = 1, TK_CLI_SEED = 2, TK_CLI_OUTPUT = 4, TK_CLI_BACKEND = 8,
+       TK_CLI_ADAPTERS = 16 /* --accept-base: the command loads adapters */ };
 
 typedef struct tk_cli {
 	const char *name;        /* "tk-merge" */
@@ -50,6 +51,12 @@ long long tk_cli_int(const tk_cli *cli, const char *option, const char *value,
 		     long long min, long long max);
 double tk_cli_double(const tk_cli *cli, const char *option, const char *value,
 		     double min, double max);
+
+/* tk_lora_load, and a note on stderr when the adapter was trained on other
+ * base weights (accepted with --accept-base; refused otherwise). */
+struct tk_lora;
+struct tk_model;
+int tk_cli_lora_load(struct tk_lora **out, const char *path, const struct tk_model *base);
 
 /* Diagnostics: "tk-NAME: message" on stderr. */
 void tk_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -222,7 +222,7 @@ static void open_model(const tk_train_opts *o, uint64_t seed, tk_model **model,
 	if (o->full)
 		return;
 	if (o->init_adapter) {
-		int rc = tk_lora_load(lora, o->init_adapter, *model);
+		int rc = tk_cli_lora_load(lora, o->init_adapter, *model);
 		if (rc)
 			tk_die(rc, "--init-adapter %s: %s", o->init_adapter, tk_error_message());
 		return;

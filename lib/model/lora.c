@@ -166,6 +166,9 @@ static int lora_alloc(tk_lora **out, const tk_model_config *mc, const tk_lora_co
 static int set_base(tk_lora *l, const tk_model *base)
 {
 	tk_model_fingerprint_hex(base, l->base_fingerprint);
+	int rc = tk_model_weights_hex(base, l->base_weights);
+	if (rc)
+		return rc;
 	l->base_config_json = tk_model_config_to_json(&base->config);
 	return l->base_config_json ? TK_OK : tk_fail(TK_EOSERR, "out of memory");
 }
@@ -232,11 +235,14 @@ static char *meta_text(const tk_lora *l, const char *extra)
 		tk_fail(TK_EUSAGE, "extra adapter metadata is not a JSON object");
 		return NULL;
 	}
-	static const char *const own[] = {"kind", "base_fingerprint", "lora", "config"};
+	static const char *const own[] = {"kind", "base_fingerprint", "base_weights", "lora",
+					  "config"};
 	for (size_t i = 0; i < sizeof own / sizeof *own; i++)
 		cJSON_DeleteItemFromObjectCaseSensitive(o, own[i]);
 	cJSON_AddStringToObject(o, "kind", "adapter");
 	cJSON_AddStringToObject(o, "base_fingerprint", l->base_fingerprint);
+	if (l->base_weights[0])
+		cJSON_AddStringToObject(o, "base_weights", l->base_weights);
 	cJSON_AddItemToObject(o, "lora", lora_json(&l->config));
 	cJSON *config = l->base_config_json ? cJSON_Parse(l->base_config_json) : NULL;
 	if (config)
@@ -382,7 +388,43 @@ static int read_pairs(tk_lora *l, const tk_tkc *ckpt, const char *path)
 	return TK_OK;
 }
 
-static int check_base(const tk_lora *l, const tk_model_config *mc, const tk_model *base,
+static int accept_other_base;
+
+void tk_lora_accept_other_base(int yes)
+{
+	accept_other_base = yes;
+}
+
+/* The "base_weights" of the metadata, when it has them (newer adapters). */
+static void read_base_weights(const char *meta_json, tk_lora *l)
+{
+	cJSON *meta = cJSON_Parse(meta_json ? meta_json : "");
+	const cJSON *w = cJSON_GetObjectItemCaseSensitive(meta, "base_weights");
+	if (cJSON_IsString(w) && strlen(w->valuestring) == 16)
+		memcpy(l->base_weights, w->valuestring, 17);
+	cJSON_Delete(meta);
+}
+
+/* Other weights of the same shape: a merged, re-trained or re-quantized
+ * base.  Refused, naming both, unless accepted; then the adapter is taken
+ * as this base's. */
+static int check_weights(tk_lora *l, const tk_model *base, const char *path)
+{
+	char hex[17];
+	int rc = l->base_weights[0] ? tk_model_weights_hex(base, hex) : TK_OK;
+	if (rc || !l->base_weights[0] || !hex[0] || !strcmp(hex, l->base_weights))
+		return rc;
+	if (!accept_other_base)
+		return tk_fail(TK_EDATA, "%s: adapter was trained on other base weights (%s; "
+			       "this model's, %s, are %s): the same shape and tokenizer, other "
+			       "values (a merged or re-quantized base?); --accept-base uses it "
+			       "anyway", path, l->base_weights, base->path, hex);
+	l->other_base = 1;
+	memcpy(l->base_weights, hex, sizeof hex);
+	return TK_OK;
+}
+
+static int check_base(tk_lora *l, const tk_model_config *mc, const tk_model *base,
 		      const char *path)
 {
 	char hex[17];
@@ -392,7 +434,7 @@ static int check_base(const tk_lora *l, const tk_model_config *mc, const tk_mode
 			       "(fingerprint %s, this model %s)", path, l->base_fingerprint, hex);
 	if (!tk_model_config_equal(mc, &base->config))
 		return tk_fail(TK_EDATA, "%s: adapter's base config differs from the model's", path);
-	return TK_OK;
+	return check_weights(l, base, path);
 }
 
 int tk_lora_load(tk_lora **out, const char *path, const tk_model *base)
@@ -411,6 +453,7 @@ int tk_lora_load(tk_lora **out, const char *path, const tk_model *base)
 		rc = lora_alloc(&l, &mc, &c);
 	if (!rc) {
 		memcpy(l->base_fingerprint, fp, sizeof fp);
+		read_base_weights(ckpt->meta_json, l);
 		l->base_config_json = config_json;
 		config_json = NULL;
 		if (base)
