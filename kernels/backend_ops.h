@@ -149,6 +149,11 @@ typedef int tk_op_cross_entropy_fused(tk_backend *be, float *loss, float *logpro
 				      const float *w_packed, const float *w_packed_backward,
 				      const int32_t *target, const float *weight, size_t n,
 				      size_t c, size_t vocab);
+typedef int tk_op_cross_entropy_soft_fused(tk_backend *be, float *loss, float *dh, float *dw,
+					   const float *h, const float *w, const float *w_packed,
+					   const float *w_packed_backward, const int32_t *ids,
+					   const float *q, size_t k, const float *weight, size_t n,
+					   size_t c, size_t vocab);
 typedef int tk_op_logsumexp_forward(tk_backend *be, float *lse, const float *logits,
 				    size_t n, size_t vocab);
 
@@ -214,6 +219,7 @@ struct tk_backend_ops {
 	tk_op_scale *scale;
 
 	tk_op_cross_entropy_fused *cross_entropy_fused;
+	tk_op_cross_entropy_soft_fused *cross_entropy_soft_fused;
 	tk_op_logsumexp_forward *logsumexp_forward;
 
 	tk_op_adamw_step *adamw_step;

@@ -298,6 +298,17 @@ int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob, float *d
 								  target, weight, n, c, vocab));
 }
 
+int tk_cross_entropy_soft_fused(tk_backend *be, float *loss, float *dh, float *dw,
+				const float *h, const float *w, const float *w_packed,
+				const float *w_packed_backward, const int32_t *ids, const float *q,
+				size_t k, const float *weight, size_t n, size_t c, size_t vocab)
+{
+	return tk_backend_report(be, be->ops->cross_entropy_soft_fused(be, loss, dh, dw, h, w,
+								       w_packed, w_packed_backward,
+								       ids, q, k, weight, n, c,
+								       vocab));
+}
+
 int tk_logsumexp_forward(tk_backend *be, float *lse, const float *logits, size_t n,
 			 size_t vocab)
 {

@@ -374,6 +374,20 @@ int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 			   const float *w_packed_backward, const int32_t *target,
 			   const float *weight, size_t n, size_t c, size_t vocab);
 
+/* The same against soft targets (top-K distillation): token i has k
+ * target ids (row i of ids, −1 an empty slot) with probabilities (row i
+ * of q, summing to 1 over the filled slots, or 0 over none: no target),
+ * and
+ *   loss[i] = −weight[i] · Σ_s q[i][s] · log softmax(h[i]·Wᵀ)[ids[i][s]]
+ * with the gradient of Σ loss (dh assigned, dw accumulated) as above:
+ * dlogits = weight·(S·softmax − q), S the row's Σ q.  Ids must lie
+ * below vocab.  k = 1 with q = 1 gives tk_cross_entropy_fused's bits.
+ *   loss, weight (n)   ids, q (n, k)   dh, h (n, c)   dw, w (vocab, c) */
+int tk_cross_entropy_soft_fused(tk_backend *be, float *loss, float *dh, float *dw,
+				const float *h, const float *w, const float *w_packed,
+				const float *w_packed_backward, const int32_t *ids, const float *q,
+				size_t k, const float *weight, size_t n, size_t c, size_t vocab);
+
 /* lse[i] = log Σ_j exp(logits[i][j]), by the very operations (chunks,
  * order) tk_cross_entropy_fused uses, so that a sampler's logprob
  * logits[t] − lse equals the trainer's logprob of t bit for bit when the

@@ -51,6 +51,13 @@ int64_t tk_batch_count_steps(const tk_batch_plan *p, int64_t epochs, uint64_t se
 tk_train_loss tk_batch_loss(const tk_batch_plan *p, const size_t *units, size_t n, int kind,
 			    int norm, double dpo_beta);
 
+/* Soft targets: after this call, when the plan's data holds a top-K
+ * (tk_dataset.h), its cross-entropy batches train against it
+ * (tk_train_forward_backward_soft) with the data's own token weighted
+ * hard_weight (0: the top-K alone).  Without it, and for other data
+ * (held-out), batches run on their tokens. */
+void tk_batch_plan_soft(tk_batch_plan *p, double hard_weight);
+
 /* Runs units of d (the plan's or another dataset of no longer units, e.g.
  * evaluation data) in micro-batches: gradients accumulated (grads) or a
  * forward only; the results summed into *sum.  Returns the status; *tokens

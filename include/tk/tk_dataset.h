@@ -40,6 +40,12 @@ typedef struct tk_dataset {
 	size_t *starts;         /* (n_records + 1) */
 	size_t n_units;
 	tk_unit *units;         /* (n_units) */
+	/* the records' top-K as distributions (tk_record_top_probs), as wide
+	 * as the widest; a record without one, or a narrower one, padded with
+	 * id -1, q 0.  top_k 0 (nothing held): no record had one */
+	size_t top_k;
+	int32_t *top_ids;       /* (n_tokens, top_k) */
+	float *top_q;           /* (n_tokens, top_k) */
 	/* what loading dropped */
 	uint64_t read;          /* records in the stream */
 	uint64_t too_long, unweighted, unpaired;

@@ -58,6 +58,11 @@ typedef struct tk_record {
 
 void tk_record_init(tk_record *r);      /* empty record, group -1 */
 void tk_record_free(tk_record *r);      /* frees arrays owned by a reader */
+/* Row i of r's top-K as a distribution, q (top_k): a softmax over the
+ * filled slots' logprobs (a teacher's distribution renormalised to its
+ * top K), or the weights over their sum; 0 in empty slots, and all 0 when
+ * no slot holds any probability. */
+void tk_record_top_probs(const tk_record *r, size_t i, float *q);
 
 typedef struct tk_tks_writer tk_tks_writer;
 typedef struct tk_tks_reader tk_tks_reader;

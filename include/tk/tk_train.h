@@ -149,6 +149,26 @@ typedef int (*tk_train_loss_fn)(void *ctx, const tk_train_batch *b, const float 
 int tk_train_forward_backward_fn(tk_train *t, const tk_train_batch *b, tk_train_loss_fn fn,
 				 void *ctx, tk_train_result *res, float *logprobs);
 
+/* Soft targets (top-K distillation) for a batch: row i holds k ids (−1:
+ * empty) and their probabilities for predicting tokens[i], like weights[i]
+ * (tk_record_top_probs makes them from a stream's top-K). */
+typedef struct tk_train_soft {
+	size_t k;
+	const int32_t *ids;      /* (n, k) */
+	const float *q;          /* (n, k) */
+	double hard_weight;      /* the data's own token beside them: 0 soft only */
+} tk_train_soft;
+/* Cross-entropy (loss->kind TK_TRAIN_CE, its coefficients as above)
+ * against a_i = hard_weight · onehot(tokens[i]) + (1 − hard_weight) · q_i
+ * (a row with no probability: the token alone): loss Σ coef_i · (−Σ_j
+ * a_ij · log p(j)); res.nll gets Σ w · that cross-entropy.  _forward: the
+ * same without gradients. */
+int tk_train_forward_backward_soft(tk_train *t, const tk_train_batch *b,
+				   const tk_train_loss *loss, const tk_train_soft *soft,
+				   tk_train_result *res);
+int tk_train_forward_soft(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
+			  const tk_train_soft *soft, tk_train_result *res);
+
 /* The base model's logprobs of b's tokens, the adapter left out (a KL or
  * DPO reference at the cost of a forward, with no second copy of the
  * weights): logprobs (n) as forward_backward's.  LoRA training only. */

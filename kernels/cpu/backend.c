@@ -162,6 +162,7 @@ const struct tk_backend_ops tk_cpu_ops = {
 	.axpy = tk_cpu_axpy,
 	.scale = tk_cpu_scale,
 	.cross_entropy_fused = tk_cpu_cross_entropy_fused,
+	.cross_entropy_soft_fused = tk_cpu_cross_entropy_soft_fused,
 	.logsumexp_forward = tk_cpu_logsumexp_forward,
 	.adamw_step = tk_cpu_adamw_step,
 	.sumsq = tk_cpu_sumsq,

@@ -59,6 +59,7 @@ tk_op_add tk_cpu_add;
 tk_op_axpy tk_cpu_axpy;
 tk_op_scale tk_cpu_scale;
 tk_op_cross_entropy_fused tk_cpu_cross_entropy_fused;
+tk_op_cross_entropy_soft_fused tk_cpu_cross_entropy_soft_fused;
 tk_op_logsumexp_forward tk_cpu_logsumexp_forward;
 tk_op_adamw_step tk_cpu_adamw_step;
 tk_op_sumsq tk_cpu_sumsq;

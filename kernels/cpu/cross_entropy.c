@@ -3,7 +3,14 @@
  * time, their logits are made one vocabulary chunk at a time (as many
  * columns as the backend's workspace allows), reduced by an online
  * log-sum-exp, then made again chunk by chunk for the gradient.  When the
- * whole vocabulary fits one chunk the logits are kept and not made twice. */
+ * whole vocabulary fits one chunk the logits are kept and not made twice.
+ *
+ * One code serves hard targets (one id a token) and soft ones (K ids with
+ * probabilities q, top-K distillation): a token's loss is
+ * −weight·(Σ q·z[id] − S·lse) with S = Σ q over its filled slots, and its
+ * dlogits weight·(S·softmax − q).  A hard target is K = 1, q = 1, and
+ * every product by 1 is exact, so its bits are those of the hard-only
+ * kernel this was. */
 #include "cpu.h"
 
 #include <math.h>
@@ -15,14 +22,37 @@
 /* Exponentials made at a time for a sum (a stack buffer). */
 #define LSE_PIECE 256
 
-/* Running log-sum-exp of one token's logits, and its target's logit.  The
+/* The targets: ids (n, k), −1 an empty slot; q (n, k) their probabilities,
+ * or NULL for hard targets (k = 1, probability 1). */
+struct ce_targets {
+	const int32_t *ids;
+	const float *q;
+	size_t k;
+};
+
+static float target_q(struct ce_targets t, size_t i, size_t s)
+{
+	return t.q ? t.q[i * t.k + s] : 1.0f;
+}
+
+/* S: the targets' total probability for token i (0: no target). */
+static float target_mass(struct ce_targets t, size_t i)
+{
+	float sum = 0.0f;
+	for (size_t s = 0; s < t.k; s++)
+		if (t.ids[i * t.k + s] >= 0)
+			sum += target_q(t, i, s);
+	return sum;
+}
+
+/* Running log-sum-exp of one token's logits, and Σ q·z over its targets.  The
  * sum is kept in double: added one at a time in float, SmolLM2's 49,152
  * exponentials came out low by up to 3e-4 (relative), and so did every
  * logprob.  Each row's additions are in one fixed order (its chunks, then
  * its columns), so a row's bits do not depend on the batch. */
 struct lse_state {
-	float max, target_logit;
-	double sum;
+	float max;
+	double sum, target_logit;
 };
 
 /* Vocabulary columns per chunk: what the workspace holds, in granules. */
@@ -56,7 +86,7 @@ static int make_logits(tk_backend *be, float *logits, size_t ld, const float *h,
 }
 
 static void lse_update(tk_backend *be, struct lse_state *st,
-		       const float *logits, size_t ld, const int32_t *target,
+		       const float *logits, size_t ld, struct ce_targets tg,
 		       size_t tn, size_t v0, size_t vn)
 {
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (tn > 1 && tn * vn >= TK_CPU_PARALLEL_MIN)
@@ -79,9 +109,11 @@ static void lse_update(tk_backend *be, struct lse_state *st,
 			st[i].sum *= exp((double)st[i].max - (double)m);
 		st[i].sum += sum;
 		st[i].max = m;
-		int64_t t = target[i];
-		if (t >= (int64_t)v0 && t < (int64_t)(v0 + vn))
-			st[i].target_logit = row[t - (int64_t)v0];
+		for (size_t s = 0; s < tg.k; s++) {
+			int64_t t = tg.ids[i * tg.k + s];
+			if (t >= (int64_t)v0 && t < (int64_t)(v0 + vn))
+				st[i].target_logit += (double)target_q(tg, i, s) * row[t - (int64_t)v0];
+		}
 	}
 }
 
@@ -91,48 +123,54 @@ static float lse_of(const struct lse_state *st)
 	return (float)((double)st->max + log(st->sum));
 }
 
-/* logits become dlogits = weight · (softmax − onehot(target)). */
+/* logits become dlogits = weight · (S·softmax − q) (hard: S = 1, q the
+ * one-hot of the target). */
 static void logits_to_grad(tk_backend *be, float *logits, size_t ld,
-			   const float *lse, const int32_t *target,
+			   const float *lse, struct ce_targets tg,
 			   const float *weight, size_t tn, size_t v0, size_t vn)
 {
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (tn > 1 && tn * vn >= TK_CPU_PARALLEL_MIN)
 	for (size_t i = 0; i < tn; i++) {
 		float *row = logits + i * ld;
-		float wt = target[i] < 0 ? 0.0f : weight[i];
+		float mass = target_mass(tg, i);
+		float wt = mass == 0.0f ? 0.0f : weight[i] * mass;
 		tk_cpu_exp_shifted(row, row, vn, lse[i]);
 		for (size_t j = 0; j < vn; j++)
 			row[j] *= wt;
-		int64_t t = target[i];
-		if (t >= (int64_t)v0 && t < (int64_t)(v0 + vn))
-			row[t - (int64_t)v0] -= wt;
+		for (size_t s = 0; s < tg.k; s++) {
+			int64_t t = tg.ids[i * tg.k + s];
+			if (t >= (int64_t)v0 && t < (int64_t)(v0 + vn))
+				row[t - (int64_t)v0] -= weight[i] * target_q(tg, i, s);
+		}
 	}
 }
 
 /* One chunk of tokens; logits (CE_TOKENS, vchunk) is the workspace. */
 static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 		       float *loss, float *logprob, float *dh, float *dw,
-		       const float *h, struct ce_weights cw, const int32_t *target,
+		       const float *h, struct ce_weights cw, struct ce_targets tg,
 		       const float *weight, size_t tn, size_t c, size_t vocab)
 {
 	struct lse_state st[CE_TOKENS];
 	float lse[CE_TOKENS];
 	for (size_t i = 0; i < tn; i++)
-		st[i] = (struct lse_state){-INFINITY, 0.0f, 0.0};
+		st[i] = (struct lse_state){-INFINITY, 0.0, 0.0};
 	for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
 		size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
 		int rc = make_logits(be, logits, vchunk, h, cw, v0, tn, vn, c);
 		if (rc)
 			return rc;
-		lse_update(be, st, logits, vchunk, target, tn, v0, vn);
+		lse_update(be, st, logits, vchunk, tg, tn, v0, vn);
 	}
 	for (size_t i = 0; i < tn; i++) {
 		lse[i] = lse_of(&st[i]);
-		float lp = target[i] < 0 ? 0.0f : st[i].target_logit - lse[i];
+		float mass = target_mass(tg, i);
+		/* Σ q·log p: hard, z[target] − lse (mass 1: exact products) */
+		float lp = mass == 0.0f ? 0.0f : (float)st[i].target_logit - mass * lse[i];
 		if (logprob)
 			logprob[i] = lp;
 		if (loss)
-			loss[i] = target[i] < 0 ? 0.0f : -weight[i] * lp;
+			loss[i] = mass == 0.0f ? 0.0f : -weight[i] * lp;
 	}
 	if (!dh && !dw)
 		return TK_KERNEL_OK;
@@ -142,7 +180,7 @@ static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 					: TK_KERNEL_OK;
 		if (rc)
 			return rc;
-		logits_to_grad(be, logits, vchunk, lse, target, weight, tn, v0, vn);
+		logits_to_grad(be, logits, vchunk, lse, tg, weight, tn, v0, vn);
 		if (dh && cw.bwd) // dh (tn, c) (+)= g (tn, vn) · W[v0..] (vn, c)
 			rc = tk_cpu_xwt_packed_part(be, dh, c, logits, vchunk, cw.bwd, tn, c, vocab,
 						    v0, vn, v0 > 0);
@@ -166,14 +204,15 @@ int tk_cpu_logsumexp_forward(tk_backend *be, float *lse, const float *logits,
 	int32_t no_target[CE_TOKENS];
 	for (size_t i = 0; i < CE_TOKENS; i++)
 		no_target[i] = -1;
+	struct ce_targets none = {no_target, NULL, 1};
 	for (size_t t0 = 0; t0 < n; t0 += CE_TOKENS) {
 		size_t tn = n - t0 < CE_TOKENS ? n - t0 : CE_TOKENS;
 		struct lse_state st[CE_TOKENS];
 		for (size_t i = 0; i < tn; i++)
-			st[i] = (struct lse_state){-INFINITY, 0.0f, 0.0};
+			st[i] = (struct lse_state){-INFINITY, 0.0, 0.0};
 		for (size_t v0 = 0; v0 < vocab; v0 += vchunk) {
 			size_t vn = vocab - v0 < vchunk ? vocab - v0 : vchunk;
-			lse_update(be, st, logits + t0 * vocab + v0, vocab, no_target, tn, v0, vn);
+			lse_update(be, st, logits + t0 * vocab + v0, vocab, none, tn, v0, vn);
 		}
 		for (size_t i = 0; i < tn; i++)
 			lse[t0 + i] = lse_of(&st[i]);
@@ -181,14 +220,10 @@ int tk_cpu_logsumexp_forward(tk_backend *be, float *lse, const float *logits,
 	return TK_KERNEL_OK;
 }
 
-int tk_cpu_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
-			       float *dh, float *dw, const float *h,
-			       const float *w, const float *w_packed,
-			       const float *w_packed_backward, const int32_t *target,
-			       const float *weight, size_t n, size_t c, size_t vocab)
+static int cross_entropy(tk_backend *be, float *loss, float *logprob, float *dh, float *dw,
+			 const float *h, struct ce_weights cw, struct ce_targets tg,
+			 const float *weight, size_t n, size_t c, size_t vocab)
 {
-	struct ce_weights cw = {w, w_packed, w_packed_backward};
-	// loss, logprob, target, weight (n)   dh, h (n, c)   dw, w (vocab, c)
 	if (n == 0)
 		return TK_KERNEL_OK;
 	size_t vchunk = vocab_chunk(be, vocab);
@@ -200,10 +235,35 @@ int tk_cpu_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 	int rc = TK_KERNEL_OK;
 	for (size_t t0 = 0; t0 < n && !rc; t0 += CE_TOKENS) {
 		size_t tn = n - t0 < CE_TOKENS ? n - t0 : CE_TOKENS;
+		struct ce_targets at = {tg.ids + t0 * tg.k, tg.q ? tg.q + t0 * tg.k : NULL, tg.k};
 		rc = chunk_loss(be, logits, vchunk, loss ? loss + t0 : NULL,
 			   logprob ? logprob + t0 : NULL, dh ? dh + t0 * c : NULL,
-			   dw, h + t0 * c, cw, target + t0, weight + t0, tn, c, vocab);
+			   dw, h + t0 * c, cw, at, weight + t0, tn, c, vocab);
 	}
 	tk_workspace_release(be, mark);
 	return rc;
+}
+
+int tk_cpu_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
+			       float *dh, float *dw, const float *h,
+			       const float *w, const float *w_packed,
+			       const float *w_packed_backward, const int32_t *target,
+			       const float *weight, size_t n, size_t c, size_t vocab)
+{
+	// loss, logprob, target, weight (n)   dh, h (n, c)   dw, w (vocab, c)
+	struct ce_weights cw = {w, w_packed, w_packed_backward};
+	struct ce_targets tg = {target, NULL, 1};
+	return cross_entropy(be, loss, logprob, dh, dw, h, cw, tg, weight, n, c, vocab);
+}
+
+int tk_cpu_cross_entropy_soft_fused(tk_backend *be, float *loss, float *dh, float *dw,
+				    const float *h, const float *w, const float *w_packed,
+				    const float *w_packed_backward, const int32_t *ids,
+				    const float *q, size_t k, const float *weight, size_t n,
+				    size_t c, size_t vocab)
+{
+	// loss, weight (n)   ids, q (n, k)   dh, h (n, c)   dw, w (vocab, c)
+	struct ce_weights cw = {w, w_packed, w_packed_backward};
+	struct ce_targets tg = {ids, q, k};
+	return cross_entropy(be, loss, NULL, dh, dw, h, cw, tg, weight, n, c, vocab);
 }

@@ -114,6 +114,7 @@ const struct tk_backend_ops tk_ref_ops = {
 	.axpy = tk_ref_axpy,
 	.scale = tk_ref_scale,
 	.cross_entropy_fused = tk_ref_cross_entropy_fused,
+	.cross_entropy_soft_fused = tk_ref_cross_entropy_soft_fused,
 	.logsumexp_forward = tk_ref_logsumexp_forward,
 	.adamw_step = tk_ref_adamw_step,
 	.sumsq = tk_ref_sumsq,

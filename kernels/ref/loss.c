@@ -81,3 +81,80 @@ int tk_ref_cross_entropy_fused(tk_backend *be, float *loss, float *logprob, floa
 	tk_workspace_release(be, mark);
 	return TK_KERNEL_OK;
 }
+
+/* Token i against soft targets (ids, q: k of each, −1 an empty slot):
+ * g_j = weight·(S·softmax_j − Σ_{s: ids_s = j} q_s), S = Σ q over filled
+ * slots; dh_i = Σ_j g_j·W_j assigned, dw_j += g_j·h_i.  In the order of
+ * token_gradient's operations, so that one target of probability 1 gives
+ * its bits. */
+static void soft_token_gradient(float *dh, float *dw, double *dh_acc, double *g, const float *h,
+				const float *w, const float *logits, float lse,
+				const int32_t *ids, const float *q, size_t k, float weight,
+				size_t c, size_t vocab)
+{
+	double mass = 0.0;
+	for (size_t s = 0; s < k; s++)
+		mass += ids[s] >= 0 ? q[s] : 0.0;
+	for (size_t j = 0; j < vocab; j++)
+		g[j] = mass * exp((double)logits[j] - lse);
+	for (size_t s = 0; s < k; s++)
+		if (ids[s] >= 0)
+			g[ids[s]] -= q[s];
+	for (size_t kk = 0; kk < c; kk++)
+		dh_acc[kk] = 0.0;
+	for (size_t j = 0; j < vocab; j++) {
+		double gj = weight * g[j];
+		for (size_t kk = 0; kk < c; kk++)
+			dh_acc[kk] += gj * w[j * c + kk];
+		for (size_t kk = 0; dw && kk < c; kk++)
+			dw[j * c + kk] = (float)(dw[j * c + kk] + gj * h[kk]);
+	}
+	for (size_t kk = 0; dh && kk < c; kk++)
+		dh[kk] = (float)dh_acc[kk];
+}
+
+/* loss_i = −weight_i · Σ_s q_s · (z[ids_s] − lse), each log p as the hard
+ * loss makes it (float), their sum in double. */
+static float soft_token_loss(const float *logits, float lse, const int32_t *ids,
+			     const float *q, size_t k, float weight)
+{
+	double sum = 0.0;
+	int any = 0;
+	for (size_t s = 0; s < k; s++)
+		if (ids[s] >= 0) {
+			sum += (double)q[s] * (float)(logits[ids[s]] - lse);
+			any = 1;
+		}
+	return any ? (float)(-(double)weight * sum) : 0.0f; // no target: 0, as the hard loss
+}
+
+int tk_ref_cross_entropy_soft_fused(tk_backend *be, float *loss, float *dh, float *dw,
+				    const float *h, const float *w, const float *w_packed,
+				    const float *w_packed_backward, const int32_t *ids,
+				    const float *q, size_t k, const float *weight, size_t n,
+				    size_t c, size_t vocab)
+{
+	// loss, weight (n)   ids, q (n, k)   dh, h (n, c)   dw, w (vocab, c)
+	const float *wm = w ? w : w_packed ? w_packed : w_packed_backward;
+	tk_workspace_mark mark = tk_workspace_mark_now(be);
+	float *logits = tk_workspace_take(be, vocab * sizeof *logits);  // (vocab)
+	double *g = tk_workspace_take(be, vocab * sizeof *g);            // (vocab)
+	double *dh_acc = tk_workspace_take(be, c * sizeof *dh_acc);      // (c)
+	if (!logits || !g || !dh_acc) {
+		tk_workspace_release(be, mark);
+		return tk_backend_fail(be, TK_KERNEL_ENOMEM, "out of memory for a %zu-logit row",
+				       vocab);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const float *hi = h + i * c;
+		tk_ref_matmul_forward(be, logits, hi, wm, NULL, 1, c, vocab, 0);
+		float lse = row_logsumexp(logits, vocab);
+		if (loss)
+			loss[i] = soft_token_loss(logits, lse, ids + i * k, q + i * k, k, weight[i]);
+		if (dh || dw)
+			soft_token_gradient(dh ? dh + i * c : NULL, dw, dh_acc, g, hi, wm, logits, lse,
+					    ids + i * k, q + i * k, k, weight[i], c, vocab);
+	}
+	tk_workspace_release(be, mark);
+	return TK_KERNEL_OK;
+}

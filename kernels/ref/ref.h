@@ -72,6 +72,7 @@ tk_op_add tk_ref_add;
 tk_op_axpy tk_ref_axpy;
 tk_op_scale tk_ref_scale;
 tk_op_cross_entropy_fused tk_ref_cross_entropy_fused;
+tk_op_cross_entropy_soft_fused tk_ref_cross_entropy_soft_fused;
 tk_op_logsumexp_forward tk_ref_logsumexp_forward;
 tk_op_adamw_step tk_ref_adamw_step;
 tk_op_sumsq tk_ref_sumsq;

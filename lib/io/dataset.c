@@ -6,6 +6,7 @@
 #include "tk_tks.h"
 
 #include <cjson/cJSON.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,53 @@ static int reserve(tk_dataset *d, grow *g, size_t tokens)
 	return TK_OK;
 }
 
+/* The top-K arrays as wide as k (from top_k), for tok_cap tokens; rows
+ * kept, new slots empty. */
+static int widen_top(tk_dataset *d, size_t tok_cap, size_t k)
+{
+	if (k > SIZE_MAX / 8 / (tok_cap ? tok_cap : 1))
+		return tk_fail(TK_EOSERR, "a top-%zu of %zu tokens does not fit in memory", k, tok_cap);
+	int32_t *ids = tk_malloc(tok_cap * k * sizeof *ids);
+	float *q = tk_malloc(tok_cap * k * sizeof *q);
+	if (!ids || !q) {
+		free(ids);
+		free(q);
+		return TK_EOSERR;
+	}
+	for (size_t i = 0; i < d->n_tokens; i++)
+		for (size_t s = 0; s < k; s++) {
+			int old = s < d->top_k;
+			ids[i * k + s] = old ? d->top_ids[i * d->top_k + s] : -1;
+			q[i * k + s] = old ? d->top_q[i * d->top_k + s] : 0.0f;
+		}
+	free(d->top_ids);
+	free(d->top_q);
+	d->top_ids = ids;
+	d->top_q = q;
+	d->top_k = k;
+	return TK_OK;
+}
+
+/* Record r's top-K (or empty rows) after the tokens kept so far. */
+static int keep_top(tk_dataset *d, const grow *g, const tk_record *r)
+{
+	if (r->top_k > d->top_k) {
+		int rc = widen_top(d, g->tok_cap, r->top_k);
+		if (rc)
+			return rc;
+	}
+	size_t k = d->top_k;
+	for (size_t i = 0; i < r->n; i++) {
+		int32_t *ids = d->top_ids + (d->n_tokens + i) * k;
+		float *q = d->top_q + (d->n_tokens + i) * k;
+		for (size_t s = 0; s < k; s++)
+			ids[s] = s < r->top_k ? r->top_ids[i * r->top_k + s] : -1, q[s] = 0.0f;
+		if (r->top_k)
+			tk_record_top_probs(r, i, q);
+	}
+	return TK_OK;
+}
+
 static int weighted(const tk_record *r)
 {
 	for (size_t i = 1; i < r->n; i++)
@@ -58,7 +106,12 @@ static int weighted(const tk_record *r)
 
 static int keep(tk_dataset *d, grow *g, const tk_record *r)
 {
+	size_t cap = g->tok_cap;
 	int rc = reserve(d, g, r->n);
+	if (!rc && d->top_k && g->tok_cap != cap) // the token arrays grew
+		rc = widen_top(d, g->tok_cap, d->top_k);
+	if (!rc)
+		rc = keep_top(d, g, r);
 	if (rc)
 		return rc;
 	if (d->n_records == 0)
@@ -166,6 +219,8 @@ void tk_dataset_free(tk_dataset *d)
 	free(d->weights);
 	free(d->starts);
 	free(d->units);
+	free(d->top_ids);
+	free(d->top_q);
 	free(d);
 }
 

@@ -47,6 +47,24 @@ void tk_record_free(tk_record *r)
 	tk_record_init(r);
 }
 
+void tk_record_top_probs(const tk_record *r, size_t i, float *q)
+{
+	const int32_t *ids = r->top_ids + i * r->top_k;
+	const float *v = r->top_values + i * r->top_k;
+	double max = -INFINITY, sum = 0.0;
+	for (size_t s = 0; s < r->top_k; s++)
+		if (ids[s] >= 0 && !r->top_weights && v[s] > max)
+			max = v[s];
+	for (size_t s = 0; s < r->top_k; s++) {
+		double p = ids[s] < 0 || isnan(v[s]) ? 0.0 : r->top_weights ? v[s]
+			 : isfinite(max) ? exp((double)v[s] - max) : 0.0;
+		q[s] = (float)p;
+		sum += p;
+	}
+	for (size_t s = 0; s < r->top_k; s++)
+		q[s] = sum > 0 ? (float)(q[s] / sum) : 0.0f;
+}
+
 int64_t tks_vocab_size_of(const cJSON *meta)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(meta, "vocab_size");

@@ -20,6 +20,10 @@ struct tk_batch_plan {
 	size_t *starts;            // (micro + 1)
 	double *ref;               // (data records) DPO reference logprobs, NaN: not yet
 	double *ref_stage;         // (micro) those of a micro-batch's records
+	int32_t *top_ids;          // (micro, data top_k) soft targets, or NULL
+	float *top_q;              // (micro, data top_k)
+	int soft;                  // train on the data's top-K (tk_batch_plan_soft)
+	double hard_weight;        // the data's token beside them (tk_train_soft)
 };
 
 static int by_size_down(const void *a, const void *b)
@@ -64,8 +68,12 @@ int tk_batch_plan_open(tk_batch_plan **out, const tk_dataset *d, const tk_batch_
 	p->starts = tk_calloc(m + 1, sizeof *p->starts);
 	p->ref = tk_calloc(d->n_records ? d->n_records : 1, sizeof *p->ref);
 	p->ref_stage = tk_calloc(m, sizeof *p->ref_stage);
+	if (d->top_k) {
+		p->top_ids = tk_calloc(m * d->top_k, sizeof *p->top_ids);
+		p->top_q = tk_calloc(m * d->top_k, sizeof *p->top_q);
+	}
 	if (!p->order || !p->scratch || !p->tokens || !p->weights || !p->starts || !p->ref ||
-	    !p->ref_stage) {
+	    !p->ref_stage || (d->top_k && (!p->top_ids || !p->top_q))) {
 		tk_batch_plan_close(p);
 		return TK_EOSERR;
 	}
@@ -86,7 +94,15 @@ void tk_batch_plan_close(tk_batch_plan *p)
 	free(p->starts);
 	free(p->ref);
 	free(p->ref_stage);
+	free(p->top_ids);
+	free(p->top_q);
 	free(p);
+}
+
+void tk_batch_plan_soft(tk_batch_plan *p, double hard_weight)
+{
+	p->soft = 1;
+	p->hard_weight = hard_weight;
 }
 
 size_t tk_batch_take(const tk_batch_plan *p, const size_t *order, size_t *index, size_t *out)
@@ -144,6 +160,11 @@ static void stage_unit(tk_batch_plan *p, const tk_dataset *d, const tk_unit *u, 
 	size_t from = d->starts[u->first];
 	memcpy(p->tokens + *tokens, d->tokens + from, u->tokens * sizeof *p->tokens);
 	memcpy(p->weights + *tokens, d->weights + from, u->tokens * sizeof *p->weights);
+	size_t w = d->top_k;
+	if (d == p->data && w && p->soft) { // soft targets of the training data (held-out: its tokens)
+		memcpy(p->top_ids + *tokens * w, d->top_ids + from * w, u->tokens * w * sizeof *p->top_ids);
+		memcpy(p->top_q + *tokens * w, d->top_q + from * w, u->tokens * w * sizeof *p->top_q);
+	}
 	for (size_t k = 0; k < u->count; k++) {
 		p->ref_stage[*records] = d == p->data ? p->ref[u->first + k] : NAN;
 		p->starts[++*records] = *tokens + d->starts[u->first + k + 1] - from;
@@ -185,8 +206,12 @@ static int run_units(tk_batch_plan *p, tk_train *t, const tk_dataset *d, const s
 		while (i < n && (tokens == 0 || tokens + d->units[units[i]].tokens <= p->micro))
 			stage_unit(p, d, &d->units[units[i++]], &tokens, &records);
 		tk_train_batch b = {tokens, records, p->tokens, p->weights, p->starts};
+		tk_train_soft soft = {d->top_k, p->top_ids, p->top_q, p->hard_weight};
+		int use_soft = p->soft && d == p->data && d->top_k && loss->kind == TK_TRAIN_CE;
 		tk_train_result res;
-		int rc = !grads ? tk_train_forward(t, &b, loss, &res, NULL)
+		int rc = use_soft ? grads ? tk_train_forward_backward_soft(t, &b, loss, &soft, &res)
+					  : tk_train_forward_soft(t, &b, loss, &soft, &res)
+			: !grads ? tk_train_forward(t, &b, loss, &res, NULL)
 			: loss->kind == TK_TRAIN_DPO
 			? tk_train_forward_backward_ref(t, &b, loss, p->ref_stage, &res, NULL)
 			: tk_train_forward_backward(t, &b, loss, &res, NULL);

@@ -135,4 +135,15 @@ int tr_forward(tk_train *t, size_t n, size_t n_records, int lora_off);
 /* From dh (n, C) in a.dx back to every trainable gradient (+=). */
 int tr_backward(tk_train *t, size_t n, size_t n_records);
 
+/* lib/train/train_soft.c: a batch's soft targets on the backend, as
+ * tk_cross_entropy_soft_fused takes them (k = soft->k + 1 slots a
+ * position: the data's token with hard_weight, then the top-K). */
+typedef struct tr_soft {
+	int32_t *ids;                          // (n, k) on the backend
+	float *q;                              // (n, k)
+	size_t k;
+} tr_soft;
+int tr_soft_stage(tk_train *t, const tk_train_batch *b, const tk_train_soft *soft, tr_soft *s);
+void tr_soft_free(tk_train *t, tr_soft *s);  /* safe on a zeroed one */
+
 #endif

@@ -126,8 +126,8 @@ static void count_tokens(const tk_train_batch *b, tk_train_result *res)
 
 /* ---- cross-entropy ----------------------------------------------------- */
 
-static int cross_entropy(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
-			 tk_train_result *res, int grads)
+/* The records' scales (n_records, in h_ref) and the coefficients. */
+static double *ce_coef(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss)
 {
 	double *scale = t->h_ref; // (n_records)
 	for (size_t r = 0; r < b->n_records; r++) {
@@ -135,6 +135,13 @@ static int cross_entropy(tk_train *t, const tk_train_batch *b, const tk_train_lo
 		scale[r] = w != 0 ? 1.0 / (w * loss->denominator) : 0;
 	}
 	set_coef(t, b, scale);
+	return scale;
+}
+
+static int cross_entropy(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
+			 tk_train_result *res, int grads)
+{
+	ce_coef(t, b, loss);
 	int rc = tr_forward(t, b->n, b->n_records, 0);
 	if (!rc)
 		rc = unembed(t, b->n, grads);
@@ -148,6 +155,38 @@ static int cross_entropy(tk_train *t, const tk_train_batch *b, const tk_train_lo
 		nll -= t->h_pi[r];
 	res->loss += sum;
 	res->nll += nll;
+	count_tokens(b, res);
+	return grads ? tr_backward(t, b->n, b->n_records) : TK_OK;
+}
+
+/* ---- soft targets (top-K distillation) ---------------------------------- */
+
+/* The cross-entropy against the batch's soft targets (tk_train.h): the
+ * fused kernel's soft form on the targets train_soft.c stages; res.nll
+ * gets Σ w · that cross-entropy (a token's loss over its record's scale). */
+static int soft_cross_entropy(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
+			      const tk_train_soft *soft, tk_train_result *res, int grads)
+{
+	double *scale = ce_coef(t, b, loss);
+	tr_soft s;
+	int rc = tr_soft_stage(t, b, soft, &s);
+	if (!rc)
+		rc = tr_forward(t, b->n, b->n_records, 0);
+	tr_arena *a = &t->a;
+	if (!rc)
+		rc = tk_cross_entropy_soft_fused(t->be, a->loss, grads ? a->dxn : NULL,
+						 grads ? t->d_lm_head : NULL, a->h, t->lm_head,
+						 t->lm_head_packed, t->lm_head_packed_bwd, s.ids, s.q,
+						 s.k, a->coef, b->n, t->d.hidden, t->d.vocab);
+	tr_soft_free(t, &s);
+	if (rc)
+		return rc;
+	tk_copy_to_host(t->be, t->h_loss, a->loss, b->n * sizeof *t->h_loss);
+	for (size_t r = 0; r < b->n_records; r++)
+		for (size_t i = b->starts[r]; i < b->starts[r + 1]; i++) {
+			res->loss += t->h_loss[i];
+			res->nll += scale[r] != 0 ? t->h_loss[i] / scale[r] : 0;
+		}
 	count_tokens(b, res);
 	return grads ? tr_backward(t, b->n, b->n_records) : TK_OK;
 }
@@ -272,7 +311,8 @@ static int custom(tk_train *t, const tk_train_batch *b, tk_train_loss_fn fn, voi
 /* ---- entry points ------------------------------------------------------ */
 
 static int run(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
-	       double *known, tk_train_result *res, float *logprobs, int grads)
+	       const tk_train_soft *soft, double *known, tk_train_result *res, float *logprobs,
+	       int grads)
 {
 	memset(res, 0, sizeof *res);
 	if (!(loss->denominator > 0))
@@ -280,10 +320,13 @@ static int run(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 	int rc = check_batch(t, b);
 	if (rc)
 		return rc;
+	if (soft && loss->kind != TK_TRAIN_CE)
+		return tk_fail(TK_EUSAGE, "train: soft targets are for the cross-entropy");
 	stage(t, b);
 	rc = loss->kind == TK_TRAIN_DPO ? dpo(t, b, loss, known, res, grads)
+		: soft ? soft_cross_entropy(t, b, loss, soft, res, grads)
 		: cross_entropy(t, b, loss, res, grads);
-	if (!rc) // the last pass was the trained model's
+	if (!rc && !soft) // the last pass was the trained model's
 		copy_logprobs(t, b, logprobs);
 	return rc;
 }
@@ -291,14 +334,27 @@ static int run(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 int tk_train_forward_backward(tk_train *t, const tk_train_batch *b,
 			      const tk_train_loss *loss, tk_train_result *res, float *logprobs)
 {
-	return run(t, b, loss, NULL, res, logprobs, 1);
+	return run(t, b, loss, NULL, NULL, res, logprobs, 1);
+}
+
+int tk_train_forward_backward_soft(tk_train *t, const tk_train_batch *b,
+				   const tk_train_loss *loss, const tk_train_soft *soft,
+				   tk_train_result *res)
+{
+	return run(t, b, loss, soft, NULL, res, NULL, 1);
+}
+
+int tk_train_forward_soft(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
+			  const tk_train_soft *soft, tk_train_result *res)
+{
+	return run(t, b, loss, soft, NULL, res, NULL, 0);
 }
 
 int tk_train_forward_backward_ref(tk_train *t, const tk_train_batch *b,
 				  const tk_train_loss *loss, double *ref_logprob,
 				  tk_train_result *res, float *logprobs)
 {
-	return run(t, b, loss, ref_logprob, res, logprobs, 1);
+	return run(t, b, loss, NULL, ref_logprob, res, logprobs, 1);
 }
 
 int tk_train_forward_backward_fn(tk_train *t, const tk_train_batch *b, tk_train_loss_fn fn,
@@ -335,7 +391,7 @@ int tk_train_base_logprobs(tk_train *t, const tk_train_batch *b, float *logprobs
 int tk_train_forward(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 		     tk_train_result *res, float *logprobs)
 {
-	return run(t, b, loss, NULL, res, logprobs, 0);
+	return run(t, b, loss, NULL, NULL, res, logprobs, 0);
 }
 
 /* ---- optimizer --------------------------------------------------------- */
