@@ -102,6 +102,43 @@ num() { grep -o "\"$1\":[-0-9.e+]*" "$2" | head -1 | cut -d: -f2; }
 	[ "$(num held_out_pairs out/result.json)" = 4 ]
 }
 
+@test "rlhf: SFT, two judges on disjoint pairs, RL against one, the win rate by the other" {
+	need tk-render tk-sft tk-eval tk-rl tk-sample python3
+	python3 -c '
+import json
+for i in range(64):
+    t = "\n\nHuman: name a colour, number %d\n\nAssistant: " % i
+    print(json.dumps({"chosen": t + "Blue, number %d." % i, "rejected": t + "No."}))
+' | gzip >pairs.jsonl.gz
+	MODEL="$BATS_FILE_TMPDIR/tiny1k.tkc" PAIRS=pairs.jsonl.gz OUT=out SFT_STEPS=2 RL_STEPS=2 \
+		RL_GROUPS=2 GROUP_SIZE=2 MAXTOK=4 SPLIT="--judge 16 --judge-test 16 --rl 8 --test 8" \
+		run "$R/rlhf/run.sh"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	# the parts are disjoint
+	cat out/judge1.jsonl out/judge2.jsonl out/judge-test.jsonl | sort | uniq -d >dup
+	[ ! -s dup ]
+	[ "$(grep -c . out/judge1.jsonl)" -eq 16 ] && [ "$(grep -c . out/test-prompts.jsonl)" -eq 8 ]
+	grep -q '"judge/comparisons":4' out/rl/metrics.jsonl    # 2 groups of 2, both orders
+	grep -q '"init_adapter":' out/rl/config.json
+	for k in judge1_accuracy judge2_accuracy judge2_stderr win_rate_rl_vs_sft; do
+		[ -n "$(num $k out/result.json)" ]
+	done
+	[ "$(num judge_test_pairs out/result.json)" = 16 ]
+}
+
+@test "onpolicy-distill: the student samples, the teacher scores, boxed accuracy before and after" {
+	need tk-render tk-sft tk-eval tk-rl tk-sample python3
+	MODEL="$BATS_FILE_TMPDIR/tiny1k.tkc" OUT=out STEPS=2 RL_GROUPS=2 GROUP_SIZE=2 MAXTOK=4 \
+		TEACHER_STEPS=2 run "$R/onpolicy-distill/run.sh"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '"teacher/kl"' out/student/metrics.jsonl)" -eq 2 ]
+	! grep -q '"role": *"assistant"' out/questions.jsonl
+	for k in before after teacher teacher_tokens_per_sec; do [ -n "$(num $k out/result.json)" ]; done
+	[ "$(num answers out/result.json)" = 60 ]
+}
+
 @test "rl-arithmetic: held-out problems, greedy accuracy before and after RL" {
 	need tk-rl tk-sample tk-eval
 	OUT=out STEPS=2 N_GROUPS=2 GROUP_SIZE=2 MAXTOK=4 HELDOUT=6 run "$R/rl-arithmetic/run.sh"

@@ -102,15 +102,15 @@ tk-eval judge -q -m "$MODEL" -a "$OUT/judge2/final.tkc" $threads -o "$OUT/win-ra
 	"$OUT/rl-vs-sft.tks"
 
 num() { grep -o "\"$1\": *[0-9.eE+-]*" "$2" | head -1 | sed 's/.*: *//'; }
-printf '{"judge0_accuracy": %s, "judge1_accuracy": %s, "judge1_stderr": %s, ' \
+printf '{"judge0_accuracy":%s,"judge1_accuracy":%s,"judge1_stderr":%s, ' \
 	"$(num accuracy "$OUT/judge0-accuracy.json")" "$(num accuracy "$OUT/judge1-accuracy.json")" \
 	"$(num stderr "$OUT/judge1-accuracy.json")" >"$OUT/result.json"
-printf '"judge2_accuracy": %s, "judge2_stderr": %s, "judge_test_pairs": %s, ' \
+printf '"judge2_accuracy":%s,"judge2_stderr":%s,"judge_test_pairs":%s, ' \
 	"$(num accuracy "$OUT/judge2-accuracy.json")" "$(num stderr "$OUT/judge2-accuracy.json")" \
 	"$(num records "$OUT/judge2-accuracy.json")" >>"$OUT/result.json"
-printf '"win_rate_rl_vs_sft": %s, "win_rate_stderr": %s, "compared": %s, "ties": %s, ' \
+printf '"win_rate_rl_vs_sft":%s,"win_rate_stderr":%s,"compared":%s,"ties":%s, ' \
 	"$(num accuracy "$OUT/win-rate.json")" "$(num stderr "$OUT/win-rate.json")" \
 	"$(num records "$OUT/win-rate.json")" "$(num ties "$OUT/ties.json")" >>"$OUT/result.json"
-printf '"seconds": {"sft": %d, "judges": %d, "rl": %d, "all": %d}}\n' "$t_sft" \
+printf '"seconds":{"sft":%d,"judges":%d,"rl":%d,"all":%d}}\n' "$t_sft" \
 	"$((t_judges - t_sft))" "$((t_rl - t_judges))" "$SECONDS" >>"$OUT/result.json"
 cat "$OUT/result.json"
