@@ -180,8 +180,10 @@ copy_stream() {
 
 @test "--max-memory sizes the passes, and refuses a budget below the longest record" {
 	copy_stream
-	run tk-sft -m "$FIX/tiny-llama" copy.tks -o run --steps 2 --lr 1e-3 --max-memory 1
+	# the whole plan: base, adapter, optimizer, activations, workspace (-t 2: per thread)
+	run tk-sft -m "$FIX/tiny-llama" copy.tks -o run --steps 2 --lr 1e-3 --max-memory 4 -t 2
 	[ "$status" -eq 0 ]
+	[[ "$output" == *"memory: base "*" of --max-memory 4"* ]]
 	[[ "$output" =~ steps\ of\ batch\ 8,\ ([0-9]+)\ tokens\ a\ pass ]]
 	[ "${BASH_REMATCH[1]}" -lt 432 ]
 	# the same numbers as one pass, up to rounding
@@ -189,10 +191,14 @@ copy_stream() {
 	a=$(sed -n 2p one/metrics.jsonl | grep -o '"train_mean_nll": [0-9.]*' | cut -d' ' -f2)
 	b=$(sed -n 2p run/metrics.jsonl | grep -o '"train_mean_nll": [0-9.]*' | cut -d' ' -f2)
 	awk -v a="$a" -v b="$b" 'BEGIN { d = a - b; exit !(d < 1e-4 && d > -1e-4) }'
-	run tk-sft -m "$FIX/tiny-llama" copy.tks -o run2 --steps 2 --lr 1e-3 --max-memory 0.3
+	run tk-sft -m "$FIX/tiny-llama" copy.tks -o run2 --steps 2 --lr 1e-3 --max-memory 2.4 -t 2
 	[ "$status" -eq 64 ]
-	[[ "$output" == *"--max-memory 0.3 MiB holds passes of "*" tokens, fewer than the longest record's "* ]]
+	[[ "$output" == *"--max-memory 2.4 MiB holds passes of "*" tokens, fewer than the longest record's "* ]]
 	[ ! -e run2 ]
+	run tk-sft -m "$FIX/tiny-llama" copy.tks -o run3 --steps 2 --lr 1e-3 --max-memory 1 -t 2
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--max-memory 1 MiB is less than training holds before a pass's activations: base "* ]]
+	[ ! -e run3 ]
 }
 
 @test "--batch-tokens packs records up to the budget; an epoch is all the records" {

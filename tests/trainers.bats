@@ -26,9 +26,9 @@ train_rows() {
 	tk-rl "${opts[@]}" -o plain
 	tk-rl "${opts[@]}" -o again --recompute
 	cmp plain/final.tkc again/final.tkc
-	run tk-rl "${opts[@]}" -o small --max-memory 0.5
+	run tk-rl "${opts[@]}" -o small --max-memory 3
 	[ "$status" -eq 64 ]
-	[[ "$output" == *"--max-memory 0.5 MiB holds passes of"*"add --recompute"* ]]
+	[[ "$output" == *"--max-memory 3 MiB holds passes of"*"add --recompute"* ]]
 	[ ! -e small/final.tkc ]
 	tk-rl "${opts[@]}" -o fits --max-memory 64
 	cmp plain/final.tkc fits/final.tkc

@@ -81,6 +81,13 @@ int tk_engine_detach(tk_engine *e, const char *name);
 /* 1 when an adapter of that name is attached or live. */
 int tk_engine_has(const tk_engine *e, const char *name);
 
+/* The bytes a training engine (.train, .base = base) would take for model,
+ * before opening it: the forms auto would choose estimated from the types
+ * the file stores (tk_model_tensor.stored_as: Q4_1 blocks as 4-bit, Q8_0,
+ * Q5_0 and Q4_0 as 8-bit, bf16 as bf16, anything else float32), the cpu
+ * backend's panel sizes.  A lazily loaded model is enough. */
+size_t tk_engine_plan_bytes(const struct tk_model *model, int base);
+
 tk_backend *tk_engine_backend(const tk_engine *e);
 /* Backend bytes of the base and the attached copies. */
 size_t tk_engine_memory(const tk_engine *e);

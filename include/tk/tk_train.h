@@ -122,6 +122,25 @@ size_t tk_train_activation_bytes(const struct tk_model *model,
 				 const tk_lora_config *lora, int recompute,
 				 size_t tokens);
 
+/* What training holds, in bytes: the frozen base (LoRA: the engine's;
+ * full training: the frozen norms' copies), the trainable weights, their
+ * gradients and AdamW moments, the activations of a pass and the kernels'
+ * working memory (the loss's logits chunk, and per thread a product's
+ * panel buffer and packed rows). */
+typedef struct tk_train_memory_plan {
+	size_t base, trainable, optimizer, activations, workspace;
+	size_t tokens;        /* of a pass */
+} tk_train_memory_plan;
+/* Planned before opening (lora NULL: full training; base: tk_engine.h's
+ * enum tk_engine_base; threads: the backend's), from the model's shapes
+ * and stored types; TK_EDATA when the model lacks a weight. */
+int tk_train_plan_memory(const struct tk_model *model, const tk_lora_config *lora, int base,
+			 int recompute, size_t tokens, int threads, tk_train_memory_plan *out);
+/* The same parts of an open trainer, as allocated (the workspace as
+ * planned: it grows on first use). */
+void tk_train_memory_parts(const tk_train *t, int threads, tk_train_memory_plan *out);
+size_t tk_train_plan_total(const tk_train_memory_plan *p);
+
 /* Checks b (sizes, token ids, records within max_tokens and the model's
  * positions) and runs it: adds its gradients to the accumulated ones (not
  * with eval) and fills res.  logprobs (n) may be NULL: the log-probability

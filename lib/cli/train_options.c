@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void tk_train_opts_init(tk_train_opts *o, int schedule)
 {
@@ -96,6 +97,7 @@ static int parse_run(const tk_cli *cli, tk_train_opts *o, const char *name, cons
 int tk_train_opts_parse(const tk_cli *cli, tk_train_opts *o, const char *name,
 			const char *value)
 {
+	o->cli = cli; // its -t, when the options are all read
 	return parse_adapter(cli, o, name, value) || parse_optimizer(cli, o, name, value) ||
 	       parse_run(cli, o, name, value);
 }
@@ -136,17 +138,44 @@ void tk_train_opts_json(const tk_train_opts *o, double lr, size_t micro, cJSON *
 	cJSON_AddNumberToObject(s, "eps", o->eps);
 }
 
+/* The threads the command runs (-t), for the workspace planned per
+ * thread; the cores when not known. */
+static int threads_of(const tk_train_opts *o)
+{
+	if (o->cli && o->cli->threads > 0)
+		return o->cli->threads;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 && n < 4096 ? (int)n : 1;
+}
+
+/* The memory plan of passes of `tokens` (exits 65 when the model lacks a
+ * weight). */
+static size_t plan_total(const tk_train_opts *o, const struct tk_model *model, size_t tokens,
+			 tk_train_memory_plan *p)
+{
+	tk_lora_config c = {o->rank, (float)o->alpha, o->targets};
+	tk_check(tk_train_plan_memory(model, o->full ? NULL : &c, o->base, o->recompute, tokens,
+				      threads_of(o), p));
+	return tk_train_plan_total(p);
+}
+
 size_t tk_train_opts_pass(const tk_train_opts *o, const struct tk_model *model, size_t micro,
 			  size_t longest)
 {
 	if (!o->max_memory)
 		return micro;
-	tk_lora_config c = {o->rank, (float)o->alpha, o->targets};
-	const tk_lora_config *lora = o->full ? NULL : &c;
-	double budget = o->max_memory * 1048576.0;
-	double per = (double)tk_train_activation_bytes(model, lora, o->recompute, 1024) / 1024;
-	size_t fit = per > 0 ? (size_t)(budget / per) : 0;
-	while (fit > 1 && tk_train_activation_bytes(model, lora, o->recompute, fit) > budget)
+	double budget = o->max_memory * 1048576.0, mib = 1048576.0;
+	tk_train_memory_plan p;
+	double fixed = (double)plan_total(o, model, 0, &p);
+	if (fixed > budget)
+		tk_die(TK_EUSAGE, "--max-memory %g MiB is less than training holds before a pass's "
+		       "activations: base %.1f MiB (--base-dtype %s), trainable weights %.1f, "
+		       "gradients and AdamW %.1f, workspace %.1f (%.1f MiB in all)", o->max_memory,
+		       (double)p.base / mib, tk_engine_base_name(o->base), (double)p.trainable / mib,
+		       (double)p.optimizer / mib, (double)p.workspace / mib, fixed / mib);
+	double per = ((double)plan_total(o, model, 1024, &p) - fixed) / 1024;
+	size_t fit = per > 0 ? (size_t)((budget - fixed) / per) : 0;
+	while (fit > 1 && (double)plan_total(o, model, fit, &p) > budget)
 		fit -= fit / 64 + 1;
 	if (fit < longest)
 		tk_die(TK_EUSAGE, "--max-memory %g MiB holds passes of %zu tokens, fewer than the "
@@ -299,8 +328,21 @@ void tk_train_opts_log_line(FILE *metrics, const char *line)
 void tk_train_opts_print_trainer(const tk_train_opts *o, const tk_train *t,
 				 const char *backend_name, int quiet)
 {
-	if (!quiet)
-		fprintf(stderr, "%s: %s, %s training, %zu trainable parameters, %.1f MiB on %s\n",
-			tk_program_name(), o->model, o->full ? "full" : "LoRA", tk_train_trainable(t),
-			(double)tk_train_memory(t) / 1048576.0, backend_name);
+	if (quiet)
+		return;
+	fprintf(stderr, "%s: %s, %s training, %zu trainable parameters, %.1f MiB on %s\n",
+		tk_program_name(), o->model, o->full ? "full" : "LoRA", tk_train_trainable(t),
+		(double)tk_train_memory(t) / 1048576.0, backend_name);
+	tk_train_memory_plan p;
+	tk_train_memory_parts(t, threads_of(o), &p);
+	double mib = 1048576.0;
+	fprintf(stderr, "%s: memory: base %.1f MiB%s%s%s, trainable weights %.1f, gradients and "
+		"AdamW %.1f, activations %.1f (%zu tokens a pass), workspace %.1f (at most): "
+		"%.1f MiB", tk_program_name(), (double)p.base / mib, o->full ? "" : " (--base-dtype ",
+		o->full ? "" : tk_engine_base_name(o->base), o->full ? "" : ")",
+		(double)p.trainable / mib, (double)p.optimizer / mib, (double)p.activations / mib,
+		p.tokens, (double)p.workspace / mib, (double)tk_train_plan_total(&p) / mib);
+	if (o->max_memory)
+		fprintf(stderr, " of --max-memory %g", o->max_memory);
+	fputc('\n', stderr);
 }

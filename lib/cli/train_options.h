@@ -25,8 +25,9 @@ typedef struct tk_train_opts {
 	const char *init_adapter;  /* --init-adapter: start from this adapter */
 	int full, rank, schedule, lr_given, recompute, micro_given;
 	double alpha, lr, clip, wd, beta1, beta2, eps;
-	double max_memory;     /* MiB of a pass's activations, 0: no bound */
+	double max_memory;     /* MiB of the whole training (the plan), 0: no bound */
 	int base;              /* --base-dtype: enum tk_engine_base (tk_engine.h) */
+	const tk_cli *cli;     /* the command's (its threads), from tk_train_opts_parse */
 	unsigned targets;
 	int64_t warmup, save_every;
 	size_t micro;
@@ -49,7 +50,7 @@ typedef struct tk_train_opts {
 	{"eps", 0, "E", "AdamW epsilon (default 1e-8)"}, \
 	{"micro-tokens", 0, "N", "tokens of one forward/backward; more accumulate (default 4096)"}, \
 	{"recompute", 0, NULL, "keep only layer inputs, remake activations in the backward"}, \
-	{"max-memory", 0, "MIB", "activation memory of a pass; smaller passes accumulate"}, \
+	{"max-memory", 0, "MIB", "memory of the whole training; smaller passes accumulate"}, \
 	{"base-dtype", 0, "D", "frozen base: auto, f32, bf16, q8 or q4 (default auto: smallest exact)"}, \
 	{"save-every", 0, "N", "write a state checkpoint every N steps (default 20; 0: end only)"}, \
 	{"resume", 0, "RUNDIR", "continue the run in RUNDIR from its last state checkpoint"}
@@ -67,8 +68,9 @@ void tk_train_opts_check(tk_train_opts *o);
  * lr is the one in force (given or from the LoRA rule). */
 void tk_train_opts_json(const tk_train_opts *o, double lr, size_t micro, cJSON *settings);
 /* The pass size: at most micro tokens, and with --max-memory the largest
- * pass whose activations fit, which must hold `longest` tokens (exit 64
- * otherwise, saying what to change). */
+ * pass with which the whole plan (tk_train_plan_memory: base, trainable
+ * weights, optimizer, activations, workspace) fits, which must hold
+ * `longest` tokens (exit 64 otherwise, saying what to change). */
 size_t tk_train_opts_pass(const tk_train_opts *o, const struct tk_model *model, size_t micro,
 			  size_t longest);
 
@@ -120,7 +122,8 @@ FILE *tk_train_opts_open_metrics(const char *rundir);
 size_t tk_train_opts_resumed_micro(const tk_train_opts *o, const char *rundir);
 
 /* "CMD: MODEL, LoRA training, N trainable parameters, X MiB on BACKEND"
- * on stderr (unless quiet): what a trainer holds. */
+ * and the memory plan's parts on stderr (unless quiet): what a trainer
+ * holds. */
 void tk_train_opts_print_trainer(const tk_train_opts *o, const struct tk_train *t,
 				 const char *backend_name, int quiet);
 

@@ -268,6 +268,66 @@ void tk_engine_close(tk_engine *e)
 	free(e);
 }
 
+/* ---- planning ----------------------------------------------------------- */
+
+/* The form a training base takes for a matrix of `in` inputs stored as
+ * `stored` (tk_model_tensor.stored_as): the one asked for, or under auto
+ * the smallest that holds such blocks (a guess: a matrix may fit less). */
+static int planned_form(int base, const char *stored, size_t in)
+{
+	switch (base) {
+	case TK_ENGINE_BASE_F32: return TK_PACK_F32;
+	case TK_ENGINE_BASE_BF16: return TK_PACK_BF16;
+	case TK_ENGINE_BASE_Q8: return TK_PACK_Q8;
+	case TK_ENGINE_BASE_Q4: return TK_PACK_Q4;
+	default: break;
+	}
+	int blocks = in % 32 == 0 && stored;
+	if (blocks && !strcmp(stored, "q4_1"))
+		return TK_PACK_Q4;
+	if (blocks && (!strcmp(stored, "q8_0") || !strcmp(stored, "q5_0") || !strcmp(stored, "q4_0")))
+		return TK_PACK_Q8;
+	return stored && !strcmp(stored, "bf16") ? TK_PACK_BF16 : TK_PACK_F32;
+}
+
+/* Bytes of w (out, in) packed in a form by the cpu backend: panels of 48
+ * outputs (kernels/cpu/xwt_forms.c's layouts). */
+static size_t planned_bytes(int form, size_t in, size_t out)
+{
+	size_t panels = (out + 47) / 48;
+	switch (form) {
+	case TK_PACK_BF16: return panels * in * 48 * 2;
+	case TK_PACK_Q8: return panels * (in / 32) * (48 * 2 + 32 * 48);
+	case TK_PACK_Q4: return panels * (in / 32) * (48 * 4 + 16 * 48);
+	default: return panels * in * 48 * sizeof(float);
+	}
+}
+
+size_t tk_engine_plan_bytes(const tk_model *model, int base)
+{
+	tk_model_desc d;
+	if (tk_model_desc_read(&d, model))
+		return 0;
+	size_t C = d.hidden, bytes = 0, norms = 2 * C + (d.qk_norm ? 2 * d.head_dim : 0);
+	bytes += d.tied ? 0 : d.vocab * C * sizeof(float);
+	// the lm_head: float32, packed for the logits and for dh
+	bytes += planned_bytes(TK_PACK_F32, C, d.vocab) + planned_bytes(TK_PACK_F32, d.vocab, C);
+	bytes += (C + d.n_layers * norms) * sizeof(float);
+	for (size_t l = 0; l < d.n_layers; l++)
+		for (int t = 0; t < ENGINE_N_LINEAR; t++) {
+			size_t in, out;
+			tk_model_linear_shape(&d, t, &in, &out);
+			const tk_model_tensor *w = d.layers[l].wt[t];
+			bytes += planned_bytes(planned_form(base, w->stored_as, in), in, out);
+			if (base == TK_ENGINE_BASE_F32) // and packed again for the backward
+				bytes += planned_bytes(TK_PACK_F32, out, in);
+			if (t < 3 && d.layers[l].bias[t])
+				bytes += out * sizeof(float);
+		}
+	tk_model_desc_free(&d);
+	return bytes;
+}
+
 static const char *const base_names[] = {"f32", "auto", "bf16", "q8", "q4"};
 
 int tk_engine_base_parse(const char *name)
