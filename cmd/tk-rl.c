@@ -7,6 +7,7 @@
 #include "cli/rl_run.h"
 
 #include "tk_backend.h"
+#include "tk_dist.h"
 #include "tk_error.h"
 #include "tk_forward.h"
 #include "tk_model.h"
@@ -206,11 +207,12 @@ static void after_step(tk_rl_run *r)
 {
 	const tk_rl_settings *s = r->s;
 	int64_t step = tk_rl_run_steps(r);
-	if (tk_run_stop_signal()) {
+	int sig = tk_dist_agree_stop(tk_run_stop_signal()); // all ranks stop together
+	if (sig) {
 		tk_rl_run_save_state(r);
 		tk_rl_run_close_rollouts(r);
 		tk_die(TK_ETEMPFAIL, "interrupted (signal %d) after step %" PRId64 "; state in %s; "
-		       "continue with --resume %s", tk_run_stop_signal(), step, r->last_state, s->rundir);
+		       "continue with --resume %s", sig, step, r->last_state, s->rundir);
 	}
 	if (s->train.save_every && step % s->train.save_every == 0 && step < r->total)
 		tk_rl_run_save_state(r);
@@ -298,6 +300,11 @@ int main(int argc, char **argv)
 	tk_cli_init(&cli);
 	tk_rl_settings s;
 	tk_rl_settings_parse(&cli, &s, argc, argv);
+	tk_check(tk_dist_init()); // mpirun / srun: one rank of a data-parallel job
+	tk_check(tk_dist_size() > 1 && (s.from_stream || s.rollouts || s.dump || s.epi.evaluate)
+		 ? tk_fail(TK_EUSAGE, "--from-stream, --rollouts, --dump-prompts and --evaluate "
+			   "run on one rank for now") : TK_OK);
+	s.quiet |= !tk_dist_is_root();
 	tk_rl_run r = {.s = &s};
 	r.started = tk_now();
 	tk_rl_run_setup(&r);

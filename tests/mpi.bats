@@ -20,6 +20,10 @@ setup() {
 	export OMPI_MCA_btl=self,vader OMPI_MCA_pml=ob1
 }
 
+# Under `make asan` the ranks are sanitized too; Open MPI's plugins leave
+# their allocations at exit (not tk's), so leak reports are off for them.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0
+
 mpi() { # NP CMD ARGS...
 	local np=$1; shift
 	timeout 120 mpirun -np "$np" "$@"
@@ -118,4 +122,35 @@ opts() { # the run every test takes: 40 steps of 8 records
 	[ "$status" -eq 78 ]
 	[[ "$output" == *"built without MPI"*"make MPI=1"* ]]
 	[ ! -e plain/checkpoints.jsonl ]
+}
+
+@test "tk-rl under mpirun -np 2: the rewards and final adapter of one process with the same seed" {
+	for i in $(seq 1 16); do
+		printf '{"prompt": "Write something, number %d", "answer": "e"}\n' "$i"
+	done > prompts.jsonl
+	# reward 1 when the completion holds the letter e
+	cat > reward.sh <<-'EOF'
+	#!/bin/sh
+	while IFS= read -r line; do
+		text=$(printf '%s\n' "$line" | sed 's/.*"text":"\(.*\)","complete".*/\1/')
+		case "$text" in *e*) echo '{"reward": 1}';; *) echo '{"reward": 0}';; esac
+	done
+	EOF
+	chmod +x reward.sh
+	opts=(-m "$FIX/tiny-llama" --prompts prompts.jsonl --env-cmd ./reward.sh --groups 4
+	      --group-size 4 --max-tokens 4 --lr 1e-2 --seed 3 -t 1 --steps 3)
+	"$MPI_BIN/tk-rl" "${opts[@]}" -q -o one
+	run mpi 2 "$MPI_BIN/tk-rl" "${opts[@]}" -o two
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^step 3/3' <<<"$output")" -eq 1 ]
+	rewards() { grep -o '"env/all/reward/total":[0-9.e+-]*' "$1/metrics.jsonl"; }
+	[ "$(rewards one | wc -l)" -eq 3 ]
+	# the draws do not depend on which rank sampled them; not all equal
+	diff <(rewards one) <(rewards two)
+	[ "$(rewards one | sort -u | wc -l)" -gt 1 ]
+	adapters_within one/final.tkc two/final.tkc 1e-5
+	# what needs the whole batch at once is refused, not run wrongly
+	run mpi 2 "$MPI_BIN/tk-rl" "${opts[@]}" --kl-coef 0.1 -o kl
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"--kl-coef"*"not yet with several ranks"* ]]
 }

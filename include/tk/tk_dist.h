@@ -66,6 +66,13 @@ int tk_dist_gather(const void *mine, size_t bytes, char **all, size_t *total);
 struct tk_train_result;
 int tk_dist_sum_result(struct tk_train_result *r, size_t *tokens);
 
+/* tk-rl (tk_rl.h): a step's statistics (and the records' tokens, the
+ * loss's denominator) and an update's results summed over the ranks. */
+struct tk_rl_step_stats;
+struct tk_rl_update_result;
+int tk_dist_sum_rl_step(struct tk_rl_step_stats *st, double *tokens);
+int tk_dist_sum_rl_update(struct tk_rl_update_result *r);
+
 /* The stop decision at a step boundary: the largest signal any rank has
  * seen (0: go on).  Every rank must call it at the same boundary. */
 int tk_dist_agree_stop(int local_signal);

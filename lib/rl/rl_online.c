@@ -3,6 +3,7 @@
  * the records the update trains on. */
 #include "rl_episode.h"
 
+#include "tk_dist.h"
 #include "tk_error.h"
 #include "tk_forward.h"
 #include "tk_sampler.h"
@@ -18,8 +19,10 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* The policy's forward: every sequence of the step fits its context. */
-static int sample(const tk_rl_online *o, int64_t step, tk_rl_batch *b, size_t *sampled)
+/* The policy's forward: every sequence of the step fits its context.
+ * first: the number in the run of the batch's first prompt (its draws'
+ * streams follow from it, whatever rank samples them). */
+static int sample(const tk_rl_online *o, uint64_t first, tk_rl_batch *b, size_t *sampled)
 {
 	size_t longest = 0, n = b->prompts.n * o->group_size;
 	for (size_t g = 0; g < b->prompts.n; g++)
@@ -31,8 +34,7 @@ static int sample(const tk_rl_online *o, int64_t step, tk_rl_batch *b, size_t *s
 	if (rc)
 		return rc;
 	rc = tk_rl_rollouts_sample(f, o->gen, o->renderer, o->cut, o->n_cut, b->prompts.ids,
-				   b->prompts.n, o->group_size, (uint64_t)(step - 1) * b->prompts.n,
-				   &b->ro, sampled);
+				   b->prompts.n, o->group_size, first, &b->ro, sampled);
 	if (o->close_policy)
 		o->close_policy(o->ctx, f);
 	else
@@ -56,7 +58,25 @@ static int prepare(const tk_rl_online *o, tk_rl_batch *b, tk_rl_step_stats *st)
 		return rc;
 	b->recs = tk_rl_rollouts_records(b->ro, b->n, o->group_size, o->drop_flat, &b->kept,
 					 &b->tokens, st);
-	return b->recs ? TK_OK : TK_EOSERR;
+	// several ranks: the whole batch's statistics and denominator (tk_dist.h)
+	return b->recs ? tk_dist_sum_rl_step(st, &b->tokens) : TK_EOSERR;
+}
+
+/* Data parallelism: this rank's groups of the step, whole (a group's
+ * advantages need only its own rewards).  What needs the whole batch at
+ * once is refused for now (man/tk-dist.7). */
+static int share_groups(const tk_rl_online *o, size_t *first, size_t *count)
+{
+	tk_dist_share(o->groups, first, count);
+	if (tk_dist_size() == 1)
+		return TK_OK;
+	if (o->groups < (size_t)tk_dist_size())
+		return tk_fail(TK_EUSAGE, "--groups %zu is fewer than the %d ranks: each rank "
+			       "samples whole groups", o->groups, tk_dist_size());
+	if (o->kl_coef > 0)
+		return tk_fail(TK_EUSAGE, "--kl-coef centres the penalty on the batch's mean: not "
+			       "yet with several ranks");
+	return TK_OK;
 }
 
 int tk_rl_online_batch(const tk_rl_online *o, int64_t step, tk_rl_batch *b,
@@ -66,11 +86,16 @@ int tk_rl_online_batch(const tk_rl_online *o, int64_t step, tk_rl_batch *b,
 	if (tk_rl_env_plays_episodes(o->env))
 		return o->episode ? rl_episodes_batch(o, step, b, st)
 				  : tk_fail(TK_EUSAGE, "episodes need their limits (tk_rl_online.episode)");
+	if (tk_rl_env_plays_episodes(o->env) && tk_dist_size() > 1)
+		return tk_fail(TK_EUSAGE, "episodes (environment protocol 2) run on one rank for now");
 	double t0 = now();
-	int rc = tk_rl_prompts_load(o->env, o->renderer, (uint64_t)(step - 1) * o->groups,
-				    o->groups, &o->room, &b->prompts);
+	size_t g0, groups;
+	int rc = share_groups(o, &g0, &groups);
+	uint64_t first = (uint64_t)(step - 1) * o->groups + g0;
 	if (!rc)
-		rc = sample(o, step, b, &st->sampled);
+		rc = tk_rl_prompts_load(o->env, o->renderer, first, groups, &o->room, &b->prompts);
+	if (!rc)
+		rc = sample(o, first, b, &st->sampled);
 	double t1 = now();
 	if (!rc)
 		rc = tk_rl_rollouts_score(o->env, b->prompts.p, b->ro, b->n, st);

@@ -3,6 +3,7 @@
  * (the trainer's loss hook), one backward. */
 #include "tk_rl.h"
 
+#include "tk_dist.h"
 #include "tk_error.h"
 #include "tk_train.h"
 
@@ -164,5 +165,6 @@ int tk_rl_update(tk_train *t, const tk_rl_loss_params *lp, const tk_rl_record *r
 			rc = run_micro(t, &s, lp, recs, denominator, res);
 	}
 	stage_close(&s);
-	return rc;
+	// several ranks: each ran its records; the sums are the batch's (tk_dist.h)
+	return rc ? rc : tk_dist_sum_rl_update(res);
 }
