@@ -32,6 +32,7 @@ static const tk_option options[] = {
 	{"prompt", 0, NULL, "render generation prompts (for tk-sample)"},
 	{"pairs", 0, NULL, "input is preference pairs: prompt, chosen, rejected"},
 	{"judge", 0, NULL, "preference pairs as a judge's training chats (A or B, --seed order)"},
+	{"both-orders", 0, NULL, "with --judge: each pair twice, its chosen reply as A, then as B"},
 	{"text", 0, NULL, "input is raw text (lines, or JSON Lines with \"text\")"},
 	{"show", 0, NULL, "print a token stream as text with the trained spans marked"},
 	{"json", 0, NULL, "with --show: one JSON object per record"},
@@ -39,6 +40,7 @@ static const tk_option options[] = {
 	{0, 0, 0, 0}
 };
 enum { OPT_MODEL, OPT_RENDERER, OPT_TRAIN_ON, OPT_MAX_LEN, OPT_PROMPT, OPT_PAIRS, OPT_JUDGE,
+       OPT_BOTH_ORDERS,
        OPT_TEXT, OPT_SHOW, OPT_JSON, OPT_SKIP_BAD };
 
 typedef struct settings {
@@ -46,6 +48,7 @@ typedef struct settings {
 	int mode, train_on, json, skip_bad;
 	size_t max_len;            /* 0: no limit */
 	uint64_t seed;             /* --judge: which reply is A */
+	int both_orders;           /* --judge: each pair both ways */
 } settings;
 
 
@@ -99,6 +102,7 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 		case OPT_PROMPT: set_mode(cli, s, MODE_PROMPT); break;
 		case OPT_PAIRS: set_mode(cli, s, MODE_PAIRS); break;
 		case OPT_JUDGE: set_mode(cli, s, MODE_JUDGE); break;
+		case OPT_BOTH_ORDERS: s->both_orders = 1; break;
 		case OPT_TEXT: set_mode(cli, s, MODE_TEXT); break;
 		case OPT_SHOW: set_mode(cli, s, MODE_SHOW); break;
 		case OPT_JSON: s->json = 1; break;
@@ -111,6 +115,8 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 	s->input = cli->first_operand < argc ? argv[cli->first_operand] : "-";
 	if (s->mode != MODE_SHOW && !s->model)
 		tk_die(TK_EUSAGE, "-m MODEL is needed (its tokenizer and chat template)");
+	if (s->both_orders && s->mode != MODE_JUDGE)
+		tk_die(TK_EUSAGE, "--both-orders goes with --judge");
 	if (s->json && s->mode != MODE_SHOW)
 		tk_die(TK_EUSAGE, "--json goes with --show");
 }
@@ -281,23 +287,34 @@ static int pair_line(job *j, const char *line, size_t len)
 				      TK_PAIR_REJECTED, j->chat.meta);
 }
 
-/* A pair as the judge's chat: the chosen reply is A or B as a stream
- * seeded by --seed and the pair's number says (tk_chat_judge). */
-static int judge_line(job *j, const char *line, size_t len)
+/* A pair as the judge's chat, its chosen reply A when chosen_first
+ * (tk_chat_judge), written unless --max-len leaves nothing trained. */
+static int judge_record(job *j, const char *line, size_t len, int chosen_first, int64_t group)
 {
 	int rc = tk_chat_parse_pair(&j->chat, line, len);
-	tk_rng rng;
-	tk_rng_seed(&rng, j->s->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(j->next_group + 1)));
 	if (!rc)
-		rc = tk_chat_judge(&j->chat, (int)(tk_rng_next(&rng) >> 63));
+		rc = tk_chat_judge(&j->chat, chosen_first);
 	if (!rc)
 		rc = tk_render(j->r, j->chat.msgs, j->chat.n, 0, &j->out);
 	if (rc)
 		return rc;
 	size_t n = kept_length(j, &j->out, 1);
-	int64_t group = j->next_group++;
 	return n ? write_record(j, j->out.ids.ids, j->out.weights, n, group, TK_PAIR_NONE,
 				j->chat.meta) : TK_OK;
+}
+
+/* The chosen reply is A or B as a stream seeded by --seed and the pair's
+ * number says; --both-orders writes both. */
+static int judge_line(job *j, const char *line, size_t len)
+{
+	int64_t group = j->next_group++;
+	if (j->s->both_orders) {
+		int rc = judge_record(j, line, len, 1, group);
+		return rc ? rc : judge_record(j, line, len, 0, group);
+	}
+	tk_rng rng;
+	tk_rng_seed(&rng, j->s->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(group + 1)));
+	return judge_record(j, line, len, (int)(tk_rng_next(&rng) >> 63), group);
 }
 
 /* A document: bos when the tokenizer adds one, the text, eos; every token

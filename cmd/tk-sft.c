@@ -396,9 +396,11 @@ static void log_step(run *r, int64_t step, const tk_train_result *res, double lr
 			  res->loss, lr, norm, tokens, res->tokens);
 	if (s->loss == TK_TRAIN_DPO && res->pairs)
 		at += snprintf(line + at, sizeof line - (size_t)at, ", \"dpo_loss\": %.9g, "
-			       "\"accuracy\": %.9g, \"margin\": %.9g", res->loss,
+			       "\"accuracy\": %.9g, \"margin\": %.9g, \"rewards/chosen\": %.9g, "
+			       "\"rewards/rejected\": %.9g", res->loss,
 			       (double)res->dpo_correct / (double)res->pairs,
-			       res->dpo_margin / (double)res->pairs);
+			       res->dpo_margin / (double)res->pairs, res->dpo_chosen / (double)res->pairs,
+			       res->dpo_rejected / (double)res->pairs);
 	snprintf(line + at, sizeof line - (size_t)at, ", \"progress/done_frac\": %.6f, "
 		 "\"time/tokens_per_sec\": %.1f, \"time/total\": %.3f}",
 		 (double)step / (double)r->total, (double)tokens / seconds, elapsed);

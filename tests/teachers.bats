@@ -81,6 +81,9 @@ rl() { tk-rl -m "$M" --env-cmd ./reward.sh --prompts prompts.jsonl --max-tokens 
 	# the same seed, the same file
 	tk-render -m "$M" --judge --seed 1 pairs.jsonl -o again.tks
 	cmp j1.tks again.tks
+	# both orders: two records a pair, A then B
+	tk-render -m "$M" --judge --both-orders pairs.jsonl -o both.tks
+	[ "$(tk-render --show -m "$M" both.tks | grep -o '^\[\[[AB]' | tr -d '[' | tr -d '\n')" = ABABAB ]
 }
 
 @test "--judge: every pair of a group compared both ways; rewards in [-1, 1] summing to 0 in a group" {
@@ -165,4 +168,20 @@ for g, rs in groups.items():
 	[ "$status" -eq 65 ] && [[ "$output" == *"--teacher $FIX/tiny-qwen3: its tokenizer is not the policy's"* ]]
 	run tk-rl -m "$M" --env arithmetic --eval-prompts held.jsonl -q -o gen
 	[ "$status" -ne 0 ]
+}
+
+@test "DPO logs the chosen and rejected replies' implicit rewards; their difference is the margin" {
+	awk 'BEGIN { for (i = 0; i < 16; i++)
+		printf "{\"prompt\":\"say %d\",\"chosen\":\"%d\",\"rejected\":\"no\"}\n", i, i }' > pairs.jsonl
+	tk-render -q -m "$M" --pairs pairs.jsonl -o pairs.tks
+	tk-sft -q -m "$M" pairs.tks -o run --loss dpo --dpo-beta 0.5 --batch 4 --steps 8 --lr 1e-2 \
+		--lora-rank 4
+	python3 - run/metrics.jsonl <<-'PY'
+	import json, sys
+	lines = [json.loads(l) for l in open(sys.argv[1])]
+	assert len(lines) == 8
+	for m in lines:
+	    assert abs(m["rewards/chosen"] - m["rewards/rejected"] - m["margin"]) < 1e-6, m
+	assert lines[-1]["rewards/chosen"] > lines[-1]["rewards/rejected"], lines[-1]
+	PY
 }

@@ -82,6 +82,8 @@ typedef struct tk_train_result {
 	size_t pairs;        /* DPO: pairs */
 	size_t dpo_correct;  /* DPO: pairs whose margin is > 0 */
 	double dpo_margin;   /* DPO: Σ of β·((π_c − ρ_c) − (π_r − ρ_r)) */
+	double dpo_chosen;   /* DPO: Σ of the chosen records' implicit rewards β·(π_c − ρ_c) */
+	double dpo_rejected; /* DPO: Σ of the rejected ones' β·(π_r − ρ_r) */
 } tk_train_result;
 
 typedef struct tk_train_adamw {

@@ -193,6 +193,8 @@ static void add_result(tk_train_result *sum, const tk_train_result *x)
 	sum->pairs += x->pairs;
 	sum->dpo_correct += x->dpo_correct;
 	sum->dpo_margin += x->dpo_margin;
+	sum->dpo_chosen += x->dpo_chosen;
+	sum->dpo_rejected += x->dpo_rejected;
 }
 
 /* Runs this rank's units (all of them in one process). */

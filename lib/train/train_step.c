@@ -255,6 +255,8 @@ static int dpo(tk_train *t, const tk_train_batch *b, const tk_train_loss *loss,
 		res->pairs++;
 		res->dpo_correct += z > 0;
 		res->dpo_margin += z;
+		res->dpo_chosen += beta * (pi[r] - ref[r]);
+		res->dpo_rejected += beta * (pi[r + 1] - ref[r + 1]);
 		pi[r] = -beta * dz;
 		pi[r + 1] = beta * dz;
 	}
