@@ -137,12 +137,20 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
  *   TK_PACK_Q8   per 32 inputs: w = d·q, q in -128..127, d f16 (1.06)
  *   TK_PACK_BF16 w is a bf16 value (2)
  *   TK_PACK_F32  anything (4): tk_matmul_pack's layout
+ *   TK_PACK_BF16_DOT  w rounded to bf16 (2), in pairs of k: not exact, and
+ *                its product is another one: y = bf16(x)·bf16(W)ᵀ with
+ *                float32 accumulation by the CPU's bf16 dot products
+ *                (kernels/cpu/xwt_bf16.c; the portable code gives the
+ *                same bits), batch invariant like the others; the
+ *                backward (tk_matmul_backward_packed_as) rounds dy.
+ *                Never chosen by tk_matmul_pack_form; packing it rounds
+ *                and returns 1.
  * tk_matmul_pack_form returns the smallest form that holds w (out, in);
  * tk_matmul_pack_as packs w in a form and checks as it goes: it returns 1
  * when every value fits (always for F32), 0 when some does not (the packed
  * matrix is then unusable), so that a caller sure of the form in advance
  * may skip tk_matmul_pack_form's pass and still not be wrong. */
-enum tk_pack_form { TK_PACK_F32 = 0, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4 };
+enum tk_pack_form { TK_PACK_F32 = 0, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4, TK_PACK_BF16_DOT };
 int tk_matmul_pack_form(tk_backend *be, const float *w, size_t in, size_t out);
 const char *tk_matmul_pack_form_name(int form);
 size_t tk_matmul_packed_bytes(tk_backend *be, int form, size_t in, size_t out);

@@ -36,5 +36,5 @@ run_sft() { # OUT BASE
 	[[ "$output" == *"layer 0's q_proj does not hold exactly in q4"* ]]
 	run tk-sft -q -m q8.gguf chats.tks -o x --steps 1 --base-dtype q4_1
 	[ "$status" -eq 64 ]
-	[[ "$output" == *"--base-dtype: 'q4_1' is not auto, f32, bf16, q8 or q4"* ]]
+	[[ "$output" == *"--base-dtype: 'q4_1' is not auto, f32, bf16, q8, q4 or bf16-dot"* ]]
 }

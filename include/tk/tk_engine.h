@@ -31,9 +31,13 @@
  * transposed a chunk at a time (kernels.h: tk_matmul_backward_packed_as):
  * AUTO takes each matrix's smallest exact form (4-/8-bit blocks, bf16,
  * else float32); BF16, Q8 and Q4 ask for one and refuse (TK_EDATA, naming
- * the weight) a matrix it does not hold exactly.  The lm_head stays
- * float32, packed for both products (the fused loss reads it so).
- * Every form gives the same bits.  Full fine-tuning changes the base
+ * the weight) a matrix it does not hold exactly.  BF16_DOT rounds every
+ * matrix to bf16 and multiplies by bf16 products (kernels.h:
+ * TK_PACK_BF16_DOT: activations and dy rounded to bf16, float32
+ * accumulation), the adapter, loss and optimizer staying float32: other
+ * bits than the float32 base's, the same whatever the batch.  The lm_head
+ * stays float32, packed for both products (the fused loss reads it so).
+ * Every exact form gives the same bits.  Full fine-tuning changes the base
  * itself: the trainer then holds its own weights (tk_train_open). */
 #ifndef TK_ENGINE_H
 #define TK_ENGINE_H
@@ -53,6 +57,7 @@ enum tk_engine_base {
 	TK_ENGINE_BASE_BF16,    /* one copy in bf16 (2 bytes a weight) */
 	TK_ENGINE_BASE_Q8,      /* 32-weight blocks d·q, q 8-bit (1.06) */
 	TK_ENGINE_BASE_Q4,      /* 32-weight blocks d·q + m, q 4-bit (0.63) */
+	TK_ENGINE_BASE_BF16_DOT,/* rounded to bf16 (2), bf16 products (not exact) */
 };
 
 typedef struct tk_engine_config {
@@ -61,7 +66,7 @@ typedef struct tk_engine_config {
 	int base;      /* with train: enum tk_engine_base */
 } tk_engine_config;
 
-/* "f32", "auto", "bf16", "q8", "q4" -> enum tk_engine_base; -1 when
+/* "f32", "auto", "bf16", "q8", "q4", "bf16-dot" -> enum tk_engine_base; -1 when
  * unknown.  And back. */
 int tk_engine_base_parse(const char *name);
 const char *tk_engine_base_name(int base);

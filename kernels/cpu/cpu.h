@@ -137,6 +137,18 @@ int tk_cpu_xwt_transposed(tk_backend *be, float *y, size_t ldy, const float *x,
 void tk_cpu_xwt_expand_transposed(float *dst, int form, const void *packed, size_t n,
 				  size_t k, size_t j0, size_t k0, size_t kc);
 
+/* The bf16 products (xwt_bf16.c, kernels.h's TK_PACK_BF16_DOT): bytes of
+ * a panel of k rows; w (n, k) rounded and packed; y (m, ldy) (+)=
+ * bf16(x (m, k))·bf16(w)ᵀ (tk_cpu_bf16_xwt), or with w (k, n) packed for
+ * the forward (n inputs), y (+)= bf16(x (m, k))·bf16(w) (tk_cpu_bf16_xw);
+ * `portable`: the portable code whatever the CPU (for the tests). */
+size_t tk_cpu_bf16_panel_bytes(size_t k);
+void tk_cpu_bf16_pack(tk_backend *be, void *packed, const float *w, size_t n, size_t k);
+int tk_cpu_bf16_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const void *packed,
+		    size_t m, size_t n, size_t k, int accumulate, int portable);
+int tk_cpu_bf16_xw(tk_backend *be, float *y, size_t ldy, const float *x, const void *packed,
+		   size_t m, size_t n, size_t k, int accumulate, int portable);
+
 /* tk_cpu_xwt through one instruction set, "avx512", "avx2" or "c" (the
  * portable code), for the tests; -1 when this CPU lacks it. */
 int tk_cpu_xwt_isa(tk_backend *be, const char *isa, float *y, size_t ldy,

@@ -53,12 +53,18 @@ int tk_cpu_matmul_pack_form(tk_backend *be, const float *w, size_t in, size_t ou
 size_t tk_cpu_matmul_packed_bytes(tk_backend *be, int form, size_t in, size_t out)
 {
 	(void)be;
+	if (form == TK_PACK_BF16_DOT)
+		return (out + TK_XWT_PANEL - 1) / TK_XWT_PANEL * tk_cpu_bf16_panel_bytes(in);
 	return (out + TK_XWT_PANEL - 1) / TK_XWT_PANEL * tk_cpu_xwt_form_panel_bytes(form, in);
 }
 
 int tk_cpu_matmul_pack_as(tk_backend *be, void *packed, int form, const float *w, size_t in,
 			  size_t out)
 {
+	if (form == TK_PACK_BF16_DOT) { // rounded: every value has a place
+		tk_cpu_bf16_pack(be, packed, w, out, in);
+		return 1;
+	}
 	return tk_cpu_xwt_pack_form(be, packed, form, w, out, in);
 }
 
@@ -69,7 +75,9 @@ int tk_cpu_matmul_forward_packed_as(tk_backend *be, float *y, const float *x,
 	// y (n, out)   x (n, in)   packed: w (out, in) by tk_cpu_matmul_pack_as(form)
 	if (n == 0 || out == 0)
 		return TK_KERNEL_OK;
-	int rc = tk_cpu_xwt_packed_form(be, y, out, x, packed, form, n, out, in, accumulate);
+	int rc = form == TK_PACK_BF16_DOT
+			 ? tk_cpu_bf16_xwt(be, y, out, x, packed, n, out, in, accumulate, 0)
+			 : tk_cpu_xwt_packed_form(be, y, out, x, packed, form, n, out, in, accumulate);
 	if (!rc && bias)
 		add_bias(be, y, bias, n, out);
 	return rc;
@@ -90,6 +98,15 @@ int tk_cpu_matmul_forward_packed_many(tk_backend *be, const float *x, size_t n, 
 	if (count > TK_CPU_XWT_MANY)
 		return tk_backend_fail(be, TK_KERNEL_EUSAGE, "%zu products at once, more than %d", count,
 			       TK_CPU_XWT_MANY);
+	int bf16 = 0;
+	for (size_t i = 0; i < count; i++)
+		bf16 |= jobs[i].form == TK_PACK_BF16_DOT;
+	for (size_t i = 0; i < count && bf16; i++) { // a product of its own: one at a time
+		int rc = tk_cpu_matmul_forward_packed_as(be, jobs[i].y, x, jobs[i].packed, jobs[i].form,
+							 jobs[i].bias, n, in, jobs[i].out, 0);
+		if (rc || i + 1 == count)
+			return rc;
+	}
 	for (size_t i = 0; i < count; i++)
 		cj[i] = (struct tk_cpu_xwt_job){jobs[i].y, jobs[i].packed, jobs[i].form,
 						jobs[i].out};
@@ -129,6 +146,8 @@ int tk_cpu_matmul_backward_packed_as(tk_backend *be, float *dx, const float *dy,
 	// dx (n, in) = dy (n, out) · w (out, in), w packed by tk_cpu_matmul_pack_as(form)
 	if (n == 0 || in == 0)
 		return TK_KERNEL_OK;
+	if (form == TK_PACK_BF16_DOT)
+		return tk_cpu_bf16_xw(be, dx, in, dy, packed, n, in, out, accumulate_dx, 0);
 	return tk_cpu_xwt_transposed(be, dx, in, dy, packed, form, n, in, out, accumulate_dx);
 }
 

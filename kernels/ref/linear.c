@@ -55,18 +55,54 @@ size_t tk_ref_matmul_packed_bytes(tk_backend *be, int form, size_t in, size_t ou
 	return in * out * sizeof(float);
 }
 
+/* f rounded to bf16 (nearest, ties to even; NaN kept), as a float. */
+static float bf16_round(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	if ((u & 0x7fffffffu) <= 0x7f800000u)
+		u = (u + 0x7fffu + (u >> 16 & 1u)) & 0xffff0000u;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
 int tk_ref_matmul_pack_as(tk_backend *be, void *packed, int form, const float *w, size_t in,
 			  size_t out)
 {
 	tk_ref_matmul_pack(be, packed, w, in, out);
+	if (form == TK_PACK_BF16_DOT) { // held as the float32 of its bf16 values
+		float *v = packed;
+		for (size_t i = 0; i < in * out; i++)
+			v[i] = bf16_round(v[i]);
+		return 1;
+	}
 	return form == TK_PACK_F32; // a compact form holds nothing here: a misfit
+}
+
+/* y (n, out) (+)= bf16(x) (n, in) · w (out, in)ᵀ (+ bias), in double: the
+ * bf16 products' reference (w already rounded by pack_as). */
+static void bf16_product(float *y, const float *x, const float *w, const float *bias, size_t n,
+			 size_t in, size_t out, int accumulate)
+{
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < out; j++) {
+			double s = accumulate ? y[i * out + j] : 0.0;
+			if (bias)
+				s += bias[j];
+			for (size_t k = 0; k < in; k++)
+				s += (double)bf16_round(x[i * in + k]) * w[j * in + k];
+			y[i * out + j] = (float)s;
+		}
 }
 
 int tk_ref_matmul_forward_packed_as(tk_backend *be, float *y, const float *x, const void *packed,
 				    int form, const float *bias, size_t n, size_t in, size_t out,
 				    int accumulate)
 {
-	(void)form;
+	if (form == TK_PACK_BF16_DOT) {
+		bf16_product(y, x, packed, bias, n, in, out, accumulate);
+		return TK_KERNEL_OK;
+	}
 	return tk_ref_matmul_forward(be, y, x, packed, bias, n, in, out, accumulate);
 }
 
@@ -77,8 +113,8 @@ int tk_ref_matmul_forward_packed_many(tk_backend *be, const float *x, size_t n, 
 		return tk_backend_fail(be, TK_KERNEL_EUSAGE, "%zu products at once, more than %d",
 				       count, MANY_MAX);
 	for (size_t i = 0; i < count; i++)
-		tk_ref_matmul_forward(be, jobs[i].y, x, jobs[i].packed, jobs[i].bias, n, in,
-				      jobs[i].out, 0);
+		tk_ref_matmul_forward_packed_as(be, jobs[i].y, x, jobs[i].packed, jobs[i].form,
+						jobs[i].bias, n, in, jobs[i].out, 0);
 	return TK_KERNEL_OK;
 }
 
@@ -112,6 +148,17 @@ int tk_ref_matmul_backward_packed_as(tk_backend *be, float *dx, const float *dy,
 				     int accumulate_dx)
 {
 	// the ref backend packs every form as a float32 copy of w (out, in)
+	const float *w = packed;
+	if (form == TK_PACK_BF16_DOT) { // dx = bf16(dy) · w, in double
+		for (size_t i = 0; i < n; i++)
+			for (size_t k = 0; k < in; k++) {
+				double s = accumulate_dx ? dx[i * in + k] : 0.0;
+				for (size_t j = 0; j < out; j++)
+					s += (double)bf16_round(dy[i * out + j]) * w[j * in + k];
+				dx[i * in + k] = (float)s;
+			}
+		return TK_KERNEL_OK;
+	}
 	if (form != TK_PACK_F32)
 		return tk_backend_fail(be, TK_KERNEL_EUSAGE, "ref: no packed form %d", form);
 	input_gradient(dx, dy, packed, n, in, out, accumulate_dx);

@@ -83,7 +83,8 @@ static int parse_run(const tk_cli *cli, tk_train_opts *o, const char *name, cons
 		o->max_memory = tk_cli_double(cli, "max-memory", v, 0.01, 1 << 30);
 	} else if (!strcmp(name, "base-dtype")) {
 		if ((o->base = tk_engine_base_parse(v)) < 0)
-			tk_die(TK_EUSAGE, "--base-dtype: '%s' is not auto, f32, bf16, q8 or q4", v);
+			tk_die(TK_EUSAGE, "--base-dtype: '%s' is not auto, f32, bf16, q8, q4 or bf16-dot",
+			       v);
 	} else if (!strcmp(name, "save-every")) {
 		o->save_every = tk_cli_int(cli, "save-every", v, 0, INT32_MAX);
 	} else if (!strcmp(name, "resume")) {

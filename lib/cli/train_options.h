@@ -51,7 +51,7 @@ typedef struct tk_train_opts {
 	{"micro-tokens", 0, "N", "tokens of one forward/backward; more accumulate (default 4096)"}, \
 	{"recompute", 0, NULL, "keep only layer inputs, remake activations in the backward"}, \
 	{"max-memory", 0, "MIB", "memory of the whole training; smaller passes accumulate"}, \
-	{"base-dtype", 0, "D", "frozen base: auto, f32, bf16, q8 or q4 (default auto: smallest exact)"}, \
+	{"base-dtype", 0, "D", "frozen base: auto, f32, bf16, q8, q4, bf16-dot (default auto: smallest exact)"}, \
 	{"save-every", 0, "N", "write a state checkpoint every N steps (default 20; 0: end only)"}, \
 	{"resume", 0, "RUNDIR", "continue the run in RUNDIR from its last state checkpoint"}
 

@@ -181,6 +181,7 @@ static int asked_form(const tk_engine *e)
 	case TK_ENGINE_BASE_BF16: return TK_PACK_BF16;
 	case TK_ENGINE_BASE_Q8: return TK_PACK_Q8;
 	case TK_ENGINE_BASE_Q4: return TK_PACK_Q4;
+	case TK_ENGINE_BASE_BF16_DOT: return TK_PACK_BF16_DOT;
 	default: return -1;
 	}
 }
@@ -232,7 +233,7 @@ int tk_engine_open(tk_engine **out, tk_backend *be, const tk_model *model,
 	e->train = c && c->train;
 	e->compact = c && c->compact && !e->train;
 	e->base = c && c->train ? c->base : TK_ENGINE_BASE_F32;
-	if (e->base < TK_ENGINE_BASE_F32 || e->base > TK_ENGINE_BASE_Q4) {
+	if (e->base < TK_ENGINE_BASE_F32 || e->base > TK_ENGINE_BASE_BF16_DOT) {
 		free(e);
 		return tk_fail(TK_EUSAGE, "engine: no base form %d", c->base);
 	}
@@ -280,6 +281,7 @@ static int planned_form(int base, const char *stored, size_t in)
 	case TK_ENGINE_BASE_BF16: return TK_PACK_BF16;
 	case TK_ENGINE_BASE_Q8: return TK_PACK_Q8;
 	case TK_ENGINE_BASE_Q4: return TK_PACK_Q4;
+	case TK_ENGINE_BASE_BF16_DOT: return TK_PACK_BF16_DOT;
 	default: break;
 	}
 	int blocks = in % 32 == 0 && stored;
@@ -297,6 +299,7 @@ static size_t planned_bytes(int form, size_t in, size_t out)
 	size_t panels = (out + 47) / 48;
 	switch (form) {
 	case TK_PACK_BF16: return panels * in * 48 * 2;
+	case TK_PACK_BF16_DOT: return panels * (in + 1) / 2 * 48 * 4;
 	case TK_PACK_Q8: return panels * (in / 32) * (48 * 2 + 32 * 48);
 	case TK_PACK_Q4: return panels * (in / 32) * (48 * 4 + 16 * 48);
 	default: return panels * in * 48 * sizeof(float);
@@ -328,7 +331,7 @@ size_t tk_engine_plan_bytes(const tk_model *model, int base)
 	return bytes;
 }
 
-static const char *const base_names[] = {"f32", "auto", "bf16", "q8", "q4"};
+static const char *const base_names[] = {"f32", "auto", "bf16", "q8", "q4", "bf16-dot"};
 
 int tk_engine_base_parse(const char *name)
 {

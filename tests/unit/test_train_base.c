@@ -16,6 +16,7 @@
 #include "tk_model.h"
 #include "tk_train.h"
 
+#include <math.h>
 #include <stdint.h>
 
 #define FIX "tests/fixtures/"
@@ -255,6 +256,43 @@ static void test_batch_invariant(void)
 	tk_model_free(m);
 }
 
+/* bf16 products (not exact): the float32 base's losses within rounding,
+ * less memory, and a record's logprobs independent of the batch. */
+static void test_bf16_products(void)
+{
+	tk_model *m = model_in(TK_ENGINE_BASE_F32);
+	outcome *full = calloc(1, sizeof *full), *dot = calloc(1, sizeof *dot);
+	run_steps(m, TK_ENGINE_BASE_F32, full);
+	run_steps(m, TK_ENGINE_BASE_BF16_DOT, dot);
+	for (int s = 0; s < 3; s++)
+		TKT_CHECK(fabs(dot->loss[s] - full->loss[s]) < 1e-3 * fabs(full->loss[s]) &&
+				  dot->loss[s] != full->loss[s],
+			  "step %d: loss %.9g vs float32's %.9g", s, dot->loss[s], full->loss[s]);
+	TKT_CHECK(dot->memory < full->memory * 3 / 4, "%zu bytes vs %zu", dot->memory, full->memory);
+	free(full), free(dot);
+	tk_lora *lora;
+	tk_lora_config lc = {4, 8, TK_LORA_ALL};
+	TKT_CHECK(tk_lora_create(&lora, m, &lc, 5) == 0, "%s", tk_error_message());
+	tk_train *t;
+	tk_train_config tc = {0, 64};
+	TKT_CHECK(tk_train_open_base(&t, be, m, lora, &tc, 0, TK_ENGINE_BASE_BF16_DOT) == 0, "%s",
+		  tk_error_message());
+	float w[N_TOKENS], both[N_TOKENS], alone[N_TOKENS];
+	for (int i = 0; i < N_TOKENS; i++)
+		w[i] = 1.0f;
+	size_t starts[3] = {0, 12, N_TOKENS}, first[2] = {0, 12};
+	tk_train_loss loss = {TK_TRAIN_CE, TK_TRAIN_PER_TOKEN, 20, 0};
+	tk_train_result res;
+	tk_train_batch b2 = {N_TOKENS, 2, tokens, w, starts}, b1 = {12, 1, tokens, w, first};
+	TKT_CHECK(tk_train_forward(t, &b2, &loss, &res, both) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_train_forward(t, &b1, &loss, &res, alone) == 0, "%s", tk_error_message());
+	TKT_CHECK(memcmp(both, alone, 12 * sizeof *both) == 0, "bf16 products: the first record's "
+		  "logprobs depend on the batch");
+	tk_train_close(t);
+	tk_lora_free(lora);
+	tk_model_free(m);
+}
+
 int main(void)
 {
 	if (tk_backend_open(&be, "cpu", 2)) {
@@ -266,6 +304,7 @@ int main(void)
 	TKT_RUN(test_lazy_gguf);
 	TKT_RUN(test_misfit_refused);
 	TKT_RUN(test_batch_invariant);
+	TKT_RUN(test_bf16_products);
 	tk_backend_close(be);
 	return tkt_done();
 }

@@ -1,0 +1,297 @@
+/* Products in bf16 (kernels.h: TK_PACK_BF16_DOT): y = bf16(x)·bf16(W)ᵀ and
+ * dx = bf16(dy)·bf16(W), float32 accumulation, through the CPU's bf16 dot
+ * products (AVX-512 BF16's vdpbf16ps: two products added to a float32
+ * lane, twice the multiply-adds of a float32 FMA per instruction) or the
+ * portable code, which gives the same bits.
+ *
+ * Every element is one chain over pairs of k in order, from zero, each
+ * pair added as vdpbf16ps adds it: acc = acc + x[2p+1]·w[2p+1], rounded,
+ * then + x[2p]·w[2p], rounded (each a fused multiply-add: a bf16 product
+ * is exact in float32); inputs below float32's normal range count as zero
+ * and so do such results.  (Measured on this project's machines: the
+ * portable code matches the instruction on every input but the sign of an
+ * exact zero, overflow and an accumulator of exactly ±2^−126.)  k longer
+ * than KC goes in chunks of KC, each chunk's chain added to y, as the
+ * float32 product does; so a row's bits depend neither on the other rows
+ * nor on the threads.
+ *
+ * Layout: panels of NR columns of y; per pair p of k, NR 32-bit lanes each
+ * holding w[j0 + c][2p] (low half) and w[j0 + c][2p + 1] (high), zero past
+ * n and past an odd k.  x is rounded into the same pairs, a row at a time.
+ * The backward reads the forward's panels, expanding a chunk of them
+ * transposed into a thread's buffer, so one copy serves both. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+#include "xwt_tile.h"
+
+#include <immintrin.h>
+
+#define BF_ROWS 64 // rows of y a work item covers
+
+typedef uint32_t pair_t; // two bf16: element 2p in the low half
+
+/* ---- rounding ---------------------------------------------------------- */
+
+static uint16_t to_bf16(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	if ((u & 0x7fffffffu) > 0x7f800000u) // NaN: kept quiet
+		return (uint16_t)(u >> 16 | 0x40);
+	return (uint16_t)((u + 0x7fffu + (u >> 16 & 1u)) >> 16); // nearest, ties to even
+}
+
+static float bf16_value(uint16_t b)
+{
+	uint32_t u = (uint32_t)b << 16;
+	float f;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
+/* Below the normal range: zero, its sign kept (the instruction's DAZ/FTZ). */
+static float flush(float f)
+{
+	return fabsf(f) < 0x1p-126f ? copysignf(0.0f, f) : f;
+}
+
+static size_t pairs_of(size_t k)
+{
+	return (k + 1) / 2;
+}
+
+size_t tk_cpu_bf16_panel_bytes(size_t k)
+{
+	return pairs_of(k) * NR * sizeof(pair_t);
+}
+
+/* ---- packing ----------------------------------------------------------- */
+
+void tk_cpu_bf16_pack(tk_backend *be, void *packed, const float *w, size_t n, size_t k)
+{
+	size_t panels = (n + NR - 1) / NR, kp = pairs_of(k);
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (n * k >= TK_CPU_PARALLEL_MIN)
+	for (size_t p = 0; p < panels; p++) {
+		pair_t *dst = (pair_t *)((char *)packed + p * tk_cpu_bf16_panel_bytes(k));
+		for (size_t q = 0; q < kp; q++)
+			for (size_t c = 0; c < NR; c++) {
+				size_t j = p * NR + c, t = 2 * q;
+				uint16_t lo = j < n ? to_bf16(w[j * k + t]) : 0;
+				uint16_t hi = j < n && t + 1 < k ? to_bf16(w[j * k + t + 1]) : 0;
+				dst[q * NR + c] = (pair_t)lo | (pair_t)hi << 16;
+			}
+	}
+}
+
+/* Rows of x (m, k) rounded into pairs: xp (m, pairs_of(k)). */
+static void round_rows(tk_backend *be, pair_t *xp, const float *x, size_t lda, size_t m, size_t k)
+{
+	size_t kp = pairs_of(k);
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (m * k >= TK_CPU_PARALLEL_MIN)
+	for (size_t i = 0; i < m; i++)
+		for (size_t q = 0; q < kp; q++) {
+			uint16_t lo = to_bf16(x[i * lda + 2 * q]);
+			uint16_t hi = 2 * q + 1 < k ? to_bf16(x[i * lda + 2 * q + 1]) : 0;
+			xp[i * kp + q] = (pair_t)lo | (pair_t)hi << 16;
+		}
+}
+
+/* ---- tiles ------------------------------------------------------------- */
+
+/* One pair added to acc as vdpbf16ps adds it. */
+static float dot_pair(float acc, pair_t x, pair_t w)
+{
+	float x0 = flush(bf16_value((uint16_t)x)), x1 = flush(bf16_value((uint16_t)(x >> 16)));
+	float w0 = flush(bf16_value((uint16_t)w)), w1 = flush(bf16_value((uint16_t)(w >> 16)));
+	acc = flush(fmaf(x1, w1, acc));
+	return flush(fmaf(x0, w0, acc));
+}
+
+/* y (rows, ldy) (+)= the chains of pairs q0..q0+qn of xp's rows (kp apart)
+ * over panel rows b (NR lanes a pair), cols columns stored. */
+typedef void bf16_tile_fn(size_t rows, const pair_t *xp, size_t kp, const pair_t *b, size_t qn,
+			  size_t cols, float *y, size_t ldy, int accumulate);
+
+static void tile_c(size_t rows, const pair_t *xp, size_t kp, const pair_t *b, size_t qn,
+		   size_t cols, float *y, size_t ldy, int accumulate)
+{
+	for (size_t r = 0; r < rows; r++)
+		for (size_t c = 0; c < cols; c++) {
+			float s = 0.0f;
+			for (size_t q = 0; q < qn; q++)
+				s = dot_pair(s, xp[r * kp + q], b[q * NR + c]);
+			float *out = y + r * ldy + c;
+			*out = accumulate ? *out + s : s;
+		}
+}
+
+__attribute__((target("avx512f,avx512bf16"), always_inline)) static inline void
+tile_avx512_body(const size_t mr, const pair_t *xp, size_t kp, const pair_t *b, size_t qn,
+		 size_t cols, float *y, size_t ldy, size_t rows, int accumulate)
+{
+	__m512 c0[MR], c1[MR], c2[MR];
+#pragma GCC unroll 8
+	for (size_t r = 0; r < mr; r++)
+		c0[r] = c1[r] = c2[r] = _mm512_setzero_ps();
+	for (size_t q = 0; q < qn; q++) {
+		const pair_t *bq = b + q * NR;
+		__m512bh b0 = (__m512bh)_mm512_loadu_si512(bq);
+		__m512bh b1 = (__m512bh)_mm512_loadu_si512(bq + 16);
+		__m512bh b2 = (__m512bh)_mm512_loadu_si512(bq + 32);
+#pragma GCC unroll 8
+		for (size_t r = 0; r < mr; r++) {
+			__m512bh x = (__m512bh)_mm512_set1_epi32((int)xp[(r < rows ? r : 0) * kp + q]);
+			c0[r] = _mm512_dpbf16_ps(c0[r], x, b0);
+			c1[r] = _mm512_dpbf16_ps(c1[r], x, b1);
+			c2[r] = _mm512_dpbf16_ps(c2[r], x, b2);
+		}
+	}
+#pragma GCC unroll 8
+	for (size_t r = 0; r < mr; r++) {
+		if (r >= rows)
+			continue;
+		float *out = y + r * ldy;
+		__m512 s[3] = {c0[r], c1[r], c2[r]};
+		for (int v = 0; v < 3; v++) {
+			size_t lo = (size_t)v * 16, have = cols > lo ? cols - lo : 0;
+			__mmask16 m = have >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << have) - 1u);
+			if (accumulate)
+				s[v] = _mm512_add_ps(_mm512_maskz_loadu_ps(m, out + lo), s[v]);
+			_mm512_mask_storeu_ps(out + lo, m, s[v]);
+		}
+	}
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static void
+tile_avx512(size_t rows, const pair_t *xp, size_t kp, const pair_t *b, size_t qn, size_t cols,
+	    float *y, size_t ldy, int accumulate)
+{
+	for (size_t i = 0; i < rows; i += MR) {
+		size_t r = rows - i < MR ? rows - i : MR;
+		const pair_t *xi = xp + i * kp;
+		float *yi = y + i * ldy;
+		if (r > 4)
+			tile_avx512_body(8, xi, kp, b, qn, cols, yi, ldy, r, accumulate);
+		else if (r > 2)
+			tile_avx512_body(4, xi, kp, b, qn, cols, yi, ldy, r, accumulate);
+		else if (r > 1)
+			tile_avx512_body(2, xi, kp, b, qn, cols, yi, ldy, r, accumulate);
+		else
+			tile_avx512_body(1, xi, kp, b, qn, cols, yi, ldy, r, accumulate);
+	}
+}
+
+static bf16_tile_fn *pick_tile(int portable)
+{
+	__builtin_cpu_init();
+	return !portable && __builtin_cpu_supports("avx512bf16") ? tile_avx512 : tile_c;
+}
+
+/* ---- the products ------------------------------------------------------ */
+
+/* Panel rows q0..q0+qn of the backward's panel j0 (dst (qn, NR) pairs:
+ * lane c of pair q holds w[2(q0+q)][j0+c] and w[2(q0+q)+1][j0+c], zero
+ * past n and past k) from w (k, n) packed for the forward (n inputs): a
+ * forward pair of rows r, r + 1 (one panel: NR is even) gives two lanes
+ * from two 32-bit loads. */
+static void expand_transposed(pair_t *dst, const void *packed, size_t n, size_t k, size_t j0,
+			      size_t q0, size_t qn)
+{
+	const pair_t *fwd = packed;
+	size_t per_panel = tk_cpu_bf16_panel_bytes(n) / sizeof *fwd;
+	size_t cols = n - j0 < NR ? n - j0 : NR; // j0 and NR even: whole input pairs
+	for (size_t q = 0; q < qn; q++) {
+		size_t r = 2 * (q0 + q);
+		pair_t *out = dst + q * NR;
+		const pair_t *row = fwd + r / NR * per_panel + r % NR; // (i / 2) · NR apart
+		int second = r + 1 < k;
+		for (size_t c = 0; c < cols; c += 2) {
+			pair_t a = row[(j0 + c) / 2 * NR], b = second ? row[(j0 + c) / 2 * NR + 1] : 0;
+			out[c] = (a & 0xffffu) | b << 16;
+			if (c + 1 < NR)
+				out[c + 1] = a >> 16 | (b & 0xffff0000u);
+		}
+		for (size_t c = cols; c < NR; c++)
+			out[c] = 0;
+	}
+}
+
+struct bf16_product {
+	float *y;
+	size_t ldy;
+	const pair_t *xp;   // x's rows in pairs (m, kp)
+	const void *packed;
+	int transposed;     // packed is w (k, n) for the forward: dx = dy·w
+	size_t m, n, k, kp;
+	int accumulate;
+};
+
+/* Items (panel, block of BF_ROWS rows), k in chunks of KC (KC/2 pairs). */
+static void run_item(const struct bf16_product *p, bf16_tile_fn *tile, size_t item,
+		     pair_t *buffer)
+{
+	size_t blocks = (p->m + BF_ROWS - 1) / BF_ROWS, panel = item / blocks;
+	size_t i0 = item % blocks * BF_ROWS, rows = p->m - i0 < BF_ROWS ? p->m - i0 : BF_ROWS;
+	size_t j0 = panel * NR, cols = p->n - j0 < NR ? p->n - j0 : NR, chunk = KC / 2;
+	for (size_t q0 = 0; q0 < p->kp || q0 == 0; q0 += chunk) {
+		size_t qn = p->kp - q0 < chunk ? p->kp - q0 : chunk;
+		const pair_t *b;
+		if (p->transposed) {
+			expand_transposed(buffer, p->packed, p->n, p->k, j0, q0, qn);
+			b = buffer;
+		} else {
+			b = (const pair_t *)((const char *)p->packed +
+					     panel * tk_cpu_bf16_panel_bytes(p->k)) + q0 * NR;
+		}
+		tile(rows, p->xp + i0 * p->kp + q0, p->kp, b, qn, cols, p->y + i0 * p->ldy + j0,
+		     p->ldy, q0 > 0 || p->accumulate);
+		if (p->kp == 0)
+			break;
+	}
+}
+
+static int bf16_run(tk_backend *be, struct bf16_product *p, const float *x, size_t lda,
+		    int portable)
+{
+	if (p->m == 0 || p->n == 0)
+		return TK_KERNEL_OK;
+	size_t threads = (size_t)be->threads, buffer_bytes = (size_t)KC / 2 * NR * sizeof(pair_t);
+	tk_workspace_mark mark = tk_workspace_mark_now(be);
+	pair_t *xp = tk_workspace_take(be, p->m * p->kp * sizeof *xp + 64);
+	pair_t *buffers = p->transposed ? tk_workspace_slices(be, threads, buffer_bytes) : NULL;
+	if (!xp || (p->transposed && !buffers)) {
+		tk_workspace_release(be, mark);
+		return tk_backend_fail(be, TK_KERNEL_ENOMEM, "out of memory for a %zu x %zu bf16 "
+				       "product's rows", p->m, p->k);
+	}
+	round_rows(be, xp, x, lda, p->m, p->k);
+	p->xp = xp;
+	bf16_tile_fn *tile = pick_tile(portable);
+	size_t stride = tk_workspace_slice_bytes(buffer_bytes) / sizeof(pair_t);
+	size_t items = (p->n + NR - 1) / NR * ((p->m + BF_ROWS - 1) / BF_ROWS);
+	int parallel = p->m * p->n * p->k >= TK_CPU_PARALLEL_MIN && threads > 1;
+#pragma omp parallel num_threads(be->threads) if (parallel)
+	{
+		pair_t *buffer = buffers ? buffers + (size_t)omp_get_thread_num() * stride : NULL;
+#pragma omp for schedule(dynamic, 1)
+		for (size_t item = 0; item < items; item++)
+			run_item(p, tile, item, buffer);
+	}
+	tk_workspace_release(be, mark);
+	return TK_KERNEL_OK;
+}
+
+int tk_cpu_bf16_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const void *packed,
+		    size_t m, size_t n, size_t k, int accumulate, int portable)
+{
+	struct bf16_product p = {y, ldy, NULL, packed, 0, m, n, k, pairs_of(k), accumulate};
+	return bf16_run(be, &p, x, k, portable);
+}
+
+int tk_cpu_bf16_xw(tk_backend *be, float *y, size_t ldy, const float *x, const void *packed,
+		   size_t m, size_t n, size_t k, int accumulate, int portable)
+{
+	struct bf16_product p = {y, ldy, NULL, packed, 1, m, n, k, pairs_of(k), accumulate};
+	return bf16_run(be, &p, x, k, portable);
+}

@@ -1,0 +1,177 @@
+/* The bf16 products (kernels.h: TK_PACK_BF16_DOT, kernels/cpu/xwt_bf16.c):
+ * W packed rounds to bf16 (nearest, ties to even); y = bf16(x)·bf16(W)ᵀ
+ * and dx = bf16(dy)·bf16(W) against the reference backend's float64 sums
+ * of the same bf16 values; the CPU's bf16 dot products give the portable
+ * code's bits; a row's bits do not depend on the other rows or the
+ * threads; the backward from the forward's packing is the forward of Wᵀ,
+ * bit for bit. */
+#include "test_kernels.h"
+
+#include "cpu/cpu.h" // tk_cpu_bf16_xwt's portable switch, white box
+#include "tk_dtype.h"
+
+static tk_backend *cpu, *ref;
+
+static void *packed_bf16(tk_backend *be, const float *w, size_t in, size_t out)
+{
+	size_t bytes = tk_matmul_packed_bytes(be, TK_PACK_BF16_DOT, in, out);
+	void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
+	if (!p)
+		exit(2);
+	TKT_CHECK(tk_matmul_pack_as(be, p, TK_PACK_BF16_DOT, w, in, out) == 1, "bf16-dot packs");
+	return p;
+}
+
+/* Row j of y for x = the unit row e_t: bf16(w[j][t]), exactly. */
+static void test_pack_rounds(void)
+{
+	size_t in = 6, out = 50;
+	float *w = kt_random(in * out, 1), *x = kt_floats(in * in), *y = kt_floats(in * out);
+	w[0] = 1.00390625f;         // 1 + 2^-8: a tie, to even (1)
+	w[1] = 1.01171875f;         // 1 + 3·2^-8: a tie, to even (1 + 2^-6)
+	w[2] = 3.0e-39f;            // a subnormal
+	for (size_t t = 0; t < in; t++)
+		x[t * in + t] = 1.0f;
+	void *p = packed_bf16(cpu, w, in, out);
+	TKT_CHECK(tk_matmul_forward_packed_as(cpu, y, x, p, TK_PACK_BF16_DOT, NULL, in, in, out,
+					      0) == 0, "%s", tk_error_message());
+	size_t wrong = 0;
+	for (size_t t = 0; t < in; t++)
+		for (size_t j = 0; j < out; j++) {
+			float want = tk_bf16_to_f32(tk_f32_to_bf16(w[j * in + t]));
+			want = fabsf(want) < 0x1p-126f ? 0.0f : want; // below the normal range: 0
+			wrong += memcmp(&y[t * out + j], &want, sizeof want) != 0 && !(want == 0 && y[t * out + j] == 0);
+		}
+	TKT_CHECK(wrong == 0, "%zu of %zu values are not w rounded to bf16", wrong, in * out);
+	TKT_CHECK(y[0] == 1.0f && y[out] == 1.015625f, "ties to even: %.9g %.9g", y[0], y[out]);
+	free(w), free(x), free(y), free(p);
+}
+
+/* cpu against ref: the same bf16 values, summed in float32 against double. */
+static void check_forward(size_t m, size_t in, size_t out)
+{
+	float *w = kt_random(in * out, 1), *x = kt_random(m * in, 1);
+	float *got = kt_floats(m * out), *want = kt_floats(m * out);
+	void *pc = packed_bf16(cpu, w, in, out), *pr = packed_bf16(ref, w, in, out);
+	TKT_CHECK(tk_matmul_forward_packed_as(cpu, got, x, pc, TK_PACK_BF16_DOT, NULL, m, in, out,
+					      0) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_matmul_forward_packed_as(ref, want, x, pr, TK_PACK_BF16_DOT, NULL, m, in, out,
+					      0) == 0, "%s", tk_error_message());
+	// float32 chains of `in` products against double: a few ulp of Σ|x·w|
+	double worst = 0;
+	for (size_t i = 0; i < m; i++)
+		for (size_t j = 0; j < out; j++) {
+			double scale = 0;
+			for (size_t t = 0; t < in; t++)
+				scale += fabs((double)x[i * in + t] * w[j * in + t]);
+			double e = fabs((double)got[i * out + j] - want[i * out + j]) / (scale + 1e-30);
+			worst = e > worst ? e : worst;
+		}
+	TKT_CHECK(worst < 1e-6 * (1 + in / 256.0), "%zu x %zu x %zu: worst error %.3g of Σ|x·w|",
+		  m, in, out, worst);
+	free(w), free(x), free(got), free(want), free(pc), free(pr);
+}
+
+static void test_forward_against_ref(void)
+{
+	check_forward(1, 64, 48);
+	check_forward(9, 33, 50);    // odd k: the last pair half empty
+	check_forward(70, 96, 130);  // rows past a work item, a partial panel
+	check_forward(3, 2090, 20);  // k in two chunks
+}
+
+/* The CPU's dot products and the portable code: the same bits. */
+static void test_portable_bits(void)
+{
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx512bf16"))
+		TKT_SKIP("this CPU has no AVX-512 BF16: only the portable code runs");
+	size_t m = 21, in = 2090, out = 61;
+	float *w = kt_random(in * out, 1), *x = kt_random(m * in, 1);
+	float *fast = kt_random(m * out, 1), *slow = kt_floats(m * out);
+	memcpy(slow, fast, m * out * sizeof *slow);
+	void *p = packed_bf16(cpu, w, in, out);
+	TKT_CHECK(tk_cpu_bf16_xwt(cpu, fast, out, x, p, m, out, in, 1, 0) == 0, "%s",
+		  tk_error_message());
+	TKT_CHECK(tk_cpu_bf16_xwt(cpu, slow, out, x, p, m, out, in, 1, 1) == 0, "%s",
+		  tk_error_message());
+	KT_CHECK_SAME(fast, slow, m * out);
+	free(w), free(x), free(fast), free(slow), free(p);
+}
+
+/* Each row alone, and on one thread: the bits of the batch on two. */
+static void test_batch_invariant(void)
+{
+	size_t m = 37, in = 200, out = 100;
+	float *w = kt_random(in * out, 1), *x = kt_random(m * in, 1);
+	float *all = kt_floats(m * out), *one = kt_floats(out), *single = kt_floats(m * out);
+	void *p = packed_bf16(cpu, w, in, out);
+	TKT_CHECK(tk_matmul_forward_packed_as(cpu, all, x, p, TK_PACK_BF16_DOT, NULL, m, in, out, 0) ==
+			  0, "%s", tk_error_message());
+	for (size_t i = 0; i < m; i++) {
+		TKT_CHECK(tk_matmul_forward_packed_as(cpu, one, x + i * in, p, TK_PACK_BF16_DOT, NULL, 1,
+						      in, out, 0) == 0, "%s", tk_error_message());
+		KT_CHECK_SAME(one, all + i * out, out);
+	}
+	tk_backend *be1;
+	TKT_CHECK(tk_backend_open(&be1, "cpu", 1) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_matmul_forward_packed_as(be1, single, x, p, TK_PACK_BF16_DOT, NULL, m, in, out,
+					      0) == 0, "%s", tk_error_message());
+	KT_CHECK_SAME(single, all, m * out);
+	tk_backend_close(be1);
+	free(w), free(x), free(all), free(one), free(single), free(p);
+}
+
+/* dx = bf16(dy)·W from W's forward packing: the forward product of Wᵀ
+ * packed on its own, bit for bit, and the reference within rounding. */
+static void check_backward(size_t m, size_t in, size_t out, int accumulate)
+{
+	float *w = kt_random(in * out, 1), *wt = kt_floats(in * out), *dy = kt_random(m * out, 1);
+	for (size_t j = 0; j < out; j++)
+		for (size_t t = 0; t < in; t++)
+			wt[t * out + j] = w[j * in + t];
+	float *got = kt_random(m * in, 1), *want = kt_floats(m * in), *close = kt_floats(m * in);
+	memcpy(want, got, m * in * sizeof *want);
+	memcpy(close, got, m * in * sizeof *close);
+	void *p = packed_bf16(cpu, w, in, out), *pt = packed_bf16(cpu, wt, out, in);
+	void *pr = packed_bf16(ref, w, in, out);
+	TKT_CHECK(tk_matmul_backward_packed_as(cpu, got, dy, p, TK_PACK_BF16_DOT, m, in, out,
+					       accumulate) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_matmul_forward_packed_as(cpu, want, dy, pt, TK_PACK_BF16_DOT, NULL, m, out, in,
+					      accumulate) == 0, "%s", tk_error_message());
+	KT_CHECK_SAME(got, want, m * in);
+	TKT_CHECK(tk_matmul_backward_packed_as(ref, close, dy, pr, TK_PACK_BF16_DOT, m, in, out,
+					       accumulate) == 0, "%s", tk_error_message());
+	double worst = 0;
+	for (size_t i = 0; i < m * in; i++) {
+		double e = fabs((double)got[i] - close[i]);
+		worst = e > worst ? e : worst;
+	}
+	TKT_CHECK(worst < 1e-5 * (1 + out / 256.0), "backward %zu x %zu x %zu: worst %.3g", m, in,
+		  out, worst);
+	free(w), free(wt), free(dy), free(got), free(want), free(close), free(p), free(pt), free(pr);
+}
+
+static void test_backward(void)
+{
+	check_backward(1, 64, 48, 0);
+	check_backward(9, 50, 33, 1);   // odd out: the last pair half empty
+	check_backward(70, 130, 96, 0);
+	check_backward(3, 20, 2090, 1); // out (the chains) in two chunks
+}
+
+int main(void)
+{
+	cpu = kt_open(2);
+	kt_kind = "ref";
+	ref = kt_open(1);
+	kt_kind = "cpu";
+	TKT_RUN(test_pack_rounds);
+	TKT_RUN(test_forward_against_ref);
+	TKT_RUN(test_portable_bits);
+	TKT_RUN(test_batch_invariant);
+	TKT_RUN(test_backward);
+	tk_backend_close(cpu);
+	tk_backend_close(ref);
+	return tkt_done();
+}
