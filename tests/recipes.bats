@@ -43,7 +43,7 @@ num() { grep -o "\"$1\":[-0-9.e+]*" "$2" | head -1 | cut -d: -f2; }
 	need python3
 	cp "$D/make-data.py" .
 	python3 make-data.py
-	for f in chat-train chat-test prefs word-prompts; do cmp "$f.jsonl" "$D/$f.jsonl"; done
+	for f in chat-train chat-test prefs prefs-boxed word-prompts; do cmp "$f.jsonl" "$D/$f.jsonl"; done
 }
 
 @test "chat-sft: render, LoRA SFT, held-out NLL before and after" {

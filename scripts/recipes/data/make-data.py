@@ -6,6 +6,10 @@
   prefs.jsonl                         preference pairs: the same questions, a
                                       short exact answer chosen over a rambling
                                       or wrong one (DPO)
+  prefs-boxed.jsonl                   preference pairs (DPO's default): two-digit
+                                      sums and differences, the answer ending in
+                                      \\boxed{N} chosen over the same answer
+                                      without the box, a wrong box or a ramble
   word-prompts.jsonl                  prompts for the reward-program recipe:
                                       "Write one word that starts with X."
 
@@ -30,6 +34,23 @@ def question(rng):
     b, s, f = rng.choice(UNITS)
     n = rng.randint(2, 40)
     return rng.choice(ASK).format(n=n, b=b, s=s), f"{n} {b} is {n * f} {s}.", n * f, (n, b, s, f)
+
+
+def boxed_pair(rng):
+    a, b = rng.randint(10, 99), rng.randint(10, 99)
+    if rng.random() < 0.5:
+        q, work, v = f"What is {a} plus {b}?", f"{a} + {b} = {a + b}.", a + b
+    else:
+        a, b = max(a, b), min(a, b)
+        q, work, v = f"What is {a} minus {b}?", f"{a} - {b} = {a - b}.", a - b
+    bad = rng.choice([
+        work,
+        f"{work} The answer is {v}.",
+        f"{work[:-1]}, so the answer is \\boxed{{{v + rng.choice([-10, -1, 1, 10])}}}.",
+        f"Let me think about this step by step. First I look at the numbers. {work}",
+    ])
+    return {"prompt": q, "chosen": f"{work} The answer is \\boxed{{{v}}}.", "rejected": bad,
+            "answer": v}
 
 
 def chat(q, a):
@@ -65,6 +86,8 @@ def main():
         ])
         prefs.append({"prompt": q, "chosen": a, "rejected": bad, "answer": v})
     write("prefs.jsonl", prefs)
+
+    write("prefs-boxed.jsonl", [boxed_pair(rng) for _ in range(96)])
 
     letters = "abcdefghijklmnoprstw"
     write("word-prompts.jsonl", [

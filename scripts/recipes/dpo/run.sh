@@ -7,33 +7,39 @@
 #                   log-probability from the adapter than the rejected one
 #                   (DPO's implicit reward)
 #   answer accuracy greedy answers to the held-out prompts graded by
-#                  tk-eval score --task number against the pairs' "answer"
+#                  tk-eval score --task TASK against the pairs' "answer"
 #
-# The example pairs (scripts/recipes/data/prefs.jsonl, made by make-data.py)
-# prefer "8 hours is 480 minutes." to a wrong number, a hedge or a ramble.
+# The default pairs (scripts/recipes/data/prefs-boxed.jsonl, made by
+# make-data.py) prefer "48 - 34 = 14. The answer is \boxed{14}." to the
+# same working without the box, a wrong box or a ramble: a format the base
+# model never writes, so the greedy answers graded by their box show what
+# DPO taught.  data/prefs.jsonl (unit conversions preferring "8 hours is
+# 480 minutes." to a wrong number, a hedge or a ramble) is the harder task:
+# DATA=.../prefs.jsonl TASK=number.
 # Lines are {"prompt", "chosen", "rejected"} (tk-render(1) --pairs); an
 # "answer" field, when present, is used by the answer check.
 #
 # Variables (environment):
 #   MODEL   model (default: SmolLM2-135M-Instruct via scripts/get-model.sh)
-#   DATA    preference pairs JSONL (default data/prefs.jsonl, 64)
+#   DATA    preference pairs JSONL (default data/prefs-boxed.jsonl, 96)
+#   TASK    how answers are graded: boxed (default), number, exact
 #   HELDOUT pairs held out from the end of DATA (default 16)
 #   OUT     output folder (default dpo-out)
 #   EPOCHS [2]  BATCH (pairs a step) [8]  BETA [0.1]  LR [LoRA size rule]
-#   STEPS   instead of EPOCHS   MAXTOK [24]   THREADS   SEED [1]
+#   STEPS   instead of EPOCHS   MAXTOK [40]   THREADS   SEED [1]
 #
-# Expected: the held-out pairs preferred and the reward accuracy rise above
-# the base model's.  Smoke-tested on a tiny model only: on SmolLM2 here
-# (2 loaded cores, about 5 trained tokens/s) it would take about 40 minutes.
+# Expected: the held-out pairs preferred, the reward accuracy and the boxed
+# answers rise above the base model's; figures on SmolLM2 in the README.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 export PATH="$root/build/bin:$PATH"
 MODEL=${MODEL:-$("$root/scripts/get-model.sh" smollm2-135m-instruct)}
-DATA=${DATA:-$here/../data/prefs.jsonl}
+DATA=${DATA:-$here/../data/prefs-boxed.jsonl}
+TASK=${TASK:-boxed}
 HELDOUT=${HELDOUT:-16}
 OUT=${OUT:-dpo-out}
-EPOCHS=${EPOCHS:-2} BATCH=${BATCH:-8} BETA=${BETA:-0.1} MAXTOK=${MAXTOK:-24} SEED=${SEED:-1}
+EPOCHS=${EPOCHS:-2} BATCH=${BATCH:-8} BETA=${BETA:-0.1} MAXTOK=${MAXTOK:-40} SEED=${SEED:-1}
 threads=${THREADS:+-t $THREADS}
 lr=${LR:+--lr $LR}
 length=${STEPS:+--steps $STEPS}
@@ -73,7 +79,7 @@ acc() { # acc NAME [tk-sample options]
 	local name=$1; shift
 	tk-sample -q -m "$MODEL" "$@" $threads --temperature 0 --max-tokens "$MAXTOK" \
 		"$OUT/test-prompts.jsonl" -o "$OUT/samples-$name.jsonl"
-	tk-eval score -q --task number -o "$OUT/score-$name.json" "$OUT/samples-$name.jsonl"
+	tk-eval score -q --task "$TASK" -o "$OUT/score-$name.json" "$OUT/samples-$name.jsonl"
 	sed 's/.*"accuracy": *\([0-9.]*\).*/\1/' "$OUT/score-$name.json"
 }
 before=null after=null
