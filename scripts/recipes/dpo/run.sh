@@ -48,9 +48,10 @@ mkdir -p "$OUT"
 rm -rf "$OUT/run"
 
 SECONDS=0
-n=$(grep -c . "$DATA")
-grep . "$DATA" | head -n $((n - HELDOUT)) >"$OUT/train-pairs.jsonl"
-grep . "$DATA" | tail -n "$HELDOUT" >"$OUT/test-pairs.jsonl"
+grep . "$DATA" >"$OUT/pairs.jsonl" # (a file, not a pipe: head would close it early)
+n=$(wc -l <"$OUT/pairs.jsonl")
+head -n $((n - HELDOUT)) "$OUT/pairs.jsonl" >"$OUT/train-pairs.jsonl"
+tail -n "$HELDOUT" "$OUT/pairs.jsonl" >"$OUT/test-pairs.jsonl"
 tk-render -q -m "$MODEL" --pairs -o "$OUT/train.tks" "$OUT/train-pairs.jsonl"
 tk-render -q -m "$MODEL" --pairs -o "$OUT/test.tks" "$OUT/test-pairs.jsonl"
 tk-sft -q -m "$MODEL" $threads $lr $length --loss dpo --dpo-beta "$BETA" --batch "$BATCH" \
