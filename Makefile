@@ -225,3 +225,4 @@ help:
 
 -include $(LIB_OBJ:.o=.d) $(CMD_SRC:%.c=$(BUILD)/obj/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d)
 -include $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d) $(BUILD)/obj/tests/fuzz/harness.d
+-include $(SERVE_SRC:%.c=$(BUILD)/obj/%.d)
