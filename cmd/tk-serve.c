@@ -21,12 +21,13 @@ static const tk_option options[] = {
 	{"max-tokens", 0, "N", "tokens of one training pass (default 4096)"},
 	{"max-body", 0, "BYTES", "largest request body (default 268435456)"},
 	{"lora-alpha", 0, "A", "LoRA alpha of new adapters (default 32)"},
+	{"max-queue", 0, "N", "requests waiting at most; more get 429, which the SDK retries (default 1024)"},
 	{"base-dtype", 0, "D", "frozen base: f32 (default), auto, bf16, q8 or q4 (tk-sft(1))"},
 	{0},
 };
 
 enum { OPT_HOST, OPT_PORT, OPT_MODEL, OPT_API_KEY, OPT_STATE_DIR, OPT_MAX_TOKENS,
-       OPT_MAX_BODY, OPT_LORA_ALPHA, OPT_BASE_DTYPE };
+       OPT_MAX_BODY, OPT_LORA_ALPHA, OPT_MAX_QUEUE, OPT_BASE_DTYPE };
 
 static void add_model(serve_config *c, const char *v)
 {
@@ -47,7 +48,7 @@ static void add_model(serve_config *c, const char *v)
 static void parse_options(serve_config *c, tk_cli *cli, int argc, char **argv)
 {
 	*c = (serve_config){.host = "127.0.0.1", .port = 8000, .state_dir = "tk-serve-state",
-			    .max_tokens = 4096, .max_body = 256u << 20, .lora_alpha = 32};
+			    .max_tokens = 4096, .max_body = 256u << 20, .max_queue = 1024, .lora_alpha = 32};
 	const char *v;
 	int o;
 	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0) {
@@ -65,6 +66,9 @@ static void parse_options(serve_config *c, tk_cli *cli, int argc, char **argv)
 			break;
 		case OPT_LORA_ALPHA:
 			c->lora_alpha = tk_cli_double(cli, "lora-alpha", v, 1e-6, 1e6);
+			break;
+		case OPT_MAX_QUEUE:
+			c->max_queue = (size_t)tk_cli_int(cli, "max-queue", v, 1, 1 << 24);
 			break;
 		case OPT_BASE_DTYPE:
 			if ((c->base_dtype = tk_engine_base_parse(v)) < 0)

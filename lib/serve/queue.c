@@ -20,6 +20,7 @@ struct serve_queue {
 	pthread_mutex_t lock;
 	pthread_cond_t ready;
 	serve_job *head, *tail;
+	size_t queued;              /* jobs waiting */
 	int stopping;
 	int joined;                 /* the worker has been joined */
 };
@@ -39,6 +40,7 @@ static serve_job *queue_take(serve_queue *q)
 	serve_job *j = q->stopping ? NULL : q->head;
 	if (j) {
 		q->head = j->next;
+		q->queued--;
 		if (!q->head)
 			q->tail = NULL;
 	}
@@ -90,6 +92,7 @@ void serve_queue_stop(serve_queue *q)
 	pthread_cond_broadcast(&q->ready);
 	serve_job *rest = q->head;
 	q->head = q->tail = NULL;
+	q->queued = 0;
 	pthread_mutex_unlock(&q->lock);
 	if (!joined)
 		pthread_join(q->thread, NULL);   /* the running job finishes */
@@ -147,6 +150,18 @@ int serve_queue_submit(serve *s, serve_job_fn fn, serve_job_free free_ctx, void 
 		serve_reply_error(r, 503, "server", "tk-serve is shutting down");
 		return TK_ETEMPFAIL;
 	}
+	if (q->queued >= s->config.max_queue) {
+		/* the SDK backs off and sends it again */
+		pthread_mutex_unlock(&q->lock);
+		serve_reply full = {0};
+		serve_reply_error(&full, 429, "server", "queue full");
+		serve_futures_settle(s->futures, j->future, &full);
+		job_free(j);
+		serve_reply_error(r, 429, "server", "tk-serve has %zu requests queued "
+				  "(--max-queue): try again", s->config.max_queue);
+		return TK_ETEMPFAIL;
+	}
+	q->queued++;
 	if (q->tail)
 		q->tail->next = j;
 	else

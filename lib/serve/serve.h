@@ -66,6 +66,7 @@ typedef struct serve_config {
 	size_t n_models;
 	size_t max_tokens;          /* tokens of one training pass */
 	size_t max_body;            /* bytes of one request body */
+	size_t max_queue;           /* jobs waiting; more get 429 */
 	double lora_alpha;
 	int base_dtype;             /* enum tk_engine_base */
 	int quiet;

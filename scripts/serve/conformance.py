@@ -47,16 +47,29 @@ def client(url):
 
 
 def trainer(sc, model, seed=7):
-    return sc.create_lora_training_client(base_model=model, rank=4, seed=seed)
+    return sc.create_lora_training_client(base_model=model, rank=4, seed=seed).result()
 
 
 def weight_sum(recs):
     return float(sum(sum(r["weights"][1:]) for r in recs))
 
 
+def sparse(values):
+    """The SDK's sparse CSR form of a column (shape [n, 1]): the non-zeros."""
+    v = np.asarray(values, np.float32)
+    nz = np.flatnonzero(v)
+    crow = np.searchsorted(nz, np.arange(len(v) + 1)).tolist()
+    return types.TensorData(data=v[nz].tolist(), dtype="float32", shape=[len(v), 1],
+                            sparse_crow_indices=crow, sparse_col_indices=[0] * len(nz))
+
+
 def ce(url, model, recs):
     tc = trainer(client(url), model)
-    out = tc.forward_backward([datum(r) for r in recs], "cross_entropy").result()
+    # the last record's weights in the sparse form the SDK sends
+    data = [datum(r) for r in recs[:-1]]
+    last = recs[-1]
+    data.append(datum(last, extra={"weights": sparse(last["weights"][1:])}))
+    out = tc.forward_backward(data, "cross_entropy").result()
     lp = np.concatenate([o["logprobs"].to_numpy() for o in out.loss_fn_outputs])
     w = np.concatenate([np.asarray(r["weights"][1:], np.float32) for r in recs])
     loss = out.metrics["loss:sum"]
@@ -138,6 +151,17 @@ def rl(url, model, recs):
     out = builtin.forward_backward(is_data, "importance_sampling").result()
     want = -float(sum(a.sum() for a in adv))
     assert abs(out.metrics["loss:sum"] - want) <= 1e-5 * max(1.0, abs(want)), (out.metrics, want)
+    # the other policy losses at ratio 1, against their formulas: ppo -sum A,
+    # cispo -sum A*p, dro -sum (A*p - beta/2 (p - q)^2) = -sum A*p
+    lp_all = np.concatenate(q).astype(np.float64)
+    a_all = np.concatenate(adv).astype(np.float64)
+    for loss_fn, cfg, want_l in (
+            ("ppo", {"clip_low_threshold": 0.9, "clip_high_threshold": 1.1}, -a_all.sum()),
+            ("cispo", {"clip_low_threshold": 0.9, "clip_high_threshold": 1.1},
+             -(a_all * lp_all).sum()),
+            ("dro", {"beta": 0.1}, -(a_all * lp_all).sum())):
+        got = fwd.forward(is_data, loss_fn, cfg).result().metrics["loss:sum"]
+        assert abs(got - want_l) <= 1e-4 * max(1.0, abs(want_l)), (loss_fn, got, want_l)
     builtin.optim_step(types.AdamParams(learning_rate=LR)).result()
     # the SDK's custom-loss path: forward, d loss / d logprob, then
     # cross_entropy with weights = -gradient (what forward_backward_custom sends)
