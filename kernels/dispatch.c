@@ -77,6 +77,7 @@ const char *tk_matmul_pack_form_name(int form)
 	case TK_PACK_Q8: return "q8";
 	case TK_PACK_Q4: return "q4";
 	case TK_PACK_BF16_DOT: return "bf16-dot";
+	case TK_PACK_Q4S: return "q4s";
 	default: return "?";
 	}
 }

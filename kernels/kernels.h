@@ -135,6 +135,8 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
  *   TK_PACK_Q4   per 32 inputs of an output: w = d·q + m, q in 0..15, d and
  *                m f16 (0.625 bytes a weight)
  *   TK_PACK_Q8   per 32 inputs: w = d·q, q in -128..127, d f16 (1.06)
+ *   TK_PACK_Q4S  per 32 inputs: w = d·q, q in -8..7, d f16 (0.56): a GGUF
+ *                file's Q4_0 blocks
  *   TK_PACK_BF16 w is a bf16 value (2)
  *   TK_PACK_F32  anything (4): tk_matmul_pack's layout
  *   TK_PACK_BF16_DOT  w rounded to bf16 (2), in pairs of k: not exact, and
@@ -150,7 +152,9 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
  * when every value fits (always for F32), 0 when some does not (the packed
  * matrix is then unusable), so that a caller sure of the form in advance
  * may skip tk_matmul_pack_form's pass and still not be wrong. */
-enum tk_pack_form { TK_PACK_F32 = 0, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4, TK_PACK_BF16_DOT };
+enum tk_pack_form {
+	TK_PACK_F32 = 0, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4, TK_PACK_BF16_DOT, TK_PACK_Q4S
+};
 int tk_matmul_pack_form(tk_backend *be, const float *w, size_t in, size_t out);
 const char *tk_matmul_pack_form_name(int form);
 size_t tk_matmul_packed_bytes(tk_backend *be, int form, size_t in, size_t out);

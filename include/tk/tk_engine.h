@@ -88,8 +88,8 @@ int tk_engine_has(const tk_engine *e, const char *name);
 
 /* The bytes a training engine (.train, .base = base) would take for model,
  * before opening it: the forms auto would choose estimated from the types
- * the file stores (tk_model_tensor.stored_as: Q4_1 blocks as 4-bit, Q8_0,
- * Q5_0 and Q4_0 as 8-bit, bf16 as bf16, anything else float32), the cpu
+ * the file stores (tk_model_tensor.stored_as: Q4_0 and Q4_1 blocks as
+ * 4-bit, Q8_0 and Q5_0 as 8-bit, bf16 as bf16, anything else float32), the cpu
  * backend's panel sizes.  A lazily loaded model is enough. */
 size_t tk_engine_plan_bytes(const struct tk_model *model, int base);
 

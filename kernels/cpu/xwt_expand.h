@@ -16,6 +16,7 @@ static inline size_t block_bytes(int form)
 	switch (form) {
 	case TK_PACK_Q8: return TK_XWT_PANEL * 2 + QK * TK_XWT_PANEL;
 	case TK_PACK_Q4: return TK_XWT_PANEL * 4 + QK / 2 * TK_XWT_PANEL;
+	case TK_PACK_Q4S: return TK_XWT_PANEL * 2 + QK / 2 * TK_XWT_PANEL;
 	default: return 0;
 	}
 }
@@ -74,12 +75,41 @@ xwt_expand_q8_avx512(float *dst, const unsigned char *block)
 #undef EXPAND_Q8
 }
 
+/* Q4S: the nibble's level q - 8 from a table, times d (exact). */
+__attribute__((target("avx512f"), always_inline)) static inline void
+xwt_expand_q4s_avx512(float *dst, const unsigned char *block)
+{
+	const uint16_t *dh = (const uint16_t *)block;
+	const unsigned char *qs = block + TK_XWT_PANEL * 2;
+	const __m512 levels = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+	const __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dh));
+	const __m512 d1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + 16)));
+	const __m512 d2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + 32)));
+#define EXPAND_Q4S(v, d)                                                                 \
+	do {                                                                             \
+		__m512i b = _mm512_cvtepu8_epi32(                                        \
+			_mm_loadu_si128((const __m128i *)(qs + t * TK_XWT_PANEL + 16 * (v))));      \
+		__m512 lo = _mm512_permutexvar_ps(b, levels);                            \
+		__m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), levels);      \
+		_mm512_storeu_ps(dst + t * TK_XWT_PANEL + 16 * (v), _mm512_mul_ps(d, lo));          \
+		_mm512_storeu_ps(dst + (t + QK / 2) * TK_XWT_PANEL + 16 * (v), _mm512_mul_ps(d, hi)); \
+	} while (0)
+	for (int t = 0; t < QK / 2; t++) {
+		EXPAND_Q4S(0, d0);
+		EXPAND_Q4S(1, d1);
+		EXPAND_Q4S(2, d2);
+	}
+#undef EXPAND_Q4S
+}
+
 /* Block b of a panel in a quantized form into dst (QK, TK_XWT_PANEL). */
 __attribute__((target("avx512f"), always_inline)) static inline void
 xwt_expand_block_avx512(float *dst, int form, const unsigned char *panel, size_t b)
 {
 	if (form == TK_PACK_Q8)
 		xwt_expand_q8_avx512(dst, panel + b * block_bytes(form));
+	else if (form == TK_PACK_Q4S)
+		xwt_expand_q4s_avx512(dst, panel + b * block_bytes(form));
 	else
 		xwt_expand_q4_avx512(dst, panel + b * block_bytes(form));
 }

@@ -21,7 +21,9 @@
  *   Q4:   per 32 k: d[NR], m[NR] (f16), then 16 rows of NR bytes, the low
  *         nibble for k row t and the high one for t + 16; w = d·q + m, the
  *         product rounded before the sum (as ggml's Q4_1 and Q8_0 are
- *         expanded, lib/io/gguf_dequant.c). */
+ *         expanded, lib/io/gguf_dequant.c).
+ *   Q4S:  per 32 k: d[NR] (f16), then 16 rows of NR bytes as Q4's holding
+ *         q + 8; w = d·q, q in -8..7 (a Q4_0 block; its d of either sign). */
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -42,7 +44,7 @@ size_t tk_cpu_xwt_form_panel_bytes(int form, size_t k)
 {
 	switch (form) {
 	case TK_PACK_BF16: return k * NR * 2;
-	case TK_PACK_Q8: case TK_PACK_Q4: return k / QK * block_bytes(form);
+	case TK_PACK_Q8: case TK_PACK_Q4: case TK_PACK_Q4S: return k / QK * block_bytes(form);
 	default: return k * NR * sizeof(float);
 	}
 }
@@ -194,6 +196,36 @@ static int fit_q8(const float *v, size_t stride, uint16_t *dh, int8_t q[QK])
 	return 0;
 }
 
+/* d (f16, either sign) and q in -8..7 for v[0..QK) (stride apart) as a
+ * Q4S block (a GGUF Q4_0 block: d·(q - 8)), or 0. */
+static int fit_q4s(const float *v, size_t stride, uint16_t *dh, int8_t q[QK])
+{
+	float top = 0.0f;
+	for (int t = 0; t < QK; t++)
+		top = fabsf(v[t * stride]) > top ? fabsf(v[t * stride]) : top;
+	if (!isfinite(top))
+		return 0;
+	if (top == 0.0f) { // d = 0: +0 from q = 0, -0 from q = -1
+		for (int t = 0; t < QK; t++)
+			q[t] = signbit(v[t * stride]) ? -1 : 0;
+		return *dh = 0, 1;
+	}
+	uint16_t cand[5];
+	for (int qmax = 8; qmax >= 7; qmax--)
+		for (int count = scale_candidates(top / (float)qmax, cand), c = 0; c < 2 * count; c++) {
+			uint16_t h = (uint16_t)(cand[c / 2] | (c % 2 ? 0x8000u : 0u));
+			float d = tk_half_to_float(h);
+			int ok = 1, level = 0;
+			for (int t = 0; t < QK && ok; t++) {
+				ok = q8_level(v[t * stride], d, &level) && level >= -8 && level <= 7;
+				q[t] = (int8_t)level;
+			}
+			if (ok)
+				return *dh = h, 1;
+		}
+	return 0;
+}
+
 static int fits_bf16(float v)
 {
 	return (bits(v) & 0xffffu) == 0;
@@ -208,6 +240,7 @@ static int row_fits(int form, const float *row, size_t k)
 	for (size_t t = 0; t < k; t += form == TK_PACK_BF16 ? 1 : QK) {
 		int ok = form == TK_PACK_BF16 ? fits_bf16(row[t])
 			 : form == TK_PACK_Q8 ? fit_q8(row + t, 1, &dh, q8)
+			 : form == TK_PACK_Q4S ? fit_q4s(row + t, 1, &dh, q8)
 					      : fit_q4(row + t, 1, &dh, &mh, q4);
 		if (!ok)
 			return 0;
@@ -229,7 +262,7 @@ static int matrix_fits(tk_backend *be, int form, const float *w, size_t n, size_
 
 int tk_cpu_xwt_form_of(tk_backend *be, const float *w, size_t n, size_t k)
 {
-	static const int smallest_first[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16};
+	static const int smallest_first[] = {TK_PACK_Q4S, TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16};
 	for (size_t i = 0; i < sizeof smallest_first / sizeof *smallest_first; i++)
 		if (n && k && matrix_fits(be, smallest_first[i], w, n, k))
 			return smallest_first[i];
@@ -276,6 +309,25 @@ static int pack_block_q8(unsigned char *dst, const float *w, size_t k, size_t co
 	return ok;
 }
 
+static int pack_block_q4s(unsigned char *dst, const float *w, size_t k, size_t cols)
+{
+	uint16_t *d = (uint16_t *)dst;
+	unsigned char *qs = dst + NR * 2;
+	int ok = 1;
+	memset(dst, 0, NR * 2);
+	memset(qs, 0x88, QK / 2 * NR); // q = 0: +0 past n, where d is 0
+	for (size_t c = 0; c < cols; c++) {
+		int8_t q[QK];
+		if (!fit_q4s(w + c * k, 1, &d[c], q)) {
+			ok = 0, d[c] = 0;
+			continue;
+		}
+		for (int t = 0; t < QK / 2; t++)
+			qs[t * NR + c] = (unsigned char)((q[t] + 8) | (q[t + QK / 2] + 8) << 4);
+	}
+	return ok;
+}
+
 /* Panel p of w (n, k) in `form`; 0 when a value does not fit it. */
 static int pack_panel_form(unsigned char *dst, int form, const float *w, size_t n, size_t k,
 			   size_t p)
@@ -295,8 +347,9 @@ static int pack_panel_form(unsigned char *dst, int form, const float *w, size_t 
 	}
 	for (size_t b = 0; b < k / QK; b++) {
 		unsigned char *block = dst + b * block_bytes(form);
-		ok &= form == TK_PACK_Q8 ? pack_block_q8(block, first + b * QK, k, cols)
-					 : pack_block_q4(block, first + b * QK, k, cols);
+		ok &= form == TK_PACK_Q8    ? pack_block_q8(block, first + b * QK, k, cols)
+		      : form == TK_PACK_Q4S ? pack_block_q4s(block, first + b * QK, k, cols)
+					    : pack_block_q4(block, first + b * QK, k, cols);
 	}
 	return ok;
 }
@@ -331,6 +384,10 @@ static float value_at(int form, const unsigned char *panel, size_t t, size_t c)
 	if (form == TK_PACK_Q8) {
 		const int8_t *qs = (const int8_t *)(block + NR * 2);
 		return q8_value(tk_half_to_float(d[c]), qs[r * NR + c]);
+	}
+	if (form == TK_PACK_Q4S) {
+		unsigned char byte = block[NR * 2 + r % (QK / 2) * NR + c];
+		return q8_value(tk_half_to_float(d[c]), (r < QK / 2 ? byte & 0x0f : byte >> 4) - 8);
 	}
 	unsigned char byte = block[NR * 4 + r % (QK / 2) * NR + c];
 	int q = r < QK / 2 ? byte & 0x0f : byte >> 4;

@@ -287,7 +287,9 @@ static int planned_form(int base, const char *stored, size_t in)
 	int blocks = in % 32 == 0 && stored;
 	if (blocks && !strcmp(stored, "q4_1"))
 		return TK_PACK_Q4;
-	if (blocks && (!strcmp(stored, "q8_0") || !strcmp(stored, "q5_0") || !strcmp(stored, "q4_0")))
+	if (blocks && !strcmp(stored, "q4_0"))
+		return TK_PACK_Q4S;
+	if (blocks && (!strcmp(stored, "q8_0") || !strcmp(stored, "q5_0")))
 		return TK_PACK_Q8;
 	return stored && !strcmp(stored, "bf16") ? TK_PACK_BF16 : TK_PACK_F32;
 }
@@ -302,6 +304,7 @@ static size_t planned_bytes(int form, size_t in, size_t out)
 	case TK_PACK_BF16_DOT: return panels * (in + 1) / 2 * 48 * 4;
 	case TK_PACK_Q8: return panels * (in / 32) * (48 * 2 + 32 * 48);
 	case TK_PACK_Q4: return panels * (in / 32) * (48 * 4 + 16 * 48);
+	case TK_PACK_Q4S: return panels * (in / 32) * (48 * 2 + 16 * 48);
 	default: return panels * in * 48 * sizeof(float);
 	}
 }

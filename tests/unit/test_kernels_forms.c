@@ -62,6 +62,27 @@ static float *q8_matrix(size_t n, size_t k)
 	return w;
 }
 
+/* w (n, k) from random Q4_0 blocks (d of either sign), each reaching
+ * level 0 (as ggml quantizes: the largest magnitude at q = 0). */
+static float *q4s_matrix(size_t n, size_t k)
+{
+	size_t blocks = n * k / 32;
+	unsigned char *raw = malloc(blocks * 18);
+	float *w = kt_floats(n * k);
+	for (size_t b = 0; b < blocks; b++) {
+		unsigned char *blk = raw + b * 18;
+		uint16_t d = random_f16(1e-4, 0.01);
+		d |= tkt_uniform() < 0.5 ? 0x8000 : 0;
+		memcpy(blk, &d, 2);
+		for (int j = 0; j < 16; j++)
+			blk[2 + j] = (unsigned char)(random_level(16) | random_level(16) << 4);
+		blk[2 + random_level(16)] &= 0xf0;
+	}
+	tk_ggml_to_f32(TK_GGML_Q4_0, raw, w, n * k);
+	free(raw);
+	return w;
+}
+
 static float *bf16_matrix(size_t n, size_t k)
 {
 	float *w = kt_random(n * k, 1);
@@ -75,6 +96,7 @@ static float *matrix_of(int form, size_t n, size_t k)
 	switch (form) {
 	case TK_PACK_Q4: return q4_matrix(n, k);
 	case TK_PACK_Q8: return q8_matrix(n, k);
+	case TK_PACK_Q4S: return q4s_matrix(n, k);
 	case TK_PACK_BF16: return bf16_matrix(n, k);
 	default: return kt_random(n * k, 1);
 	}
@@ -95,8 +117,8 @@ static void *packed_as(int form, const float *w, size_t in, size_t out)
  * (the forward then packs in the form of the whole matrix). */
 static void test_pack_refuses_misfits(void)
 {
-	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16};
-	for (size_t i = 0; i < 3; i++) {
+	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16, TK_PACK_Q4S};
+	for (size_t i = 0; i < 4; i++) {
 		float *w = matrix_of(forms[i], 150, 64);
 		size_t bytes = tk_matmul_packed_bytes(be, TK_PACK_F32, 64, 150);
 		void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -112,8 +134,8 @@ static void test_pack_refuses_misfits(void)
 
 static void test_form_chosen(void)
 {
-	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16, TK_PACK_F32};
-	for (size_t i = 0; i < 4; i++) {
+	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16, TK_PACK_F32, TK_PACK_Q4S};
+	for (size_t i = 0; i < 5; i++) {
 		float *w = matrix_of(forms[i], 301, 96);
 		int got = tk_matmul_pack_form(be, w, 96, 301);
 		TKT_CHECK(got == forms[i], "a %s matrix packs as %s", tk_matmul_pack_form_name(forms[i]),
@@ -152,14 +174,14 @@ static void check_product(int form, size_t m, size_t n, size_t k, int accumulate
 
 static void test_product_bits(void)
 {
-	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16};
+	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16, TK_PACK_Q4S};
 	static const size_t rows[] = {1, 3, 8, 9, 64};
-	for (size_t f = 0; f < 3; f++)
+	for (size_t f = 0; f < 4; f++)
 		for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
 			check_product(forms[f], rows[r], 301, 96, 0);
 			check_product(forms[f], rows[r], 48, 32, 1);
 		}
-	for (size_t f = 0; f < 3; f++) {
+	for (size_t f = 0; f < 4; f++) {
 		check_product(forms[f], 5, 61, 2080, 1); // k in two chunks (xwt.c's KC)
 		check_product(forms[f], 70, 5, 2080, 0);
 	}
@@ -194,9 +216,9 @@ static void test_product_many(void)
  * bits; a tied table's rows come back from the form too. */
 static void test_expand_and_rows(void)
 {
-	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16};
+	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16, TK_PACK_Q4S};
 	size_t n = 53, k = 64;
-	for (size_t f = 0; f < 3; f++) {
+	for (size_t f = 0; f < 4; f++) {
 		float *w = matrix_of(forms[f], n, k);
 		unsigned char *packed = packed_as(forms[f], w, k, n);
 		float *fast = kt_floats(k * TK_XWT_PANEL), *plain = kt_floats(k * TK_XWT_PANEL);
@@ -247,9 +269,9 @@ static void check_backward(int form, size_t m, size_t in, size_t out, int accumu
 
 static void test_backward_bits(void)
 {
-	static const int forms[] = {TK_PACK_F32, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4};
+	static const int forms[] = {TK_PACK_F32, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4, TK_PACK_Q4S};
 	static const size_t rows[] = {1, 9, 64};
-	for (size_t f = 0; f < 4; f++) {
+	for (size_t f = 0; f < 5; f++) {
 		for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
 			check_backward(forms[f], rows[r], 96, 301, 0); // a partial panel of in
 			check_backward(forms[f], rows[r], 160, 50, 1); // in: 3 panels + 16
