@@ -8,6 +8,7 @@
  * (eval_report.c). */
 #include "cli/tk_cli.h"
 #include "cli/eval_io.h"
+#include "tk_dist.h"
 #include "tk_error.h"
 #include "tk_eval.h"
 #include "tk_io.h"
@@ -543,6 +544,13 @@ static int run_top(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	// under mpirun / srun: the input is not sharded yet, so one rank alone
+	if (tk_dist_init() || tk_dist_size() > 1) {
+		fprintf(stderr, "tk-eval: %s\n", *tk_error_message() ? tk_error_message()
+			: "runs on one rank for now: start it without mpirun / srun, or with -np 1");
+		tk_dist_exit(TK_EUSAGE);
+		return TK_EUSAGE;
+	}
 	if (argc < 2 || argv[1][0] == '-')
 		return run_top(argc, argv);
 	tk_cli cli = {.name = "tk-eval", .summary = summary};

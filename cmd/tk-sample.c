@@ -8,6 +8,7 @@
  * lib/infer/sampler_output.c; see tk-sample(1). */
 #include "cli/sample_options.h"
 #include "cli/tk_cli.h"
+#include "tk_dist.h"
 #include "tk_error.h"
 #include "tk_io.h"
 #include "tk_lora.h"
@@ -58,6 +59,8 @@ typedef struct job {
 	tk_tks_writer *tks;
 	tk_progress progress;
 	uint64_t done;
+	size_t first;              // this rank's first request (tk_dist_share)
+	tk_dist_lines *lines;      // several ranks: the lines, for rank 0 to write
 } job;
 
 /* ---- options ------------------------------------------------------------ */
@@ -94,10 +97,12 @@ static int write_json(job *j, size_t pi, size_t sample, const tk_gen_result *r)
 {
 	char *line;
 	int rc = tk_sample_json(&j->format, &j->ps->v[pi], pi, sample, r, &line);
-	if (!rc)
+	if (!rc && j->lines)
+		rc = tk_dist_lines_add(j->lines, line, strlen(line));
+	else if (!rc)
 		rc = tk_outfile_write(j->out, line, strlen(line));
 	if (!rc)
-		rc = tk_outfile_write(j->out, "\n", 1);
+		rc = j->lines ? tk_dist_lines_add(j->lines, "\n", 1) : tk_outfile_write(j->out, "\n", 1);
 	free(line);
 	return rc;
 }
@@ -105,6 +110,7 @@ static int write_json(job *j, size_t pi, size_t sample, const tk_gen_result *r)
 static int emit(void *ctx, size_t index, const tk_gen_result *r)
 {
 	job *j = ctx;
+	index += j->first;
 	size_t n = (size_t)j->s->samples, pi = index / n, sample = index % n;
 	int rc = j->tks ? tk_sample_write_record(&j->format, &j->ps->v[pi], pi, sample, r, j->tks)
 			: write_json(j, pi, sample, r);
@@ -147,8 +153,20 @@ static void open_output(job *j, const tk_cli *cli, const tk_model *m, const tk_r
 	}
 }
 
+/* Several ranks: rank 0 writes every rank's lines, in input order. */
+static int write_out(void *ctx, const char *bytes, size_t n)
+{
+	return tk_outfile_write(ctx, bytes, n);
+}
+
 static void close_output(job *j, int rc)
 {
+	if (!rc && j->lines)
+		rc = tk_dist_lines_flush(j->lines, write_out, j->out);
+	if (!j->out && !j->tks) { // a rank other than 0 writes nothing
+		tk_check(rc);
+		return;
+	}
 	if (rc) {
 		tk_tks_writer_abort(j->tks);
 		tk_outfile_abort(j->out);
@@ -245,6 +263,10 @@ int main(int argc, char **argv)
 	tk_cli_init(&cli);
 	settings s;
 	parse_options(&s, &cli, argc, argv);
+	tk_check(tk_dist_init()); // mpirun / srun: the requests shared by the ranks
+	if (tk_dist_size() > 1 && s.tks)
+		tk_die(TK_EUSAGE, "--tks: several ranks write JSON Lines only for now");
+	cli.quiet |= !tk_dist_is_root();
 	tk_model *m;
 	tk_check(tk_model_load(&m, s.model));
 	if (!m->tokenizer)
@@ -272,9 +294,14 @@ int main(int argc, char **argv)
 		 .format = {.tok = m->tokenizer, .renderer = r, .stop_ids = o.stop_ids,
 			    .n_stop_ids = o.n_stop_ids, .cuts = s.sample.stops, .n_cuts = s.sample.n_stops,
 			    .logprobs = s.logprobs}};
-	open_output(&j, &cli, m, r);
-	tk_progress_start(&j.progress, "sample", "samples", total, cli.quiet);
-	int rc = tk_generate(f, &o, reqs, total, emit, &j);
+	size_t count;
+	tk_dist_share(total, &j.first, &count); // every request, in one process
+	tk_dist_lines lines = {0};
+	j.lines = tk_dist_size() > 1 ? &lines : NULL;
+	if (tk_dist_is_root())
+		open_output(&j, &cli, m, r);
+	tk_progress_start(&j.progress, "sample", "samples", count, cli.quiet);
+	int rc = tk_generate(f, &o, reqs + j.first, count, emit, &j);
 	close_output(&j, rc);
 	tk_progress_finish(&j.progress);
 	free(reqs);

@@ -154,3 +154,19 @@ opts() { # the run every test takes: 40 steps of 8 records
 	[ "$status" -eq 64 ]
 	[[ "$output" == *"--kl-coef"*"not yet with several ranks"* ]]
 }
+
+@test "tk-sample under mpirun -np 2: one process's samples, in input order; tk-eval refuses" {
+	for i in $(seq 1 5); do printf '{"prompt": "Say something, number %d"}\n' "$i"; done > p.jsonl
+	opts=(-m "$FIX/tiny-llama" p.jsonl -n 3 --max-tokens 5 --seed 4 -t 1 -q)
+	"$MPI_BIN/tk-sample" "${opts[@]}" -o one.jsonl
+	run mpi 2 "$MPI_BIN/tk-sample" "${opts[@]}" -o two.jsonl
+	[ "$status" -eq 0 ]
+	[ "$(wc -l < one.jsonl)" -eq 15 ]
+	cmp one.jsonl two.jsonl
+	# to standard output: rank 0's alone
+	mpi 2 "$MPI_BIN/tk-sample" "${opts[@]}" > out.jsonl
+	cmp one.jsonl out.jsonl
+	run mpi 2 "$MPI_BIN/tk-eval" nll -m "$FIX/tiny-llama" two.jsonl
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"tk-eval: runs on one rank for now"* ]]
+}

@@ -61,6 +61,19 @@ int tk_dist_barrier(void);
  * bytes); other ranks get NULL and 0.  The other ranks only send. */
 int tk_dist_gather(const void *mine, size_t bytes, char **all, size_t *total);
 
+/* A sharded command's output (dist_lines.c): each rank adds its lines in
+ * order; flush gathers them and rank 0 alone calls write with all of them,
+ * rank by rank (input order when ranks hold contiguous blocks).  Every
+ * rank must flush; the buffer is freed. */
+typedef struct tk_dist_lines {
+	char *buf;
+	size_t n, cap;
+} tk_dist_lines;
+typedef int (*tk_dist_write_fn)(void *ctx, const char *bytes, size_t n);
+int tk_dist_lines_add(tk_dist_lines *l, const void *bytes, size_t n);
+int tk_dist_lines_flush(tk_dist_lines *l, tk_dist_write_fn write, void *ctx);
+void tk_dist_lines_free(tk_dist_lines *l);
+
 /* A trainer step's results (tk_train.h) and its token count summed over
  * the ranks (lib/train's tk_batch_run calls it after the rank's share). */
 struct tk_train_result;
