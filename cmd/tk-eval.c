@@ -132,41 +132,6 @@ static int run_score(tk_cli *cli, int argc, char **argv)
 	return 0;
 }
 
-/* ---- the model (nll, choice) -------------------------------------------- */
-
-typedef struct model_job {
-	const char *model_path, *adapter_path, *per_record_path;
-	int table;
-	tk_model *model;
-	tk_lora *adapter;
-	tk_eval_scorer *scorer;
-} model_job;
-
-static void load_model(model_job *m, const tk_cli *cli, size_t slots)
-{
-	if (!m->model_path)
-		tk_die(TK_EUSAGE, "-m MODEL is needed");
-	if (tk_model_load(&m->model, m->model_path))
-		tk_die(TK_ENOINPUT, "%s", tk_error_message());
-	if (!m->model->tokenizer)
-		tk_die(TK_ECONFIG, "%s: the model has no tokenizer", m->model_path);
-	/* a missing file is missing input (66), not bad data */
-	if (m->adapter_path && strcmp(m->adapter_path, "-") && access(m->adapter_path, R_OK))
-		tk_die(TK_ENOINPUT, "%s: cannot open: %s", m->adapter_path, strerror(errno));
-	int rc = m->adapter_path ? tk_cli_lora_load(&m->adapter, m->adapter_path, m->model) : TK_OK;
-	if (rc)
-		tk_die(rc, "%s", tk_error_message());
-	tk_check(tk_eval_scorer_open(&m->scorer, cli->backend, cli->threads, m->model, m->adapter,
-				     slots));
-}
-
-static void unload_model(model_job *m)
-{
-	tk_eval_scorer_close(m->scorer);
-	tk_lora_free(m->adapter);
-	tk_model_free(m->model);
-}
-
 /* ---- tk-eval nll -------------------------------------------------------- */
 
 static const tk_option nll_options[] = {
@@ -180,7 +145,7 @@ enum { NL_MODEL, NL_ADAPTER, NL_PER_RECORD, NL_TABLE };
 
 /* The options nll and choice share, first in both tables: 1 when o was
  * one of them. */
-static int model_option(model_job *m, int o, const char *v)
+static int model_option(tk_eval_model *m, int o, const char *v)
 {
 	switch (o) {
 	case NL_MODEL: m->model_path = v; return 1;
@@ -192,7 +157,7 @@ static int model_option(model_job *m, int o, const char *v)
 }
 
 /* Scores every record; returns the totals. */
-static tk_eval_nll score_stream(model_job *m, tk_tks_reader *r, const char *input,
+static tk_eval_nll score_stream(tk_eval_model *m, tk_tks_reader *r, const char *input,
 				tk_outfile *per, int quiet)
 {
 	tk_eval_nll total = {0};
@@ -224,7 +189,7 @@ static tk_eval_nll score_stream(model_job *m, tk_tks_reader *r, const char *inpu
 
 static int run_nll(tk_cli *cli, int argc, char **argv)
 {
-	model_job m = {0};
+	tk_eval_model m = {0};
 	const char *v;
 	int o;
 	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0)
@@ -234,7 +199,7 @@ static int run_nll(tk_cli *cli, int argc, char **argv)
 		tk_die(TK_EUSAGE, "-m MODEL is needed");
 	tk_tks_reader *r;
 	tk_check(tk_tks_reader_open(&r, input));
-	load_model(&m, cli, 1);
+	tk_eval_model_load(&m, cli, 1);
 	tk_check(tk_eval_check_stream(r, m.model->tokenizer, tk_eval_input_name(input),
 				      m.model_path));
 	tk_outfile *per = tk_eval_cli_per_record_open(m.per_record_path);
@@ -247,7 +212,7 @@ static int run_nll(tk_cli *cli, int argc, char **argv)
 	char *report;
 	int rc = tk_eval_nll_report(&total, m.model_path, m.adapter_path, &report);
 	tk_eval_cli_report(cli, rc, report, m.table);
-	unload_model(&m);
+	tk_eval_model_unload(&m);
 	return 0;
 }
 
@@ -256,7 +221,7 @@ static int run_nll(tk_cli *cli, int argc, char **argv)
 /* The judge's records (tk-render --judge) answered: its accuracy. */
 static int run_judge(tk_cli *cli, int argc, char **argv)
 {
-	model_job m = {0};
+	tk_eval_model m = {0};
 	const char *v;
 	int o;
 	while ((o = tk_cli_next(cli, argc, argv, &v)) >= 0)
@@ -264,7 +229,7 @@ static int run_judge(tk_cli *cli, int argc, char **argv)
 	const char *input = tk_eval_cli_input(cli, argc, argv);
 	tk_tks_reader *r;
 	tk_check(tk_tks_reader_open(&r, input));
-	load_model(&m, cli, 2);
+	tk_eval_model_load(&m, cli, 2);
 	tk_check(tk_eval_check_stream(r, m.model->tokenizer, tk_eval_input_name(input),
 				      m.model_path));
 	tk_eval_judge total = {0};
@@ -283,7 +248,7 @@ static int run_judge(tk_cli *cli, int argc, char **argv)
 	char *report;
 	rc = tk_eval_judge_report(&total, m.model_path, m.adapter_path, &report);
 	tk_eval_cli_report(cli, rc, report, m.table);
-	unload_model(&m);
+	tk_eval_model_unload(&m);
 	return 0;
 }
 
@@ -303,7 +268,7 @@ static const tk_option choice_options[] = {
 enum { CH_RAW = NL_TABLE + 1, CH_RENDERER, CH_LENGTH_NORMALIZE, CH_LETTERS };
 
 typedef struct choice_job {
-	model_job m;
+	tk_eval_model m;
 	const char *input, *renderer_name;
 	int raw, normalize, letters;
 	tk_renderer *renderer;
@@ -370,7 +335,7 @@ static int run_choice(tk_cli *cli, int argc, char **argv)
 	parse_choice_options(cli, &j, argc, argv);
 	tk_eval_questions l;
 	tk_check(tk_eval_questions_read(&l, j.input));
-	load_model(&j.m, cli, l.max_choices);
+	tk_eval_model_load(&j.m, cli, l.max_choices);
 	open_renderer(&j);
 	unsigned flags = (j.letters ? TK_EVAL_CHOICE_LETTERS : 0) |
 			 (j.normalize ? TK_EVAL_CHOICE_PER_BYTE : 0);
@@ -386,7 +351,7 @@ static int run_choice(tk_cli *cli, int argc, char **argv)
 	tk_eval_chooser_free(c);
 	tk_eval_questions_free(&l);
 	tk_renderer_free(j.renderer);
-	unload_model(&j.m);
+	tk_eval_model_unload(&j.m);
 	return 0;
 }
 
@@ -404,7 +369,7 @@ static const tk_option logprobs_options[] = {
 enum { LP_MODEL, LP_ADAPTER, LP_TOP_K, LP_TKS };
 
 typedef struct logprobs_job {
-	model_job m;
+	tk_eval_model m;
 	const char *input;
 	size_t top_k;
 	int top_k_given, tks;
@@ -497,7 +462,7 @@ static int run_logprobs(tk_cli *cli, int argc, char **argv)
 	parse_logprobs_options(cli, &j, argc, argv);
 	tk_tks_reader *r;
 	tk_check(tk_tks_reader_open(&r, j.input));
-	load_model(&j.m, cli, 1);
+	tk_eval_model_load(&j.m, cli, 1);
 	size_t vocab = tk_eval_scorer_vocab(j.m.scorer);
 	if (j.top_k > vocab)
 		tk_die(TK_EUSAGE, "--top-k %zu is more than the model's vocabulary of %zu", j.top_k,
@@ -508,7 +473,7 @@ static int run_logprobs(tk_cli *cli, int argc, char **argv)
 	score_tokens(&j, r, cli->quiet);
 	tk_tks_reader_close(r);
 	tk_check(j.stream ? tk_tks_writer_close(j.stream) : tk_outfile_commit(j.out));
-	unload_model(&j.m);
+	tk_eval_model_unload(&j.m);
 	return 0;
 }
 

@@ -4,8 +4,13 @@
 #include "tk_error.h"
 #include "tk_eval.h"
 
+#include "tk_lora.h"
+#include "tk_model.h"
+
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* The one input operand ("-" when none). */
 const char *tk_eval_cli_input(const tk_cli *cli, int argc, char **argv)
@@ -70,4 +75,29 @@ void tk_eval_cli_per_record_close(tk_outfile *out)
 {
 	if (out)
 		tk_check(tk_outfile_commit(out));
+}
+
+void tk_eval_model_load(tk_eval_model *m, const tk_cli *cli, size_t slots)
+{
+	if (!m->model_path)
+		tk_die(TK_EUSAGE, "-m MODEL is needed");
+	if (tk_model_load(&m->model, m->model_path))
+		tk_die(TK_ENOINPUT, "%s", tk_error_message());
+	if (!m->model->tokenizer)
+		tk_die(TK_ECONFIG, "%s: the model has no tokenizer", m->model_path);
+	/* a missing file is missing input (66), not bad data */
+	if (m->adapter_path && strcmp(m->adapter_path, "-") && access(m->adapter_path, R_OK))
+		tk_die(TK_ENOINPUT, "%s: cannot open: %s", m->adapter_path, strerror(errno));
+	int rc = m->adapter_path ? tk_cli_lora_load(&m->adapter, m->adapter_path, m->model) : TK_OK;
+	if (rc)
+		tk_die(rc, "%s", tk_error_message());
+	tk_check(tk_eval_scorer_open(&m->scorer, cli->backend, cli->threads, m->model, m->adapter,
+				     slots));
+}
+
+void tk_eval_model_unload(tk_eval_model *m)
+{
+	tk_eval_scorer_close(m->scorer);
+	tk_lora_free(m->adapter);
+	tk_model_free(m->model);
 }
