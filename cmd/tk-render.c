@@ -20,7 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum mode { MODE_CHAT, MODE_PROMPT, MODE_PAIRS, MODE_TEXT, MODE_SHOW, MODE_JUDGE };
+enum mode { MODE_CHAT, MODE_PROMPT, MODE_PAIRS, MODE_TEXT, MODE_SHOW, MODE_JUDGE,
+	    MODE_FROM_JSON };
 
 static const tk_option options[] = {
 	{"model", 'm', "MODEL", "model whose tokenizer and template to use (HF folder, .gguf, .tkc)"},
@@ -36,12 +37,13 @@ static const tk_option options[] = {
 	{"text", 0, NULL, "input is raw text (lines, or JSON Lines with \"text\")"},
 	{"show", 0, NULL, "print a token stream as text with the trained spans marked"},
 	{"json", 0, NULL, "with --show: one JSON object per record"},
+	{"from-json", 0, NULL, "the way back: --show --json's records (JSON Lines) to a token stream"},
 	{"skip-bad", 0, NULL, "skip bad input lines (counted, reported) instead of stopping"},
 	{0, 0, 0, 0}
 };
 enum { OPT_MODEL, OPT_RENDERER, OPT_TRAIN_ON, OPT_MAX_LEN, OPT_PROMPT, OPT_PAIRS, OPT_JUDGE,
        OPT_BOTH_ORDERS,
-       OPT_TEXT, OPT_SHOW, OPT_JSON, OPT_SKIP_BAD };
+       OPT_TEXT, OPT_SHOW, OPT_JSON, OPT_FROM_JSON, OPT_SKIP_BAD };
 
 typedef struct settings {
 	const char *model, *renderer, *input;
@@ -77,7 +79,7 @@ typedef struct job {
 static void set_mode(tk_cli *cli, settings *s, int mode)
 {
 	if (s->mode != MODE_CHAT && s->mode != mode) {
-		fprintf(stderr, "%s: --prompt, --pairs, --judge, --text and --show exclude each other\n",
+		fprintf(stderr, "%s: --prompt, --pairs, --judge, --text, --show and --from-json exclude each other\n",
 			cli->name);
 		exit(TK_EUSAGE);
 	}
@@ -106,6 +108,7 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 		case OPT_TEXT: set_mode(cli, s, MODE_TEXT); break;
 		case OPT_SHOW: set_mode(cli, s, MODE_SHOW); break;
 		case OPT_JSON: s->json = 1; break;
+		case OPT_FROM_JSON: set_mode(cli, s, MODE_FROM_JSON); break;
 		case OPT_SKIP_BAD: s->skip_bad = 1; break;
 		}
 	}
@@ -113,7 +116,7 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 		tk_die(TK_EUSAGE, "one input at most (got %d); concatenate them with cat",
 		       argc - cli->first_operand);
 	s->input = cli->first_operand < argc ? argv[cli->first_operand] : "-";
-	if (s->mode != MODE_SHOW && !s->model)
+	if (s->mode != MODE_SHOW && s->mode != MODE_FROM_JSON && !s->model)
 		tk_die(TK_EUSAGE, "-m MODEL is needed (its tokenizer and chat template)");
 	if (s->both_orders && s->mode != MODE_JUDGE)
 		tk_die(TK_EUSAGE, "--both-orders goes with --judge");
@@ -544,11 +547,43 @@ static int run_show(tk_cli *cli, const settings *s)
 	return 0;
 }
 
+/* ---- --from-json --------------------------------------------------------- */
+
+/* Records from JSON Lines; with -m the stream names its tokenizer and
+ * vocabulary (so readers check them), as a rendered one does. */
+static int run_from_json(tk_cli *cli, const settings *s)
+{
+	tk_tokenizer_source m = {0};
+	if (s->model && tk_tokenizer_source_load(&m, s->model))
+		tk_die(TK_ENOINPUT, "%s", tk_error_message());
+	char *text = tk_render_records_meta(s->model ? m.tok_fp : NULL,
+					    s->model ? tk_tokenizer_vocab_size(m.tok) : 0, s->input);
+	FILE *in;
+	tk_check(tk_open_input(&in, s->input));
+	tk_tks_writer *w;
+	tk_check(text ? tk_tks_writer_open(&w, cli->output, text, cli->threads) : TK_EOSERR);
+	free(text);
+	uint64_t records;
+	const char *name = strcmp(s->input, "-") ? s->input : "stdin";
+	int rc = tk_render_records_from_json(in, name, w, &records);
+	tk_close_input(in);
+	if (rc) {
+		tk_tks_writer_abort(w);
+		tk_check(rc);
+	}
+	tk_check(tk_tks_writer_close(w));
+	if (!cli->quiet)
+		tk_warn("%" PRIu64 " records", records);
+	tk_tokenizer_source_free(&m);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	tk_cli cli = {
 		.name = "tk-render",
-		.usage = "-m MODEL [OPTIONS] [IN.jsonl|-]\n       tk-render --show [-m MODEL] [--json] [IN.tks|-]",
+		.usage = "-m MODEL [OPTIONS] [IN.jsonl|-]\n       tk-render --show [-m MODEL] [--json] [IN.tks|-]"
+			 "\n       tk-render --from-json [-m MODEL] [IN.jsonl|-]",
 		.summary = "Render chat data to a token stream with per-token loss weights, "
 			   "as the model's chat template does; show a stream as text.",
 		.options = options,
@@ -558,5 +593,6 @@ int main(int argc, char **argv)
 	settings s = {.mode = MODE_CHAT, .train_on = TK_TRAIN_LAST_ASSISTANT};
 	parse_options(&cli, &s, argc, argv);
 	s.seed = cli.seed_given ? cli.seed : 0;
-	return s.mode == MODE_SHOW ? run_show(&cli, &s) : run_render(&cli, &s);
+	return s.mode == MODE_SHOW ? run_show(&cli, &s) : s.mode == MODE_FROM_JSON
+		? run_from_json(&cli, &s) : run_render(&cli, &s);
 }

@@ -29,6 +29,7 @@
 enum {
 	OPT_BATCH_TOKENS, OPT_BATCH, OPT_STEPS, OPT_EPOCHS, OPT_SHUFFLE, OPT_NO_SHUFFLE,
 	OPT_MAX_LEN, OPT_LOSS, OPT_NORM, OPT_DPO_BETA, OPT_EVAL, OPT_EVAL_EVERY,
+	OPT_TARGETS, OPT_HARD_WEIGHT,
 };
 
 static const tk_option options[] = {
@@ -44,6 +45,10 @@ static const tk_option options[] = {
 	{"dpo-beta", 0, "B", "DPO beta (default 0.1)"},
 	{"eval", 0, "FILE", "token stream to report test/nll on"},
 	{"eval-every", 0, "N", "evaluate every N steps (default 0: at the end only)"},
+	{"targets", 0, "T", "ce: hard, soft (a stream's top-K) or mixed (default: soft when "
+			    "the stream carries a top-K)"},
+	{"hard-weight", 0, "X", "--targets mixed: the data token's weight beside the top-K "
+				"(default 0.5)"},
 	TK_TRAIN_OPTION_ROWS,
 	{0, 0, 0, 0}
 };
@@ -53,6 +58,8 @@ typedef struct settings {
 	const char *input, *rundir, *eval;
 	int loss, norm, shuffle;
 	double dpo_beta;
+	int targets;               // enum targets; -1: by the data
+	double hard_weight;        // --targets mixed
 	int64_t steps, epochs, eval_every;
 	size_t batch_tokens, batch, max_len;
 	uint64_t seed;
@@ -61,6 +68,9 @@ typedef struct settings {
 } settings;
 
 /* ---- options ------------------------------------------------------------ */
+
+enum targets { TARGETS_HARD, TARGETS_SOFT, TARGETS_MIXED };
+static const char *const target_names[] = {"hard", "soft", "mixed"};
 
 static void parse_one(tk_cli *cli, settings *s, int o, const char *v)
 {
@@ -87,6 +97,13 @@ static void parse_one(tk_cli *cli, settings *s, int o, const char *v)
 	case OPT_DPO_BETA: s->dpo_beta = tk_cli_double(cli, "dpo-beta", v, 1e-6, 1e6); break;
 	case OPT_EVAL: s->eval = v; break;
 	case OPT_EVAL_EVERY: s->eval_every = tk_cli_int(cli, "eval-every", v, 0, INT32_MAX); break;
+	case OPT_TARGETS:
+		for (s->targets = 2; s->targets >= 0 && strcmp(v, target_names[s->targets]);)
+			s->targets--;
+		if (s->targets < 0)
+			tk_die(TK_EUSAGE, "--targets: '%s' is not hard, soft or mixed", v);
+		break;
+	case OPT_HARD_WEIGHT: s->hard_weight = tk_cli_double(cli, "hard-weight", v, 0, 1); break;
 	}
 }
 
@@ -101,6 +118,8 @@ static void check_settings(tk_cli *cli, settings *s, int argc, char **argv)
 		tk_die(TK_EUSAGE, "--batch and --batch-tokens exclude each other");
 	if (!s->batch && !s->batch_tokens)
 		s->batch = 8;
+	if (s->loss == TK_TRAIN_DPO && s->targets > TARGETS_HARD)
+		tk_die(TK_EUSAGE, "--targets %s is for --loss ce", target_names[s->targets]);
 	if (s->train.full && s->loss == TK_TRAIN_DPO)
 		tk_die(TK_EUSAGE, "--loss dpo needs LoRA (its reference is the base model "
 		       "without the adapter)");
@@ -124,6 +143,7 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 {
 	*s = (settings){
 		.loss = TK_TRAIN_CE, .norm = TK_TRAIN_PER_EXAMPLE, .shuffle = -1, .dpo_beta = 0.1,
+		.targets = -1, .hard_weight = 0.5,
 	};
 	tk_train_opts_init(&s->train, TK_LR_LINEAR);
 	const char *v;
@@ -141,6 +161,7 @@ static void parse_options(tk_cli *cli, settings *s, int argc, char **argv)
 
 typedef struct run {
 	const settings *s;
+	int targets;               // enum targets, as resolved for the data
 	tk_backend *be;
 	tk_model *model;
 	tk_lora *lora;
@@ -245,6 +266,20 @@ static void data_fingerprint(run *r)
 
 /* The units of one step from order[*index]: --batch units, or units while
  * their tokens fit --batch-tokens (at least one); never past the epoch. */
+/* --targets: soft or mixed train on the stream's top-K (the default when
+ * it carries one, with --loss ce). */
+static void use_targets(run *r)
+{
+	const settings *s = r->s;
+	int soft_data = r->data->top_k && s->loss == TK_TRAIN_CE;
+	r->targets = s->targets >= 0 ? s->targets : soft_data ? TARGETS_SOFT : TARGETS_HARD;
+	if (r->targets > TARGETS_HARD && !r->data->top_k)
+		tk_die(TK_EDATA, "--targets %s: %s carries no top-K (tk-eval logprobs --tks --top-k K "
+		       "writes one)", target_names[r->targets], s->input);
+	if (r->targets > TARGETS_HARD)
+		tk_batch_plan_soft(r->plan, r->targets == TARGETS_MIXED ? s->hard_weight : 0.0);
+}
+
 /* The pass size (bounded by the batch, --micro-tokens and --max-memory, at
  * least the longest unit; a resumed run keeps its own) and the plan. */
 static void plan_batches(run *r)
@@ -267,6 +302,7 @@ static void plan_batches(run *r)
 	if (!r->order || !r->batch)
 		tk_check(TK_EOSERR);
 	tk_check(tk_batch_plan_open(&r->plan, r->data, &rule, r->micro));
+	use_targets(r);
 }
 
 /* ---- config.json -------------------------------------------------------- */
@@ -289,6 +325,10 @@ static cJSON *settings_json(const run *r)
 				s->norm == TK_TRAIN_PER_TOKEN ? "per-token" : "per-example");
 	if (s->loss == TK_TRAIN_DPO)
 		cJSON_AddNumberToObject(o, "dpo_beta", s->dpo_beta);
+	if (r->targets > TARGETS_HARD) // soft targets: what they are mixed with
+		cJSON_AddStringToObject(o, "targets", target_names[r->targets]);
+	if (r->targets == TARGETS_MIXED)
+		cJSON_AddNumberToObject(o, "hard_weight", s->hard_weight);
 	cJSON_AddStringToObject(o, "model_fingerprint", r->model_fp);
 	cJSON_AddStringToObject(o, "data_fingerprint", r->data_fp);
 	return o;

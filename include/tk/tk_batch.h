@@ -54,8 +54,9 @@ tk_train_loss tk_batch_loss(const tk_batch_plan *p, const size_t *units, size_t 
 /* Soft targets: after this call, when the plan's data holds a top-K
  * (tk_dataset.h), its cross-entropy batches train against it
  * (tk_train_forward_backward_soft) with the data's own token weighted
- * hard_weight (0: the top-K alone).  Without it, and for other data
- * (held-out), batches run on their tokens. */
+ * hard_weight (0: the top-K alone); so do other data's (held-out) when
+ * their top-K is as wide.  Without it, or another width, batches run on
+ * their tokens. */
 void tk_batch_plan_soft(tk_batch_plan *p, double hard_weight);
 
 /* Runs units of d (the plan's or another dataset of no longer units, e.g.

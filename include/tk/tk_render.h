@@ -299,10 +299,31 @@ void tk_render_record_stats(const tk_record *rec, size_t *trained, double *sum);
 int tk_render_show_text(FILE *out, const tk_tokenizer *tok, const tk_record *rec,
 			uint64_t index, int colour);
 /* One JSON object on one line: record, n, trained, weight_sum, group,
- * pair_role, reward, meta, tokens, weights and, with tok, pieces (each
- * token's own text) and text (the record decoded); invalid UTF-8 shown as
- * U+FFFD. */
+ * pair_role, reward, meta, tokens, weights, logprobs and advantages (when
+ * the record has them), top_ids with top_logprobs or top_weights (when it
+ * has a top-K: a row a token, its filled slots only) and, with tok,
+ * pieces (each token's own text) and text (the record decoded); invalid
+ * UTF-8 shown as U+FFFD. */
 int tk_render_show_json(FILE *out, const tk_tokenizer *tok, const tk_record *rec,
 			uint64_t index);
+/* The way back (tk-render --from-json): a record from such an object
+ * (one JSON Lines line of len bytes).  "tokens" and "weights" are
+ * required; "logprobs", "advantages" (n numbers, null as 0), "top_ids"
+ * with "top_logprobs" or "top_weights" (n rows, null or [] for none,
+ * padded with id -1 to the widest), "group", "pair_role", "reward" (null:
+ * none) and "meta" are read when present; the rest is ignored.  The
+ * record's arrays are its own (tk_render_record_json_free); TK_EDATA with
+ * a message naming the field. */
+int tk_render_record_from_json(const char *text, size_t len, tk_record *rec);
+void tk_render_record_json_free(tk_record *rec);
+/* Every line of in (JSON Lines; blank lines skipped) through
+ * tk_render_record_from_json into w; *records counts them.  The first bad
+ * line stops it: TK_EDATA, "NAME:LINE: what". */
+int tk_render_records_from_json(FILE *in, const char *name, tk_tks_writer *w,
+				uint64_t *records);
+/* Such a stream's metadata (malloc'd JSON; NULL when out of memory):
+ * "tokenizer" and "vocab_size" when given (not NULL, not 0), "source",
+ * "kind": "from-json". */
+char *tk_render_records_meta(const char *tokenizer, size_t vocab_size, const char *source);
 
 #endif

@@ -152,6 +152,15 @@ tk_train_loss tk_batch_loss(const tk_batch_plan *p, const size_t *units, size_t 
 	return loss;
 }
 
+/* Whether d's batches run on its top-K: the plan's data after
+ * tk_batch_plan_soft, and held-out data of the same width (its top-K the
+ * same teacher's, presumably: its loss is then the cross-entropy against
+ * it); other data on its tokens. */
+static int uses_soft(const tk_batch_plan *p, const tk_dataset *d)
+{
+	return p->soft && d->top_k && d->top_k == p->data->top_k;
+}
+
 /* Copies unit u's records to the staging arrays after *tokens (and their
  * known reference logprobs, training data only). */
 static void stage_unit(tk_batch_plan *p, const tk_dataset *d, const tk_unit *u, size_t *tokens,
@@ -161,7 +170,7 @@ static void stage_unit(tk_batch_plan *p, const tk_dataset *d, const tk_unit *u, 
 	memcpy(p->tokens + *tokens, d->tokens + from, u->tokens * sizeof *p->tokens);
 	memcpy(p->weights + *tokens, d->weights + from, u->tokens * sizeof *p->weights);
 	size_t w = d->top_k;
-	if (d == p->data && w && p->soft) { // soft targets of the training data (held-out: its tokens)
+	if (uses_soft(p, d)) {
 		memcpy(p->top_ids + *tokens * w, d->top_ids + from * w, u->tokens * w * sizeof *p->top_ids);
 		memcpy(p->top_q + *tokens * w, d->top_q + from * w, u->tokens * w * sizeof *p->top_q);
 	}
@@ -209,7 +218,7 @@ static int run_units(tk_batch_plan *p, tk_train *t, const tk_dataset *d, const s
 			stage_unit(p, d, &d->units[units[i++]], &tokens, &records);
 		tk_train_batch b = {tokens, records, p->tokens, p->weights, p->starts};
 		tk_train_soft soft = {d->top_k, p->top_ids, p->top_q, p->hard_weight};
-		int use_soft = p->soft && d == p->data && d->top_k && loss->kind == TK_TRAIN_CE;
+		int use_soft = uses_soft(p, d) && loss->kind == TK_TRAIN_CE;
 		tk_train_result res;
 		int rc = use_soft ? grads ? tk_train_forward_backward_soft(t, &b, loss, &soft, &res)
 					  : tk_train_forward_soft(t, &b, loss, &soft, &res)
