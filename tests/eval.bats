@@ -183,7 +183,7 @@ json_number() { # key file
 @test "tk-eval without a subcommand, --help, --version" {
 	run tk-eval
 	[ "$status" -eq 64 ]
-	[[ "$output" == *"a subcommand is needed: score, nll, choice or logprobs"* ]]
+	[[ "$output" == *"a subcommand is needed: score, nll, choice, logprobs or judge"* ]]
 	run tk-eval grade
 	[ "$status" -eq 64 ]
 	[[ "$output" == *"unknown subcommand 'grade'"* ]]
