@@ -39,15 +39,19 @@ def question(rng):
 def boxed_pair(rng):
     a, b = rng.randint(10, 99), rng.randint(10, 99)
     if rng.random() < 0.5:
-        q, work, v = f"What is {a} plus {b}?", f"{a} + {b} = {a + b}.", a + b
+        q, work, v, what = f"What is {a} plus {b}?", f"{a} + {b} = {a + b}.", a + b, "sum"
     else:
         a, b = max(a, b), min(a, b)
-        q, work, v = f"What is {a} minus {b}?", f"{a} - {b} = {a - b}.", a - b
+        q, work, v, what = f"What is {a} minus {b}?", f"{a} - {b} = {a - b}.", a - b, "difference"
+    # the rejected answers open as the base model does, so that DPO moves
+    # the first tokens of a greedy answer, not only its last
     bad = rng.choice([
-        work,
+        f"To find the {what} of {a} and {b}, we need to perform the operation. {work}",
+        f"To solve this problem, we need to find the {what} between {a} and {b}.\n\n{work}\n\n"
+        f"So, the answer is {v}.",
+        f"To find the {what} of {a} and {b}, we look at the numbers. {work[:-1]}, "
+        f"so the answer is \\boxed{{{v + rng.choice([-10, -1, 1, 10])}}}.",
         f"{work} The answer is {v}.",
-        f"{work[:-1]}, so the answer is \\boxed{{{v + rng.choice([-10, -1, 1, 10])}}}.",
-        f"Let me think about this step by step. First I look at the numbers. {work}",
     ])
     return {"prompt": q, "chosen": f"{work} The answer is \\boxed{{{v}}}.", "rejected": bad,
             "answer": v}

@@ -25,7 +25,7 @@
 #   TASK    how answers are graded: boxed (default), number, exact
 #   HELDOUT pairs held out from the end of DATA (default 16)
 #   OUT     output folder (default dpo-out)
-#   EPOCHS [2]  BATCH (pairs a step) [8]  BETA [0.1]  LR [LoRA size rule]
+#   EPOCHS [1]  BATCH (pairs a step) [8]  BETA [0.1]  LR [LoRA size rule]
 #   STEPS   instead of EPOCHS   MAXTOK [40]   THREADS   SEED [1]
 #
 # Expected: the held-out pairs preferred, the reward accuracy and the boxed
@@ -39,7 +39,7 @@ DATA=${DATA:-$here/../data/prefs-boxed.jsonl}
 TASK=${TASK:-boxed}
 HELDOUT=${HELDOUT:-16}
 OUT=${OUT:-dpo-out}
-EPOCHS=${EPOCHS:-2} BATCH=${BATCH:-8} BETA=${BETA:-0.1} MAXTOK=${MAXTOK:-40} SEED=${SEED:-1}
+EPOCHS=${EPOCHS:-1} BATCH=${BATCH:-8} BETA=${BETA:-0.1} MAXTOK=${MAXTOK:-40} SEED=${SEED:-1}
 threads=${THREADS:+-t $THREADS}
 lr=${LR:+--lr $LR}
 length=${STEPS:+--steps $STEPS}
