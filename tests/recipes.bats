@@ -139,6 +139,21 @@ for i in range(64):
 	[ "$(num answers out/result.json)" = 60 ]
 }
 
+@test "topk-distill: the teacher's top-K scored, tk-sft on soft targets, boxed accuracy before and after" {
+	need tk-render tk-sft tk-eval tk-sample
+	OUT=out K=4 STEPS=2 BATCH=4 MAXTOK=4 TEACHER_STEPS=2 run "$R/topk-distill/run.sh"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	grep -q '"targets":[[:space:]]*"soft"' out/student/config.json
+	[ "$(grep -c '"test/nll"' out/student/metrics.jsonl)" -ge 2 ]
+	tk-render --show --json out/soft-train.tks | head -1 | grep -q '"top_logprobs"'
+	for k in before after teacher first last teacher_tokens_per_sec; do
+		[ -n "$(num $k out/result.json)" ]
+	done
+	[ "$(num answers out/result.json)" = 60 ]
+	[ "$(num k out/result.json)" = 4 ]
+}
+
 @test "rl-arithmetic: held-out problems, greedy accuracy before and after RL" {
 	need tk-rl tk-sample tk-eval
 	OUT=out STEPS=2 N_GROUPS=2 GROUP_SIZE=2 MAXTOK=4 HELDOUT=6 run "$R/rl-arithmetic/run.sh"

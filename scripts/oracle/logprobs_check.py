@@ -12,6 +12,11 @@ against log_softmax of transformers' float32 logits taken in float64:
   - the top-K ids: a difference counts only where the two ids' logprobs
     differ by more than the tolerance (a near-tie may fall either way).
 
+and, for the texts (every token weighted), `tk-eval nll --per-record`'s
+nats (the trainer's fused cross-entropy, its log-sum-exp summed in
+double) against transformers' sums: the difference over a record's
+tokens, of the worst record.
+
 Prints the max |err| of each and exits 1 when one is above 1e-4.
 
 Usage (from the repository root, after make):
@@ -80,7 +85,11 @@ def tk_scores(args, work):
         out = run([tk("tk-eval"), "logprobs", "-q", "-m", args.gguf, "--top-k", str(args.k),
                    "-t", str(args.threads), tks])
         lines += [json.loads(l) for l in out.splitlines()]
-    return lines
+    per = os.path.join(work, "nll.jsonl")
+    run([tk("tk-eval"), "nll", "-q", "-m", args.gguf, "-t", str(args.threads),
+         "--per-record", per, texts.replace(".jsonl", ".tks")])
+    nats = [json.loads(l)["nats"] for l in open(per)]
+    return lines, nats
 
 
 def compare(model, rec, k, worst):
@@ -116,7 +125,7 @@ def main():
                          "smollm2-135m-instruct"]).strip()
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory(prefix="tk-logprobs-") as work:
-        records = tk_scores(args, work)
+        records, nats = tk_scores(args, work)
     folder, name = os.path.split(os.path.abspath(args.gguf))
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
                                                  attn_implementation="eager").eval()
@@ -124,14 +133,23 @@ def main():
                  id_differences=0, id_mismatches=0)
     for rec in records:
         compare(model, rec, args.k, worst)
+    worst["nll"] = 0.0
+    for rec, tk_nats in zip(records, nats):  # the texts come first
+        with torch.no_grad():
+            logits = model(torch.tensor([rec["tokens"]])).logits[0].double()
+        ref = F.log_softmax(logits, dim=-1)
+        want = -sum(float(ref[i - 1][t]) for i, t in enumerate(rec["tokens"]) if i > 0)
+        worst["nll"] = max(worst["nll"], abs(tk_nats - want) / (len(rec["tokens"]) - 1))
     print(f"{len(records)} records, {worst['positions']} positions, top-{args.k}, "
           f"SmolLM2 ({name}) against transformers")
     print(f"logprob of each token: max |err| {worst['logprob']:.3g}")
     print(f"top-{args.k} logprobs at tk's ids: max |err| {worst['top_at_ids']:.3g}")
     print(f"top-{args.k} logprobs, sorted: max |err| {worst['top_sorted']:.3g}")
+    print(f"tk-eval nll (the trainer's kernel) on the texts: |err| a token, worst record "
+          f"{worst['nll']:.3g}")
     print(f"top-{args.k} ids differing: {worst['id_differences']} "
           f"({worst['id_mismatches']} not near-ties within {TOLERANCE:g})")
-    bad = max(worst["logprob"], worst["top_at_ids"], worst["top_sorted"]) > TOLERANCE
+    bad = max(worst["logprob"], worst["top_at_ids"], worst["top_sorted"], worst["nll"]) > TOLERANCE
     sys.exit(1 if bad or worst["id_mismatches"] else 0)
 
 
