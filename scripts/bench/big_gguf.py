@@ -24,6 +24,7 @@ def q4_0_rows(rng, rows, cols):
     blocks = rows * cols // QK
     d = (0.004 + 0.002 * rng.random(blocks)).astype(np.float16).view(np.uint8).reshape(blocks, 2)
     q = rng.integers(0, 256, size=(blocks, 16), dtype=np.uint8)
+    q[:, 0] &= 0xf0  # level 0 in every block, as ggml's quantizer puts the largest there
     return np.concatenate([d, q], axis=1).reshape(rows, cols // QK * BLOCK_BYTES)
 
 
