@@ -177,6 +177,24 @@ static serve_sampler *attach_sampler(serve *s, serve_base *b, const char *tp, co
 	return p;
 }
 
+/* Sampler weights saved again under a path a sampler already uses: that
+ * sampler now samples from the new weights (its engine copy replaced). */
+static int refresh_sampler(serve *s, serve_base *b, const char *tp, const char *file)
+{
+	if (!serve_registry_sampler_by_path(s->registry, tp) || !tk_engine_has(b->engine, tp))
+		return 0;
+	char *adapter = with_ext(file, ".tkc");
+	tk_lora *a = NULL;
+	int rc = adapter ? tk_lora_load(&a, adapter, b->model) : tk_fail(TK_EOSERR, "out of memory");
+	if (!rc)
+		rc = tk_engine_detach(b->engine, tp);
+	if (!rc)
+		rc = tk_engine_attach(b->engine, tp, a);
+	tk_lora_free(a);
+	free(adapter);
+	return rc;
+}
+
 static void save_run(serve *s, void *ctx, serve_reply *r)
 {
 	save_job *j = ctx;
@@ -197,6 +215,8 @@ static void save_run(serve *s, void *ctx, serve_reply *r)
 			rc = write_sidecar(c, file);
 	} else if (!rc)
 		rc = save_state(c, file);
+	if (!rc && j->sampler)
+		rc = refresh_sampler(s, c->base, j->path, file);
 	serve_sampler *p = !rc && j->session ? attach_sampler(s, c->base, j->path, file) : NULL;
 	free(file);
 	if (rc || (j->session && !p)) {

@@ -102,6 +102,18 @@ def train(url, model, recs, prompt_path, n):
                                      "weights": np.ones(len(prompt) - 1, np.float32)})
     train_lp = tc.forward([pd], "cross_entropy").result().loss_fn_outputs[0]["logprobs"].to_numpy()
     prompt_err = float(np.abs(np.asarray(res.prompt_logprobs[1:]) - train_lp).max())
+    # sampler weights saved again under a name a sampler uses: it sees them
+    twice = tc.save_weights_for_sampler("twice").result().path
+    tc.create_sampling_client(twice).sample(types.ModelInput.from_ints(prompt), 1, params).result()
+    tc.forward_backward(data, "cross_entropy").result()
+    tc.optim_step(types.AdamParams(learning_rate=LR)).result()
+    tc.save_weights_for_sampler("twice").result()
+    res2 = tc.create_sampling_client(twice).sample(
+        types.ModelInput.from_ints(prompt), 1, params, include_prompt_logprobs=True).result()
+    train_lp2 = tc.forward([pd], "cross_entropy").result().loss_fn_outputs[0]["logprobs"].to_numpy()
+    prompt_err = max(prompt_err,
+                     float(np.abs(np.asarray(res2.prompt_logprobs[1:]) - train_lp2).max()))
+    assert float(np.abs(train_lp2 - train_lp).max()) > 1e-4   # the step changed them
     return {"path": saved.path, "tokens": seqs[0], "nll": after / weight_sum(recs),
             "grad_norm": step.metrics["grad_norm:mean"], "prompt_lp_err": prompt_err}
 
