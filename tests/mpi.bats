@@ -138,7 +138,7 @@ opts() { # the run every test takes: 40 steps of 8 records
 	EOF
 	chmod +x reward.sh
 	opts=(-m "$FIX/tiny-llama" --prompts prompts.jsonl --env-cmd ./reward.sh --groups 4
-	      --group-size 4 --max-tokens 4 --lr 1e-2 --seed 3 -t 1 --steps 3)
+	      --group-size 4 --max-tokens 4 --lr 2e-3 --seed 3 -t 1 --steps 3)
 	"$MPI_BIN/tk-rl" "${opts[@]}" -q -o one
 	run mpi 2 "$MPI_BIN/tk-rl" "${opts[@]}" -o two
 	[ "$status" -eq 0 ]

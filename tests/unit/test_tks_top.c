@@ -40,8 +40,8 @@ static int read_records(const char *path, tk_record *recs, size_t cap, size_t *n
 		tk_record *rec = *n < cap ? &recs[*n] : &tmp;
 		tk_record_init(rec);
 		rc = tk_tks_read(r, rec);
-		if (rec == &tmp)
-			tk_record_free(&tmp);
+		if (rec == &tmp || rc) // a refused read leaves what it allocated in rec
+			tk_record_free(rec);
 		if (rc)
 			break;
 		(*n)++;
