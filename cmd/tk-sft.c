@@ -3,6 +3,7 @@
  * man/tk-sft.1. */
 #include "cli/tk_cli.h"
 #include "cli/train_options.h"
+#include "tk_backend.h"
 #include "tk_batch.h"
 #include "tk_dataset.h"
 #include "tk_dist.h"
@@ -18,13 +19,9 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-#include "tk_backend.h"
 
 enum {
 	OPT_BATCH_TOKENS, OPT_BATCH, OPT_STEPS, OPT_EPOCHS, OPT_SHUFFLE, OPT_NO_SHUFFLE,
