@@ -141,9 +141,10 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
  *   TK_PACK_F32  anything (4): tk_matmul_pack's layout
  *   TK_PACK_BF16_DOT  w rounded to bf16 (2), in pairs of k: not exact, and
  *                its product is another one: y = bf16(x)·bf16(W)ᵀ with
- *                float32 accumulation by the CPU's bf16 dot products
- *                (kernels/cpu/xwt_bf16.c; the portable code gives the
- *                same bits), batch invariant like the others; the
+ *                float32 accumulation by the CPU's AMX tiles or bf16
+ *                dot products (kernels/cpu/xwt_bf16.c; the portable
+ *                code gives the dot products' bits, AMX its own), batch
+ *                invariant like the others; the
  *                backward (tk_matmul_backward_packed_as) rounds dy.
  *                Never chosen by tk_matmul_pack_form; packing it rounds
  *                and returns 1.

@@ -141,13 +141,33 @@ void tk_cpu_xwt_expand_transposed(float *dst, int form, const void *packed, size
  * a panel of k rows; w (n, k) rounded and packed; y (m, ldy) (+)=
  * bf16(x (m, k))·bf16(w)ᵀ (tk_cpu_bf16_xwt), or with w (k, n) packed for
  * the forward (n inputs), y (+)= bf16(x (m, k))·bf16(w) (tk_cpu_bf16_xw);
- * `portable`: the portable code whatever the CPU (for the tests). */
+ * `code`: which code multiplies (the tests choose; the products use the
+ * fastest).  The AVX-512 BF16 code gives the portable code's bits; AMX
+ * tiles (xwt_amx.c) add each tile's 32 products their own way. */
+enum {
+	TK_BF16_FASTEST = 0, // AMX tiles, else AVX-512 BF16, else portable
+	TK_BF16_PORTABLE = 1,
+	TK_BF16_AVX512 = 2   // AVX-512 BF16 where present, else portable
+};
 size_t tk_cpu_bf16_panel_bytes(size_t k);
 void tk_cpu_bf16_pack(tk_backend *be, void *packed, const float *w, size_t n, size_t k);
 int tk_cpu_bf16_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const void *packed,
-		    size_t m, size_t n, size_t k, int accumulate, int portable);
+		    size_t m, size_t n, size_t k, int accumulate, int code);
 int tk_cpu_bf16_xw(tk_backend *be, float *y, size_t ldy, const float *x, const void *packed,
-		   size_t m, size_t n, size_t k, int accumulate, int portable);
+		   size_t m, size_t n, size_t k, int accumulate, int code);
+
+/* AMX tiles (xwt_amx.c): 1 when this CPU has AMX-BF16, the OS lends the
+ * tiles to this process and TK_AMX is not 0.  A thread configures its
+ * tiles with tk_cpu_amx_begin before tk_cpu_amx_tile and frees them with
+ * tk_cpu_amx_end.  The tile: y (rows, ldy) (+)= the chains of pairs
+ * 0..qn of xp's rows (xs pairs apart, readable and zero up to a multiple
+ * of 16 rows and of 16 pairs) over panel rows b (TK_XWT_PANEL lanes a
+ * pair), cols columns stored. */
+int tk_cpu_amx_ready(void);
+void tk_cpu_amx_begin(void);
+void tk_cpu_amx_end(void);
+void tk_cpu_amx_tile(size_t rows, const uint32_t *xp, size_t xs, const uint32_t *b, size_t qn,
+		     size_t cols, float *y, size_t ldy, int accumulate);
 
 /* tk_cpu_xwt through one instruction set, "avx512", "avx2" or "c" (the
  * portable code), for the tests; -1 when this CPU lacks it. */

@@ -1,8 +1,11 @@
 /* Products in bf16 (kernels.h: TK_PACK_BF16_DOT): y = bf16(x)·bf16(W)ᵀ and
- * dx = bf16(dy)·bf16(W), float32 accumulation, through the CPU's bf16 dot
- * products (AVX-512 BF16's vdpbf16ps: two products added to a float32
- * lane, twice the multiply-adds of a float32 FMA per instruction) or the
- * portable code, which gives the same bits.
+ * dx = bf16(dy)·bf16(W), float32 accumulation, through AMX tiles where the
+ * CPU has them (xwt_amx.c: their own bits, about 16× the multiply-adds of
+ * float32 FMA), else the CPU's bf16 dot products (AVX-512 BF16's
+ * vdpbf16ps: two products added to a float32 lane; on this project's
+ * Xeon no faster than float32 FMA, which issues twice as often) or the
+ * portable code, which gives vdpbf16ps's bits.  What follows is those
+ * two's arithmetic; the AMX tiles keep its blocking of k.
  *
  * Every element is one chain over pairs of k in order, from zero, each
  * pair added as vdpbf16ps adds it: acc = acc + x[2p+1]·w[2p+1], rounded,
@@ -84,17 +87,22 @@ void tk_cpu_bf16_pack(tk_backend *be, void *packed, const float *w, size_t n, si
 	}
 }
 
-/* Rows of x (m, k) rounded into pairs: xp (m, pairs_of(k)). */
-static void round_rows(tk_backend *be, pair_t *xp, const float *x, size_t lda, size_t m, size_t k)
+/* Rows of x (m, k) rounded into pairs: xp (m, xs), zero past pairs_of(k)
+ * (xs ≥ it: AMX tiles read whole tiles of 16 pairs). */
+static void round_rows(tk_backend *be, pair_t *xp, size_t xs, const float *x, size_t lda,
+		       size_t m, size_t k)
 {
 	size_t kp = pairs_of(k);
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (m * k >= TK_CPU_PARALLEL_MIN)
-	for (size_t i = 0; i < m; i++)
+	for (size_t i = 0; i < m; i++) {
 		for (size_t q = 0; q < kp; q++) {
 			uint16_t lo = to_bf16(x[i * lda + 2 * q]);
 			uint16_t hi = 2 * q + 1 < k ? to_bf16(x[i * lda + 2 * q + 1]) : 0;
-			xp[i * kp + q] = (pair_t)lo | (pair_t)hi << 16;
+			xp[i * xs + q] = (pair_t)lo | (pair_t)hi << 16;
 		}
+		for (size_t q = kp; q < xs; q++)
+			xp[i * xs + q] = 0;
+	}
 }
 
 /* ---- tiles ------------------------------------------------------------- */
@@ -182,10 +190,15 @@ tile_avx512(size_t rows, const pair_t *xp, size_t kp, const pair_t *b, size_t qn
 	}
 }
 
-static bf16_tile_fn *pick_tile(int portable)
+/* The fastest code this CPU has, or the one a test asks for (cpu.h:
+ * TK_BF16_*); AMX tiles give their own bits (xwt_amx.c). */
+static bf16_tile_fn *pick_tile(int code)
 {
 	__builtin_cpu_init();
-	return !portable && __builtin_cpu_supports("avx512bf16") ? tile_avx512 : tile_c;
+	int avx512 = __builtin_cpu_supports("avx512bf16");
+	if (code == TK_BF16_FASTEST && tk_cpu_amx_ready())
+		return tk_cpu_amx_tile;
+	return code != TK_BF16_PORTABLE && avx512 ? tile_avx512 : tile_c;
 }
 
 /* ---- the products ------------------------------------------------------ */
@@ -220,19 +233,21 @@ static void expand_transposed(pair_t *dst, const void *packed, size_t n, size_t 
 struct bf16_product {
 	float *y;
 	size_t ldy;
-	const pair_t *xp;   // x's rows in pairs (m, kp)
+	const pair_t *xp;   // x's rows in pairs (m, xs)
 	const void *packed;
 	int transposed;     // packed is w (k, n) for the forward: dx = dy·w
 	size_t m, n, k, kp;
 	int accumulate;
+	size_t xs;          // pairs from one row of xp to the next
+	size_t item_rows;   // rows of y a work item covers
 };
 
-/* Items (panel, block of BF_ROWS rows), k in chunks of KC (KC/2 pairs). */
+/* Items (panel, block of item_rows rows), k in chunks of KC (KC/2 pairs). */
 static void run_item(const struct bf16_product *p, bf16_tile_fn *tile, size_t item,
 		     pair_t *buffer)
 {
-	size_t blocks = (p->m + BF_ROWS - 1) / BF_ROWS, panel = item / blocks;
-	size_t i0 = item % blocks * BF_ROWS, rows = p->m - i0 < BF_ROWS ? p->m - i0 : BF_ROWS;
+	size_t per = p->item_rows, blocks = (p->m + per - 1) / per, panel = item / blocks;
+	size_t i0 = item % blocks * per, rows = p->m - i0 < per ? p->m - i0 : per;
 	size_t j0 = panel * NR, cols = p->n - j0 < NR ? p->n - j0 : NR, chunk = KC / 2;
 	for (size_t q0 = 0; q0 < p->kp || q0 == 0; q0 += chunk) {
 		size_t qn = p->kp - q0 < chunk ? p->kp - q0 : chunk;
@@ -244,54 +259,77 @@ static void run_item(const struct bf16_product *p, bf16_tile_fn *tile, size_t it
 			b = (const pair_t *)((const char *)p->packed +
 					     panel * tk_cpu_bf16_panel_bytes(p->k)) + q0 * NR;
 		}
-		tile(rows, p->xp + i0 * p->kp + q0, p->kp, b, qn, cols, p->y + i0 * p->ldy + j0,
+		tile(rows, p->xp + i0 * p->xs + q0, p->xs, b, qn, cols, p->y + i0 * p->ldy + j0,
 		     p->ldy, q0 > 0 || p->accumulate);
 		if (p->kp == 0)
 			break;
 	}
 }
 
-static int bf16_run(tk_backend *be, struct bf16_product *p, const float *x, size_t lda,
-		    int portable)
+/* Rows a work item covers: the backward expands its panels once an item,
+ * so it takes more rows when there are enough to go round the threads. */
+static size_t item_rows(const struct bf16_product *p, size_t threads)
+{
+	size_t panels = (p->n + NR - 1) / NR;
+	if (p->transposed && p->m >= 4 * BF_ROWS && panels * (p->m / (4 * BF_ROWS)) >= 4 * threads)
+		return 4 * BF_ROWS;
+	return BF_ROWS;
+}
+
+static size_t round_up(size_t v, size_t to)
+{
+	return (v + to - 1) / to * to;
+}
+
+static int bf16_run(tk_backend *be, struct bf16_product *p, const float *x, size_t lda, int code)
 {
 	if (p->m == 0 || p->n == 0)
 		return TK_KERNEL_OK;
+	bf16_tile_fn *tile = pick_tile(code);
+	int amx = tile == tk_cpu_amx_tile; // reads whole tiles: 16 rows, 16 pairs
 	size_t threads = (size_t)be->threads, buffer_bytes = (size_t)KC / 2 * NR * sizeof(pair_t);
+	size_t rows = amx ? round_up(p->m, 16) : p->m;
+	p->xs = amx ? round_up(p->kp, 16) : p->kp;
+	p->item_rows = item_rows(p, threads);
 	tk_workspace_mark mark = tk_workspace_mark_now(be);
-	pair_t *xp = tk_workspace_take(be, p->m * p->kp * sizeof *xp + 64);
+	pair_t *xp = tk_workspace_take(be, rows * p->xs * sizeof *xp + 64);
 	pair_t *buffers = p->transposed ? tk_workspace_slices(be, threads, buffer_bytes) : NULL;
 	if (!xp || (p->transposed && !buffers)) {
 		tk_workspace_release(be, mark);
 		return tk_backend_fail(be, TK_KERNEL_ENOMEM, "out of memory for a %zu x %zu bf16 "
 				       "product's rows", p->m, p->k);
 	}
-	round_rows(be, xp, x, lda, p->m, p->k);
+	round_rows(be, xp, p->xs, x, lda, p->m, p->k);
+	memset(xp + p->m * p->xs, 0, (rows - p->m) * p->xs * sizeof *xp);
 	p->xp = xp;
-	bf16_tile_fn *tile = pick_tile(portable);
 	size_t stride = tk_workspace_slice_bytes(buffer_bytes) / sizeof(pair_t);
-	size_t items = (p->n + NR - 1) / NR * ((p->m + BF_ROWS - 1) / BF_ROWS);
+	size_t items = (p->n + NR - 1) / NR * ((p->m + p->item_rows - 1) / p->item_rows);
 	int parallel = p->m * p->n * p->k >= TK_CPU_PARALLEL_MIN && threads > 1;
 #pragma omp parallel num_threads(be->threads) if (parallel)
 	{
 		pair_t *buffer = buffers ? buffers + (size_t)omp_get_thread_num() * stride : NULL;
+		if (amx)
+			tk_cpu_amx_begin();
 #pragma omp for schedule(dynamic, 1)
 		for (size_t item = 0; item < items; item++)
 			run_item(p, tile, item, buffer);
+		if (amx)
+			tk_cpu_amx_end();
 	}
 	tk_workspace_release(be, mark);
 	return TK_KERNEL_OK;
 }
 
 int tk_cpu_bf16_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const void *packed,
-		    size_t m, size_t n, size_t k, int accumulate, int portable)
+		    size_t m, size_t n, size_t k, int accumulate, int code)
 {
-	struct bf16_product p = {y, ldy, NULL, packed, 0, m, n, k, pairs_of(k), accumulate};
-	return bf16_run(be, &p, x, k, portable);
+	struct bf16_product p = {y, ldy, NULL, packed, 0, m, n, k, pairs_of(k), accumulate, 0, 0};
+	return bf16_run(be, &p, x, k, code);
 }
 
 int tk_cpu_bf16_xw(tk_backend *be, float *y, size_t ldy, const float *x, const void *packed,
-		   size_t m, size_t n, size_t k, int accumulate, int portable)
+		   size_t m, size_t n, size_t k, int accumulate, int code)
 {
-	struct bf16_product p = {y, ldy, NULL, packed, 1, m, n, k, pairs_of(k), accumulate};
-	return bf16_run(be, &p, x, k, portable);
+	struct bf16_product p = {y, ldy, NULL, packed, 1, m, n, k, pairs_of(k), accumulate, 0, 0};
+	return bf16_run(be, &p, x, k, code);
 }

@@ -7,7 +7,7 @@
  * bit for bit. */
 #include "test_kernels.h"
 
-#include "cpu/cpu.h" // tk_cpu_bf16_xwt's portable switch, white box
+#include "cpu/cpu.h" // tk_cpu_bf16_xwt's choice of code, white box
 #include "tk_dtype.h"
 
 static tk_backend *cpu, *ref;
@@ -91,12 +91,55 @@ static void test_portable_bits(void)
 	float *fast = kt_random(m * out, 1), *slow = kt_floats(m * out);
 	memcpy(slow, fast, m * out * sizeof *slow);
 	void *p = packed_bf16(cpu, w, in, out);
-	TKT_CHECK(tk_cpu_bf16_xwt(cpu, fast, out, x, p, m, out, in, 1, 0) == 0, "%s",
+	TKT_CHECK(tk_cpu_bf16_xwt(cpu, fast, out, x, p, m, out, in, 1, TK_BF16_AVX512) == 0, "%s",
 		  tk_error_message());
-	TKT_CHECK(tk_cpu_bf16_xwt(cpu, slow, out, x, p, m, out, in, 1, 1) == 0, "%s",
+	TKT_CHECK(tk_cpu_bf16_xwt(cpu, slow, out, x, p, m, out, in, 1, TK_BF16_PORTABLE) == 0, "%s",
 		  tk_error_message());
 	KT_CHECK_SAME(fast, slow, m * out);
 	free(w), free(x), free(fast), free(slow), free(p);
+}
+
+/* AMX tiles against the portable code: other bits (the hardware adds a
+ * tile's 32 products its own way), the same bf16 values summed in float32,
+ * so within a few ulp of Σ|x·w| of each other; and each row's bits alone
+ * are the batch's (rows past a multiple of 16, k past a tile, in two
+ * chunks of KC). */
+static void test_amx(void)
+{
+	if (!tk_cpu_amx_ready())
+		TKT_SKIP("no AMX-BF16 tiles here (or TK_AMX=0): AVX-512 BF16 or portable code runs");
+	size_t m = 37, in = 2090, out = 130;
+	float *w = kt_random(in * out, 1), *x = kt_random(m * in, 1);
+	float *amx = kt_random(m * out, 1), *slow = kt_floats(m * out), *one = kt_floats(out);
+	memcpy(slow, amx, m * out * sizeof *slow);
+	void *p = packed_bf16(cpu, w, in, out);
+	TKT_CHECK(tk_cpu_bf16_xwt(cpu, amx, out, x, p, m, out, in, 1, TK_BF16_FASTEST) == 0, "%s",
+		  tk_error_message());
+	TKT_CHECK(tk_cpu_bf16_xwt(cpu, slow, out, x, p, m, out, in, 1, TK_BF16_PORTABLE) == 0, "%s",
+		  tk_error_message());
+	double worst = 0;
+	size_t differ = 0;
+	for (size_t i = 0; i < m; i++)
+		for (size_t j = 0; j < out; j++) {
+			double scale = 1.0; // y started as a random value in [-1, 1)
+			for (size_t t = 0; t < in; t++)
+				scale += fabs((double)x[i * in + t] * w[j * in + t]);
+			double e = fabs((double)amx[i * out + j] - slow[i * out + j]) / scale;
+			worst = e > worst ? e : worst;
+			differ += amx[i * out + j] != slow[i * out + j];
+		}
+	TKT_CHECK(worst < 2e-6 * (1 + in / 256.0), "AMX against portable: worst %.3g of Σ|x·w|",
+		  worst);
+	printf("# AMX against portable: %zu of %zu differ, worst %.3g of Σ|x·w|\n", differ,
+	       m * out, worst);
+	TKT_CHECK(tk_cpu_bf16_xwt(cpu, amx, out, x, p, m, out, in, 0, TK_BF16_FASTEST) == 0, "%s",
+		  tk_error_message());
+	for (size_t i = 0; i < m; i++) {
+		TKT_CHECK(tk_cpu_bf16_xwt(cpu, one, out, x + i * in, p, 1, out, in, 0,
+					  TK_BF16_FASTEST) == 0, "%s", tk_error_message());
+		KT_CHECK_SAME(one, amx + i * out, out);
+	}
+	free(w), free(x), free(amx), free(slow), free(one), free(p);
 }
 
 /* Each row alone, and on one thread: the bits of the batch on two. */
@@ -158,6 +201,7 @@ static void test_backward(void)
 	check_backward(9, 50, 33, 1);   // odd out: the last pair half empty
 	check_backward(70, 130, 96, 0);
 	check_backward(3, 20, 2090, 1); // out (the chains) in two chunks
+	check_backward(1100, 100, 70, 1); // items of more rows than the forward's
 }
 
 int main(void)
@@ -169,6 +213,7 @@ int main(void)
 	TKT_RUN(test_pack_rounds);
 	TKT_RUN(test_forward_against_ref);
 	TKT_RUN(test_portable_bits);
+	TKT_RUN(test_amx);
 	TKT_RUN(test_batch_invariant);
 	TKT_RUN(test_backward);
 	tk_backend_close(cpu);
