@@ -87,19 +87,44 @@ void tk_cpu_bf16_pack(tk_backend *be, void *packed, const float *w, size_t n, si
 	}
 }
 
+/* 16 floats rounded as to_bf16 rounds them, bit for bit (its integer
+ * arithmetic, lane by lane), into 8 pairs. */
+__attribute__((target("avx512f"))) static void round16_avx512(pair_t *dst, const float *src)
+{
+	__m512i u = _mm512_loadu_si512(src);
+	__m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+	__m512i r = _mm512_srli_epi32(
+		_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
+	__m512i mag = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+	__mmask16 nan = _mm512_cmpgt_epu32_mask(mag, _mm512_set1_epi32(0x7f800000));
+	r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+	_mm256_storeu_si256((__m256i *)dst, _mm512_cvtepi32_epi16(r));
+}
+
+/* One row: pairs 0..kp of x (k), the vector code where the CPU has it. */
+static void round_row(pair_t *xp, const float *x, size_t k, int avx512)
+{
+	size_t q = 0, kp = pairs_of(k);
+	for (; avx512 && 2 * q + 16 <= k; q += 8)
+		round16_avx512(xp + q, x + 2 * q);
+	for (; q < kp; q++) {
+		uint16_t lo = to_bf16(x[2 * q]);
+		uint16_t hi = 2 * q + 1 < k ? to_bf16(x[2 * q + 1]) : 0;
+		xp[q] = (pair_t)lo | (pair_t)hi << 16;
+	}
+}
+
 /* Rows of x (m, k) rounded into pairs: xp (m, xs), zero past pairs_of(k)
  * (xs ≥ it: AMX tiles read whole tiles of 16 pairs). */
 static void round_rows(tk_backend *be, pair_t *xp, size_t xs, const float *x, size_t lda,
 		       size_t m, size_t k)
 {
 	size_t kp = pairs_of(k);
+	__builtin_cpu_init();
+	int avx512 = __builtin_cpu_supports("avx512f");
 #pragma omp parallel for schedule(static) num_threads(be->threads) if (m * k >= TK_CPU_PARALLEL_MIN)
 	for (size_t i = 0; i < m; i++) {
-		for (size_t q = 0; q < kp; q++) {
-			uint16_t lo = to_bf16(x[i * lda + 2 * q]);
-			uint16_t hi = 2 * q + 1 < k ? to_bf16(x[i * lda + 2 * q + 1]) : 0;
-			xp[i * xs + q] = (pair_t)lo | (pair_t)hi << 16;
-		}
+		round_row(xp + i * xs, x + i * lda, k, avx512);
 		for (size_t q = kp; q < xs; q++)
 			xp[i * xs + q] = 0;
 	}

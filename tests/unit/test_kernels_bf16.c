@@ -47,6 +47,34 @@ static void test_pack_rounds(void)
 	free(w), free(x), free(y), free(p);
 }
 
+/* The rows of x rounded as W is, by the vector code too: y = x·I gives
+ * bf16(x) back (below the normal range: 0), ties to even included. */
+static void test_rows_round(void)
+{
+	size_t m = 5, in = 40;
+	float *w = kt_floats(in * in), *x = kt_random(m * in, 1), *y = kt_floats(m * in);
+	for (size_t t = 0; t < in; t++)
+		w[t * in + t] = 1.0f;
+	x[0] = 1.00390625f;          // ties, to even: 1 and 1 + 2^-6
+	x[1] = -1.01171875f;
+	x[17] = 1.1754942e-38f;       // the largest subnormal: rounds up to 2^-126
+	x[18] = 3.0e-39f;             // a subnormal: 0
+	x[in + 3] = 3.3e38f;          // rounds to bf16's largest finite
+	void *p = packed_bf16(cpu, w, in, in);
+	TKT_CHECK(tk_matmul_forward_packed_as(cpu, y, x, p, TK_PACK_BF16_DOT, NULL, m, in, in, 0) ==
+			  0, "%s", tk_error_message());
+	size_t wrong = 0;
+	for (size_t i = 0; i < m * in; i++) {
+		float want = tk_bf16_to_f32(tk_f32_to_bf16(x[i]));
+		want = fabsf(want) < 0x1p-126f ? 0.0f : want;
+		wrong += y[i] != want;
+	}
+	TKT_CHECK(wrong == 0, "%zu of %zu values are not x rounded to bf16", wrong, m * in);
+	TKT_CHECK(y[0] == 1.0f && y[1] == -1.015625f && y[17] == 0x1p-126f, "%.9g %.9g %.9g",
+		  y[0], y[1], y[17]);
+	free(w), free(x), free(y), free(p);
+}
+
 /* cpu against ref: the same bf16 values, summed in float32 against double. */
 static void check_forward(size_t m, size_t in, size_t out)
 {
@@ -211,6 +239,7 @@ int main(void)
 	ref = kt_open(1);
 	kt_kind = "cpu";
 	TKT_RUN(test_pack_rounds);
+	TKT_RUN(test_rows_round);
 	TKT_RUN(test_forward_against_ref);
 	TKT_RUN(test_portable_bits);
 	TKT_RUN(test_amx);
