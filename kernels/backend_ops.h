@@ -146,12 +146,12 @@ typedef void tk_op_scale(tk_backend *be, float *y, const float *x, float alpha, 
 
 typedef int tk_op_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 				      float *dh, float *dw, const float *h, const float *w,
-				      const float *w_packed, const float *w_packed_backward,
-				      const int32_t *target, const float *weight, size_t n,
+				      const void *w_packed, const void *w_packed_backward,
+				      int form, const int32_t *target, const float *weight, size_t n,
 				      size_t c, size_t vocab);
 typedef int tk_op_cross_entropy_soft_fused(tk_backend *be, float *loss, float *dh, float *dw,
-					   const float *h, const float *w, const float *w_packed,
-					   const float *w_packed_backward, const int32_t *ids,
+					   const float *h, const float *w, const void *w_packed,
+					   const void *w_packed_backward, int form, const int32_t *ids,
 					   const float *q, size_t k, const float *weight, size_t n,
 					   size_t c, size_t vocab);
 typedef int tk_op_logsumexp_forward(tk_backend *be, float *lse, const float *logits,

@@ -291,23 +291,24 @@ void tk_scale(tk_backend *be, float *y, const float *x, float alpha, size_t n)
 /* ---- Loss and optimizer ---------------------------------------------------- */
 
 int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob, float *dh, float *dw,
-			   const float *h, const float *w, const float *w_packed,
-			   const float *w_packed_backward, const int32_t *target,
+			   const float *h, const float *w, const void *w_packed,
+			   const void *w_packed_backward, int form, const int32_t *target,
 			   const float *weight, size_t n, size_t c, size_t vocab)
 {
 	return tk_backend_report(be, be->ops->cross_entropy_fused(be, loss, logprob, dh, dw, h, w,
-								  w_packed, w_packed_backward,
+								  w_packed, w_packed_backward, form,
 								  target, weight, n, c, vocab));
 }
 
 int tk_cross_entropy_soft_fused(tk_backend *be, float *loss, float *dh, float *dw,
-				const float *h, const float *w, const float *w_packed,
-				const float *w_packed_backward, const int32_t *ids, const float *q,
-				size_t k, const float *weight, size_t n, size_t c, size_t vocab)
+				const float *h, const float *w, const void *w_packed,
+				const void *w_packed_backward, int form, const int32_t *ids,
+				const float *q, size_t k, const float *weight, size_t n, size_t c,
+				size_t vocab)
 {
 	return tk_backend_report(be, be->ops->cross_entropy_soft_fused(be, loss, dh, dw, h, w,
 								       w_packed, w_packed_backward,
-								       ids, q, k, weight, n, c,
+								       form, ids, q, k, weight, n, c,
 								       vocab));
 }
 

@@ -379,12 +379,16 @@ void tk_scale(tk_backend *be, float *y, const float *x, float alpha, size_t n);
  * invariant; loss and logprob may be NULL.  w_packed and w_packed_backward,
  * when not NULL, are w packed by tk_matmul_pack (the logits: faster, the
  * same bits as the batch-invariant product whatever the backend's setting)
- * and by tk_matmul_pack_backward (dh).
+ * and by tk_matmul_pack_backward (dh), form TK_PACK_F32; or, form
+ * TK_PACK_BF16_DOT, w packed by tk_matmul_pack_as(TK_PACK_BF16_DOT, c,
+ * vocab) and wᵀ by tk_matmul_pack_as(TK_PACK_BF16_DOT, vocab, c): the
+ * logits are then bf16(h)·bf16(W)ᵀ, tk_matmul_forward_packed_as's bits,
+ * and dh = bf16(dlogits)·bf16(W) (dw needs form TK_PACK_F32).
  *   loss, logprob (n)   dh, h (n, c)   dw, w (vocab, c)   target, weight (n) */
 int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 			   float *dh, float *dw, const float *h,
-			   const float *w, const float *w_packed,
-			   const float *w_packed_backward, const int32_t *target,
+			   const float *w, const void *w_packed,
+			   const void *w_packed_backward, int form, const int32_t *target,
 			   const float *weight, size_t n, size_t c, size_t vocab);
 
 /* The same against soft targets (top-K distillation): token i has k
@@ -397,9 +401,10 @@ int tk_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
  * below vocab.  k = 1 with q = 1 gives tk_cross_entropy_fused's bits.
  *   loss, weight (n)   ids, q (n, k)   dh, h (n, c)   dw, w (vocab, c) */
 int tk_cross_entropy_soft_fused(tk_backend *be, float *loss, float *dh, float *dw,
-				const float *h, const float *w, const float *w_packed,
-				const float *w_packed_backward, const int32_t *ids, const float *q,
-				size_t k, const float *weight, size_t n, size_t c, size_t vocab);
+				const float *h, const float *w, const void *w_packed,
+				const void *w_packed_backward, int form, const int32_t *ids,
+				const float *q, size_t k, const float *weight, size_t n, size_t c,
+				size_t vocab);
 
 /* lse[i] = log Σ_j exp(logits[i][j]), by the very operations (chunks,
  * order) tk_cross_entropy_fused uses, so that a sampler's logprob

@@ -155,6 +155,14 @@ int tk_cpu_bf16_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const 
 		    size_t m, size_t n, size_t k, int accumulate, int code);
 int tk_cpu_bf16_xw(tk_backend *be, float *y, size_t ldy, const float *x, const void *packed,
 		   size_t m, size_t n, size_t k, int accumulate, int code);
+/* y (m, ldy) (+)= bf16(x (m, kn), rows lda apart)·bf16(w[:, kb..kb+kn])ᵀ
+ * with w (n, k) packed by tk_cpu_bf16_pack; kb even.  The bits of
+ * tk_cpu_bf16_xwt on those columns of w packed alone. */
+int tk_cpu_bf16_xwt_part(tk_backend *be, float *y, size_t ldy, const float *x, size_t lda,
+			 const void *packed, size_t m, size_t n, size_t k, size_t kb, size_t kn,
+			 int accumulate);
+/* Row j of w (n, k) read back, rounded, from its packing. */
+void tk_cpu_bf16_row(float *dst, const void *packed, size_t k, size_t j);
 
 /* AMX tiles (xwt_amx.c): 1 when this CPU has AMX-BF16, the OS lends the
  * tiles to this process and TK_AMX is not 0.  A thread configures its

@@ -65,18 +65,29 @@ static size_t vocab_chunk(const tk_backend *be, size_t vocab)
 	return cols < vocab ? cols : vocab;
 }
 
-/* logits (tn, ld) = h (tn, c) · w (vn, c)ᵀ, by the product tk_cpu_matmul_forward
- * would use for these rows. */
-/* W (vocab, c) as given, and packed for the logits and for dh (or NULL). */
+/* W (vocab, c) as given, and packed for the logits and for dh (or NULL):
+ * float32 (tk_cpu_xwt_pack, tk_cpu_xw_pack) or bf16 (tk_cpu_bf16_pack of W
+ * and of Wᵀ), as form says. */
 struct ce_weights {
-	const float *w, *fwd, *bwd;
+	const float *w;
+	const void *fwd, *bwd;
+	int form;
 };
 
+/* logits (tn, ld) = h (tn, c) · w (vn, c)ᵀ, by the product tk_cpu_matmul_forward
+ * (or tk_cpu_matmul_forward_packed_as in the weights' form) would use for
+ * these rows. */
 static int make_logits(tk_backend *be, float *logits, size_t ld, const float *h,
 		       struct ce_weights cw, size_t v0, size_t tn, size_t vn, size_t c)
 {
-	if (cw.fwd) // v0 is a whole number of panels (CE_VOCAB_GRANULE)
-		return tk_cpu_xwt_packed(be, logits, ld, h, cw.fwd + v0 / TK_XWT_PANEL * c * TK_XWT_PANEL,
+	// v0 is a whole number of panels (CE_VOCAB_GRANULE)
+	if (cw.fwd && cw.form == TK_PACK_BF16_DOT)
+		return tk_cpu_bf16_xwt(be, logits, ld, h,
+				       (const char *)cw.fwd + v0 / TK_XWT_PANEL * tk_cpu_bf16_panel_bytes(c),
+				       tn, vn, c, 0, TK_BF16_FASTEST);
+	if (cw.fwd)
+		return tk_cpu_xwt_packed(be, logits, ld, h,
+					 (const float *)cw.fwd + v0 / TK_XWT_PANEL * c * TK_XWT_PANEL,
 					 tn, vn, c, 0);
 	const float *w = cw.w + v0 * c;
 	if (be->batch_invariant)
@@ -181,7 +192,10 @@ static int chunk_loss(tk_backend *be, float *logits, size_t vchunk,
 		if (rc)
 			return rc;
 		logits_to_grad(be, logits, vchunk, lse, tg, weight, tn, v0, vn);
-		if (dh && cw.bwd) // dh (tn, c) (+)= g (tn, vn) · W[v0..] (vn, c)
+		if (dh && cw.bwd && cw.form == TK_PACK_BF16_DOT) // (Wᵀ)[:, v0..] packed
+			rc = tk_cpu_bf16_xwt_part(be, dh, c, logits, vchunk, cw.bwd, tn, c, vocab,
+						  v0, vn, v0 > 0);
+		else if (dh && cw.bwd) // dh (tn, c) (+)= g (tn, vn) · W[v0..] (vn, c)
 			rc = tk_cpu_xwt_packed_part(be, dh, c, logits, vchunk, cw.bwd, tn, c, vocab,
 						    v0, vn, v0 > 0);
 		else if (dh)
@@ -246,24 +260,24 @@ static int cross_entropy(tk_backend *be, float *loss, float *logprob, float *dh,
 
 int tk_cpu_cross_entropy_fused(tk_backend *be, float *loss, float *logprob,
 			       float *dh, float *dw, const float *h,
-			       const float *w, const float *w_packed,
-			       const float *w_packed_backward, const int32_t *target,
+			       const float *w, const void *w_packed,
+			       const void *w_packed_backward, int form, const int32_t *target,
 			       const float *weight, size_t n, size_t c, size_t vocab)
 {
 	// loss, logprob, target, weight (n)   dh, h (n, c)   dw, w (vocab, c)
-	struct ce_weights cw = {w, w_packed, w_packed_backward};
+	struct ce_weights cw = {w, w_packed, w_packed_backward, form};
 	struct ce_targets tg = {target, NULL, 1};
 	return cross_entropy(be, loss, logprob, dh, dw, h, cw, tg, weight, n, c, vocab);
 }
 
 int tk_cpu_cross_entropy_soft_fused(tk_backend *be, float *loss, float *dh, float *dw,
-				    const float *h, const float *w, const float *w_packed,
-				    const float *w_packed_backward, const int32_t *ids,
+				    const float *h, const float *w, const void *w_packed,
+				    const void *w_packed_backward, int form, const int32_t *ids,
 				    const float *q, size_t k, const float *weight, size_t n,
 				    size_t c, size_t vocab)
 {
 	// loss, weight (n)   ids, q (n, k)   dh, h (n, c)   dw, w (vocab, c)
-	struct ce_weights cw = {w, w_packed, w_packed_backward};
+	struct ce_weights cw = {w, w_packed, w_packed_backward, form};
 	struct ce_targets tg = {ids, q, k};
 	return cross_entropy(be, loss, NULL, dh, dw, h, cw, tg, weight, n, c, vocab);
 }

@@ -265,6 +265,8 @@ struct bf16_product {
 	int accumulate;
 	size_t xs;          // pairs from one row of xp to the next
 	size_t item_rows;   // rows of y a work item covers
+	size_t panel_k;     // k the forward's panels were packed with
+	size_t q_base;      // their first pair the product reads (k from 2·q_base)
 };
 
 /* Items (panel, block of item_rows rows), k in chunks of KC (KC/2 pairs). */
@@ -282,7 +284,8 @@ static void run_item(const struct bf16_product *p, bf16_tile_fn *tile, size_t it
 			b = buffer;
 		} else {
 			b = (const pair_t *)((const char *)p->packed +
-					     panel * tk_cpu_bf16_panel_bytes(p->k)) + q0 * NR;
+					     panel * tk_cpu_bf16_panel_bytes(p->panel_k)) +
+			    (p->q_base + q0) * NR;
 		}
 		tile(rows, p->xp + i0 * p->xs + q0, p->xs, b, qn, cols, p->y + i0 * p->ldy + j0,
 		     p->ldy, q0 > 0 || p->accumulate);
@@ -348,13 +351,35 @@ static int bf16_run(tk_backend *be, struct bf16_product *p, const float *x, size
 int tk_cpu_bf16_xwt(tk_backend *be, float *y, size_t ldy, const float *x, const void *packed,
 		    size_t m, size_t n, size_t k, int accumulate, int code)
 {
-	struct bf16_product p = {y, ldy, NULL, packed, 0, m, n, k, pairs_of(k), accumulate, 0, 0};
+	struct bf16_product p = {y, ldy, NULL, packed, 0, m, n, k, pairs_of(k), accumulate, 0, 0, k, 0};
 	return bf16_run(be, &p, x, k, code);
+}
+
+int tk_cpu_bf16_xwt_part(tk_backend *be, float *y, size_t ldy, const float *x, size_t lda,
+			 const void *packed, size_t m, size_t n, size_t k, size_t kb, size_t kn,
+			 int accumulate)
+{
+	if (kb % 2 || kb + kn > k)
+		return tk_backend_fail(be, TK_KERNEL_EUSAGE, "bf16 product of k %zu..%zu of %zu: "
+				       "not from an even k inside it", kb, kb + kn, k);
+	struct bf16_product p = {y,	  ldy, NULL, packed, 0, m, n, kn, pairs_of(kn), accumulate,
+				 0,	  0,   k,    kb / 2};
+	return bf16_run(be, &p, x, lda, TK_BF16_FASTEST);
 }
 
 int tk_cpu_bf16_xw(tk_backend *be, float *y, size_t ldy, const float *x, const void *packed,
 		   size_t m, size_t n, size_t k, int accumulate, int code)
 {
-	struct bf16_product p = {y, ldy, NULL, packed, 1, m, n, k, pairs_of(k), accumulate, 0, 0};
+	struct bf16_product p = {y, ldy, NULL, packed, 1, m, n, k, pairs_of(k), accumulate, 0, 0, k, 0};
 	return bf16_run(be, &p, x, k, code);
+}
+
+void tk_cpu_bf16_row(float *dst, const void *packed, size_t k, size_t j)
+{
+	const pair_t *panel = (const pair_t *)((const char *)packed +
+					       j / NR * tk_cpu_bf16_panel_bytes(k));
+	for (size_t t = 0; t < k; t++) {
+		pair_t pair = panel[t / 2 * NR + j % NR];
+		dst[t] = bf16_value((uint16_t)(t % 2 ? pair >> 16 : pair));
+	}
 }

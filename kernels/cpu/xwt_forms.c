@@ -449,6 +449,10 @@ void tk_cpu_xwt_form_row(float *dst, int form, const void *packed, size_t k, siz
 		tk_cpu_xwt_packed_row(dst, packed, k, j);
 		return;
 	}
+	if (form == TK_PACK_BF16_DOT) {
+		tk_cpu_bf16_row(dst, packed, k, j);
+		return;
+	}
 	const unsigned char *panel =
 		(const unsigned char *)packed + j / NR * tk_cpu_xwt_form_panel_bytes(form, k);
 	for (size_t t = 0; t < k; t++)

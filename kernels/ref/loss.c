@@ -25,6 +25,28 @@ int tk_ref_logsumexp_forward(tk_backend *be, float *lse, const float *logits, si
 	return TK_KERNEL_OK;
 }
 
+/* W (vocab, c): the packed copies are W itself here (any of the three
+ * will do), or in bf16, its values rounded (tk_ref_matmul_pack_as). */
+static const float *weights_of(const float *w, const void *packed, const void *packed_bwd,
+			       int form)
+{
+	if (form == TK_PACK_BF16_DOT)
+		return packed;
+	return w ? w : packed ? packed : packed_bwd;
+}
+
+/* One row of logits, h (c) · W (vocab, c)ᵀ, by tk_ref_matmul_forward or in
+ * bf16 by tk_ref_matmul_forward_packed_as (h rounded).  The gradient's
+ * dlogits are not rounded here: the cpu backend's are. */
+static void logits_of(tk_backend *be, float *logits, const float *h, const float *wm, int form,
+		      size_t c, size_t vocab)
+{
+	if (form == TK_PACK_BF16_DOT)
+		tk_ref_matmul_forward_packed_as(be, logits, h, wm, form, NULL, 1, c, vocab, 0);
+	else
+		tk_ref_matmul_forward(be, logits, h, wm, NULL, 1, c, vocab, 0);
+}
+
 /* Token i's gradient: g_j = weight·(softmax_j − [j = target]) (target ≥ 0);
  * dh_i = Σ_j g_j·W_j assigned, dw_j += g_j·h_i. */
 static void token_gradient(float *dh, float *dw, double *dh_acc, const float *h,
@@ -45,13 +67,12 @@ static void token_gradient(float *dh, float *dw, double *dh_acc, const float *h,
 }
 
 int tk_ref_cross_entropy_fused(tk_backend *be, float *loss, float *logprob, float *dh,
-			       float *dw, const float *h, const float *w, const float *w_packed,
-			       const float *w_packed_backward, const int32_t *target,
+			       float *dw, const float *h, const float *w, const void *w_packed,
+			       const void *w_packed_backward, int form, const int32_t *target,
 			       const float *weight, size_t n, size_t c, size_t vocab)
 {
 	// loss, logprob, target, weight (n)   dh, h (n, c)   dw, w (vocab, c)
-	/* the packed copies are W itself here: any of the three will do */
-	const float *wm = w ? w : w_packed ? w_packed : w_packed_backward;
+	const float *wm = weights_of(w, w_packed, w_packed_backward, form);
 	tk_workspace_mark mark = tk_workspace_mark_now(be);
 	float *logits = tk_workspace_take(be, vocab * sizeof *logits); // (vocab)
 	double *dh_acc = tk_workspace_take(be, c * sizeof *dh_acc);    // (c)
@@ -62,7 +83,7 @@ int tk_ref_cross_entropy_fused(tk_backend *be, float *loss, float *logprob, floa
 	}
 	for (size_t i = 0; i < n; i++) {
 		const float *hi = h + i * c;
-		tk_ref_matmul_forward(be, logits, hi, wm, NULL, 1, c, vocab, 0);
+		logits_of(be, logits, hi, wm, form, c, vocab);
 		float lse = row_logsumexp(logits, vocab);
 		int has_target = target[i] >= 0;
 		float lp = has_target ? logits[target[i]] - lse : 0.0f;
@@ -129,13 +150,13 @@ static float soft_token_loss(const float *logits, float lse, const int32_t *ids,
 }
 
 int tk_ref_cross_entropy_soft_fused(tk_backend *be, float *loss, float *dh, float *dw,
-				    const float *h, const float *w, const float *w_packed,
-				    const float *w_packed_backward, const int32_t *ids,
+				    const float *h, const float *w, const void *w_packed,
+				    const void *w_packed_backward, int form, const int32_t *ids,
 				    const float *q, size_t k, const float *weight, size_t n,
 				    size_t c, size_t vocab)
 {
 	// loss, weight (n)   ids, q (n, k)   dh, h (n, c)   dw, w (vocab, c)
-	const float *wm = w ? w : w_packed ? w_packed : w_packed_backward;
+	const float *wm = weights_of(w, w_packed, w_packed_backward, form);
 	tk_workspace_mark mark = tk_workspace_mark_now(be);
 	float *logits = tk_workspace_take(be, vocab * sizeof *logits);  // (vocab)
 	double *g = tk_workspace_take(be, vocab * sizeof *g);            // (vocab)
@@ -147,7 +168,7 @@ int tk_ref_cross_entropy_soft_fused(tk_backend *be, float *loss, float *dh, floa
 	}
 	for (size_t i = 0; i < n; i++) {
 		const float *hi = h + i * c;
-		tk_ref_matmul_forward(be, logits, hi, wm, NULL, 1, c, vocab, 0);
+		logits_of(be, logits, hi, wm, form, c, vocab);
 		float lse = row_logsumexp(logits, vocab);
 		if (loss)
 			loss[i] = soft_token_loss(logits, lse, ids + i * k, q + i * k, k, weight[i]);

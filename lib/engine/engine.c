@@ -117,6 +117,36 @@ static float *put_backward(upload *u, const float *w, size_t in, size_t out)
 	return dst;
 }
 
+/* With bf16 products, the lm_head's dh = g·W multiplies Wᵀ (C, vocab) in
+ * bf16 (kernels.h, tk_cross_entropy_fused): packed a panel of 48 rows at
+ * a time from a transposed slice of w (vocab, C), since a form's panels
+ * are packed each on its own (the rows 48p.. packed alone are panel p). */
+#define PANEL_ROWS 48
+
+static void *put_transposed_dot(upload *u, const float *w, size_t c, size_t vocab)
+{
+	tk_backend *be = u->e->be;
+	size_t panel = tk_matmul_packed_bytes(be, TK_PACK_BF16_DOT, vocab, PANEL_ROWS);
+	unsigned char *dst = take(u, (c + PANEL_ROWS - 1) / PANEL_ROWS * panel);
+	if (!dst || !w)
+		return dst;
+	float *slice = tk_malloc(PANEL_ROWS * vocab * sizeof *slice); // (PANEL_ROWS, vocab)
+	if (!slice) {
+		u->error = TK_EOSERR;
+		return dst;
+	}
+	for (size_t j0 = 0; j0 < c; j0 += PANEL_ROWS) {
+		size_t rows = c - j0 < PANEL_ROWS ? c - j0 : PANEL_ROWS;
+		for (size_t v = 0; v < vocab; v++)
+			for (size_t r = 0; r < rows; r++)
+				slice[r * vocab + v] = w[v * c + j0 + r];
+		tk_matmul_pack_as(be, dst + j0 / PANEL_ROWS * panel, TK_PACK_BF16_DOT, slice, vocab,
+				  rows);
+	}
+	free(slice);
+	return dst;
+}
+
 static void put_layer(upload *u, size_t l)
 {
 	tk_engine *e = u->e;
@@ -161,10 +191,14 @@ static void put_all(upload *u)
 			tk_copy_to_device(e->be, e->embed, embed, table * sizeof(float));
 		free(scratch);
 	}
-	int *form = e->compact ? &e->lm_head_form : NULL;
+	// bf16 products take the lm_head too (and the tied table with it)
+	int dot = e->train && e->base == TK_ENGINE_BASE_BF16_DOT;
+	int *form = e->compact || dot ? &e->lm_head_form : NULL;
 	const float *head = values(u, d->lm_head, d->lm_head_t, reads_values(u, form), &scratch);
 	e->lm_head = put_packed(u, head, d->hidden, d->vocab, form);
-	if (e->train)
+	if (dot)
+		e->lm_head_bwd = put_transposed_dot(u, head, d->hidden, d->vocab);
+	else if (e->train)
 		e->lm_head_bwd = put_backward(u, head, d->hidden, d->vocab);
 	free(scratch);
 	e->final_norm = put(u, d->final_norm, d->hidden);
@@ -316,8 +350,9 @@ size_t tk_engine_plan_bytes(const tk_model *model, int base)
 		return 0;
 	size_t C = d.hidden, bytes = 0, norms = 2 * C + (d.qk_norm ? 2 * d.head_dim : 0);
 	bytes += d.tied ? 0 : d.vocab * C * sizeof(float);
-	// the lm_head: float32, packed for the logits and for dh
-	bytes += planned_bytes(TK_PACK_F32, C, d.vocab) + planned_bytes(TK_PACK_F32, d.vocab, C);
+	// the lm_head: packed for the logits and for dh (Wᵀ in bf16, or float32)
+	int head = base == TK_ENGINE_BASE_BF16_DOT ? TK_PACK_BF16_DOT : TK_PACK_F32;
+	bytes += planned_bytes(head, C, d.vocab) + planned_bytes(head, d.vocab, C);
 	bytes += (C + d.n_layers * norms) * sizeof(float);
 	for (size_t l = 0; l < d.n_layers; l++)
 		for (int t = 0; t < ENGINE_N_LINEAR; t++) {

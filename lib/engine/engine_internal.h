@@ -45,7 +45,8 @@ struct tk_engine {
 	float *embed;                            // (V, C), or NULL when tied (read in lm_head)
 	void *lm_head;                           // packed in lm_head_form
 	int lm_head_form;
-	float *lm_head_bwd;                      // packed for dh, or NULL
+	void *lm_head_bwd;                       // packed for dh (f32, or in bf16
+						 // Wᵀ: lm_head_form bf16-dot), or NULL
 	float *final_norm, *inv_freq;
 	engine_layer *layers;                    // (n_layers)
 	engine_adapter *adapters;

@@ -105,8 +105,9 @@ struct tk_train {
 	float *embed, *lm_head, *final_norm, *inv_freq;
 	const void *embed_packed;      // tied on an engine: the table in lm_head
 	int embed_form;
-	const float *lm_head_packed;   // the engine's (LoRA), or NULL
-	const float *lm_head_packed_bwd; // the engine's, for dh, or NULL
+	const void *lm_head_packed;    // the engine's (LoRA), or NULL
+	const void *lm_head_packed_bwd; // the engine's, for dh, or NULL
+	int lm_head_form;              // theirs: TK_PACK_F32 or TK_PACK_BF16_DOT
 	float *d_embed, *d_lm_head, *d_final_norm; // NULL when frozen
 	tr_layer *p, *g;               // (n_layers) each
 	/* activations */

@@ -84,7 +84,7 @@ static int unembed(tk_train *t, size_t n, int grads)
 	tr_arena *a = &t->a;
 	int rc = tk_cross_entropy_fused(t->be, a->loss, a->logprob, grads ? a->dxn : NULL,
 					grads ? t->d_lm_head : NULL, a->h, t->lm_head,
-					t->lm_head_packed, t->lm_head_packed_bwd, a->target, a->coef, n, t->d.hidden, t->d.vocab);
+					t->lm_head_packed, t->lm_head_packed_bwd, t->lm_head_form, a->target, a->coef, n, t->d.hidden, t->d.vocab);
 	if (rc)
 		return rc;
 	tk_copy_to_host(t->be, t->h_loss, a->loss, n * sizeof *t->h_loss);
@@ -176,7 +176,8 @@ static int soft_cross_entropy(tk_train *t, const tk_train_batch *b, const tk_tra
 	if (!rc)
 		rc = tk_cross_entropy_soft_fused(t->be, a->loss, grads ? a->dxn : NULL,
 						 grads ? t->d_lm_head : NULL, a->h, t->lm_head,
-						 t->lm_head_packed, t->lm_head_packed_bwd, s.ids, s.q,
+						 t->lm_head_packed, t->lm_head_packed_bwd, t->lm_head_form,
+						 s.ids, s.q,
 						 s.k, a->coef, b->n, t->d.hidden, t->d.vocab);
 	tr_soft_free(t, &s);
 	if (rc)

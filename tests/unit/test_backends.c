@@ -576,7 +576,7 @@ static void test_cross_entropy(void)
 	for (int b = 0; b < 2; b++) {
 		loss[b] = kt_floats(n), lp[b] = kt_floats(n), dh[b] = kt_random(n * c, 5);
 		dw[b] = copy_of(dw0, vocab * c), dh_packed[b] = kt_floats(n * c);
-		TKT_CHECK(tk_cross_entropy_fused(bes[b], loss[b], lp[b], dh[b], dw[b], h, w, NULL, NULL,
+		TKT_CHECK(tk_cross_entropy_fused(bes[b], loss[b], lp[b], dh[b], dw[b], h, w, NULL, NULL, TK_PACK_F32,
 						 target, weight, n, c, vocab) == 0, "%s",
 			  tk_error_message());
 		/* the frozen lm_head of LoRA training: W only packed */
@@ -585,7 +585,7 @@ static void test_cross_entropy(void)
 		tk_matmul_pack(bes[b], fwd, w, c, vocab);
 		tk_matmul_pack_backward(bes[b], bwd, w, c, vocab);
 		TKT_CHECK(tk_cross_entropy_fused(bes[b], NULL, NULL, dh_packed[b], NULL, h, NULL, fwd,
-						 bwd, target, weight, n, c, vocab) == 0, "%s",
+						 bwd, TK_PACK_F32, target, weight, n, c, vocab) == 0, "%s",
 			  tk_error_message());
 		free(fwd), free(bwd);
 	}

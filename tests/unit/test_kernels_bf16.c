@@ -232,6 +232,71 @@ static void test_backward(void)
 	check_backward(1100, 100, 70, 1); // items of more rows than the forward's
 }
 
+/* The fused cross-entropy with W in bf16 (the lm_head of bf16-dot
+ * training): logprobs = the sampler's (bf16 logits from
+ * tk_matmul_forward_packed_as, tk_logsumexp_forward) bit for bit; a token
+ * alone = the batch; against the reference on the same bf16 values, which
+ * does not round dlogits: |dh − ref| ≤ 2^-7·|weight|·max|w| (each g_j off
+ * by 2^-9 of itself, Σ|g_j| ≤ 2·|weight|). */
+static void test_cross_entropy(void)
+{
+	size_t n = 70, c = 40, vocab = 1700;
+	float *h = kt_random(n * c, 1), *w = kt_random(vocab * c, 1), *wt = kt_floats(vocab * c);
+	float *weight = kt_random(n, 1), *dh = kt_floats(n * c), *dh_ref = kt_floats(n * c);
+	float *logits = kt_floats(n * vocab), lse[70], lp[70], loss[70], lp_ref[70], loss_ref[70];
+	float one_lp, one_loss, one_dh[40];
+	int32_t target[70];
+	for (size_t i = 0; i < n; i++)
+		target[i] = (int32_t)(tkt_rand64() % vocab);
+	for (size_t j = 0; j < vocab; j++)
+		for (size_t k = 0; k < c; k++)
+			wt[k * vocab + j] = w[j * c + k];
+	void *fwd = packed_bf16(cpu, w, c, vocab), *bwd = packed_bf16(cpu, wt, vocab, c);
+	void *rfwd = packed_bf16(ref, w, c, vocab), *rbwd = packed_bf16(ref, wt, vocab, c);
+	TKT_CHECK(tk_cross_entropy_fused(ref, loss_ref, lp_ref, dh_ref, NULL, h, NULL, rfwd, rbwd,
+					 TK_PACK_BF16_DOT, target, weight, n, c, vocab) == 0, "%s",
+		  tk_error_message());
+	static const size_t workspaces[] = {(size_t)16 << 20, 64 * 768 * sizeof(float)};
+	for (size_t s = 0; s < 2; s++) { // the vocabulary in one chunk, in three
+		tk_backend_set_workspace(cpu, workspaces[s]);
+		TKT_CHECK(tk_cross_entropy_fused(cpu, loss, lp, dh, NULL, h, NULL, fwd, bwd,
+						 TK_PACK_BF16_DOT, target, weight, n, c, vocab) == 0,
+			  "%s", tk_error_message());
+		TKT_CHECK(tk_matmul_forward_packed_as(cpu, logits, h, fwd, TK_PACK_BF16_DOT, NULL, n, c,
+						      vocab, 0) == 0, "%s", tk_error_message());
+		TKT_CHECK(tk_logsumexp_forward(cpu, lse, logits, n, vocab) == 0, "%s",
+			  tk_error_message());
+		for (size_t i = 0; i < n; i++) {
+			float sampled = logits[i * vocab + (size_t)target[i]] - lse[i];
+			KT_CHECK_SAME(&sampled, &lp[i], 1);
+		}
+		for (size_t i = 0; i < n; i += 23) {
+			TKT_CHECK(tk_cross_entropy_fused(cpu, &one_loss, &one_lp, one_dh, NULL, h + i * c,
+							 NULL, fwd, bwd, TK_PACK_BF16_DOT, target + i,
+							 weight + i, 1, c, vocab) == 0, "%s",
+				  tk_error_message());
+			KT_CHECK_SAME(&one_lp, &lp[i], 1);
+			KT_CHECK_SAME(&one_loss, &loss[i], 1);
+			KT_CHECK_SAME(one_dh, dh + i * c, c);
+		}
+		double *lp_want = kt_widen(lp_ref, n), *loss_want = kt_widen(loss_ref, n);
+		KT_CHECK_NEAR(lp, lp_want, n, 1e-5); // of the largest
+		KT_CHECK_NEAR(loss, loss_want, n, 1e-5);
+		free(lp_want), free(loss_want);
+		float wmax = 0;
+		for (size_t j = 0; j < vocab * c; j++)
+			wmax = fabsf(w[j]) > wmax ? fabsf(w[j]) : wmax;
+		for (size_t i = 0; i < n * c; i++) {
+			double bound = 0x1p-7 * fabs(weight[i / c]) * wmax + 1e-6;
+			TKT_CHECK(fabs((double)dh[i] - dh_ref[i]) <= bound, "dh[%zu] %.9g, ref %.9g", i,
+				  dh[i], dh_ref[i]);
+		}
+	}
+	tk_backend_set_workspace(cpu, (size_t)16 << 20);
+	free(h), free(w), free(wt), free(weight), free(dh), free(dh_ref), free(logits);
+	free(fwd), free(bwd), free(rfwd), free(rbwd);
+}
+
 int main(void)
 {
 	cpu = kt_open(2);
@@ -245,6 +310,7 @@ int main(void)
 	TKT_RUN(test_amx);
 	TKT_RUN(test_batch_invariant);
 	TKT_RUN(test_backward);
+	TKT_RUN(test_cross_entropy);
 	tk_backend_close(cpu);
 	tk_backend_close(ref);
 	return tkt_done();

@@ -159,9 +159,9 @@ static void test_cross_entropy_batch_invariant(void)
 	for (size_t i = 0; i < n; i++)
 		target[i] = (int32_t)(tkt_rand64() % vocab);
 	tk_backend_set_workspace(be, 64 * 768 * sizeof(float)); // 3 vocab chunks
-	TKT_CHECK(tk_cross_entropy_fused(be, loss_all, lp_all, NULL, NULL, h, w, NULL, NULL, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_cross_entropy_fused(be, loss_all, lp_all, NULL, NULL, h, w, NULL, NULL, TK_PACK_F32, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
 	for (size_t i = 0; i < n; i += 13) {
-		TKT_CHECK(tk_cross_entropy_fused(be, &loss1, &lp1, NULL, NULL, h + i * c, w, NULL, NULL, target + i, weight + i, 1, c, vocab) == 0, "%s", tk_error_message());
+		TKT_CHECK(tk_cross_entropy_fused(be, &loss1, &lp1, NULL, NULL, h + i * c, w, NULL, NULL, TK_PACK_F32, target + i, weight + i, 1, c, vocab) == 0, "%s", tk_error_message());
 		KT_CHECK_SAME(&lp1, &lp_all[i], 1);
 		KT_CHECK_SAME(&loss1, &loss_all[i], 1);
 	}
@@ -185,7 +185,7 @@ static void test_sampler_logprob_equals_trainer(void)
 		tk_backend_set_workspace(be, workspaces[k]);
 		TKT_CHECK(tk_matmul_forward(be, logits, h, w, NULL, n, c, vocab, 0) == 0, "%s", tk_error_message());
 		TKT_CHECK(tk_logsumexp_forward(be, lse, logits, n, vocab) == 0, "%s", tk_error_message());
-		TKT_CHECK(tk_cross_entropy_fused(be, NULL, lp, NULL, NULL, h, w, NULL, NULL, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+		TKT_CHECK(tk_cross_entropy_fused(be, NULL, lp, NULL, NULL, h, w, NULL, NULL, TK_PACK_F32, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
 		for (size_t i = 0; i < n; i++)
 			sampled[i] = logits[i * vocab + (size_t)target[i]] - lse[i];
 		KT_CHECK_SAME(sampled, lp, n);

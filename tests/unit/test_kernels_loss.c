@@ -63,7 +63,7 @@ static void check_cross_entropy(size_t workspace, int invariant)
 	memcpy(dw0, dw, vocab * c * sizeof *dw);
 	tk_backend_set_workspace(be, workspace);
 	tk_backend_set_batch_invariant(be, invariant);
-	TKT_CHECK(tk_cross_entropy_fused(be, loss, lp, dh, dw, h, w, NULL, NULL, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_cross_entropy_fused(be, loss, lp, dh, dw, h, w, NULL, NULL, TK_PACK_F32, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
 	for (size_t i = 0; i < vocab * c; i++)
 		dw[i] -= dw0[i];
 	KT_CHECK_NEAR(loss, loss_want, n, 1e-5);
@@ -73,7 +73,7 @@ static void check_cross_entropy(size_t workspace, int invariant)
 	TKT_CHECK(loss[3] == 0 && lp[3] == 0 && loss[4] == 0 && lp[4] < 0, "masked tokens");
 	/* Forward only: the same loss, nothing else touched. */
 	float *loss2 = kt_floats(n);
-	TKT_CHECK(tk_cross_entropy_fused(be, loss2, NULL, NULL, NULL, h, w, NULL, NULL, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_cross_entropy_fused(be, loss2, NULL, NULL, NULL, h, w, NULL, NULL, TK_PACK_F32, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
 	KT_CHECK_SAME(loss2, loss, n);
 	/* With W packed: the same bits as the batch-invariant product. */
 	float *packed = kt_floats(tk_matmul_packed_floats(be, c, vocab));
@@ -81,7 +81,7 @@ static void check_cross_entropy(size_t workspace, int invariant)
 	tk_matmul_pack(be, packed, w, c, vocab);
 	tk_matmul_pack_backward(be, packed_bwd, w, c, vocab);
 	float *loss3 = kt_floats(n), *lp3 = kt_floats(n), *dh3 = kt_floats(n * c);
-	TKT_CHECK(tk_cross_entropy_fused(be, loss3, lp3, dh3, NULL, h, w, packed, packed_bwd, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
+	TKT_CHECK(tk_cross_entropy_fused(be, loss3, lp3, dh3, NULL, h, w, packed, packed_bwd, TK_PACK_F32, target, weight, n, c, vocab) == 0, "%s", tk_error_message());
 	if (invariant) {
 		KT_CHECK_SAME(loss3, loss, n);
 		KT_CHECK_SAME(lp3, lp, n);
@@ -154,7 +154,7 @@ static void check_long_row(size_t workspace)
 	TKT_CHECK(want > 4e-4, "the test's row: lse %g", want);
 	tk_backend_set_workspace(be, workspace);
 	TKT_CHECK(tk_logsumexp_forward(be, lse, logits, n, vocab) == 0, "%s", tk_error_message());
-	TKT_CHECK(tk_cross_entropy_fused(be, NULL, lp, NULL, NULL, h, w, NULL, NULL, target, weight,
+	TKT_CHECK(tk_cross_entropy_fused(be, NULL, lp, NULL, NULL, h, w, NULL, NULL, TK_PACK_F32, target, weight,
 					 n, 1, vocab) == 0, "%s", tk_error_message());
 	for (size_t i = 0; i < n; i++) {
 		double lp_want = (double)w[target[i]] - want;

@@ -102,7 +102,7 @@ static void check_soft(size_t workspace, int packed)
 		tk_matmul_pack_backward(be, bwd, f.w, c, vocab);
 	}
 	tk_backend_set_workspace(be, workspace);
-	TKT_CHECK(tk_cross_entropy_soft_fused(be, loss, dh, packed ? NULL : dw, f.h, f.w, fwd, bwd,
+	TKT_CHECK(tk_cross_entropy_soft_fused(be, loss, dh, packed ? NULL : dw, f.h, f.w, fwd, bwd, TK_PACK_F32,
 					      f.ids, f.q, k, f.weight, n, c, vocab) == 0,
 		  "%s", tk_error_message());
 	double *loss_want = kt_widen(f.loss, n), *dh_want = kt_widen(f.dh, n * c);
@@ -140,9 +140,9 @@ static void test_soft_one_hot_is_hard(void)
 	for (int s = 0; s < 2; s++) {
 		loss[s] = kt_floats(n), dh[s] = kt_floats(n * c), dw[s] = kt_floats(vocab * c);
 		tk_backend_set_workspace(be, 64 * 768 * sizeof(float));
-		int rc = s ? tk_cross_entropy_soft_fused(be, loss[s], dh[s], dw[s], h, w, NULL, NULL,
+		int rc = s ? tk_cross_entropy_soft_fused(be, loss[s], dh[s], dw[s], h, w, NULL, NULL, TK_PACK_F32,
 							 target, one, 1, weight, n, c, vocab)
-			   : tk_cross_entropy_fused(be, loss[s], NULL, dh[s], dw[s], h, w, NULL, NULL,
+			   : tk_cross_entropy_fused(be, loss[s], NULL, dh[s], dw[s], h, w, NULL, NULL, TK_PACK_F32,
 						    target, weight, n, c, vocab);
 		TKT_CHECK(rc == 0, "%s", tk_error_message());
 	}
