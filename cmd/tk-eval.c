@@ -218,7 +218,30 @@ static int run_nll(tk_cli *cli, int argc, char **argv)
 
 /* ---- tk-eval judge ------------------------------------------------------ */
 
-/* The judge's records (tk-render --judge) answered: its accuracy. */
+/* One record of a judge's stream: a question (tk-render --judge) or half a
+ * preference pair (tk-render --pairs), scored by the adapter's implicit
+ * reward against the bare model (*reference, opened with the first pair). */
+static int judge_record(tk_cli *cli, tk_eval_model *m, tk_eval_scorer **reference,
+			const tk_record *rec, tk_eval_judge *total)
+{
+	if (rec->pair_role == TK_PAIR_NONE) {
+		if (total->implicit)
+			return tk_fail(TK_EDATA, "a judge's question among preference pairs");
+		return tk_eval_judge_record(m->scorer, m->model->tokenizer, rec, total);
+	}
+	if (total->records + total->has_chosen && !total->implicit)
+		return tk_fail(TK_EDATA, "a preference pair among a judge's questions");
+	if (!m->adapter)
+		tk_die(TK_EUSAGE, "preference pairs are scored by a DPO-trained adapter's "
+		       "implicit reward: -a ADAPTER is needed");
+	if (!*reference)
+		tk_check(tk_eval_scorer_open(reference, cli->backend, cli->threads, m->model,
+					     NULL, 1));
+	return tk_eval_judge_pair_record(m->scorer, *reference, m->model->tokenizer, rec, total);
+}
+
+/* The judge's records (tk-render --judge, or --pairs for a DPO-trained
+ * judge) answered: its accuracy. */
 static int run_judge(tk_cli *cli, int argc, char **argv)
 {
 	tk_eval_model m = {0};
@@ -233,16 +256,21 @@ static int run_judge(tk_cli *cli, int argc, char **argv)
 	tk_check(tk_eval_check_stream(r, m.model->tokenizer, tk_eval_input_name(input),
 				      m.model_path));
 	tk_eval_judge total = {0};
+	tk_eval_scorer *reference = NULL;
 	tk_record rec;
 	tk_record_init(&rec);
 	int rc;
 	while ((rc = tk_tks_read(r, &rec)) == TK_OK)
-		if ((rc = tk_eval_judge_record(m.scorer, m.model->tokenizer, &rec, &total)))
+		if ((rc = judge_record(cli, &m, &reference, &rec, &total)))
 			tk_die(rc, "%s: record %" PRIu64 ": %s", tk_eval_input_name(input),
 			       tk_tks_reader_count(r), tk_error_message());
 	tk_check(rc);
 	tk_record_free(&rec);
 	tk_tks_reader_close(r);
+	tk_eval_scorer_close(reference);
+	if (total.has_chosen)
+		tk_die(TK_EDATA, "%s: the last chosen reply has no rejected one",
+		       tk_eval_input_name(input));
 	if (!total.records)
 		tk_die(TK_EDATA, "%s: no records", tk_eval_input_name(input));
 	char *report;
@@ -538,9 +566,10 @@ int main(int argc, char **argv)
 		return run_nll(&cli, argc - 1, argv + 1);
 	}
 	if (!strcmp(sub, "judge")) {
-		cli.usage = "judge -m MODEL [-a ADAPTER] [--table] [OPTIONS] [JUDGE.tks|-]";
+		cli.usage = "judge -m MODEL [-a ADAPTER] [--table] [OPTIONS] [JUDGE.tks|PAIRS.tks|-]";
 		cli.options = nll_options;
-		cli.summary = "A generative judge's accuracy on tk-render --judge records.";
+		cli.summary = "A judge's accuracy: generative on tk-render --judge records, a DPO "
+			      "adapter's implicit reward on tk-render --pairs records.";
 		cli.common = TK_CLI_OUTPUT | TK_CLI_THREADS | TK_CLI_BACKEND | TK_CLI_ADAPTERS;
 		tk_cli_init(&cli);
 		return run_judge(&cli, argc - 1, argv + 1);

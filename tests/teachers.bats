@@ -105,6 +105,58 @@ for g, rs in groups.items():
 '
 }
 
+@test "--judge-kind implicit: a DPO adapter's implicit rewards rank a group; tk-eval judge scores pairs by them" {
+	awk 'BEGIN { for (i = 0; i < 16; i++)
+		printf "{\"prompt\":\"say %d\",\"chosen\":\"%d\",\"rejected\":\"no\"}\n", i, i }' > pairs.jsonl
+	tk-render -q -m "$M" --pairs pairs.jsonl -o pairs.tks
+	tk-sft -q -m "$M" pairs.tks -o dpo --loss dpo --dpo-beta 0.5 --batch 4 --steps 8 --lr 1e-2 \
+		--lora-rank 4
+	# tk-eval judge on pairs: the implicit reward (base nats − adapter nats) of
+	# each reply, the chosen one right when higher, as tk-eval nll counts them
+	tk-eval judge -q -m "$M" -a dpo/final.tkc pairs.tks > acc.json
+	tk-eval nll -q -m "$M" --per-record base.jsonl -o /dev/null pairs.tks
+	tk-eval nll -q -m "$M" -a dpo/final.tkc --per-record dpo.jsonl -o /dev/null pairs.tks
+	python3 - acc.json base.jsonl dpo.jsonl <<-'PY'
+	import json, sys
+	acc = json.load(open(sys.argv[1]))
+	base = [json.loads(l)["nats"] for l in open(sys.argv[2])]
+	dpo = [json.loads(l)["nats"] for l in open(sys.argv[3])]
+	r = [b - d for b, d in zip(base, dpo)]
+	right = sum(r[i] > r[i + 1] for i in range(0, len(r), 2))
+	assert acc["kind"] == "implicit" and acc["records"] == 16, acc
+	assert acc["right"] == right and right >= 12, (acc, right)
+	margin = sum(r[i] - r[i + 1] for i in range(0, len(r), 2)) / 16
+	assert abs(acc["margin"] - margin) < 1e-6 * max(1, abs(margin)), (acc, margin)
+	PY
+	run tk-eval judge -q -m "$M" pairs.tks
+	[ "$status" -eq 64 ] && [[ "$output" == *"-a ADAPTER is needed"* ]]
+	# tk-rl: each pair of a group once; a rollout's reward its wins minus
+	# losses by the same implicit reward of its completion
+	tk-rl -m "$M" --prompts prompts.jsonl --env-cmd ./reward.sh --judge "$M" \
+		--judge-adapter dpo/final.tkc --judge-kind implicit --steps 2 --groups 2 \
+		--group-size 4 --max-tokens 6 -t 1 -q --seed 1 -o judged --rollouts roll.tks
+	[ "$(values judged judge/comparisons | sort -u)" = 12 ]   # 2 groups x 6 pairs
+	grep -q '"judge_kind":[[:space:]]*"implicit"' judged/config.json
+	tk-eval nll -q -m "$M" --per-record rb.jsonl -o /dev/null roll.tks
+	tk-eval nll -q -m "$M" -a dpo/final.tkc --per-record rd.jsonl -o /dev/null roll.tks
+	tk-render --show --json roll.tks | python3 -c '
+import json, sys, collections
+base = [json.loads(l)["nats"] for l in open("rb.jsonl")]
+dpo = [json.loads(l)["nats"] for l in open("rd.jsonl")]
+groups = collections.defaultdict(list)
+for i, line in enumerate(sys.stdin):
+    r = json.loads(line)
+    groups[r["group"]].append((base[i] - dpo[i], r["reward"]))
+assert len(groups) == 4, groups
+for g in groups.values():
+    s = [x for x, _ in g]
+    want = [sum((a > b) - (a < b) for b in s) / 3 for a in s]
+    assert all(abs(w - got) < 1e-9 for w, (_, got) in zip(want, g)), (g, want)
+'
+	run tk-rl -m "$M" --env arithmetic --judge "$M" --judge-kind implicit
+	[ "$status" -eq 64 ] && [[ "$output" == *"--judge-kind implicit needs"* ]]
+}
+
 @test "--init-adapter starts from a trained adapter; a --reference with it has no KL at the start" {
 	tk-rl -m "$M" --env arithmetic --steps 1 --groups 2 --group-size 4 --max-tokens 8 \
 		--init-adapter "$ADAPTER" --kl-coef 0.1 --reference-adapter "$ADAPTER" -t 1 -q --seed 1 -o same

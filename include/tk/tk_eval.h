@@ -393,12 +393,25 @@ int tk_eval_nll_report(const tk_eval_nll *total, const char *model, const char *
  * "rejected" another's, the accuracy is the first's win rate. */
 typedef struct tk_eval_judge {
 	uint64_t records, right, ties, chose_a;
+	int implicit;                  /* pairs scored by their implicit reward */
+	int has_chosen;                /* a chosen record waits for its rejected one */
+	double chosen_reward, margin;  /* its reward; Σ chosen − rejected */
 } tk_eval_judge;
 /* TK_EDATA when the record's first trained token is not A or B. */
 int tk_eval_judge_record(tk_eval_scorer *s, const tk_tokenizer *tok, const tk_record *rec,
 			 tk_eval_judge *acc);
-/* {"accuracy", "stderr" (binomial), "right", "ties", "chose_a" (the share
- * of records the judge answered A), "records", "model", "adapter"}. */
+/* A record of a preference pair (tk-render --pairs: chosen, then its
+ * rejected) scored as a DPO-trained judge sees it: its implicit reward,
+ * the weighted Σ log p under the judge less under the reference (its base
+ * without the adapter).  A pair is right when the chosen reply's reward is
+ * the higher.  TK_EDATA for a record that is not part of a pair, or a
+ * rejected one with no chosen one before it. */
+int tk_eval_judge_pair_record(tk_eval_scorer *judge, tk_eval_scorer *reference,
+			      const tk_tokenizer *tok, const tk_record *rec, tk_eval_judge *acc);
+/* {"kind" ("generative" or "implicit"), "accuracy", "stderr" (binomial),
+ * "right", "ties", "chose_a" (generative: the share of records the judge
+ * answered A) or "margin" (implicit: the mean chosen − rejected reward),
+ * "records" (pairs when implicit), "model", "adapter"}. */
 int tk_eval_judge_report(const tk_eval_judge *t, const char *model, const char *adapter,
 			 char **json);
 

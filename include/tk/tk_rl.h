@@ -345,13 +345,18 @@ int tk_rl_rollouts_advantages(tk_rl_rollout *ro, size_t n, int scale_by_std,
 int tk_rl_rollouts_teacher(struct tk_eval_scorer *teacher, tk_rl_rollout *ro, size_t n,
 			   double coef, tk_rl_step_stats *st);
 
-/* --judge: each rollout's reward from a generative judge (tk_chat_judge's
- * question) comparing the completions of its group pairwise, every pair in
- * both orders: (wins − losses) / comparisons it took part in, in [−1, 1].
- * A comparison whose question does not fit the judge's context is skipped
- * (counted); the letter with the higher logprob wins, equal ones tie. */
+/* --judge: each rollout's reward from a judge comparing the completions of
+ * its group pairwise: (wins − losses) / comparisons it took part in, in
+ * [−1, 1].  Generative (reference NULL): the judge answers tk_chat_judge's
+ * question, every pair in both orders, the letter with the higher logprob
+ * winning.  Implicit (reference set): a completion's score is its summed
+ * logprob under the judge less under the reference (a DPO adapter's
+ * implicit reward), the higher score wins.  A comparison that does not
+ * fit the judge's context is skipped (counted); equal ones tie. */
 typedef struct tk_rl_judge {
-	struct tk_eval_scorer *scorer;      /* the judge's (2 slots) */
+	struct tk_eval_scorer *scorer;      /* the judge's (generative: 2 slots;
+					     * implicit: a group's) */
+	struct tk_eval_scorer *reference;   /* implicit: the judge's reference, or NULL */
 	const struct tk_renderer *renderer; /* the policy's: the judge reads its tokens */
 } tk_rl_judge;
 int tk_rl_rollouts_judge(const tk_rl_judge *j, const tk_rl_prompt *prompts, tk_rl_rollout *ro,

@@ -11,7 +11,7 @@ enum { // in the order of the table's rows
 	OPT_GROUPS, OPT_GROUP_SIZE, OPT_STEPS, OPT_LOSS,
 	OPT_CLIP_LOW, OPT_CLIP_HIGH, OPT_DRO_BETA, OPT_SCALE_STD, OPT_DROP_FLAT, OPT_KL_COEF,
 	OPT_REFERENCE, OPT_REFERENCE_ADAPTER, OPT_SUBSTEPS, OPT_TEACHER, OPT_TEACHER_ADAPTER,
-	OPT_TEACHER_COEF, OPT_JUDGE, OPT_JUDGE_ADAPTER, OPT_EVAL_PROMPTS, OPT_EVAL_EVERY,
+	OPT_TEACHER_COEF, OPT_JUDGE, OPT_JUDGE_ADAPTER, OPT_JUDGE_KIND, OPT_EVAL_PROMPTS, OPT_EVAL_EVERY,
 	OPT_EVAL_GROUPS, OPT_FROM_STREAM, OPT_BATCH, OPT_DUMP_PROMPTS, OPT_ROLLOUTS,
 };
 
@@ -34,6 +34,7 @@ const tk_option tk_rl_options[] = {
 	{"teacher-coef", 0, "X", "weight of the teacher's reverse KL in the advantages (default 1)"},
 	{"judge", 0, "MODEL", "reward: a judge comparing a group's completions pairwise"},
 	{"judge-adapter", 0, "FILE", "the judge's LoRA adapter"},
+	{"judge-kind", 0, "K", "generative (default: it answers A or B) or implicit (a DPO adapter)"},
 	{"eval-prompts", 0, "FILE", "held-out prompts scored every --eval-every steps (greedy)"},
 	{"eval-every", 0, "N", "steps between evaluations on --eval-prompts (default 10)"},
 	{"eval-groups", 0, "N", "prompts of an evaluation (default: the whole file, at most 4096)"},
@@ -91,6 +92,11 @@ static void parse_side_option(tk_cli *cli, tk_rl_settings *s, int o, const char 
 	case OPT_REFERENCE_ADAPTER: s->reference_adapter = v; break;
 	case OPT_JUDGE: s->judge = v; break;
 	case OPT_JUDGE_ADAPTER: s->judge_adapter = v; break;
+	case OPT_JUDGE_KIND:
+		if (strcmp(v, "generative") && strcmp(v, "implicit"))
+			tk_die(TK_EUSAGE, "--judge-kind: '%s' is not generative or implicit", v);
+		s->judge_implicit = !strcmp(v, "implicit");
+		break;
 	}
 }
 
@@ -101,6 +107,9 @@ static void check_side_models(const tk_rl_settings *s)
 		tk_die(TK_EUSAGE, "--teacher-adapter needs --teacher MODEL");
 	if (s->judge_adapter && !s->judge)
 		tk_die(TK_EUSAGE, "--judge-adapter needs --judge MODEL");
+	if (s->judge_implicit && !s->judge_adapter)
+		tk_die(TK_EUSAGE, "--judge-kind implicit needs --judge MODEL and --judge-adapter "
+		       "(the DPO-trained adapter whose implicit reward scores)");
 	if ((s->reference || s->reference_adapter) && !(s->kl_coef > 0))
 		tk_die(TK_EUSAGE, "--reference and --reference-adapter name the --kl-coef reference");
 	if ((s->teacher || s->judge) && s->from_stream)

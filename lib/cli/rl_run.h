@@ -35,6 +35,7 @@ typedef struct tk_rl_settings {
 	const char *teacher, *teacher_adapter;     // on-policy distillation
 	const char *reference, *reference_adapter; // the KL penalty's reference
 	const char *judge, *judge_adapter;         // pairwise rewards within a group
+	int judge_implicit;                        // --judge-kind implicit
 	const char *eval_prompts;                  // --eval-prompts
 	double kl_coef, teacher_coef;
 	int scale_std, drop_flat;

@@ -114,6 +114,8 @@ static cJSON *settings_json(const tk_rl_run *r)
 		cJSON_AddStringToObject(o, "judge", s->judge);
 	if (s->judge_adapter)
 		cJSON_AddStringToObject(o, "judge_adapter", s->judge_adapter);
+	if (s->judge)
+		cJSON_AddStringToObject(o, "judge_kind", s->judge_implicit ? "implicit" : "generative");
 	if (s->eval_prompts) {
 		cJSON_AddStringToObject(o, "eval_prompts", s->eval_prompts);
 		cJSON_AddNumberToObject(o, "eval_every", (double)s->eval_every);
@@ -209,8 +211,12 @@ static void open_side_models(tk_rl_run *r)
 	if (s->teacher)
 		tk_check(tk_side_model_scorer(&r->teacher, 1, &r->teacher_scorer));
 	tk_check(tk_side_model_open(&r->judge, "judge", s->judge, s->judge_adapter, &policy));
+	size_t judge_slots = s->judge_implicit ? (size_t)s->group_size : 2;
 	if (s->judge)
-		tk_check(tk_side_model_scorer(&r->judge, 2, &r->judge_rl.scorer));
+		tk_check(tk_side_model_scorer(&r->judge, judge_slots, &r->judge_rl.scorer));
+	if (s->judge_implicit) // the judge's bare base: the DPO reference it was trained from
+		tk_check(tk_eval_scorer_open_engine(&r->judge_rl.reference, r->judge.engine, NULL,
+						    judge_slots));
 	r->judge_rl.renderer = r->renderer;
 	if (s->kl_coef > 0)
 		open_reference(r, &policy);
@@ -298,6 +304,7 @@ void tk_rl_run_teardown(tk_rl_run *r)
 	tk_eval_scorer_close(r->ref);
 	tk_eval_scorer_close(r->teacher_scorer);
 	tk_eval_scorer_close(r->judge_rl.scorer);
+	tk_eval_scorer_close(r->judge_rl.reference);
 	tk_train_close(r->t);
 	tk_side_model_close(&r->partner);  // the side models before the engine they share
 	tk_side_model_close(&r->teacher);

@@ -1,6 +1,9 @@
-/* A generative judge measured (tk_eval.h, tk_eval_judge_record): on the
+/* A judge measured (tk_eval.h).  Generative (tk_eval_judge_record): on the
  * records tk-render --judge writes, whether the judge finds the trained
- * letter (the chosen reply's) more likely than the other one. */
+ * letter (the chosen reply's) more likely than the other one.  Implicit
+ * (tk_eval_judge_pair_record): on the pairs tk-render --pairs writes,
+ * whether a DPO-trained judge's implicit reward ranks the chosen reply
+ * above the rejected one. */
 #include "eval_internal.h"
 
 #include "tk_error.h"
@@ -51,16 +54,61 @@ int tk_eval_judge_record(tk_eval_scorer *s, const tk_tokenizer *tok, const tk_re
 	return TK_OK;
 }
 
+/* A record's implicit reward: reference nats less the judge's. */
+static int implicit_reward(tk_eval_scorer *judge, tk_eval_scorer *reference,
+			   const tk_tokenizer *tok, const tk_record *rec, double *reward)
+{
+	tk_eval_nll j, r;
+	int rc = tk_eval_nll_record(judge, tok, rec, &j);
+	if (!rc)
+		rc = tk_eval_nll_record(reference, tok, rec, &r);
+	if (!rc && j.tokens == 0)
+		rc = tk_fail(TK_EDATA, "a pair's reply has no trained token");
+	if (!rc)
+		*reward = r.nats - j.nats;
+	return rc;
+}
+
+int tk_eval_judge_pair_record(tk_eval_scorer *judge, tk_eval_scorer *reference,
+			      const tk_tokenizer *tok, const tk_record *rec, tk_eval_judge *acc)
+{
+	int chosen = rec->pair_role == TK_PAIR_CHOSEN;
+	if (!chosen && rec->pair_role != TK_PAIR_REJECTED)
+		return tk_fail(TK_EDATA, "not a preference pair's record (tk-render --pairs)");
+	if (chosen == acc->has_chosen)
+		return tk_fail(TK_EDATA, chosen ? "a chosen reply follows a chosen one"
+						: "a rejected reply with no chosen one before it");
+	double reward;
+	int rc = implicit_reward(judge, reference, tok, rec, &reward);
+	if (rc)
+		return rc;
+	acc->implicit = 1;
+	acc->has_chosen = chosen;
+	if (chosen) {
+		acc->chosen_reward = reward;
+		return TK_OK;
+	}
+	acc->records++;
+	acc->ties += acc->chosen_reward == reward;
+	acc->right += acc->chosen_reward > reward;
+	acc->margin += acc->chosen_reward - reward;
+	return TK_OK;
+}
+
 int tk_eval_judge_report(const tk_eval_judge *t, const char *model, const char *adapter,
 			 char **json)
 {
 	double n = (double)t->records, p = n > 0 ? (double)t->right / n : 0;
 	eval_json j = eval_json_new();
+	eval_json_string(&j, "kind", t->implicit ? "implicit" : "generative");
 	eval_json_finite(&j, "accuracy", p);
 	eval_json_finite(&j, "stderr", n > 0 ? sqrt(p * (1 - p) / n) : 0);
 	eval_json_number(&j, "right", (double)t->right);
 	eval_json_number(&j, "ties", (double)t->ties);
-	eval_json_finite(&j, "chose_a", n > 0 ? (double)t->chose_a / n : 0);
+	if (t->implicit)
+		eval_json_finite(&j, "margin", n > 0 ? t->margin / n : 0);
+	else
+		eval_json_finite(&j, "chose_a", n > 0 ? (double)t->chose_a / n : 0);
 	eval_json_number(&j, "records", n);
 	eval_json_sources(&j, model, adapter);
 	return eval_json_take(&j, json);

@@ -54,8 +54,8 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--judge", type=int, default=400)
     ap.add_argument("--judge-test", type=int, default=240)
-    ap.add_argument("--rl", type=int, default=200)
-    ap.add_argument("--test", type=int, default=100)
+    ap.add_argument("--rl", type=int, default=100)
+    ap.add_argument("--test", type=int, default=200)
     a = ap.parse_args()
     opener = gzip.open if a.pairs.endswith(".gz") else open
     kept = []
