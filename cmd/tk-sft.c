@@ -1,6 +1,7 @@
 /* tk-sft: supervised fine-tuning on a token stream (weighted cross-entropy
  * or DPO), LoRA or full, with checkpoints and exact resume.  See
  * man/tk-sft.1. */
+#include "cli/dpo_reference.h"
 #include "cli/tk_cli.h"
 #include "cli/train_options.h"
 #include "tk_backend.h"
@@ -26,7 +27,7 @@
 enum {
 	OPT_BATCH_TOKENS, OPT_BATCH, OPT_STEPS, OPT_EPOCHS, OPT_SHUFFLE, OPT_NO_SHUFFLE,
 	OPT_MAX_LEN, OPT_LOSS, OPT_NORM, OPT_DPO_BETA, OPT_EVAL, OPT_EVAL_EVERY,
-	OPT_TARGETS, OPT_HARD_WEIGHT,
+	OPT_TARGETS, OPT_HARD_WEIGHT, OPT_REFERENCE_ADAPTER,
 };
 
 static const tk_option options[] = {
@@ -46,13 +47,15 @@ static const tk_option options[] = {
 			    "the stream carries a top-K)"},
 	{"hard-weight", 0, "X", "--targets mixed: the data token's weight beside the top-K "
 				"(default 0.5)"},
+	{"reference-adapter", 0, "FILE", "dpo: the reference is the model with this adapter "
+					 "(default: without one)"},
 	TK_TRAIN_OPTION_ROWS,
 	{0, 0, 0, 0}
 };
 
 typedef struct settings {
 	tk_train_opts train;       // model, adapter, optimizer, passes, checkpoints
-	const char *input, *rundir, *eval;
+	const char *input, *rundir, *eval, *reference_adapter;
 	int loss, norm, shuffle;
 	double dpo_beta;
 	int targets;               // enum targets; -1: by the data
@@ -101,6 +104,7 @@ static void parse_one(tk_cli *cli, settings *s, int o, const char *v)
 			tk_die(TK_EUSAGE, "--targets: '%s' is not hard, soft or mixed", v);
 		break;
 	case OPT_HARD_WEIGHT: s->hard_weight = tk_cli_double(cli, "hard-weight", v, 0, 1); break;
+	case OPT_REFERENCE_ADAPTER: s->reference_adapter = v; break;
 	}
 }
 
@@ -117,6 +121,8 @@ static void check_settings(tk_cli *cli, settings *s, int argc, char **argv)
 		s->batch = 8;
 	if (s->loss == TK_TRAIN_DPO && s->targets > TARGETS_HARD)
 		tk_die(TK_EUSAGE, "--targets %s is for --loss ce", target_names[s->targets]);
+	if (s->reference_adapter && s->loss != TK_TRAIN_DPO)
+		tk_die(TK_EUSAGE, "--reference-adapter is DPO's reference (--loss dpo)");
 	if (s->train.full && s->loss == TK_TRAIN_DPO)
 		tk_die(TK_EUSAGE, "--loss dpo needs LoRA (its reference is the base model "
 		       "without the adapter)");
@@ -247,18 +253,6 @@ static tk_dataset *load_data(run *r, const char *path, int pairs)
 	return d;
 }
 
-/* FNV-1a of the kept tokens and weights: which data a run saw. */
-static void data_fingerprint(run *r)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	const unsigned char *p[2] = {(const void *)r->data->tokens, (const void *)r->data->weights};
-	size_t n[2] = {r->data->n_tokens * 4, r->data->n_tokens * 4};
-	for (int k = 0; k < 2; k++)
-		for (size_t i = 0; i < n[k]; i++)
-			h = (h ^ p[k][i]) * 0x100000001b3ull;
-	snprintf(r->data_fp, sizeof r->data_fp, "%016" PRIx64, h);
-}
-
 /* ---- batches ------------------------------------------------------------ */
 
 /* The units of one step from order[*index]: --batch units, or units while
@@ -322,6 +316,8 @@ static cJSON *settings_json(const run *r)
 				s->norm == TK_TRAIN_PER_TOKEN ? "per-token" : "per-example");
 	if (s->loss == TK_TRAIN_DPO)
 		cJSON_AddNumberToObject(o, "dpo_beta", s->dpo_beta);
+	if (s->reference_adapter)
+		cJSON_AddStringToObject(o, "reference_adapter", s->reference_adapter);
 	if (r->targets > TARGETS_HARD) // soft targets: what they are mixed with
 		cJSON_AddStringToObject(o, "targets", target_names[r->targets]);
 	if (r->targets == TARGETS_MIXED)
@@ -538,10 +534,13 @@ static void setup(run *r)
 	r->data = load_data(r, s->input, s->loss == TK_TRAIN_DPO);
 	if (s->eval)
 		r->eval = load_data(r, s->eval, 0);
-	data_fingerprint(r);
+	tk_dataset_fingerprint_hex(r->data, r->data_fp);
 	plan_batches(r);
 	choose_lr(r);
 	r->total = s->steps ? s->steps : tk_batch_count_steps(r->plan, s->epochs, s->seed, s->shuffle);
+	if (s->reference_adapter) // before the trainer: the base is not held twice
+		tk_dpo_reference_compute(s->reference_adapter, r->model, s->backend, s->threads,
+					 r->data, r->plan);
 	tk_check(tk_backend_open(&r->be, s->backend, s->threads));
 	tk_backend_set_batch_invariant(r->be, 0); // throughput; same -t gives same bits
 	tk_train_config tc = {s->train.full, r->micro};

@@ -237,3 +237,28 @@ for g in groups.values():
 	assert lines[-1]["rewards/chosen"] > lines[-1]["rewards/rejected"], lines[-1]
 	PY
 }
+
+@test "DPO --reference-adapter: the reference is the model with that adapter, not the bare model" {
+	awk 'BEGIN { for (i = 0; i < 8; i++)
+		printf "{\"prompt\":\"say %d\",\"chosen\":\"%d\",\"rejected\":\"no\"}\n", i, i }' > pairs.jsonl
+	tk-render -q -m "$M" --pairs pairs.jsonl -o pairs.tks
+	dpo() { tk-sft -q -m "$M" pairs.tks --loss dpo --batch 4 --steps 2 --init-adapter "$ADAPTER" "$@"; }
+	dpo --reference-adapter "$ADAPTER" -o same
+	dpo -o bare
+	grep -q '"reference_adapter":' same/config.json
+	python3 - same/metrics.jsonl bare/metrics.jsonl <<-'PY'
+	import json, sys
+	same = json.loads(open(sys.argv[1]).readline())
+	bare = json.loads(open(sys.argv[2]).readline())
+	# starting from the reference itself, the first step's rewards are 0
+	for k in ("rewards/chosen", "rewards/rejected", "margin"):
+	    assert abs(same[k]) < 1e-5, (k, same)
+	# against the bare model the trained adapter already has rewards
+	assert abs(bare["rewards/chosen"]) > 1e-3, bare
+	assert abs(same["dpo_loss"] - 0.6931471805599453) < 1e-5, same
+	PY
+	run tk-sft -q -m "$M" pairs.tks --reference-adapter "$ADAPTER" -o ce
+	[ "$status" -eq 64 ] && [[ "$output" == *"--loss dpo"* ]]
+	run tk-sft -q -m "$M" pairs.tks --loss dpo --reference-adapter missing.tkc -o missing
+	[ "$status" -eq 66 ]
+}

@@ -59,6 +59,11 @@ tk_train_loss tk_batch_loss(const tk_batch_plan *p, const size_t *units, size_t 
  * their tokens. */
 void tk_batch_plan_soft(tk_batch_plan *p, double hard_weight);
 
+/* DPO references known in advance (another reference than the trainer's
+ * model without its adapter): ref (the plan's data records) holds each
+ * record's reference Σ w·log p, used instead of computing it. */
+void tk_batch_plan_set_references(tk_batch_plan *p, const double *ref);
+
 /* Runs units of d (the plan's or another dataset of no longer units, e.g.
  * evaluation data) in micro-batches: gradients accumulated (grads) or a
  * forward only; the results summed into *sum.  Returns the status; *tokens

@@ -67,4 +67,8 @@ void tk_dataset_order(const tk_dataset *d, size_t *order, uint64_t seed,
  * bytes); 0 when present, TK_END when the stream names none. */
 int tk_dataset_tokenizer(const tk_dataset *d, char out[17]);
 
+/* FNV-1a of the kept tokens and weights, as 16 hex digits into out (17
+ * bytes): which data a run saw. */
+void tk_dataset_fingerprint_hex(const tk_dataset *d, char out[17]);
+
 #endif

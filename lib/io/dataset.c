@@ -6,6 +6,7 @@
 #include "tk_tks.h"
 
 #include <cjson/cJSON.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,4 +253,15 @@ int tk_dataset_tokenizer(const tk_dataset *d, char out[17])
 	}
 	cJSON_Delete(meta);
 	return rc;
+}
+
+void tk_dataset_fingerprint_hex(const tk_dataset *d, char out[17])
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	const unsigned char *p[2] = {(const void *)d->tokens, (const void *)d->weights};
+	size_t n[2] = {d->n_tokens * 4, d->n_tokens * 4};
+	for (int k = 0; k < 2; k++)
+		for (size_t i = 0; i < n[k]; i++)
+			h = (h ^ p[k][i]) * 0x100000001b3ull;
+	snprintf(out, 17, "%016" PRIx64, h);
 }

@@ -181,6 +181,11 @@ static void stage_unit(tk_batch_plan *p, const tk_dataset *d, const tk_unit *u, 
 	*tokens += u->tokens;
 }
 
+void tk_batch_plan_set_references(tk_batch_plan *p, const double *ref)
+{
+	memcpy(p->ref, ref, p->data->n_records * sizeof *p->ref);
+}
+
 /* Keeps the reference logprobs a DPO micro-batch computed. */
 static void keep_refs(tk_batch_plan *p, const tk_dataset *d, const size_t *units, size_t first,
 		      size_t end)
