@@ -21,8 +21,9 @@
  * Layout: panels of NR columns of y; per pair p of k, NR 32-bit lanes each
  * holding w[j0 + c][2p] (low half) and w[j0 + c][2p + 1] (high), zero past
  * n and past an odd k.  x is rounded into the same pairs, a row at a time.
- * The backward reads the forward's panels, expanding a chunk of them
- * transposed into a thread's buffer, so one copy serves both. */
+ * The backward reads the forward's panels, expanding them transposed into
+ * the workspace once a call (W's size in bf16, for the call's length), so
+ * one copy serves both. */
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -269,37 +270,31 @@ struct bf16_product {
 	size_t q_base;      // their first pair the product reads (k from 2·q_base)
 };
 
-/* Items (panel, block of item_rows rows), k in chunks of KC (KC/2 pairs). */
-static void run_item(const struct bf16_product *p, bf16_tile_fn *tile, size_t item,
-		     pair_t *buffer)
+/* Items (block of item_rows rows, panel), the panels of a block one after
+ * another, so that its rows stay in the cache while W's panels go by; k in
+ * chunks of KC (KC/2 pairs). */
+static void run_item(const struct bf16_product *p, bf16_tile_fn *tile, size_t item)
 {
-	size_t per = p->item_rows, blocks = (p->m + per - 1) / per, panel = item / blocks;
-	size_t i0 = item % blocks * per, rows = p->m - i0 < per ? p->m - i0 : per;
+	size_t per = p->item_rows, panels = (p->n + NR - 1) / NR, panel = item % panels;
+	size_t i0 = item / panels * per, rows = p->m - i0 < per ? p->m - i0 : per;
 	size_t j0 = panel * NR, cols = p->n - j0 < NR ? p->n - j0 : NR, chunk = KC / 2;
+	const pair_t *b0 = (const pair_t *)((const char *)p->packed +
+					    panel * tk_cpu_bf16_panel_bytes(p->panel_k));
 	for (size_t q0 = 0; q0 < p->kp || q0 == 0; q0 += chunk) {
 		size_t qn = p->kp - q0 < chunk ? p->kp - q0 : chunk;
-		const pair_t *b;
-		if (p->transposed) {
-			expand_transposed(buffer, p->packed, p->n, p->k, j0, q0, qn);
-			b = buffer;
-		} else {
-			b = (const pair_t *)((const char *)p->packed +
-					     panel * tk_cpu_bf16_panel_bytes(p->panel_k)) +
-			    (p->q_base + q0) * NR;
-		}
-		tile(rows, p->xp + i0 * p->xs + q0, p->xs, b, qn, cols, p->y + i0 * p->ldy + j0,
-		     p->ldy, q0 > 0 || p->accumulate);
+		tile(rows, p->xp + i0 * p->xs + q0, p->xs, b0 + (p->q_base + q0) * NR, qn, cols,
+		     p->y + i0 * p->ldy + j0, p->ldy, q0 > 0 || p->accumulate);
 		if (p->kp == 0)
 			break;
 	}
 }
 
-/* Rows a work item covers: the backward expands its panels once an item,
- * so it takes more rows when there are enough to go round the threads. */
+/* Rows a work item covers: more when there are enough items to go round
+ * the threads (W's panels read fewer times). */
 static size_t item_rows(const struct bf16_product *p, size_t threads)
 {
 	size_t panels = (p->n + NR - 1) / NR;
-	if (p->transposed && p->m >= 4 * BF_ROWS && panels * (p->m / (4 * BF_ROWS)) >= 4 * threads)
+	if (p->m >= 4 * BF_ROWS && panels * (p->m / (4 * BF_ROWS)) >= 4 * threads)
 		return 4 * BF_ROWS;
 	return BF_ROWS;
 }
@@ -309,38 +304,51 @@ static size_t round_up(size_t v, size_t to)
 	return (v + to - 1) / to * to;
 }
 
+/* The backward's W: the forward's panels expanded transposed, all of them
+ * once a call, into wt (the panels of Wᵀ: n/NR of kp pairs × NR). */
+static void expand_all(tk_backend *be, pair_t *wt, const struct bf16_product *p, int parallel)
+{
+	size_t panels = (p->n + NR - 1) / NR, per = tk_cpu_bf16_panel_bytes(p->k) / sizeof *wt;
+#pragma omp parallel for schedule(static) num_threads(be->threads) if (parallel)
+	for (size_t j = 0; j < panels; j++)
+		expand_transposed(wt + j * per, p->packed, p->n, p->k, j * NR, 0, p->kp);
+}
+
 static int bf16_run(tk_backend *be, struct bf16_product *p, const float *x, size_t lda, int code)
 {
 	if (p->m == 0 || p->n == 0)
 		return TK_KERNEL_OK;
 	bf16_tile_fn *tile = pick_tile(code);
 	int amx = tile == tk_cpu_amx_tile; // reads whole tiles: 16 rows, 16 pairs
-	size_t threads = (size_t)be->threads, buffer_bytes = (size_t)KC / 2 * NR * sizeof(pair_t);
+	size_t threads = (size_t)be->threads, panels = (p->n + NR - 1) / NR;
 	size_t rows = amx ? round_up(p->m, 16) : p->m;
+	int parallel = p->m * p->n * p->k >= TK_CPU_PARALLEL_MIN && threads > 1;
 	p->xs = amx ? round_up(p->kp, 16) : p->kp;
 	p->item_rows = item_rows(p, threads);
 	tk_workspace_mark mark = tk_workspace_mark_now(be);
 	pair_t *xp = tk_workspace_take(be, rows * p->xs * sizeof *xp + 64);
-	pair_t *buffers = p->transposed ? tk_workspace_slices(be, threads, buffer_bytes) : NULL;
-	if (!xp || (p->transposed && !buffers)) {
+	pair_t *wt = p->transposed ? tk_workspace_take(be, panels * tk_cpu_bf16_panel_bytes(p->k))
+				   : NULL;
+	if (!xp || (p->transposed && !wt)) {
 		tk_workspace_release(be, mark);
-		return tk_backend_fail(be, TK_KERNEL_ENOMEM, "out of memory for a %zu x %zu bf16 "
-				       "product's rows", p->m, p->k);
+		return tk_backend_fail(be, TK_KERNEL_ENOMEM, "out of memory for a %zu x %zu x %zu "
+				       "bf16 product's operands", p->m, p->n, p->k);
 	}
 	round_rows(be, xp, p->xs, x, lda, p->m, p->k);
 	memset(xp + p->m * p->xs, 0, (rows - p->m) * p->xs * sizeof *xp);
 	p->xp = xp;
-	size_t stride = tk_workspace_slice_bytes(buffer_bytes) / sizeof(pair_t);
-	size_t items = (p->n + NR - 1) / NR * ((p->m + p->item_rows - 1) / p->item_rows);
-	int parallel = p->m * p->n * p->k >= TK_CPU_PARALLEL_MIN && threads > 1;
+	if (p->transposed) {
+		expand_all(be, wt, p, parallel);
+		p->packed = wt;
+	}
+	size_t items = panels * ((p->m + p->item_rows - 1) / p->item_rows);
 #pragma omp parallel num_threads(be->threads) if (parallel)
 	{
-		pair_t *buffer = buffers ? buffers + (size_t)omp_get_thread_num() * stride : NULL;
 		if (amx)
 			tk_cpu_amx_begin();
 #pragma omp for schedule(dynamic, 1)
 		for (size_t item = 0; item < items; item++)
-			run_item(p, tile, item, buffer);
+			run_item(p, tile, item);
 		if (amx)
 			tk_cpu_amx_end();
 	}

@@ -229,7 +229,7 @@ static void test_backward(void)
 	check_backward(9, 50, 33, 1);   // odd out: the last pair half empty
 	check_backward(70, 130, 96, 0);
 	check_backward(3, 20, 2090, 1); // out (the chains) in two chunks
-	check_backward(1100, 100, 70, 1); // items of more rows than the forward's
+	check_backward(1100, 100, 70, 1); // items of 256 rows
 }
 
 /* The fused cross-entropy with W in bf16 (the lm_head of bf16-dot
