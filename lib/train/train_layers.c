@@ -29,6 +29,8 @@ static int linear_forward(tk_train *t, size_t l, int k, float *y, const float *x
 		return rc;
 	size_t r = (size_t)t->lora_rank;
 	rc = tk_matmul_forward(t->be, saved_t, x, p->lora_a[k], NULL, n, in, r, 0);
+	if (!rc && t->lora_scale == 1.0f) // alpha = rank: y += t·Bᵀ, the same sum, one pass
+		return tk_matmul_forward(t->be, y, saved_t, p->lora_b[k], NULL, n, r, out, 1);
 	if (!rc)
 		rc = tk_matmul_forward(t->be, t->a.lora_u, saved_t, p->lora_b[k], NULL, n, r,
 				       out, 0);
@@ -58,9 +60,13 @@ static int linear_backward(tk_train *t, size_t l, int k, float *dx, const float 
 	if (rc || !p->lora_a[k])
 		return rc;
 	size_t r = (size_t)t->lora_rank;
-	tk_scale(t->be, t->a.lora_u, dy, t->lora_scale, n * out); // (n, out) scale · dy
-	rc = tk_matmul_backward(t->be, t->a.lora_dt, g->lora_b[k], NULL, t->a.lora_u,
-				saved_t, p->lora_b[k], n, r, out, 0);
+	const float *dys = dy; // (n, out) scale · dy: dy itself when the scale is 1
+	if (t->lora_scale != 1.0f) {
+		tk_scale(t->be, t->a.lora_u, dy, t->lora_scale, n * out);
+		dys = t->a.lora_u;
+	}
+	rc = tk_matmul_backward(t->be, t->a.lora_dt, g->lora_b[k], NULL, dys, saved_t,
+				p->lora_b[k], n, r, out, 0);
 	if (!rc)
 		rc = tk_matmul_backward(t->be, dx, g->lora_a[k], NULL, t->a.lora_dt, x,
 					p->lora_a[k], n, in, r, 1);
