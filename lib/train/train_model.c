@@ -48,15 +48,19 @@ static size_t trainable_floats(const tk_model_desc *d, const tk_model *m,
 /* The kernels' working memory: the fused loss's logits chunk (64 tokens
  * by as much vocabulary as the backend's 16 MiB budget holds), and per
  * thread a product's panel buffer and, over a compact base, its rows of x
- * packed (kernels/cpu/xwt.c). */
-static size_t workspace_bytes(const tk_model_desc *d, size_t tokens, int threads, int compact)
+ * packed (kernels/cpu/xwt.c); with bf16 products, the backward's W
+ * expanded transposed, once (kernels/cpu/xwt_bf16.c). */
+static size_t workspace_bytes(const tk_model_desc *d, size_t tokens, int threads, int base)
 {
+	int compact = base != TK_ENGINE_BASE_F32;
 	size_t logits = 64 * d->vocab * sizeof(float), budget = (size_t)16 << 20;
 	size_t widest = d->inter > d->hidden ? d->inter : d->hidden;
 	size_t steps = widest < 2048 ? widest : 2048; // a panel's rows: k, in chunks of KC
 	size_t rows = tokens > steps ? tokens : steps; // or the product's rows' chains
 	size_t per_thread = rows * 48 * sizeof(float) + (compact ? tokens * widest * sizeof(float) : 0);
-	return (logits < budget ? logits : budget) + (size_t)(threads > 0 ? threads : 1) * per_thread;
+	size_t expanded = base == TK_ENGINE_BASE_BF16_DOT ? widest * d->hidden * 2 : 0;
+	return (logits < budget ? logits : budget) + (size_t)(threads > 0 ? threads : 1) * per_thread +
+	       expanded;
 }
 
 int tk_train_plan_memory(const tk_model *m, const tk_lora_config *lora, int base, int recompute,
@@ -73,7 +77,7 @@ int tk_train_plan_memory(const tk_model *m, const tk_lora_config *lora, int base
 	out->optimizer = 3 * trainable; // gradients and the two moments
 	out->activations = tr_arena_bytes(&d, lora ? lora->rank : 0, lora ? lora->targets : 0,
 					  recompute, tokens);
-	out->workspace = workspace_bytes(&d, tokens, threads, lora && base != TK_ENGINE_BASE_F32);
+	out->workspace = workspace_bytes(&d, tokens, threads, lora ? base : TK_ENGINE_BASE_F32);
 	out->tokens = tokens;
 	tk_model_desc_free(&d);
 	return TK_OK;
@@ -93,6 +97,6 @@ void tk_train_memory_parts(const tk_train *t, int threads, tk_train_memory_plan 
 	out->activations = tr_arena_bytes(&t->d, t->lora_rank, t->lora_targets, t->recompute,
 					  t->max_tokens);
 	out->workspace = workspace_bytes(&t->d, t->max_tokens, threads,
-					 t->e && t->e->base != TK_ENGINE_BASE_F32);
+					 t->e ? t->e->base : TK_ENGINE_BASE_F32);
 	out->tokens = t->max_tokens;
 }
