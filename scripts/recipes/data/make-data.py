@@ -10,6 +10,10 @@
                                       sums and differences, the answer ending in
                                       \\boxed{N} chosen over the same answer
                                       without the box, a wrong box or a ramble
+  prefs-plural.jsonl                  preference pairs (DPO's default): "What is
+                                      the plural of X? Answer with the word only."
+                                      the bare word chosen over the sentence a
+                                      small model answers with, or a wrong plural
   word-prompts.jsonl                  prompts for the reward-program recipe:
                                       "Write one word that starts with X."
 
@@ -57,6 +61,43 @@ def boxed_pair(rng):
             "answer": v}
 
 
+# (singular, plural): regular, -es, -ies, -ves and irregular nouns
+PLURALS = [tuple(w.split("/")) for w in """
+cat/cats dog/dogs book/books tree/trees car/cars house/houses apple/apples bird/birds
+chair/chairs table/tables door/doors window/windows river/rivers mountain/mountains
+flower/flowers garden/gardens pencil/pencils teacher/teachers student/students farmer/farmers
+road/roads bridge/bridges shoe/shoes hat/hats cup/cups plate/plates spoon/spoons ship/ships
+train/trains horse/horses cow/cows frog/frogs lion/lions tiger/tigers bear/bears star/stars
+cloud/clouds song/songs game/games friend/friends king/kings queen/queens egg/eggs
+box/boxes bus/buses church/churches dish/dishes fox/foxes watch/watches glass/glasses
+brush/brushes class/classes bench/benches dress/dresses match/matches kiss/kisses tax/taxes
+peach/peaches beach/beaches wish/wishes lunch/lunches
+city/cities baby/babies party/parties story/stories lady/ladies country/countries berry/berries
+fly/flies family/families puppy/puppies body/bodies cherry/cherries army/armies penny/pennies
+child/children man/men woman/women mouse/mice foot/feet tooth/teeth goose/geese person/people
+ox/oxen louse/lice
+leaf/leaves knife/knives wife/wives wolf/wolves half/halves shelf/shelves loaf/loaves
+life/lives calf/calves thief/thieves elf/elves
+""".split()]
+
+
+def plural_pair(rng, singular, plural):
+    # the rejected replies open as the base model's do ("The plural of ...")
+    # but never hold the right plural where it would be the answer (DPO
+    # lowers every token of a rejected reply, and lowering the right word
+    # would teach the singular), or go on after the right word (the pair
+    # then differs only where the chosen reply stops)
+    q = f'What is the plural of "{singular}"? Answer with the word only.'
+    naive = singular + "s"
+    bad = rng.choice([
+        f'The plural of "{singular}" is "{singular}".',
+        f'The answer is "{singular}".',
+        f'{plural} are more than one {singular}.',
+        f'{plural}, because there is more than one {singular}.',
+    ] + ([naive, f'The plural of "{singular}" is "{naive}".'] if naive != plural else []))
+    return {"prompt": q, "chosen": plural, "rejected": bad, "answer": plural}
+
+
 def chat(q, a):
     return {"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
 
@@ -92,6 +133,11 @@ def main():
     write("prefs.jsonl", prefs)
 
     write("prefs-boxed.jsonl", [boxed_pair(rng) for _ in range(96)])
+
+    prng = random.Random(11) # its own: the files above stay as they were
+    nouns = PLURALS[:]
+    prng.shuffle(nouns)
+    write("prefs-plural.jsonl", [plural_pair(prng, s, p) for s, p in nouns])
 
     letters = "abcdefghijklmnoprstw"
     write("word-prompts.jsonl", [

@@ -9,34 +9,38 @@
 #   answer accuracy greedy answers to the held-out prompts graded by
 #                  tk-eval score --task TASK against the pairs' "answer"
 #
-# The default pairs (scripts/recipes/data/prefs-boxed.jsonl, made by
-# make-data.py) prefer "48 - 34 = 14. The answer is \boxed{14}." to the
-# same working without the box, a wrong box or a ramble: a format the base
-# model never writes, so the greedy answers graded by their box show what
-# DPO taught.  data/prefs.jsonl (unit conversions preferring "8 hours is
-# 480 minutes." to a wrong number, a hedge or a ramble) is the harder task:
-# DATA=.../prefs.jsonl TASK=number.
+# The default pairs (scripts/recipes/data/prefs-plural.jsonl, made by
+# make-data.py) ask 'What is the plural of "mouse"? Answer with the word
+# only.' and prefer the bare word ("mice") to the sentence a small model
+# answers with ('The plural of "mouse" is ...') holding a wrong plural,
+# or to a wrong word: SmolLM2-135M knows most of these plurals but never
+# answers with the word alone, so the greedy answers graded exactly show
+# what DPO taught.  data/prefs-boxed.jsonl (two-digit sums ending in
+# \boxed{N}: DATA=.../prefs-boxed.jsonl TASK=boxed) asks for arithmetic a
+# 135M model does not have; data/prefs.jsonl (unit conversions preferring
+# "8 hours is 480 minutes." to a wrong number, a hedge or a ramble) is
+# harder still: DATA=.../prefs.jsonl TASK=number.
 # Lines are {"prompt", "chosen", "rejected"} (tk-render(1) --pairs); an
 # "answer" field, when present, is used by the answer check.
 #
 # Variables (environment):
 #   MODEL   model (default: SmolLM2-135M-Instruct via scripts/get-model.sh)
-#   DATA    preference pairs JSONL (default data/prefs-boxed.jsonl, 96)
-#   TASK    how answers are graded: boxed (default), number, exact
+#   DATA    preference pairs JSONL (default data/prefs-plural.jsonl, 96)
+#   TASK    how answers are graded: exact (default), number, boxed
 #   HELDOUT pairs held out from the end of DATA (default 16)
 #   OUT     output folder (default dpo-out)
 #   EPOCHS [1]  BATCH (pairs a step) [8]  BETA [0.1]  LR [LoRA size rule]
 #   STEPS   instead of EPOCHS   MAXTOK [40]   THREADS   SEED [1]
 #
-# Expected: the held-out pairs preferred, the reward accuracy and the boxed
+# Expected: the held-out pairs preferred, the reward accuracy and the exact
 # answers rise above the base model's; figures on SmolLM2 in the README.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 export PATH="$root/build/bin:$PATH"
 MODEL=${MODEL:-$("$root/scripts/get-model.sh" smollm2-135m-instruct)}
-DATA=${DATA:-$here/../data/prefs-boxed.jsonl}
-TASK=${TASK:-boxed}
+DATA=${DATA:-$here/../data/prefs-plural.jsonl}
+TASK=${TASK:-exact}
 HELDOUT=${HELDOUT:-16}
 OUT=${OUT:-dpo-out}
 EPOCHS=${EPOCHS:-1} BATCH=${BATCH:-8} BETA=${BETA:-0.1} MAXTOK=${MAXTOK:-40} SEED=${SEED:-1}
