@@ -11,7 +11,9 @@
 # weight decay), constant lr 1e-4, grad clip 1, BATCH records a step, STEPS
 # steps (default 8).  tk runs each --base-dtype of TK_DTYPES (default
 # "f32 auto bf16-dot": float32 packed twice; the GGUF's own 4-bit values,
-# exact; rounded to bf16 with bf16 products); PyTorch each of PY_DTYPES
+# exact; rounded to bf16 with bf16 products, the lm_head included, on AMX
+# tiles where the CPU has them; TK_AMX=0 in the environment compares
+# without); PyTorch each of PY_DTYPES
 # (default "fp32 bf16": float32, or bf16 autocast of the forward), with
 # its default attention (sdpa).  Throughput is that of the median step
 # after the first (warm-up), by wall time (a shared VM's speed varies from
