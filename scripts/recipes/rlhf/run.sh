@@ -15,7 +15,9 @@
 # The check: greedy answers of the RL policy and of the SFT policy to
 # held-out prompts, put to judge 2 (not the one that gave the rewards) as
 # pairs: the RL policy's win rate, with its standard error.  Answers that
-# are the same text are ties, left out and counted.
+# are the same text are ties, left out and counted.  Beside it, the answers'
+# mean length and the share that stopped before MAXTOK: the judges' score
+# is a sum over tokens, and a policy that wins by length shows there.
 #
 # Why not a generative judge (tk-render --judge: "which reply is better, A
 # or B"): at 135M it stayed at chance on these pairs (scripts/recipes/
@@ -102,7 +104,11 @@ with open(f"{out}/rl-vs-sft.jsonl", "w") as f:
             ties += 1
             continue
         f.write(json.dumps({"prompt": p["messages"], "chosen": a, "rejected": b}) + "\n")
-json.dump({"ties": ties}, open(f"{out}/ties.json", "w"))
+# answer lengths: a judge that pays for length shows here (tk-rl(1), --judge)
+mean = lambda d: sum(len(r["tokens"]) for r in d.values()) / max(1, len(d))
+stopped = lambda d: sum(r.get("finish") == "stop" for r in d.values()) / max(1, len(d))
+json.dump({"ties": ties, "tokens_sft": mean(sft), "tokens_rl": mean(rl),
+           "stopped_sft": stopped(sft), "stopped_rl": stopped(rl)}, open(f"{out}/ties.json", "w"))
 EOF
 tk-render -q -m "$MODEL" --pairs -o "$OUT/rl-vs-sft.tks" "$OUT/rl-vs-sft.jsonl"
 tk-eval judge -q -m "$MODEL" -a "$OUT/judge2/final.tkc" $threads -o "$OUT/win-rate.json" \
@@ -118,6 +124,9 @@ printf '"judge2_accuracy":%s,"judge2_stderr":%s,"judge_test_pairs":%s, ' \
 printf '"win_rate_rl_vs_sft":%s,"win_rate_stderr":%s,"compared":%s,"ties":%s, ' \
 	"$(num accuracy "$OUT/win-rate.json")" "$(num stderr "$OUT/win-rate.json")" \
 	"$(num records "$OUT/win-rate.json")" "$(num ties "$OUT/ties.json")" >>"$OUT/result.json"
+printf '"answer_tokens":{"sft":%s,"rl":%s},"answers_stopped":{"sft":%s,"rl":%s}, ' \
+	"$(num tokens_sft "$OUT/ties.json")" "$(num tokens_rl "$OUT/ties.json")" \
+	"$(num stopped_sft "$OUT/ties.json")" "$(num stopped_rl "$OUT/ties.json")" >>"$OUT/result.json"
 printf '"seconds":{"sft":%d,"judges":%d,"rl":%d,"all":%d}}\n' "$t_sft" \
 	"$((t_judges - t_sft))" "$((t_rl - t_judges))" "$SECONDS" >>"$OUT/result.json"
 cat "$OUT/result.json"
