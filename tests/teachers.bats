@@ -26,6 +26,13 @@ setup() {
 # The values of KEY, one a line, in a run's metrics.
 values() { grep -o "\"$2\":[0-9.e+-]*" "$1/metrics.jsonl" | cut -d: -f2; }
 
+# N preference pairs "say i" -> "i" over "no", rendered into pairs.tks.
+make_pairs() {
+	awk -v n="$1" 'BEGIN { for (i = 0; i < n; i++)
+		printf "{\"prompt\":\"say %d\",\"chosen\":\"%d\",\"rejected\":\"no\"}\n", i, i }' > pairs.jsonl
+	tk-render -q -m "$M" --pairs pairs.jsonl -o pairs.tks
+}
+
 rl() { tk-rl -m "$M" --env-cmd ./reward.sh --prompts prompts.jsonl --max-tokens 4 -t 1 -q --seed 1 "$@"; }
 
 @test "--substeps 4: is, ppo and cispo train different adapters; the clipped fraction is logged" {
@@ -106,9 +113,7 @@ for g, rs in groups.items():
 }
 
 @test "--judge-kind implicit: a DPO adapter's implicit rewards rank a group; tk-eval judge scores pairs by them" {
-	awk 'BEGIN { for (i = 0; i < 16; i++)
-		printf "{\"prompt\":\"say %d\",\"chosen\":\"%d\",\"rejected\":\"no\"}\n", i, i }' > pairs.jsonl
-	tk-render -q -m "$M" --pairs pairs.jsonl -o pairs.tks
+	make_pairs 16
 	tk-sft -q -m "$M" pairs.tks -o dpo --loss dpo --dpo-beta 0.5 --batch 4 --steps 8 --lr 1e-2 \
 		--lora-rank 4
 	# tk-eval judge on pairs: the implicit reward (base nats − adapter nats) of
@@ -223,9 +228,7 @@ for g in groups.values():
 }
 
 @test "DPO logs the chosen and rejected replies' implicit rewards; their difference is the margin" {
-	awk 'BEGIN { for (i = 0; i < 16; i++)
-		printf "{\"prompt\":\"say %d\",\"chosen\":\"%d\",\"rejected\":\"no\"}\n", i, i }' > pairs.jsonl
-	tk-render -q -m "$M" --pairs pairs.jsonl -o pairs.tks
+	make_pairs 16
 	tk-sft -q -m "$M" pairs.tks -o run --loss dpo --dpo-beta 0.5 --batch 4 --steps 8 --lr 1e-2 \
 		--lora-rank 4
 	python3 - run/metrics.jsonl <<-'PY'
@@ -239,9 +242,7 @@ for g in groups.values():
 }
 
 @test "DPO --reference-adapter: the reference is the model with that adapter, not the bare model" {
-	awk 'BEGIN { for (i = 0; i < 8; i++)
-		printf "{\"prompt\":\"say %d\",\"chosen\":\"%d\",\"rejected\":\"no\"}\n", i, i }' > pairs.jsonl
-	tk-render -q -m "$M" --pairs pairs.jsonl -o pairs.tks
+	make_pairs 8
 	dpo() { tk-sft -q -m "$M" pairs.tks --loss dpo --batch 4 --steps 2 --init-adapter "$ADAPTER" "$@"; }
 	dpo --reference-adapter "$ADAPTER" -o same
 	dpo -o bare
