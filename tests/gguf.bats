@@ -1,9 +1,10 @@
 #!/usr/bin/env bats
 # GGUF files as users download them: a tiny Llama in k-quants and Q5 types
 # (tests/fixtures/gguf/tiny-kquants.gguf, scripts/oracle/kquant_fixtures.py)
-# is inspected, scored and sampled from, with the same numbers as the
-# float32 model tk-merge exports from it; tk-merge --init writes compact
-# (bf16, Q8_0, Q4_0) GGUF models.
+# and one quantized to Q4_K_M by llama.cpp itself (tiny-q4km.gguf,
+# scripts/oracle/q4km_fixture.py) are inspected, scored and sampled from,
+# with the same numbers as the float32 model tk-merge exports from them;
+# tk-merge --init writes compact (bf16, Q8_0, Q4_0) GGUF models.
 
 setup() {
 	cd "$BATS_TEST_TMPDIR"
@@ -26,20 +27,34 @@ setup() {
 	done
 }
 
-@test "tk-eval and tk-sample give a k-quant GGUF's float32 export the same numbers" {
-	tk-merge -q -m "$KQ" -o f32.gguf
+# tk-eval and tk-sample on GGUF $1 and on its float32 export: same bytes.
+same_numbers_as_f32() {
+	tk-merge -q -m "$1" -o f32.gguf
 	run tk-merge --info f32.gguf
 	[[ "$output" != *"_K "* ]]
-	tk-render -q -m "$KQ" chats.jsonl -o train.tks
-	tk-eval nll -q -m "$KQ" train.tks | sed 's/,"model":.*//' >kq.json
+	tk-render -q -m "$1" chats.jsonl -o train.tks
+	tk-eval nll -q -m "$1" train.tks | sed 's/,"model":.*//' >kq.json
 	tk-eval nll -q -m f32.gguf train.tks | sed 's/,"model":.*//' >f32.json
 	grep -q '"tokens":' kq.json
 	cmp kq.json f32.json
 	sample=(-q -n 2 --max-tokens 8 --temperature 0.9 --seed 3 --logprobs)
-	tk-sample "${sample[@]}" -m "$KQ" chats.jsonl >kq.jsonl
+	tk-sample "${sample[@]}" -m "$1" chats.jsonl >kq.jsonl
 	tk-sample "${sample[@]}" -m f32.gguf chats.jsonl >f32.jsonl
 	[ "$(wc -l <kq.jsonl)" -eq 4 ]
 	cmp kq.jsonl f32.jsonl
+}
+
+@test "tk-eval and tk-sample give a k-quant GGUF's float32 export the same numbers" {
+	same_numbers_as_f32 "$KQ"
+}
+
+@test "a Q4_K_M GGUF made by llama.cpp's quantizer: its types, and the same numbers as its float32 export" {
+	run tk-merge --info "$FIX/gguf/tiny-q4km.gguf"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"model.layers.0.mlp.up_proj.weight"*"q4_K"* ]]
+	[[ "$output" == *"model.layers.1.mlp.down_proj.weight"*"q6_K"* ]]
+	[[ "$output" == *"lm_head.weight"*"q6_K"* ]]
+	same_numbers_as_f32 "$FIX/gguf/tiny-q4km.gguf"
 }
 
 @test "--init --dtype writes a compact GGUF that loads and samples" {

@@ -249,7 +249,7 @@ def write_model():
     return state
 
 
-def write_logits(state):
+def write_logits(state, name="tiny-kquants"):
     torch.set_grad_enabled(False)
     config = LlamaConfig(**SHAPE, attn_implementation="eager")
     model = LlamaForCausalLM(config).float().eval()
@@ -262,9 +262,9 @@ def write_logits(state):
                              do_sample=False, max_new_tokens=NEW_TOKENS,
                              min_new_tokens=NEW_TOKENS, eos_token_id=None, pad_token_id=0)
         greedy.append([int(t) for t in out[0, len(p):]])
-    out = os.path.join(FIX, "logits", "tiny-kquants")
+    out = os.path.join(FIX, "logits", name)
     np.concatenate(rows).astype("<f4").tofile(out + ".f32")
-    meta = {"model": "gguf/tiny-kquants.gguf", "vocab": 512, "prompts": TINY_PROMPTS,
+    meta = {"model": f"gguf/{name}.gguf", "vocab": 512, "prompts": TINY_PROMPTS,
             "rows": "every position of every prompt", "greedy": greedy}
     with open(out + ".json", "w") as f:
         json.dump(meta, f)

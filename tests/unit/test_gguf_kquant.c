@@ -1,9 +1,10 @@
 /* k-quants (Q2_K..Q8_K) and Q5_0/Q5_1 from GGUF files: every type's
  * values against the gguf Python package's dequantizer, a tiny Llama
- * stored in a mix of them (as a user's Q4_K_M file is) against
+ * stored in a mix of them (as a user's Q4_K_M file is) and the same Llama
+ * quantized to Q4_K_M by llama.cpp's own quantizer, each against
  * transformers' logits on the dequantized weights, the same bits whatever
  * form the forward packs its weights in, and damaged files refused.
- * Fixtures: scripts/oracle/kquant_fixtures.py. */
+ * Fixtures: scripts/oracle/kquant_fixtures.py and q4km_fixture.py. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #define FIX "tests/fixtures/"
 #define KQUANTS FIX "gguf/kquants.gguf"
 #define MODEL FIX "gguf/tiny-kquants.gguf"
+#define LLAMA_Q4KM FIX "gguf/tiny-q4km.gguf"
 #define VOCAB 512
 #define MAX_PROMPTS 8
 
@@ -99,10 +101,13 @@ typedef struct prompts {
 	float *logits;    /* (rows, VOCAB): transformers' */
 } prompts;
 
-static int prompts_load(prompts *p)
+/* name: the fixture's, "tiny-kquants" for logits/tiny-kquants.{json,f32} */
+static int prompts_load(prompts *p, const char *name)
 {
+	char path[256];
 	memset(p, 0, sizeof *p);
-	p->json = load_json(FIX "logits/tiny-kquants.json");
+	snprintf(path, sizeof path, FIX "logits/%s.json", name);
+	p->json = load_json(path);
 	if (!p->json)
 		return -1;
 	const cJSON *a;
@@ -117,7 +122,8 @@ static int prompts_load(prompts *p)
 		p->rows += n;
 	}
 	size_t bytes = 0;
-	p->logits = (float *)tkt_slurp(FIX "logits/tiny-kquants.f32", &bytes);
+	snprintf(path, sizeof path, FIX "logits/%s.f32", name);
+	p->logits = (float *)tkt_slurp(path, &bytes);
 	return p->logits && bytes == p->rows * VOCAB * sizeof(float) ? 0 : -1;
 }
 
@@ -156,35 +162,64 @@ static void check_stored_as(const tk_model *m, const char *name, const char *wan
 		  name, t && t->stored_as ? t->stored_as : "?", want);
 }
 
-static void test_model_logits_match_transformers(void)
+/* The logits of `model` (fixture `name`) within 1e-4 of transformers', and
+ * the same bits from the compact and the float32 forward. */
+static void check_logits(const tk_model *m, tk_backend *be, const char *name)
 {
 	prompts p;
-	TKT_CHECK(prompts_load(&p) == 0, "logits/tiny-kquants fixture");
-	tk_model *m = NULL;
-	TKT_CHECK(tk_model_load(&m, MODEL) == TK_OK, "%s", tk_error_message());
-	tk_backend *be = NULL;
-	TKT_CHECK(tk_backend_open(&be, "cpu", 0) == TK_OK, "%s", tk_error_message());
-	if (!m || !be || !p.logits)
+	TKT_CHECK(prompts_load(&p, name) == 0, "logits/%s fixture", name);
+	if (!p.logits) {
+		prompts_free(&p);
 		return;
-	check_stored_as(m, "model.embed_tokens.weight", "q4_K");
-	check_stored_as(m, "model.layers.0.mlp.down_proj.weight", "q6_K");
-	check_stored_as(m, "model.layers.1.self_attn.q_proj.weight", "q2_K");
-	check_stored_as(m, "model.layers.1.self_attn.o_proj.weight", "q8_K");
-	check_stored_as(m, "model.layers.1.mlp.up_proj.weight", "q5_1");
+	}
 	float *compact = all_logits(be, m, &p, 1);
 	float *wide = all_logits(be, m, &p, TK_FORWARD_COMPACT_SLOTS + 1);
 	size_t n = p.rows * VOCAB;
 	TKT_CHECK_CLOSE(compact, p.logits, n, 1e-4);
-	printf("# tiny-kquants: max |err| %.3g against transformers over %zu logits\n",
+	printf("# %s: max |err| %.3g against transformers over %zu logits\n", name,
 	       max_abs_error(compact, p.logits, n), n);
 	/* the form the weights are held in changes memory, never the bits */
 	TKT_CHECK(memcmp(compact, wide, n * sizeof *compact) == 0,
 		  "compact and float32 forwards differ by %.3g", max_abs_error(compact, wide, n));
 	free(compact);
 	free(wide);
+	prompts_free(&p);
+}
+
+static void test_model_logits_match_transformers(void)
+{
+	tk_model *m = NULL;
+	tk_backend *be = NULL;
+	TKT_CHECK(tk_model_load(&m, MODEL) == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(tk_backend_open(&be, "cpu", 0) == TK_OK, "%s", tk_error_message());
+	if (!m || !be)
+		return;
+	check_stored_as(m, "model.embed_tokens.weight", "q4_K");
+	check_stored_as(m, "model.layers.0.mlp.down_proj.weight", "q6_K");
+	check_stored_as(m, "model.layers.1.self_attn.q_proj.weight", "q2_K");
+	check_stored_as(m, "model.layers.1.self_attn.o_proj.weight", "q8_K");
+	check_stored_as(m, "model.layers.1.mlp.up_proj.weight", "q5_1");
+	check_logits(m, be, "tiny-kquants");
 	tk_backend_close(be);
 	tk_model_free(m);
-	prompts_free(&p);
+}
+
+/* A file as users download them: llama.cpp's quantizer chose each
+ * tensor's type (Q4_K, and Q6_K where Q4_K_M spends more bits) and fitted
+ * the blocks' scales to the weights. */
+static void test_llama_cpp_q4_k_m(void)
+{
+	tk_model *m = NULL;
+	tk_backend *be = NULL;
+	TKT_CHECK(tk_model_load(&m, LLAMA_Q4KM) == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(tk_backend_open(&be, "cpu", 0) == TK_OK, "%s", tk_error_message());
+	if (!m || !be)
+		return;
+	check_stored_as(m, "model.layers.0.self_attn.q_proj.weight", "q4_K");
+	check_stored_as(m, "lm_head.weight", "q6_K");
+	check_logits(m, be, "tiny-q4km");
+	tk_backend_close(be);
+	tk_model_free(m);
 }
 
 /* The forms the forward may hold each type's values in: those that give
@@ -255,6 +290,7 @@ int main(void)
 {
 	TKT_RUN(test_values_match_gguf_py);
 	TKT_RUN(test_model_logits_match_transformers);
+	TKT_RUN(test_llama_cpp_q4_k_m);
 	TKT_RUN(test_compact_forms);
 	TKT_RUN(test_truncated_data);
 	return tkt_done();
