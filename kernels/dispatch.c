@@ -78,6 +78,8 @@ const char *tk_matmul_pack_form_name(int form)
 	case TK_PACK_Q4: return "q4";
 	case TK_PACK_BF16_DOT: return "bf16-dot";
 	case TK_PACK_Q4S: return "q4s";
+	case TK_PACK_Q4K: return "q4k";
+	case TK_PACK_Q8K: return "q8k";
 	default: return "?";
 	}
 }

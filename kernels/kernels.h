@@ -137,6 +137,11 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
  *   TK_PACK_Q8   per 32 inputs: w = d·q, q in -128..127, d f16 (1.06)
  *   TK_PACK_Q4S  per 32 inputs: w = d·q, q in -8..7, d f16 (0.56): a GGUF
  *                file's Q4_0 blocks
+ *   TK_PACK_Q4K  per 32 inputs: w = d·q + m, q in 0..15, d and m float32
+ *                (0.75): a GGUF file's Q4_K sub-blocks, whose scales are
+ *                products of an f16 and a 6-bit integer
+ *   TK_PACK_Q8K  per 16 inputs: w = d·q + m, q in -128..127, d and m
+ *                float32 (1.5): the sub-blocks of Q6_K, Q5_K, Q3_K, Q2_K
  *   TK_PACK_BF16 w is a bf16 value (2)
  *   TK_PACK_F32  anything (4): tk_matmul_pack's layout
  *   TK_PACK_BF16_DOT  w rounded to bf16 (2), in pairs of k: not exact, and
@@ -154,7 +159,8 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
  * matrix is then unusable), so that a caller sure of the form in advance
  * may skip tk_matmul_pack_form's pass and still not be wrong. */
 enum tk_pack_form {
-	TK_PACK_F32 = 0, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4, TK_PACK_BF16_DOT, TK_PACK_Q4S
+	TK_PACK_F32 = 0, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4, TK_PACK_BF16_DOT, TK_PACK_Q4S,
+	TK_PACK_Q4K, TK_PACK_Q8K
 };
 int tk_matmul_pack_form(tk_backend *be, const float *w, size_t in, size_t out);
 const char *tk_matmul_pack_form_name(int form);

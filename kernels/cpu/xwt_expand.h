@@ -17,6 +17,8 @@ static inline size_t block_bytes(int form)
 	case TK_PACK_Q8: return TK_XWT_PANEL * 2 + QK * TK_XWT_PANEL;
 	case TK_PACK_Q4: return TK_XWT_PANEL * 4 + QK / 2 * TK_XWT_PANEL;
 	case TK_PACK_Q4S: return TK_XWT_PANEL * 2 + QK / 2 * TK_XWT_PANEL;
+	case TK_PACK_Q4K: return TK_XWT_PANEL * 2 * 4 + QK / 2 * TK_XWT_PANEL;
+	case TK_PACK_Q8K: return TK_XWT_PANEL * 4 * 4 + QK * TK_XWT_PANEL;
 	default: return 0;
 	}
 }
@@ -102,6 +104,61 @@ xwt_expand_q4s_avx512(float *dst, const unsigned char *block)
 #undef EXPAND_Q4S
 }
 
+/* Q4K (xwt_forms_k.c): the nibble's level from a table, times d, plus m,
+ * rounded twice as the value is (d is float32: d·q need not be exact). */
+__attribute__((target("avx512f"), always_inline)) static inline void
+xwt_expand_q4k_avx512(float *dst, const unsigned char *block)
+{
+	const float *dm = (const float *)block;
+	const unsigned char *qs = block + TK_XWT_PANEL * 2 * 4;
+	const __m512 levels = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+	const __m512 d0 = _mm512_loadu_ps(dm), d1 = _mm512_loadu_ps(dm + 16);
+	const __m512 d2 = _mm512_loadu_ps(dm + 32), m0 = _mm512_loadu_ps(dm + TK_XWT_PANEL);
+	const __m512 m1 = _mm512_loadu_ps(dm + TK_XWT_PANEL + 16);
+	const __m512 m2 = _mm512_loadu_ps(dm + TK_XWT_PANEL + 32);
+#define EXPAND_Q4K(v, d, m)                                                              \
+	do {                                                                             \
+		__m512i b = _mm512_cvtepu8_epi32(                                        \
+			_mm_loadu_si128((const __m128i *)(qs + t * TK_XWT_PANEL + 16 * (v))));      \
+		__m512 lo = _mm512_permutexvar_ps(b, levels);                            \
+		__m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), levels);      \
+		_mm512_storeu_ps(dst + t * TK_XWT_PANEL + 16 * (v),                      \
+				 _mm512_add_ps(_mm512_mul_ps(d, lo), m));                \
+		_mm512_storeu_ps(dst + (t + QK / 2) * TK_XWT_PANEL + 16 * (v),           \
+				 _mm512_add_ps(_mm512_mul_ps(d, hi), m));                \
+	} while (0)
+	for (int t = 0; t < QK / 2; t++) {
+		EXPAND_Q4K(0, d0, m0);
+		EXPAND_Q4K(1, d1, m1);
+		EXPAND_Q4K(2, d2, m2);
+	}
+#undef EXPAND_Q4K
+}
+
+/* Q8K: rows 0-15 with the first d and m, rows 16-31 with the second. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+xwt_expand_q8k_avx512(float *dst, const unsigned char *block)
+{
+	const float *dm = (const float *)block;
+	const unsigned char *qs = block + TK_XWT_PANEL * 4 * 4;
+	for (int h = 0; h < 2; h++) {
+		const float *d = dm + h * TK_XWT_PANEL, *m = dm + (2 + h) * TK_XWT_PANEL;
+		const __m512 d0 = _mm512_loadu_ps(d), d1 = _mm512_loadu_ps(d + 16);
+		const __m512 d2 = _mm512_loadu_ps(d + 32), m0 = _mm512_loadu_ps(m);
+		const __m512 m1 = _mm512_loadu_ps(m + 16), m2 = _mm512_loadu_ps(m + 32);
+#define EXPAND_Q8K(v, d, m)                                                              \
+	_mm512_storeu_ps(dst + t * TK_XWT_PANEL + 16 * (v),                              \
+			 _mm512_add_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32( \
+				 _mm_loadu_si128((const __m128i *)(qs + t * TK_XWT_PANEL + 16 * (v)))))), m))
+		for (int t = h * QK / 2; t < (h + 1) * QK / 2; t++) {
+			EXPAND_Q8K(0, d0, m0);
+			EXPAND_Q8K(1, d1, m1);
+			EXPAND_Q8K(2, d2, m2);
+		}
+#undef EXPAND_Q8K
+	}
+}
+
 /* Block b of a panel in a quantized form into dst (QK, TK_XWT_PANEL). */
 __attribute__((target("avx512f"), always_inline)) static inline void
 xwt_expand_block_avx512(float *dst, int form, const unsigned char *panel, size_t b)
@@ -110,6 +167,10 @@ xwt_expand_block_avx512(float *dst, int form, const unsigned char *panel, size_t
 		xwt_expand_q8_avx512(dst, panel + b * block_bytes(form));
 	else if (form == TK_PACK_Q4S)
 		xwt_expand_q4s_avx512(dst, panel + b * block_bytes(form));
+	else if (form == TK_PACK_Q4K)
+		xwt_expand_q4k_avx512(dst, panel + b * block_bytes(form));
+	else if (form == TK_PACK_Q8K)
+		xwt_expand_q8k_avx512(dst, panel + b * block_bytes(form));
 	else
 		xwt_expand_q4_avx512(dst, panel + b * block_bytes(form));
 }

@@ -23,7 +23,8 @@
  *         product rounded before the sum (as ggml's Q4_1 and Q8_0 are
  *         expanded, lib/io/gguf_dequant.c).
  *   Q4S:  per 32 k: d[NR] (f16), then 16 rows of NR bytes as Q4's holding
- *         q + 8; w = d·q, q in -8..7 (a Q4_0 block; its d of either sign). */
+ *         q + 8; w = d·q, q in -8..7 (a Q4_0 block; its d of either sign).
+ *   Q4K, Q8K: the k-quants' forms, with float32 parameters (xwt_forms_k.c). */
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
 #endif
@@ -35,6 +36,7 @@
 #include <stdatomic.h>
 
 #include "xwt_expand.h"
+#include "xwt_forms_k.h"
 
 #define NR TK_XWT_PANEL
 
@@ -44,7 +46,8 @@ size_t tk_cpu_xwt_form_panel_bytes(int form, size_t k)
 {
 	switch (form) {
 	case TK_PACK_BF16: return k * NR * 2;
-	case TK_PACK_Q8: case TK_PACK_Q4: case TK_PACK_Q4S: return k / QK * block_bytes(form);
+	case TK_PACK_Q8: case TK_PACK_Q4: case TK_PACK_Q4S: case TK_PACK_Q4K: case TK_PACK_Q8K:
+		return k / QK * block_bytes(form);
 	default: return k * NR * sizeof(float);
 	}
 }
@@ -231,6 +234,17 @@ static int fits_bf16(float v)
 	return (bits(v) & 0xffffu) == 0;
 }
 
+/* Whether the k-quant form holds QK values from v. */
+static int fits_k(int form, const float *v)
+{
+	float d, m;
+	int8_t q[QK];
+	if (form == TK_PACK_Q4K)
+		return tk_xwt_k_fit(v, 1, QK, 0, 15, &d, &m, q);
+	return tk_xwt_k_fit(v, 1, QK / 2, -128, 127, &d, &m, q) &&
+	       tk_xwt_k_fit(v + QK / 2, 1, QK / 2, -128, 127, &d, &m, q);
+}
+
 /* Whether row j of w (n, k) is held exactly by `form`. */
 static int row_fits(int form, const float *row, size_t k)
 {
@@ -239,6 +253,7 @@ static int row_fits(int form, const float *row, size_t k)
 	int8_t q8[QK];
 	for (size_t t = 0; t < k; t += form == TK_PACK_BF16 ? 1 : QK) {
 		int ok = form == TK_PACK_BF16 ? fits_bf16(row[t])
+			 : form == TK_PACK_Q4K || form == TK_PACK_Q8K ? fits_k(form, row + t)
 			 : form == TK_PACK_Q8 ? fit_q8(row + t, 1, &dh, q8)
 			 : form == TK_PACK_Q4S ? fit_q4s(row + t, 1, &dh, q8)
 					      : fit_q4(row + t, 1, &dh, &mh, q4);
@@ -262,7 +277,8 @@ static int matrix_fits(tk_backend *be, int form, const float *w, size_t n, size_
 
 int tk_cpu_xwt_form_of(tk_backend *be, const float *w, size_t n, size_t k)
 {
-	static const int smallest_first[] = {TK_PACK_Q4S, TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16};
+	static const int smallest_first[] = {TK_PACK_Q4S, TK_PACK_Q4, TK_PACK_Q4K, TK_PACK_Q8,
+					     TK_PACK_Q8K, TK_PACK_BF16};
 	for (size_t i = 0; i < sizeof smallest_first / sizeof *smallest_first; i++)
 		if (n && k && matrix_fits(be, smallest_first[i], w, n, k))
 			return smallest_first[i];
@@ -347,7 +363,9 @@ static int pack_panel_form(unsigned char *dst, int form, const float *w, size_t 
 	}
 	for (size_t b = 0; b < k / QK; b++) {
 		unsigned char *block = dst + b * block_bytes(form);
-		ok &= form == TK_PACK_Q8    ? pack_block_q8(block, first + b * QK, k, cols)
+		ok &= form == TK_PACK_Q4K || form == TK_PACK_Q8K
+			      ? tk_xwt_k_pack_block(block, form, first + b * QK, k, cols)
+		      : form == TK_PACK_Q8  ? pack_block_q8(block, first + b * QK, k, cols)
 		      : form == TK_PACK_Q4S ? pack_block_q4s(block, first + b * QK, k, cols)
 					    : pack_block_q4(block, first + b * QK, k, cols);
 	}
@@ -381,6 +399,8 @@ static float value_at(int form, const unsigned char *panel, size_t t, size_t c)
 	const unsigned char *block = panel + t / QK * block_bytes(form);
 	const uint16_t *d = (const uint16_t *)block;
 	size_t r = t % QK;
+	if (form == TK_PACK_Q4K || form == TK_PACK_Q8K)
+		return tk_xwt_k_value_at(form, block, r, c);
 	if (form == TK_PACK_Q8) {
 		const int8_t *qs = (const int8_t *)(block + NR * 2);
 		return q8_value(tk_half_to_float(d[c]), qs[r * NR + c]);

@@ -325,6 +325,12 @@ static int planned_form(int base, const char *stored, size_t in)
 		return TK_PACK_Q4S;
 	if (blocks && (!strcmp(stored, "q8_0") || !strcmp(stored, "q5_0")))
 		return TK_PACK_Q8;
+	if (blocks && !strcmp(stored, "q4_K"))
+		return TK_PACK_Q4K;
+	static const char *const wider[] = {"q2_K", "q3_K", "q5_K", "q6_K", "q5_1"};
+	for (size_t i = 0; blocks && i < sizeof wider / sizeof *wider; i++)
+		if (!strcmp(stored, wider[i]))
+			return TK_PACK_Q8K;
 	return stored && !strcmp(stored, "bf16") ? TK_PACK_BF16 : TK_PACK_F32;
 }
 
@@ -339,6 +345,8 @@ static size_t planned_bytes(int form, size_t in, size_t out)
 	case TK_PACK_Q8: return panels * (in / 32) * (48 * 2 + 32 * 48);
 	case TK_PACK_Q4: return panels * (in / 32) * (48 * 4 + 16 * 48);
 	case TK_PACK_Q4S: return panels * (in / 32) * (48 * 2 + 16 * 48);
+	case TK_PACK_Q4K: return panels * (in / 32) * (48 * 8 + 16 * 48);
+	case TK_PACK_Q8K: return panels * (in / 32) * (48 * 16 + 32 * 48);
 	default: return panels * in * 48 * sizeof(float);
 	}
 }

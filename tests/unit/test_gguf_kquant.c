@@ -217,6 +217,20 @@ static void test_llama_cpp_q4_k_m(void)
 		return;
 	check_stored_as(m, "model.layers.0.self_attn.q_proj.weight", "q4_K");
 	check_stored_as(m, "lm_head.weight", "q6_K");
+	/* every matrix fits its k-quant's compact form: the quantizer's
+	 * scales are what the fitting expects */
+	size_t matrices = 0;
+	for (size_t i = 0; i < m->n_tensors; i++) {
+		const tk_model_tensor *t = &m->tensors[i];
+		if (t->ndim != 2)
+			continue;
+		int want = !strcmp(t->stored_as, "q4_K") ? TK_PACK_Q4K : TK_PACK_Q8K;
+		int form = tk_matmul_pack_form(be, t->data, (size_t)t->shape[1], (size_t)t->shape[0]);
+		TKT_CHECK(form == want, "%s (%s): form %s", t->name, t->stored_as,
+			  tk_matmul_pack_form_name(form));
+		matrices++;
+	}
+	TKT_CHECK(matrices == 16, "%zu matrices", matrices);
 	check_logits(m, be, "tiny-q4km");
 	tk_backend_close(be);
 	tk_model_free(m);
@@ -225,7 +239,10 @@ static void test_llama_cpp_q4_k_m(void)
 /* The forms the forward may hold each type's values in: those that give
  * every value back exactly.  Q5_0 (d·(q-16), q-16 in -16..15) and Q8_0 are
  * Q8 blocks; the k-quants' scales are float32 products (d·scale) that the
- * forms' f16 scales do not hold, so they stay float32. */
+ * f16 scales of Q4 and Q8 do not hold: Q4_K takes Q4K, and Q2_K, Q3_K,
+ * Q5_K and Q6_K (and Q5_1, whose 32 levels are more than Q4's) take Q8K,
+ * with float32 scales.  Q8_K (a float32 d times int8, rounded) is a type
+ * for activations, not weights, and stays float32. */
 static void test_compact_forms(void)
 {
 	tk_model *m = NULL;
@@ -240,8 +257,13 @@ static void test_compact_forms(void)
 	} cases[] = {
 		{"model.layers.1.mlp.gate_proj.weight", TK_PACK_Q8},  /* q5_0 */
 		{"model.layers.1.mlp.down_proj.weight", TK_PACK_Q8},  /* q8_0 */
-		{"model.layers.0.mlp.up_proj.weight", TK_PACK_F32},   /* q4_K */
-		{"model.layers.0.mlp.down_proj.weight", TK_PACK_F32}, /* q6_K */
+		{"model.layers.0.mlp.up_proj.weight", TK_PACK_Q4K},       /* q4_K */
+		{"model.layers.0.mlp.down_proj.weight", TK_PACK_Q8K},     /* q6_K */
+		{"model.layers.1.self_attn.q_proj.weight", TK_PACK_Q8K},  /* q2_K */
+		{"model.layers.1.self_attn.k_proj.weight", TK_PACK_Q8K},  /* q3_K */
+		{"model.layers.1.self_attn.v_proj.weight", TK_PACK_Q8K},  /* q5_K */
+		{"model.layers.1.mlp.up_proj.weight", TK_PACK_Q8K},       /* q5_1 */
+		{"model.layers.1.self_attn.o_proj.weight", TK_PACK_F32},  /* q8_K */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		const tk_model_tensor *t = tk_model_find(m, cases[i].name);

@@ -83,6 +83,29 @@ static float *q4s_matrix(size_t n, size_t k)
 	return w;
 }
 
+/* w (n, k) from random k-quant super-blocks of `type` (Q4_K: 144 bytes,
+ * Q6_K: 210) whose f16 scales sit at d_at (and dmin at d_at + 2): random
+ * sub-block scales, mins and levels, as kquant_fixtures.py makes them. */
+static float *kquant_matrix(int type, size_t bytes, size_t d_at, size_t n, size_t k)
+{
+	size_t supers = (n * k + 255) / 256;
+	unsigned char *raw = malloc(supers * bytes);
+	float *all = kt_floats(supers * 256), *w = kt_floats(n * k);
+	for (size_t b = 0; b < supers; b++) {
+		unsigned char *blk = raw + b * bytes;
+		for (size_t i = 0; i < bytes; i++)
+			blk[i] = (unsigned char)random_level(256);
+		uint16_t d = random_f16(2e-5, 2e-4), dmin = random_f16(2e-4, 1e-3);
+		memcpy(blk + d_at, &d, 2);
+		if (type == TK_GGML_Q4_K)
+			memcpy(blk + d_at + 2, &dmin, 2);
+	}
+	tk_ggml_to_f32(type, raw, all, supers * 256);
+	memcpy(w, all, n * k * sizeof *w);
+	free(raw), free(all);
+	return w;
+}
+
 static float *bf16_matrix(size_t n, size_t k)
 {
 	float *w = kt_random(n * k, 1);
@@ -98,6 +121,8 @@ static float *matrix_of(int form, size_t n, size_t k)
 	case TK_PACK_Q8: return q8_matrix(n, k);
 	case TK_PACK_Q4S: return q4s_matrix(n, k);
 	case TK_PACK_BF16: return bf16_matrix(n, k);
+	case TK_PACK_Q4K: return kquant_matrix(TK_GGML_Q4_K, 144, 0, n, k);
+	case TK_PACK_Q8K: return kquant_matrix(TK_GGML_Q6_K, 210, 208, n, k);
 	default: return kt_random(n * k, 1);
 	}
 }
@@ -117,8 +142,9 @@ static void *packed_as(int form, const float *w, size_t in, size_t out)
  * (the forward then packs in the form of the whole matrix). */
 static void test_pack_refuses_misfits(void)
 {
-	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16, TK_PACK_Q4S};
-	for (size_t i = 0; i < 4; i++) {
+	static const int forms[] = {TK_PACK_Q4,  TK_PACK_Q8,  TK_PACK_BF16,
+				    TK_PACK_Q4S, TK_PACK_Q4K, TK_PACK_Q8K};
+	for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
 		float *w = matrix_of(forms[i], 150, 64);
 		size_t bytes = tk_matmul_packed_bytes(be, TK_PACK_F32, 64, 150);
 		void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
@@ -134,8 +160,9 @@ static void test_pack_refuses_misfits(void)
 
 static void test_form_chosen(void)
 {
-	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16, TK_PACK_F32, TK_PACK_Q4S};
-	for (size_t i = 0; i < 5; i++) {
+	static const int forms[] = {TK_PACK_Q4,  TK_PACK_Q8,  TK_PACK_BF16, TK_PACK_F32,
+				    TK_PACK_Q4S, TK_PACK_Q4K, TK_PACK_Q8K};
+	for (size_t i = 0; i < sizeof forms / sizeof *forms; i++) {
 		float *w = matrix_of(forms[i], 301, 96);
 		int got = tk_matmul_pack_form(be, w, 96, 301);
 		TKT_CHECK(got == forms[i], "a %s matrix packs as %s", tk_matmul_pack_form_name(forms[i]),
@@ -174,14 +201,16 @@ static void check_product(int form, size_t m, size_t n, size_t k, int accumulate
 
 static void test_product_bits(void)
 {
-	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16, TK_PACK_Q4S};
+	static const int forms[] = {TK_PACK_Q4,  TK_PACK_Q8,  TK_PACK_BF16,
+				    TK_PACK_Q4S, TK_PACK_Q4K, TK_PACK_Q8K};
+	static const size_t n_forms = sizeof forms / sizeof *forms;
 	static const size_t rows[] = {1, 3, 8, 9, 64};
-	for (size_t f = 0; f < 4; f++)
+	for (size_t f = 0; f < n_forms; f++)
 		for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
 			check_product(forms[f], rows[r], 301, 96, 0);
 			check_product(forms[f], rows[r], 48, 32, 1);
 		}
-	for (size_t f = 0; f < 4; f++) {
+	for (size_t f = 0; f < n_forms; f++) {
 		check_product(forms[f], 5, 61, 2080, 1); // k in two chunks (xwt.c's KC)
 		check_product(forms[f], 70, 5, 2080, 0);
 	}
@@ -216,9 +245,10 @@ static void test_product_many(void)
  * bits; a tied table's rows come back from the form too. */
 static void test_expand_and_rows(void)
 {
-	static const int forms[] = {TK_PACK_Q4, TK_PACK_Q8, TK_PACK_BF16, TK_PACK_Q4S};
+	static const int forms[] = {TK_PACK_Q4,  TK_PACK_Q8,  TK_PACK_BF16,
+				    TK_PACK_Q4S, TK_PACK_Q4K, TK_PACK_Q8K};
 	size_t n = 53, k = 64;
-	for (size_t f = 0; f < 4; f++) {
+	for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {
 		float *w = matrix_of(forms[f], n, k);
 		unsigned char *packed = packed_as(forms[f], w, k, n);
 		float *fast = kt_floats(k * TK_XWT_PANEL), *plain = kt_floats(k * TK_XWT_PANEL);
@@ -269,9 +299,10 @@ static void check_backward(int form, size_t m, size_t in, size_t out, int accumu
 
 static void test_backward_bits(void)
 {
-	static const int forms[] = {TK_PACK_F32, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4, TK_PACK_Q4S};
+	static const int forms[] = {TK_PACK_F32, TK_PACK_BF16, TK_PACK_Q8, TK_PACK_Q4,
+				    TK_PACK_Q4S, TK_PACK_Q4K,  TK_PACK_Q8K};
 	static const size_t rows[] = {1, 9, 64};
-	for (size_t f = 0; f < 5; f++) {
+	for (size_t f = 0; f < sizeof forms / sizeof *forms; f++) {
 		for (size_t r = 0; r < sizeof rows / sizeof *rows; r++) {
 			check_backward(forms[f], rows[r], 96, 301, 0); // a partial panel of in
 			check_backward(forms[f], rows[r], 160, 50, 1); // in: 3 panels + 16

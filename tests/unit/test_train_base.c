@@ -195,13 +195,21 @@ static void test_lazy_gguf(void)
 	const tk_model_tensor *w = tk_model_find(whole, t->name);
 	TKT_CHECK(memcmp(read, w->data, t->numel * sizeof *read) == 0, "read back as loaded");
 	free(read);
+	outcome *by_base[2];
 	for (int b = 0; b < 2; b++) {
 		outcome *a = calloc(1, sizeof *a), *l = calloc(1, sizeof *l);
 		run_steps(whole, bases[b], a);
 		run_steps(lazy, bases[b], l);
 		check_same_outcome(a, l, tk_engine_base_name(bases[b]));
-		free(a), free(l);
+		by_base[b] = a;
+		free(l);
 	}
+	/* the k-quants held in their compact forms (Q4K, Q8K) train as their
+	 * float32 values do, bit for bit, in less memory */
+	check_same_outcome(by_base[0], by_base[1], "auto (k-quant forms) against f32");
+	TKT_CHECK(by_base[0]->memory < by_base[1]->memory, "auto %zu vs f32 %zu",
+		  by_base[0]->memory, by_base[1]->memory);
+	free(by_base[0]), free(by_base[1]);
 	tk_model_free(whole);
 	tk_model_free(lazy);
 }
