@@ -129,7 +129,7 @@ typedef int tk_op_attention_packed_backward(tk_backend *be, float *dq, float *dk
 					    const float *v, const float *out, const float *lse,
 					    const int32_t *cu_seqlens, size_t n_records, size_t n,
 					    size_t heads, size_t kv_heads, size_t d, float scale,
-					    size_t window);
+					    size_t window, int form);
 
 typedef void tk_op_swiglu_forward(tk_backend *be, float *out, const float *gate,
 				  const float *up, size_t n);

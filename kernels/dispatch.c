@@ -244,11 +244,11 @@ int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk, float *dv
 				 const float *v, const float *out, const float *lse,
 				 const int32_t *cu_seqlens, size_t n_records, size_t n,
 				 size_t heads, size_t kv_heads, size_t d, float scale,
-				 size_t window)
+				 size_t window, int form)
 {
 	return tk_backend_report(be, be->ops->attention_packed_backward(
 					     be, dq, dk, dv, dout, q, k, v, out, lse, cu_seqlens,
-					     n_records, n, heads, kv_heads, d, scale, window));
+					     n_records, n, heads, kv_heads, d, scale, window, form));
 }
 
 /* ---- Elementwise ---------------------------------------------------------- */

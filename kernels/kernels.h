@@ -340,14 +340,20 @@ int tk_attention_packed_forward(tk_backend *be, float *out, float *lse,
 				size_t n, size_t heads, size_t kv_heads,
 				size_t d, float scale, size_t window);
 /* dq, dk, dv (assigned) from dout, recomputing the probabilities from q, k
- * and the forward's out and lse. */
+ * and the forward's out and lse.  form TK_PACK_F32: float32 products;
+ * TK_PACK_BF16_DOT (the bf16 products' setting): the five products
+ * (q·kᵀ, dout·vᵀ, ds·k, dsᵀ·q, pᵀ·dout) take bf16-rounded operands (q, k,
+ * v, dout, p and ds = p·(dout·v − δ)) with float32 sums, the exponentials,
+ * lse and δ staying float32; the cpu backend does so on AMX tiles and
+ * multiplies in float32 where it has none (or TK_AMX=0).  Either way the
+ * cpu backend's bits do not depend on the thread count. */
 int tk_attention_packed_backward(tk_backend *be, float *dq, float *dk,
 				 float *dv, const float *dout, const float *q,
 				 const float *k, const float *v,
 				 const float *out, const float *lse,
 				 const int32_t *cu_seqlens, size_t n_records,
 				 size_t n, size_t heads, size_t kv_heads,
-				 size_t d, float scale, size_t window);
+				 size_t d, float scale, size_t window, int form);
 
 /* ---- Elementwise ------------------------------------------------------- */
 

@@ -35,7 +35,9 @@
  * matrix to bf16 and multiplies by bf16 products (kernels.h:
  * TK_PACK_BF16_DOT: activations and dy rounded to bf16, float32
  * accumulation), the adapter, loss and optimizer staying float32: other
- * bits than the float32 base's, the same whatever the batch.  The lm_head
+ * bits than the float32 base's, the same whatever the batch; a trainer on
+ * it also runs the attention backward's products in bf16 (kernels.h:
+ * tk_attention_packed_backward's form).  The lm_head
  * stays float32, packed for both products (the fused loss reads it so).
  * Every exact form gives the same bits.  Full fine-tuning changes the base
  * itself: the trainer then holds its own weights (tk_train_open). */

@@ -4,7 +4,9 @@
  * goes at BLAS speed instead of one dot product at a time.  The forward
  * here serves a backend that is not batch invariant (attention.c keeps the
  * per-query code whose bits a KV cache reproduces); the backward always
- * comes here.  Work items are (record, query head); each head writes its
+ * comes here (its products on AMX tiles in bf16 under form
+ * TK_PACK_BF16_DOT: attention_amx.c).  Work items are (record, query
+ * head); each head writes its
  * own slice of dk and dv, summed over the group in a fixed order at the
  * end, so no two threads write one row and the bits do not depend on the
  * thread count.  With a sliding window a block's product covers only the
@@ -242,22 +244,45 @@ static void deltas(tk_backend *be, float *delta, const float *dout,
 	}
 }
 
+/* A thread's scratch for one item: p and dp (ATTN_BLOCK, longest) for
+ * the sgemm code, or the AMX code's. */
+static size_t item_scratch(size_t block_keys, size_t d, int amx)
+{
+	if (amx)
+		return tk_cpu_attention_amx_scratch(block_keys, d);
+	return 2 * ATTN_BLOCK * (block_keys ? block_keys : 1) * sizeof(float);
+}
+
+/* One work item on this thread's scratch. */
+static void item_backward(const struct tk_cpu_head_grad *g, int amx, void *scratch)
+{
+	if (amx) {
+		tk_cpu_attention_head_backward_amx(g, scratch);
+		return;
+	}
+	size_t len = ATTN_BLOCK * (g->len ? g->len : 1);
+	struct grad_scratch w = {scratch, (float *)scratch + len};
+	struct head_view hv = {g->q, g->k, g->v, g->len, g->d, g->ldq, g->ldk, g->scale, g->window};
+	head_backward(g->dq, g->dk, g->dv, g->dout, g->lse, g->delta, g->stride, &hv, &w);
+}
+
 int tk_cpu_attention_packed_backward(tk_backend *be, float *dq, float *dk,
 				     float *dv, const float *dout, const float *q,
 				     const float *k, const float *v,
 				     const float *out, const float *lse,
 				     const int32_t *cu_seqlens, size_t n_records,
 				     size_t n, size_t heads, size_t kv_heads,
-				     size_t d, float scale, size_t window)
+				     size_t d, float scale, size_t window, int form)
 {
 	// dq, dout, q, out (n, heads, d)   dk, dv, k, v (n, kv_heads, d)   lse (n, heads)
 	size_t cells = n * heads, block_keys = longest(cu_seqlens, n_records);
-	size_t len = ATTN_BLOCK * (block_keys ? block_keys : 1); // a thread's p and dp, each
+	int amx = form == TK_PACK_BF16_DOT && tk_cpu_amx_ready();
+	size_t bytes = item_scratch(block_keys, d, amx);
 	tk_workspace_mark mark = tk_workspace_mark_now(be);
 	float *delta = tk_workspace_take(be, cells * sizeof *delta);            // (n, heads)
 	float *dk_heads = tk_workspace_take(be, cells * d * sizeof *dk_heads);  // (n, heads, d)
 	float *dv_heads = tk_workspace_take(be, cells * d * sizeof *dv_heads);  // (n, heads, d)
-	unsigned char *slices = tk_workspace_slices(be, (size_t)be->threads, 2 * len * sizeof(float));
+	unsigned char *slices = tk_workspace_slices(be, (size_t)be->threads, bytes);
 	if (!delta || !dk_heads || !dv_heads || !slices) {
 		tk_workspace_release(be, mark);
 		return tk_backend_fail(be, TK_KERNEL_ENOMEM, "out of memory for the attention backward");
@@ -266,18 +291,24 @@ int tk_cpu_attention_packed_backward(tk_backend *be, float *dq, float *dk,
 	size_t items = n_records * heads;
 #pragma omp parallel num_threads(be->threads)
 	{
-		float *mine = (float *)(slices + (size_t)omp_get_thread_num() *
-						 tk_workspace_slice_bytes(2 * len * sizeof(float)));
-		struct grad_scratch w = {mine, mine + len};
+		void *mine = slices + (size_t)omp_get_thread_num() * tk_workspace_slice_bytes(bytes);
+		if (amx)
+			tk_cpu_amx_begin();
 #pragma omp for schedule(dynamic)
 		for (size_t item = 0; item < items; item++) {
 			struct head_view hv = view_of(q, k, v, cu_seqlens, item, heads, kv_heads, d,
 						      scale, window);
 			size_t r = item / heads, h = item % heads;
 			size_t at = (size_t)cu_seqlens[r] * heads + h; // (token, head) of the record's start
-			head_backward(dq + at * d, dk_heads + at * d, dv_heads + at * d,
-				      dout + at * d, lse + at, delta + at, heads, &hv, &w);
+			struct tk_cpu_head_grad g = {
+				hv.q, hv.k, hv.v, dout + at * d, lse + at, delta + at,
+				dq + at * d, dk_heads + at * d, dv_heads + at * d,
+				hv.len, d, hv.ldq, hv.ldk, heads, window, scale,
+			};
+			item_backward(&g, amx, mine);
 		}
+		if (amx)
+			tk_cpu_amx_end();
 	}
 	sum_groups(be, dk, dk_heads, n, heads, kv_heads, d);
 	sum_groups(be, dv, dv_heads, n, heads, kv_heads, d);

@@ -206,6 +206,22 @@ int tk_cpu_attention_packed_forward_blocked(tk_backend *be, float *out, float *l
 					    size_t heads, size_t kv_heads, size_t d, float scale,
 					    size_t window);
 
+/* One (record, query head) of the packed attention backward
+ * (attention_blocked.c's work item): q, dout, dq (len, ldq) from the
+ * head's first element; k, v (len, ldk) from its kv head's; dk, dv (len,
+ * ldq) the head's share of its group's gradients, assigned; lse, delta
+ * (len, stride). */
+struct tk_cpu_head_grad {
+	const float *q, *k, *v, *dout, *lse, *delta;
+	float *dq, *dk, *dv;
+	size_t len, d, ldq, ldk, stride, window;
+	float scale;
+};
+/* Its five products on AMX tiles in bf16 (attention_amx.c), between
+ * tk_cpu_amx_begin and tk_cpu_amx_end, with scratch of
+ * tk_cpu_attention_amx_scratch(longest record, d) bytes. */
+size_t tk_cpu_attention_amx_scratch(size_t len, size_t d);
+void tk_cpu_attention_head_backward_amx(const struct tk_cpu_head_grad *g, void *scratch);
 /* e^x in float32 within 2 ulp (Cephes' expf: x = n·ln2 + r, a degree-6
  * polynomial for e^r, then 2^n into the exponent bits).  e^x is 0 below
  * −87.34 (ln FLT_MIN, so e^−inf = 0), +inf above 88.72 (ln FLT_MAX), NaN

@@ -143,15 +143,21 @@ block(size_t rows, const uint32_t *xr, size_t xs, const uint32_t *b, size_t qn, 
 		COLUMN(1, 1, 4);
 		COLUMN(2, 2, 5);
 	}
-	_tile_stored(0, sums, NR * 4);
-	_tile_stored(1, sums + 16, NR * 4);
-	_tile_stored(2, sums + 32, NR * 4);
+	// a whole block assigned goes straight to y; the rest through sums
+	int direct = !accumulate && rows == AMX_BLOCK && cols == NR;
+	float *to = direct ? y : sums;
+	long ld = direct ? (long)(ldy * 4) : NR * 4;
+	size_t second = direct ? AMX_ROWS * ldy : AMX_ROWS * NR;
+	_tile_stored(0, to, ld);
+	_tile_stored(1, to + 16, ld);
+	_tile_stored(2, to + 32, ld);
 	if (two) {
-		_tile_stored(3, sums + AMX_ROWS * NR, NR * 4);
-		_tile_stored(4, sums + AMX_ROWS * NR + 16, NR * 4);
-		_tile_stored(5, sums + AMX_ROWS * NR + 32, NR * 4);
+		_tile_stored(3, to + second, ld);
+		_tile_stored(4, to + second + 16, ld);
+		_tile_stored(5, to + second + 32, ld);
 	}
-	put_sums(sums, rows, cols, y, ldy, accumulate);
+	if (!direct)
+		put_sums(sums, rows, cols, y, ldy, accumulate);
 }
 
 /* xwt_bf16.c's tile: rows of y from xp's (xs pairs apart, readable and

@@ -55,17 +55,6 @@ size_t tk_ref_matmul_packed_bytes(tk_backend *be, int form, size_t in, size_t ou
 	return in * out * sizeof(float);
 }
 
-/* f rounded to bf16 (nearest, ties to even; NaN kept), as a float. */
-static float bf16_round(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof u);
-	if ((u & 0x7fffffffu) <= 0x7f800000u)
-		u = (u + 0x7fffu + (u >> 16 & 1u)) & 0xffff0000u;
-	memcpy(&f, &u, sizeof f);
-	return f;
-}
-
 int tk_ref_matmul_pack_as(tk_backend *be, void *packed, int form, const float *w, size_t in,
 			  size_t out)
 {
@@ -73,7 +62,7 @@ int tk_ref_matmul_pack_as(tk_backend *be, void *packed, int form, const float *w
 	if (form == TK_PACK_BF16_DOT) { // held as the float32 of its bf16 values
 		float *v = packed;
 		for (size_t i = 0; i < in * out; i++)
-			v[i] = bf16_round(v[i]);
+			v[i] = tk_ref_bf16_round(v[i]);
 		return 1;
 	}
 	return form == TK_PACK_F32; // a compact form holds nothing here: a misfit
@@ -90,7 +79,7 @@ static void bf16_product(float *y, const float *x, const float *w, const float *
 			if (bias)
 				s += bias[j];
 			for (size_t k = 0; k < in; k++)
-				s += (double)bf16_round(x[i * in + k]) * w[j * in + k];
+				s += (double)tk_ref_bf16_round(x[i * in + k]) * w[j * in + k];
 			y[i * out + j] = (float)s;
 		}
 }
@@ -154,7 +143,7 @@ int tk_ref_matmul_backward_packed_as(tk_backend *be, float *dx, const float *dy,
 			for (size_t k = 0; k < in; k++) {
 				double s = accumulate_dx ? dx[i * in + k] : 0.0;
 				for (size_t j = 0; j < out; j++)
-					s += (double)bf16_round(dy[i * out + j]) * w[j * in + k];
+					s += (double)tk_ref_bf16_round(dy[i * out + j]) * w[j * in + k];
 				dx[i * in + k] = (float)s;
 			}
 		return TK_KERNEL_OK;

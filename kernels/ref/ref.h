@@ -33,6 +33,17 @@ static inline double tk_ref_dot(const float *a, const float *b, size_t n)
 	return s;
 }
 
+/* f rounded to bf16 (nearest, ties to even; NaN kept), as a float. */
+static inline float tk_ref_bf16_round(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	if ((u & 0x7fffffffu) <= 0x7f800000u)
+		u = (u + 0x7fffu + (u >> 16 & 1u)) & 0xffff0000u;
+	memcpy(&f, &u, sizeof f);
+	return f;
+}
+
 tk_op_sync tk_ref_sync;
 tk_op_alloc tk_ref_alloc;
 tk_op_free tk_ref_free;

@@ -193,6 +193,7 @@ static void borrow_base(tk_train *t)
 	t->lm_head_packed = e->lm_head;
 	t->lm_head_packed_bwd = e->lm_head_bwd;
 	t->lm_head_form = e->lm_head_form;
+	t->dot = e->base == TK_ENGINE_BASE_BF16_DOT;
 	t->final_norm = e->final_norm;
 	t->inv_freq = e->inv_freq;
 	for (size_t l = 0; l < t->d.n_layers; l++) {

@@ -108,6 +108,7 @@ struct tk_train {
 	const void *lm_head_packed;    // the engine's (LoRA), or NULL
 	const void *lm_head_packed_bwd; // the engine's, for dh, or NULL
 	int lm_head_form;              // theirs: TK_PACK_F32 or TK_PACK_BF16_DOT
+	int dot;                       // a bf16-dot base: the attention backward in bf16 too
 	float *d_embed, *d_lm_head, *d_final_norm; // NULL when frozen
 	tr_layer *p, *g;               // (n_layers) each
 	/* activations */

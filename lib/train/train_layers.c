@@ -205,7 +205,8 @@ static int attention_backward(tk_train *t, size_t l, size_t n, size_t nr)
 	if (!rc)
 		rc = tk_attention_packed_backward(t->be, a->dq, a->dk, a->dv, a->datt, s->q,
 						  s->k, s->v, s->att, s->lse, a->cu, nr, n,
-						  H, KV, D, t->attn_scale, tk_decoder_window(d, l));
+						  H, KV, D, t->attn_scale, tk_decoder_window(d, l),
+						  t->dot ? TK_PACK_BF16_DOT : TK_PACK_F32);
 	if (rc)
 		return rc;
 	tk_rope_backward_table(t->be, a->dq, a->dq, a->rope, n, H, D);

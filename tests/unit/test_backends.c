@@ -500,9 +500,9 @@ static void attention_packed_case(size_t heads, size_t kv_heads, size_t d, size_
 	tk_backend_set_batch_invariant(cpu, 1);
 	/* each backward from its own forward's out and lse */
 	TKT_CHECK(tk_attention_packed_backward(cpu, dq[0], dk[0], dv[0], dout, q, k, v, oc, lc, cu, 3,
-					       n, heads, kv_heads, d, scale, window) == 0 &&
+					       n, heads, kv_heads, d, scale, window, TK_PACK_F32) == 0 &&
 		  tk_attention_packed_backward(ref, dq[1], dk[1], dv[1], dout, q, k, v, orf, lr, cu,
-					       3, n, heads, kv_heads, d, scale, window) == 0,
+					       3, n, heads, kv_heads, d, scale, window, TK_PACK_F32) == 0,
 		  "%s", tk_error_message());
 	snprintf(what, sizeof what, "attention backward dq w%zu", window);
 	AGREE(what, dq[0], dq[1], q_len, TOL_SUM);

@@ -233,7 +233,7 @@ static void check_attention_backward(int invariant, const int32_t *cu,
 	TKT_CHECK(tk_attention_packed_forward(be, out, lse, q, k, v, cu, n_records, n, heads, kv_heads, d, scale, window) == 0, "%s", tk_error_message());
 	tk_backend_set_batch_invariant(be, 1);
 	TKT_CHECK(tk_attention_packed_backward(be, dq, dk, dv, dout, q, k, v, out, lse, cu, n_records,
-					       n, heads, kv_heads, d, scale, window) == 0, "%s", tk_error_message());
+					       n, heads, kv_heads, d, scale, window, TK_PACK_F32) == 0, "%s", tk_error_message());
 	check_sampled(dq, gq, nq, stride, "dq");
 	check_sampled(dk, gk, nk, stride, "dk");
 	check_sampled(dv, gv, nk, stride, "dv");
