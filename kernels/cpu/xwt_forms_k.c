@@ -163,37 +163,79 @@ static int fit_constant(const float *v, size_t stride, int n, int qmin, float *d
 	return 1;
 }
 
+/* The extremes of a block, and whether it holds a -0 (d·0 for a negative
+ * d: then both signs of d are tried). */
+struct extremes {
+	float lo, hi;
+	int negative_zero;
+};
+
+static struct extremes extremes_of(const float *v, size_t stride, int n)
+{
+	struct extremes e = {v[0], v[0], 0};
+	for (int t = 0; t < n; t++) {
+		float x = v[(size_t)t * stride];
+		e.lo = x < e.lo ? x : e.lo;
+		e.hi = x > e.hi ? x : e.hi;
+		e.negative_zero |= x == 0.0f && signbit(x);
+	}
+	return e;
+}
+
+/* The span over steps = round(span / unit), unit an estimate of d. */
+static int fit_unit(const float *v, size_t stride, int n, const struct extremes *e, double unit,
+		    int qmin, int qmax, float *d, float *m, int8_t *q)
+{
+	double steps = nearbyint(((double)e->hi - (double)e->lo) / unit);
+	if (!(steps >= 1 && steps <= qmax - qmin))
+		return 0;
+	for (int negative = 0; negative <= e->negative_zero; negative++)
+		if (fit_steps(v, stride, n, e->lo, e->hi, (int)steps, negative, qmin, qmax, d, m, q))
+			return 1;
+	return 0;
+}
+
+/* The smallest distance of a value from the offset (from 0 when the
+ * block has values of both signs, else from its lowest value): some whole
+ * number of steps. */
+static double nearest_distance(const float *v, size_t stride, int n, const struct extremes *e)
+{
+	int symmetric = e->lo < 0.0f && e->hi > 0.0f;
+	double nearest = INFINITY;
+	for (int t = 0; t < n; t++) {
+		double x = v[(size_t)t * stride];
+		double from = symmetric ? fabs(x) : x - (double)e->lo;
+		if (from > 0.0)
+			nearest = fmin(nearest, from);
+	}
+	return nearest;
+}
+
 int tk_xwt_k_fit(const float *v, size_t stride, int n, int qmin, int qmax, float *d,
 		 float *m, int8_t *q)
 {
-	float lo = v[0], hi = v[0];
-	int negative_zero = 0;
-	for (int t = 0; t < n; t++) {
-		float x = v[(size_t)t * stride];
-		lo = x < lo ? x : lo;
-		hi = x > hi ? x : hi;
-		negative_zero |= x == 0.0f && signbit(x);
-	}
-	if (!isfinite(lo) || !isfinite(hi) || !isfinite(hi - lo))
+	struct extremes e = extremes_of(v, stride, n);
+	if (!isfinite(e.lo) || !isfinite(e.hi) || !isfinite(e.hi - e.lo))
 		return 0;
-	if (lo == hi)
+	if (e.lo == e.hi)
 		return fit_constant(v, stride, n, qmin, d, m, q);
-	/* a 4-bit block first over the span a quantizer fills (15 or 14
-	 * steps), for either sign of d when a -0 says d·0 was negative */
-	if (qmax - qmin <= 15)
-		for (int negative = 0; negative <= negative_zero; negative++)
-			for (int steps = qmax - qmin; steps >= qmax - qmin - 1; steps--)
-				if (fit_steps(v, stride, n, lo, hi, steps, negative, qmin, qmax, d, m, q))
-					return 1;
-	/* else the steps the smallest gap between values implies */
-	double span = (double)hi - (double)lo, gap = smallest_gap(v, stride, n);
-	for (int negative = 0; negative <= negative_zero; negative++)
-		for (int per_gap = 1; per_gap <= 8; per_gap++) {
-			double steps = nearbyint(span / gap * per_gap);
-			if (steps >= 1 && steps <= qmax - qmin &&
-			    fit_steps(v, stride, n, lo, hi, (int)steps, negative, qmin, qmax, d, m, q))
-				return 1;
-		}
+	double span = (double)e.hi - (double)e.lo;
+	/* a 4-bit block first over the span a quantizer fills: 15 or 14 steps */
+	for (int steps = qmax - qmin; qmax - qmin <= 15 && steps >= qmax - qmin - 1; steps--)
+		if (fit_unit(v, stride, n, &e, span / steps, qmin, qmax, d, m, q))
+			return 1;
+	/* else the smallest gap between values as one to eight steps */
+	double gap = smallest_gap(v, stride, n);
+	for (int per_gap = 1; per_gap <= 8; per_gap++)
+		if (fit_unit(v, stride, n, &e, gap / per_gap, qmin, qmax, d, m, q))
+			return 1;
+	/* else sparse levels (a block requantized from a coarser one): the
+	 * value nearest the offset as each whole number of steps */
+	double nearest = nearest_distance(v, stride, n, &e);
+	int most = qmax > -qmin ? qmax : -qmin;
+	for (int steps = 1; steps <= most; steps++)
+		if (fit_unit(v, stride, n, &e, nearest / steps, qmin, qmax, d, m, q))
+			return 1;
 	return 0;
 }
 

@@ -5,6 +5,10 @@
 # (big_gguf.py; the 8B file is 4.5 GB), trained with LoRA rank 32 on all
 # seven targets, records of 512 tokens of GSM8K text, one record a step.
 #
+# QUANT=q4_k_m (or another llama.cpp file type: q5_k_m, q6_k, ...) has
+# llama.cpp's own quantizer (scripts/oracle/llama-venv.sh) requantize that
+# file first, as the k-quant GGUFs users download are made.
+#
 # Prints tk-sft's memory plan, the peak RSS of the whole process
 # (/usr/bin/time, loading included) and the tokens/s of the median step
 # after the first.  The model file is kept in WORK (default: a folder in
@@ -63,6 +67,24 @@ if [ ! -s "$model" ]; then
 	mv "$model.part" "$model"
 fi
 
+if [ -n "${QUANT:-}" ]; then
+	quant=$work/llama-$SHAPE-$QUANT.gguf
+	if [ ! -s "$quant" ]; then
+		"$(scripts/oracle/llama-venv.sh)" - "$model" "$quant.part" "$QUANT" <<'PY'
+import ctypes, sys
+import llama_cpp as L
+src, out, kind = sys.argv[1:4]
+params = L.llama_model_quantize_default_params()
+params.ftype = getattr(L, 'LLAMA_FTYPE_MOSTLY_' + kind.upper())
+params.allow_requantize = True
+params.nthread = 0
+sys.exit(1 if L.llama_model_quantize(src.encode(), out.encode(), ctypes.byref(params)) else 0)
+PY
+		mv "$quant.part" "$quant"
+	fi
+	model=$quant
+fi
+
 # STEPS records of LEN tokens of GSM8K text
 "$PY" - "$JSONL" "$work/text.jsonl" "$((STEPS * LEN * 2))" <<'PY'
 import json, sys
@@ -79,7 +101,7 @@ with open(out, 'w', encoding='utf-8') as o:
 PY
 "$BUILD/bin/tk-render" -q --text -m "$SMOL" --max-len "$LEN" -o "$work/all.tks" "$work/text.jsonl"
 
-echo "# $SHAPE shape ($(du -h "$model" | cut -f1) Q4_0 GGUF), --base-dtype $DTYPE, LoRA r 32, $STEPS steps of 1 x $LEN tokens, $THREADS threads"
+echo "# $SHAPE shape ($(du -h "$model" | cut -f1) ${QUANT:-q4_0} GGUF), --base-dtype $DTYPE, LoRA r 32, $STEPS steps of 1 x $LEN tokens, $THREADS threads"
 echo "# $(nproc) cores, load before $(cut -d' ' -f1-3 /proc/loadavg)"
 rm -rf "$work/run"
 /usr/bin/time -f 'peak RSS %M KiB, wall %e s' "$BUILD/bin/tk-sft" -m "$model" -o "$work/run" \

@@ -240,9 +240,8 @@ static void test_llama_cpp_q4_k_m(void)
  * every value back exactly.  Q5_0 (d·(q-16), q-16 in -16..15) and Q8_0 are
  * Q8 blocks; the k-quants' scales are float32 products (d·scale) that the
  * f16 scales of Q4 and Q8 do not hold: Q4_K takes Q4K, and Q2_K, Q3_K,
- * Q5_K and Q6_K (and Q5_1, whose 32 levels are more than Q4's) take Q8K,
- * with float32 scales.  Q8_K (a float32 d times int8, rounded) is a type
- * for activations, not weights, and stays float32. */
+ * Q5_K, Q6_K and Q8_K (and Q5_1, whose 32 levels are more than Q4's) take
+ * Q8K, with float32 scales. */
 static void test_compact_forms(void)
 {
 	tk_model *m = NULL;
@@ -263,7 +262,7 @@ static void test_compact_forms(void)
 		{"model.layers.1.self_attn.k_proj.weight", TK_PACK_Q8K},  /* q3_K */
 		{"model.layers.1.self_attn.v_proj.weight", TK_PACK_Q8K},  /* q5_K */
 		{"model.layers.1.mlp.up_proj.weight", TK_PACK_Q8K},       /* q5_1 */
-		{"model.layers.1.self_attn.o_proj.weight", TK_PACK_F32},  /* q8_K */
+		{"model.layers.1.self_attn.o_proj.weight", TK_PACK_Q8K},  /* q8_K */
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		const tk_model_tensor *t = tk_model_find(m, cases[i].name);
