@@ -23,7 +23,11 @@ say = @printf '  %-6s %s\n'
 endif
 
 WARN := -Wall -Wextra -Werror
-STD := -std=c11 -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
+# -ffp-contract=off: a product and a sum are each rounded, never fused,
+# whatever the compiler's default (gcc's -std=c11 implies it, gnu11 and
+# clang do not): the compact weight forms and the GGUF dequantizers give
+# back ggml's values only so.
+STD := -std=c11 -ffp-contract=off -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64
 CPPFLAGS_TK := -Iinclude/tk -Ilib -Ikernels -I/usr/include/x86_64-linux-gnu -DTK_VERSION='"$(VERSION)"'
 CFLAGS_TK := $(STD) $(OPT) $(WARN) -fopenmp -MMD -MP $(SAN) $(CFLAGS)
 LDLIBS_TK := -lzstd -lcjson -lopenblas -lm -lpthread

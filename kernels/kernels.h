@@ -141,7 +141,8 @@ int tk_matmul_forward_packed(tk_backend *be, float *y, const float *x,
  *                (0.75): a GGUF file's Q4_K sub-blocks, whose scales are
  *                products of an f16 and a 6-bit integer
  *   TK_PACK_Q8K  per 16 inputs: w = d·q + m, q in -128..127, d and m
- *                float32 (1.5): the sub-blocks of Q6_K, Q5_K, Q3_K, Q2_K
+ *                float32 (1.5): the sub-blocks of Q6_K, Q5_K, Q3_K, Q2_K,
+ *                Q8_K, and Q5_1's 32 levels
  *   TK_PACK_BF16 w is a bf16 value (2)
  *   TK_PACK_F32  anything (4): tk_matmul_pack's layout
  *   TK_PACK_BF16_DOT  w rounded to bf16 (2), in pairs of k: not exact, and

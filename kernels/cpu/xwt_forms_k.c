@@ -51,55 +51,80 @@ static float rounded_to_bits(double e, int keep)
 	return (float)ldexp(nearbyint(ldexp(frac, keep)), exp - keep);
 }
 
+/* Whether v[t] is d·q + m for q in [qmin, qmax] (the level nearest first:
+ * values on their levels cost one evaluation); the level goes to *q. */
+static int level_of(float x, float d, float m, double inv_d, int qmin, int qmax, int8_t *q)
+{
+	double e = ((double)x - (double)m) * inv_d, below = qmin - 2.0;
+	if (!(e > below && e < qmax + 2.0))
+		return 0;
+	int r = (int)(e - below + 0.5) + (int)below; // floor(e + 0.5), e - below > 0: inline
+	static const int order[3] = {0, -1, 1};
+	for (int i = 0; i < 3; i++) {
+		int c = r + order[i];
+		if (c >= qmin && c <= qmax && bits_of(tk_xwt_k_value(d, m, c)) == bits_of(x))
+			return *q = (int8_t)c, 1;
+	}
+	return 0;
+}
+
 /* Whether every v[t] (t < n, stride apart) is d·q + m for a q in
  * [qmin, qmax]; the levels go to q. */
 static int levels_fit(const float *v, size_t stride, int n, float d, float m, int qmin,
 		      int qmax, int8_t *q)
 {
-	for (int t = 0; t < n; t++) {
-		float x = v[(size_t)t * stride];
-		double e = d != 0.0f ? ((double)x - (double)m) / (double)d : 0.0;
-		if (!(e > qmin - 2.0 && e < qmax + 2.0))
+	double inv_d = d != 0.0f ? 1.0 / (double)d : 0.0;
+	for (int t = 0; t < n; t++)
+		if (!level_of(v[(size_t)t * stride], d, m, inv_d, qmin, qmax, &q[t]))
 			return 0;
-		int r = (int)floor(e + 0.5), found = 0;
-		for (int c = r - 1; c <= r + 1 && !found; c++)
-			if (c >= qmin && c <= qmax && bits_of(tk_xwt_k_value(d, m, c)) == bits_of(x))
-				found = 1, q[t] = (int8_t)c;
-		if (!found)
-			return 0;
-	}
 	return 1;
 }
 
-/* Candidate scales near `e` (the span over a number of steps): the float
- * nearest, its neighbours, and e held to the bits of k-quant scales. */
-static int scale_candidates(double e, float out[6])
+/* Candidate i of the scales near `e` (the span over a number of steps),
+ * the likeliest first: e held to the bits of a k-quant scale (17: an f16
+ * times a 6-bit integer, Q4_K's; 19: times an 8-bit one, Q6_K's; the
+ * other first when `wide`), the float nearest and its neighbours, to an
+ * f16's 11 bits; NAN past the last. */
+static float scale_candidate(double e, int i, int wide)
 {
-	float f = (float)e;
-	out[0] = rounded_to_bits(e, 17);
-	out[1] = rounded_to_bits(e, 19);
-	out[2] = f;
-	out[3] = nextafterf(f, INFINITY);
-	out[4] = nextafterf(f, 0.0f);
-	out[5] = rounded_to_bits(e, 11);
-	return 6;
+	switch (i) {
+	case 0: return rounded_to_bits(e, wide ? 19 : 17);
+	case 1: return rounded_to_bits(e, wide ? 17 : 19);
+	case 2: return (float)e;
+	case 3: return nextafterf((float)e, INFINITY);
+	case 4: return nextafterf((float)e, 0.0f);
+	case 5: return rounded_to_bits(e, 11);
+	default: return NAN;
+	}
 }
 
-/* With scale d: m = -0 (no offset), or the lowest value `lo` at level
- * lo_q for lo_q from qmin up. */
+/* The offset m for scale d with the lowest value `lo` at level lo_q: the
+ * exact difference, or held to a k-quant min's bits. */
+static float offset_candidate(double lo, float d, int lo_q, int i)
+{
+	double exact = lo - (double)d * lo_q;
+	return i == 0 ? rounded_to_bits(exact, 17) : i == 1 ? (float)exact : rounded_to_bits(exact, 19);
+}
+
+/* With scale d: the lowest value `lo` at level lo_q, for the first few
+ * levels from 0 (a quantizer's minimum sits at or just above level 0),
+ * or m = -0 (no offset: a symmetric block, whose levels may go below 0).
+ * Blocks of levels from 0 try their offset first. */
 static int fit_offsets(const float *v, size_t stride, int n, float d, float lo, int span_steps,
 		       int qmin, int qmax, float *m, int8_t *q)
 {
-	if (levels_fit(v, stride, n, d, -0.0f, qmin, qmax, q))
+	int symmetric_first = qmin < 0;
+	if (symmetric_first && levels_fit(v, stride, n, d, -0.0f, qmin, qmax, q))
 		return *m = -0.0f, 1;
-	int first = qmin > 0 ? qmin : 0; // an offset block's levels start at 0
-	for (int lo_q = first; lo_q + span_steps <= qmax && lo_q <= first + 3; lo_q++) {
-		double exact = (double)lo - (double)d * lo_q;
-		float cand[3] = {(float)exact, rounded_to_bits(exact, 17), rounded_to_bits(exact, 19)};
-		for (int c = 0; c < 3; c++)
-			if (levels_fit(v, stride, n, d, cand[c], qmin, qmax, q))
-				return *m = cand[c], 1;
-	}
+	int first = qmin > 0 ? qmin : 0;
+	for (int lo_q = first; lo_q + span_steps <= qmax && lo_q <= first + 3; lo_q++)
+		for (int c = 0; c < 3; c++) {
+			float mc = offset_candidate(lo, d, lo_q, c);
+			if (levels_fit(v, stride, n, d, mc, qmin, qmax, q))
+				return *m = mc, 1;
+		}
+	if (!symmetric_first && levels_fit(v, stride, n, d, -0.0f, qmin, qmax, q))
+		return *m = -0.0f, 1;
 	return 0;
 }
 
@@ -107,11 +132,11 @@ static int fit_offsets(const float *v, size_t stride, int n, float d, float lo, 
 static int fit_steps(const float *v, size_t stride, int n, float lo, float hi, int steps,
 		     int negative, int qmin, int qmax, float *d, float *m, int8_t *q)
 {
-	float cand[6];
-	int count = scale_candidates(((double)hi - (double)lo) / steps, cand);
-	for (int c = 0; c < count; c++) {
-		float dc = negative ? -cand[c] : cand[c];
-		float low = negative ? hi : lo; // the value at the lowest level
+	double e = ((double)hi - (double)lo) / steps;
+	float low = negative ? hi : lo; // the value at the lowest level
+	int wide = qmax - qmin > 15;
+	for (int c = 0; c < 6; c++) {
+		float dc = negative ? -scale_candidate(e, c, wide) : scale_candidate(e, c, wide);
 		if (fit_offsets(v, stride, n, dc, low, steps, qmin, qmax, m, q))
 			return *d = dc, 1;
 	}
@@ -122,7 +147,7 @@ static int fit_steps(const float *v, size_t stride, int n, float lo, float hi, i
  * number of such gaps (or of a fraction of one) when they are levels. */
 static double smallest_gap(const float *v, size_t stride, int n)
 {
-	float s[32];
+	float s[QK];
 	int count = 0;
 	for (int t = 0; t < n; t++) { // insertion, keeping distinct values
 		float x = v[(size_t)t * stride];
@@ -163,34 +188,57 @@ static int fit_constant(const float *v, size_t stride, int n, int qmin, float *d
 	return 1;
 }
 
-/* The extremes of a block, and whether it holds a -0 (d·0 for a negative
- * d: then both signs of d are tried). */
+/* The extremes of a block, and whether it holds a -0 and no +0 (d·0 for
+ * a negative d: that sign is tried first). */
 struct extremes {
 	float lo, hi;
-	int negative_zero;
+	int negative_first;
 };
 
 static struct extremes extremes_of(const float *v, size_t stride, int n)
 {
 	struct extremes e = {v[0], v[0], 0};
+	int negative_zero = 0, positive_zero = 0;
 	for (int t = 0; t < n; t++) {
 		float x = v[(size_t)t * stride];
 		e.lo = x < e.lo ? x : e.lo;
 		e.hi = x > e.hi ? x : e.hi;
-		e.negative_zero |= x == 0.0f && signbit(x);
+		negative_zero |= x == 0.0f && signbit(x);
+		positive_zero |= x == 0.0f && !signbit(x);
 	}
+	e.negative_first = negative_zero && !positive_zero;
 	return e;
 }
 
-/* The span over steps = round(span / unit), unit an estimate of d. */
+/* Whether every value lies (to a thousandth of a step) on the grid of
+ * steps span / round(span / unit) from the lowest: a cheap test before
+ * the exact fit, which tries many scales and offsets before it fails. */
+static int on_grid(const float *v, size_t stride, int n, const struct extremes *e, double unit)
+{
+	double span = (double)e->hi - (double)e->lo, steps = nearbyint(span / unit);
+	if (!(steps >= 1))
+		return 0;
+	double per_step = steps / span;
+	for (int t = 0; t < n; t++) {
+		double at = ((double)v[(size_t)t * stride] - (double)e->lo) * per_step;
+		if (fabs(at - nearbyint(at)) > 1e-3)
+			return 0;
+	}
+	return 1;
+}
+
+/* The span over steps = round(span / unit), unit an estimate of d, for
+ * d of either sign (a negative one puts the highest value at the lowest
+ * level; a -0 in the block, d·0, needs it). */
 static int fit_unit(const float *v, size_t stride, int n, const struct extremes *e, double unit,
 		    int qmin, int qmax, float *d, float *m, int8_t *q)
 {
 	double steps = nearbyint(((double)e->hi - (double)e->lo) / unit);
 	if (!(steps >= 1 && steps <= qmax - qmin))
 		return 0;
-	for (int negative = 0; negative <= e->negative_zero; negative++)
-		if (fit_steps(v, stride, n, e->lo, e->hi, (int)steps, negative, qmin, qmax, d, m, q))
+	for (int i = 0; i < 2; i++)
+		if (fit_steps(v, stride, n, e->lo, e->hi, (int)steps, i ^ e->negative_first, qmin, qmax,
+			      d, m, q))
 			return 1;
 	return 0;
 }
@@ -214,6 +262,8 @@ static double nearest_distance(const float *v, size_t stride, int n, const struc
 int tk_xwt_k_fit(const float *v, size_t stride, int n, int qmin, int qmax, float *d,
 		 float *m, int8_t *q)
 {
+	if (n < 1 || n > QK)
+		return 0;
 	struct extremes e = extremes_of(v, stride, n);
 	if (!isfinite(e.lo) || !isfinite(e.hi) || !isfinite(e.hi - e.lo))
 		return 0;
@@ -227,14 +277,16 @@ int tk_xwt_k_fit(const float *v, size_t stride, int n, int qmin, int qmax, float
 	/* else the smallest gap between values as one to eight steps */
 	double gap = smallest_gap(v, stride, n);
 	for (int per_gap = 1; per_gap <= 8; per_gap++)
-		if (fit_unit(v, stride, n, &e, gap / per_gap, qmin, qmax, d, m, q))
+		if (on_grid(v, stride, n, &e, gap / per_gap) &&
+		    fit_unit(v, stride, n, &e, gap / per_gap, qmin, qmax, d, m, q))
 			return 1;
 	/* else sparse levels (a block requantized from a coarser one): the
 	 * value nearest the offset as each whole number of steps */
 	double nearest = nearest_distance(v, stride, n, &e);
 	int most = qmax > -qmin ? qmax : -qmin;
 	for (int steps = 1; steps <= most; steps++)
-		if (fit_unit(v, stride, n, &e, nearest / steps, qmin, qmax, d, m, q))
+		if (on_grid(v, stride, n, &e, nearest / steps) &&
+		    fit_unit(v, stride, n, &e, nearest / steps, qmin, qmax, d, m, q))
 			return 1;
 	return 0;
 }

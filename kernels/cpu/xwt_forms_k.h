@@ -8,8 +8,8 @@
 
 /* d·q + m with the product rounded first: the forms' value. */
 float tk_xwt_k_value(float d, float m, int q);
-/* d, m and q in [qmin, qmax] giving back v[0..n) (stride apart) bit for
- * bit, or 0. */
+/* d, m and q in [qmin, qmax] (within -128..127) giving back v[0..n)
+ * (stride apart, n at most QK) bit for bit, or 0. */
 int tk_xwt_k_fit(const float *v, size_t stride, int n, int qmin, int qmax, float *d,
 		 float *m, int8_t *q);
 /* One block (QK rows) of a panel's first `cols` columns of w (rows k

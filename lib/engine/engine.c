@@ -327,7 +327,7 @@ static int planned_form(int base, const char *stored, size_t in)
 		return TK_PACK_Q8;
 	if (blocks && !strcmp(stored, "q4_K"))
 		return TK_PACK_Q4K;
-	static const char *const wider[] = {"q2_K", "q3_K", "q5_K", "q6_K", "q5_1"};
+	static const char *const wider[] = {"q2_K", "q3_K", "q5_K", "q6_K", "q8_K", "q5_1"};
 	for (size_t i = 0; blocks && i < sizeof wider / sizeof *wider; i++)
 		if (!strcmp(stored, wider[i]))
 			return TK_PACK_Q8K;

@@ -7,7 +7,9 @@
 #
 # QUANT=q4_k_m (or another llama.cpp file type: q5_k_m, q6_k, ...) has
 # llama.cpp's own quantizer (scripts/oracle/llama-venv.sh) requantize that
-# file first, as the k-quant GGUFs users download are made.
+# file first, as the k-quant GGUFs users download are made (from random
+# Q4_0 values here, not a trained model's: its k-quant blocks use fewer of
+# their levels than a real file's, which costs nothing in memory or speed).
 #
 # Prints tk-sft's memory plan, the peak RSS of the whole process
 # (/usr/bin/time, loading included) and the tokens/s of the median step
@@ -104,12 +106,21 @@ PY
 echo "# $SHAPE shape ($(du -h "$model" | cut -f1) ${QUANT:-q4_0} GGUF), --base-dtype $DTYPE, LoRA r 32, $STEPS steps of 1 x $LEN tokens, $THREADS threads"
 echo "# $(nproc) cores, load before $(cut -d' ' -f1-3 /proc/loadavg)"
 rm -rf "$work/run"
-/usr/bin/time -f 'peak RSS %M KiB, wall %e s' "$BUILD/bin/tk-sft" -m "$model" -o "$work/run" \
+if ! /usr/bin/time -f 'peak RSS %M KiB, wall %e s' "$BUILD/bin/tk-sft" -m "$model" -o "$work/run" \
 	--base-dtype "$DTYPE" --lora-rank 32 --lora-alpha 32 --lr 1e-4 --batch 1 \
 	--steps "$STEPS" --no-shuffle --save-every 0 --max-len "$LEN" --micro-tokens "$LEN" \
-	-t "$THREADS" "$work/all.tks" 2>&1 >/dev/null | grep -i 'plan\|MiB\|peak RSS' || true
+	-t "$THREADS" "$work/all.tks" >/dev/null 2>"$work/sft.err"; then
+	tail -n 5 "$work/sft.err" >&2
+	exit 1
+fi
+grep -i 'plan\|MiB\|peak RSS' "$work/sft.err"
 rates=$(grep -o '"time/tokens_per_sec": [0-9.]*' "$work/run/metrics.jsonl" | cut -d' ' -f2)
 echo "tokens/s by step: $(echo $rates)"
 echo "$rates" | sed 1d | sort -g | awk '{ v[NR] = $1 }
 	END { if (NR) printf "median after the first: %.2f tokens/s\n", NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+# loading, reading the weights and packing them: the time before step 1
+head -n 1 "$work/run/metrics.jsonl" | awk -v len="$LEN" '{
+	match($0, /"time\/tokens_per_sec": [0-9.]+/); tps = substr($0, RSTART + 23, RLENGTH - 23)
+	match($0, /"time\/total": [0-9.]+/); total = substr($0, RSTART + 14, RLENGTH - 14)
+	if (tps > 0) printf "before step 1 (loading and packing the base): %.0f s\n", total - len / tps }'
 echo "# load after $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -90,6 +90,8 @@ static float *kquant_matrix(int type, size_t bytes, size_t d_at, size_t n, size_
 {
 	size_t supers = (n * k + 255) / 256;
 	unsigned char *raw = malloc(supers * bytes);
+	if (!raw)
+		exit(2);
 	float *all = kt_floats(supers * 256), *w = kt_floats(n * k);
 	for (size_t b = 0; b < supers; b++) {
 		unsigned char *blk = raw + b * bytes;
@@ -150,9 +152,13 @@ static void test_pack_refuses_misfits(void)
 		void *p = aligned_alloc(64, (bytes + 63) / 64 * 64);
 		const char *name = tk_matmul_pack_form_name(forms[i]);
 		TKT_CHECK(tk_matmul_pack_as(be, p, forms[i], w, 64, 150) == 1, "%s as itself", name);
-		w[149 * 64 + 63] = nextafterf(w[149 * 64 + 63], 2.0f); // the last value
+		/* the last value an ulp off; the k-quant forms' float32 scales may
+		 * fit such a block anew (a constant one: a tiny step), so they get
+		 * a value no levels give */
+		int k_form = forms[i] == TK_PACK_Q4K || forms[i] == TK_PACK_Q8K;
+		w[149 * 64 + 63] = k_form ? NAN : nextafterf(w[149 * 64 + 63], 2.0f);
 		TKT_CHECK(tk_matmul_pack_as(be, p, forms[i], w, 64, 150) == 0,
-			  "%s with its last value an ulp off: accepted", name);
+			  "%s with its last value off: accepted", name);
 		TKT_CHECK(tk_matmul_pack_as(be, p, TK_PACK_F32, w, 64, 150) == 1, "f32 holds all");
 		free(w), free(p);
 	}

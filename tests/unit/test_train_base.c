@@ -207,7 +207,7 @@ static void test_lazy_gguf(void)
 	/* the k-quants held in their compact forms (Q4K, Q8K) train as their
 	 * float32 values do, bit for bit, in less memory */
 	check_same_outcome(by_base[0], by_base[1], "auto (k-quant forms) against f32");
-	TKT_CHECK(by_base[0]->memory < by_base[1]->memory, "auto %zu vs f32 %zu",
+	TKT_CHECK(by_base[0]->memory < by_base[1]->memory * 3 / 4, "auto %zu vs f32 %zu",
 		  by_base[0]->memory, by_base[1]->memory);
 	free(by_base[0]), free(by_base[1]);
 	tk_model_free(whole);
