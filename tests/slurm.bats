@@ -88,6 +88,8 @@ paused() {
 		sleep 0.1
 	done
 	cat job.out
+	# what the scheduler says of the job, for a failure's report
+	scontrol show job "$job" | grep -o 'JobState=[^ ]*\|Reason=[^ ]*\|Restarts=[^ ]*\|StartTime=[^ ]*'
 	[ "$(job_state "$job")" = COMPLETED ]
 	scontrol show job "$job" | grep -q 'Restarts=1'
 	grep -q "interrupted (signal 10) after step" job.out
