@@ -155,6 +155,22 @@ static float *all_logits(tk_backend *be, const tk_model *m, const prompts *p, si
 	return out;
 }
 
+/* The model at path and a cpu backend; 0 (after a failed check) when
+ * either cannot be opened. */
+static int open_model(const char *path, tk_model **m, tk_backend **be)
+{
+	*m = NULL, *be = NULL;
+	TKT_CHECK(tk_model_load(m, path) == TK_OK, "%s", tk_error_message());
+	TKT_CHECK(tk_backend_open(be, "cpu", 0) == TK_OK, "%s", tk_error_message());
+	return *m && *be;
+}
+
+static void close_model(tk_model *m, tk_backend *be)
+{
+	tk_backend_close(be);
+	tk_model_free(m);
+}
+
 static void check_stored_as(const tk_model *m, const char *name, const char *want)
 {
 	const tk_model_tensor *t = tk_model_find(m, name);
@@ -188,11 +204,9 @@ static void check_logits(const tk_model *m, tk_backend *be, const char *name)
 
 static void test_model_logits_match_transformers(void)
 {
-	tk_model *m = NULL;
-	tk_backend *be = NULL;
-	TKT_CHECK(tk_model_load(&m, MODEL) == TK_OK, "%s", tk_error_message());
-	TKT_CHECK(tk_backend_open(&be, "cpu", 0) == TK_OK, "%s", tk_error_message());
-	if (!m || !be)
+	tk_model *m;
+	tk_backend *be;
+	if (!open_model(MODEL, &m, &be))
 		return;
 	check_stored_as(m, "model.embed_tokens.weight", "q4_K");
 	check_stored_as(m, "model.layers.0.mlp.down_proj.weight", "q6_K");
@@ -200,8 +214,7 @@ static void test_model_logits_match_transformers(void)
 	check_stored_as(m, "model.layers.1.self_attn.o_proj.weight", "q8_K");
 	check_stored_as(m, "model.layers.1.mlp.up_proj.weight", "q5_1");
 	check_logits(m, be, "tiny-kquants");
-	tk_backend_close(be);
-	tk_model_free(m);
+	close_model(m, be);
 }
 
 /* A file as users download them: llama.cpp's quantizer chose each
@@ -209,11 +222,9 @@ static void test_model_logits_match_transformers(void)
  * the blocks' scales to the weights. */
 static void test_llama_cpp_q4_k_m(void)
 {
-	tk_model *m = NULL;
-	tk_backend *be = NULL;
-	TKT_CHECK(tk_model_load(&m, LLAMA_Q4KM) == TK_OK, "%s", tk_error_message());
-	TKT_CHECK(tk_backend_open(&be, "cpu", 0) == TK_OK, "%s", tk_error_message());
-	if (!m || !be)
+	tk_model *m;
+	tk_backend *be;
+	if (!open_model(LLAMA_Q4KM, &m, &be))
 		return;
 	check_stored_as(m, "model.layers.0.self_attn.q_proj.weight", "q4_K");
 	check_stored_as(m, "lm_head.weight", "q6_K");
@@ -232,8 +243,7 @@ static void test_llama_cpp_q4_k_m(void)
 	}
 	TKT_CHECK(matrices == 16, "%zu matrices", matrices);
 	check_logits(m, be, "tiny-q4km");
-	tk_backend_close(be);
-	tk_model_free(m);
+	close_model(m, be);
 }
 
 /* The forms the forward may hold each type's values in: those that give
@@ -244,11 +254,9 @@ static void test_llama_cpp_q4_k_m(void)
  * Q8K, with float32 scales. */
 static void test_compact_forms(void)
 {
-	tk_model *m = NULL;
-	tk_backend *be = NULL;
-	TKT_CHECK(tk_model_load(&m, MODEL) == TK_OK, "%s", tk_error_message());
-	TKT_CHECK(tk_backend_open(&be, "cpu", 0) == TK_OK, "%s", tk_error_message());
-	if (!m || !be)
+	tk_model *m;
+	tk_backend *be;
+	if (!open_model(MODEL, &m, &be))
 		return;
 	static const struct {
 		const char *name;
@@ -275,8 +283,7 @@ static void test_compact_forms(void)
 			  t->stored_as, tk_matmul_pack_form_name(form),
 			  tk_matmul_pack_form_name(cases[i].form));
 	}
-	tk_backend_close(be);
-	tk_model_free(m);
+	close_model(m, be);
 }
 
 /* A file cut inside any tensor's data is refused, naming the file. */
