@@ -18,6 +18,7 @@
  * record alone: the bits do not depend on the threads or on the other
  * records. */
 #include "cpu.h"
+#include "half.h"
 
 #include <immintrin.h>
 
@@ -29,34 +30,13 @@ static size_t up(size_t v)
 	return (v + PAD - 1) / PAD * PAD;
 }
 
-/* ---- bf16 layouts ------------------------------------------------------ */
-
-/* f's bf16 bits: nearest, ties to even, NaN kept quiet (xwt_bf16.c's). */
-static uint32_t bf16_bits(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof u);
-	if ((u & 0x7fffffffu) > 0x7f800000u)
-		return u >> 16 | 0x40;
-	return (u + 0x7fffu + (u >> 16 & 1u)) >> 16;
-}
-
-/* 16 floats' bf16 bits in the low halves, as bf16_bits. */
-__attribute__((target("avx512f"))) static __m512i bf16_16(__m512 f)
-{
-	__m512i u = _mm512_castps_si512(f);
-	__m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-	__m512i r = _mm512_srli_epi32(
-		_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
-	__m512i mag = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
-	__mmask16 nan = _mm512_cmpgt_epu32_mask(mag, _mm512_set1_epi32(0x7f800000));
-	return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
-}
+/* ---- bf16 layouts (rounded by half.h's tk_float_to_bfloat) ------------- */
 
 /* Lanes pairing a's and b's bf16 bits (a low). */
 __attribute__((target("avx512f"))) static __m512i pair16(__m512 a, __m512 b)
 {
-	return _mm512_or_si512(bf16_16(a), _mm512_slli_epi32(bf16_16(b), 16));
+	return _mm512_or_si512(tk_float_to_bfloat16x(a),
+			       _mm512_slli_epi32(tk_float_to_bfloat16x(b), 16));
 }
 
 /* dst (rp rows, cp/2 pairs): row i holds src's row i (c floats, ld apart)
@@ -71,9 +51,9 @@ rows_of_pairs(uint32_t *dst, const float *src, size_t ld, size_t r, size_t c, si
 		size_t t = 0;
 		for (; t + 16 <= c; t += 16)
 			_mm256_storeu_si256((__m256i *)(row + t),
-					    _mm512_cvtepi32_epi16(bf16_16(_mm512_loadu_ps(in + t))));
+					    _mm512_cvtepi32_epi16(tk_float_to_bfloat16x(_mm512_loadu_ps(in + t))));
 		for (; t < cp; t++)
-			row[t] = t < c ? (uint16_t)bf16_bits(in[t]) : 0;
+			row[t] = t < c ? tk_float_to_bfloat(in[t]) : 0;
 	}
 	memset(dst + r * (cp / 2), 0, (rp - r) * (cp / 2) * sizeof *dst);
 }
@@ -92,8 +72,11 @@ pairs_of_rows(uint32_t *dst, const float *src, size_t ld, size_t r, size_t c, si
 		for (; j + 16 <= c; j += 16)
 			_mm512_storeu_si512(out + j, pair16(_mm512_loadu_ps(a + j),
 							    _mm512_loadu_ps(b ? b + j : zeros)));
-		for (; j < cp; j++)
-			out[j] = j < c ? bf16_bits(a[j]) | (b ? bf16_bits(b[j]) : 0) << 16 : 0;
+		for (; j < cp; j++) {
+			uint32_t lo = j < c ? tk_float_to_bfloat(a[j]) : 0;
+			uint32_t hi = j < c && b ? tk_float_to_bfloat(b[j]) : 0;
+			out[j] = lo | hi << 16;
+		}
 	}
 	memset(dst + (r + 1) / 2 * cp, 0, (rp / 2 - (r + 1) / 2) * cp * sizeof *dst);
 }
@@ -282,7 +265,7 @@ grad_rows(struct amx_scratch *w, size_t r, size_t nk, float delta0, float delta1
 		__m512 a = _mm512_loadu_ps(p0 + j), b = _mm512_loadu_ps(p1 + j);
 		__m512 da = _mm512_mul_ps(a, _mm512_sub_ps(_mm512_loadu_ps(d0 + j), e0));
 		__m512 db = _mm512_mul_ps(b, _mm512_sub_ps(_mm512_loadu_ps(d1 + j), e1));
-		__m512i ra = bf16_16(da), rb = bf16_16(db);
+		__m512i ra = tk_float_to_bfloat16x(da), rb = tk_float_to_bfloat16x(db);
 		_mm512_storeu_si512(pv + j, pair16(a, b));
 		_mm512_storeu_si512(sv + j, _mm512_or_si512(ra, _mm512_slli_epi32(rb, 16)));
 		_mm256_storeu_si256((__m256i *)(s0 + j), _mm512_cvtepi32_epi16(ra));

@@ -1,10 +1,13 @@
 /* f16 and bf16 conversions for the compact forms of packed weights
- * (xwt_forms.c): IEEE binary16 to and from float32, rounding to nearest
- * even, and bf16 (float32's top half) to float32.  Here rather than taken
- * from lib, which kernels/ does not include. */
+ * (xwt_forms.c) and the bf16 products (xwt_bf16.c, attention_amx.c):
+ * IEEE binary16 to and from float32, rounding to nearest even, bf16
+ * (float32's top half) to float32, and float32 to bf16 (one value, or 16
+ * lanes with the same bits).  Here rather than taken from lib, which
+ * kernels/ does not include. */
 #ifndef TK_KERNELS_CPU_HALF_H
 #define TK_KERNELS_CPU_HALF_H
 
+#include <immintrin.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -63,6 +66,29 @@ static inline uint16_t tk_float_to_half(float f)
 static inline float tk_bfloat_to_float(uint16_t b)
 {
 	return tk_half_bits_float((uint32_t)b << 16);
+}
+
+/* f's bf16: nearest, ties to even; a NaN stays a quiet NaN. */
+static inline uint16_t tk_float_to_bfloat(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof u);
+	if ((u & 0x7fffffffu) > 0x7f800000u)
+		return (uint16_t)(u >> 16 | 0x40);
+	return (uint16_t)((u + 0x7fffu + (u >> 16 & 1u)) >> 16);
+}
+
+/* tk_float_to_bfloat on 16 lanes, its integer arithmetic lane by lane:
+ * the bf16 bits in each lane's low half. */
+__attribute__((target("avx512f"))) static inline __m512i tk_float_to_bfloat16x(__m512 f)
+{
+	__m512i u = _mm512_castps_si512(f);
+	__m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+	__m512i r = _mm512_srli_epi32(
+		_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
+	__m512i mag = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
+	__mmask16 nan = _mm512_cmpgt_epu32_mask(mag, _mm512_set1_epi32(0x7f800000));
+	return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
 }
 
 #endif

@@ -29,30 +29,15 @@
 #endif
 #include "xwt_tile.h"
 
+#include "half.h"
+
 #include <immintrin.h>
 
 #define BF_ROWS 64 // rows of y a work item covers
 
 typedef uint32_t pair_t; // two bf16: element 2p in the low half
 
-/* ---- rounding ---------------------------------------------------------- */
-
-static uint16_t to_bf16(float f)
-{
-	uint32_t u;
-	memcpy(&u, &f, sizeof u);
-	if ((u & 0x7fffffffu) > 0x7f800000u) // NaN: kept quiet
-		return (uint16_t)(u >> 16 | 0x40);
-	return (uint16_t)((u + 0x7fffu + (u >> 16 & 1u)) >> 16); // nearest, ties to even
-}
-
-static float bf16_value(uint16_t b)
-{
-	uint32_t u = (uint32_t)b << 16;
-	float f;
-	memcpy(&f, &u, sizeof f);
-	return f;
-}
+/* ---- rounding (half.h's bf16 conversions) ------------------------------ */
 
 /* Below the normal range: zero, its sign kept (the instruction's DAZ/FTZ). */
 static float flush(float f)
@@ -81,24 +66,17 @@ void tk_cpu_bf16_pack(tk_backend *be, void *packed, const float *w, size_t n, si
 		for (size_t q = 0; q < kp; q++)
 			for (size_t c = 0; c < NR; c++) {
 				size_t j = p * NR + c, t = 2 * q;
-				uint16_t lo = j < n ? to_bf16(w[j * k + t]) : 0;
-				uint16_t hi = j < n && t + 1 < k ? to_bf16(w[j * k + t + 1]) : 0;
+				uint16_t lo = j < n ? tk_float_to_bfloat(w[j * k + t]) : 0;
+				uint16_t hi = j < n && t + 1 < k ? tk_float_to_bfloat(w[j * k + t + 1]) : 0;
 				dst[q * NR + c] = (pair_t)lo | (pair_t)hi << 16;
 			}
 	}
 }
 
-/* 16 floats rounded as to_bf16 rounds them, bit for bit (its integer
- * arithmetic, lane by lane), into 8 pairs. */
+/* 16 floats rounded to bf16 (half.h), into 8 pairs. */
 __attribute__((target("avx512f"))) static void round16_avx512(pair_t *dst, const float *src)
 {
-	__m512i u = _mm512_loadu_si512(src);
-	__m512i odd = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-	__m512i r = _mm512_srli_epi32(
-		_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7fff)), odd), 16);
-	__m512i mag = _mm512_and_si512(u, _mm512_set1_epi32(0x7fffffff));
-	__mmask16 nan = _mm512_cmpgt_epu32_mask(mag, _mm512_set1_epi32(0x7f800000));
-	r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40));
+	__m512i r = tk_float_to_bfloat16x(_mm512_loadu_ps(src));
 	_mm256_storeu_si256((__m256i *)dst, _mm512_cvtepi32_epi16(r));
 }
 
@@ -109,8 +87,8 @@ static void round_row(pair_t *xp, const float *x, size_t k, int avx512)
 	for (; avx512 && 2 * q + 16 <= k; q += 8)
 		round16_avx512(xp + q, x + 2 * q);
 	for (; q < kp; q++) {
-		uint16_t lo = to_bf16(x[2 * q]);
-		uint16_t hi = 2 * q + 1 < k ? to_bf16(x[2 * q + 1]) : 0;
+		uint16_t lo = tk_float_to_bfloat(x[2 * q]);
+		uint16_t hi = 2 * q + 1 < k ? tk_float_to_bfloat(x[2 * q + 1]) : 0;
 		xp[q] = (pair_t)lo | (pair_t)hi << 16;
 	}
 }
@@ -136,8 +114,10 @@ static void round_rows(tk_backend *be, pair_t *xp, size_t xs, const float *x, si
 /* One pair added to acc as vdpbf16ps adds it. */
 static float dot_pair(float acc, pair_t x, pair_t w)
 {
-	float x0 = flush(bf16_value((uint16_t)x)), x1 = flush(bf16_value((uint16_t)(x >> 16)));
-	float w0 = flush(bf16_value((uint16_t)w)), w1 = flush(bf16_value((uint16_t)(w >> 16)));
+	float x0 = flush(tk_bfloat_to_float((uint16_t)x));
+	float x1 = flush(tk_bfloat_to_float((uint16_t)(x >> 16)));
+	float w0 = flush(tk_bfloat_to_float((uint16_t)w));
+	float w1 = flush(tk_bfloat_to_float((uint16_t)(w >> 16)));
 	acc = flush(fmaf(x1, w1, acc));
 	return flush(fmaf(x0, w0, acc));
 }
@@ -388,6 +368,6 @@ void tk_cpu_bf16_row(float *dst, const void *packed, size_t k, size_t j)
 					       j / NR * tk_cpu_bf16_panel_bytes(k));
 	for (size_t t = 0; t < k; t++) {
 		pair_t pair = panel[t / 2 * NR + j % NR];
-		dst[t] = bf16_value((uint16_t)(t % 2 ? pair >> 16 : pair));
+		dst[t] = tk_bfloat_to_float((uint16_t)(t % 2 ? pair >> 16 : pair));
 	}
 }
