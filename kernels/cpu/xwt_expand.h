@@ -23,116 +23,109 @@ static inline size_t block_bytes(int form)
 	}
 }
 
-/* d·q is exact in float32 (an f16 times a small integer needs at most 19
- * bits), so the rounded sum d·q + m is one fused multiply-add, and d·q
- * alone needs no rounding: the same floats as q4_value and q8_value in
- * fewer instructions.  vpermps turns a lane's low four bits into the float
- * q from a table, without masking or converting. */
+/* How a form makes w from a level q: d·q + m as one fused multiply-add
+ * (Q4: d·q is exact in float32, an f16 times a small integer needing at
+ * most 19 bits, so this is the rounded sum of q4_value), d·q alone (Q8,
+ * Q4S: exact), or d·q rounded and then + m (Q4K, Q8K: a float32 d, whose
+ * product may round, as tk_xwt_k_value does). */
+enum xwt_combine { COMBINE_FMA, COMBINE_MUL, COMBINE_MUL_ADD };
+
+__attribute__((target("avx512f"), always_inline)) static inline __m512
+xwt_combine(enum xwt_combine how, __m512 d, __m512 q, __m512 m)
+{
+	if (how == COMBINE_FMA)
+		return _mm512_fmadd_ps(d, q, m);
+	if (how == COMBINE_MUL)
+		return _mm512_mul_ps(d, q);
+	return _mm512_add_ps(_mm512_mul_ps(d, q), m);
+}
+
+/* The three 16-lane vectors of a panel's parameters, f16 or float32. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+xwt_params_f16(__m512 out[3], const uint16_t *h)
+{
+	for (int v = 0; v < 3; v++)
+		out[v] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + 16 * v)));
+}
+
+__attribute__((target("avx512f"), always_inline)) static inline void
+xwt_params_f32(__m512 out[3], const float *f)
+{
+	for (int v = 0; v < 3; v++)
+		out[v] = _mm512_loadu_ps(f + 16 * v);
+}
+
+/* QK rows of a block from QK / 2 rows of nibbles (the low nibble row t,
+ * the high one row t + QK / 2): vpermps turns a lane's low four bits into
+ * the float level from a table, without masking or converting. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+xwt_expand_nibbles(float *dst, const unsigned char *qs, __m512 levels, const __m512 d[3],
+		   const __m512 m[3], enum xwt_combine how)
+{
+	for (int t = 0; t < QK / 2; t++)
+		for (int v = 0; v < 3; v++) {
+			__m512i b = _mm512_cvtepu8_epi32(
+				_mm_loadu_si128((const __m128i *)(qs + t * TK_XWT_PANEL + 16 * v)));
+			__m512 lo = _mm512_permutexvar_ps(b, levels);
+			__m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), levels);
+			_mm512_storeu_ps(dst + t * TK_XWT_PANEL + 16 * v, xwt_combine(how, d[v], lo, m[v]));
+			_mm512_storeu_ps(dst + (t + QK / 2) * TK_XWT_PANEL + 16 * v,
+					 xwt_combine(how, d[v], hi, m[v]));
+		}
+}
+
+/* `rows` rows of a block from as many rows of int8 levels. */
+__attribute__((target("avx512f"), always_inline)) static inline void
+xwt_expand_bytes(float *dst, const unsigned char *qs, int rows, const __m512 d[3],
+		 const __m512 m[3], enum xwt_combine how)
+{
+	for (int t = 0; t < rows; t++)
+		for (int v = 0; v < 3; v++) {
+			__m512 q = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(
+				_mm_loadu_si128((const __m128i *)(qs + t * TK_XWT_PANEL + 16 * v))));
+			_mm512_storeu_ps(dst + t * TK_XWT_PANEL + 16 * v, xwt_combine(how, d[v], q, m[v]));
+		}
+}
+
 __attribute__((target("avx512f"), always_inline)) static inline void
 xwt_expand_q4_avx512(float *dst, const unsigned char *block)
 {
 	const uint16_t *dh = (const uint16_t *)block;
-	const unsigned char *qs = block + TK_XWT_PANEL * 4;
+	__m512 d[3], m[3];
+	xwt_params_f16(d, dh);
+	xwt_params_f16(m, dh + TK_XWT_PANEL);
 	const __m512 levels = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-	const __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dh));
-	const __m512 d1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + 16)));
-	const __m512 d2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + 32)));
-	const __m512 m0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + TK_XWT_PANEL)));
-	const __m512 m1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + TK_XWT_PANEL + 16)));
-	const __m512 m2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + TK_XWT_PANEL + 32)));
-#define EXPAND_Q4(v, d, m)                                                               \
-	do {                                                                             \
-		__m512i b = _mm512_cvtepu8_epi32(                                        \
-			_mm_loadu_si128((const __m128i *)(qs + t * TK_XWT_PANEL + 16 * (v))));      \
-		__m512 lo = _mm512_permutexvar_ps(b, levels);                            \
-		__m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), levels);      \
-		_mm512_storeu_ps(dst + t * TK_XWT_PANEL + 16 * (v), _mm512_fmadd_ps(d, lo, m));     \
-		_mm512_storeu_ps(dst + (t + QK / 2) * TK_XWT_PANEL + 16 * (v), _mm512_fmadd_ps(d, hi, m)); \
-	} while (0)
-	for (int t = 0; t < QK / 2; t++) {
-		EXPAND_Q4(0, d0, m0);
-		EXPAND_Q4(1, d1, m1);
-		EXPAND_Q4(2, d2, m2);
-	}
-#undef EXPAND_Q4
+	xwt_expand_nibbles(dst, block + TK_XWT_PANEL * 4, levels, d, m, COMBINE_FMA);
 }
 
 __attribute__((target("avx512f"), always_inline)) static inline void
 xwt_expand_q8_avx512(float *dst, const unsigned char *block)
 {
-	const uint16_t *dh = (const uint16_t *)block;
-	const unsigned char *qs = block + TK_XWT_PANEL * 2;
-	const __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dh));
-	const __m512 d1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + 16)));
-	const __m512 d2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + 32)));
-#define EXPAND_Q8(v, d)                                                                  \
-	_mm512_storeu_ps(dst + t * TK_XWT_PANEL + 16 * (v),                                        \
-			 _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(        \
-				 _mm_loadu_si128((const __m128i *)(qs + t * TK_XWT_PANEL + 16 * (v)))))))
-	for (int t = 0; t < QK; t++) {
-		EXPAND_Q8(0, d0);
-		EXPAND_Q8(1, d1);
-		EXPAND_Q8(2, d2);
-	}
-#undef EXPAND_Q8
+	__m512 d[3], none[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+	xwt_params_f16(d, (const uint16_t *)block);
+	xwt_expand_bytes(dst, block + TK_XWT_PANEL * 2, QK, d, none, COMBINE_MUL);
 }
 
-/* Q4S: the nibble's level q - 8 from a table, times d (exact). */
+/* Q4S: the nibble's level q - 8 from the table. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 xwt_expand_q4s_avx512(float *dst, const unsigned char *block)
 {
-	const uint16_t *dh = (const uint16_t *)block;
-	const unsigned char *qs = block + TK_XWT_PANEL * 2;
+	__m512 d[3], none[3] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+	xwt_params_f16(d, (const uint16_t *)block);
 	const __m512 levels = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-	const __m512 d0 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dh));
-	const __m512 d1 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + 16)));
-	const __m512 d2 = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(dh + 32)));
-#define EXPAND_Q4S(v, d)                                                                 \
-	do {                                                                             \
-		__m512i b = _mm512_cvtepu8_epi32(                                        \
-			_mm_loadu_si128((const __m128i *)(qs + t * TK_XWT_PANEL + 16 * (v))));      \
-		__m512 lo = _mm512_permutexvar_ps(b, levels);                            \
-		__m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), levels);      \
-		_mm512_storeu_ps(dst + t * TK_XWT_PANEL + 16 * (v), _mm512_mul_ps(d, lo));          \
-		_mm512_storeu_ps(dst + (t + QK / 2) * TK_XWT_PANEL + 16 * (v), _mm512_mul_ps(d, hi)); \
-	} while (0)
-	for (int t = 0; t < QK / 2; t++) {
-		EXPAND_Q4S(0, d0);
-		EXPAND_Q4S(1, d1);
-		EXPAND_Q4S(2, d2);
-	}
-#undef EXPAND_Q4S
+	xwt_expand_nibbles(dst, block + TK_XWT_PANEL * 2, levels, d, none, COMBINE_MUL);
 }
 
-/* Q4K (xwt_forms_k.c): the nibble's level from a table, times d, plus m,
- * rounded twice as the value is (d is float32: d·q need not be exact). */
+/* Q4K (xwt_forms_k.c): float32 d and m. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 xwt_expand_q4k_avx512(float *dst, const unsigned char *block)
 {
 	const float *dm = (const float *)block;
-	const unsigned char *qs = block + TK_XWT_PANEL * 2 * 4;
+	__m512 d[3], m[3];
+	xwt_params_f32(d, dm);
+	xwt_params_f32(m, dm + TK_XWT_PANEL);
 	const __m512 levels = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-	const __m512 d0 = _mm512_loadu_ps(dm), d1 = _mm512_loadu_ps(dm + 16);
-	const __m512 d2 = _mm512_loadu_ps(dm + 32), m0 = _mm512_loadu_ps(dm + TK_XWT_PANEL);
-	const __m512 m1 = _mm512_loadu_ps(dm + TK_XWT_PANEL + 16);
-	const __m512 m2 = _mm512_loadu_ps(dm + TK_XWT_PANEL + 32);
-#define EXPAND_Q4K(v, d, m)                                                              \
-	do {                                                                             \
-		__m512i b = _mm512_cvtepu8_epi32(                                        \
-			_mm_loadu_si128((const __m128i *)(qs + t * TK_XWT_PANEL + 16 * (v))));      \
-		__m512 lo = _mm512_permutexvar_ps(b, levels);                            \
-		__m512 hi = _mm512_permutexvar_ps(_mm512_srli_epi32(b, 4), levels);      \
-		_mm512_storeu_ps(dst + t * TK_XWT_PANEL + 16 * (v),                      \
-				 _mm512_add_ps(_mm512_mul_ps(d, lo), m));                \
-		_mm512_storeu_ps(dst + (t + QK / 2) * TK_XWT_PANEL + 16 * (v),           \
-				 _mm512_add_ps(_mm512_mul_ps(d, hi), m));                \
-	} while (0)
-	for (int t = 0; t < QK / 2; t++) {
-		EXPAND_Q4K(0, d0, m0);
-		EXPAND_Q4K(1, d1, m1);
-		EXPAND_Q4K(2, d2, m2);
-	}
-#undef EXPAND_Q4K
+	xwt_expand_nibbles(dst, block + TK_XWT_PANEL * 2 * 4, levels, d, m, COMBINE_MUL_ADD);
 }
 
 /* Q8K: rows 0-15 with the first d and m, rows 16-31 with the second. */
@@ -142,20 +135,11 @@ xwt_expand_q8k_avx512(float *dst, const unsigned char *block)
 	const float *dm = (const float *)block;
 	const unsigned char *qs = block + TK_XWT_PANEL * 4 * 4;
 	for (int h = 0; h < 2; h++) {
-		const float *d = dm + h * TK_XWT_PANEL, *m = dm + (2 + h) * TK_XWT_PANEL;
-		const __m512 d0 = _mm512_loadu_ps(d), d1 = _mm512_loadu_ps(d + 16);
-		const __m512 d2 = _mm512_loadu_ps(d + 32), m0 = _mm512_loadu_ps(m);
-		const __m512 m1 = _mm512_loadu_ps(m + 16), m2 = _mm512_loadu_ps(m + 32);
-#define EXPAND_Q8K(v, d, m)                                                              \
-	_mm512_storeu_ps(dst + t * TK_XWT_PANEL + 16 * (v),                              \
-			 _mm512_add_ps(_mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32( \
-				 _mm_loadu_si128((const __m128i *)(qs + t * TK_XWT_PANEL + 16 * (v)))))), m))
-		for (int t = h * QK / 2; t < (h + 1) * QK / 2; t++) {
-			EXPAND_Q8K(0, d0, m0);
-			EXPAND_Q8K(1, d1, m1);
-			EXPAND_Q8K(2, d2, m2);
-		}
-#undef EXPAND_Q8K
+		__m512 d[3], m[3];
+		xwt_params_f32(d, dm + h * TK_XWT_PANEL);
+		xwt_params_f32(m, dm + (2 + h) * TK_XWT_PANEL);
+		xwt_expand_bytes(dst + h * QK / 2 * TK_XWT_PANEL, qs + h * QK / 2 * TK_XWT_PANEL, QK / 2,
+				 d, m, COMBINE_MUL_ADD);
 	}
 }
 
